@@ -1,0 +1,69 @@
+//! Checks: pure functions from [`HostFacts`] to [`Finding`]s.
+//!
+//! A check never does I/O. Each has a [`CheckSpec`] (id, attacker, meaning) in the catalogue
+//! [`ALL`]; checks that only an active stage can decide (`--probe`, `--prove`) have a spec and no
+//! static evaluation, and their findings come from that stage.
+
+mod bind_wildcard;
+
+use crate::facts::HostFacts;
+use crate::report::{Attacker, Finding, Service};
+
+/// Which stage decides a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Decided from the facts alone (`audit`).
+    Inspect,
+    /// Decided by asking the host's own listeners (`audit --probe`).
+    Probe,
+    /// Decided by replaying attacks in the lab (`audit --prove`).
+    Prove,
+}
+
+/// What a check is: its id, who it is about and why it matters.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CheckSpec {
+    /// The stable id (never reused with another meaning).
+    pub id: &'static str,
+    /// Who exploits what it finds.
+    pub attackers: &'static [Attacker],
+    /// Which stage decides it.
+    pub stage: Stage,
+    /// What a finding means, in one line.
+    pub summary: &'static str,
+    /// Why it matters: the attack and a known case.
+    pub why: &'static str,
+}
+
+/// One entry of the catalogue.
+#[derive(Clone, Copy)]
+pub struct Check {
+    /// What the check is.
+    pub spec: CheckSpec,
+    /// The pure evaluation, for checks decided from facts.
+    pub evaluate: Option<fn(&Context) -> Vec<Finding>>,
+}
+
+/// Everything a check may look at: the facts and the services derived from them.
+pub struct Context<'a> {
+    /// The snapshot.
+    pub facts: &'a HostFacts,
+    /// Services derived from the snapshot's sockets.
+    pub services: Vec<Service>,
+}
+
+impl<'a> Context<'a> {
+    /// Derives what the checks share from the facts.
+    pub fn new(facts: &'a HostFacts) -> Context<'a> {
+        Context { facts, services: crate::inventory::services(facts) }
+    }
+}
+
+/// The catalogue: every check loopwarden knows, in the order reports list them.
+pub static ALL: &[Check] = &[bind_wildcard::CHECK];
+
+/// The catalogue entry for an id.
+pub fn spec(id: &str) -> Option<&'static CheckSpec> {
+    ALL.iter().map(|c| &c.spec).find(|s| s.id == id)
+}

@@ -1,0 +1,106 @@
+//! `HostFacts`: everything loopwarden knows about one network namespace of one host.
+//!
+//! Facts are raw observations — what the kernel, `/proc` and the configuration files said — and
+//! carry no judgement. They serialise to versioned JSON so that a snapshot taken on one host can be
+//! audited on another with identical results (`loopwarden facts --out`, then
+//! `loopwarden audit --facts`).
+
+mod accounts;
+mod firewall;
+mod host;
+mod interfaces;
+mod names;
+mod processes;
+mod relays;
+mod sockets;
+mod sysctls;
+
+pub use accounts::{Accounts, Group, User};
+pub use firewall::{FirewallFacts, IptablesDump, IptablesFamily};
+pub use host::{HostInfo, Limit};
+pub use interfaces::{Interface, InterfaceAddress};
+pub use names::NameResolution;
+pub use processes::Process;
+pub use relays::{CommandCapture, RelayFacts};
+pub use sockets::{FileMeta, InetSocket, Protocol, SocketState, UnixName, UnixSocket, UnixType};
+pub use sysctls::Sysctls;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema tag written into every snapshot. A snapshot with another tag is refused.
+pub const FACTS_SCHEMA: &str = "loopwarden.facts/v1";
+
+/// One snapshot of a network namespace: sockets, their owners, interfaces, sysctls, name
+/// resolution inputs, accounts, firewall and relay configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// Always [`FACTS_SCHEMA`]; checked on load.
+    pub schema: String,
+    /// Who and where: hostname, kernel, namespace, privilege, and what could not be seen.
+    pub host: HostInfo,
+    /// TCP and UDP sockets (IPv4 and IPv6) that can receive traffic: TCP listeners, UDP sockets
+    /// bound to a port (unconnected and connected).
+    pub inet_sockets: Vec<InetSocket>,
+    /// Unix sockets with a name (filesystem path or abstract), listening or bound.
+    pub unix_sockets: Vec<UnixSocket>,
+    /// Processes that own at least one of the sockets above.
+    pub processes: Vec<Process>,
+    /// Network interfaces of the namespace with their addresses.
+    pub interfaces: Vec<Interface>,
+    /// The IPv4/IPv6 sysctls that matter to the localhost boundary.
+    pub sysctls: Sysctls,
+    /// `/etc/hosts` and the `hosts:` line of `/etc/nsswitch.conf`.
+    pub names: NameResolution,
+    /// Users and groups, to decide who besides a socket's owner may connect to it.
+    pub accounts: Accounts,
+    /// The packet filter as captured (nftables JSON and text, iptables-save output).
+    #[serde(default)]
+    pub firewall: FirewallFacts,
+    /// Configuration of relays that could turn a remote client into a local one.
+    #[serde(default)]
+    pub relays: RelayFacts,
+}
+
+/// Why a snapshot could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum FactsError {
+    /// The text is not JSON of the snapshot's shape.
+    #[error("not a loopwarden facts snapshot: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The snapshot carries another schema tag (another tool, or another version).
+    #[error("unsupported snapshot schema {found:?} (this build reads {expected:?})")]
+    Schema {
+        /// The tag found in the snapshot.
+        found: String,
+        /// The tag this build reads.
+        expected: &'static str,
+    },
+}
+
+impl HostFacts {
+    /// Parses a snapshot from JSON text, refusing other schemas.
+    pub fn from_json(text: &str) -> Result<HostFacts, FactsError> {
+        #[derive(Deserialize)]
+        struct Tag {
+            schema: Option<String>,
+        }
+        let tag: Tag = serde_json::from_str(text).map_err(FactsError::Malformed)?;
+        match tag.schema.as_deref() {
+            Some(FACTS_SCHEMA) => serde_json::from_str(text).map_err(FactsError::Malformed),
+            other => Err(FactsError::Schema {
+                found: other.unwrap_or("<none>").to_string(),
+                expected: FACTS_SCHEMA,
+            }),
+        }
+    }
+
+    /// Serialises the snapshot as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The process with this pid, if the snapshot has it.
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes.iter().find(|p| p.pid == pid)
+    }
+}

@@ -1,0 +1,19 @@
+//! loopwarden's audit core.
+//!
+//! Data flows one way: [`collect`] reads one network namespace into [`facts::HostFacts`]
+//! (read-only, no judgement); [`checks`] are pure functions from facts to
+//! [`report::Finding`]s; [`audit::audit`] assembles them into a [`report::Report`], which the
+//! probe and lab crates may upgrade with active evidence and [`report`] renders.
+#![warn(missing_docs)]
+
+pub mod addr;
+pub mod audit;
+pub mod checks;
+pub mod collect;
+pub mod facts;
+pub mod inventory;
+pub mod report;
+
+pub use audit::audit;
+pub use facts::HostFacts;
+pub use report::{Finding, Report};

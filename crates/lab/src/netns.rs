@@ -1,0 +1,148 @@
+//! Throwaway network namespaces with unique names, removed when dropped.
+//!
+//! Used by the lab and by the end-to-end tests. Everything here acts only inside namespaces it
+//! created itself: nothing touches the caller's namespace.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why a namespace operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// A command could not be started at all (missing binary, no permission).
+    #[error("cannot run {command}: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command ran and failed.
+    #[error("{command} failed ({status}): {stderr}")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// Writing a namespace's configuration file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A network namespace created by this process (`ip netns add`), deleted on drop together with
+/// its `/etc/netns/NAME` directory and every process still inside it.
+#[derive(Debug)]
+pub struct Namespace {
+    name: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other run will pick: `lw-<tag>-<pid>-<n>-<nanos>`, at most 40 characters.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+    format!("lw-{tag}-{}-{n}-{:x}", std::process::id(), nanos)
+}
+
+impl Namespace {
+    /// Creates a namespace named after `tag` (plus a unique suffix) and brings its `lo` up.
+    pub fn create(tag: &str) -> Result<Namespace, NetnsError> {
+        let name = unique_name(tag);
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = Namespace { name };
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace's name, as `ip netns` knows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `argv` inside the namespace (`ip netns exec NAME …`), not yet started.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(argv);
+        cmd
+    }
+
+    /// Runs `argv` inside the namespace and returns its stdout; a non-zero exit is an error.
+    pub fn exec(&self, argv: &[&str]) -> Result<String, NetnsError> {
+        let out = run(&mut self.command(argv))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Writes `/etc/netns/NAME/<file>`, which `ip netns exec` bind-mounts over `/etc/<file>`
+    /// (for example a `hosts` file private to the namespace).
+    pub fn set_etc_file(&self, file: &str, contents: &str) -> Result<(), NetnsError> {
+        let dir = self.etc_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| NetnsError::Io { path: dir.clone(), source })?;
+        let path = dir.join(file);
+        std::fs::write(&path, contents).map_err(|source| NetnsError::Io { path, source })
+    }
+
+    fn etc_dir(&self) -> PathBuf {
+        PathBuf::from("/etc/netns").join(&self.name)
+    }
+
+    /// Pids of the processes inside the namespace (`ip netns pids`).
+    pub fn pids(&self) -> Vec<i32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // Only processes inside this namespace, which this process created: they are ours.
+        for pid in self.pids() {
+            // SAFETY: kill(2) with a pid read from our own namespace; failure is harmless.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).stderr(Stdio::null()).status();
+        let _ = std::fs::remove_dir_all(self.etc_dir());
+    }
+}
+
+/// Runs a command to completion; a non-zero exit becomes [`NetnsError::Failed`] with its stderr.
+pub fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
+    let command = format!("{cmd:?}").replace('"', "");
+    let out = cmd.stdin(Stdio::null()).output().map_err(|source| NetnsError::Spawn { command: command.clone(), source })?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(NetnsError::Failed {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Whether this process may create network namespaces (effective uid 0). Tests that need one
+/// skip, saying so, when it may not.
+pub fn can_create_namespaces() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() == 0 };
+    root && Command::new("ip").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}

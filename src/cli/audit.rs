@@ -1,0 +1,45 @@
+//! `loopwarden audit`: the main job.
+
+use super::output;
+use anyhow::Context;
+use loopwarden_core::report::{human, json, Severity};
+use loopwarden_core::HostFacts;
+use std::path::PathBuf;
+
+/// Audit this host's local services: who can reach each one, by which path, and how to close it.
+///
+/// Read-only. Collects this network namespace's facts (or reads a saved snapshot with --facts),
+/// evaluates every check, and prints the findings grouped by service.
+///
+/// Exit status: 0 when no finding is at or above --fail-on, 1 when some are, 2 on error.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the report as JSON (schema loopwarden.report/v1).
+    #[arg(long)]
+    json: bool,
+    /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+    /// Exit 1 when a finding at or above this severity is open or unknown
+    /// (info, low, medium, high, critical).
+    #[arg(long, value_name = "SEVERITY", default_value = "low")]
+    fail_on: Severity,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let facts = match &args.facts {
+        Some(path) => load(path)?,
+        None => loopwarden_core::collect::collect(),
+    };
+    let report = loopwarden_core::audit(&facts);
+    let text = if args.json { json::render(&report) } else { human::render(&report, output::use_color()) };
+    output::print(&text)?;
+    Ok(if report.failing(args.fail_on).next().is_some() { super::EXIT_FINDINGS } else { super::EXIT_CLEAN })
+}
+
+/// Reads a snapshot, naming the file in every error.
+fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
+}

@@ -1,0 +1,28 @@
+//! `loopwarden facts`: the snapshot alone.
+
+use super::output;
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Collect this network namespace's facts (sockets and their owners, interfaces, sysctls, name
+/// resolution, accounts, firewall, relays) as JSON. Read-only; judges nothing.
+///
+/// Audit the snapshot later, here or on another machine, with `loopwarden audit --facts FILE`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Write the snapshot to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let facts = loopwarden_core::collect::collect();
+    let json = facts.to_json();
+    match args.out {
+        Some(path) => std::fs::write(&path, json + "\n")
+            .with_context(|| format!("cannot write snapshot to {}", path.display()))?,
+        None => output::print(&json)?,
+    }
+    Ok(super::EXIT_CLEAN)
+}

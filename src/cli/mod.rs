@@ -1,0 +1,60 @@
+//! Command-line interface: parses arguments and hands each verb to the library.
+
+mod audit;
+mod checks;
+mod facts;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit status: nothing at or above the threshold.
+pub const EXIT_CLEAN: u8 = 0;
+/// Exit status: findings at or above the threshold.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit status: an error (bad arguments, unreadable input, failed collection).
+pub const EXIT_ERROR: u8 = 2;
+
+/// Who can really reach your localhost services?
+///
+/// loopwarden answers, for every local service of a Linux host, who can reach it (LAN
+/// neighbours, remote clients through relays, other local users, web pages in a local browser),
+/// by which path, with what evidence, and how to close it.
+#[derive(Parser)]
+#[command(name = "loopwarden", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    Audit(audit::Args),
+    Facts(facts::Args),
+    Checks(checks::Args),
+}
+
+/// Parses the command line and runs the verb, mapping every outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_CLEAN };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.verb {
+        Verb::Audit(args) => audit::run(args),
+        Verb::Facts(args) => facts::run(args),
+        Verb::Checks(args) => checks::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::from(EXIT_CLEAN),
+        Err(e) => {
+            eprintln!("loopwarden: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

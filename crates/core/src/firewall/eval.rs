@@ -15,7 +15,7 @@
 use super::model::{ct, ChainKind, Cond, Dir, Hook, Item, Nat, Ruleset, Verdict};
 use super::ranges::{addr_value, all_addrs, prefix_range, value_addr, RangeSet};
 use super::verdict::{Answer, Leaf, Outcome, Rewrite};
-use crate::facts::{HostFacts, Sysctls};
+use crate::facts::{HostFacts, Interface, Sysctls};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -57,6 +57,9 @@ pub struct Packets {
     pub sport: RangeSet,
     /// Destination ports.
     pub dport: RangeSet,
+    /// Whether the packets carry their sending socket (locally generated, before the loopback
+    /// re-entry): owner matches need one.
+    pub socket: bool,
     /// Socket owner uids (locally generated packets only).
     pub uid: Option<RangeSet>,
     /// Socket owner gids (locally generated packets only).
@@ -87,6 +90,7 @@ impl Packets {
             proto: RangeSet::range(0, 255),
             sport: RangeSet::range(0, 65535),
             dport: RangeSet::range(0, 65535),
+            socket: false,
             uid: None,
             gid: None,
             mark: 0,
@@ -103,6 +107,7 @@ impl Packets {
         Packets {
             iif: Dev::Absent,
             oif: Dev::Named("lo".into()),
+            socket: true,
             uid: Some(uids),
             gid: Some(RangeSet::range(0, u32::MAX as u128)),
             ..Packets::arriving(v6, "lo", src, dst)
@@ -142,10 +147,15 @@ pub struct Host {
 impl Host {
     /// Derives what the evaluator needs from a snapshot.
     pub fn new(facts: &HostFacts) -> Host {
+        Host::from_parts(&facts.interfaces, &facts.sysctls)
+    }
+
+    /// Builds the host view from interfaces and sysctls.
+    pub fn from_parts(ifaces: &[Interface], sysctls: &Sysctls) -> Host {
         let mut v4 = vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)];
         let mut v6 = vec![(1u128, 1u128)];
         let mut interfaces = Vec::new();
-        for i in &facts.interfaces {
+        for i in ifaces {
             let mut addrs = Vec::new();
             for a in &i.addresses {
                 let v = addr_value(a.address);
@@ -158,11 +168,12 @@ impl Host {
             local_v4: RangeSet::from_ranges(v4),
             local_v6: RangeSet::from_ranges(v6),
             interfaces,
-            sysctls: facts.sysctls.clone(),
+            sysctls: sysctls.clone(),
         }
     }
 
-    fn local(&self, v6: bool) -> &RangeSet {
+    /// Local addresses of a family.
+    pub fn local(&self, v6: bool) -> &RangeSet {
         if v6 { &self.local_v6 } else { &self.local_v4 }
     }
 
@@ -421,8 +432,7 @@ impl Analysis {
                     Stage::Reenter => {
                         run.p.iif = Dev::Named("lo".into());
                         run.p.oif = Dev::Absent;
-                        run.p.uid = None;
-                        run.p.gid = None;
+                        run.p.socket = false;
                         run.p.nat_done = true;
                         run.stage += 1;
                     }
@@ -870,7 +880,7 @@ impl Analysis {
             Cond::Mark { mask, value, negate } => Test::Known(((p.mark & mask) == *value) != *negate),
             Cond::Owner { gid, set, negate } => {
                 let ids = if *gid { &p.gid } else { &p.uid };
-                if ids.is_none() {
+                if ids.is_none() || !p.socket {
                     return Test::Known(false);
                 }
                 let (yes, no) = if *gid {
@@ -881,7 +891,7 @@ impl Analysis {
                 split_test(yes, no, *negate)
             }
             Cond::Cgroup { path, negate } => {
-                if p.uid.is_none() {
+                if !p.socket {
                     return Test::Known(false);
                 }
                 if let Some((_, member)) = p.cgroups.iter().find(|(c, _)| c == path) {

@@ -12,10 +12,13 @@
 //!   nft's JSON.
 
 pub mod eval;
+#[cfg(test)]
+mod fixture_tests;
 mod iptables_save;
 pub mod model;
 mod names;
 mod nft_json;
+pub mod questions;
 pub mod ranges;
 pub mod verdict;
 

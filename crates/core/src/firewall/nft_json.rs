@@ -73,14 +73,17 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
         let mut items = Vec::with_capacity(exprs.len());
         let mut text = Vec::with_capacity(exprs.len());
         for e in exprs {
-            let item = expr_item(&ctx, e);
-            match &item {
-                Some(Item::Opaque(what)) | Some(Item::Cond(Cond::Opaque(what))) => {
-                    out.not_understood.push(NotUnderstood { place: place.clone(), what: what.clone() })
+            if let Some(proto) = icmp_header_match(e) {
+                // `icmpv6 type …` needs ICMPv6; which type the sender picks is up to it.
+                items.push(Item::Cond(Cond::Proto { set: RangeSet::single(proto), negate: false }));
+                items.push(Item::Cond(Cond::Chance(render(e))));
+            } else {
+                let item = expr_item(&ctx, e);
+                if let Some(Item::Opaque(what) | Item::Cond(Cond::Opaque(what))) = &item {
+                    out.not_understood.push(NotUnderstood { place: place.clone(), what: what.clone() });
                 }
-                _ => {}
+                items.extend(item);
             }
-            items.extend(item);
             let shown = render(e);
             if !shown.is_empty() {
                 text.push(shown);
@@ -194,6 +197,16 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
         "vmap" => Some(vmap(ctx, body).unwrap_or_else(|| Item::Opaque(short(e)))),
         "xt" if str_of(body, "type") == Some("match") => Some(Item::Cond(Cond::Opaque(short(e)))),
         _ => Some(Item::Opaque(short(e))),
+    }
+}
+
+/// The protocol number of a match on an ICMP header field (`icmp type`, `icmpv6 code` …).
+fn icmp_header_match(e: &Value) -> Option<u128> {
+    let payload = e.get("match")?.get("left")?.get("payload")?;
+    match (str_of(payload, "protocol")?, str_of(payload, "field")?) {
+        ("icmp", "type" | "code") => Some(1),
+        ("icmpv6", "type" | "code") => Some(58),
+        _ => None,
     }
 }
 

@@ -97,7 +97,7 @@ where
 }
 
 /// Parses every message of one datagram. Returns whether the dump is complete.
-fn walk_datagram<M, F>(
+pub(super) fn walk_datagram<M, F>(
     datagram: &[u8],
     summary: &mut DumpSummary,
     each: &mut F,

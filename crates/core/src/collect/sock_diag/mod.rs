@@ -141,3 +141,145 @@ fn note_summary(summary: &DumpSummary, scope: &str, name: &str, limits: &mut Vec
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::netlink::{walk_datagram, DumpSummary};
+    use super::*;
+    use crate::facts::{Protocol, SocketState, UnixName, UnixType};
+    use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6};
+
+    /// The messages of a captured reply (see `tests/fixtures/netlink/README.md`).
+    fn replies(name: &str) -> Vec<SockDiagMessage> {
+        let path = format!("{}/tests/fixtures/netlink/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut messages = Vec::new();
+        let mut summary = DumpSummary::default();
+        let done = walk_datagram(&bytes, &mut summary, &mut |m| messages.push(m)).unwrap();
+        assert!(done, "the capture ends with NLMSG_DONE");
+        assert_eq!(summary.undecodable, 0, "{:?}", summary.first_decode_error);
+        messages
+    }
+
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn tcp6_listeners_with_v6only_and_bound_device() {
+        let dump = inet::InetDump { family: AF_INET6, protocol: Protocol::Tcp };
+        let name =
+            |index: u32| if index == 1 { "lo".to_string() } else { format!("ifindex:{index}") };
+        let sockets: Vec<InetSocket> = replies("inet_tcp6_listeners.bin")
+            .iter()
+            .filter_map(|m| match m {
+                SockDiagMessage::InetResponse(r) => dump.socket(r, name),
+                _ => None,
+            })
+            .collect();
+        let got: Vec<_> = sockets
+            .iter()
+            .map(|s| {
+                (s.address, s.port, s.v6only, s.state, s.bound_device.as_deref(), s.uid, s.inode)
+            })
+            .collect();
+        let mut expected = vec![
+            (ip("::"), 7002, Some(false), SocketState::Listen, None, 0, 112919),
+            (ip("::1"), 7003, Some(true), SocketState::Listen, None, 0, 112920),
+            (ip("::1"), 7006, Some(true), SocketState::Listen, Some("lo"), 0, 112921),
+        ];
+        let mut got = got;
+        got.sort_by_key(|g| g.1);
+        expected.sort_by_key(|e| e.1);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn udp4_unconnected_and_connected() {
+        let dump = inet::InetDump { family: AF_INET, protocol: Protocol::Udp };
+        let mut sockets: Vec<InetSocket> = replies("inet_udp4_sockets.bin")
+            .iter()
+            .filter_map(|m| match m {
+                SockDiagMessage::InetResponse(r) => dump.socket(r, |i| i.to_string()),
+                _ => None,
+            })
+            .collect();
+        sockets.sort_by_key(|s| s.port);
+        assert_eq!(sockets.len(), 2);
+        assert_eq!(
+            (sockets[0].port, sockets[0].state, sockets[0].peer),
+            (5353, SocketState::Unconnected, None)
+        );
+        assert_eq!(sockets[0].v6only, None);
+        assert_eq!(
+            (sockets[1].address, sockets[1].state, sockets[1].peer),
+            (ip("127.0.0.1"), SocketState::Connected, Some((ip("127.0.0.53"), 53)))
+        );
+    }
+
+    #[test]
+    fn unix_named_sockets_with_uid_and_bound_inode() {
+        let mut sockets: Vec<unix::DiagUnix> = replies("unix_named_sockets.bin")
+            .iter()
+            .filter_map(|m| match m {
+                SockDiagMessage::UnixResponse(r) => unix::socket(r),
+                _ => None,
+            })
+            .collect();
+        sockets.sort_by_key(|d| d.socket.inode);
+        let dir = "/tmp/lw-capture-n56yi6jx";
+        let got: Vec<_> = sockets
+            .iter()
+            .map(|d| {
+                (
+                    d.socket.kind,
+                    d.socket.name.clone(),
+                    d.socket.listening,
+                    d.socket.uid,
+                    d.socket.inode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    UnixType::Stream,
+                    UnixName::Path(format!("{dir}/stream.sock")),
+                    true,
+                    Some(0),
+                    112924
+                ),
+                (
+                    UnixType::Dgram,
+                    UnixName::Path(format!("{dir}/dgram.sock")),
+                    false,
+                    Some(0),
+                    112926
+                ),
+                (
+                    UnixType::Seqpacket,
+                    UnixName::Abstract("lw-abstract\\0x".into()),
+                    true,
+                    Some(0),
+                    112928
+                ),
+                (
+                    UnixType::Stream,
+                    UnixName::Abstract("lw-nobody".into()),
+                    true,
+                    Some(65534),
+                    112929
+                ),
+            ],
+            "bound-but-not-listening and connected datagram sockets are left out"
+        );
+        assert_eq!(sockets[0].vfs, Some(unix::VfsId { inode: 10010914, major: 254, minor: 0 }));
+        assert_eq!(sockets[1].vfs.map(|v| v.inode), Some(10010916));
+        assert_eq!(
+            sockets[0].path.as_deref(),
+            Some(std::path::Path::new(&format!("{dir}/stream.sock")))
+        );
+        assert!(sockets[2].vfs.is_none() && sockets[2].path.is_none());
+    }
+}

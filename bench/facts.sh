@@ -111,8 +111,18 @@ time_inside() {
     ' timer "$warmup" "$runs" "$@"
 }
 
-check_lines=$(ip netns exec "$ns" "$binary" facts | grep -c '"protocol"')
-echo "loopwarden facts reports $check_lines inet sockets"
+# The figures only count if the snapshot is complete: every socket, each with its owner.
+ip netns exec "$ns" "$binary" facts > "$workdir/facts.json"
+python3 - "$workdir/facts.json" "$sockets" <<'PY'
+import json, sys
+facts = json.load(open(sys.argv[1]))
+inet = facts["inet_sockets"]
+owned = sum(1 for s in inet if s["owners"])
+print(f"loopwarden facts: {len(inet)} inet sockets, {owned} with an owner, "
+      f"{len(facts['processes'])} processes, {len(facts['host']['limits'])} limits")
+if len(inet) != int(sys.argv[2]) or owned != len(inet):
+    sys.exit("incomplete snapshot: the benchmark would be meaningless")
+PY
 
 read -r facts_mean facts_min < <(time_inside "$binary" facts)
 read -r ss_mean ss_min < <(time_inside ss -ltnup)

@@ -10,10 +10,16 @@ use netlink_packet_core::{
     NetlinkSerializable, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_sys::{Socket, SocketAddr};
+use rustix::net::sockopt::Timeout;
 use std::io;
+use std::time::Duration;
 
 /// Size of the receive buffer.
 const RECV_BUFFER: usize = 64 * 1024;
+
+/// How long to wait for the next part of an answer before giving up: a kernel that never ends
+/// a dump must not hang the collector.
+const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sequence number of our (only) request on a fresh socket.
 const SEQUENCE: u32 = 1;
@@ -72,6 +78,8 @@ where
     let mut socket = Socket::new(protocol).map_err(DumpError::Open)?;
     socket.bind_auto().map_err(DumpError::Open)?;
     socket.connect(&SocketAddr::new(0, 0)).map_err(DumpError::Open)?;
+    rustix::net::sockopt::set_socket_timeout(&socket, Timeout::Recv, Some(RECV_TIMEOUT))
+        .map_err(|e| DumpError::Open(e.into()))?;
 
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;

@@ -15,9 +15,10 @@ const ST_ESTABLISHED: u8 = 0x01;
 const ST_CLOSE: u8 = 0x07;
 const ST_LISTEN: u8 = 0x0A;
 
-/// Reads `/proc/net/<name>` (`tcp`, `tcp6`, `udp`, `udp6`).
+/// Reads `/proc/net/<name>` (`tcp`, `tcp6`, `udp`, `udp6`) of the calling thread's namespace
+/// (`/proc/net` is the thread group leader's, which may be elsewhere).
 pub fn inet(protocol: Protocol, name: &str) -> io::Result<Vec<InetSocket>> {
-    let text = std::fs::read_to_string(format!("/proc/net/{name}"))?;
+    let text = std::fs::read_to_string(format!("/proc/thread-self/net/{name}"))?;
     Ok(parse_inet(&text, protocol))
 }
 
@@ -80,9 +81,9 @@ fn parse_endpoint(field: &str) -> Option<(IpAddr, u16)> {
     Some((address, port))
 }
 
-/// Reads `/proc/net/unix`.
+/// Reads `/proc/net/unix` of the calling thread's namespace.
 pub fn unix() -> io::Result<Vec<DiagUnix>> {
-    Ok(parse_unix(&std::fs::read_to_string("/proc/net/unix")?))
+    Ok(parse_unix(&std::fs::read_to_string("/proc/thread-self/net/unix")?))
 }
 
 /// `__SO_ACCEPTCON` in the `Flags` column: the socket listens.

@@ -282,4 +282,25 @@ mod tests {
         );
         assert!(sockets[2].vfs.is_none() && sockets[2].path.is_none());
     }
+
+    #[test]
+    fn live_dump_and_proc_fallback_agree_on_our_own_listeners() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut limits = Vec::new();
+        let live = collect(&|i| i.to_string(), &mut limits);
+        for (protocol, port, name) in [
+            (Protocol::Tcp, tcp.local_addr().unwrap().port(), "tcp"),
+            (Protocol::Udp, udp.local_addr().unwrap().port(), "udp"),
+        ] {
+            let from_diag =
+                live.inet.iter().find(|s| s.protocol == protocol && s.port == port).unwrap();
+            let from_proc = procfs_fallback::inet(protocol, name).unwrap();
+            let from_proc = from_proc.iter().find(|s| s.port == port).unwrap();
+            assert_eq!(
+                (from_proc.address, from_proc.state, from_proc.uid, from_proc.inode),
+                (from_diag.address, from_diag.state, from_diag.uid, from_diag.inode)
+            );
+        }
+    }
 }

@@ -5,6 +5,11 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod route_localnet;
+mod sysctl_view;
+mod tcp_any_uid;
+#[cfg(test)]
+mod test_facts;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};
@@ -61,7 +66,11 @@ impl<'a> Context<'a> {
 }
 
 /// The catalogue: every check loopwarden knows, in the order reports list them.
-pub static ALL: &[Check] = &[bind_wildcard::CHECK];
+pub static ALL: &[Check] = &[
+    bind_wildcard::CHECK,
+    route_localnet::CHECK,
+    tcp_any_uid::CHECK,
+];
 
 /// The catalogue entry for an id.
 pub fn spec(id: &str) -> Option<&'static CheckSpec> {

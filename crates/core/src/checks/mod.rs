@@ -5,9 +5,14 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod localhost_resolution;
+mod port_squat;
 mod route_localnet;
 mod sysctl_view;
 mod tcp_any_uid;
+mod udp_loopback;
+mod unix_abstract;
+mod unix_world;
 #[cfg(test)]
 mod test_facts;
 
@@ -69,7 +74,12 @@ impl<'a> Context<'a> {
 pub static ALL: &[Check] = &[
     bind_wildcard::CHECK,
     route_localnet::CHECK,
+    udp_loopback::CHECK,
     tcp_any_uid::CHECK,
+    port_squat::CHECK,
+    unix_world::CHECK,
+    unix_abstract::CHECK,
+    localhost_resolution::CHECK,
 ];
 
 /// The catalogue entry for an id.

@@ -14,7 +14,7 @@ mod udp_loopback;
 mod unix_abstract;
 mod unix_world;
 #[cfg(test)]
-mod test_facts;
+pub(crate) mod test_facts;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};

@@ -24,6 +24,8 @@ pub fn collect() -> HostFacts {
     let interfaces = interfaces::collect(&mut limits);
     let device_names: HashMap<u32, &str> =
         interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+    // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped: `None`
+    // would claim the socket is not bound to a device at all.
     let device_name = |index: u32| -> String {
         device_names.get(&index).map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
     };

@@ -60,9 +60,9 @@ impl InetDump {
         })
     }
 
-    /// Converts one answer into a socket; `None` for states this dump does not report (the
-    /// kernel filter already excludes them) and for unbound sockets.
-    /// `device_name` names the interface of a bound socket.
+    /// Converts one answer into a socket, naming the interface of a bound socket with
+    /// `device_name`; `None` for states this dump does not report (the kernel filter already
+    /// excludes them) and for sockets without a port.
     pub fn socket(
         self,
         response: &InetResponse,

@@ -17,7 +17,8 @@ fn read(path: &str, limits: &mut Vec<Limit>) -> Option<String> {
         Ok(text) => Some(text),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => {
-            limits.push(Limit { scope: "names".into(), detail: format!("cannot read {path}: {e}") });
+            limits
+                .push(Limit { scope: "names".into(), detail: format!("cannot read {path}: {e}") });
             None
         }
     }
@@ -29,7 +30,7 @@ pub fn hosts_line(nsswitch: &str) -> Option<String> {
         .lines()
         .map(|l| l.split('#').next().unwrap_or(""))
         .filter_map(|l| l.trim_start().strip_prefix("hosts:"))
-        .last()
+        .next_back()
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
@@ -40,7 +41,10 @@ mod tests {
     #[test]
     fn reads_the_debian_default_line() {
         let text = "passwd: files\n# hosts: dns\nhosts:          files mdns4_minimal [NOTFOUND=return] dns myhostname # x\n";
-        assert_eq!(hosts_line(text).as_deref(), Some("files mdns4_minimal [NOTFOUND=return] dns myhostname"));
+        assert_eq!(
+            hosts_line(text).as_deref(),
+            Some("files mdns4_minimal [NOTFOUND=return] dns myhostname")
+        );
     }
 
     #[test]

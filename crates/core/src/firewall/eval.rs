@@ -159,7 +159,11 @@ impl Host {
             let mut addrs = Vec::new();
             for a in &i.addresses {
                 let v = addr_value(a.address);
-                if a.address.is_ipv4() { v4.push((v, v)) } else { v6.push((v, v)) }
+                if a.address.is_ipv4() {
+                    v4.push((v, v))
+                } else {
+                    v6.push((v, v))
+                }
                 addrs.push((a.address, a.prefix_len));
             }
             interfaces.push((i.name.clone(), addrs));
@@ -174,26 +178,42 @@ impl Host {
 
     /// Local addresses of a family.
     pub fn local(&self, v6: bool) -> &RangeSet {
-        if v6 { &self.local_v6 } else { &self.local_v4 }
+        if v6 {
+            &self.local_v6
+        } else {
+            &self.local_v4
+        }
     }
 
     fn iface_addrs(&self, name: &str, v6: bool) -> Option<Vec<(IpAddr, u8)>> {
         if name == "lo" {
-            let lo: (IpAddr, u8) = if v6 { (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128) } else { (IpAddr::from([127, 0, 0, 1]), 8) };
+            let lo: (IpAddr, u8) = if v6 {
+                (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128)
+            } else {
+                (IpAddr::from([127, 0, 0, 1]), 8)
+            };
             return Some(vec![lo]);
         }
-        self.interfaces.iter().find(|(n, _)| n == name).map(|(_, a)| a.iter().copied().filter(|(ip, _)| ip.is_ipv6() == v6).collect())
+        self.interfaces
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.iter().copied().filter(|(ip, _)| ip.is_ipv6() == v6).collect())
     }
 
     /// An IPv4 per-device sysctl for `dev`, falling back to `default` for a device the
     /// snapshot has no value for.
     fn conf(&self, dev: &str, name: &str) -> Option<i64> {
-        self.sysctls.ipv4_conf(dev, name).or_else(|| self.sysctls.ipv4_conf("default", name))
+        self.sysctls
+            .ipv4_conf(dev, name)
+            .or_else(|| self.sysctls.ipv4_conf("default", name))
     }
 
     /// `route_localnet` as the kernel reads it: `all` OR the device.
     pub fn route_localnet(&self, dev: &str) -> Option<bool> {
-        or_conf(self.sysctls.ipv4_conf("all", "route_localnet"), self.conf(dev, "route_localnet"))
+        or_conf(
+            self.sysctls.ipv4_conf("all", "route_localnet"),
+            self.conf(dev, "route_localnet"),
+        )
     }
 }
 
@@ -277,7 +297,11 @@ struct Run {
 enum Test {
     Known(bool),
     Unknown,
-    Split { yes: Vec<Packets>, no: Vec<Packets>, unknown: Vec<Packets> },
+    Split {
+        yes: Vec<Packets>,
+        no: Vec<Packets>,
+        unknown: Vec<Packets>,
+    },
 }
 
 impl Analysis {
@@ -304,7 +328,12 @@ impl Analysis {
         for list in hooks.values_mut() {
             list.sort_by_key(|b| b.priority);
         }
-        Analysis { ruleset, host, hooks, by_name }
+        Analysis {
+            ruleset,
+            host,
+            hooks,
+            by_name,
+        }
     }
 
     /// Every path the packets of `start` can take, as far as `reach`.
@@ -349,7 +378,15 @@ impl Analysis {
         answer
     }
 
-    fn advance(&self, mut run: Run, stages: &[Stage], reach: Reach, work: &mut Vec<Run>, leaves: &mut Vec<Leaf>, steps: &mut usize) {
+    fn advance(
+        &self,
+        mut run: Run,
+        stages: &[Stage],
+        reach: Reach,
+        work: &mut Vec<Run>,
+        leaves: &mut Vec<Leaf>,
+        steps: &mut usize,
+    ) {
         loop {
             *steps += 1;
             if *steps > MAX_STEPS {
@@ -389,14 +426,22 @@ impl Analysis {
                     }
                     Stage::Hook(h) => {
                         let list = self.hooks.get(&(key(h), run.p.v6)).map(Vec::as_slice).unwrap_or(&[]);
-                        let next = list.get(run.base).copied().filter(|b| reach != Reach::BeforeNat || b.priority < -100);
+                        let next = list
+                            .get(run.base)
+                            .copied()
+                            .filter(|b| reach != Reach::BeforeNat || b.priority < -100);
                         match next {
                             Some(b) => {
                                 run.base += 1;
                                 let skip_nat = b.nat && (run.p.ct_state == ct::UNTRACKED || run.p.nat_done);
                                 if !skip_nat {
                                     run.base_chain = Some(b);
-                                    run.stack.push(Frame { table: b.table, chain: b.chain, rule: 0, item: 0 });
+                                    run.stack.push(Frame {
+                                        table: b.table,
+                                        chain: b.chain,
+                                        rule: 0,
+                                        item: 0,
+                                    });
                                 }
                             }
                             None => {
@@ -415,13 +460,22 @@ impl Analysis {
                         run.stage += 1;
                     }
                     Stage::Routed => {
-                        let hook = if run.p.local == Some(false) { Hook::Forward } else { Hook::Input };
+                        let hook = if run.p.local == Some(false) {
+                            Hook::Forward
+                        } else {
+                            Hook::Input
+                        };
                         let list = self.hooks.get(&(key(hook), run.p.v6)).map(Vec::as_slice).unwrap_or(&[]);
                         match list.get(run.base).copied() {
                             Some(b) => {
                                 run.base += 1;
                                 run.base_chain = Some(b);
-                                run.stack.push(Frame { table: b.table, chain: b.chain, rule: 0, item: 0 });
+                                run.stack.push(Frame {
+                                    table: b.table,
+                                    chain: b.chain,
+                                    rule: 0,
+                                    item: 0,
+                                });
                             }
                             None => {
                                 run.stage += 1;
@@ -440,10 +494,15 @@ impl Analysis {
                 continue;
             }
             if run.stack.len() > MAX_DEPTH {
-                leaves.push(leaf(run, Outcome::Unknown("jumps nested deeper than 32 chains (a loop?)".into())));
+                leaves.push(leaf(
+                    run,
+                    Outcome::Unknown("jumps nested deeper than 32 chains (a loop?)".into()),
+                ));
                 return;
             }
-            let Some(frame) = run.stack.last().cloned() else { continue };
+            let Some(frame) = run.stack.last().cloned() else {
+                continue;
+            };
             let table = &self.ruleset.tables[frame.table];
             let chain = &table.chains[frame.chain];
             let Some(rule) = chain.rules.get(frame.rule) else {
@@ -477,21 +536,31 @@ impl Analysis {
                             pieces.push((p.clone(), true, true));
                             pieces.push((p, false, true));
                         }
-                        let Some((first, matched, assumed)) = pieces.pop() else { return };
+                        let Some((first, matched, assumed)) = pieces.pop() else {
+                            return;
+                        };
                         for (p, m, a) in pieces {
                             let mut other = run.clone();
                             other.p = p;
                             if a {
                                 other.assumed.push(here());
                             }
-                            if m { next_item(&mut other) } else { next_rule(&mut other) }
+                            if m {
+                                next_item(&mut other)
+                            } else {
+                                next_rule(&mut other)
+                            }
                             work.push(other);
                         }
                         run.p = first;
                         if assumed {
                             run.assumed.push(here());
                         }
-                        if matched { next_item(&mut run) } else { next_rule(&mut run) }
+                        if matched {
+                            next_item(&mut run)
+                        } else {
+                            next_rule(&mut run)
+                        }
                     }
                 },
                 Item::SetMark { mask, value } => {
@@ -617,15 +686,28 @@ impl Analysis {
                 let table = top.table;
                 let Some(&chain) = self.by_name.get(&(table, target.clone())) else {
                     let done = std::mem::replace(run, empty_run());
-                    leaves.push(leaf(done, Outcome::Unknown(format!("jump to a chain not in the capture: {target}"))));
+                    leaves.push(leaf(
+                        done,
+                        Outcome::Unknown(format!("jump to a chain not in the capture: {target}")),
+                    ));
                     return true;
                 };
                 if matches!(v, Verdict::Goto(_)) {
-                    *top = Frame { table, chain, rule: 0, item: 0 };
+                    *top = Frame {
+                        table,
+                        chain,
+                        rule: 0,
+                        item: 0,
+                    };
                 } else {
                     top.rule += 1;
                     top.item = 0;
-                    run.stack.push(Frame { table, chain, rule: 0, item: 0 });
+                    run.stack.push(Frame {
+                        table,
+                        chain,
+                        rule: 0,
+                        item: 0,
+                    });
                 }
                 false
             }
@@ -641,7 +723,8 @@ impl Analysis {
             return false;
         }
         let mut done = std::mem::replace(run, empty_run());
-        done.evidence.push(format!("{} {}: policy drop", table.label(), chain.name));
+        done.evidence
+            .push(format!("{} {}: policy drop", table.label(), chain.name));
         leaves.push(leaf(done, Outcome::Dropped));
         true
     }
@@ -659,7 +742,9 @@ impl Analysis {
                     .host
                     .iface_addrs(&iif, run.p.v6)
                     .and_then(|a| a.first().map(|x| x.0))
-                    .ok_or_else(|| format!("redirect to the primary address of {iif}, which the snapshot does not list"))?;
+                    .ok_or_else(|| {
+                        format!("redirect to the primary address of {iif}, which the snapshot does not list")
+                    })?;
                 (Some(addr), *port)
             }
         };
@@ -701,7 +786,9 @@ impl Analysis {
                     m.p = hit;
                     match rl {
                         Some(true) => {
-                            m.evidence.push(format!("kernel: route_localnet=1 on {iif} (all or device): 127.0.0.0/8 destination is routed"));
+                            m.evidence.push(format!(
+                                "kernel: route_localnet=1 on {iif} (all or device): 127.0.0.0/8 destination is routed"
+                            ));
                             pending.push(m);
                         }
                         Some(false) => {
@@ -732,20 +819,36 @@ impl Analysis {
                 let Some(hit) = hit else { continue };
                 let mut m = r.clone();
                 m.p = hit;
-                let rp = self.host.sysctls.ipv4_conf("all", "rp_filter").max(self.host.conf(&iif, "rp_filter"));
-                let accept_local = or_conf(self.host.sysctls.ipv4_conf("all", "accept_local"), self.host.conf(&iif, "accept_local"));
+                let rp = self
+                    .host
+                    .sysctls
+                    .ipv4_conf("all", "rp_filter")
+                    .max(self.host.conf(&iif, "rp_filter"));
+                let accept_local = or_conf(
+                    self.host.sysctls.ipv4_conf("all", "accept_local"),
+                    self.host.conf(&iif, "accept_local"),
+                );
                 if rl == Some(false) {
-                    m.evidence.push(format!("kernel: martian source 127.0.0.0/8 on {iif} dropped (route_localnet=0)"));
+                    m.evidence.push(format!(
+                        "kernel: martian source 127.0.0.0/8 on {iif} dropped (route_localnet=0)"
+                    ));
                     leaves.push(leaf(m, Outcome::Dropped));
                 } else if rp.is_some_and(|v| v >= 1) {
-                    m.evidence.push(format!("kernel: rp_filter={} on {iif} rejects a 127.0.0.0/8 source", rp.unwrap_or(0)));
+                    m.evidence.push(format!(
+                        "kernel: rp_filter={} on {iif} rejects a 127.0.0.0/8 source",
+                        rp.unwrap_or(0)
+                    ));
                     leaves.push(leaf(m, Outcome::Dropped));
                 } else if rl.is_none() || rp.is_none() {
-                    m.assumed.push(format!("route_localnet/rp_filter of {iif} not in the snapshot"));
+                    m.assumed
+                        .push(format!("route_localnet/rp_filter of {iif} not in the snapshot"));
                     next.push(m.clone());
                     leaves.push(leaf(m, Outcome::Dropped));
                 } else {
-                    let configured = self.host.local_v4.intersect(&RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1]))));
+                    let configured = self
+                        .host
+                        .local_v4
+                        .intersect(&RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1]))));
                     let (own, other) = split(&m.p, Dir::Src, &configured);
                     if let Some(other) = other {
                         let mut o = m.clone();
@@ -781,7 +884,10 @@ impl Analysis {
             let forwarding = if r.p.v6 {
                 self.host.sysctls.get_int("net.ipv6.conf.all.forwarding")
             } else {
-                self.host.sysctls.get_int("net.ipv4.ip_forward").or_else(|| self.host.sysctls.ipv4_conf("all", "forwarding"))
+                self.host
+                    .sysctls
+                    .get_int("net.ipv4.ip_forward")
+                    .or_else(|| self.host.sysctls.ipv4_conf("all", "forwarding"))
             };
             let mut m = r.clone();
             p.local = Some(false);
@@ -789,7 +895,8 @@ impl Analysis {
             m.p = p;
             match forwarding {
                 Some(0) => {
-                    m.evidence.push("kernel: not addressed to this host and forwarding is off".into());
+                    m.evidence
+                        .push("kernel: not addressed to this host and forwarding is off".into());
                     leaves.push(leaf(m, Outcome::Dropped));
                 }
                 f => {
@@ -825,7 +932,12 @@ impl Analysis {
 
     fn test(&self, c: &Cond, p: &Packets) -> Test {
         match c {
-            Cond::Iface { dir, by_index, names, negate } => {
+            Cond::Iface {
+                dir,
+                by_index,
+                names,
+                negate,
+            } => {
                 let dev = if *dir == Dir::Src { &p.iif } else { &p.oif };
                 let name = match dev {
                     Dev::Absent if *by_index => return Test::Known(false),
@@ -851,11 +963,17 @@ impl Analysis {
                 let (yes, no) = split_by(p, set, |p| &p.proto, |p, s| p.proto = s);
                 split_test(yes, no, *negate)
             }
-            Cond::Port { dir, proto, set, negate } => {
+            Cond::Port {
+                dir,
+                proto,
+                set,
+                negate,
+            } => {
                 let mut no = Vec::new();
                 let base = match proto {
                     Some(n) => {
-                        let (yes, other) = split_by(p, &RangeSet::single(u128::from(*n)), |p| &p.proto, |p, s| p.proto = s);
+                        let (yes, other) =
+                            split_by(p, &RangeSet::single(u128::from(*n)), |p| &p.proto, |p, s| p.proto = s);
                         no.extend(other);
                         match yes {
                             Some(y) => y,
@@ -897,7 +1015,10 @@ impl Analysis {
                 if let Some((_, member)) = p.cgroups.iter().find(|(c, _)| c == path) {
                     return Test::Known(*member != *negate);
                 }
-                if p.cgroups.iter().any(|(c, m)| *m && c != path && !c.starts_with(&format!("{path}/"))) {
+                if p.cgroups
+                    .iter()
+                    .any(|(c, m)| *m && c != path && !c.starts_with(&format!("{path}/")))
+                {
                     return Test::Known(*negate);
                 }
                 let mut yes = p.clone();
@@ -906,12 +1027,20 @@ impl Analysis {
                 no.cgroups.push((path.clone(), false));
                 split_test(Some(yes), Some(no), *negate)
             }
-            Cond::AddrType { dir, types, iface_only, negate } => {
+            Cond::AddrType {
+                dir,
+                types,
+                iface_only,
+                negate,
+            } => {
                 let mut set = RangeSet::empty();
                 let local = if *iface_only {
                     let Dev::Named(iif) = &p.iif else { return Test::Unknown };
-                    let Some(addrs) = self.host.iface_addrs(iif, p.v6) else { return Test::Unknown };
-                    let mut r: Vec<(u128, u128)> = addrs.iter().map(|(a, _)| (addr_value(*a), addr_value(*a))).collect();
+                    let Some(addrs) = self.host.iface_addrs(iif, p.v6) else {
+                        return Test::Unknown;
+                    };
+                    let mut r: Vec<(u128, u128)> =
+                        addrs.iter().map(|(a, _)| (addr_value(*a), addr_value(*a))).collect();
                     if iif == "lo" && !p.v6 {
                         r.push(prefix_range(IpAddr::from([127, 0, 0, 0]), 8));
                     }
@@ -930,7 +1059,9 @@ impl Analysis {
                         "local" => local.clone(),
                         "multicast" => multicast.clone(),
                         "broadcast" => broadcast.clone(),
-                        "unicast" => all_addrs(p.v6).subtract(&self.host.local(p.v6).union(&multicast).union(&broadcast)),
+                        "unicast" => {
+                            all_addrs(p.v6).subtract(&self.host.local(p.v6).union(&multicast).union(&broadcast))
+                        }
                         _ => return Test::Unknown,
                     };
                     set = set.union(&add);
@@ -943,7 +1074,11 @@ impl Analysis {
                 if iif == "lo" {
                     return Test::Known(*negate);
                 }
-                let loopback = if p.v6 { RangeSet::single(1) } else { RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)]) };
+                let loopback = if p.v6 {
+                    RangeSet::single(1)
+                } else {
+                    RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)])
+                };
                 let connected = self
                     .host
                     .iface_addrs(iif, p.v6)
@@ -954,18 +1089,30 @@ impl Analysis {
                     Some(r) => split(&r, Dir::Src, &connected),
                     None => (None, None),
                 };
-                let (yes, no) = if *negate { (present, missing) } else { (missing, present) };
+                let (yes, no) = if *negate {
+                    (present, missing)
+                } else {
+                    (missing, present)
+                };
                 match (yes, no, unknown) {
                     (y, n, None) => split_test(y, n, false),
                     (y, n, Some(u)) => {
                         if y.is_none() && n.is_none() {
                             return Test::Unknown;
                         }
-                        Test::Split { yes: y.into_iter().collect(), no: n.into_iter().collect(), unknown: vec![u] }
+                        Test::Split {
+                            yes: y.into_iter().collect(),
+                            no: n.into_iter().collect(),
+                            unknown: vec![u],
+                        }
                     }
                 }
             }
-            Cond::Chance(_) => Test::Split { yes: vec![p.clone()], no: vec![p.clone()], unknown: vec![] },
+            Cond::Chance(_) => Test::Split {
+                yes: vec![p.clone()],
+                no: vec![p.clone()],
+                unknown: vec![],
+            },
             Cond::Opaque(_) => Test::Unknown,
         }
     }
@@ -1000,7 +1147,13 @@ fn empty_run() -> Run {
 }
 
 fn leaf(run: Run, outcome: Outcome) -> Leaf {
-    Leaf { outcome, packets: run.p, evidence: run.evidence, assumed: run.assumed, rewrite: run.rewrite }
+    Leaf {
+        outcome,
+        packets: run.p,
+        evidence: run.evidence,
+        assumed: run.assumed,
+        rewrite: run.rewrite,
+    }
 }
 
 fn next_item(run: &mut Run) {
@@ -1036,7 +1189,12 @@ fn split(p: &Packets, dir: Dir, set: &RangeSet) -> (Option<Packets>, Option<Pack
     }
 }
 
-fn split_by(p: &Packets, set: &RangeSet, get: fn(&Packets) -> &RangeSet, put: fn(&mut Packets, RangeSet)) -> (Option<Packets>, Option<Packets>) {
+fn split_by(
+    p: &Packets,
+    set: &RangeSet,
+    get: fn(&Packets) -> &RangeSet,
+    put: fn(&mut Packets, RangeSet),
+) -> (Option<Packets>, Option<Packets>) {
     let field = get(p);
     let inside = field.intersect(set);
     let outside = field.subtract(set);
@@ -1067,7 +1225,11 @@ fn finish(yes: Vec<Packets>, no: Vec<Packets>) -> Test {
     match (yes.is_empty(), no.is_empty()) {
         (false, true) => Test::Known(true),
         (true, _) => Test::Known(false),
-        _ => Test::Split { yes, no, unknown: Vec::new() },
+        _ => Test::Split {
+            yes,
+            no,
+            unknown: Vec::new(),
+        },
     }
 }
 
@@ -1076,19 +1238,33 @@ pub fn one_addr(ip: IpAddr) -> RangeSet {
     RangeSet::single(addr_value(ip))
 }
 
-/// Shows a packet set briefly: one example packet.
+/// Shows a packet set briefly: one example packet (preferring TCP, documentation-range sources,
+/// the canonical loopback addresses and a non-zero port).
 pub fn example(p: &Packets) -> String {
-    let addr = |s: &RangeSet| s.first().map(|v| value_addr(v, p.v6).to_string()).unwrap_or_else(|| "?".into());
-    let proto = match p.proto.first() {
+    let pick = |s: &RangeSet, prefs: &[u128]| prefs.iter().copied().find(|v| s.contains(*v)).or_else(|| s.first());
+    let addr = |s: &RangeSet, prefs: &[IpAddr]| {
+        let prefs: Vec<u128> = prefs.iter().map(|a| addr_value(*a)).collect();
+        pick(s, &prefs)
+            .map(|v| value_addr(v, p.v6).to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let prefs: Vec<IpAddr> = if p.v6 {
+        vec![
+            IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]),
+        ]
+    } else {
+        vec![IpAddr::from([192, 0, 2, 1]), IpAddr::from([127, 0, 0, 1])]
+    };
+    let proto = match pick(&p.proto, &[6, 17]) {
         Some(6) => "tcp".to_string(),
         Some(17) => "udp".to_string(),
         Some(n) => format!("protocol {n}"),
         None => "?".into(),
     };
-    let port = p.dport.first().map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-    let iif = match &p.iif {
-        Dev::Named(n) => format!(" arriving on {n}"),
-        _ => String::new(),
-    };
-    format!("{proto} {} -> {} port {port}{iif}", addr(&p.src), addr(&p.dst))
+    let port = pick(&p.dport, &[80, 1])
+        .map(|v| format!(" port {v}"))
+        .unwrap_or_default();
+    format!("{proto} {} -> {}{port}", addr(&p.src, &prefs), addr(&p.dst, &prefs))
 }

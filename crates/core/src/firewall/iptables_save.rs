@@ -6,8 +6,8 @@
 //! A line or option the reader does not know becomes an opaque part of its rule, never an error.
 
 use super::model::{
-    ct, BaseChain, Chain, ChainKind, Cond, Dir, Family, Hook, Item, Nat, NotUnderstood, Origin,
-    Rule, Ruleset, Table, Verdict,
+    ct, BaseChain, Chain, ChainKind, Cond, Dir, Family, Hook, Item, Nat, NotUnderstood, Origin, Rule, Ruleset, Table,
+    Verdict,
 };
 use super::names;
 use super::ranges::{addr_value, prefix_range, RangeSet};
@@ -24,7 +24,12 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
         }
         if let Some(name) = line.strip_prefix('*') {
             out.tables.extend(current.take());
-            current = Some(Table { family: family.clone(), name: name.trim().to_string(), origin, chains: Vec::new() });
+            current = Some(Table {
+                family: family.clone(),
+                name: name.trim().to_string(),
+                origin,
+                chains: Vec::new(),
+            });
             continue;
         }
         if line == "COMMIT" {
@@ -32,7 +37,10 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
             continue;
         }
         let Some(table) = current.as_mut() else {
-            out.not_understood.push(NotUnderstood { place: "iptables-save".into(), what: format!("line {} outside a table: {line}", n + 1) });
+            out.not_understood.push(NotUnderstood {
+                place: "iptables-save".into(),
+                what: format!("line {} outside a table: {line}", n + 1),
+            });
             continue;
         };
         if let Some(decl) = line.strip_prefix(':') {
@@ -45,27 +53,51 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
                 kind,
                 policy_accept: policy != "DROP",
             });
-            table.chains.push(Chain { name, base, rules: Vec::new() });
+            table.chains.push(Chain {
+                name,
+                base,
+                rules: Vec::new(),
+            });
             continue;
         }
         let tokens = tokenize(line);
-        let (Some(cmd), Some(chain_name)) = (tokens.first(), tokens.get(1)) else { continue };
+        let (Some(cmd), Some(chain_name)) = (tokens.first(), tokens.get(1)) else {
+            continue;
+        };
         if cmd != "-A" && cmd != "--append" {
-            out.not_understood.push(NotUnderstood { place: table_label(table), what: format!("line {}: {line}", n + 1) });
+            out.not_understood.push(NotUnderstood {
+                place: table_label(table),
+                what: format!("line {}: {line}", n + 1),
+            });
             continue;
         }
         let items = rule_items(&tokens[2..], v6);
         for item in &items {
             if let Item::Opaque(what) | Item::Cond(Cond::Opaque(what)) = item {
-                out.not_understood.push(NotUnderstood { place: format!("{} {chain_name}", table_label(table)), what: what.clone() });
+                out.not_understood.push(NotUnderstood {
+                    place: format!("{} {chain_name}", table_label(table)),
+                    what: what.clone(),
+                });
             }
         }
-        let rule = Rule { items, text: line.to_string() };
+        let rule = Rule {
+            items,
+            text: line.to_string(),
+        };
         match table.chains.iter_mut().find(|c| &c.name == chain_name) {
             Some(chain) => chain.rules.push(rule),
             None => {
-                let base = builtin(&table.name, chain_name).map(|(hook, priority, kind)| BaseChain { hook, priority, kind, policy_accept: true });
-                table.chains.push(Chain { name: chain_name.clone(), base, rules: vec![rule] });
+                let base = builtin(&table.name, chain_name).map(|(hook, priority, kind)| BaseChain {
+                    hook,
+                    priority,
+                    kind,
+                    policy_accept: true,
+                });
+                table.chains.push(Chain {
+                    name: chain_name.clone(),
+                    base,
+                    rules: vec![rule],
+                });
             }
         }
     }
@@ -152,7 +184,11 @@ fn options(tokens: &[String]) -> Vec<Opt<'_>> {
         if t == "!" {
             negate = true;
         } else if t.starts_with('-') && t.len() > 1 && !t[1..].starts_with(|c: char| c.is_ascii_digit()) {
-            out.push(Opt { negate, name: t, values: Vec::new() });
+            out.push(Opt {
+                negate,
+                name: t,
+                values: Vec::new(),
+            });
             negate = false;
         } else if let Some(last) = out.last_mut() {
             last.values.push(t);
@@ -173,23 +209,47 @@ fn rule_items(tokens: &[String], v6: bool) -> Vec<Item> {
         let neg = o.negate;
         match o.name {
             "-s" | "--source" | "-d" | "--destination" => {
-                let dir = if o.name.starts_with("-s") || o.name == "--source" { Dir::Src } else { Dir::Dst };
+                let dir = if o.name.starts_with("-s") || o.name == "--source" {
+                    Dir::Src
+                } else {
+                    Dir::Dst
+                };
                 items.push(match address(v, v6) {
-                    Some(set) => Item::Cond(Cond::Addr { dir, v6, set, negate: neg }),
+                    Some(set) => Item::Cond(Cond::Addr {
+                        dir,
+                        v6,
+                        set,
+                        negate: neg,
+                    }),
                     None => Item::Cond(Cond::Opaque(format!("{} {v}", o.name))),
                 });
             }
             "-i" | "--in-interface" | "-o" | "--out-interface" => {
-                let dir = if o.name.starts_with("-i") || o.name == "--in-interface" { Dir::Src } else { Dir::Dst };
-                let name = v.strip_suffix('+').map(|p| format!("{p}*")).unwrap_or_else(|| v.to_string());
-                items.push(Item::Cond(Cond::Iface { dir, by_index: false, names: vec![name], negate: neg }));
+                let dir = if o.name.starts_with("-i") || o.name == "--in-interface" {
+                    Dir::Src
+                } else {
+                    Dir::Dst
+                };
+                let name = v
+                    .strip_suffix('+')
+                    .map(|p| format!("{p}*"))
+                    .unwrap_or_else(|| v.to_string());
+                items.push(Item::Cond(Cond::Iface {
+                    dir,
+                    by_index: false,
+                    names: vec![name],
+                    negate: neg,
+                }));
             }
             "-p" | "--protocol" => {
                 if v != "all" && v != "0" {
                     match v.parse::<u32>().ok().or_else(|| names::protocol(v)) {
                         Some(p) => {
                             proto = u8::try_from(p).ok();
-                            items.push(Item::Cond(Cond::Proto { set: RangeSet::single(p.into()), negate: neg }));
+                            items.push(Item::Cond(Cond::Proto {
+                                set: RangeSet::single(p.into()),
+                                negate: neg,
+                            }));
                         }
                         None => items.push(Item::Cond(Cond::Opaque(format!("-p {v}")))),
                     }
@@ -199,7 +259,10 @@ fn rule_items(tokens: &[String], v6: bool) -> Vec<Item> {
                 module = v;
                 if v == "rpfilter" {
                     // Without --invert the match holds when the reverse path is fine.
-                    let invert = opts[i + 1..].iter().take_while(|o| !o.name.starts_with("-m") && !o.name.starts_with("-j")).any(|o| o.name == "--invert");
+                    let invert = opts[i + 1..]
+                        .iter()
+                        .take_while(|o| !o.name.starts_with("-m") && !o.name.starts_with("-j"))
+                        .any(|o| o.name == "--invert");
                     items.push(Item::Cond(Cond::RpfMissing { negate: !invert }));
                 }
             }
@@ -218,13 +281,30 @@ fn rule_items(tokens: &[String], v6: bool) -> Vec<Item> {
 fn module_option(module: &str, name: &str, values: &[&str], neg: bool, proto: Option<u8>) -> Option<Item> {
     let v = values.first().copied().unwrap_or("");
     let cond = match (module, name) {
-        ("tcp" | "udp" | "sctp" | "dccp" | "udplite", "--dport" | "--destination-port" | "--sport" | "--source-port") => {
-            let dir = if name.contains('d') && !name.contains("source") { Dir::Dst } else { Dir::Src };
-            ports(v).map(|set| Cond::Port { dir, proto: proto.or_else(|| names::protocol(module).map(|p| p as u8)), set, negate: neg })
+        (
+            "tcp" | "udp" | "sctp" | "dccp" | "udplite",
+            "--dport" | "--destination-port" | "--sport" | "--source-port",
+        ) => {
+            let dir = if name.contains('d') && !name.contains("source") {
+                Dir::Dst
+            } else {
+                Dir::Src
+            };
+            ports(v).map(|set| Cond::Port {
+                dir,
+                proto: proto.or_else(|| names::protocol(module).map(|p| p as u8)),
+                set,
+                negate: neg,
+            })
         }
         ("multiport", "--dports" | "--destination-ports" | "--sports" | "--source-ports") => {
             let dir = if name.starts_with("--d") { Dir::Dst } else { Dir::Src };
-            ports(v).map(|set| Cond::Port { dir, proto, set, negate: neg })
+            ports(v).map(|set| Cond::Port {
+                dir,
+                proto,
+                set,
+                negate: neg,
+            })
         }
         ("comment", _) => return None,
         ("conntrack" | "state", "--ctstate" | "--state") => ct_states(v, neg),
@@ -236,24 +316,59 @@ fn module_option(module: &str, name: &str, values: &[&str], neg: bool, proto: Op
             negate: neg,
         }),
         ("addrtype", "--limit-iface-in" | "--limit-iface-out") => return None,
-        ("mark", "--mark") => mark(v).map(|(value, mask)| Cond::Mark { mask, value: value & mask, negate: neg }),
-        ("owner", "--uid-owner" | "--gid-owner") => ids(v).map(|set| Cond::Owner { gid: name == "--gid-owner", set, negate: neg }),
-        ("cgroup", "--path") => Some(Cond::Cgroup { path: v.to_string(), negate: neg }),
+        ("mark", "--mark") => mark(v).map(|(value, mask)| Cond::Mark {
+            mask,
+            value: value & mask,
+            negate: neg,
+        }),
+        ("owner", "--uid-owner" | "--gid-owner") => ids(v).map(|set| Cond::Owner {
+            gid: name == "--gid-owner",
+            set,
+            negate: neg,
+        }),
+        ("cgroup", "--path") => Some(Cond::Cgroup {
+            path: v.to_string(),
+            negate: neg,
+        }),
         ("rpfilter", _) => return None,
         ("statistic" | "limit" | "hashlimit" | "recent" | "connlimit" | "icmp" | "icmp6" | "tcp" | "quota", _) => {
-            Some(Cond::Chance(format!("-m {module} {}{name} {}", if neg { "! " } else { "" }, values.join(" "))))
+            Some(Cond::Chance(format!(
+                "-m {module} {}{name} {}",
+                if neg { "! " } else { "" },
+                values.join(" ")
+            )))
         }
         _ => None,
     };
     Some(Item::Cond(cond.unwrap_or_else(|| {
-        Cond::Opaque(format!("-m {module} {}{name} {}", if neg { "! " } else { "" }, values.join(" ")).trim().to_string())
+        Cond::Opaque(
+            format!("-m {module} {}{name} {}", if neg { "! " } else { "" }, values.join(" "))
+                .trim()
+                .to_string(),
+        )
     })))
 }
 
 /// The items of a `-j TARGET` with its options; an unknown target with options is opaque.
 fn target(name: &str, rest: &[Opt], v6: bool) -> Vec<Item> {
-    let opt = |n: &str| rest.iter().find(|o| o.name == n).and_then(|o| o.values.first().copied());
-    let opaque = || vec![Item::Opaque(format!("-j {name} {}", rest.iter().map(|o| format!("{} {}", o.name, o.values.join(" "))).collect::<Vec<_>>().join(" ")).trim().to_string())];
+    let opt = |n: &str| {
+        rest.iter()
+            .find(|o| o.name == n)
+            .and_then(|o| o.values.first().copied())
+    };
+    let opaque = || {
+        vec![Item::Opaque(
+            format!(
+                "-j {name} {}",
+                rest.iter()
+                    .map(|o| format!("{} {}", o.name, o.values.join(" ")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+            .trim()
+            .to_string(),
+        )]
+    };
     match name {
         "ACCEPT" => vec![Item::Verdict(Verdict::Accept)],
         "DROP" | "REJECT" => vec![Item::Verdict(Verdict::Drop)],
@@ -278,7 +393,10 @@ fn target(name: &str, rest: &[Opt], v6: bool) -> Vec<Item> {
             let set = if let Some(v) = opt("--set-xmark").or_else(|| opt("--set-mark")) {
                 mark(v).map(|(value, mask)| Item::SetMark { mask, value })
             } else if let Some(v) = opt("--or-mark") {
-                mark(v).map(|(bits, _)| Item::SetMark { mask: bits, value: bits })
+                mark(v).map(|(bits, _)| Item::SetMark {
+                    mask: bits,
+                    value: bits,
+                })
             } else if let Some(v) = opt("--and-mark") {
                 mark(v).map(|(bits, _)| Item::SetMark { mask: !bits, value: 0 })
             } else {
@@ -306,7 +424,11 @@ fn dnat_target(spec: &str, v6: bool) -> Option<Nat> {
             None => (spec, None),
         }
     };
-    let addr = if addr.is_empty() { None } else { Some(addr.parse::<IpAddr>().ok()?) };
+    let addr = if addr.is_empty() {
+        None
+    } else {
+        Some(addr.parse::<IpAddr>().ok()?)
+    };
     let port = match port {
         Some(p) if !p.contains('-') => Some(p.parse().ok()?),
         Some(_) => return None,
@@ -339,18 +461,36 @@ fn mask_len(m: &str) -> Option<u8> {
     let ip: IpAddr = m.parse().ok()?;
     let v = addr_value(ip);
     let bits = if ip.is_ipv4() { 32 } else { 128 };
-    let ones = if ip.is_ipv4() { (v as u32).leading_ones() } else { v.leading_ones() };
+    let ones = if ip.is_ipv4() {
+        (v as u32).leading_ones()
+    } else {
+        v.leading_ones()
+    };
     let trailing_zeros = bits - ones;
-    let expected = if ip.is_ipv4() { ((u32::MAX as u128) << trailing_zeros) & u32::MAX as u128 } else if trailing_zeros == 128 { 0 } else { u128::MAX << trailing_zeros };
+    let expected = if ip.is_ipv4() {
+        ((u32::MAX as u128) << trailing_zeros) & u32::MAX as u128
+    } else if trailing_zeros == 128 {
+        0
+    } else {
+        u128::MAX << trailing_zeros
+    };
     (v == expected).then_some(ones as u8)
 }
 
 fn ports(v: &str) -> Option<RangeSet> {
     let mut ranges = Vec::new();
     for part in v.split(',') {
-        let one = |s: &str| s.parse::<u16>().ok().map(u128::from).or_else(|| names::service(s).map(u128::from));
+        let one = |s: &str| {
+            s.parse::<u16>()
+                .ok()
+                .map(u128::from)
+                .or_else(|| names::service(s).map(u128::from))
+        };
         match part.split_once(':') {
-            Some((a, b)) => ranges.push((if a.is_empty() { 0 } else { one(a)? }, if b.is_empty() { 65535 } else { one(b)? })),
+            Some((a, b)) => ranges.push((
+                if a.is_empty() { 0 } else { one(a)? },
+                if b.is_empty() { 65535 } else { one(b)? },
+            )),
             None => {
                 let p = one(part)?;
                 ranges.push((p, p));
@@ -401,22 +541,58 @@ mod tests {
 
     #[test]
     fn tokenizer_keeps_quoted_comments_whole() {
-        assert_eq!(tokenize(r#"-A X -m comment --comment "a \"b\" c" -j ACCEPT"#), vec!["-A", "X", "-m", "comment", "--comment", "a \"b\" c", "-j", "ACCEPT"]);
+        assert_eq!(
+            tokenize(r#"-A X -m comment --comment "a \"b\" c" -j ACCEPT"#),
+            vec!["-A", "X", "-m", "comment", "--comment", "a \"b\" c", "-j", "ACCEPT"]
+        );
     }
 
     #[test]
     fn kube_firewall_rule_reads_as_negated_source_and_ct_exception() {
         let items = rule_items(&tokenize("! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"), false);
-        assert!(matches!(&items[0], Item::Cond(Cond::Addr { dir: Dir::Src, negate: true, .. })));
-        assert!(matches!(&items[1], Item::Cond(Cond::Addr { dir: Dir::Dst, negate: false, .. })));
-        assert_eq!(items[2], Item::Cond(Cond::Ct { states: ct::RELATED | ct::ESTABLISHED, status: ct::STATUS_DNAT, negate: true }));
+        assert!(matches!(
+            &items[0],
+            Item::Cond(Cond::Addr {
+                dir: Dir::Src,
+                negate: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            &items[1],
+            Item::Cond(Cond::Addr {
+                dir: Dir::Dst,
+                negate: false,
+                ..
+            })
+        ));
+        assert_eq!(
+            items[2],
+            Item::Cond(Cond::Ct {
+                states: ct::RELATED | ct::ESTABLISHED,
+                status: ct::STATUS_DNAT,
+                negate: true
+            })
+        );
         assert_eq!(items[3], Item::Verdict(Verdict::Drop));
     }
 
     #[test]
     fn dnat_targets_parse_for_both_families() {
-        assert_eq!(dnat_target("172.17.0.2:80", false), Some(Nat::Dnat { addr: Some("172.17.0.2".parse().unwrap()), port: Some(80) }));
-        assert_eq!(dnat_target("[fd00::2]:80", true), Some(Nat::Dnat { addr: Some("fd00::2".parse().unwrap()), port: Some(80) }));
+        assert_eq!(
+            dnat_target("172.17.0.2:80", false),
+            Some(Nat::Dnat {
+                addr: Some("172.17.0.2".parse().unwrap()),
+                port: Some(80)
+            })
+        );
+        assert_eq!(
+            dnat_target("[fd00::2]:80", true),
+            Some(Nat::Dnat {
+                addr: Some("fd00::2".parse().unwrap()),
+                port: Some(80)
+            })
+        );
         assert_eq!(mask_len("255.255.255.0"), Some(24));
         assert_eq!(mask_len("255.0.255.0"), None);
     }

@@ -13,7 +13,7 @@
 
 pub mod eval;
 #[cfg(test)]
-mod fixture_tests;
+pub(crate) mod fixture_tests;
 mod iptables_save;
 pub mod model;
 mod names;
@@ -32,7 +32,11 @@ pub fn read(facts: &FirewallFacts) -> Ruleset {
     let mut from_dump: Vec<(Family, String)> = Vec::new();
     for dump in &facts.iptables {
         let v6 = dump.family == IptablesFamily::Ipv6;
-        let origin = if dump.backend == "legacy" { Origin::IptablesLegacy } else { Origin::IptablesNft };
+        let origin = if dump.backend == "legacy" {
+            Origin::IptablesLegacy
+        } else {
+            Origin::IptablesNft
+        };
         let before = out.tables.len();
         iptables_save::read(&dump.text, v6, origin, &mut out);
         if origin == Origin::IptablesNft {

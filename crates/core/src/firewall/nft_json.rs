@@ -5,13 +5,13 @@
 //! express becomes [`Cond::Opaque`] and a statement becomes [`Item::Opaque`], so the evaluator
 //! answers "unknown" for the paths through it, never "blocked".
 
-use super::model::{
-    BaseChain, Chain, ChainKind, Cond, Dir, Family, Hook, Item, Nat, NotUnderstood, Origin, Rule,
-    Ruleset, Table, Verdict,
-};
-use super::ranges::{addr_value, prefix_range, RangeSet};
 use super::model::ct;
+use super::model::{
+    BaseChain, Chain, ChainKind, Cond, Dir, Family, Hook, Item, Nat, NotUnderstood, Origin, Rule, Ruleset, Table,
+    Verdict,
+};
 use super::names;
+use super::ranges::{addr_value, prefix_range, RangeSet};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,14 +19,18 @@ use std::net::IpAddr;
 /// Reads every table of `json` for which `keep(family, table)` is true into `out`.
 pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Ruleset) {
     let Some(objects) = json.get("nftables").and_then(Value::as_array) else {
-        out.not_understood.push(raw("nft", json, "no \"nftables\" array at the top"));
+        out.not_understood
+            .push(raw("nft", json, "no \"nftables\" array at the top"));
         return;
     };
     let mut sets: HashMap<(String, String, String), Vec<Value>> = HashMap::new();
     let first = out.tables.len();
     for obj in objects {
         if let Some(t) = obj.get("table") {
-            match (t.get("family").and_then(Value::as_str), t.get("name").and_then(Value::as_str)) {
+            match (
+                t.get("family").and_then(Value::as_str),
+                t.get("name").and_then(Value::as_str),
+            ) {
                 (Some(f), Some(n)) if keep(&family(f), n) => out.tables.push(Table {
                     family: family(f),
                     name: n.to_string(),
@@ -34,7 +38,9 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
                     chains: Vec::new(),
                 }),
                 (Some(_), Some(_)) => {}
-                _ => out.not_understood.push(raw("nft table", t, "table without family or name")),
+                _ => out
+                    .not_understood
+                    .push(raw("nft table", t, "table without family or name")),
             }
         } else if let Some(s) = obj.get("set").or_else(|| obj.get("map")) {
             if let (Some(f), Some(t), Some(n)) = (str_of(s, "family"), str_of(s, "table"), str_of(s, "name")) {
@@ -45,11 +51,17 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
     }
     for obj in objects {
         if let Some(c) = obj.get("chain") {
-            let Some(table) = find_table(&mut out.tables[first..], c) else { continue };
+            let Some(table) = find_table(&mut out.tables[first..], c) else {
+                continue;
+            };
             match str_of(c, "name") {
                 Some(name) => {
                     let base = base_chain(c);
-                    table.chains.push(Chain { name: name.to_string(), base, rules: Vec::new() });
+                    table.chains.push(Chain {
+                        name: name.to_string(),
+                        base,
+                        rules: Vec::new(),
+                    });
                 }
                 None => out.not_understood.push(raw("nft chain", c, "chain without a name")),
             }
@@ -58,29 +70,46 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
     for obj in objects {
         let Some(r) = obj.get("rule") else { continue };
         let (Some(f), Some(t)) = (str_of(r, "family"), str_of(r, "table")) else {
-            out.not_understood.push(raw("nft rule", r, "rule without family or table"));
+            out.not_understood
+                .push(raw("nft rule", r, "rule without family or table"));
             continue;
         };
-        let ctx = Ctx { family: f, table: t, sets: &sets };
-        let Some(table) = find_table(&mut out.tables[first..], r) else { continue };
+        let ctx = Ctx {
+            family: f,
+            table: t,
+            sets: &sets,
+        };
+        let Some(table) = find_table(&mut out.tables[first..], r) else {
+            continue;
+        };
         let label = table.label();
         let Some(chain) = str_of(r, "chain").and_then(|n| table.chains.iter_mut().find(|c| c.name == n)) else {
             out.not_understood.push(raw(&label, r, "rule of an unknown chain"));
             continue;
         };
         let place = format!("{label} {}", chain.name);
-        let exprs = r.get("expr").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let exprs = r
+            .get("expr")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let mut items = Vec::with_capacity(exprs.len());
         let mut text = Vec::with_capacity(exprs.len());
         for e in exprs {
             if let Some(proto) = icmp_header_match(e) {
                 // `icmpv6 type …` needs ICMPv6; which type the sender picks is up to it.
-                items.push(Item::Cond(Cond::Proto { set: RangeSet::single(proto), negate: false }));
+                items.push(Item::Cond(Cond::Proto {
+                    set: RangeSet::single(proto),
+                    negate: false,
+                }));
                 items.push(Item::Cond(Cond::Chance(render(e))));
             } else {
                 let item = expr_item(&ctx, e);
                 if let Some(Item::Opaque(what) | Item::Cond(Cond::Opaque(what))) = &item {
-                    out.not_understood.push(NotUnderstood { place: place.clone(), what: what.clone() });
+                    out.not_understood.push(NotUnderstood {
+                        place: place.clone(),
+                        what: what.clone(),
+                    });
                 }
                 items.extend(item);
             }
@@ -92,7 +121,10 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
         if let Some(comment) = str_of(r, "comment") {
             text.push(format!("comment \"{comment}\""));
         }
-        chain.rules.push(Rule { items, text: text.join(" ") });
+        chain.rules.push(Rule {
+            items,
+            text: text.join(" "),
+        });
     }
 }
 
@@ -116,7 +148,10 @@ fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn raw(place: &str, v: &Value, why: &str) -> NotUnderstood {
-    NotUnderstood { place: place.to_string(), what: format!("{why}: {}", short(v)) }
+    NotUnderstood {
+        place: place.to_string(),
+        what: format!("{why}: {}", short(v)),
+    }
 }
 
 /// Compact JSON of a value, cut to a readable length.
@@ -138,13 +173,22 @@ fn base_chain(c: &Value) -> Option<BaseChain> {
         "postrouting" => Hook::Postrouting,
         _ => return None,
     };
-    let priority = c.get("prio").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    let priority = c
+        .get("prio")
+        .and_then(Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0);
     let kind = match str_of(c, "type") {
         Some("nat") => ChainKind::Nat,
         Some("route") => ChainKind::Route,
         _ => ChainKind::Filter,
     };
-    Some(BaseChain { hook, priority, kind, policy_accept: str_of(c, "policy") != Some("drop") })
+    Some(BaseChain {
+        hook,
+        priority,
+        kind,
+        policy_accept: str_of(c, "policy") != Some("drop"),
+    })
 }
 
 struct Ctx<'a> {
@@ -158,7 +202,12 @@ impl Ctx<'_> {
     fn elements(&self, right: &Value) -> Option<Vec<Value>> {
         if let Some(name) = right.as_str().and_then(|s| s.strip_prefix('@')) {
             let elems = self.sets.get(&(self.family.into(), self.table.into(), name.into()))?;
-            return Some(elems.iter().map(|e| e.get("elem").and_then(|x| x.get("val")).unwrap_or(e).clone()).collect());
+            return Some(
+                elems
+                    .iter()
+                    .map(|e| e.get("elem").and_then(|x| x.get("val")).unwrap_or(e).clone())
+                    .collect(),
+            );
         }
         match right.get("set").and_then(Value::as_array) {
             Some(items) => Some(items.clone()),
@@ -174,7 +223,9 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
     let verdict = |v| Some(Item::Verdict(v));
     let target = || str_of(body, "target").map(str::to_string);
     match key.as_str() {
-        "match" => Some(Item::Cond(match_cond(ctx, body).unwrap_or_else(|| Cond::Opaque(short(e))))),
+        "match" => Some(Item::Cond(
+            match_cond(ctx, body).unwrap_or_else(|| Cond::Opaque(short(e))),
+        )),
         "accept" => verdict(Verdict::Accept),
         "drop" | "reject" => verdict(Verdict::Drop),
         "return" => verdict(Verdict::Return),
@@ -229,14 +280,20 @@ fn set_mark(body: &Value) -> Option<Item> {
     }
     let value = body.get("value")?;
     if let Some(v) = value.as_u64() {
-        return Some(Item::SetMark { mask: u32::MAX, value: u32::try_from(v).ok()? });
+        return Some(Item::SetMark {
+            mask: u32::MAX,
+            value: u32::try_from(v).ok()?,
+        });
     }
     let (op, args) = value.as_object()?.iter().next()?;
     let args = args.as_array()?;
     let is_mark = args.first()?.get("meta").and_then(|m| str_of(m, "key")) == Some("mark");
     let bits = u32::try_from(args.get(1)?.as_u64()?).ok()?;
     match (op.as_str(), is_mark) {
-        ("|", true) => Some(Item::SetMark { mask: bits, value: bits }),
+        ("|", true) => Some(Item::SetMark {
+            mask: bits,
+            value: bits,
+        }),
         ("&", true) => Some(Item::SetMark { mask: !bits, value: 0 }),
         _ => None,
     }
@@ -268,7 +325,12 @@ fn vmap(ctx: &Ctx, body: &Value) -> Option<Item> {
 }
 
 fn match_cond(ctx: &Ctx, body: &Value) -> Option<Cond> {
-    cond_for(ctx, body.get("left")?, str_of(body, "op").unwrap_or("=="), body.get("right")?)
+    cond_for(
+        ctx,
+        body.get("left")?,
+        str_of(body, "op").unwrap_or("=="),
+        body.get("right")?,
+    )
 }
 
 /// A condition `left OP right`, when the model can express it.
@@ -288,7 +350,10 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
                 names: strings(ctx, right)?,
                 negate,
             }),
-            "l4proto" => Some(Cond::Proto { set: ints(ctx, right, op, names::protocol)?, negate }),
+            "l4proto" => Some(Cond::Proto {
+                set: ints(ctx, right, op, names::protocol)?,
+                negate,
+            }),
             "nfproto" | "protocol" => {
                 let v = strings(ctx, right)?;
                 match (v.as_slice(), negate) {
@@ -299,8 +364,16 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
                     _ => None,
                 }
             }
-            "mark" => Some(Cond::Mark { mask: u32::MAX, value: u32::try_from(right.as_u64()?).ok()?, negate }),
-            k @ ("skuid" | "skgid") => Some(Cond::Owner { gid: k == "skgid", set: ints(ctx, right, op, |_| None)?, negate }),
+            "mark" => Some(Cond::Mark {
+                mask: u32::MAX,
+                value: u32::try_from(right.as_u64()?).ok()?,
+                negate,
+            }),
+            k @ ("skuid" | "skgid") => Some(Cond::Owner {
+                gid: k == "skgid",
+                set: ints(ctx, right, op, |_| None)?,
+                negate,
+            }),
             _ => None,
         },
         "payload" => {
@@ -310,15 +383,30 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
                 ("ip" | "ip6", "saddr" | "daddr") => {
                     let v6 = proto == "ip6";
                     let dir = if field == "saddr" { Dir::Src } else { Dir::Dst };
-                    Some(Cond::Addr { dir, v6, set: addrs(ctx, right, v6)?, negate })
+                    Some(Cond::Addr {
+                        dir,
+                        v6,
+                        set: addrs(ctx, right, v6)?,
+                        negate,
+                    })
                 }
-                ("ip", "protocol") | ("ip6", "nexthdr") => {
-                    Some(Cond::Proto { set: ints(ctx, right, op, names::protocol)?, negate })
-                }
+                ("ip", "protocol") | ("ip6", "nexthdr") => Some(Cond::Proto {
+                    set: ints(ctx, right, op, names::protocol)?,
+                    negate,
+                }),
                 (p, "sport" | "dport") => {
-                    let l4 = if p == "th" { None } else { Some(names::protocol(p)? as u8) };
+                    let l4 = if p == "th" {
+                        None
+                    } else {
+                        Some(names::protocol(p)? as u8)
+                    };
                     let dir = if field == "sport" { Dir::Src } else { Dir::Dst };
-                    Some(Cond::Port { dir, proto: l4, set: ints(ctx, right, op, names::service)?, negate })
+                    Some(Cond::Port {
+                        dir,
+                        proto: l4,
+                        set: ints(ctx, right, op, names::service)?,
+                        negate,
+                    })
                 }
                 _ => None,
             }
@@ -339,8 +427,16 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
                 };
             }
             match key {
-                "state" => Some(Cond::Ct { states: bits, status: 0, negate }),
-                _ => Some(Cond::Ct { states: 0, status: bits, negate }),
+                "state" => Some(Cond::Ct {
+                    states: bits,
+                    status: 0,
+                    negate,
+                }),
+                _ => Some(Cond::Ct {
+                    states: 0,
+                    status: bits,
+                    negate,
+                }),
             }
         }
         "&" => {
@@ -350,29 +446,52 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
                 return None;
             }
             let mask = u32::try_from(args.get(1)?.as_u64()?).ok()?;
-            Some(Cond::Mark { mask, value: u32::try_from(right.as_u64()?).ok()?, negate })
+            Some(Cond::Mark {
+                mask,
+                value: u32::try_from(right.as_u64()?).ok()?,
+                negate,
+            })
         }
         "fib" => {
-            let flags: Vec<&str> = lbody.get("flags")?.as_array()?.iter().filter_map(Value::as_str).collect();
+            let flags: Vec<&str> = lbody
+                .get("flags")?
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
             match str_of(lbody, "result")? {
                 "type" => {
-                    let dir = if flags.contains(&"daddr") { Dir::Dst } else if flags.contains(&"saddr") { Dir::Src } else { return None };
+                    let dir = if flags.contains(&"daddr") {
+                        Dir::Dst
+                    } else if flags.contains(&"saddr") {
+                        Dir::Src
+                    } else {
+                        return None;
+                    };
                     if flags.iter().any(|f| !matches!(*f, "daddr" | "saddr" | "iif")) {
                         return None;
                     }
-                    Some(Cond::AddrType { dir, types: strings(ctx, right)?, iface_only: flags.contains(&"iif"), negate })
+                    Some(Cond::AddrType {
+                        dir,
+                        types: strings(ctx, right)?,
+                        iface_only: flags.contains(&"iif"),
+                        negate,
+                    })
                 }
                 "oif" | "oifname" if flags.contains(&"saddr") && flags.contains(&"iif") => {
                     // `oif missing` is `== false`; `oif exists` is `== true`.
                     let missing = !right.as_bool()?;
-                    Some(Cond::RpfMissing { negate: missing == negate })
+                    Some(Cond::RpfMissing {
+                        negate: missing == negate,
+                    })
                 }
                 _ => None,
             }
         }
-        "socket" if str_of(lbody, "key") == Some("cgroupv2") => {
-            Some(Cond::Cgroup { path: right.as_str()?.to_string(), negate })
-        }
+        "socket" if str_of(lbody, "key") == Some("cgroupv2") => Some(Cond::Cgroup {
+            path: right.as_str()?.to_string(),
+            negate,
+        }),
         _ => None,
     }
 }
@@ -387,7 +506,11 @@ fn strings(ctx: &Ctx, right: &Value) -> Option<Vec<String>> {
             _ => None,
         })
         .collect::<Option<Vec<_>>>()
-        .or_else(|| right.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()))
+        .or_else(|| {
+            right
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        })
 }
 
 /// Integer values (ports, protocols, uids) with names resolved by `name`; comparison operators
@@ -444,7 +567,9 @@ fn addrs(ctx: &Ctx, right: &Value, v6: bool) -> Option<RangeSet> {
 /// An expression in nft's own syntax, for evidence (statements without effect on the verdict,
 /// such as counters, are left out).
 pub fn render(e: &Value) -> String {
-    let Some((key, body)) = e.as_object().and_then(|o| o.iter().next()) else { return short(e) };
+    let Some((key, body)) = e.as_object().and_then(|o| o.iter().next()) else {
+        return short(e);
+    };
     match key.as_str() {
         "match" => {
             let left = body.get("left").map(render_operand).unwrap_or_default();
@@ -479,7 +604,11 @@ pub fn render(e: &Value) -> String {
             body.get("key").map(render_operand).unwrap_or_default(),
             body.get("data").map(render_operand).unwrap_or_default()
         ),
-        "limit" => format!("limit rate {}/{}", body.get("rate").map(render_operand).unwrap_or_default(), str_of(body, "per").unwrap_or("second")),
+        "limit" => format!(
+            "limit rate {}/{}",
+            body.get("rate").map(render_operand).unwrap_or_default(),
+            str_of(body, "per").unwrap_or("second")
+        ),
         _ => short(e),
     }
 }
@@ -488,30 +617,63 @@ fn render_operand(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
-        Value::Bool(b) => if *b { "exists".into() } else { "missing".into() },
+        Value::Bool(b) => {
+            if *b {
+                "exists".into()
+            } else {
+                "missing".into()
+            }
+        }
         Value::Null => String::new(),
         Value::Array(a) => a.iter().map(render_operand).collect::<Vec<_>>().join(","),
         Value::Object(o) => {
-            let Some((k, b)) = o.iter().next() else { return "{}".into() };
+            let Some((k, b)) = o.iter().next() else {
+                return "{}".into();
+            };
             match k.as_str() {
                 "meta" => match str_of(b, "key").unwrap_or("?") {
                     k @ ("iifname" | "oifname" | "iif" | "oif") => k.to_string(),
                     k => format!("meta {k}"),
                 },
-                "payload" => format!("{} {}", str_of(b, "protocol").unwrap_or("?"), str_of(b, "field").unwrap_or("?")),
+                "payload" => format!(
+                    "{} {}",
+                    str_of(b, "protocol").unwrap_or("?"),
+                    str_of(b, "field").unwrap_or("?")
+                ),
                 "ct" => format!("ct {}", str_of(b, "key").unwrap_or("?")),
-                "prefix" => format!("{}/{}", b.get("addr").map(render_operand).unwrap_or_default(), b.get("len").map(render_operand).unwrap_or_default()),
-                "range" => b.as_array().map(|r| r.iter().map(render_operand).collect::<Vec<_>>().join("-")).unwrap_or_default(),
+                "prefix" => format!(
+                    "{}/{}",
+                    b.get("addr").map(render_operand).unwrap_or_default(),
+                    b.get("len").map(render_operand).unwrap_or_default()
+                ),
+                "range" => b
+                    .as_array()
+                    .map(|r| r.iter().map(render_operand).collect::<Vec<_>>().join("-"))
+                    .unwrap_or_default(),
                 "set" => match b.as_array() {
-                    Some(items) => format!("{{ {} }}", items.iter().map(render_set_item).collect::<Vec<_>>().join(", ")),
+                    Some(items) => format!(
+                        "{{ {} }}",
+                        items.iter().map(render_set_item).collect::<Vec<_>>().join(", ")
+                    ),
                     None => render_operand(b),
                 },
                 "fib" => {
-                    let flags = b.get("flags").map(render_operand).unwrap_or_default().replace(',', " . ");
+                    let flags = b
+                        .get("flags")
+                        .map(render_operand)
+                        .unwrap_or_default()
+                        .replace(',', " . ");
                     format!("fib {flags} {}", str_of(b, "result").unwrap_or("?"))
                 }
-                "socket" => format!("socket {} level {}", str_of(b, "key").unwrap_or("?"), b.get("level").map(render_operand).unwrap_or_default()),
-                "&" | "|" | "^" => b.as_array().map(|a| a.iter().map(render_operand).collect::<Vec<_>>().join(&format!(" {k} "))).unwrap_or_default(),
+                "socket" => format!(
+                    "socket {} level {}",
+                    str_of(b, "key").unwrap_or("?"),
+                    b.get("level").map(render_operand).unwrap_or_default()
+                ),
+                "&" | "|" | "^" => b
+                    .as_array()
+                    .map(|a| a.iter().map(render_operand).collect::<Vec<_>>().join(&format!(" {k} ")))
+                    .unwrap_or_default(),
                 _ => short(v),
             }
         }

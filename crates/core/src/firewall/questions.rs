@@ -13,7 +13,10 @@ pub const ANY_OUTSIDE_IFACE: &str = "eth0";
 /// Loopback destinations or sources of a family: `127.0.0.0/8`; `::1` and `::ffff:127.0.0.0/104`.
 pub fn loopback(v6: bool) -> RangeSet {
     if v6 {
-        RangeSet::from_ranges(vec![(1, 1), prefix_range(IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 0]), 104)])
+        RangeSet::from_ranges(vec![
+            (1, 1),
+            prefix_range(IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 0]), 104),
+        ])
     } else {
         RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)])
     }
@@ -45,8 +48,10 @@ pub struct LoopbackNat {
     pub from_loopback: bool,
     /// The translation target.
     pub to: (Option<IpAddr>, Option<u16>),
-    /// The loopback destination and port the rule matches (from_loopback), when single.
+    /// The destination and port the rule matches, when single.
     pub matched: (Option<IpAddr>, Option<u16>),
+    /// The protocol the rule matches, when single (6 TCP, 17 UDP).
+    pub proto: Option<u8>,
     /// Open (reached and passed), blocked (every such packet dropped) or unknown.
     pub decision: Decision,
     /// The path: interface, example packet, rules and kernel decisions.
@@ -62,6 +67,8 @@ pub struct UidAccess {
     pub maybe: RangeSet,
     /// Rules that drop some uids' connections.
     pub restricting: Vec<String>,
+    /// The last rule on each path that lets some uids through (empty when no rule decided).
+    pub allowing: Vec<String>,
     /// Why some answers are unknown.
     pub unknowns: Vec<String>,
 }
@@ -77,18 +84,28 @@ impl Firewall {
     /// Reads the snapshot's firewall and prepares it for questions.
     pub fn new(facts: &HostFacts) -> Firewall {
         let ruleset = super::read(&facts.firewall);
-        let mut outside: Vec<String> = facts.interfaces.iter().filter(|i| !i.loopback && i.name != "lo").map(|i| i.name.clone()).collect();
+        let mut outside: Vec<String> = facts
+            .interfaces
+            .iter()
+            .filter(|i| !i.loopback && i.name != "lo")
+            .map(|i| i.name.clone())
+            .collect();
         if outside.is_empty() {
             outside.push(ANY_OUTSIDE_IFACE.to_string());
         }
-        Firewall { analysis: Analysis::new(ruleset, Host::new(facts)), captured: super::captured(&facts.firewall), outside }
+        Firewall {
+            analysis: Analysis::new(ruleset, Host::new(facts)),
+            captured: super::captured(&facts.firewall),
+            outside,
+        }
     }
 
     /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving
     /// on `iif`, through prerouting, routing and input/forward.
     pub fn loopback_destination_inbound(&self, v6: bool, iif: &str) -> Answer {
         let src = all_addrs(v6).subtract(&loopback(v6));
-        self.analysis.query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full)
+        self.analysis
+            .query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full)
     }
 
     /// Whether the ruleset drops traffic to a loopback destination that a neighbour sends on
@@ -106,7 +123,11 @@ impl Firewall {
     pub fn uids_allowed(&self, addr: IpAddr, proto: u8, port: u16) -> UidAccess {
         let v6 = addr.is_ipv6();
         let dst = if addr.is_unspecified() {
-            if v6 { RangeSet::single(1) } else { RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1]))) }
+            if v6 {
+                RangeSet::single(1)
+            } else {
+                RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1])))
+            }
         } else {
             RangeSet::single(addr_value(addr))
         };
@@ -114,11 +135,20 @@ impl Firewall {
         start.proto = RangeSet::single(proto.into());
         start.dport = RangeSet::single(port.into());
         let answer = self.analysis.query(start, Reach::LocalClient);
-        let mut access = UidAccess { allowed: RangeSet::empty(), maybe: RangeSet::empty(), restricting: answer.drops(), unknowns: answer.unknowns() };
+        let mut access = UidAccess {
+            allowed: RangeSet::empty(),
+            maybe: RangeSet::empty(),
+            restricting: answer.drops(),
+            allowing: Vec::new(),
+            unknowns: answer.unknowns(),
+        };
         for l in &answer.leaves {
             let uids = l.packets.uid.clone().unwrap_or_default();
             if l.certainly_through() {
                 access.allowed = access.allowed.union(&uids);
+                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                    access.allowing.push(rule.to_string());
+                }
             } else if !l.certainly_dropped() {
                 access.maybe = access.maybe.union(&uids);
             }
@@ -173,9 +203,18 @@ impl Firewall {
         let mut explicit_loopback_dst = false;
         for item in items {
             match item {
-                Item::Cond(Cond::Addr { dir, v6: cv6, set, negate }) if *cv6 == v6 => {
+                Item::Cond(Cond::Addr {
+                    dir,
+                    v6: cv6,
+                    set,
+                    negate,
+                }) if *cv6 == v6 => {
                     let field = if *dir == Dir::Src { &mut src } else { &mut dst };
-                    *field = if *negate { field.subtract(set) } else { field.intersect(set) };
+                    *field = if *negate {
+                        field.subtract(set)
+                    } else {
+                        field.intersect(set)
+                    };
                     if *dir == Dir::Dst && !negate && !set.intersect(&loopback(v6)).is_empty() {
                         explicit_loopback_dst = true;
                     }
@@ -184,7 +223,12 @@ impl Firewall {
                     return None;
                 }
                 Item::Cond(Cond::Proto { set, negate: false }) => proto = proto.intersect(set),
-                Item::Cond(Cond::Port { dir: Dir::Dst, proto: p, set, negate: false }) => {
+                Item::Cond(Cond::Port {
+                    dir: Dir::Dst,
+                    proto: p,
+                    set,
+                    negate: false,
+                }) => {
                     if let Some(p) = p {
                         proto = proto.intersect(&RangeSet::single((*p).into()));
                     }
@@ -197,27 +241,49 @@ impl Firewall {
             return None;
         }
         let mut evidence = vec![format!("NAT rule: {text}")];
-        let mut worst: Option<Decision> = None;
+        let mut results = Vec::new();
         let mut all_dropped = true;
         for iif in &self.outside {
             let mut start = Packets::arriving(v6, iif, src.clone(), dst.clone());
             start.proto = proto.clone();
             start.dport = dport.clone();
             let answer = self.analysis.query(start, Reach::Full);
-            let by_rule: Vec<&Leaf> = answer.leaves.iter().filter(|l| l.rewrite.as_ref().is_some_and(|r| r.rule == text)).collect();
+            let by_rule: Vec<&Leaf> = answer
+                .leaves
+                .iter()
+                .filter(|l| l.rewrite.as_ref().is_some_and(|r| r.rule == text))
+                .collect();
             let relevant: Vec<&Leaf> = if to_loopback {
-                by_rule.iter().copied().filter(|l| l.packets.dst.intersect(&loopback(v6)) == l.packets.dst).collect()
+                by_rule
+                    .iter()
+                    .copied()
+                    .filter(|l| l.packets.dst.intersect(&loopback(v6)) == l.packets.dst)
+                    .collect()
             } else {
-                by_rule.iter().copied().filter(|l| l.rewrite.as_ref().is_some_and(|r| !r.original_dst.intersect(&loopback(v6)).is_empty())).collect()
+                by_rule
+                    .iter()
+                    .copied()
+                    .filter(|l| {
+                        l.rewrite
+                            .as_ref()
+                            .is_some_and(|r| !r.original_dst.intersect(&loopback(v6)).is_empty())
+                    })
+                    .collect()
             };
             all_dropped &= !answer.truncated && answer.leaves.iter().all(Leaf::certainly_dropped);
             if relevant.is_empty() {
                 continue;
             }
             let (decision, lines) = summarize(&relevant, answer.truncated);
-            evidence.extend(lines.into_iter().map(|l| format!("on {iif}: {l}")));
-            worst = Some(worse(worst, decision));
+            results.push((iif.clone(), decision, lines));
         }
+        let worst = if results.is_empty() {
+            None
+        } else {
+            let (d, lines) = per_interface(results);
+            evidence.extend(lines);
+            Some(d)
+        };
         let decision = match worst {
             Some(d) => d,
             None if all_dropped && (explicit_loopback_dst || to_loopback) => {
@@ -241,8 +307,36 @@ impl Firewall {
             dst.single_value().map(|v| super::ranges::value_addr(v, v6)),
             dport.single_value().and_then(|p| u16::try_from(p).ok()),
         );
-        Some(LoopbackNat { rule: text.to_string(), from_loopback: !to_loopback, to, matched, decision, evidence })
+        let proto = proto.single_value().and_then(|p| u8::try_from(p).ok());
+        Some(LoopbackNat {
+            rule: text.to_string(),
+            from_loopback: !to_loopback,
+            to,
+            matched,
+            proto,
+            decision,
+            evidence,
+        })
     }
+}
+
+/// Folds per-interface results into one decision and evidence, naming interfaces with the same
+/// evidence together (`on eth0, eth1: …`).
+pub fn per_interface(results: Vec<(String, Decision, Vec<String>)>) -> (Decision, Vec<String>) {
+    let mut decision: Option<Decision> = None;
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for (iif, d, lines) in results {
+        decision = Some(worse(decision, d));
+        match groups.iter_mut().find(|(l, _)| *l == lines) {
+            Some((_, names)) => names.push(iif),
+            None => groups.push((lines, vec![iif])),
+        }
+    }
+    let mut out = Vec::new();
+    for (lines, names) in groups {
+        out.extend(lines.into_iter().map(|l| format!("on {}: {l}", names.join(", "))));
+    }
+    (decision.unwrap_or(Decision::Unknown), out)
 }
 
 /// The worse of two decisions: open beats unknown beats blocked.
@@ -257,8 +351,15 @@ pub fn worse(a: Option<Decision>, b: Decision) -> Decision {
 /// Decision and evidence lines over some paths: an example of what passes, else the drops,
 /// plus what could not be evaluated.
 pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
-    let answer = Answer { leaves: leaves.iter().map(|l| (*l).clone()).collect(), truncated };
-    let decision = if leaves.is_empty() { Decision::Unknown } else { answer.decision() };
+    let answer = Answer {
+        leaves: leaves.iter().map(|l| (*l).clone()).collect(),
+        truncated,
+    };
+    let decision = if leaves.is_empty() {
+        Decision::Unknown
+    } else {
+        answer.decision()
+    };
     let mut lines = Vec::new();
     match decision {
         Decision::Open => {
@@ -278,7 +379,12 @@ pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
                     };
                     lines.push(format!("rewritten to {to} by {}", r.rule));
                 }
-                lines.extend(l.evidence.iter().filter(|e| Some(*e) != l.rewrite.as_ref().map(|r| &r.rule)).map(|e| format!("via {e}")));
+                lines.extend(
+                    l.evidence
+                        .iter()
+                        .filter(|e| Some(*e) != l.rewrite.as_ref().map(|r| &r.rule))
+                        .map(|e| format!("via {e}")),
+                );
             }
             let drops = answer.drops();
             if !drops.is_empty() {
@@ -287,7 +393,12 @@ pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
         }
         Decision::Blocked => lines.extend(answer.drops().into_iter().map(|d| format!("dropped by {d}"))),
         Decision::Unknown => {
-            lines.extend(answer.drops().into_iter().map(|d| format!("dropped for some packets by {d}")));
+            lines.extend(
+                answer
+                    .drops()
+                    .into_iter()
+                    .map(|d| format!("dropped for some packets by {d}")),
+            );
             lines.extend(answer.unknowns());
             if leaves.is_empty() {
                 lines.push("no path reached a conclusion".into());

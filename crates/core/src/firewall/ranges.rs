@@ -135,7 +135,11 @@ pub fn prefix_range(ip: IpAddr, len: u8) -> (u128, u128) {
     let len = u32::from(len).min(bits);
     let v = addr_value(ip);
     let host_bits = bits - len;
-    let mask: u128 = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+    let mask: u128 = if host_bits == 128 {
+        u128::MAX
+    } else {
+        (1u128 << host_bits) - 1
+    };
     (v & !mask, v | mask)
 }
 
@@ -165,13 +169,21 @@ mod tests {
         assert_eq!(a.subtract(&b).ranges(), &[(0, 49), (251, 300)]);
         assert_eq!(a.intersect(&b).union(&a.subtract(&b)), a);
         assert!(RangeSet::range(5, 5).subtract(&RangeSet::range(0, 10)).is_empty());
-        assert_eq!(RangeSet::range(0, u128::MAX).subtract(&RangeSet::single(u128::MAX)).ranges(), &[(0, u128::MAX - 1)]);
+        assert_eq!(
+            RangeSet::range(0, u128::MAX)
+                .subtract(&RangeSet::single(u128::MAX))
+                .ranges(),
+            &[(0, u128::MAX - 1)]
+        );
     }
 
     #[test]
     fn prefixes_cover_their_block() {
         let (lo, hi) = prefix_range("127.1.2.3".parse().unwrap(), 8);
-        assert_eq!((value_addr(lo, false).to_string(), value_addr(hi, false).to_string()), ("127.0.0.0".into(), "127.255.255.255".into()));
+        assert_eq!(
+            (value_addr(lo, false).to_string(), value_addr(hi, false).to_string()),
+            ("127.0.0.0".into(), "127.255.255.255".into())
+        );
         assert_eq!(prefix_range("::".parse().unwrap(), 0), (0, u128::MAX));
     }
 }

@@ -14,6 +14,8 @@
 pub mod eval;
 #[cfg(test)]
 pub(crate) mod fixture_tests;
+#[cfg(test)]
+mod fuzz_tests;
 mod iptables_save;
 pub mod model;
 mod names;

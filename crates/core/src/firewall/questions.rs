@@ -3,7 +3,7 @@
 use super::eval::{Analysis, Host, Packets, Reach};
 use super::model::{Cond, Dir, Item, Nat};
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
-use super::verdict::{Answer, Decision, Leaf};
+use super::verdict::{Answer, Decision, Leaf, Rewrite};
 use crate::facts::HostFacts;
 use std::net::IpAddr;
 
@@ -43,6 +43,8 @@ pub struct Firewall {
 pub struct LoopbackNat {
     /// The rule, as evidence shows it.
     pub rule: String,
+    /// The family of the packets it translates.
+    pub v6: bool,
     /// `true`: the rule matches traffic addressed to a loopback address (Docker style);
     /// `false`: the rule translates to a loopback address (kube-proxy/ECS style).
     pub from_loopback: bool,
@@ -162,7 +164,7 @@ impl Firewall {
     /// Every DNAT/redirect rule that translates outside traffic addressed to a loopback address,
     /// or translates outside traffic to one, with what happens to such packets.
     pub fn loopback_nat(&self) -> Vec<LoopbackNat> {
-        let mut out = Vec::new();
+        let mut out = self.rewrites_of_loopback_destinations();
         for table in &self.analysis.ruleset.tables {
             for chain in &table.chains {
                 for rule in &chain.rules {
@@ -174,7 +176,7 @@ impl Firewall {
                     };
                     let text = format!("{} {}: {}", table.label(), chain.name, rule.text);
                     for v6 in [false, true] {
-                        if !table.family.sees(v6) {
+                        if !table.family.sees(v6) || out.iter().any(|n| n.rule == text && n.v6 == v6) {
                             continue;
                         }
                         if let Some(found) = self.judge_nat(&rule.items, nat, &text, v6) {
@@ -182,6 +184,69 @@ impl Firewall {
                         }
                     }
                 }
+            }
+        }
+        out
+    }
+
+    /// Every nat rule that rewrites loopback-addressed packets from outside, found by one walk
+    /// per family and interface (however many nat rules the ruleset has).
+    fn rewrites_of_loopback_destinations(&self) -> Vec<LoopbackNat> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let mut groups: Vec<(Rewrite, Vec<(String, Vec<Leaf>)>)> = Vec::new();
+            for iif in &self.outside {
+                let answer = self.loopback_destination_inbound(v6, iif);
+                for leaf in answer.leaves {
+                    let Some(rw) = leaf.rewrite.clone() else { continue };
+                    let group = match groups.iter_mut().position(|(r, _)| r.rule == rw.rule) {
+                        Some(i) => &mut groups[i],
+                        None => {
+                            groups.push((rw, Vec::new()));
+                            let last = groups.len() - 1;
+                            &mut groups[last]
+                        }
+                    };
+                    match group.1.iter_mut().find(|(name, _)| name == iif) {
+                        Some((_, leaves)) => leaves.push(leaf),
+                        None => group.1.push((iif.clone(), vec![leaf])),
+                    }
+                }
+            }
+            for (rw, per_iif) in groups {
+                let mut matched_dst = RangeSet::empty();
+                let mut matched_port = RangeSet::empty();
+                let mut proto = RangeSet::empty();
+                let results = per_iif
+                    .iter()
+                    .map(|(iif, leaves)| {
+                        for l in leaves {
+                            let original = l.rewrite.as_ref().unwrap_or(&rw);
+                            matched_dst = matched_dst.union(&original.original_dst);
+                            matched_port = matched_port.union(&original.original_dport);
+                            proto = proto.union(&l.packets.proto);
+                        }
+                        let refs: Vec<&Leaf> = leaves.iter().collect();
+                        let (d, lines) = summarize(&refs, false);
+                        (iif.clone(), d, lines)
+                    })
+                    .collect();
+                let (decision, lines) = per_interface(results);
+                let mut evidence = vec![format!("NAT rule: {}", rw.rule)];
+                evidence.extend(lines);
+                out.push(LoopbackNat {
+                    rule: rw.rule.clone(),
+                    v6,
+                    from_loopback: true,
+                    to: (rw.addr, rw.port),
+                    matched: (
+                        matched_dst.single_value().map(|v| super::ranges::value_addr(v, v6)),
+                        matched_port.single_value().and_then(|p| u16::try_from(p).ok()),
+                    ),
+                    proto: proto.single_value().and_then(|p| u8::try_from(p).ok()),
+                    decision,
+                    evidence,
+                });
             }
         }
         out
@@ -237,7 +302,7 @@ impl Firewall {
                 _ => {}
             }
         }
-        if src.is_empty() || dst.is_empty() || proto.is_empty() || dport.is_empty() {
+        if src.is_empty() || dst.is_empty() || proto.is_empty() || dport.is_empty() || !(to_loopback || explicit_loopback_dst) {
             return None;
         }
         let mut evidence = vec![format!("NAT rule: {text}")];
@@ -286,7 +351,7 @@ impl Firewall {
         };
         let decision = match worst {
             Some(d) => d,
-            None if all_dropped && (explicit_loopback_dst || to_loopback) => {
+            None if all_dropped => {
                 let mut drops = Vec::new();
                 for iif in &self.outside {
                     let mut start = Packets::arriving(v6, iif, src.clone(), dst.clone());
@@ -310,6 +375,7 @@ impl Firewall {
         let proto = proto.single_value().and_then(|p| u8::try_from(p).ok());
         Some(LoopbackNat {
             rule: text.to_string(),
+            v6,
             from_loopback: !to_loopback,
             to,
             matched,

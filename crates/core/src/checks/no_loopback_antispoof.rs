@@ -59,7 +59,7 @@ fn half(fw: &Firewall, v6: bool, destination: bool) -> Half {
         let answer = fw.analysis.query(start, reach);
         let leaves: Vec<&Leaf> = answer.leaves.iter().collect();
         let (d, lines) = summarize(&leaves, answer.truncated);
-        results.push((iif.clone(), d, lines));
+        results.push((fw.class_of(iif), d, lines));
     }
     let (decision, lines) = per_interface(results);
     Half { decision, lines }

@@ -18,6 +18,7 @@ use super::verdict::{Answer, Leaf, Outcome, Rewrite};
 use crate::facts::{HostFacts, Interface, Sysctls};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Most paths one query may produce before the answer is cut short (and becomes unknown).
 pub const MAX_PATHS: usize = 20_000;
@@ -32,7 +33,7 @@ pub enum Dev {
     /// No such device on this path (`iif` of a locally generated packet).
     Absent,
     /// A known device.
-    Named(String),
+    Named(Arc<str>),
     /// A device the snapshot cannot tell (the output device of a forwarded packet whose route
     /// is not known).
     Unknown,
@@ -83,7 +84,7 @@ impl Packets {
     pub fn arriving(v6: bool, iif: &str, src: RangeSet, dst: RangeSet) -> Packets {
         Packets {
             v6,
-            iif: Dev::Named(iif.to_string()),
+            iif: Dev::Named(iif.into()),
             oif: Dev::Absent,
             src,
             dst,
@@ -243,7 +244,9 @@ pub struct Analysis {
     /// The host facts the routing decision needs.
     pub host: Host,
     hooks: HashMap<(HookKey, bool), Vec<BaseRef>>,
-    by_name: HashMap<(usize, String), usize>,
+    by_name: Vec<HashMap<String, usize>>,
+    /// Evidence text of every rule (`table chain: rule`), by table, chain and rule index.
+    labels: Vec<Vec<Vec<Arc<str>>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -274,12 +277,34 @@ enum Stage {
     Reenter,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Frame {
     table: usize,
     chain: usize,
     rule: usize,
     item: usize,
+}
+
+/// The evidence of a path so far, as a shared list (forks share their common prefix).
+#[derive(Debug, Clone, Default)]
+struct Trail(Option<Arc<(Arc<str>, Trail)>>);
+
+impl Trail {
+    fn push(&mut self, text: impl Into<Arc<str>>) {
+        let prev = std::mem::take(self);
+        *self = Trail(Some(Arc::new((text.into(), prev))));
+    }
+
+    fn to_vec(&self) -> Vec<Arc<str>> {
+        let mut out = Vec::new();
+        let mut node = &self.0;
+        while let Some(n) = node {
+            out.push(n.0.clone());
+            node = &n.1 .0;
+        }
+        out.reverse();
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -289,8 +314,8 @@ struct Run {
     base: usize,
     base_chain: Option<BaseRef>,
     stack: Vec<Frame>,
-    evidence: Vec<String>,
-    assumed: Vec<String>,
+    evidence: Trail,
+    assumed: Vec<Arc<str>>,
     rewrite: Option<Rewrite>,
 }
 
@@ -308,10 +333,10 @@ impl Analysis {
     /// Prepares `ruleset` for queries on a host described by `host`.
     pub fn new(ruleset: Ruleset, host: Host) -> Analysis {
         let mut hooks: HashMap<(HookKey, bool), Vec<BaseRef>> = HashMap::new();
-        let mut by_name = HashMap::new();
+        let mut by_name: Vec<HashMap<String, usize>> = vec![HashMap::new(); ruleset.tables.len()];
         for (ti, table) in ruleset.tables.iter().enumerate() {
             for (ci, chain) in table.chains.iter().enumerate() {
-                by_name.entry((ti, chain.name.clone())).or_insert(ci);
+                by_name[ti].entry(chain.name.clone()).or_insert(ci);
                 let Some(base) = &chain.base else { continue };
                 for v6 in [false, true] {
                     if table.family.sees(v6) {
@@ -328,12 +353,76 @@ impl Analysis {
         for list in hooks.values_mut() {
             list.sort_by_key(|b| b.priority);
         }
+        let labels = ruleset
+            .tables
+            .iter()
+            .map(|t| {
+                let label = t.label();
+                t.chains
+                    .iter()
+                    .map(|c| c.rules.iter().map(|r| Arc::from(format!("{label} {}: {}", c.name, r.text))).collect())
+                    .collect()
+            })
+            .collect();
         Analysis {
             ruleset,
             host,
             hooks,
             by_name,
+            labels,
         }
+    }
+
+    /// What decides how the rules and the kernel treat packets arriving on `iif`: which interface
+    /// patterns of the ruleset it matches, its routing sysctls, and (when a rule looks at the
+    /// input device's addresses) its addresses. Interfaces with equal keys get equal answers.
+    pub fn interface_key(&self, iif: &str) -> Vec<String> {
+        let mut key = Vec::new();
+        let mut address_sensitive = false;
+        for table in &self.ruleset.tables {
+            for chain in &table.chains {
+                for rule in &chain.rules {
+                    for item in &rule.items {
+                        let conds: Vec<&Cond> = match item {
+                            Item::Cond(c) => vec![c],
+                            Item::VMap(entries) => entries.iter().map(|(c, _)| c).collect(),
+                            Item::Nat(Nat::Redirect { .. }) => {
+                                address_sensitive = true;
+                                vec![]
+                            }
+                            _ => vec![],
+                        };
+                        for c in conds {
+                            match c {
+                                Cond::Iface { names, .. } => {
+                                    for pat in names {
+                                        let hit = match pat.strip_suffix('*') {
+                                            Some(prefix) => iif.starts_with(prefix),
+                                            None => pat == iif,
+                                        };
+                                        if hit {
+                                            key.push(pat.clone());
+                                        }
+                                    }
+                                }
+                                Cond::RpfMissing { .. } | Cond::AddrType { iface_only: true, .. } => address_sensitive = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        key.sort();
+        key.dedup();
+        for name in ["route_localnet", "rp_filter", "accept_local"] {
+            key.push(format!("{name}={:?}", self.host.conf(iif, name)));
+        }
+        if address_sensitive || iif == "lo" {
+            key.push(format!("{iif}:{:?}", self.host.iface_addrs(iif, false)));
+            key.push(format!("{:?}", self.host.iface_addrs(iif, true)));
+        }
+        key
     }
 
     /// Every path the packets of `start` can take, as far as `reach`.
@@ -362,7 +451,7 @@ impl Analysis {
             base: 0,
             base_chain: None,
             stack: Vec::new(),
-            evidence: Vec::new(),
+            evidence: Trail::default(),
             assumed: Vec::new(),
             rewrite: None,
         }];
@@ -413,7 +502,7 @@ impl Analysis {
                                     let mut dropped = run.clone();
                                     hit.local = None;
                                     dropped.p = hit;
-                                    dropped.evidence.push("kernel: ip6_rcv_core() drops ::1 as source or destination on a non-loopback device, before any hook".into());
+                                    dropped.evidence.push("kernel: ip6_rcv_core() drops ::1 as source or destination on a non-loopback device, before any hook");
                                     leaves.push(leaf(dropped, Outcome::Dropped));
                                 }
                                 match rest {
@@ -500,7 +589,7 @@ impl Analysis {
                 ));
                 return;
             }
-            let Some(frame) = run.stack.last().cloned() else {
+            let Some(frame) = run.stack.last().copied() else {
                 continue;
             };
             let table = &self.ruleset.tables[frame.table];
@@ -516,7 +605,7 @@ impl Analysis {
                 next_rule(&mut run);
                 continue;
             };
-            let here = || format!("{} {}: {}", table.label(), chain.name, rule.text);
+            let here = || self.labels[frame.table][frame.chain][frame.rule].clone();
             match item {
                 Item::Cond(c) => match self.test(c, &run.p) {
                     Test::Known(true) => next_item(&mut run),
@@ -684,7 +773,7 @@ impl Analysis {
             Verdict::Jump(target) | Verdict::Goto(target) => {
                 let Some(top) = run.stack.last_mut() else { return false };
                 let table = top.table;
-                let Some(&chain) = self.by_name.get(&(table, target.clone())) else {
+                let Some(&chain) = self.by_name.get(table).and_then(|m| m.get(target.as_str())) else {
                     let done = std::mem::replace(run, empty_run());
                     leaves.push(leaf(
                         done,
@@ -729,13 +818,13 @@ impl Analysis {
         true
     }
 
-    fn apply_nat(&self, run: &mut Run, nat: &Nat, rule: String) -> Result<(), String> {
+    fn apply_nat(&self, run: &mut Run, nat: &Nat, rule: Arc<str>) -> Result<(), String> {
         let (addr, port) = match nat {
             Nat::Source => return Ok(()),
             Nat::Dnat { addr, port } => (*addr, *port),
             Nat::Redirect { port } => {
-                let iif = match &run.p.iif {
-                    Dev::Named(n) => n.clone(),
+                let iif: String = match &run.p.iif {
+                    Dev::Named(n) => n.to_string(),
                     _ => "lo".to_string(),
                 };
                 let addr = self
@@ -768,8 +857,8 @@ impl Analysis {
 
     /// The routing decision for arriving packets: martian checks, then local or forward.
     fn route(&self, mut run: Run, leaves: &mut Vec<Leaf>) -> Vec<Run> {
-        let iif = match &run.p.iif {
-            Dev::Named(n) => n.clone(),
+        let iif: String = match &run.p.iif {
+            Dev::Named(n) => n.to_string(),
             _ => "lo".into(),
         };
         let mut out = Vec::new();
@@ -796,7 +885,7 @@ impl Analysis {
                             leaves.push(leaf(m, Outcome::Dropped));
                         }
                         None => {
-                            m.assumed.push(format!("route_localnet of {iif} not in the snapshot"));
+                            m.assumed.push(format!("route_localnet of {iif} not in the snapshot").into());
                             pending.push(m.clone());
                             leaves.push(leaf(m, Outcome::Dropped));
                         }
@@ -841,7 +930,7 @@ impl Analysis {
                     leaves.push(leaf(m, Outcome::Dropped));
                 } else if rl.is_none() || rp.is_none() {
                     m.assumed
-                        .push(format!("route_localnet/rp_filter of {iif} not in the snapshot"));
+                        .push(format!("route_localnet/rp_filter of {iif} not in the snapshot").into());
                     next.push(m.clone());
                     leaves.push(leaf(m, Outcome::Dropped));
                 } else {
@@ -896,7 +985,7 @@ impl Analysis {
             match forwarding {
                 Some(0) => {
                     m.evidence
-                        .push("kernel: not addressed to this host and forwarding is off".into());
+                        .push("kernel: not addressed to this host and forwarding is off");
                     leaves.push(leaf(m, Outcome::Dropped));
                 }
                 f => {
@@ -923,7 +1012,7 @@ impl Analysis {
                 }
                 let (lo, hi) = prefix_range(*ip, *len);
                 if p.dst.subtract(&RangeSet::range(lo, hi)).is_empty() {
-                    return Dev::Named(name.clone());
+                    return Dev::Named(name.as_str().into());
                 }
             }
         }
@@ -942,7 +1031,7 @@ impl Analysis {
                 let name = match dev {
                     Dev::Absent if *by_index => return Test::Known(false),
                     Dev::Absent => "",
-                    Dev::Named(n) => n.as_str(),
+                    Dev::Named(n) => &**n,
                     Dev::Unknown => return Test::Unknown,
                 };
                 let hit = names.iter().any(|pat| match pat.strip_suffix('*') {
@@ -955,41 +1044,48 @@ impl Analysis {
                 if *v6 != p.v6 {
                     return Test::Known(false);
                 }
-                let (yes, no) = split(p, *dir, set);
-                split_test(yes, no, *negate)
+                cut_test(cut(p, *dir, set), *negate)
             }
             Cond::Nfproto { v6 } => Test::Known(*v6 == p.v6),
-            Cond::Proto { set, negate } => {
-                let (yes, no) = split_by(p, set, |p| &p.proto, |p, s| p.proto = s);
-                split_test(yes, no, *negate)
-            }
-            Cond::Port {
-                dir,
-                proto,
-                set,
-                negate,
-            } => {
+            Cond::Proto { set, negate } => cut_test(cut_by(p, &p.proto, set, |p, s| p.proto = s), *negate),
+            Cond::Port { dir, proto, set, negate } => {
+                // `tcp dport` needs TCP whatever the operator: other protocols never match.
                 let mut no = Vec::new();
+                let narrowed;
                 let base = match proto {
-                    Some(n) => {
-                        let (yes, other) =
-                            split_by(p, &RangeSet::single(u128::from(*n)), |p| &p.proto, |p, s| p.proto = s);
-                        no.extend(other);
-                        match yes {
-                            Some(y) => y,
-                            None => return Test::Known(false),
+                    Some(n) => match cut_by(p, &p.proto, &RangeSet::single(u128::from(*n)), |p, s| p.proto = s) {
+                        Cut::Outside => return Test::Known(false),
+                        Cut::Inside => p,
+                        Cut::Both(tcp, other) => {
+                            no.push(other);
+                            narrowed = tcp;
+                            &narrowed
                         }
+                    },
+                    None => p,
+                };
+                let field = if *dir == Dir::Src { &base.sport } else { &base.dport };
+                let put: fn(&mut Packets, RangeSet) = if *dir == Dir::Src { |p, s| p.sport = s } else { |p, s| p.dport = s };
+                let yes = match (cut_by(base, field, set, put), *negate) {
+                    (Cut::Inside, false) | (Cut::Outside, true) => Some(base.clone()),
+                    (Cut::Inside, true) | (Cut::Outside, false) => {
+                        no.push(base.clone());
+                        None
                     }
-                    None => p.clone(),
+                    (Cut::Both(hit, miss), false) => {
+                        no.push(miss);
+                        Some(hit)
+                    }
+                    (Cut::Both(hit, miss), true) => {
+                        no.push(hit);
+                        Some(miss)
+                    }
                 };
-                let (hit, miss) = if *dir == Dir::Src {
-                    split_by(&base, set, |p| &p.sport, |p, s| p.sport = s)
-                } else {
-                    split_by(&base, set, |p| &p.dport, |p, s| p.dport = s)
-                };
-                let (yes, miss) = if *negate { (miss, hit) } else { (hit, miss) };
-                no.extend(miss);
-                finish(yes.into_iter().collect(), no)
+                match yes {
+                    None => Test::Known(false),
+                    Some(_) if no.is_empty() => Test::Known(true),
+                    Some(y) => Test::Split { yes: vec![y], no, unknown: Vec::new() },
+                }
             }
             Cond::Ct { states, status, negate } => {
                 let hit = (states & p.ct_state) != 0 || (status & p.ct_status) != 0;
@@ -998,15 +1094,15 @@ impl Analysis {
             Cond::Mark { mask, value, negate } => Test::Known(((p.mark & mask) == *value) != *negate),
             Cond::Owner { gid, set, negate } => {
                 let ids = if *gid { &p.gid } else { &p.uid };
-                if ids.is_none() || !p.socket {
+                let Some(ids) = ids.as_ref().filter(|_| p.socket) else {
                     return Test::Known(false);
-                }
-                let (yes, no) = if *gid {
-                    split_by(p, set, |p| p.gid.as_ref().unwrap_or(&EMPTY), |p, s| p.gid = Some(s))
-                } else {
-                    split_by(p, set, |p| p.uid.as_ref().unwrap_or(&EMPTY), |p, s| p.uid = Some(s))
                 };
-                split_test(yes, no, *negate)
+                let c = if *gid {
+                    cut_by(p, ids, set, |p, s| p.gid = Some(s))
+                } else {
+                    cut_by(p, ids, set, |p, s| p.uid = Some(s))
+                };
+                cut_test(c, *negate)
             }
             Cond::Cgroup { path, negate } => {
                 if !p.socket {
@@ -1041,7 +1137,7 @@ impl Analysis {
                     };
                     let mut r: Vec<(u128, u128)> =
                         addrs.iter().map(|(a, _)| (addr_value(*a), addr_value(*a))).collect();
-                    if iif == "lo" && !p.v6 {
+                    if &**iif == "lo" && !p.v6 {
                         r.push(prefix_range(IpAddr::from([127, 0, 0, 0]), 8));
                     }
                     RangeSet::from_ranges(r)
@@ -1066,12 +1162,11 @@ impl Analysis {
                     };
                     set = set.union(&add);
                 }
-                let (yes, no) = split(p, *dir, &set);
-                split_test(yes, no, *negate)
+                cut_test(cut(p, *dir, &set), *negate)
             }
             Cond::RpfMissing { negate } => {
                 let Dev::Named(iif) = &p.iif else { return Test::Unknown };
-                if iif == "lo" {
+                if &**iif == "lo" {
                     return Test::Known(*negate);
                 }
                 let loopback = if p.v6 {
@@ -1131,7 +1226,6 @@ impl Analysis {
     }
 }
 
-static EMPTY: RangeSet = RangeSet::empty();
 
 fn empty_run() -> Run {
     Run {
@@ -1140,17 +1234,18 @@ fn empty_run() -> Run {
         base: 0,
         base_chain: None,
         stack: Vec::new(),
-        evidence: Vec::new(),
+        evidence: Trail::default(),
         assumed: Vec::new(),
         rewrite: None,
     }
 }
 
 fn leaf(run: Run, outcome: Outcome) -> Leaf {
+    let evidence = run.evidence.to_vec();
     Leaf {
         outcome,
         packets: run.p,
-        evidence: run.evidence,
+        evidence,
         assumed: run.assumed,
         rewrite: run.rewrite,
     }
@@ -1180,40 +1275,64 @@ fn verdict_name(v: &Verdict) -> String {
     }
 }
 
-/// Splits packets by an address set: (inside, outside), each `None` when empty.
-fn split(p: &Packets, dir: Dir, set: &RangeSet) -> (Option<Packets>, Option<Packets>) {
-    if dir == Dir::Src {
-        split_by(p, set, |p| &p.src, |p, s| p.src = s)
-    } else {
-        split_by(p, set, |p| &p.dst, |p, s| p.dst = s)
+/// How a field of a packet set relates to a value set.
+enum Cut {
+    /// Every packet's field is in the set.
+    Inside,
+    /// No packet's field is in the set.
+    Outside,
+    /// Some are: the packets inside, and those outside.
+    Both(Packets, Packets),
+}
+
+impl Cut {
+    fn into_pieces(self, p: &Packets) -> (Option<Packets>, Option<Packets>) {
+        match self {
+            Cut::Inside => (Some(p.clone()), None),
+            Cut::Outside => (None, Some(p.clone())),
+            Cut::Both(a, b) => (Some(a), Some(b)),
+        }
     }
 }
 
-fn split_by(
-    p: &Packets,
-    set: &RangeSet,
-    get: fn(&Packets) -> &RangeSet,
-    put: fn(&mut Packets, RangeSet),
-) -> (Option<Packets>, Option<Packets>) {
-    let field = get(p);
-    let inside = field.intersect(set);
-    let outside = field.subtract(set);
-    let make = |s: RangeSet| {
-        if s.is_empty() {
-            None
-        } else {
-            let mut q = p.clone();
-            put(&mut q, s);
-            Some(q)
+/// Splits packets by an address set: (inside, outside), each `None` when empty.
+fn split(p: &Packets, dir: Dir, set: &RangeSet) -> (Option<Packets>, Option<Packets>) {
+    cut(p, dir, set).into_pieces(p)
+}
+
+fn cut(p: &Packets, dir: Dir, set: &RangeSet) -> Cut {
+    if dir == Dir::Src {
+        cut_by(p, &p.src, set, |p, s| p.src = s)
+    } else {
+        cut_by(p, &p.dst, set, |p, s| p.dst = s)
+    }
+}
+
+/// Cuts packets by one field (`field`, which `put` writes back) against `set`; copies the
+/// packets only when the field really splits.
+fn cut_by(p: &Packets, field: &RangeSet, set: &RangeSet, put: fn(&mut Packets, RangeSet)) -> Cut {
+    if !field.intersects(set) {
+        return Cut::Outside;
+    }
+    if field.is_subset(set) {
+        return Cut::Inside;
+    }
+    let mut inside = p.clone();
+    put(&mut inside, field.intersect(set));
+    let mut outside = p.clone();
+    put(&mut outside, field.subtract(set));
+    Cut::Both(inside, outside)
+}
+
+fn cut_test(c: Cut, negate: bool) -> Test {
+    match c {
+        Cut::Inside => Test::Known(!negate),
+        Cut::Outside => Test::Known(negate),
+        Cut::Both(inside, outside) => {
+            let (yes, no) = if negate { (outside, inside) } else { (inside, outside) };
+            Test::Split { yes: vec![yes], no: vec![no], unknown: Vec::new() }
         }
-    };
-    if inside.is_empty() {
-        return (None, Some(p.clone()));
     }
-    if outside.is_empty() {
-        return (Some(p.clone()), None);
-    }
-    (make(inside), make(outside))
 }
 
 fn split_test(yes: Option<Packets>, no: Option<Packets>, negate: bool) -> Test {

@@ -298,3 +298,4 @@ fn iptables_nft_tables_are_read_once_from_the_dump() {
         f.analysis.ruleset.not_understood
     );
 }
+

@@ -11,12 +11,16 @@ use super::model::{
 };
 use super::names;
 use super::ranges::{addr_value, prefix_range, RangeSet};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Reads one dump into `out` (one table per `*table` section).
 pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
     let family = if v6 { Family::Ip6 } else { Family::Ip };
     let mut current: Option<Table> = None;
+    // Chain name -> index in the current table (dumps of large hosts have thousands of chains).
+    let mut index: HashMap<String, usize> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -24,6 +28,7 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
         }
         if let Some(name) = line.strip_prefix('*') {
             out.tables.extend(current.take());
+            index.clear();
             current = Some(Table {
                 family: family.clone(),
                 name: name.trim().to_string(),
@@ -53,6 +58,7 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
                 kind,
                 policy_accept: policy != "DROP",
             });
+            index.entry(name.clone()).or_insert(table.chains.len());
             table.chains.push(Chain {
                 name,
                 base,
@@ -84,9 +90,10 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
             items,
             text: line.to_string(),
         };
-        match table.chains.iter_mut().find(|c| &c.name == chain_name) {
+        match index.get(&**chain_name).and_then(|&i| table.chains.get_mut(i)) {
             Some(chain) => chain.rules.push(rule),
             None => {
+                index.insert(chain_name.to_string(), table.chains.len());
                 let base = builtin(&table.name, chain_name).map(|(hook, priority, kind)| BaseChain {
                     hook,
                     priority,
@@ -94,7 +101,7 @@ pub fn read(text: &str, v6: bool, origin: Origin, out: &mut Ruleset) {
                     policy_accept: true,
                 });
                 table.chains.push(Chain {
-                    name: chain_name.clone(),
+                    name: chain_name.to_string(),
                     base,
                     rules: vec![rule],
                 });
@@ -134,7 +141,10 @@ fn builtin(table: &str, chain: &str) -> Option<(Hook, i32, ChainKind)> {
 }
 
 /// Splits a line into words; double quotes group, backslash escapes.
-pub fn tokenize(line: &str) -> Vec<String> {
+pub fn tokenize(line: &str) -> Vec<Cow<'_, str>> {
+    if !line.contains(['"', '\\']) {
+        return line.split_whitespace().map(Cow::Borrowed).collect();
+    }
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -154,7 +164,7 @@ pub fn tokenize(line: &str) -> Vec<String> {
             }
             c if c.is_whitespace() && !quoted => {
                 if in_word {
-                    out.push(std::mem::take(&mut cur));
+                    out.push(Cow::Owned(std::mem::take(&mut cur)));
                     in_word = false;
                 }
             }
@@ -165,7 +175,7 @@ pub fn tokenize(line: &str) -> Vec<String> {
         }
     }
     if in_word {
-        out.push(cur);
+        out.push(Cow::Owned(cur));
     }
     out
 }
@@ -177,7 +187,7 @@ struct Opt<'a> {
     values: Vec<&'a str>,
 }
 
-fn options(tokens: &[String]) -> Vec<Opt<'_>> {
+fn options<'a>(tokens: &'a [Cow<'a, str>]) -> Vec<Opt<'a>> {
     let mut out: Vec<Opt> = Vec::new();
     let mut negate = false;
     for t in tokens {
@@ -197,7 +207,7 @@ fn options(tokens: &[String]) -> Vec<Opt<'_>> {
     out
 }
 
-fn rule_items(tokens: &[String], v6: bool) -> Vec<Item> {
+fn rule_items(tokens: &[Cow<'_, str>], v6: bool) -> Vec<Item> {
     let opts = options(tokens);
     let mut items = Vec::new();
     let mut module = "";

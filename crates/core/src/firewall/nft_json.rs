@@ -49,6 +49,10 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
             }
         }
     }
+    if out.tables.len() == first {
+        // Every table came from another source (or there is none): no chain or rule to read.
+        return;
+    }
     for obj in objects {
         if let Some(c) = obj.get("chain") {
             let Some(table) = find_table(&mut out.tables[first..], c) else {

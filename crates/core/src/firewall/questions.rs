@@ -5,7 +5,9 @@ use super::model::{Cond, Dir, Item, Nat};
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
 use super::verdict::{Answer, Decision, Leaf, Rewrite};
 use crate::facts::HostFacts;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 /// Name used for "an interface other than lo" when the snapshot lists none.
 pub const ANY_OUTSIDE_IFACE: &str = "eth0";
@@ -28,14 +30,20 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 }
 
 /// A ruleset read from a snapshot, ready for questions.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Firewall {
     /// The evaluator over the rules.
     pub analysis: Analysis,
     /// Whether the snapshot had any firewall capture.
     pub captured: bool,
-    /// Interfaces a neighbour's packet can arrive on (every non-loopback interface).
+    /// Interfaces a neighbour's packet can arrive on (every non-loopback interface), one per
+    /// class of interfaces the ruleset and sysctls treat alike: questions are asked once per
+    /// class (a Docker host's many veths are one class).
     pub outside: Vec<String>,
+    /// The members of each class, in the order of `outside`.
+    pub classes: Vec<Vec<String>>,
+    /// Answers of [`Firewall::loopback_destination_inbound`], which several checks ask.
+    inbound_cache: Mutex<HashMap<(bool, String), Arc<Answer>>>,
 }
 
 /// One DNAT rule that turns outside traffic into loopback traffic, and what happens to it.
@@ -86,28 +94,45 @@ impl Firewall {
     /// Reads the snapshot's firewall and prepares it for questions.
     pub fn new(facts: &HostFacts) -> Firewall {
         let ruleset = super::read(&facts.firewall);
-        let mut outside: Vec<String> = facts
+        let outside: Vec<String> = facts
             .interfaces
             .iter()
             .filter(|i| !i.loopback && i.name != "lo")
             .map(|i| i.name.clone())
             .collect();
-        if outside.is_empty() {
-            outside.push(ANY_OUTSIDE_IFACE.to_string());
+        let outside = if outside.is_empty() { vec![ANY_OUTSIDE_IFACE.to_string()] } else { outside };
+        let analysis = Analysis::new(ruleset, Host::new(facts));
+        let mut classes: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        for name in outside {
+            let key = analysis.interface_key(&name);
+            match classes.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(name),
+                None => classes.push((key, vec![name])),
+            }
         }
         Firewall {
-            analysis: Analysis::new(ruleset, Host::new(facts)),
+            analysis,
             captured: super::captured(&facts.firewall),
-            outside,
+            outside: classes.iter().map(|(_, m)| m[0].clone()).collect(),
+            classes: classes.into_iter().map(|(_, m)| m).collect(),
+            inbound_cache: Mutex::new(HashMap::new()),
         }
     }
 
     /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving
     /// on `iif`, through prerouting, routing and input/forward.
-    pub fn loopback_destination_inbound(&self, v6: bool, iif: &str) -> Answer {
+    pub fn loopback_destination_inbound(&self, v6: bool, iif: &str) -> Arc<Answer> {
+        let iif = self.representative(iif);
+        let key = (v6, iif.to_string());
+        if let Some(hit) = self.inbound_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return hit;
+        }
         let src = all_addrs(v6).subtract(&loopback(v6));
-        self.analysis
-            .query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full)
+        let answer = Arc::new(self.analysis.query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full));
+        if let Ok(mut cache) = self.inbound_cache.lock() {
+            cache.insert(key, answer.clone());
+        }
+        answer
     }
 
     /// Whether the ruleset drops traffic to a loopback destination that a neighbour sends on
@@ -197,9 +222,10 @@ impl Firewall {
             let mut groups: Vec<(Rewrite, Vec<(String, Vec<Leaf>)>)> = Vec::new();
             for iif in &self.outside {
                 let answer = self.loopback_destination_inbound(v6, iif);
-                for leaf in answer.leaves {
+                for leaf in &answer.leaves {
                     let Some(rw) = leaf.rewrite.clone() else { continue };
-                    let group = match groups.iter_mut().position(|(r, _)| r.rule == rw.rule) {
+                    // Rule texts are shared: the same rule is the same allocation.
+                    let group = match groups.iter_mut().position(|(r, _)| Arc::ptr_eq(&r.rule, &rw.rule)) {
                         Some(i) => &mut groups[i],
                         None => {
                             groups.push((rw, Vec::new()));
@@ -208,8 +234,8 @@ impl Firewall {
                         }
                     };
                     match group.1.iter_mut().find(|(name, _)| name == iif) {
-                        Some((_, leaves)) => leaves.push(leaf),
-                        None => group.1.push((iif.clone(), vec![leaf])),
+                        Some((_, leaves)) => leaves.push(leaf.clone()),
+                        None => group.1.push((iif.clone(), vec![leaf.clone()])),
                     }
                 }
             }
@@ -228,14 +254,14 @@ impl Firewall {
                         }
                         let refs: Vec<&Leaf> = leaves.iter().collect();
                         let (d, lines) = summarize(&refs, false);
-                        (iif.clone(), d, lines)
+                        (self.class_of(iif), d, lines)
                     })
                     .collect();
                 let (decision, lines) = per_interface(results);
                 let mut evidence = vec![format!("NAT rule: {}", rw.rule)];
                 evidence.extend(lines);
                 out.push(LoopbackNat {
-                    rule: rw.rule.clone(),
+                    rule: rw.rule.to_string(),
                     v6,
                     from_loopback: true,
                     to: (rw.addr, rw.port),
@@ -316,7 +342,7 @@ impl Firewall {
             let by_rule: Vec<&Leaf> = answer
                 .leaves
                 .iter()
-                .filter(|l| l.rewrite.as_ref().is_some_and(|r| r.rule == text))
+                .filter(|l| l.rewrite.as_ref().is_some_and(|r| &*r.rule == text))
                 .collect();
             let relevant: Vec<&Leaf> = if to_loopback {
                 by_rule
@@ -340,7 +366,7 @@ impl Firewall {
                 continue;
             }
             let (decision, lines) = summarize(&relevant, answer.truncated);
-            results.push((iif.clone(), decision, lines));
+            results.push((self.class_of(iif), decision, lines));
         }
         let worst = if results.is_empty() {
             None
@@ -383,6 +409,25 @@ impl Firewall {
             decision,
             evidence,
         })
+    }
+}
+
+impl Firewall {
+    /// The interface names of the class `rep` stands for, joined with `, `.
+    pub fn class_of(&self, rep: &str) -> String {
+        if let Some(members) = self.classes.iter().find(|m| m.iter().any(|n| n == rep)) {
+            return members.join(", ");
+        }
+        rep.to_string()
+    }
+
+    /// The interface that stands for `iif`'s class (itself when it is in none).
+    pub fn representative<'a>(&'a self, iif: &'a str) -> &'a str {
+        self.classes
+            .iter()
+            .position(|m| m.iter().any(|n| n == iif))
+            .and_then(|i| self.outside.get(i))
+            .map_or(iif, String::as_str)
     }
 }
 

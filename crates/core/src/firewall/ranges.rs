@@ -2,15 +2,17 @@
 //! (addresses as `u128`, ports, protocols, uids) that the evaluator narrows rule by rule.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-/// A set of `u128` values stored as sorted, disjoint, non-adjacent inclusive ranges.
+/// A set of `u128` values stored as sorted, disjoint, non-adjacent inclusive ranges. Shared
+/// (cloning is a reference count), since the evaluator copies packet sets at every split.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
-pub struct RangeSet(Vec<(u128, u128)>);
+pub struct RangeSet(Arc<[(u128, u128)]>);
 
 impl RangeSet {
     /// The empty set.
-    pub const fn empty() -> RangeSet {
-        RangeSet(Vec::new())
+    pub fn empty() -> RangeSet {
+        RangeSet(Arc::from([]))
     }
 
     /// `lo..=hi` (empty when `lo > hi`).
@@ -18,13 +20,13 @@ impl RangeSet {
         if lo > hi {
             RangeSet::empty()
         } else {
-            RangeSet(vec![(lo, hi)])
+            RangeSet(Arc::from([(lo, hi)]))
         }
     }
 
     /// One value.
     pub fn single(v: u128) -> RangeSet {
-        RangeSet(vec![(v, v)])
+        RangeSet(Arc::from([(v, v)]))
     }
 
     /// Builds a set from ranges in any order, overlapping or not.
@@ -38,7 +40,7 @@ impl RangeSet {
                 _ => out.push((lo, hi)),
             }
         }
-        RangeSet(out)
+        RangeSet(out.into())
     }
 
     /// The ranges, sorted.
@@ -58,7 +60,7 @@ impl RangeSet {
 
     /// Whether the set holds exactly one value.
     pub fn single_value(&self) -> Option<u128> {
-        match self.0.as_slice() {
+        match &*self.0 {
             [(a, b)] if a == b => Some(*a),
             _ => None,
         }
@@ -67,6 +69,39 @@ impl RangeSet {
     /// Whether `v` is in the set.
     pub fn contains(&self, v: u128) -> bool {
         self.0.iter().any(|&(a, b)| a <= v && v <= b)
+    }
+
+    /// Whether the sets share a value (no allocation).
+    pub fn intersects(&self, other: &RangeSet) -> bool {
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() && j < other.0.len() {
+            let (a1, b1) = self.0[i];
+            let (a2, b2) = other.0[j];
+            if a1.max(a2) <= b1.min(b2) {
+                return true;
+            }
+            if b1 < b2 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        false
+    }
+
+    /// Whether every value of `self` is in `other` (no allocation).
+    pub fn is_subset(&self, other: &RangeSet) -> bool {
+        let mut j = 0;
+        for &(a, b) in self.0.iter() {
+            while j < other.0.len() && other.0[j].1 < a {
+                j += 1;
+            }
+            match other.0.get(j) {
+                Some(&(c, d)) if c <= a && b <= d => {}
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Values in both sets.
@@ -86,16 +121,16 @@ impl RangeSet {
                 j += 1;
             }
         }
-        RangeSet(out)
+        RangeSet(out.into())
     }
 
     /// Values of `self` not in `other`.
     pub fn subtract(&self, other: &RangeSet) -> RangeSet {
         let mut out = Vec::new();
-        for &(a, b) in &self.0 {
+        for &(a, b) in self.0.iter() {
             let mut lo = a;
             let mut done = false;
-            for &(c, d) in &other.0 {
+            for &(c, d) in other.0.iter() {
                 if d < lo || c > b {
                     continue;
                 }
@@ -112,7 +147,7 @@ impl RangeSet {
                 out.push((lo, b));
             }
         }
-        RangeSet(out)
+        RangeSet(out.into())
     }
 
     /// Values in either set.
@@ -168,6 +203,8 @@ mod tests {
         assert_eq!(a.intersect(&b).ranges(), &[(50, 100), (200, 250)]);
         assert_eq!(a.subtract(&b).ranges(), &[(0, 49), (251, 300)]);
         assert_eq!(a.intersect(&b).union(&a.subtract(&b)), a);
+        assert!(a.intersects(&b) && !a.is_subset(&b) && a.intersect(&b).is_subset(&b));
+        assert!(!RangeSet::range(101, 199).intersects(&a) && RangeSet::range(210, 220).is_subset(&a));
         assert!(RangeSet::range(5, 5).subtract(&RangeSet::range(0, 10)).is_empty());
         assert_eq!(
             RangeSet::range(0, u128::MAX)

@@ -3,6 +3,7 @@
 use super::eval::{example, Packets};
 use super::ranges::RangeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// How one path ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub struct Rewrite {
     /// The new port (`None`: unchanged).
     pub port: Option<u16>,
     /// The rule that rewrote, as evidence shows it.
-    pub rule: String,
+    pub rule: Arc<str>,
 }
 
 /// One path: the packets it stands for, how it ended, and why.
@@ -42,9 +43,9 @@ pub struct Leaf {
     /// The packets (fields narrowed by the rules on the way).
     pub packets: Packets,
     /// The rules (and kernel decisions) that acted on it, in order.
-    pub evidence: Vec<String>,
+    pub evidence: Vec<Arc<str>>,
     /// Conditions that could not be evaluated and were assumed to go this way.
-    pub assumed: Vec<String>,
+    pub assumed: Vec<Arc<str>>,
     /// The destination rewrite, if a nat rule applied.
     pub rewrite: Option<Rewrite>,
 }
@@ -62,7 +63,7 @@ impl Leaf {
 
     /// The last piece of evidence: the rule or kernel decision that ended the path.
     pub fn decided_by(&self) -> Option<&str> {
-        self.evidence.last().map(String::as_str)
+        self.evidence.last().map(|e| &**e)
     }
 
     /// One example packet of the path, for evidence.

@@ -169,3 +169,16 @@ fn owner_match_rules_narrow_local_tcp_any_uid() {
     assert_eq!(f.len(), 1, "{report:#}");
     assert!(evidence(f[0]).iter().any(|e| e.starts_with("uids still allowed to connect: 1001") && e.contains("1002")), "{:#}", f[0]);
 }
+
+#[test]
+fn legacy_iptables_rules_are_read_and_credited() {
+    if !require_root("legacy_iptables_rules_are_read_and_credited") {
+        return;
+    }
+    let report = audit_json(&scenario("legacy-iptables-antispoof"), &[]);
+    for family in ["IPv4", "IPv6"] {
+        let f = one(&report, "net.no-loopback-antispoof", family);
+        assert_eq!(f["status"], "blocked", "{f:#}");
+        assert!(evidence(f).iter().any(|e| e.contains("legacy raw PREROUTING")), "{f:#}");
+    }
+}

@@ -3,7 +3,7 @@
 use super::eval::{Analysis, Host, Packets, Reach};
 use super::model::{Cond, Dir, Item, Nat};
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
-use super::verdict::{Answer, Decision, Leaf, Rewrite};
+use super::verdict::{Answer, Decision, Leaf, Paths, Rewrite};
 use crate::facts::HostFacts;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -219,9 +219,10 @@ impl Firewall {
     fn rewrites_of_loopback_destinations(&self) -> Vec<LoopbackNat> {
         let mut out = Vec::new();
         for v6 in [false, true] {
-            let mut groups: Vec<(Rewrite, Vec<(String, Vec<Leaf>)>)> = Vec::new();
-            for iif in &self.outside {
-                let answer = self.loopback_destination_inbound(v6, iif);
+            let answers: Vec<(&String, Arc<Answer>)> =
+                self.outside.iter().map(|iif| (iif, self.loopback_destination_inbound(v6, iif))).collect();
+            let mut groups: Vec<(Rewrite, Vec<(String, Vec<&Leaf>)>)> = Vec::new();
+            for (iif, answer) in &answers {
                 for leaf in &answer.leaves {
                     let Some(rw) = leaf.rewrite.clone() else { continue };
                     // Rule texts are shared: the same rule is the same allocation.
@@ -233,9 +234,9 @@ impl Firewall {
                             &mut groups[last]
                         }
                     };
-                    match group.1.iter_mut().find(|(name, _)| name == iif) {
-                        Some((_, leaves)) => leaves.push(leaf.clone()),
-                        None => group.1.push((iif.clone(), vec![leaf.clone()])),
+                    match group.1.iter_mut().find(|(name, _)| name == *iif) {
+                        Some((_, leaves)) => leaves.push(leaf),
+                        None => group.1.push(((*iif).clone(), vec![leaf])),
                     }
                 }
             }
@@ -252,8 +253,7 @@ impl Firewall {
                             matched_port = matched_port.union(&original.original_dport);
                             proto = proto.union(&l.packets.proto);
                         }
-                        let refs: Vec<&Leaf> = leaves.iter().collect();
-                        let (d, lines) = summarize(&refs, false);
+                        let (d, lines) = summarize(leaves, false);
                         (self.class_of(iif), d, lines)
                     })
                     .collect();
@@ -462,10 +462,7 @@ pub fn worse(a: Option<Decision>, b: Decision) -> Decision {
 /// Decision and evidence lines over some paths: an example of what passes, else the drops,
 /// plus what could not be evaluated.
 pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
-    let answer = Answer {
-        leaves: leaves.iter().map(|l| (*l).clone()).collect(),
-        truncated,
-    };
+    let answer = Paths { leaves, truncated };
     let decision = if leaves.is_empty() {
         Decision::Unknown
     } else {

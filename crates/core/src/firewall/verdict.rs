@@ -92,13 +92,23 @@ pub struct Answer {
     pub truncated: bool,
 }
 
-impl Answer {
+/// A borrowed selection of paths (for example those one nat rule rewrote), with the same
+/// conclusions as [`Answer`].
+#[derive(Debug, Clone, Copy)]
+pub struct Paths<'a> {
+    /// The paths.
+    pub leaves: &'a [&'a Leaf],
+    /// Whether the query they come from was cut short.
+    pub truncated: bool,
+}
+
+impl Paths<'_> {
     /// Open when some path certainly gets through; blocked when every path certainly ends in a
     /// drop; otherwise unknown.
     pub fn decision(&self) -> Decision {
-        if self.leaves.iter().any(Leaf::certainly_through) {
+        if self.leaves.iter().any(|l| l.certainly_through()) {
             Decision::Open
-        } else if !self.truncated && !self.leaves.is_empty() && self.leaves.iter().all(Leaf::certainly_dropped) {
+        } else if !self.truncated && !self.leaves.is_empty() && self.leaves.iter().all(|l| l.certainly_dropped()) {
             Decision::Blocked
         } else {
             Decision::Unknown
@@ -124,7 +134,7 @@ impl Answer {
         if self.truncated {
             out.push("too many distinct paths: the evaluation was cut short".into());
         }
-        for l in &self.leaves {
+        for l in self.leaves {
             let reasons = l.assumed.iter().map(|a| format!("not evaluable: {a}"));
             let ended = match &l.outcome {
                 Outcome::Unknown(why) => Some(why.clone()),
@@ -137,6 +147,33 @@ impl Answer {
             }
         }
         out
+    }
+
+    /// The first path that certainly gets through.
+    pub fn open_path(&self) -> Option<&Leaf> {
+        self.leaves.iter().copied().find(|l| l.certainly_through())
+    }
+}
+
+impl Answer {
+    fn with<T>(&self, f: impl FnOnce(Paths) -> T) -> T {
+        let refs: Vec<&Leaf> = self.leaves.iter().collect();
+        f(Paths { leaves: &refs, truncated: self.truncated })
+    }
+
+    /// See [`Paths::decision`].
+    pub fn decision(&self) -> Decision {
+        self.with(|p| p.decision())
+    }
+
+    /// See [`Paths::drops`].
+    pub fn drops(&self) -> Vec<String> {
+        self.with(|p| p.drops())
+    }
+
+    /// See [`Paths::unknowns`].
+    pub fn unknowns(&self) -> Vec<String> {
+        self.with(|p| p.unknowns())
     }
 
     /// The first path that certainly gets through.

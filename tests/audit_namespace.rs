@@ -153,8 +153,13 @@ time.sleep(600)
     let out = run_loopwarden(&ns, &["audit", "--json", "--fail-on", "medium"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let checks: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["check"].as_str()).collect();
-    // Only the per-uid findings on the two loopback listeners remain (low): no firewall restricts uids.
-    assert_eq!(checks, vec!["local.tcp-any-uid", "local.tcp-any-uid"], "{report:#}");
+    // Only low findings remain: the host-wide anti-spoofing ones (a fresh namespace has no
+    // firewall) and the per-uid ones on the two loopback listeners (no firewall restricts uids).
+    assert_eq!(
+        checks,
+        vec!["net.no-loopback-antispoof", "net.no-loopback-antispoof", "local.tcp-any-uid", "local.tcp-any-uid"],
+        "{report:#}"
+    );
     assert_eq!(out.status.code(), Some(0), "nothing at or above medium: exit 0");
     let out = run_loopwarden(&ns, &["audit", "--json"]);
     assert_eq!(out.status.code(), Some(1), "low findings with the default --fail-on low: exit 1");

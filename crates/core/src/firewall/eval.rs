@@ -1056,7 +1056,8 @@ impl Analysis {
                     Some(n) => match cut_by(p, &p.proto, &RangeSet::single(u128::from(*n)), |p, s| p.proto = s) {
                         Cut::Outside => return Test::Known(false),
                         Cut::Inside => p,
-                        Cut::Both(tcp, other) => {
+                        Cut::Both(pair) => {
+                            let (tcp, other) = *pair;
                             no.push(other);
                             narrowed = tcp;
                             &narrowed
@@ -1072,13 +1073,11 @@ impl Analysis {
                         no.push(base.clone());
                         None
                     }
-                    (Cut::Both(hit, miss), false) => {
-                        no.push(miss);
-                        Some(hit)
-                    }
-                    (Cut::Both(hit, miss), true) => {
-                        no.push(hit);
-                        Some(miss)
+                    (Cut::Both(pair), negate) => {
+                        let (hit, miss) = *pair;
+                        let (yes, other) = if negate { (miss, hit) } else { (hit, miss) };
+                        no.push(other);
+                        Some(yes)
                     }
                 };
                 match yes {
@@ -1282,7 +1281,7 @@ enum Cut {
     /// No packet's field is in the set.
     Outside,
     /// Some are: the packets inside, and those outside.
-    Both(Packets, Packets),
+    Both(Box<(Packets, Packets)>),
 }
 
 impl Cut {
@@ -1290,7 +1289,7 @@ impl Cut {
         match self {
             Cut::Inside => (Some(p.clone()), None),
             Cut::Outside => (None, Some(p.clone())),
-            Cut::Both(a, b) => (Some(a), Some(b)),
+            Cut::Both(pair) => (Some(pair.0), Some(pair.1)),
         }
     }
 }
@@ -1321,14 +1320,15 @@ fn cut_by(p: &Packets, field: &RangeSet, set: &RangeSet, put: fn(&mut Packets, R
     put(&mut inside, field.intersect(set));
     let mut outside = p.clone();
     put(&mut outside, field.subtract(set));
-    Cut::Both(inside, outside)
+    Cut::Both(Box::new((inside, outside)))
 }
 
 fn cut_test(c: Cut, negate: bool) -> Test {
     match c {
         Cut::Inside => Test::Known(!negate),
         Cut::Outside => Test::Known(negate),
-        Cut::Both(inside, outside) => {
+        Cut::Both(pair) => {
+            let (inside, outside) = *pair;
             let (yes, no) = if negate { (outside, inside) } else { (inside, outside) };
             Test::Split { yes: vec![yes], no: vec![no], unknown: Vec::new() }
         }

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// Paths grouped by the interface (class) they arrived on.
+type PerInterface<'a> = Vec<(String, Vec<&'a Leaf>)>;
+
 /// Name used for "an interface other than lo" when the snapshot lists none.
 pub const ANY_OUTSIDE_IFACE: &str = "eth0";
 
@@ -221,7 +224,7 @@ impl Firewall {
         for v6 in [false, true] {
             let answers: Vec<(&String, Arc<Answer>)> =
                 self.outside.iter().map(|iif| (iif, self.loopback_destination_inbound(v6, iif))).collect();
-            let mut groups: Vec<(Rewrite, Vec<(String, Vec<&Leaf>)>)> = Vec::new();
+            let mut groups: Vec<(Rewrite, PerInterface)> = Vec::new();
             for (iif, answer) in &answers {
                 for leaf in &answer.leaves {
                     let Some(rw) = leaf.rewrite.clone() else { continue };

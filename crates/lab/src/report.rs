@@ -1,0 +1,226 @@
+//! The lab's answer: the attack matrix (attack × service → outcome, with evidence), controls
+//! first, and the findings it proves or refutes for `audit --prove`.
+
+use crate::mirror::Mirror;
+use loopwarden_core::facts::{HostFacts, Protocol};
+use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
+use serde::Serialize;
+
+/// The schema tag of a serialised [`ProofReport`].
+pub const PROOF_SCHEMA: &str = "loopwarden.proof/v1";
+
+/// What happened to one attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The decoy got the token (for TCP, after a full handshake).
+    Delivered,
+    /// Delivered, and the peer address the application saw was loopback: the case that fools
+    /// address-based access control.
+    DeliveredToTrust,
+    /// A spoofed SYN reached the socket; the reply went to the spoofed (loopback) source.
+    Blind,
+    /// The victim answered with a TCP RST or an ICMP error.
+    Refused,
+    /// Nothing reached the decoy and nothing came back.
+    Dropped,
+}
+
+impl Outcome {
+    /// The schema's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::DeliveredToTrust => "delivered-to-trust",
+            Outcome::Blind => "blind",
+            Outcome::Refused => "refused",
+            Outcome::Dropped => "dropped",
+        }
+    }
+
+    /// Whether the application received the attack's data.
+    pub fn delivered(self) -> bool {
+        matches!(self, Outcome::Delivered | Outcome::DeliveredToTrust)
+    }
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttackResult {
+    /// The attack's id (`ipv4.dst-loopback`, `ipv6.src-mapped-loopback`, `control.lan` …).
+    pub attack: String,
+    /// What was sent, in words.
+    pub description: String,
+    /// A control (expected to be delivered), not an attack.
+    pub control: bool,
+    /// The service aimed at (a host service id, `lab-control:…`, or a NAT stand-in).
+    pub service: String,
+    /// The victim interface the frames arrived on (`lo` for local controls).
+    pub interface: String,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The source address and port written into the packet (spoofed for most attacks).
+    pub source: String,
+    /// The destination address and port written into the packet.
+    pub destination: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The peer address the application saw, when delivered.
+    pub peer_seen: Option<String>,
+    /// Why, where the kernel tells: counters, nft rule counters, replies seen.
+    pub evidence: Vec<String>,
+    /// Why the outcome may not hold on the host (a rule that could not be loaded …); empty
+    /// when the lab mirrored everything that could decide it.
+    pub uncertain: Vec<String>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProofReport {
+    /// Always [`PROOF_SCHEMA`].
+    pub schema: String,
+    /// What was mirrored: `host`, `snapshot` or `scenario:NAME`.
+    pub source: String,
+    /// The kernel the lab ran on (outcomes are this kernel's).
+    pub kernel: String,
+    /// Whether every control came out as expected. When false, nothing is proven.
+    pub controls_passed: bool,
+    /// The mirrored interfaces.
+    pub interfaces: Vec<String>,
+    /// What was loaded and what was left out.
+    pub mirror: Mirror,
+    /// Where the lab differs from the host, and why.
+    pub notes: Vec<String>,
+    /// The matrix, controls first.
+    pub results: Vec<AttackResult>,
+    /// Wall-clock time of the run, milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Which check a lab result speaks to, and for which service.
+fn check_of(r: &AttackResult) -> Option<(&'static str, Option<String>)> {
+    let host_service = !r.service.starts_with("lab-control:");
+    match r.attack.as_str() {
+        "ipv4.dst-loopback" => Some(("net.route-localnet", None)),
+        "nat.published-loopback" => Some(("net.dnat-loopback", None)),
+        "ipv4.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
+            Some(("net.loopback-source-trust", Some(r.service.clone())))
+        }
+        "ipv4.stub-spoof" => Some(("proto.udp-loopback", Some(r.service.clone()))),
+        "ipv6.src-loopback" | "ipv6.dst-loopback" => Some(("net.no-loopback-antispoof", None)),
+        _ => None,
+    }
+}
+
+fn spec(check: &str) -> (Severity, &'static str, &'static str) {
+    match check {
+        "net.route-localnet" => (
+            Severity::High,
+            "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
+            "set net.ipv4.conf.all.route_localnet=0 and on every interface; drop `ip daddr 127.0.0.0/8` \
+             on iifname != lo in a raw prerouting chain",
+        ),
+        "net.dnat-loopback" => (
+            Severity::High,
+            "a NAT rule publishing a loopback address answers a LAN neighbour",
+            "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); update Docker to \
+             28.3.3+ or publish on a Unix socket",
+        ),
+        "net.loopback-source-trust" => (
+            Severity::High,
+            "a spoofed loopback source reaches this wildcard listener: the application sees a loopback peer",
+            "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != lo at priority \
+             raw; never grant trust by peer address alone",
+        ),
+        "proto.udp-loopback" => (
+            Severity::Medium,
+            "one spoofed datagram from the LAN reaches this loopback UDP socket",
+            "drop loopback sources and destinations on iifname != lo at priority raw; keep route_localnet=0",
+        ),
+        _ => (
+            Severity::Medium,
+            "loopback-addressed IPv6 from the LAN reaches the host",
+            "drop `ip6 saddr ::1` and `ip6 daddr ::1` on iifname != lo at priority raw",
+        ),
+    }
+}
+
+impl ProofReport {
+    /// The findings the lab proves (`status: open`) or refutes (`status: blocked`), with the
+    /// attacks as evidence, all `confidence: proven`. A result the lab could not mirror fully
+    /// makes its finding `unknown`. When the controls failed, nothing is proven: empty.
+    ///
+    /// `facts` is the snapshot the lab mirrored; findings about a service name it only when the
+    /// snapshot has that socket.
+    pub fn findings(&self, facts: &HostFacts) -> Vec<Finding> {
+        if !self.controls_passed {
+            return Vec::new();
+        }
+        let mut groups: Vec<((&'static str, Option<String>), Vec<&AttackResult>)> = Vec::new();
+        for r in self.results.iter().filter(|r| !r.control) {
+            let Some(mut key) = check_of(r) else { continue };
+            if key.1.as_ref().is_some_and(|s| !has_socket(facts, s)) {
+                key.1 = None;
+            }
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(r),
+                None => groups.push((key, vec![r])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|((check, service), results)| {
+                let (severity, title, fix) = spec(check);
+                let open = results.iter().any(|r| r.outcome.delivered() && r.uncertain.is_empty());
+                let uncertain = results.iter().any(|r| !r.uncertain.is_empty());
+                let status = if open {
+                    Status::Open
+                } else if uncertain {
+                    Status::Unknown
+                } else {
+                    Status::Blocked
+                };
+                let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
+                evidence.extend(results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))));
+                evidence.dedup();
+                Finding {
+                    check: check.to_string(),
+                    service,
+                    attacker: Attacker::Lan,
+                    severity,
+                    status,
+                    confidence: Confidence::Proven,
+                    title: if status == Status::Open { title.to_string() } else { format!("refuted in the lab: {title}") },
+                    evidence,
+                    fix: fix.to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether the snapshot has an inet socket with this service id.
+fn has_socket(facts: &HostFacts, id: &str) -> bool {
+    facts.inet_sockets.iter().any(|s| loopwarden_core::inventory::inet_service_id(s) == id)
+}
+
+/// `lab: ipv4.dst-loopback TCP 192.0.2.254:30001 → 127.0.0.1:5432 on eth0: delivered (peer …)`.
+pub fn evidence_line(r: &AttackResult) -> String {
+    let mut line = format!(
+        "lab: {} {} {} -> {} on {} [{}]: {}",
+        r.attack,
+        r.protocol.as_str().to_uppercase(),
+        r.source,
+        r.destination,
+        r.interface,
+        r.service,
+        r.outcome.as_str()
+    );
+    if let Some(peer) = &r.peer_seen {
+        line.push_str(&format!(" (application saw peer {peer})"));
+    }
+    if !r.evidence.is_empty() {
+        line.push_str(&format!("; {}", r.evidence.join("; ")));
+    }
+    line
+}

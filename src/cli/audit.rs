@@ -24,6 +24,10 @@ pub struct Args {
     /// (info, low, medium, high, critical).
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
     fail_on: Severity,
+    /// Replay the attacks in a throwaway lab (needs root) and mark each finding the lab can
+    /// test proven open or blocked.
+    #[arg(long)]
+    prove: bool,
 }
 
 /// Runs the verb.
@@ -32,14 +36,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(path) => load(path)?,
         None => loopwarden_core::collect::collect(),
     };
-    let report = loopwarden_core::audit(&facts);
+    let mut report = loopwarden_core::audit(&facts);
+    if args.prove {
+        let source = if args.facts.is_some() { "snapshot" } else { "host" };
+        let lab = super::prove::prove(&facts, source.to_string())?;
+        report.merge_active(lab.findings(&facts));
+    }
     let text = if args.json { json::render(&report) } else { human::render(&report, output::use_color()) };
     output::print(&text)?;
     Ok(if report.failing(args.fail_on).next().is_some() { super::EXIT_FINDINGS } else { super::EXIT_CLEAN })
 }
 
 /// Reads a snapshot, naming the file in every error.
-fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
+pub(super) fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
     HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

@@ -175,6 +175,17 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
             peer_ll: p.link_local,
         });
     }
+    // The victim learns its peers' MACs up front: the lab's raw frames teach it nothing, and
+    // neighbour discovery would delay the first reply beyond a phase.
+    let mut neigh = Vec::new();
+    for l in &links {
+        let mac = l.peer_mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+        let peers = [l.plan.peer_v4.map(IpAddr::V4), l.plan.peer_v6.map(IpAddr::V6), l.peer_ll.map(IpAddr::V6)];
+        for ip in peers.into_iter().flatten() {
+            neigh.push(format!("neigh replace {ip} lladdr {mac} dev {} nud permanent", l.plan.name));
+        }
+    }
+    batch(&victim, &neigh)?;
     Ok(Topology { links, backend, neighbour, victim })
 }
 

@@ -5,6 +5,7 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod loopback_source_trust;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};
@@ -61,7 +62,7 @@ impl<'a> Context<'a> {
 }
 
 /// The catalogue: every check loopwarden knows, in the order reports list them.
-pub static ALL: &[Check] = &[bind_wildcard::CHECK];
+pub static ALL: &[Check] = &[bind_wildcard::CHECK, loopback_source_trust::CHECK];
 
 /// The catalogue entry for an id.
 pub fn spec(id: &str) -> Option<&'static CheckSpec> {

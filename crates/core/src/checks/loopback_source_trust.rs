@@ -63,11 +63,11 @@ fn rules_mentioning(facts: &HostFacts, needles: &[&str]) -> Vec<String> {
 fn ipv4_open_interfaces(facts: &HostFacts) -> Result<Vec<String>, String> {
     let s = &facts.sysctls;
     let mut open = Vec::new();
-    for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
+    for ifname in super::sysctl_view::non_loopback_interfaces(facts) {
         let get = |name: &str| -> Result<(i64, i64), String> {
-            match (s.ipv4_conf("all", name), s.ipv4_conf(&iface.name, name)) {
+            match (s.ipv4_conf("all", name), s.ipv4_conf(&ifname, name)) {
                 (Some(a), Some(i)) => Ok((a, i)),
-                _ => Err(format!("net.ipv4.conf.{{all,{}}}.{name} not in the snapshot", iface.name)),
+                _ => Err(format!("net.ipv4.conf.{{all,{ifname}}}.{name} not in the snapshot")),
             }
         };
         let (rl_all, rl_if) = get("route_localnet")?;
@@ -80,10 +80,7 @@ fn ipv4_open_interfaces(facts: &HostFacts) -> Result<Vec<String>, String> {
         let accept_local = al_all != 0 || al_if != 0;
         if rp == 0 || (rp == 2 && accept_local) {
             open.push(format!(
-                "{}: route_localnet={} (all={rl_all}), rp_filter={rp} (max of all and {}), accept_local={}",
-                iface.name,
-                rl_if,
-                iface.name,
+                "{ifname}: route_localnet={rl_if} (all={rl_all}), rp_filter={rp} (max of all and {ifname}), accept_local={}",
                 u8::from(accept_local)
             ));
         }

@@ -5,7 +5,17 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod localhost_resolution;
 mod loopback_source_trust;
+mod port_squat;
+mod route_localnet;
+mod sysctl_view;
+mod tcp_any_uid;
+mod udp_loopback;
+mod unix_abstract;
+mod unix_world;
+#[cfg(test)]
+pub(crate) mod test_facts;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};
@@ -62,7 +72,17 @@ impl<'a> Context<'a> {
 }
 
 /// The catalogue: every check loopwarden knows, in the order reports list them.
-pub static ALL: &[Check] = &[bind_wildcard::CHECK, loopback_source_trust::CHECK];
+pub static ALL: &[Check] = &[
+    bind_wildcard::CHECK,
+    route_localnet::CHECK,
+    udp_loopback::CHECK,
+    tcp_any_uid::CHECK,
+    port_squat::CHECK,
+    unix_world::CHECK,
+    unix_abstract::CHECK,
+    localhost_resolution::CHECK,
+    loopback_source_trust::CHECK,
+];
 
 /// The catalogue entry for an id.
 pub fn spec(id: &str) -> Option<&'static CheckSpec> {

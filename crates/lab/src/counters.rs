@@ -61,7 +61,9 @@ pub fn moved(before: &Snapshot, after: &Snapshot) -> Vec<String> {
             out.push(format!("victim counter {name} +{}", value - old));
         }
     }
-    for (rule, value) in &after.rules {
+    // Only rules that end a packet's way explain a drop; jumps and accepts are noise here.
+    let verdict = |rule: &str| rule.split_whitespace().any(|w| w == "drop" || w == "reject");
+    for (rule, value) in after.rules.iter().filter(|(r, _)| verdict(r)) {
         let old = before.rules.get(rule).copied().unwrap_or(0);
         if *value > old {
             out.push(format!("nft rule matched {} packet(s): {rule}", value - old));

@@ -97,19 +97,23 @@ pub struct ProofReport {
     pub duration_ms: u64,
 }
 
-/// Which check a lab result speaks to, and for which service.
-fn check_of(r: &AttackResult) -> Option<(&'static str, Option<String>)> {
+/// Which checks a lab result speaks to, each for a service or host-wide.
+fn checks_of(r: &AttackResult) -> Vec<(&'static str, Option<String>)> {
     let host_service = !r.service.starts_with("lab-control:");
-    match r.attack.as_str() {
-        "ipv4.dst-loopback" => Some(("net.route-localnet", None)),
-        "nat.published-loopback" => Some(("net.dnat-loopback", None)),
+    let udp_loopback = r.protocol == Protocol::Udp && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+    let mut out = match r.attack.as_str() {
+        "ipv4.dst-loopback" => vec![("net.route-localnet", None)],
+        "nat.published-loopback" => vec![("net.dnat-loopback", None)],
         "ipv4.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
-            Some(("net.loopback-source-trust", Some(r.service.clone())))
+            vec![("net.loopback-source-trust", Some(r.service.clone()))]
         }
-        "ipv4.stub-spoof" => Some(("proto.udp-loopback", Some(r.service.clone()))),
-        "ipv6.src-loopback" | "ipv6.dst-loopback" => Some(("net.no-loopback-antispoof", None)),
-        _ => None,
+        "ipv6.src-loopback" | "ipv6.dst-loopback" => vec![("net.no-loopback-antispoof", None)],
+        _ => vec![],
+    };
+    if udp_loopback && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback") {
+        out.push(("proto.udp-loopback", Some(r.service.clone())));
     }
+    out
 }
 
 fn spec(check: &str) -> (Severity, &'static str, &'static str) {
@@ -158,13 +162,14 @@ impl ProofReport {
         }
         let mut groups: Vec<((&'static str, Option<String>), Vec<&AttackResult>)> = Vec::new();
         for r in self.results.iter().filter(|r| !r.control) {
-            let Some(mut key) = check_of(r) else { continue };
-            if key.1.as_ref().is_some_and(|s| !has_socket(facts, s)) {
-                key.1 = None;
-            }
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, list)) => list.push(r),
-                None => groups.push((key, vec![r])),
+            for mut key in checks_of(r) {
+                if key.1.as_ref().is_some_and(|s| !has_socket(facts, s)) {
+                    key.1 = None;
+                }
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(r),
+                    None => groups.push((key, vec![r])),
+                }
             }
         }
         groups

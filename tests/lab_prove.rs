@@ -76,12 +76,21 @@ struct RootState {
 }
 
 fn root_state() -> RootState {
-    let sysctls = ["ipv4/conf/all/route_localnet", "ipv4/conf/all/rp_filter", "ipv4/conf/all/accept_local", "ipv4/ip_forward"]
-        .iter()
-        .map(|k| std::fs::read_to_string(format!("/proc/sys/net/{k}")).unwrap_or_default())
-        .collect();
+    let sysctls = [
+        "ipv4/conf/all/route_localnet",
+        "ipv4/conf/all/rp_filter",
+        "ipv4/conf/all/accept_local",
+        "ipv4/ip_forward",
+    ]
+    .iter()
+    .map(|k| std::fs::read_to_string(format!("/proc/sys/net/{k}")).unwrap_or_default())
+    .collect();
     let links = must(std::process::Command::new("ip").args(["-o", "link", "show"]));
-    let links = links.lines().map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()).collect::<Vec<_>>().join(" ");
+    let links = links
+        .lines()
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     RootState { links, sysctls, ruleset: must(std::process::Command::new("nft").args(["list", "ruleset"])) }
 }
 
@@ -93,7 +102,8 @@ fn snapshot(host: &Namespace) -> Value {
     assert!(out.status.success(), "facts failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut facts: Value = serde_json::from_slice(&out.stdout).expect("facts JSON");
     if facts["interfaces"].as_array().is_none_or(|a| a.is_empty()) {
-        let links: Value = serde_json::from_str(&host.exec(&["ip", "-j", "addr", "show"]).expect("ip addr")).expect("ip JSON");
+        let links: Value = serde_json::from_str(&host.exec(&["ip", "-j", "addr", "show"]).expect("ip addr"))
+            .expect("ip JSON");
         let interfaces: Vec<Value> = links
             .as_array()
             .expect("interface list")
@@ -118,7 +128,11 @@ fn snapshot(host: &Namespace) -> Value {
     if facts["firewall"]["nft_text"].is_null() {
         let ruleset = host.exec(&["nft", "list", "ruleset"]).expect("nft list ruleset");
         let dump = host.exec(&["iptables-save"]).expect("iptables-save");
-        let iptables = if dump.contains("-A ") { json!([{"family": "ipv4", "backend": "nft", "text": dump}]) } else { json!([]) };
+        let iptables = if dump.contains("-A ") {
+            json!([{"family": "ipv4", "backend": "nft", "text": dump}])
+        } else {
+            json!([])
+        };
         facts["firewall"] = json!({"nft_json": null, "nft_text": ruleset, "iptables": iptables});
     }
     facts
@@ -130,7 +144,8 @@ fn prove_case(case: &Case<'_>) -> Value {
     let host = namespace(&format!("h{}", case.name));
     let peer = namespace(&format!("p{}", case.name));
     let peer_arg = peer.name().to_string();
-    host.exec(&["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0", "netns", &peer_arg]).expect("veth");
+    host.exec(&["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0", "netns", &peer_arg])
+        .expect("veth");
     host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"]).expect("addr");
     host.exec(&["ip", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"]).expect("addr6");
     host.exec(&["ip", "link", "set", "eth0", "up"]).expect("up");
@@ -146,12 +161,15 @@ fn prove_case(case: &Case<'_>) -> Value {
     }
     if let Some(rules) = case.nft {
         let mut child = host.command(&["nft", "-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
-        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("write rules");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes())
+            .expect("write rules");
         assert!(child.wait().expect("nft").success(), "nft refused the test ruleset");
     }
     if let Some(rules) = case.iptables {
-        let mut child = host.command(&["iptables-restore"]).stdin(Stdio::piped()).spawn().expect("iptables-restore");
-        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("write rules");
+        let mut child =
+            host.command(&["iptables-restore"]).stdin(Stdio::piped()).spawn().expect("iptables-restore");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes())
+            .expect("write rules");
         assert!(child.wait().expect("iptables-restore").success(), "iptables-restore refused the test rules");
     }
     let _listeners = python_in(&host, None, LISTENERS);
@@ -209,9 +227,11 @@ fn outcome(report: &Value, attack: &str, proto: &str, src: &str, dst: &str) -> S
                 && words.next().is_some_and(|s| s.starts_with(src_prefix))
                 && words.nth(1) == Some(dst)
         })
-        .unwrap_or_else(|| panic!("no lab result for {attack} {proto} {src} -> {dst} in:\n{}", lines.join("\n")));
+        .unwrap_or_else(|| {
+            panic!("no lab result for {attack} {proto} {src} -> {dst} in:\n{}", lines.join("\n"))
+        });
     let tail = line.split("]: ").nth(1).unwrap_or("");
-    tail.split(|c| c == ' ' || c == ';').next().unwrap_or("").to_string()
+    tail.split([' ', ';']).next().unwrap_or("").to_string()
 }
 
 fn finding<'a>(report: &'a Value, check: &str, service: Option<&str>) -> &'a Value {
@@ -272,7 +292,10 @@ fn route_localnet_opens_loopback_destinations_and_unconfigured_sources() {
     assert_eq!(outcome(&r, S, "UDP", "127.0.0.1:*", "192.0.2.1:7007"), "dropped");
     assert_eq!(outcome(&r, S, "UDP", "127.0.0.2:*", "192.0.2.1:7007"), "delivered-to-trust");
     assert_eq!(outcome(&r, S, "TCP", "127.0.0.1:*", "192.0.2.1:7002"), "dropped");
-    assert_eq!(outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"), "delivered-to-trust");
+    assert_eq!(
+        outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"),
+        "delivered-to-trust"
+    );
     assert_proven(&r, "net.route-localnet", None, "open");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7003"), "open");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "open");
@@ -335,7 +358,8 @@ fn a_docker_style_loopback_publish_is_reachable_with_default_sysctls() {
     assert_proven(&r, "net.dnat-loopback", None, "open");
 }
 
-const KUBE_NAT: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+const KUBE_NAT: &str =
+    "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
 -A PREROUTING -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 127.0.0.1:7001\nCOMMIT\n";
 const KUBE_FIREWALL: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:KUBE-FIREWALL - [0:0]\n\
 -A INPUT -j KUBE-FIREWALL\n\
@@ -354,7 +378,10 @@ fn kube_nodeport_to_loopback_with_and_without_kube_firewall() {
         iptables: Some(KUBE_NAT),
         docker0: false,
     });
-    assert_eq!(outcome(&open, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8080"), "delivered");
+    assert_eq!(
+        outcome(&open, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8080"),
+        "delivered"
+    );
     assert_eq!(outcome(&open, A, "TCP", "192.0.2.254:*", "127.0.0.1:7001"), "delivered");
 
     let rules = format!("{KUBE_NAT}{KUBE_FIREWALL}");
@@ -368,7 +395,10 @@ fn kube_nodeport_to_loopback_with_and_without_kube_firewall() {
     assert_eq!(outcome(&fenced, A, "TCP", "192.0.2.254:*", "127.0.0.1:7001"), "dropped");
     assert_eq!(outcome(&fenced, A, "UDP", "192.0.2.254:*", "127.0.0.1:7003"), "dropped");
     // KUBE-FIREWALL exempts DNAT-ed connections: the NodePort itself stays reachable.
-    assert_eq!(outcome(&fenced, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8080"), "delivered");
+    assert_eq!(
+        outcome(&fenced, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8080"),
+        "delivered"
+    );
     let route = finding(&fenced, "net.route-localnet", None);
     assert_eq!(route["status"], "blocked", "{route:#}");
     assert!(

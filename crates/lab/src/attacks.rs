@@ -55,13 +55,19 @@ impl Kind {
         match self {
             Kind::ControlLocal => "local client on lo to a loopback service",
             Kind::ControlLan => "ordinary traffic from the neighbour to a wildcard listener",
-            Kind::Ipv4DstLoopback => "IPv4 to a 127/8 destination via the victim's MAC (route_localnet, CVE-2020-8558)",
+            Kind::Ipv4DstLoopback => {
+                "IPv4 to a 127/8 destination via the victim's MAC (route_localnet, CVE-2020-8558)"
+            }
             Kind::Ipv4SrcLoopback => "IPv4 from a spoofed 127/8 source to a wildcard listener",
-            Kind::Ipv4StubSpoof => "IPv4 from the spoofed upstream of a connected loopback UDP socket (resolver stub)",
+            Kind::Ipv4StubSpoof => {
+                "IPv4 from the spoofed upstream of a connected loopback UDP socket (resolver stub)"
+            }
             Kind::Ipv6SrcLoopback => "IPv6 from a spoofed ::1 source (CVE-2014-9298)",
             Kind::Ipv6DstLoopback => "IPv6 to ::1 via the victim's MAC",
             Kind::Ipv6SrcMapped => "IPv6 from the IPv4-mapped source ::ffff:127.0.0.1 to a [::] listener",
-            Kind::NatPublished => "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (kube-proxy / Docker -p 127.0.0.1:)",
+            Kind::NatPublished => {
+                "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (kube-proxy / Docker -p 127.0.0.1:)"
+            }
         }
     }
 }
@@ -108,26 +114,47 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
     let decoys: Vec<(usize, &DecoyPlan)> = plan.decoys.iter().enumerate().collect();
     let listening = || decoys.iter().filter(|(_, d)| d.peer.is_none());
     for (i, d) in listening().filter(|(_, d)| d.loopback()) {
-        out.push(spec(Kind::ControlLocal, None, d, SocketAddr::new(d.address, 0), SocketAddr::new(d.address, d.port), Target::Decoy(*i)));
+        out.push(spec(
+            Kind::ControlLocal,
+            None,
+            d,
+            SocketAddr::new(d.address, 0),
+            SocketAddr::new(d.address, d.port),
+            Target::Decoy(*i),
+        ));
     }
     for (li, link) in links.iter().enumerate().filter(|(_, l)| l.plan.role == LinkRole::Lan) {
         let v4 = link.victim_v4().zip(link.plan.peer_v4);
         let v6 = link.victim_v6().zip(link.peer_v6());
         let wild = |family_v6: bool| {
             listening()
-                .filter(move |(_, d)| d.wildcard() && if family_v6 { d.address.is_ipv6() } else { d.takes_ipv4() })
+                .filter(move |(_, d)| {
+                    d.wildcard() && if family_v6 { d.address.is_ipv6() } else { d.takes_ipv4() }
+                })
                 .collect::<Vec<_>>()
         };
         // Controls: one per protocol and family, preferring a host listener.
         for family_v6 in [false, true] {
-            let Some((victim, peer)) = (if family_v6 { v6.map(|(a, b)| (IpAddr::V6(a), IpAddr::V6(b))) } else { v4.map(|(a, b)| (IpAddr::V4(a), IpAddr::V4(b))) }) else {
+            let Some((victim, peer)) = (if family_v6 {
+                v6.map(|(a, b)| (IpAddr::V6(a), IpAddr::V6(b)))
+            } else {
+                v4.map(|(a, b)| (IpAddr::V4(a), IpAddr::V4(b)))
+            }) else {
                 continue;
             };
             for protocol in [Protocol::Tcp, Protocol::Udp] {
-                let mut candidates: Vec<_> = wild(family_v6).into_iter().filter(|(_, d)| d.protocol == protocol).collect();
+                let mut candidates: Vec<_> =
+                    wild(family_v6).into_iter().filter(|(_, d)| d.protocol == protocol).collect();
                 candidates.sort_by_key(|(_, d)| d.origin != DecoyOrigin::Host);
                 if let Some((i, d)) = candidates.first() {
-                    out.push(spec(Kind::ControlLan, Some(li), d, SocketAddr::new(peer, port()), SocketAddr::new(victim, d.port), Target::Decoy(*i)));
+                    out.push(spec(
+                        Kind::ControlLan,
+                        Some(li),
+                        d,
+                        SocketAddr::new(peer, port()),
+                        SocketAddr::new(victim, d.port),
+                        Target::Decoy(*i),
+                    ));
                 }
             }
         }
@@ -140,40 +167,102 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     _ => vec![],
                 };
                 for dst in dsts {
-                    out.push(spec(Kind::Ipv4DstLoopback, Some(li), d, SocketAddr::new(IpAddr::V4(peer), port()), SocketAddr::new(IpAddr::V4(dst), d.port), Target::Decoy(*i)));
+                    out.push(spec(
+                        Kind::Ipv4DstLoopback,
+                        Some(li),
+                        d,
+                        SocketAddr::new(IpAddr::V4(peer), port()),
+                        SocketAddr::new(IpAddr::V4(dst), d.port),
+                        Target::Decoy(*i),
+                    ));
                 }
             }
             for (i, d) in wild(false).into_iter().filter(host_only) {
                 for src in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)] {
-                    out.push(spec(Kind::Ipv4SrcLoopback, Some(li), d, SocketAddr::new(IpAddr::V4(src), port()), SocketAddr::new(IpAddr::V4(victim), d.port), Target::Decoy(*i)));
+                    out.push(spec(
+                        Kind::Ipv4SrcLoopback,
+                        Some(li),
+                        d,
+                        SocketAddr::new(IpAddr::V4(src), port()),
+                        SocketAddr::new(IpAddr::V4(victim), d.port),
+                        Target::Decoy(*i),
+                    ));
                 }
             }
-            for (i, d) in decoys.iter().filter(|(_, d)| d.peer.is_some_and(|p| p.is_ipv4()) && d.address.is_ipv4()) {
+            for (i, d) in
+                decoys.iter().filter(|(_, d)| d.peer.is_some_and(|p| p.is_ipv4()) && d.address.is_ipv4())
+            {
                 if let Some(peer_addr) = d.peer {
-                    out.push(spec(Kind::Ipv4StubSpoof, Some(li), d, peer_addr, SocketAddr::new(d.address, d.port), Target::Decoy(*i)));
+                    out.push(spec(
+                        Kind::Ipv4StubSpoof,
+                        Some(li),
+                        d,
+                        peer_addr,
+                        SocketAddr::new(d.address, d.port),
+                        Target::Decoy(*i),
+                    ));
                 }
             }
             for p in &plan.published {
                 let dst = SocketAddr::new(p.attack_address(), p.port);
                 let src = SocketAddr::new(IpAddr::V4(peer), port());
-                let target = match plan.stand_ins.iter().position(|s| s.target == p.target && s.protocol == p.protocol) {
-                    Some(k) => Some((Target::StandIn(k), format!("{}:{} (NAT stand-in)", p.protocol.as_str(), p.target))),
-                    None => nat_decoy(plan, p.protocol, p.target).map(|k| (Target::Decoy(k), plan.decoys[k].service.clone())),
+                let target = match plan
+                    .stand_ins
+                    .iter()
+                    .position(|s| s.target == p.target && s.protocol == p.protocol)
+                {
+                    Some(k) => Some((
+                        Target::StandIn(k),
+                        format!("{}:{} (NAT stand-in)", p.protocol.as_str(), p.target),
+                    )),
+                    None => nat_decoy(plan, p.protocol, p.target)
+                        .map(|k| (Target::Decoy(k), plan.decoys[k].service.clone())),
                 };
                 if let Some((target, service)) = target {
-                    out.push(ProbeSpec { kind: Kind::NatPublished, link: Some(li), protocol: p.protocol, src, dst, target, service });
+                    out.push(ProbeSpec {
+                        kind: Kind::NatPublished,
+                        link: Some(li),
+                        protocol: p.protocol,
+                        src,
+                        dst,
+                        target,
+                        service,
+                    });
                 }
             }
         }
         if let Some((victim, peer)) = v6 {
             for (i, d) in wild(true).into_iter().filter(host_only) {
                 let to = SocketAddr::new(IpAddr::V6(victim), d.port);
-                out.push(spec(Kind::Ipv6SrcLoopback, Some(li), d, SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port()), to, Target::Decoy(*i)));
+                out.push(spec(
+                    Kind::Ipv6SrcLoopback,
+                    Some(li),
+                    d,
+                    SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port()),
+                    to,
+                    Target::Decoy(*i),
+                ));
                 let mapped = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped();
-                out.push(spec(Kind::Ipv6SrcMapped, Some(li), d, SocketAddr::new(IpAddr::V6(mapped), port()), to, Target::Decoy(*i)));
+                out.push(spec(
+                    Kind::Ipv6SrcMapped,
+                    Some(li),
+                    d,
+                    SocketAddr::new(IpAddr::V6(mapped), port()),
+                    to,
+                    Target::Decoy(*i),
+                ));
             }
-            for (i, d) in listening().filter(host_only).filter(|(_, d)| d.address == IpAddr::V6(Ipv6Addr::LOCALHOST) || d.wildcard() && d.address.is_ipv6()) {
-                out.push(spec(Kind::Ipv6DstLoopback, Some(li), d, SocketAddr::new(IpAddr::V6(peer), port()), SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), d.port), Target::Decoy(*i)));
+            for (i, d) in listening().filter(host_only).filter(|(_, d)| {
+                d.address == IpAddr::V6(Ipv6Addr::LOCALHOST) || d.wildcard() && d.address.is_ipv6()
+            }) {
+                out.push(spec(
+                    Kind::Ipv6DstLoopback,
+                    Some(li),
+                    d,
+                    SocketAddr::new(IpAddr::V6(peer), port()),
+                    SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), d.port),
+                    Target::Decoy(*i),
+                ));
             }
         }
     }
@@ -181,14 +270,24 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
     out
 }
 
-fn spec(kind: Kind, link: Option<usize>, d: &DecoyPlan, src: SocketAddr, dst: SocketAddr, target: Target) -> ProbeSpec {
+fn spec(
+    kind: Kind,
+    link: Option<usize>,
+    d: &DecoyPlan,
+    src: SocketAddr,
+    dst: SocketAddr,
+    target: Target,
+) -> ProbeSpec {
     ProbeSpec { kind, link, protocol: d.protocol, src, dst, target, service: d.service.clone() }
 }
 
 /// The decoy that receives traffic translated to a local `target`.
 fn nat_decoy(plan: &Plan, protocol: Protocol, target: SocketAddr) -> Option<usize> {
     plan.decoys.iter().position(|d| {
-        d.protocol == protocol && d.port == target.port() && d.peer.is_none() && (d.address == target.ip() || d.wildcard() && d.takes_ipv4())
+        d.protocol == protocol
+            && d.port == target.port()
+            && d.peer.is_none()
+            && (d.address == target.ip() || d.wildcard() && d.takes_ipv4())
     })
 }
 
@@ -223,7 +322,8 @@ mod tests {
         assert_eq!(mapped.len(), 3, "{mapped:?}");
         assert!(mapped.iter().all(|p| p.src.ip() == "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
         assert!(mapped.iter().any(|p| p.service == "udp:[::]:5354"));
-        let ports: Vec<u16> = probes.iter().filter(|p| p.kind != Kind::ControlLocal).map(|p| p.src.port()).collect();
+        let ports: Vec<u16> =
+            probes.iter().filter(|p| p.kind != Kind::ControlLocal).map(|p| p.src.port()).collect();
         let mut unique = ports.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -235,7 +335,8 @@ mod tests {
         let facts = scenario::find("kube-route-localnet").unwrap().facts();
         let plan = plan(&facts);
         let probes = probes(&plan, &fake_links(&plan));
-        let dst: Vec<String> = probes.iter().filter(|p| p.kind == Kind::Ipv4DstLoopback).map(|p| p.dst.to_string()).collect();
+        let dst: Vec<String> =
+            probes.iter().filter(|p| p.kind == Kind::Ipv4DstLoopback).map(|p| p.dst.to_string()).collect();
         assert!(dst.contains(&"127.0.0.1:10248".to_string()), "{dst:?}");
         assert!(dst.contains(&"127.0.0.2:10250".to_string()), "{dst:?}");
         let nat: Vec<_> = probes.iter().filter(|p| p.kind == Kind::NatPublished).collect();

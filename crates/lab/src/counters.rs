@@ -48,7 +48,11 @@ pub fn snapshot(victim: &Namespace, with_nft: bool) -> Result<Snapshot, NetnsErr
     parse_table_pairs(&texts[2], &mut kernel);
     parse_flat(&texts[1], &mut kernel);
     kernel.retain(|k, _| DROP_COUNTERS.contains(&k.as_str()));
-    let rules = if with_nft { parse_nft_counters(&victim.exec(&["nft", "list", "ruleset"])?) } else { BTreeMap::new() };
+    let rules = if with_nft {
+        parse_nft_counters(&victim.exec(&["nft", "list", "ruleset"])?)
+    } else {
+        BTreeMap::new()
+    };
     Ok(Snapshot { kernel, rules })
 }
 
@@ -77,7 +81,8 @@ fn parse_table_pairs(text: &str, out: &mut BTreeMap<String, u64>) {
     let lines: Vec<&str> = text.lines().collect();
     for pair in lines.chunks(2) {
         let [names, values] = pair else { continue };
-        let (Some((prefix, names)), Some((_, values))) = (names.split_once(':'), values.split_once(':')) else {
+        let (Some((prefix, names)), Some((_, values))) = (names.split_once(':'), values.split_once(':'))
+        else {
             continue;
         };
         for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {

@@ -145,11 +145,18 @@ pub fn peer_is_loopback(peer: &SocketAddr) -> bool {
 
 /// A local client inside `ns`: connects (TCP) or sends (UDP) `payload` to `dst`, from a
 /// loopback source of the same family. Used for the local-client controls.
-pub fn local_client(ns: &Namespace, protocol: Protocol, dst: SocketAddr, payload: Vec<u8>) -> Result<io::Result<()>, NetnsError> {
+pub fn local_client(
+    ns: &Namespace,
+    protocol: Protocol,
+    dst: SocketAddr,
+    payload: Vec<u8>,
+) -> Result<io::Result<()>, NetnsError> {
     ns.run_in(move || -> io::Result<()> {
         let domain = if dst.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
         let target = match dst.ip() {
-            ip if ip.is_unspecified() && dst.is_ipv6() => SocketAddr::new(IpAddr::from(std::net::Ipv6Addr::LOCALHOST), dst.port()),
+            ip if ip.is_unspecified() && dst.is_ipv6() => {
+                SocketAddr::new(IpAddr::from(std::net::Ipv6Addr::LOCALHOST), dst.port())
+            }
             ip if ip.is_unspecified() => SocketAddr::new(IpAddr::from([127, 0, 0, 1]), dst.port()),
             _ => dst,
         };

@@ -34,7 +34,9 @@ impl Live {
     }
 
     fn matches_reply(&self, src: SocketAddr, dst: SocketAddr) -> bool {
-        self.spec.protocol == Protocol::Tcp && dst.port() == self.spec.src.port() && src.port() == self.spec.dst.port()
+        self.spec.protocol == Protocol::Tcp
+            && dst.port() == self.spec.src.port()
+            && src.port() == self.spec.dst.port()
     }
 }
 
@@ -54,7 +56,11 @@ pub struct Bench<'a> {
 
 /// Runs every probe and returns the results in probe order. `progress` is called after each
 /// phase with (phases done, phases in all, the phase just finished).
-pub fn run(bench: &mut Bench<'_>, probes: Vec<ProbeSpec>, progress: &dyn Fn(usize, usize, &str)) -> Result<Vec<AttackResult>, LabError> {
+pub fn run(
+    bench: &mut Bench<'_>,
+    probes: Vec<ProbeSpec>,
+    progress: &dyn Fn(usize, usize, &str),
+) -> Result<Vec<AttackResult>, LabError> {
     let topo = bench.topology;
     let mut sockets: Vec<Option<PacketSocket>> = Vec::new();
     for link in &topo.links {
@@ -63,10 +69,15 @@ pub fn run(bench: &mut Bench<'_>, probes: Vec<ProbeSpec>, progress: &dyn Fn(usiz
             crate::plan::LinkRole::Lan => &topo.neighbour,
             crate::plan::LinkRole::Backend => topo.backend.as_ref().unwrap_or(&topo.neighbour),
         };
-        let socket = ns.run_in(move || PacketSocket::open(ifindex))?.map_err(|e| LabError::io("packet socket on the neighbour", e))?;
+        let socket = ns
+            .run_in(move || PacketSocket::open(ifindex))?
+            .map_err(|e| LabError::io("packet socket on the neighbour", e))?;
         sockets.push(Some(socket));
     }
-    let lo = topo.victim.run_in(|| PacketSocket::open(LO_IFINDEX))?.map_err(|e| LabError::io("packet socket on the victim's lo", e))?;
+    let lo = topo
+        .victim
+        .run_in(|| PacketSocket::open(LO_IFINDEX))?
+        .map_err(|e| LabError::io("packet socket on the victim's lo", e))?;
     let nonce = nonce();
     let mut live: Vec<Live> = probes
         .into_iter()
@@ -107,7 +118,13 @@ pub fn run(bench: &mut Bench<'_>, probes: Vec<ProbeSpec>, progress: &dyn Fn(usiz
     Ok(live.into_iter().map(|l| result(topo, l)).collect())
 }
 
-fn phase(bench: &mut Bench<'_>, sockets: &[Option<PacketSocket>], lo: &PacketSocket, live: &mut [Live], members: &[usize]) -> Result<(), LabError> {
+fn phase(
+    bench: &mut Bench<'_>,
+    sockets: &[Option<PacketSocket>],
+    lo: &PacketSocket,
+    live: &mut [Live],
+    members: &[usize],
+) -> Result<(), LabError> {
     let topo = bench.topology;
     for &i in members {
         let l = &live[i];
@@ -122,9 +139,12 @@ fn phase(bench: &mut Bench<'_>, sockets: &[Option<PacketSocket>], lo: &PacketSoc
             Some(li) => {
                 let link = &topo.links[li];
                 let tcp = (l.spec.protocol == Protocol::Tcp).then_some((TcpKind::Syn, l.isn));
-                let frame = packet::build(link.peer_mac, link.victim_mac, l.spec.src, l.spec.dst, tcp, &payload);
+                let frame =
+                    packet::build(link.peer_mac, link.victim_mac, l.spec.src, l.spec.dst, tcp, &payload);
                 match (frame, sockets.get(li).and_then(Option::as_ref)) {
-                    (Some(frame), Some(s)) => s.send(&frame).map_err(|e| LabError::io("sending a frame", e))?,
+                    (Some(frame), Some(s)) => {
+                        s.send(&frame).map_err(|e| LabError::io("sending a frame", e))?
+                    }
                     _ => live[i].evidence.push("frame could not be built".into()),
                 }
             }
@@ -147,17 +167,25 @@ fn phase(bench: &mut Bench<'_>, sockets: &[Option<PacketSocket>], lo: &PacketSoc
                     let l = &mut live[i];
                     if l.spec.link.is_some() && l.outcome.is_none() && l.matches_reply(src, dst) {
                         l.outcome = Some(Outcome::Blind);
-                        l.evidence.push(format!("the victim's SYN-ACK went to {dst} over lo, not back to the sender"));
+                        l.evidence.push(format!(
+                            "the victim's SYN-ACK went to {dst} over lo, not back to the sender"
+                        ));
                     }
                 }
             }
         }
         let arrivals = bench.decoys.iter_mut().enumerate().map(|(k, d)| (Target::Decoy(k), d.poll()));
-        let arrivals: Vec<_> = arrivals.chain(bench.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), d.poll()))).collect();
+        let arrivals: Vec<_> = arrivals
+            .chain(bench.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), d.poll())))
+            .collect();
         for (target, list) in arrivals {
             for a in list {
                 if let Some(l) = live.iter_mut().find(|l| l.token == a.token) {
-                    l.outcome = Some(if peer_is_loopback(&a.peer) { Outcome::DeliveredToTrust } else { Outcome::Delivered });
+                    l.outcome = Some(if peer_is_loopback(&a.peer) {
+                        Outcome::DeliveredToTrust
+                    } else {
+                        Outcome::Delivered
+                    });
                     l.peer = Some(a.peer);
                     if target != l.spec.target {
                         l.evidence.push("arrived at another listener than the one aimed at".into());
@@ -172,18 +200,34 @@ fn phase(bench: &mut Bench<'_>, sockets: &[Option<PacketSocket>], lo: &PacketSoc
     }
 }
 
-fn on_neighbour_frame(topo: &Topology, socket: &PacketSocket, li: usize, seen: &Seen, live: &mut [Live], members: &[usize]) -> Result<(), LabError> {
+fn on_neighbour_frame(
+    topo: &Topology,
+    socket: &PacketSocket,
+    li: usize,
+    seen: &Seen,
+    live: &mut [Live],
+    members: &[usize],
+) -> Result<(), LabError> {
     for &i in members {
         let l = &mut live[i];
         if l.spec.link != Some(li) || l.decided() {
             continue;
         }
         match *seen {
-            Seen::Tcp { src, dst, syn: true, ack: true, seq, .. } if l.matches_reply(src, dst) && !l.acked => {
+            Seen::Tcp { src, dst, syn: true, ack: true, seq, .. }
+                if l.matches_reply(src, dst) && !l.acked =>
+            {
                 let link = &topo.links[li];
                 let payload = format!("{TOKEN_PREFIX}{}\n", l.token).into_bytes();
                 let kind = TcpKind::AckData { ack: seq.wrapping_add(1) };
-                if let Some(frame) = packet::build(link.peer_mac, link.victim_mac, l.spec.src, l.spec.dst, Some((kind, l.isn.wrapping_add(1))), &payload) {
+                if let Some(frame) = packet::build(
+                    link.peer_mac,
+                    link.victim_mac,
+                    l.spec.src,
+                    l.spec.dst,
+                    Some((kind, l.isn.wrapping_add(1))),
+                    &payload,
+                ) {
                     socket.send(&frame).map_err(|e| LabError::io("sending a frame", e))?;
                     l.acked = true;
                     l.evidence.push(format!("SYN-ACK came back from {src}; handshake completed"));
@@ -194,7 +238,9 @@ fn on_neighbour_frame(topo: &Topology, socket: &PacketSocket, li: usize, seen: &
                 l.evidence.push(format!("RST from {src}"));
             }
             Seen::IcmpError { quoted_src_port, quoted_dst_port, ref kind }
-                if quoted_src_port == l.spec.src.port() && quoted_dst_port == l.spec.dst.port() && l.spec.protocol == Protocol::Udp =>
+                if quoted_src_port == l.spec.src.port()
+                    && quoted_dst_port == l.spec.dst.port()
+                    && l.spec.protocol == Protocol::Udp =>
             {
                 l.outcome = Some(Outcome::Refused);
                 l.evidence.push(format!("{kind} came back"));
@@ -210,7 +256,11 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
         Some(li) => topo.links[li].plan.name.clone(),
         None => "lo".to_string(),
     };
-    let source = if l.spec.kind == Kind::ControlLocal { format!("{} (kernel-chosen port)", l.spec.src.ip()) } else { l.spec.src.to_string() };
+    let source = if l.spec.kind == Kind::ControlLocal {
+        format!("{} (kernel-chosen port)", l.spec.src.ip())
+    } else {
+        l.spec.src.to_string()
+    };
     AttackResult {
         attack: l.spec.kind.id().to_string(),
         description: l.spec.kind.describe().to_string(),
@@ -236,7 +286,8 @@ pub fn qualify(results: &mut [AttackResult], mirror: &Mirror) -> bool {
         .filter(|r| r.attack == Kind::ControlLan.id())
         .map(|r| (is_v6(&r.destination), r.protocol, r.outcome.delivered()))
         .collect();
-    let local_ok = results.iter().filter(|r| r.attack == Kind::ControlLocal.id()).all(|r| r.outcome.delivered());
+    let local_ok =
+        results.iter().filter(|r| r.attack == Kind::ControlLocal.id()).all(|r| r.outcome.delivered());
     let lan_ok = lan_controls.iter().any(|(_, _, ok)| *ok);
     for r in results.iter_mut().filter(|r| !r.control) {
         let v6 = is_v6(&r.destination) || is_v6(&r.source);
@@ -271,6 +322,66 @@ fn is_v6(addr: &str) -> bool {
 }
 
 fn nonce() -> u32 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     nanos ^ std::process::id().rotate_left(16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::LeftOut;
+
+    fn row(attack: &str, src: &str, dst: &str, protocol: Protocol, outcome: Outcome) -> AttackResult {
+        AttackResult {
+            attack: attack.into(),
+            description: String::new(),
+            control: attack.starts_with("control."),
+            service: "s".into(),
+            interface: "eth0".into(),
+            protocol,
+            source: src.into(),
+            destination: dst.into(),
+            outcome,
+            peer_seen: None,
+            evidence: vec![],
+            uncertain: vec![],
+        }
+    }
+
+    #[test]
+    fn a_missing_control_or_rule_makes_results_uncertain_per_family() {
+        let mut results = vec![
+            row("control.local", "127.0.0.1", "127.0.0.1:1", Protocol::Tcp, Outcome::DeliveredToTrust),
+            row("control.lan", "192.0.2.254:1", "192.0.2.1:22", Protocol::Tcp, Outcome::Delivered),
+            row("control.lan", "[2001:db8::fffe]:2", "[2001:db8::1]:22", Protocol::Tcp, Outcome::Dropped),
+            row("ipv4.src-loopback", "127.0.0.1:3", "192.0.2.1:22", Protocol::Tcp, Outcome::Dropped),
+            row("ipv6.src-loopback", "[::1]:4", "[2001:db8::1]:22", Protocol::Tcp, Outcome::Dropped),
+        ];
+        let mirror = Mirror {
+            left_out: vec![LeftOut {
+                source: "nftables".into(),
+                family: "ipv4".into(),
+                item: "socket cgroupv2 …".into(),
+                reason: "x".into(),
+            }],
+            ..Mirror::default()
+        };
+        assert!(qualify(&mut results, &mirror));
+        assert_eq!(results[3].uncertain, vec!["nftables left out: socket cgroupv2 …"]);
+        assert_eq!(results[4].uncertain.len(), 1);
+        assert!(results[4].uncertain[0].contains("no IPv6 TCP control"));
+        assert!(results[1].uncertain.is_empty());
+    }
+
+    #[test]
+    fn a_failed_local_control_fails_the_run() {
+        let mut results = vec![
+            row("control.local", "127.0.0.1", "127.0.0.1:1", Protocol::Tcp, Outcome::Refused),
+            row("control.lan", "192.0.2.254:1", "192.0.2.1:22", Protocol::Tcp, Outcome::Delivered),
+        ];
+        assert!(!qualify(&mut results, &Mirror::default()));
+    }
 }

@@ -137,7 +137,9 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     Ok(ProofReport {
         schema: PROOF_SCHEMA.to_string(),
         source: opts.source.clone(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|k| k.trim().to_string()).unwrap_or_default(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|k| k.trim().to_string())
+            .unwrap_or_default(),
         controls_passed,
         interfaces: names,
         mirror,

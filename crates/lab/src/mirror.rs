@@ -41,7 +41,12 @@ pub struct Mirror {
 
 /// Writes the host's relevant sysctls into the victim: global ones, then `all`, `default`,
 /// `lo` and the mirrored interfaces, in that order (a later, more specific write wins).
-pub fn apply_sysctls(victim: &Namespace, sysctls: &Sysctls, links: &[String], mirror: &mut Mirror) -> Result<(), NetnsError> {
+pub fn apply_sysctls(
+    victim: &Namespace,
+    sysctls: &Sysctls,
+    links: &[String],
+    mirror: &mut Mirror,
+) -> Result<(), NetnsError> {
     let mut scopes: Vec<&str> = vec!["all", "default", "lo"];
     scopes.extend(links.iter().map(String::as_str));
     let mut args: Vec<String> = Vec::new();
@@ -67,14 +72,29 @@ pub fn apply_sysctls(victim: &Namespace, sysctls: &Sysctls, links: &[String], mi
     }
     let mut argv: Vec<&str> = vec!["sysctl", "-w"];
     argv.extend(args.iter().map(String::as_str));
-    let out = victim.command(&argv).output().map_err(|source| NetnsError::Spawn { command: "sysctl -w".into(), source })?;
+    let out = victim
+        .command(&argv)
+        .output()
+        .map_err(|source| NetnsError::Spawn { command: "sysctl -w".into(), source })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let refused: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     for line in &refused {
         mirror.left_out.push(LeftOut {
             source: "sysctl".into(),
-            family: if line.contains("ipv6") { "ipv6" } else if line.contains("ipv4") { "ipv4" } else { "both" }.into(),
-            item: line.split_whitespace().find(|w| w.contains("net/") || w.contains("net.")).unwrap_or(line).trim_matches('"').into(),
+            family: if line.contains("ipv6") {
+                "ipv6"
+            } else if line.contains("ipv4") {
+                "ipv4"
+            } else {
+                "both"
+            }
+            .into(),
+            item: line
+                .split_whitespace()
+                .find(|w| w.contains("net/") || w.contains("net."))
+                .unwrap_or(line)
+                .trim_matches('"')
+                .into(),
             reason: line.trim().to_string(),
         });
     }
@@ -84,7 +104,11 @@ pub fn apply_sysctls(victim: &Namespace, sysctls: &Sysctls, links: &[String], mi
 
 /// Loads the host's packet filter into the victim: iptables dumps with their own restore tool
 /// (so `iptables-nft` rules keep their exact meaning), the native nftables tables with `nft -f`.
-pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut Mirror) -> Result<(), NetnsError> {
+pub fn load_firewall(
+    victim: &Namespace,
+    firewall: &FirewallFacts,
+    mirror: &mut Mirror,
+) -> Result<(), NetnsError> {
     let mut owned_by_iptables: Vec<(String, String)> = Vec::new();
     for dump in &firewall.iptables {
         let family = match dump.family {
@@ -111,7 +135,8 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
     if let Some(text) = &firewall.nft_text {
         let native = without_tables(text, &owned_by_iptables);
         if !native.trim().is_empty() {
-            mirror.nft_loaded = load_lines(victim, &["nft", "-f", "-"], &native, "nftables", "both", nft_bad_lines, mirror)?;
+            mirror.nft_loaded =
+                load_lines(victim, &["nft", "-f", "-"], &native, "nftables", "both", nft_bad_lines, mirror)?;
         }
     }
     Ok(())
@@ -135,7 +160,8 @@ fn load_lines(
             return Ok(true);
         }
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let mut bad: Vec<usize> = bad_lines(&stderr).into_iter().filter(|n| *n >= 1 && *n <= lines.len()).collect();
+        let mut bad: Vec<usize> =
+            bad_lines(&stderr).into_iter().filter(|n| *n >= 1 && *n <= lines.len()).collect();
         bad.sort_unstable();
         bad.dedup();
         let removable: Vec<usize> = bad.into_iter().filter(|n| is_rule_line(&lines[n - 1])).collect();
@@ -267,7 +293,10 @@ mod tests {
         assert_eq!(iptables_bad_lines(parse), vec![3]);
         let nft = "/dev/stdin:4:26-37: Error: cgroupv2 path fails: No such file or directory\n socket cgroupv2 level 1 \"user.slice\" drop\n";
         assert_eq!(nft_bad_lines(nft), vec![4]);
-        assert_eq!(reason_for(nft, 4), "/dev/stdin:4:26-37: Error: cgroupv2 path fails: No such file or directory");
+        assert_eq!(
+            reason_for(nft, 4),
+            "/dev/stdin:4:26-37: Error: cgroupv2 path fails: No such file or directory"
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub fn published_ports(firewall: &FirewallFacts) -> Vec<PublishedPort> {
     }
     if let Some(text) = &firewall.nft_text {
         for line in text.lines().filter_map(from_nft_line) {
-            if !out.iter().any(|p| p.port == line.port && p.target == line.target && p.protocol == line.protocol) {
+            if !out
+                .iter()
+                .any(|p| p.port == line.port && p.target == line.target && p.protocol == line.protocol)
+            {
                 out.push(line);
             }
         }
@@ -91,10 +94,8 @@ fn from_nft_line(line: &str) -> Option<PublishedPort> {
         };
         (w[1] == "dport").then(|| w[2].parse().ok().map(|p| (protocol, p))).flatten()
     })?;
-    let match_address = words
-        .windows(3)
-        .find(|w| w[0] == "ip" && w[1] == "daddr")
-        .and_then(|w| parse_prefix_address(w[2]));
+    let match_address =
+        words.windows(3).find(|w| w[0] == "ip" && w[1] == "daddr").and_then(|w| parse_prefix_address(w[2]));
     let target = parse_target(rest.get(1)?, port)?;
     Some(PublishedPort { protocol, match_address, port, target, rule: line.trim().to_string() })
 }
@@ -102,7 +103,7 @@ fn from_nft_line(line: &str) -> Option<PublishedPort> {
 /// `127.0.0.1/32` or `127.0.0.1` → the address (a prefix wider than one address is not one).
 fn parse_prefix_address(text: &str) -> Option<IpAddr> {
     match text.split_once('/') {
-        Some((a, len)) if len == "32" => a.parse().ok(),
+        Some((a, "32")) => a.parse().ok(),
         Some(_) => None,
         None => text.parse().ok(),
     }
@@ -128,7 +129,11 @@ mod tests {
         FirewallFacts {
             nft_json: None,
             nft_text: Some(nft.to_string()),
-            iptables: vec![IptablesDump { family: IptablesFamily::Ipv4, backend: "nft".into(), text: iptables.into() }],
+            iptables: vec![IptablesDump {
+                family: IptablesFamily::Ipv4,
+                backend: "nft".into(),
+                text: iptables.into(),
+            }],
         }
     }
 

@@ -23,7 +23,11 @@ impl PacketSocket {
     pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
         // SAFETY: plain socket(2); the result is checked before use.
         let raw = unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(ETH_P_ALL.to_be()))
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                i32::from(ETH_P_ALL.to_be()),
+            )
         };
         if raw < 0 {
             return Err(io::Error::last_os_error());
@@ -202,7 +206,10 @@ pub fn parse(frame: &[u8]) -> Option<Seen> {
 }
 
 fn quoted_ports(bytes: &[u8]) -> Option<(u16, u16)> {
-    Some((u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]), u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])))
+    Some((
+        u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]),
+        u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]),
+    ))
 }
 
 #[cfg(test)]

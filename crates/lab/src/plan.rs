@@ -128,7 +128,11 @@ pub fn plan(facts: &HostFacts) -> Plan {
     let stand_ins: Vec<StandInPlan> = published
         .iter()
         .filter(|p| !is_local(facts, &links, p.target.ip()))
-        .map(|p| StandInPlan { protocol: p.protocol, target: p.target, link: containing_link(&links, p.target.ip()) })
+        .map(|p| StandInPlan {
+            protocol: p.protocol,
+            target: p.target,
+            link: containing_link(&links, p.target.ip()),
+        })
         .collect();
     for link in links.iter_mut() {
         if stand_ins.iter().any(|s| s.link.as_deref() == Some(link.name.as_str())) {
@@ -147,7 +151,10 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
     let mut links = Vec::new();
     for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
         if iface.kind.as_deref() == Some("vrf") {
-            notes.push(format!("{}: VRF masters are not mirrored (they are exempt from the loopback checks)", iface.name));
+            notes.push(format!(
+                "{}: VRF masters are not mirrored (they are exempt from the loopback checks)",
+                iface.name
+            ));
             continue;
         }
         let v4: Vec<(Ipv4Addr, u8)> = iface
@@ -162,7 +169,9 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             .addresses
             .iter()
             .filter_map(|a| match a.address {
-                IpAddr::V6(v6) if !v6.is_unicast_link_local() && !v6.is_loopback() => Some((v6, a.prefix_len)),
+                IpAddr::V6(v6) if !v6.is_unicast_link_local() && !v6.is_loopback() => {
+                    Some((v6, a.prefix_len))
+                }
                 _ => None,
             })
             .collect();
@@ -213,7 +222,10 @@ fn peer_v6(addr: Ipv6Addr, len: u8, taken: &[(Ipv6Addr, u8)]) -> Option<Ipv6Addr
         return None;
     }
     let base = u128::from(addr) & !0xffff;
-    [0xfffe_u128, 0xfffd].into_iter().map(|low| Ipv6Addr::from(base | low)).find(|c| !taken.iter().any(|(t, _)| t == c))
+    [0xfffe_u128, 0xfffd]
+        .into_iter()
+        .map(|low| Ipv6Addr::from(base | low))
+        .find(|c| !taken.iter().any(|(t, _)| t == c))
 }
 
 fn is_local(facts: &HostFacts, links: &[LinkPlan], ip: IpAddr) -> bool {
@@ -259,7 +271,9 @@ fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String
         out.push(decoy);
     }
     if skipped > 0 {
-        notes.push(format!("{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys)"));
+        notes.push(format!(
+            "{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys)"
+        ));
     }
     for p in published.iter().filter(|p| is_loopback(p.target.ip())) {
         let target = DecoyPlan {
@@ -272,7 +286,10 @@ fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String
             origin: DecoyOrigin::NatTarget,
         };
         let covered = out.iter().any(|d| {
-            d.protocol == p.protocol && d.port == p.target.port() && d.peer.is_none() && (d.address == p.target.ip() || d.wildcard() && d.takes_ipv4())
+            d.protocol == p.protocol
+                && d.port == p.target.port()
+                && d.peer.is_none()
+                && (d.address == p.target.ip() || d.wildcard() && d.takes_ipv4())
         });
         if !covered {
             out.push(target);
@@ -299,19 +316,29 @@ fn same_binding(a: &DecoyPlan, b: &DecoyPlan) -> bool {
 /// The lab's own wildcard listeners for the LAN controls, for each protocol and family the
 /// host has no wildcard listener of, on a port no host socket uses.
 fn add_controls(facts: &HostFacts, decoys: &mut Vec<DecoyPlan>) {
-    let used = |port: u16| facts.inet_sockets.iter().any(|s| s.port == port) || decoys.iter().any(|d| d.port == port);
+    let used = |port: u16| {
+        facts.inet_sockets.iter().any(|s| s.port == port) || decoys.iter().any(|d| d.port == port)
+    };
     let Some(port) = (47_000..60_000).find(|p| !used(*p)) else { return };
     for protocol in [Protocol::Tcp, Protocol::Udp] {
         for v6 in [false, true] {
             let exists = decoys.iter().any(|d| {
-                d.protocol == protocol && d.wildcard() && d.peer.is_none() && (d.address.is_ipv6() == v6 || !v6 && d.takes_ipv4())
+                d.protocol == protocol
+                    && d.wildcard()
+                    && d.peer.is_none()
+                    && (d.address.is_ipv6() == v6 || !v6 && d.takes_ipv4())
             });
             if exists {
                 continue;
             }
-            let address = if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+            let address =
+                if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
             decoys.push(DecoyPlan {
-                service: format!("lab-control:{}:{}", protocol.as_str(), loopwarden_core::addr::socket_label(address, port)),
+                service: format!(
+                    "lab-control:{}:{}",
+                    protocol.as_str(),
+                    loopwarden_core::addr::socket_label(address, port)
+                ),
                 protocol,
                 address,
                 port,

@@ -97,10 +97,14 @@ pub struct ProofReport {
     pub duration_ms: u64,
 }
 
+/// A check id and the service it is about (`None`: host-wide).
+type CheckKey = (&'static str, Option<String>);
+
 /// Which checks a lab result speaks to, each for a service or host-wide.
-fn checks_of(r: &AttackResult) -> Vec<(&'static str, Option<String>)> {
+fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
     let host_service = !r.service.starts_with("lab-control:");
-    let udp_loopback = r.protocol == Protocol::Udp && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+    let udp_loopback = r.protocol == Protocol::Udp
+        && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
     let mut out = match r.attack.as_str() {
         "ipv4.dst-loopback" => vec![("net.route-localnet", None)],
         "nat.published-loopback" => vec![("net.dnat-loopback", None)],
@@ -110,7 +114,9 @@ fn checks_of(r: &AttackResult) -> Vec<(&'static str, Option<String>)> {
         "ipv6.src-loopback" | "ipv6.dst-loopback" => vec![("net.no-loopback-antispoof", None)],
         _ => vec![],
     };
-    if udp_loopback && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback") {
+    if udp_loopback
+        && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback")
+    {
         out.push(("proto.udp-loopback", Some(r.service.clone())));
     }
     out
@@ -160,7 +166,7 @@ impl ProofReport {
         if !self.controls_passed {
             return Vec::new();
         }
-        let mut groups: Vec<((&'static str, Option<String>), Vec<&AttackResult>)> = Vec::new();
+        let mut groups: Vec<(CheckKey, Vec<&AttackResult>)> = Vec::new();
         for r in self.results.iter().filter(|r| !r.control) {
             for mut key in checks_of(r) {
                 if key.1.as_ref().is_some_and(|s| !has_socket(facts, s)) {
@@ -186,7 +192,9 @@ impl ProofReport {
                     Status::Blocked
                 };
                 let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
-                evidence.extend(results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))));
+                evidence.extend(
+                    results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
+                );
                 evidence.dedup();
                 Finding {
                     check: check.to_string(),
@@ -195,7 +203,11 @@ impl ProofReport {
                     severity,
                     status,
                     confidence: Confidence::Proven,
-                    title: if status == Status::Open { title.to_string() } else { format!("refuted in the lab: {title}") },
+                    title: if status == Status::Open {
+                        title.to_string()
+                    } else {
+                        format!("refuted in the lab: {title}")
+                    },
                     evidence,
                     fix: fix.to_string(),
                 }
@@ -228,4 +240,76 @@ pub fn evidence_line(r: &AttackResult) -> String {
         line.push_str(&format!("; {}", r.evidence.join("; ")));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(attack: &str, service: &str, outcome: Outcome) -> AttackResult {
+        AttackResult {
+            attack: attack.into(),
+            description: String::new(),
+            control: attack.starts_with("control."),
+            service: service.into(),
+            interface: "eth0".into(),
+            protocol: if service.starts_with("udp") { Protocol::Udp } else { Protocol::Tcp },
+            source: "192.0.2.254:30001".into(),
+            destination: "127.0.0.1:7003".into(),
+            outcome,
+            peer_seen: None,
+            evidence: vec![],
+            uncertain: vec![],
+        }
+    }
+
+    fn report(results: Vec<AttackResult>, controls_passed: bool) -> ProofReport {
+        ProofReport {
+            schema: PROOF_SCHEMA.into(),
+            source: "test".into(),
+            kernel: "6.18".into(),
+            controls_passed,
+            interfaces: vec!["eth0".into()],
+            mirror: Mirror::default(),
+            notes: vec![],
+            results,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn outcomes_become_proven_open_blocked_or_unknown_findings() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let mut uncertain = row("ipv4.src-loopback", "tcp:0.0.0.0:10250", Outcome::Dropped);
+        uncertain.uncertain.push("nftables left out: a rule".into());
+        let r = report(
+            vec![
+                row("control.lan", "tcp:0.0.0.0:10250", Outcome::Delivered),
+                row("ipv4.dst-loopback", "tcp:127.0.0.1:10248", Outcome::Dropped),
+                row("ipv4.dst-loopback", "udp:127.0.0.1:8125", Outcome::Delivered),
+                uncertain,
+            ],
+            true,
+        );
+        let found = r.findings(&facts);
+        let get = |check: &str, service: Option<&str>| {
+            found.iter().find(|f| f.check == check && f.service.as_deref() == service).unwrap()
+        };
+        let route = get("net.route-localnet", None);
+        assert_eq!((route.status, route.confidence), (Status::Open, Confidence::Proven));
+        assert_eq!(route.evidence.len(), 2);
+        assert_eq!(get("proto.udp-loopback", Some("udp:127.0.0.1:8125")).status, Status::Open);
+        assert_eq!(get("net.loopback-source-trust", Some("tcp:0.0.0.0:10250")).status, Status::Unknown);
+        assert!(found.iter().all(|f| f.check != "control.lan"));
+    }
+
+    #[test]
+    fn all_dropped_is_blocked_and_failed_controls_prove_nothing() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let rows = vec![row("ipv4.dst-loopback", "tcp:127.0.0.1:10248", Outcome::Dropped)];
+        let found = report(rows.clone(), true).findings(&facts);
+        assert_eq!(found[0].status, Status::Blocked);
+        assert!(found[0].title.starts_with("refuted in the lab"));
+        assert!(report(rows, false).findings(&facts).is_empty());
+    }
 }

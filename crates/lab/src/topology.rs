@@ -82,7 +82,13 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
     // Link-local and mirrored IPv6 addresses must be usable at once: no duplicate detection in
     // namespaces that hold nothing but the lab.
     for ns in [Some(&victim), Some(&neighbour), backend.as_ref()].into_iter().flatten() {
-        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])?;
+        ns.exec(&[
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ])?;
     }
     let mut victim_cmds = Vec::new();
     let mut neighbour_cmds = Vec::new();
@@ -96,7 +102,11 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
                 None => (&neighbour, &mut neighbour_cmds),
             },
         };
-        victim_cmds.push(format!("link add {} type veth peer name {peer} netns {}", link.name, peer_ns.name()));
+        victim_cmds.push(format!(
+            "link add {} type veth peer name {peer} netns {}",
+            link.name,
+            peer_ns.name()
+        ));
         for (a, len) in &link.v4 {
             victim_cmds.push(format!("addr add {a}/{len} dev {}", link.name));
         }
@@ -128,7 +138,8 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
             }
         }
     }
-    let unlinked: Vec<IpAddr> = plan.stand_ins.iter().filter(|s| s.link.is_none()).map(|s| s.target.ip()).collect();
+    let unlinked: Vec<IpAddr> =
+        plan.stand_ins.iter().filter(|s| s.link.is_none()).map(|s| s.target.ip()).collect();
     if let (false, Some(b)) = (unlinked.is_empty(), &backend) {
         victim_cmds.push(format!("link add lw-stand0 type veth peer name lwb0 netns {}", b.name()));
         victim_cmds.push(format!("addr add {STAND_IN_VICTIM}/25 dev lw-stand0"));
@@ -180,7 +191,8 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
     let mut neigh = Vec::new();
     for l in &links {
         let mac = l.peer_mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-        let peers = [l.plan.peer_v4.map(IpAddr::V4), l.plan.peer_v6.map(IpAddr::V6), l.peer_ll.map(IpAddr::V6)];
+        let peers =
+            [l.plan.peer_v4.map(IpAddr::V4), l.plan.peer_v6.map(IpAddr::V6), l.peer_ll.map(IpAddr::V6)];
         for ip in peers.into_iter().flatten() {
             neigh.push(format!("neigh replace {ip} lladdr {mac} dev {} nud permanent", l.plan.name));
         }
@@ -198,7 +210,11 @@ pub fn batch(ns: &Namespace, lines: &[String]) -> Result<(), NetnsError> {
 }
 
 /// Runs `argv` in `ns` with `input` on its stdin; a non-zero exit is an error carrying stderr.
-pub fn run_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std::process::Output, NetnsError> {
+pub fn run_with_input(
+    ns: &Namespace,
+    argv: &[&str],
+    input: &str,
+) -> Result<std::process::Output, NetnsError> {
     let out = output_with_input(ns, argv, input)?;
     if out.status.success() {
         Ok(out)
@@ -212,7 +228,11 @@ pub fn run_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std:
 }
 
 /// Runs `argv` in `ns` with `input` on its stdin and returns its output whatever the exit.
-pub fn output_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std::process::Output, NetnsError> {
+pub fn output_with_input(
+    ns: &Namespace,
+    argv: &[&str],
+    input: &str,
+) -> Result<std::process::Output, NetnsError> {
     let command = format!("{} (in {})", argv.join(" "), ns.name());
     let spawn_err = |source| NetnsError::Spawn { command: command.clone(), source };
     let mut child = ns

@@ -20,7 +20,8 @@ pub const CHECK: Check = Check {
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "wildcard listener reachable with a spoofed loopback source the application may trust",
-        why: "IPv6 UDP from ::ffff:127.0.0.1 reaches [::] sockets (even IPV6_V6ONLY) on Linux 5.13+, and IPv4 \
+        why:
+            "IPv6 UDP from ::ffff:127.0.0.1 reaches [::] sockets (even IPV6_V6ONLY) on Linux 5.13+, and IPv4 \
               127/8 sources reach wildcard sockets when route_localnet is on; an application that trusts \
               loopback peers (ntpd CVE-2014-9298) then obeys a LAN neighbour",
     },
@@ -35,7 +36,8 @@ enum MappedPath {
 
 fn mapped_path(kernel: &str) -> MappedPath {
     let mut parts = kernel.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty());
-    let version = (parts.next().and_then(|m| m.parse::<u32>().ok()), parts.next().and_then(|m| m.parse::<u32>().ok()));
+    let version =
+        (parts.next().and_then(|m| m.parse::<u32>().ok()), parts.next().and_then(|m| m.parse::<u32>().ok()));
     match version {
         (Some(major), Some(minor)) if major > 5 || (major == 5 && minor >= 13) => MappedPath::Delivered(format!(
             "kernel {kernel}: IPv6 input no longer drops IPv4-mapped sources (the check was narrowed to TCP in 5.13), \
@@ -54,7 +56,10 @@ fn rules_mentioning(facts: &HostFacts, needles: &[&str]) -> Vec<String> {
     let nft = facts.firewall.nft_text.iter().flat_map(|t| t.lines());
     let ipt = facts.firewall.iptables.iter().flat_map(|d| d.text.lines());
     nft.chain(ipt)
-        .filter(|l| needles.iter().any(|n| l.contains(n)) && (l.contains("drop") || l.contains("DROP") || l.contains("reject") || l.contains("REJECT")))
+        .filter(|l| {
+            needles.iter().any(|n| l.contains(n))
+                && (l.contains("drop") || l.contains("DROP") || l.contains("reject") || l.contains("REJECT"))
+        })
         .map(|l| l.trim().to_string())
         .collect()
 }
@@ -123,7 +128,8 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                     statuses.push(Status::Unknown);
                 }
             }
-            evidence.extend(mapped_rules.iter().map(|r| format!("a rule mentions mapped loopback sources: {r}")));
+            evidence
+                .extend(mapped_rules.iter().map(|r| format!("a rule mentions mapped loopback sources: {r}")));
         }
         let takes_v4 = socket.address.is_ipv4() || socket.v6only == Some(false);
         if takes_v4 {
@@ -200,7 +206,15 @@ mod tests {
         let mut f = HostFacts::from_json(&json.to_string()).unwrap();
         f.inet_sockets = sockets;
         f.sysctls = Sysctls(map);
-        f.interfaces.push(Interface { name: "eth0".into(), index: 2, up: true, loopback: false, kind: None, mac: None, addresses: vec![] });
+        f.interfaces.push(Interface {
+            name: "eth0".into(),
+            index: 2,
+            up: true,
+            loopback: false,
+            kind: None,
+            mac: None,
+            addresses: vec![],
+        });
         f
     }
 

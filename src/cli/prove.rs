@@ -18,6 +18,9 @@ use std::path::PathBuf;
 /// ::ffff:127.0.0.1), NAT-published loopback ports. Prints, per attack and service, whether it
 /// was delivered or dropped, and why. Needs root; never changes this host.
 ///
+/// The lab keeps the host's own interface addresses: they exist only inside the lab's
+/// namespaces, which have no link or route to any other namespace, so no packet leaves them.
+///
 /// Exit status: 0 when no attack got through, 1 when one did, 2 on error (or failed controls).
 #[derive(clap::Args)]
 pub struct Args {

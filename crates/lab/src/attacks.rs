@@ -242,6 +242,18 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     to,
                     Target::Decoy(*i),
                 ));
+                // The kernel's ::1 check does not depend on the destination's scope; the
+                // link-local destination shows it.
+                if let Some(ll) = link.victim_ll.filter(|ll| *ll != victim) {
+                    out.push(spec(
+                        Kind::Ipv6SrcLoopback,
+                        Some(li),
+                        d,
+                        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port()),
+                        SocketAddr::new(IpAddr::V6(ll), d.port),
+                        Target::Decoy(*i),
+                    ));
+                }
                 let mapped = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped();
                 out.push(spec(
                     Kind::Ipv6SrcMapped,

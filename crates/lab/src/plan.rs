@@ -182,6 +182,9 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             notes.push(format!("{}: not a usable interface name here; left out", iface.name));
             continue;
         }
+        if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
+            notes.push(format!("{}: a {kind} on the host, a veth in the lab (same name and addresses)", iface.name));
+        }
         links.push(link_from_addresses(&iface.name, v4, v6));
     }
     if links.is_empty() {

@@ -99,3 +99,73 @@ fn an_interrupted_run_removes_its_namespaces() {
     }
     assert!(leftover_namespaces(pid).is_empty(), "left behind: {:?}", leftover_namespaces(pid));
 }
+
+/// A snapshot whose ruleset has a rule the lab cannot load (a cgroup path that does not exist
+/// here) next to the guard table.
+fn snapshot_with_unloadable_rule() -> std::path::PathBuf {
+    let ruleset = "table inet loopback_guard {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\
+        \t\tiifname != \"lo\" ip6 saddr ::ffff:127.0.0.0/104 counter drop\n\t}\n}\n\
+        table inet host_policy {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
+        \t\tsocket cgroupv2 level 2 \"system.slice/lw-no-such.service\" ip saddr 192.0.2.0/24 drop\n\t\ttcp dport 22 accept\n\t}\n}\n";
+    let facts = serde_json::json!({
+        "schema": "loopwarden.facts/v1",
+        "host": {"hostname": "h", "kernel": "6.18.0", "netns": "n", "privileged": true, "collected_at": 0, "limits": []},
+        "inet_sockets": [
+            {"protocol": "udp", "address": "::", "port": 5353, "v6only": true, "state": "unconnected", "peer": null,
+             "bound_device": null, "uid": 0, "inode": 0, "owners": []},
+            {"protocol": "udp", "address": "0.0.0.0", "port": 5353, "v6only": null, "state": "unconnected", "peer": null,
+             "bound_device": null, "uid": 0, "inode": 0, "owners": []}
+        ],
+        "unix_sockets": [], "processes": [],
+        "interfaces": [{"name": "eth0", "index": 2, "up": true, "loopback": false, "kind": null, "mac": null,
+                        "addresses": [{"address": "192.0.2.1", "prefix_len": 24}, {"address": "2001:db8::1", "prefix_len": 64}]}],
+        "sysctls": {"net.ipv4.conf.all.route_localnet": "0", "net.ipv4.conf.eth0.route_localnet": "0"},
+        "names": {"hosts_file": null, "nsswitch_hosts": null},
+        "accounts": {"users": [], "groups": []},
+        "firewall": {"nft_json": null, "nft_text": ruleset, "iptables": []}
+    });
+    let path = std::env::temp_dir().join(format!("{}.json", loopwarden_lab::netns::unique_name("unloadable")));
+    std::fs::write(&path, facts.to_string()).expect("write snapshot");
+    path
+}
+
+#[test]
+fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
+    if !require_root("a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain") {
+        return;
+    }
+    let path = snapshot_with_unloadable_rule();
+    let (_, report) = prove(&["--facts", path.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_file(&path);
+    let left_out = report["mirror"]["left_out"].as_array().expect("left_out");
+    assert_eq!(left_out.len(), 1, "{left_out:#?}");
+    assert!(left_out[0]["item"].as_str().expect("item").contains("socket cgroupv2"), "{left_out:#?}");
+    assert!(left_out[0]["reason"].as_str().expect("reason").contains("cgroupv2"), "{left_out:#?}");
+    assert_eq!(left_out[0]["family"], "ipv4");
+    assert_eq!(report["mirror"]["nft_loaded"], true, "the rest of the ruleset is loaded");
+    let mapped = attacks(&report, "ipv6.src-mapped-loopback");
+    assert_eq!(mapped[0]["outcome"], "dropped", "the guard rule was loaded: {mapped:#?}");
+    assert!(mapped[0]["uncertain"].as_array().expect("uncertain").is_empty(), "IPv6 is not affected");
+    for r in attacks(&report, "ipv4.src-loopback") {
+        assert!(r["uncertain"].to_string().contains("socket cgroupv2"), "{r:#}");
+    }
+}
+
+#[test]
+fn audit_prove_without_root_is_a_clear_error() {
+    // setpriv needs root to drop to another uid.
+    if !require_root("audit_prove_without_root_is_a_clear_error") {
+        return;
+    }
+    let path = snapshot_with_unloadable_rule();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", loopwarden(), "audit", "--prove", "--facts"])
+        .arg(&path)
+        .output()
+        .expect("run setpriv");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the lab needs root"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

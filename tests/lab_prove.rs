@@ -268,7 +268,11 @@ fn defaults_only_mapped_udp_gets_through() {
     assert_eq!(outcome(&r, "ipv6.src-loopback", "UDP", "[::1]:*", "[2001:db8::1]:7008"), "dropped");
     assert_eq!(outcome(&r, "ipv6.dst-loopback", "UDP", "[2001:db8::fffe]:*", "[::1]:7009"), "dropped");
     assert_proven(&r, "net.route-localnet", None, "blocked");
+    let route = finding(&r, "net.route-localnet", None)["evidence"].to_string();
+    assert!(route.contains("in_martian_dst"), "the martian drop is the kernel's reason: {route}");
     assert_proven(&r, "net.no-loopback-antispoof", None, "blocked");
+    let antispoof = finding(&r, "net.no-loopback-antispoof", None)["evidence"].to_string();
+    assert!(antispoof.contains("Ip6InHdrErrors"), "IPv6 input counts its loopback drops: {antispoof}");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "open");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "blocked");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7003"), "blocked");

@@ -41,16 +41,26 @@ pub struct Arrival {
     pub peer: SocketAddr,
 }
 
-/// Opens `specs` inside `ns`. One that cannot be opened is an error naming it.
-pub fn open_all(ns: &Namespace, specs: Vec<DecoySpec>) -> Result<Vec<Decoy>, NetnsError> {
-    let name = ns.name().to_string();
-    let result = ns.run_in(move || -> Result<Vec<Decoy>, (DecoySpec, io::Error)> {
-        specs.into_iter().map(|s| open(&s).map_err(|e| (s, e))).collect()
-    })?;
-    result.map_err(|(spec, source)| NetnsError::Failed {
-        command: format!("open decoy {} {} in {name}", spec.protocol.as_str(), spec.bind),
-        status: source.to_string(),
-        stderr: String::new(),
+/// Opens `specs` inside `ns`, in order. A decoy the kernel refuses (two host sockets that
+/// shared a port through `SO_REUSEPORT`, say) is `None`, with the reason in the second list.
+pub fn open_all(ns: &Namespace, specs: Vec<DecoySpec>) -> Result<(Vec<Option<Decoy>>, Vec<String>), NetnsError> {
+    ns.run_in(move || {
+        let mut notes = Vec::new();
+        let decoys = specs
+            .into_iter()
+            .map(|s| {
+                open(&s)
+                    .map_err(|e| {
+                        notes.push(format!(
+                            "no decoy for {} {}: {e}; its attacks were not run",
+                            s.protocol.as_str(),
+                            s.bind
+                        ))
+                    })
+                    .ok()
+            })
+            .collect();
+        (decoys, notes)
     })
 }
 

@@ -45,9 +45,9 @@ pub struct Bench<'a> {
     /// The built lab.
     pub topology: &'a Topology,
     /// Decoys in the victim, in plan order.
-    pub decoys: Vec<Decoy>,
+    pub decoys: Vec<Option<Decoy>>,
     /// Stand-ins in the backend, in plan order.
-    pub stand_ins: Vec<Decoy>,
+    pub stand_ins: Vec<Option<Decoy>>,
     /// Whether an nft ruleset is loaded (its counters are then read).
     pub nft: bool,
     /// How long a phase waits for undecided probes.
@@ -176,9 +176,10 @@ fn phase(
                 }
             }
         }
-        let arrivals = bench.decoys.iter_mut().enumerate().map(|(k, d)| (Target::Decoy(k), d.poll()));
+        let poll = |d: &mut Option<Decoy>| d.as_mut().map(Decoy::poll).unwrap_or_default();
+        let arrivals = bench.decoys.iter_mut().enumerate().map(|(k, d)| (Target::Decoy(k), poll(d)));
         let arrivals: Vec<_> = arrivals
-            .chain(bench.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), d.poll())))
+            .chain(bench.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), poll(d))))
             .collect();
         for (target, list) in arrivals {
             for a in list {

@@ -114,12 +114,19 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     if signal::interrupted() {
         return Err(LabError::Interrupted);
     }
-    let decoys = decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
-    let stand_ins = match &topology.backend {
+    let mut notes = plan.notes.clone();
+    let (decoys, decoy_notes) = decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
+    notes.extend(decoy_notes);
+    let (stand_ins, stand_in_notes) = match &topology.backend {
         Some(b) => decoy::open_all(b, plan.stand_ins.iter().map(stand_in_spec).collect())?,
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
-    let probes = attacks::probes(&plan, &topology.links);
+    notes.extend(stand_in_notes);
+    let open = |t: &attacks::Target| match *t {
+        attacks::Target::Decoy(k) => decoys.get(k).is_some_and(Option::is_some),
+        attacks::Target::StandIn(k) => stand_ins.get(k).is_some_and(Option::is_some),
+    };
+    let probes: Vec<_> = attacks::probes(&plan, &topology.links).into_iter().filter(|p| open(&p.target)).collect();
     let mut bench = engine::Bench {
         topology: &topology,
         decoys,
@@ -130,7 +137,6 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     let mut results = engine::run(&mut bench, probes, &report_step)?;
     drop(bench);
     let controls_passed = engine::qualify(&mut results, &mirror);
-    let mut notes = plan.notes.clone();
     if !controls_passed {
         notes.push("a control failed: the lab could not reproduce ordinary reachability, so nothing is reported as proven".into());
     }

@@ -63,7 +63,10 @@ pub fn moved(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     for (name, value) in &after.kernel {
         let old = before.kernel.get(name).copied().unwrap_or(0);
         if *value > old && name.starts_with(MARTIAN_PREFIX) {
-            out.push(format!("{name} +{} (martian: the IPv4 route lookup rejected it; counts all namespaces)", value - old));
+            out.push(format!(
+                "{name} +{} (martian: the IPv4 route lookup rejected it; counts all namespaces)",
+                value - old
+            ));
         } else if *value > old {
             out.push(format!("victim counter {name} +{}", value - old));
         }

@@ -43,7 +43,10 @@ pub struct Arrival {
 
 /// Opens `specs` inside `ns`, in order. A decoy the kernel refuses (two host sockets that
 /// shared a port through `SO_REUSEPORT`, say) is `None`, with the reason in the second list.
-pub fn open_all(ns: &Namespace, specs: Vec<DecoySpec>) -> Result<(Vec<Option<Decoy>>, Vec<String>), NetnsError> {
+pub fn open_all(
+    ns: &Namespace,
+    specs: Vec<DecoySpec>,
+) -> Result<(Vec<Option<Decoy>>, Vec<String>), NetnsError> {
     ns.run_in(move || {
         let mut notes = Vec::new();
         let decoys = specs

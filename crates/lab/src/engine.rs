@@ -151,7 +151,8 @@ fn phase(
         }
     }
     // Controls are expected to arrive and end the phase early: give them room on a busy machine.
-    let timeout = if members.iter().any(|&i| live[i].spec.kind.control()) { bench.timeout * 4 } else { bench.timeout };
+    let timeout =
+        if members.iter().any(|&i| live[i].spec.kind.control()) { bench.timeout * 4 } else { bench.timeout };
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 65_536];
     loop {

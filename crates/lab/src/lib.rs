@@ -115,7 +115,8 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         return Err(LabError::Interrupted);
     }
     let mut notes = plan.notes.clone();
-    let (decoys, decoy_notes) = decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
+    let (decoys, decoy_notes) =
+        decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
     notes.extend(decoy_notes);
     let (stand_ins, stand_in_notes) = match &topology.backend {
         Some(b) => decoy::open_all(b, plan.stand_ins.iter().map(stand_in_spec).collect())?,
@@ -126,7 +127,8 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         attacks::Target::Decoy(k) => decoys.get(k).is_some_and(Option::is_some),
         attacks::Target::StandIn(k) => stand_ins.get(k).is_some_and(Option::is_some),
     };
-    let probes: Vec<_> = attacks::probes(&plan, &topology.links).into_iter().filter(|p| open(&p.target)).collect();
+    let probes: Vec<_> =
+        attacks::probes(&plan, &topology.links).into_iter().filter(|p| open(&p.target)).collect();
     let mut bench = engine::Bench {
         topology: &topology,
         decoys,

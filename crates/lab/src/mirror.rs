@@ -149,7 +149,9 @@ pub fn load_firewall(
 fn is_trivial(dump: &str) -> bool {
     dump.lines().all(|l| {
         let l = l.trim();
-        !(l.starts_with("-A ") || l.starts_with("-I ") || (l.starts_with(':') && !l.contains(" ACCEPT ") && !l.contains(" - ")))
+        !(l.starts_with("-A ")
+            || l.starts_with("-I ")
+            || (l.starts_with(':') && !l.contains(" ACCEPT ") && !l.contains(" - ")))
     })
 }
 

@@ -183,7 +183,10 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             continue;
         }
         if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
-            notes.push(format!("{}: a {kind} on the host, a veth in the lab (same name and addresses)", iface.name));
+            notes.push(format!(
+                "{}: a {kind} on the host, a veth in the lab (same name and addresses)",
+                iface.name
+            ));
         }
         links.push(link_from_addresses(&iface.name, v4, v6));
     }

@@ -26,10 +26,19 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         out.push_str(&format!("note: {n}\n"));
     }
     out.push_str(if report.controls_passed {
-        "controls: passed\n\n"
+        "controls: passed\n"
     } else {
-        "controls: FAILED — nothing below is proven\n\n"
+        "controls: FAILED — nothing below is proven\n"
     });
+    let attacks: Vec<_> = report.results.iter().filter(|r| !r.control).collect();
+    let through = attacks.iter().filter(|r| r.outcome.delivered()).count();
+    let trusted = attacks.iter().filter(|r| r.outcome == Outcome::DeliveredToTrust).count();
+    let uncertain = attacks.iter().filter(|r| !r.uncertain.is_empty()).count();
+    out.push_str(&format!(
+        "attacks: {} fired, {through} got through ({trusted} with a loopback peer), {} stopped, {uncertain} uncertain\n\n",
+        attacks.len(),
+        attacks.len() - through
+    ));
     let width = report.results.iter().map(|r| r.service.len()).max().unwrap_or(0).min(40);
     let mut last = "";
     for r in &report.results {

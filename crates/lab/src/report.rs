@@ -206,6 +206,12 @@ impl ProofReport {
                     results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
                 );
                 evidence.dedup();
+                if !facts.host.kernel.is_empty() && facts.host.kernel != self.kernel {
+                    evidence.push(format!(
+                        "the lab ran on kernel {}, the snapshot's host runs {}: outcomes are the lab kernel's",
+                        self.kernel, facts.host.kernel
+                    ));
+                }
                 Finding {
                     check: check.to_string(),
                     service,

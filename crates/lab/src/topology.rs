@@ -292,7 +292,39 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_mac;
+    use super::*;
+
+    #[test]
+    fn a_panic_mid_run_still_removes_every_namespace() {
+        if !crate::netns::can_create_namespaces() {
+            eprintln!(
+                "SKIPPED a_panic_mid_run_still_removes_every_namespace: needs root to create namespaces"
+            );
+            return;
+        }
+        let facts = crate::scenario::find("docker-published-loopback").unwrap().facts();
+        let plan = crate::plan::plan(&facts);
+        let names = std::sync::Mutex::new(Vec::new());
+        let result = std::panic::catch_unwind(|| {
+            let topo = build(&plan).unwrap();
+            let mut n = names.lock().unwrap();
+            n.push(topo.victim.name().to_string());
+            n.push(topo.neighbour.name().to_string());
+            n.extend(topo.backend.as_ref().map(|b| b.name().to_string()));
+            drop(n);
+            panic!("simulated failure while the lab is up");
+        });
+        assert!(result.is_err());
+        let names = names.into_inner().unwrap();
+        assert_eq!(names.len(), 3, "victim, neighbour and backend were built");
+        let list = String::from_utf8(
+            std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout,
+        )
+        .unwrap();
+        for name in names {
+            assert!(!list.contains(&name), "{name} survived the panic");
+        }
+    }
 
     #[test]
     fn macs_parse_strictly() {

@@ -136,7 +136,14 @@ fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
     }
     let path = snapshot_with_unloadable_rule();
     let (_, report) = prove(&["--facts", path.to_str().expect("utf-8 path")]);
+    let audit = Command::new(loopwarden())
+        .args(["audit", "--prove", "--json", "--facts", path.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run audit --prove");
     let _ = std::fs::remove_file(&path);
+    let audit: Value = serde_json::from_slice(&audit.stdout).expect("audit JSON");
+    let limits = audit["host"]["limits"].to_string();
+    assert!(limits.contains("prove: nftables left out: socket cgroupv2"), "the audit names the gap: {limits}");
     let left_out = report["mirror"]["left_out"].as_array().expect("left_out");
     assert_eq!(left_out.len(), 1, "{left_out:#?}");
     assert!(left_out[0]["item"].as_str().expect("item").contains("socket cgroupv2"), "{left_out:#?}");

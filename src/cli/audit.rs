@@ -41,6 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let source = if args.facts.is_some() { "snapshot" } else { "host" };
         let lab = super::prove::prove(&facts, source.to_string())?;
         report.merge_active(lab.findings(&facts));
+        report.host.limits.extend(lab.limits());
     }
     let text = if args.json { json::render(&report) } else { human::render(&report, output::use_color()) };
     output::print(&text)?;

@@ -162,6 +162,23 @@ fn spec(check: &str) -> (Severity, &'static str, &'static str) {
 }
 
 impl ProofReport {
+    /// What the lab could not establish, as report limits (`prove: …`): failed controls, rules
+    /// and settings left out of the mirror, and where the lab differed from the host.
+    pub fn limits(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.controls_passed {
+            out.push("prove: the lab's controls failed, so nothing was proven (run `loopwarden prove` for the matrix)".into());
+        }
+        out.extend(
+            self.mirror
+                .left_out
+                .iter()
+                .map(|l| format!("prove: {} left out: {} ({})", l.source, l.item, l.reason)),
+        );
+        out.extend(self.notes.iter().map(|n| format!("prove: {n}")));
+        out
+    }
+
     /// The findings the lab proves (`status: open`) or refutes (`status: blocked`), with the
     /// attacks as evidence, all `confidence: proven`. A result the lab could not mirror fully
     /// makes its finding `unknown`. When the controls failed, nothing is proven: empty.
@@ -393,6 +410,9 @@ mod tests {
         let found = report(rows.clone(), true).findings(&facts);
         assert_eq!(found[0].status, Status::Blocked);
         assert!(found[0].title.starts_with("refuted in the lab"));
-        assert!(report(rows, false).findings(&facts).is_empty());
+        assert!(report(rows.clone(), true).limits().is_empty());
+        let failed = report(rows, false);
+        assert!(failed.findings(&facts).is_empty());
+        assert!(failed.limits()[0].contains("controls failed"));
     }
 }

@@ -41,7 +41,7 @@ impl Live {
 }
 
 /// What the engine needs besides the probes.
-pub struct Bench<'a> {
+pub struct Setup<'a> {
     /// The built lab.
     pub topology: &'a Topology,
     /// Decoys in the victim, in plan order.
@@ -57,19 +57,21 @@ pub struct Bench<'a> {
 /// Runs every probe and returns the results in probe order. `progress` is called after each
 /// phase with (phases done, phases in all, the phase just finished).
 pub fn run(
-    bench: &mut Bench<'_>,
+    setup: &mut Setup<'_>,
     probes: Vec<ProbeSpec>,
     progress: &dyn Fn(usize, usize, &str),
 ) -> Result<Vec<AttackResult>, LabError> {
-    let topo = bench.topology;
+    let topo = setup.topology;
     let mut sockets: Vec<Option<PacketSocket>> = Vec::new();
+    // Frames are sent and watched only where the neighbour is; backend links carry no attacks.
     for link in &topo.links {
+        if link.plan.role != crate::plan::LinkRole::Lan {
+            sockets.push(None);
+            continue;
+        }
         let ifindex = link.peer_ifindex;
-        let ns = match link.plan.role {
-            crate::plan::LinkRole::Lan => &topo.neighbour,
-            crate::plan::LinkRole::Backend => topo.backend.as_ref().unwrap_or(&topo.neighbour),
-        };
-        let socket = ns
+        let socket = topo
+            .neighbour
             .run_in(move || PacketSocket::open(ifindex))?
             .map_err(|e| LabError::io("packet socket on the neighbour", e))?;
         sockets.push(Some(socket));
@@ -100,9 +102,9 @@ pub fn run(
             return Err(LabError::Interrupted);
         }
         let members: Vec<usize> = (0..live.len()).filter(|i| live[*i].spec.kind == kind).collect();
-        let before = counters::snapshot(&topo.victim, bench.nft)?;
-        phase(bench, &sockets, &lo, &mut live, &members)?;
-        let after = counters::snapshot(&topo.victim, bench.nft)?;
+        let before = counters::snapshot(&topo.victim, setup.nft)?;
+        phase(setup, &sockets, &lo, &mut live, &members)?;
+        let after = counters::snapshot(&topo.victim, setup.nft)?;
         let moved = counters::moved(&before, &after);
         for &i in &members {
             let l = &mut live[i];
@@ -119,13 +121,13 @@ pub fn run(
 }
 
 fn phase(
-    bench: &mut Bench<'_>,
+    setup: &mut Setup<'_>,
     sockets: &[Option<PacketSocket>],
     lo: &PacketSocket,
     live: &mut [Live],
     members: &[usize],
 ) -> Result<(), LabError> {
-    let topo = bench.topology;
+    let topo = setup.topology;
     for &i in members {
         let l = &live[i];
         let payload = format!("{TOKEN_PREFIX}{}\n", l.token).into_bytes();
@@ -152,7 +154,7 @@ fn phase(
     }
     // Controls are expected to arrive and end the phase early: give them room on a busy machine.
     let timeout =
-        if members.iter().any(|&i| live[i].spec.kind.control()) { bench.timeout * 4 } else { bench.timeout };
+        if members.iter().any(|&i| live[i].spec.kind.control()) { setup.timeout * 4 } else { setup.timeout };
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -178,9 +180,9 @@ fn phase(
             }
         }
         let poll = |d: &mut Option<Decoy>| d.as_mut().map(Decoy::poll).unwrap_or_default();
-        let arrivals = bench.decoys.iter_mut().enumerate().map(|(k, d)| (Target::Decoy(k), poll(d)));
+        let arrivals = setup.decoys.iter_mut().enumerate().map(|(k, d)| (Target::Decoy(k), poll(d)));
         let arrivals: Vec<_> = arrivals
-            .chain(bench.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), poll(d))))
+            .chain(setup.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), poll(d))))
             .collect();
         for (target, list) in arrivals {
             for a in list {

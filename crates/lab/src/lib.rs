@@ -129,15 +129,15 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     };
     let probes: Vec<_> =
         attacks::probes(&plan, &topology.links).into_iter().filter(|p| open(&p.target)).collect();
-    let mut bench = engine::Bench {
+    let mut setup = engine::Setup {
         topology: &topology,
         decoys,
         stand_ins,
         nft: mirror.nft_loaded || !mirror.iptables_loaded.is_empty(),
         timeout: opts.phase_timeout,
     };
-    let mut results = engine::run(&mut bench, probes, &report_step)?;
-    drop(bench);
+    let mut results = engine::run(&mut setup, probes, &report_step)?;
+    drop(setup);
     let controls_passed = engine::qualify(&mut results, &mirror);
     if !controls_passed {
         notes.push("a control failed: the lab could not reproduce ordinary reachability, so nothing is reported as proven".into());

@@ -4,6 +4,7 @@
 //! something, a [`Limit`] saying what and why — a collector failure never aborts collection.
 
 mod accounts;
+mod firewall;
 mod host;
 mod interfaces;
 mod names;
@@ -59,7 +60,7 @@ pub fn collect() -> HostFacts {
         sysctls: sysctls::collect(&mut limits),
         names: names::collect(&mut limits),
         accounts: accounts::collect(&mut limits),
-        firewall: Default::default(),
+        firewall: firewall::collect(&mut limits),
         relays: Default::default(),
     };
     facts.host.limits.extend(limits);

@@ -145,8 +145,8 @@ table inet lwguard {
 "#;
 
 #[test]
-fn a_hardened_namespace_has_no_findings_and_exits_zero() {
-    if !require_root("a_hardened_namespace_has_no_findings_and_exits_zero") {
+fn a_hardened_namespace_has_only_blocked_findings_and_exits_zero() {
+    if !require_root("a_hardened_namespace_has_only_blocked_findings_and_exits_zero") {
         return;
     }
     let ns = namespace("clean");

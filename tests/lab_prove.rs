@@ -26,8 +26,9 @@ struct Case<'a> {
     docker0: bool,
 }
 
-/// The listeners every test host runs: loopback TCP/UDP, wildcard TCP/UDP, `[::]` UDP
-/// V6ONLY and dual-stack, `[::]` TCP dual-stack, and a resolver-stub style connected socket.
+/// The listeners every test host runs: loopback TCP/UDP (IPv4 and `::1`), wildcard TCP/UDP,
+/// `[::]` UDP V6ONLY and dual-stack, `[::]` TCP dual-stack, and a resolver-stub style connected
+/// socket.
 const LISTENERS: &str = r#"
 import socket, time
 def sock(fam, kind, addr, port, v6only=None):
@@ -42,7 +43,7 @@ T, U, V4, V6 = socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.AF_INET, socket.AF_
 keep = [
     sock(V4, T, "127.0.0.1", 7001), sock(V4, T, "0.0.0.0", 7002), sock(V4, U, "127.0.0.1", 7003),
     sock(V6, T, "::", 7005, 0), sock(V4, U, "0.0.0.0", 7007), sock(V6, U, "::", 7008, 1),
-    sock(V6, U, "::", 7009, 0),
+    sock(V6, U, "::", 7009, 0), sock(V6, U, "::1", 7004, 1),
 ]
 stub = sock(V4, U, "127.0.0.1", 7010); stub.connect(("127.0.0.53", 53)); keep.append(stub)
 print("ready", flush=True)
@@ -63,6 +64,7 @@ fn listener_facts() -> Value {
         l("udp", "0.0.0.0", 7007, Value::Null, "unconnected", Value::Null),
         l("udp", "::", 7008, json!(true), "unconnected", Value::Null),
         l("udp", "::", 7009, json!(false), "unconnected", Value::Null),
+        l("udp", "::1", 7004, json!(true), "unconnected", Value::Null),
         l("udp", "127.0.0.1", 7010, Value::Null, "connected", json!(["127.0.0.53", 53])),
     ])
 }
@@ -277,15 +279,16 @@ fn defaults_only_mapped_udp_gets_through() {
     assert_eq!(outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7009"), "delivered-to-trust");
     assert_eq!(outcome(&r, M, "TCP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7005"), "dropped");
     assert_eq!(outcome(&r, "ipv6.src-loopback", "UDP", "[::1]:*", "[2001:db8::1]:7008"), "dropped");
-    assert_eq!(outcome(&r, "ipv6.dst-loopback", "UDP", "[2001:db8::fffe]:*", "[::1]:7009"), "dropped");
+    assert_eq!(outcome(&r, "ipv6.dst-loopback", "UDP", "[2001:db8::fffe]:*", "[::1]:7004"), "dropped");
+    assert_proven(&r, "proto.udp-loopback", Some("udp:[::1]:7004"), "blocked");
     assert_proven(&r, "net.route-localnet", None, "blocked");
     let route = finding(&r, "net.route-localnet", None)["evidence"].to_string();
     assert!(route.contains("in_martian_dst"), "the martian drop is the kernel's reason: {route}");
-    // Mapped UDP gets through, so nothing guards the boundary as a whole.
-    assert_proven(&r, "net.no-loopback-antispoof", None, "open");
-    let antispoof = finding(&r, "net.no-loopback-antispoof", None)["evidence"].to_string();
-    assert!(antispoof.contains("ipv6.src-mapped-loopback UDP"), "{antispoof}");
-    assert!(antispoof.contains("Ip6InHdrErrors"), "IPv6 input counts its loopback drops: {antispoof}");
+    // ::1 is dropped by IPv6 input before any firewall, and the kernel counts it; the mapped
+    // source is not, so the V6ONLY socket's finding is open with both attacks as evidence.
+    let trust = finding(&r, "net.loopback-source-trust", Some("udp:[::]:7008"))["evidence"].to_string();
+    assert!(trust.contains("ipv6.src-loopback UDP [::1]"), "{trust}");
+    assert!(trust.contains("Ip6InHdrErrors"), "IPv6 input counts its loopback drops: {trust}");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "open");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "blocked");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7003"), "blocked");
@@ -460,5 +463,5 @@ fn the_complete_antispoof_table_blocks_everything_whatever_the_sysctls() {
     );
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "blocked");
     assert_proven(&r, "net.route-localnet", None, "blocked");
-    assert_proven(&r, "net.no-loopback-antispoof", None, "blocked");
+    assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7010"), "blocked");
 }

@@ -100,24 +100,25 @@ pub struct ProofReport {
 /// A check id and the service it is about (`None`: host-wide).
 type CheckKey = (&'static str, Option<String>);
 
-/// Which checks a lab result speaks to, each for a service or host-wide.
+/// Which checks a lab result speaks to, each for a service or host-wide. The keys follow the
+/// static checks' (check id, service) so that `Report::merge_active` upgrades their findings.
+/// `net.no-loopback-antispoof` is left to the firewall analysis: it reports per address family
+/// under one key, which a lab finding could not address unambiguously.
 fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
     let host_service = !r.service.starts_with("lab-control:");
     let udp_loopback = r.protocol == Protocol::Udp
         && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
     let mut out = match r.attack.as_str() {
         "ipv4.dst-loopback" => vec![("net.route-localnet", None)],
-        "nat.published-loopback" => vec![("net.dnat-loopback", None)],
-        "ipv4.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
+        // The published address and port, as the static check names the service.
+        "nat.published-loopback" => {
+            vec![("net.dnat-loopback", Some(format!("{}:{}", r.protocol.as_str(), r.destination)))]
+        }
+        "ipv4.src-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
             vec![("net.loopback-source-trust", Some(r.service.clone()))]
         }
         _ => vec![],
     };
-    // Every loopback-addressed attack tests the boundary as a whole: whether anything stops
-    // loopback sources and destinations arriving from outside.
-    if !r.control {
-        out.push(("net.no-loopback-antispoof", None));
-    }
     if udp_loopback
         && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback")
     {
@@ -146,17 +147,10 @@ fn spec(check: &str) -> (Severity, &'static str, &'static str) {
             "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != lo at priority \
              raw; never grant trust by peer address alone",
         ),
-        "proto.udp-loopback" => (
+        _ => (
             Severity::Medium,
             "one spoofed datagram from the LAN reaches this loopback UDP socket",
             "drop loopback sources and destinations on iifname != lo at priority raw; keep route_localnet=0",
-        ),
-        _ => (
-            Severity::Medium,
-            "loopback-addressed packets from the LAN get through: nothing drops loopback sources and \
-             destinations arriving on non-lo interfaces",
-            "add a table inet prerouting chain at priority raw dropping, on iifname != lo: ip saddr and \
-             ip daddr 127.0.0.0/8, ip6 saddr and daddr ::1, ip6 saddr and daddr ::ffff:127.0.0.0/104",
         ),
     }
 }
@@ -214,11 +208,7 @@ impl ProofReport {
                 } else {
                     Status::Blocked
                 };
-                let mut evidence: Vec<String> = if check == "net.no-loopback-antispoof" {
-                    boundary_evidence(&results)
-                } else {
-                    results.iter().map(|r| evidence_line(r)).collect()
-                };
+                let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
                 evidence.extend(
                     results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
                 );
@@ -247,48 +237,6 @@ impl ProofReport {
             })
             .collect()
     }
-}
-
-/// For the boundary as a whole: every attack that got through, then one line for the rest and
-/// what the kernel said about them.
-fn boundary_evidence(results: &[&AttackResult]) -> Vec<String> {
-    // IPv6 ::1 attacks speak to no other check: they are listed one by one here.
-    let listed = |r: &AttackResult| {
-        r.outcome.delivered() || matches!(r.attack.as_str(), "ipv6.src-loopback" | "ipv6.dst-loopback")
-    };
-    let mut lines: Vec<String> = results.iter().filter(|r| listed(r)).map(|r| evidence_line(r)).collect();
-    let stopped: Vec<&&AttackResult> = results.iter().filter(|r| !listed(r)).collect();
-    if !stopped.is_empty() {
-        let mut reasons: Vec<String> = stopped
-            .iter()
-            .flat_map(|r| r.evidence.iter())
-            .flat_map(|e| e.trim_start_matches("during this attack phase: ").split(", "))
-            .map(|e| match e.split_once(" packet(s): ") {
-                Some((_, rule)) => format!("nft rule {rule}"),
-                None => e.split(" +").next().unwrap_or(e).to_string(),
-            })
-            .collect();
-        reasons.sort();
-        reasons.dedup();
-        let why = if reasons.is_empty() { String::new() } else { format!("; seen: {}", reasons.join(", ")) };
-        lines.push(format!(
-            "lab: {} other loopback-addressed attack(s) did not get through ({}){why}",
-            stopped.len(),
-            summarise_outcomes(&stopped)
-        ));
-    }
-    lines
-}
-
-fn summarise_outcomes(results: &[&&AttackResult]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for r in results {
-        match counts.iter_mut().find(|(o, _)| *o == r.outcome.as_str()) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((r.outcome.as_str(), 1)),
-        }
-    }
-    counts.iter().map(|(o, n)| format!("{n} {o}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether the snapshot has an inet socket with this service id.
@@ -376,31 +324,6 @@ mod tests {
         assert_eq!(get("proto.udp-loopback", Some("udp:127.0.0.1:8125")).status, Status::Open);
         assert_eq!(get("net.loopback-source-trust", Some("tcp:0.0.0.0:10250")).status, Status::Unknown);
         assert!(found.iter().all(|f| f.check != "control.lan"));
-    }
-
-    #[test]
-    fn the_boundary_finding_lists_what_got_through_and_summarises_the_rest() {
-        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
-        let mut dropped = row("ipv4.dst-loopback", "tcp:127.0.0.1:10248", Outcome::Dropped);
-        dropped.evidence.push("during this attack phase: victim counter IpInAddrErrors +2".into());
-        let r = report(
-            vec![
-                dropped,
-                row("ipv4.src-loopback", "udp:0.0.0.0:7007", Outcome::DeliveredToTrust),
-                row("ipv6.src-loopback", "udp:[::]:7008", Outcome::Dropped),
-            ],
-            true,
-        );
-        let found = r.findings(&facts);
-        let boundary = found.iter().find(|f| f.check == "net.no-loopback-antispoof").unwrap();
-        assert_eq!(boundary.status, Status::Open);
-        assert_eq!(boundary.evidence.len(), 3, "{:?}", boundary.evidence);
-        assert!(boundary.evidence[0].contains("ipv4.src-loopback"));
-        assert!(boundary.evidence[1].contains("ipv6.src-loopback"));
-        assert_eq!(
-            boundary.evidence[2],
-            "lab: 1 other loopback-addressed attack(s) did not get through (1 dropped); seen: victim counter IpInAddrErrors"
-        );
     }
 
     #[test]

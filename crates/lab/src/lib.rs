@@ -110,10 +110,6 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     let mut mirror = mirror::Mirror::default();
     let names: Vec<String> = topology.links.iter().map(|l| l.plan.name.clone()).collect();
     mirror::apply_sysctls(&topology.victim, &facts.sysctls, &names, &mut mirror)?;
-    mirror::load_firewall(&topology.victim, &facts.firewall, &mut mirror)?;
-    if signal::interrupted() {
-        return Err(LabError::Interrupted);
-    }
     let mut notes = plan.notes.clone();
     let (decoys, decoy_notes) =
         decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
@@ -127,16 +123,29 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         attacks::Target::Decoy(k) => decoys.get(k).is_some_and(Option::is_some),
         attacks::Target::StandIn(k) => stand_ins.get(k).is_some_and(Option::is_some),
     };
-    let probes: Vec<_> =
-        attacks::probes(&plan, &topology.links).into_iter().filter(|p| open(&p.target)).collect();
-    let mut setup = engine::Setup {
-        topology: &topology,
-        decoys,
-        stand_ins,
-        nft: mirror.nft_loaded || !mirror.iptables_loaded.is_empty(),
-        timeout: opts.phase_timeout,
+    let (controls, attacks): (Vec<_>, Vec<_>) = attacks::probes(&plan, &topology.links)
+        .into_iter()
+        .filter(|p| open(&p.target))
+        .partition(|p| p.kind.control());
+    let phases = |list: &[attacks::ProbeSpec]| {
+        let mut kinds: Vec<_> = list.iter().map(|p| p.kind).collect();
+        kinds.dedup();
+        kinds.len()
     };
-    let mut results = engine::run(&mut setup, probes, &report_step)?;
+    let (control_phases, total) = (phases(&controls), phases(&controls) + phases(&attacks));
+    let mut setup =
+        engine::Setup { topology: &topology, decoys, stand_ins, nft: false, timeout: opts.phase_timeout };
+    // Controls run before the host's ruleset is loaded: they prove the lab's own plumbing (links,
+    // addresses, decoys), which a host firewall that drops all unsolicited traffic would hide.
+    let mut results = engine::run(&mut setup, controls, &|done, _, what| report_step(done, total, what))?;
+    mirror::load_firewall(&topology.victim, &facts.firewall, &mut mirror)?;
+    if signal::interrupted() {
+        return Err(LabError::Interrupted);
+    }
+    setup.nft = mirror.nft_loaded || !mirror.iptables_loaded.is_empty();
+    results.extend(engine::run(&mut setup, attacks, &|done, _, what| {
+        report_step(control_phases + done, total, what)
+    })?);
     drop(setup);
     let controls_passed = engine::qualify(&mut results, &mirror);
     if !controls_passed {

@@ -83,7 +83,10 @@ pub struct ProofReport {
     pub source: String,
     /// The kernel the lab ran on (outcomes are this kernel's).
     pub kernel: String,
-    /// Whether every control came out as expected. When false, nothing is proven.
+    /// Whether the controls came out as expected: every local client reached its loopback
+    /// service and ordinary traffic from the neighbour reached a wildcard listener. They run
+    /// before the host's ruleset is loaded, so they test the lab itself. When false, nothing is
+    /// proven.
     pub controls_passed: bool,
     /// The mirrored interfaces.
     pub interfaces: Vec<String>,

@@ -9,7 +9,8 @@ runs=${1:-5}
 cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-target}/release/loopwarden
 snapshot=$(mktemp --suffix=.json)
-trap 'rm -f "$snapshot"' EXIT
+result=$(mktemp --suffix=.json)
+trap 'rm -f "$snapshot" "$result"' EXIT
 python3 - "$snapshot" <<'PY'
 import json, sys
 def sock(proto, addr, port, v6only=None, state=None, peer=None):
@@ -43,15 +44,14 @@ times=()
 for i in $(seq "$runs"); do
     start=$(date +%s%N)
     set +e
-    "$bin" prove --facts "$snapshot" --json > /tmp/lw-bench-prove.json
+    "$bin" prove --facts "$snapshot" --json > "$result"
     code=$?
     set -e
     [ "$code" -le 1 ] || { echo "prove failed (exit $code)" >&2; exit 1; }
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    results=$(python3 -c 'import json; r=json.load(open("/tmp/lw-bench-prove.json")); print(len(r["results"]))')
+    results=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["results"]))' "$result")
     echo "run $i: ${ms} ms wall, ${results} attacks and controls"
     times+=("$ms")
 done
-rm -f /tmp/lw-bench-prove.json
 median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 echo "median: ${median} ms for 12 listeners (target: < 5000 ms)"

@@ -8,10 +8,15 @@
 //! ports. The [`ProofReport`] is the attack matrix; [`ProofReport::findings`] turns it into
 //! `confidence: proven` findings for the audit.
 //!
+//! Order of a run: namespaces and links, sysctls, decoys; the controls (local clients on `lo`,
+//! ordinary traffic from the neighbour), which test the lab itself; then the host's ruleset is
+//! loaded into the victim and the attacks are fired, one phase per attack kind.
+//!
 //! Safety: everything happens in namespaces the lab creates (unique names) and removes on every
 //! exit path (drop guards; SIGINT/SIGTERM raise a flag that ends the run early). Traffic stays
-//! inside them: the lab's namespaces have no link to any other namespace and no route out, so
-//! keeping the host's own (possibly routable) addresses inside them reaches nobody.
+//! inside them: they are linked only to each other, never to a namespace outside the lab, and
+//! have no route out, so keeping the host's own (possibly routable) addresses inside them
+//! reaches nobody.
 #![warn(missing_docs)]
 
 pub mod attacks;

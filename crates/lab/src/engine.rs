@@ -312,7 +312,7 @@ pub fn qualify(results: &mut [AttackResult], mirror: &Mirror) -> bool {
         let missing: Vec<String> = mirror
             .left_out
             .iter()
-            .filter(|m| m.family == family || m.family == "both")
+            .filter(|m| m.inbound && (m.family == family || m.family == "both"))
             .map(|m| format!("{} left out: {}", m.source, m.item))
             .collect();
         if !missing.is_empty() {
@@ -372,6 +372,7 @@ mod tests {
         ];
         let mirror = Mirror {
             left_out: vec![LeftOut {
+                inbound: true,
                 source: "nftables".into(),
                 family: "ipv4".into(),
                 item: "socket cgroupv2 …".into(),

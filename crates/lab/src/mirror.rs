@@ -24,6 +24,10 @@ pub struct LeftOut {
     pub item: String,
     /// Why, as the tool said.
     pub reason: String,
+    /// Whether it could touch packets arriving from outside. False only for rules in chains
+    /// hooked at `output`/`postrouting` (iptables `OUTPUT`/`POSTROUTING`), which locally sent
+    /// packets traverse and the lab's attacks never do.
+    pub inbound: bool,
 }
 
 /// What was mirrored.
@@ -96,6 +100,7 @@ pub fn apply_sysctls(
                 .trim_matches('"')
                 .into(),
             reason: line.trim().to_string(),
+            inbound: true,
         });
     }
     mirror.sysctls_applied = args.len().saturating_sub(refused.len());
@@ -184,16 +189,19 @@ fn load_lines(
                 family: family.to_string(),
                 item: "the whole ruleset".into(),
                 reason: stderr.trim().to_string(),
+                inbound: true,
             });
             return Ok(false);
         }
         for n in removable.iter().rev() {
+            let inbound = !outbound_only(&lines, n - 1);
             let line = lines.remove(n - 1);
             mirror.left_out.push(LeftOut {
                 source: source.to_string(),
                 family: rule_family(&line, family),
                 item: line.trim().to_string(),
                 reason: reason_for(&stderr, *n),
+                inbound,
             });
         }
     }
@@ -202,6 +210,7 @@ fn load_lines(
         family: family.to_string(),
         item: "the rest of the ruleset".into(),
         reason: format!("still refused after {MAX_RETRIES} attempts"),
+        inbound: true,
     });
     Ok(false)
 }
@@ -221,6 +230,28 @@ fn is_rule_line(line: &str) -> bool {
         || t == "}"
         || t.starts_with("type ")
         || t.starts_with("policy "))
+}
+
+/// Whether the rule at `index` sits in a chain only locally sent packets traverse: an iptables
+/// `-A OUTPUT`/`-A POSTROUTING` rule, or an nft rule whose enclosing base chain hooks `output`
+/// or `postrouting`. Rules in regular (jump target) chains count as inbound: any chain may jump
+/// to them.
+fn outbound_only(lines: &[String], index: usize) -> bool {
+    let rule = lines[index].trim();
+    if let Some(rest) = rule.strip_prefix("-A ").or_else(|| rule.strip_prefix("-I ")) {
+        return matches!(rest.split_whitespace().next(), Some("OUTPUT" | "POSTROUTING"));
+    }
+    for line in lines[..index].iter().rev() {
+        let t = line.trim();
+        if t.starts_with("type ") {
+            let words: Vec<&str> = t.split_whitespace().collect();
+            return words.windows(2).any(|w| w[0] == "hook" && matches!(w[1], "output" | "postrouting"));
+        }
+        if t.starts_with("chain ") {
+            return false;
+        }
+    }
+    false
 }
 
 /// For an inet-table rule, narrow the family when the rule says which one it matches.
@@ -325,6 +356,24 @@ mod tests {
         assert!(is_trivial(empty));
         assert!(!is_trivial("*filter\n:INPUT DROP [0:0]\nCOMMIT\n"));
         assert!(!is_trivial("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n"));
+    }
+
+    #[test]
+    fn rules_in_output_chains_do_not_touch_inbound_packets() {
+        let nft: Vec<String> = "table inet t {\n chain out {\n  type filter hook output priority 0;\n  socket cgroupv2 level 1 \"x\" drop\n }\n chain in {\n  type filter hook input priority 0;\n  socket cgroupv2 level 1 \"x\" drop\n }\n chain helper {\n  meta skuid 0 drop\n }\n}"
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(outbound_only(&nft, 3));
+        assert!(!outbound_only(&nft, 7));
+        assert!(!outbound_only(&nft, 10));
+        let ipt: Vec<String> =
+            ["-A OUTPUT -m owner --uid-owner 0 -j ACCEPT", "-A INPUT -m cgroup --path x -j DROP"]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+        assert!(outbound_only(&ipt, 0));
+        assert!(!outbound_only(&ipt, 1));
     }
 
     #[test]

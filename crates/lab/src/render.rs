@@ -20,7 +20,8 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         if m.iptables_loaded.is_empty() { "none".to_string() } else { m.iptables_loaded.join(", ") }
     ));
     for l in &m.left_out {
-        out.push_str(&format!("  left out ({}, {}): {} — {}\n", l.source, l.family, l.item, l.reason));
+        let scope = if l.inbound { l.family.as_str() } else { "outbound only, no attack touches it" };
+        out.push_str(&format!("  left out ({}, {scope}): {} — {}\n", l.source, l.item, l.reason));
     }
     for n in &report.notes {
         out.push_str(&format!("note: {n}\n"));

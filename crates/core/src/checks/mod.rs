@@ -5,6 +5,12 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod relay_forwarder;
+mod relay_proxy;
+mod relay_reverse_proxy;
+mod relay_ssh;
+mod relay_target;
+mod web;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};
@@ -61,7 +67,19 @@ impl<'a> Context<'a> {
 }
 
 /// The catalogue: every check loopwarden knows, in the order reports list them.
-pub static ALL: &[Check] = &[bind_wildcard::CHECK];
+pub static ALL: &[Check] = &[
+    bind_wildcard::CHECK,
+    relay_proxy::HTTP_PROXY,
+    relay_proxy::SOCKS_PROXY,
+    relay_ssh::CHECK,
+    relay_reverse_proxy::CHECK,
+    relay_forwarder::CHECK,
+    web::DNS_REBINDING,
+    web::CORS_PERMISSIVE,
+    web::PRIVATE_NETWORK_ACCESS,
+    web::WEBSOCKET_ORIGIN,
+    web::ZERO_ADDRESS,
+];
 
 /// The catalogue entry for an id.
 pub fn spec(id: &str) -> Option<&'static CheckSpec> {

@@ -6,6 +6,7 @@
 mod accounts;
 mod host;
 mod names;
+mod relays;
 mod sysctls;
 
 use crate::facts::{HostFacts, Limit, FACTS_SCHEMA};
@@ -26,6 +27,7 @@ pub fn collect() -> HostFacts {
         firewall: Default::default(),
         relays: Default::default(),
     };
+    facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }

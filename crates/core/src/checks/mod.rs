@@ -5,11 +5,21 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod localhost_resolution;
+mod port_squat;
 mod relay_forwarder;
 mod relay_proxy;
 mod relay_reverse_proxy;
 mod relay_ssh;
 mod relay_target;
+mod route_localnet;
+mod sysctl_view;
+mod tcp_any_uid;
+mod udp_loopback;
+mod unix_abstract;
+mod unix_world;
+#[cfg(test)]
+pub(crate) mod test_facts;
 mod web;
 
 use crate::facts::HostFacts;
@@ -69,6 +79,13 @@ impl<'a> Context<'a> {
 /// The catalogue: every check loopwarden knows, in the order reports list them.
 pub static ALL: &[Check] = &[
     bind_wildcard::CHECK,
+    route_localnet::CHECK,
+    udp_loopback::CHECK,
+    tcp_any_uid::CHECK,
+    port_squat::CHECK,
+    unix_world::CHECK,
+    unix_abstract::CHECK,
+    localhost_resolution::CHECK,
     relay_proxy::HTTP_PROXY,
     relay_proxy::SOCKS_PROXY,
     relay_ssh::CHECK,

@@ -29,7 +29,7 @@ pub fn hosts_line(nsswitch: &str) -> Option<String> {
         .lines()
         .map(|l| l.split('#').next().unwrap_or(""))
         .filter_map(|l| l.trim_start().strip_prefix("hosts:"))
-        .last()
+        .next_back()
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 

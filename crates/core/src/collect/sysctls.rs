@@ -12,7 +12,12 @@ pub const IPV4_CONF: &[&str] =
 pub const IPV6_CONF: &[&str] = &["forwarding", "accept_source_route", "disable_ipv6"];
 
 /// Namespace-wide settings.
-pub const GLOBAL: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.bindv6only", "net.core.somaxconn"];
+pub const GLOBAL: &[&str] = &[
+    "net.ipv4.ip_forward",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv6.bindv6only",
+    "net.core.somaxconn",
+];
 
 /// Reads the settings above; unreadable ones are left out and named in `limits`.
 pub fn collect(limits: &mut Vec<Limit>) -> Sysctls {

@@ -1,0 +1,55 @@
+//! Reading the effective value of per-interface sysctls the way the kernel combines them.
+
+use crate::facts::HostFacts;
+
+/// A non-loopback interface on which the kernel routes loopback-addressed IPv4 packets from
+/// outside, and the sysctl keys that make it so.
+pub struct LocalnetInterface {
+    /// Interface name.
+    pub name: String,
+    /// The `route_localnet` keys set to 1 (`all` and/or the interface's own).
+    pub keys: Vec<String>,
+}
+
+/// Names of the non-loopback interfaces, from the interface list or, when that is empty, from
+/// the per-interface sysctl keys.
+pub fn non_loopback_interfaces(facts: &HostFacts) -> Vec<String> {
+    let mut names: Vec<String> = if facts.interfaces.is_empty() {
+        facts
+            .sysctls
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix("net.ipv4.conf.")?.strip_suffix(".route_localnet"))
+            .filter(|n| !matches!(*n, "all" | "default" | "lo"))
+            .map(str::to_string)
+            .collect()
+    } else {
+        facts.interfaces.iter().filter(|i| !i.loopback).map(|i| i.name.clone()).collect()
+    };
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The interfaces with effective `route_localnet` (the kernel ORs `all` with the interface's own
+/// value), or `None` when the sysctl could not be read at all.
+pub fn route_localnet_interfaces(facts: &HostFacts) -> Option<Vec<LocalnetInterface>> {
+    let all = facts.sysctls.ipv4_conf("all", "route_localnet");
+    let mut any_read = all.is_some();
+    let mut out = Vec::new();
+    for name in non_loopback_interfaces(facts) {
+        let own = facts.sysctls.ipv4_conf(&name, "route_localnet");
+        any_read |= own.is_some();
+        let mut keys = Vec::new();
+        if all == Some(1) {
+            keys.push("net.ipv4.conf.all.route_localnet = 1".to_string());
+        }
+        if own == Some(1) {
+            keys.push(format!("net.ipv4.conf.{name}.route_localnet = 1"));
+        }
+        if !keys.is_empty() {
+            out.push(LocalnetInterface { name, keys });
+        }
+    }
+    any_read.then_some(out)
+}

@@ -18,7 +18,11 @@ pub async fn probe(
     canary: &Canary,
     exposed: &[String],
 ) -> Vec<Finding> {
-    let (http, socks) = tokio::join!(http_proxy(wire, target, canary), socks_proxy(wire, target, canary));
+    let (http, spoke_http) = http_proxy(wire, target, canary).await;
+    let socks = match spoke_http {
+        true => None,
+        false => socks_proxy(wire, target, canary).await,
+    };
     let mut out = Vec::new();
     let kinds = [
         ("relay.http-proxy", "HTTP proxy", http),
@@ -73,18 +77,17 @@ pub async fn probe(
 }
 
 /// Tries `CONNECT` and an absolute-URI `GET` to the canary, by address and then by name. Returns
-/// the evidence line of the first one that carried the token back.
-async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> Option<String> {
+/// the evidence line of the first one that carried the token back, and whether the listener
+/// answered in HTTP at all (then it is no SOCKS server).
+async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<String>, bool) {
     let port = canary.addr.port();
+    let mut spoke_http = false;
     for dest in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
-        let mut spoke_http = false;
         let (answer, proven) = via_connect(wire, target, &dest, canary).await;
         spoke_http |= answer.response().is_some();
         if proven {
-            return Some(format!(
-                "CONNECT {dest}: {}; the canary's token came back through the tunnel",
-                answer.describe()
-            ));
+            let line = format!("CONNECT {dest}: {}; the canary's token came back through the tunnel", answer.describe());
+            return (Some(line), true);
         }
         let absolute = Request::new("GET", format!("http://{dest}/"), dest.clone())
             .header("User-Agent", "loopwarden-probe")
@@ -92,13 +95,13 @@ async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> Option<Str
         let answer = wire.exchange(target.connect, Scheme::Http, &absolute).await;
         spoke_http |= answer.response().is_some();
         if answer.response().is_some_and(|r| canary.seen_in(&r.body)) {
-            return Some(format!("GET http://{dest}/: {} carrying the canary's token", answer.describe()));
+            return (Some(format!("GET http://{dest}/: {} carrying the canary's token", answer.describe())), true);
         }
         if !spoke_http {
-            return None;
+            return (None, false);
         }
     }
-    None
+    (None, spoke_http)
 }
 
 /// `CONNECT dest`, and when accepted, a `GET /` through the tunnel. Returns the proxy's answer
@@ -137,8 +140,15 @@ enum Socks {
     Proven(String),
 }
 
-/// Tries SOCKS5 (by address, then by name), then SOCKS4 and SOCKS4a, offering no authentication.
+/// Tries SOCKS5 (by address, then by name) and, at the same time, SOCKS4 then SOCKS4a, offering
+/// no authentication. (A SOCKS4-only server waits silently on a SOCKS5 greeting, so one cannot
+/// rule out the other.)
 async fn socks_proxy(wire: &Wire, target: &Target, canary: &Canary) -> Option<String> {
+    let (v5, v4) = tokio::join!(socks5_chain(wire, target, canary), socks4_chain(wire, target, canary));
+    v5.or(v4)
+}
+
+async fn socks5_chain(wire: &Wire, target: &Target, canary: &Canary) -> Option<String> {
     let port = canary.addr.port().to_be_bytes();
     let mut by_name = vec![3u8, 9];
     by_name.extend_from_slice(b"localhost");
@@ -152,6 +162,11 @@ async fn socks_proxy(wire: &Wire, target: &Target, canary: &Canary) -> Option<St
             Socks::Proven(line) => return Some(line),
         }
     }
+    None
+}
+
+async fn socks4_chain(wire: &Wire, target: &Target, canary: &Canary) -> Option<String> {
+    let port = canary.addr.port().to_be_bytes();
     let mut v4 = vec![4u8, 1, port[0], port[1], 127, 0, 0, 1];
     v4.extend_from_slice(b"loopwarden\0");
     let mut v4a = vec![4u8, 1, port[0], port[1], 0, 0, 0, 1];

@@ -82,7 +82,9 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
 fn flagged(report: &serde_json::Value, check: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = findings(report, check, None)
         .iter()
-        .map(|f| (f["service"].as_str().unwrap_or("").to_string(), f["status"].as_str().unwrap_or("").to_string()))
+        .map(|f| {
+            (f["service"].as_str().unwrap_or("").to_string(), f["status"].as_str().unwrap_or("").to_string())
+        })
         .collect();
     out.sort();
     out
@@ -95,7 +97,13 @@ fn open(ids: &[&str]) -> Vec<(String, String)> {
 fn evidence(report: &serde_json::Value, check: &str, service: &str) -> String {
     let found = findings(report, check, Some(service));
     assert_eq!(found.len(), 1, "{check} on {service}: {report:#}");
-    found[0]["evidence"].as_array().expect("evidence").iter().filter_map(|e| e.as_str()).collect::<Vec<_>>().join("\n")
+    found[0]["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -105,10 +113,27 @@ fn browser_borne_checks_find_what_each_service_allows() {
     }
     let dir = temp_dir("probe-web");
     let d = dir.to_str().expect("utf-8 path");
-    must(std::process::Command::new("openssl").args([
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", "/CN=localhost", "-keyout", &format!("{d}/key.pem"), "-out", &format!("{d}/cert.pem"),
-    ]).stderr(std::process::Stdio::null()));
+    must(
+        std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &format!("{d}/key.pem"),
+                "-out",
+                &format!("{d}/cert.pem"),
+            ])
+            .stderr(std::process::Stdio::null()),
+    );
     let ns = namespace("probeweb");
     let _services = python_in(&ns, None, &SERVICES.replace("@DIR@", d));
 
@@ -120,10 +145,14 @@ fn browser_borne_checks_find_what_each_service_allows() {
     let out = run_loopwarden(&ns, &["audit", "--json", "--probe", "--verbose", "--fail-on", "critical"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("loopwarden probe: 127.0.0.1:7002 http GET / [Host: loopwarden-rebind.example:7002]"), "{log}");
+    assert!(
+        log.contains("loopwarden probe: 127.0.0.1:7002 http GET / [Host: loopwarden-rebind.example:7002]"),
+        "{log}"
+    );
     assert!(log.contains("-> HTTP 421"), "{log}");
 
-    let mut rebinding = open(&["tcp:0.0.0.0:7005", "tcp:127.0.0.1:7001", "tcp:127.0.0.1:7006", "tcp:127.0.0.1:7009"]);
+    let mut rebinding =
+        open(&["tcp:0.0.0.0:7005", "tcp:127.0.0.1:7001", "tcp:127.0.0.1:7006", "tcp:127.0.0.1:7009"]);
     rebinding.push(("tcp:127.0.0.1:7007".into(), "unknown".into()));
     rebinding.sort();
     assert_eq!(flagged(&report, "web.dns-rebinding"), rebinding, "{report:#}");
@@ -136,16 +165,24 @@ fn browser_borne_checks_find_what_each_service_allows() {
     assert!(plain.contains("no authentication demanded"), "{plain}");
     assert!(plain.contains("simple POST") && plain.contains("accepted"), "{plain}");
     let auth = evidence(&report, "web.dns-rebinding", "tcp:127.0.0.1:7006");
-    assert!(auth.contains("authentication demanded: 401") && auth.contains("Basic realm=\"admin\""), "{auth}");
+    assert!(
+        auth.contains("authentication demanded: 401") && auth.contains("Basic realm=\"admin\""),
+        "{auth}"
+    );
     assert!(evidence(&report, "web.dns-rebinding", "tcp:127.0.0.1:7009").contains("https://127.0.0.1:7009"));
-    assert!(evidence(&report, "web.cors-permissive", "tcp:127.0.0.1:7003").contains("Access-Control-Allow-Credentials"));
+    assert!(evidence(&report, "web.cors-permissive", "tcp:127.0.0.1:7003")
+        .contains("Access-Control-Allow-Credentials"));
     let severity = |check, service| findings(&report, check, Some(service))[0]["severity"].clone();
     assert_eq!(severity("web.dns-rebinding", "tcp:127.0.0.1:7001"), "high");
     assert_eq!(severity("web.dns-rebinding", "tcp:127.0.0.1:7006"), "low");
     assert_eq!(severity("web.dns-rebinding", "tcp:127.0.0.1:7007"), "info");
 
-    let web: Vec<_> = report["findings"].as_array().expect("findings").iter()
-        .filter(|f| f["check"].as_str().is_some_and(|c| c.starts_with("web."))).collect();
+    let web: Vec<_> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["check"].as_str().is_some_and(|c| c.starts_with("web.")))
+        .collect();
     assert!(web.iter().all(|f| f["confidence"] == "probed" && f["attacker"] == "browser"), "{web:#?}");
     assert!(!web.iter().any(|f| f["service"] == "tcp:127.0.0.1:7008"), "a non-HTTP service was judged");
 

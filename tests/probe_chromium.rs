@@ -54,9 +54,21 @@ fn dump_dom(ns: &Namespace, browser: &str, profile: &Path, url: &str) -> String 
     let profile = format!("--user-data-dir={}", profile.display());
     let out = ns
         .command(&[
-            "timeout", "40", browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", &profile, &rules, "--dump-dom", url,
+            "timeout",
+            "40",
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &profile,
+            &rules,
+            "--dump-dom",
+            url,
         ])
         .stdin(std::process::Stdio::null())
         .output()
@@ -106,11 +118,23 @@ fn probe_verdicts_agree_with_a_real_browser() {
     for ((what, url), dom) in runs.iter().zip(&doms) {
         eprintln!("{what}: {url}: browser read the data: {}", read(dom));
     }
-    assert!(read(&doms[2]), "control failed: the browser could not read the protected service locally:\n{}", doms[2]);
+    assert!(
+        read(&doms[2]),
+        "control failed: the browser could not read the protected service locally:\n{}",
+        doms[2]
+    );
     assert!(read(&doms[0]), "browser did not read the unprotected service under {FOREIGN}:\n{}", doms[0]);
     assert!(!read(&doms[1]), "browser read the protected service under {FOREIGN}:\n{}", doms[1]);
 
-    assert_eq!(probe_open("tcp:127.0.0.1:7101"), read(&doms[0]), "probe and browser disagree on 7101: {report:#}");
-    assert_eq!(probe_open("tcp:127.0.0.1:7102"), read(&doms[1]), "probe and browser disagree on 7102: {report:#}");
+    assert_eq!(
+        probe_open("tcp:127.0.0.1:7101"),
+        read(&doms[0]),
+        "probe and browser disagree on 7101: {report:#}"
+    );
+    assert_eq!(
+        probe_open("tcp:127.0.0.1:7102"),
+        read(&doms[1]),
+        "probe and browser disagree on 7102: {report:#}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

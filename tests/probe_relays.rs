@@ -35,8 +35,10 @@ fn wait_listening(ns: &Namespace, ports: &[u16]) {
 }
 
 fn services_with(report: &serde_json::Value, check: &str) -> Vec<String> {
-    let mut ids: Vec<String> =
-        findings(report, check, None).iter().filter_map(|f| f["service"].as_str().map(str::to_string)).collect();
+    let mut ids: Vec<String> = findings(report, check, None)
+        .iter()
+        .filter_map(|f| f["service"].as_str().map(str::to_string))
+        .collect();
     ids.sort();
     ids
 }
@@ -95,7 +97,8 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
          proxy_pass http://127.0.0.1:7002;\n        }}\n    }}\n}}\n"
     );
     let nginx_path = write(&dir, "nginx.conf", &nginx_conf);
-    let proxy_pass_line = nginx_conf.lines().position(|l| l.contains("proxy_pass http://127.0.0.1:7001")).expect("line") + 1;
+    let proxy_pass_line =
+        nginx_conf.lines().position(|l| l.contains("proxy_pass http://127.0.0.1:7001")).expect("line") + 1;
     let key = format!("{d}/hostkey");
     must(std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", &key]));
     std::fs::create_dir_all("/run/sshd").expect("sshd privilege separation directory");
@@ -126,7 +129,10 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     assert_eq!(services_with(&report, "relay.socks-proxy"), vec!["tcp:0.0.0.0:1080"], "{report:#}");
     for check in ["relay.http-proxy", "relay.socks-proxy"] {
         let f = &findings(&report, check, None)[0];
-        assert_eq!((f["status"].as_str(), f["confidence"].as_str(), f["severity"].as_str()), (Some("open"), Some("probed"), Some("critical")));
+        assert_eq!(
+            (f["status"].as_str(), f["confidence"].as_str(), f["severity"].as_str()),
+            (Some("open"), Some("probed"), Some("critical"))
+        );
         let ev = evidence(&report, check, f["service"].as_str().unwrap_or(""));
         assert!(ev.contains("canary's token") && ev.contains("probed at 192.0.2.1:"), "{ev}");
         assert!(ev.contains("tcp:127.0.0.1:7001"), "{ev}");
@@ -134,11 +140,18 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
 
     assert_eq!(services_with(&report, "relay.forwarder"), vec!["tcp:127.0.0.1:7001"], "{report:#}");
     let socat = evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7001");
-    assert!(socat.contains("socat TCP-LISTEN:9090,fork,reuseaddr TCP:127.0.0.1:7001") && socat.contains("tcp:0.0.0.0:9090"), "{socat}");
+    assert!(
+        socat.contains("socat TCP-LISTEN:9090,fork,reuseaddr TCP:127.0.0.1:7001")
+            && socat.contains("tcp:0.0.0.0:9090"),
+        "{socat}"
+    );
 
     assert_eq!(services_with(&report, "relay.reverse-proxy"), vec!["tcp:127.0.0.1:7001"], "{report:#}");
     let nginx = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7001");
-    assert!(nginx.contains(&format!("{nginx_path}:{proxy_pass_line}: proxy_pass http://127.0.0.1:7001")), "{nginx}");
+    assert!(
+        nginx.contains(&format!("{nginx_path}:{proxy_pass_line}: proxy_pass http://127.0.0.1:7001")),
+        "{nginx}"
+    );
     assert!(nginx.contains("Host"), "{nginx}");
 
     assert_eq!(services_with(&report, "relay.ssh-forwarding"), vec!["tcp:0.0.0.0:2222"], "{report:#}");

@@ -110,7 +110,8 @@ async fn recognise(wire: &Wire, target: &Target) -> Option<(Scheme, Response)> {
     let try_tls = match &plain {
         Answer::Http(resp) => {
             let body = String::from_utf8_lossy(&resp.body).to_ascii_lowercase();
-            if resp.status == 400 && (body.contains("https") || body.contains("ssl") || body.contains("tls")) {
+            if resp.status == 400 && (body.contains("https") || body.contains("ssl") || body.contains("tls"))
+            {
                 true
             } else {
                 return Some((Scheme::Http, resp.clone()));
@@ -214,9 +215,12 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             severity,
             status,
             title,
-            vec![line, "a DNS-rebinding page is same-origin with the service: it reads every answer \
+            vec![
+                line,
+                "a DNS-rebinding page is same-origin with the service: it reads every answer \
                         and may send any header, including Authorization"
-                .to_string()],
+                    .to_string(),
+            ],
             "refuse requests whose Host is not an exact allowed name (localhost, 127.0.0.1, [::1] \
              with the port) — e.g. Vite server.allowedHosts, Transmission rpc-host-whitelist, Geth \
              --http.vhosts — and require a token; or front it with `loopwarden guard`",
@@ -224,7 +228,8 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     }
     let mut cors_lines = Vec::new();
     let mut cors_severity = None;
-    for (what, answer) in [("GET / with Origin", &obs.cross_origin), ("preflight OPTIONS /", &obs.preflight)] {
+    for (what, answer) in [("GET / with Origin", &obs.cross_origin), ("preflight OPTIONS /", &obs.preflight)]
+    {
         if let Some((severity, line)) = answer.response().and_then(cors_grant) {
             cors_lines.push(format!("{what} {FOREIGN_ORIGIN}: {line}"));
             cors_severity = cors_severity.max(Some(severity));
@@ -328,7 +333,12 @@ fn rebinding_verdict(
     };
     let line = format!("{asked}: {} (local Host: {})", resp.status_line(), base.status_line());
     if resp.is_success() {
-        return Some((Severity::High, Status::Open, "answers requests for a foreign Host name (DNS rebinding)".into(), line));
+        return Some((
+            Severity::High,
+            Status::Open,
+            "answers requests for a foreign Host name (DNS rebinding)".into(),
+            line,
+        ));
     }
     if is_auth_challenge(resp) && is_auth_challenge(base) {
         return Some((
@@ -362,18 +372,26 @@ fn rebinding_verdict(
 /// Whether a response grants the foreign origin read access, how badly, and why.
 fn cors_grant(resp: &Response) -> Option<(Severity, String)> {
     let allow = resp.header("Access-Control-Allow-Origin")?;
-    let credentials = resp
-        .header("Access-Control-Allow-Credentials")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let credentials =
+        resp.header("Access-Control-Allow-Credentials").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let with = if credentials { " with Access-Control-Allow-Credentials: true" } else { "" };
     if allow == FOREIGN_ORIGIN {
-        return Some((Severity::High, format!("{} reflects it in Access-Control-Allow-Origin{with}", resp.status_line())));
+        return Some((
+            Severity::High,
+            format!("{} reflects it in Access-Control-Allow-Origin{with}", resp.status_line()),
+        ));
     }
     if allow.eq_ignore_ascii_case("null") {
-        return Some((Severity::Medium, format!("{} grants origin null (sandboxed pages){with}", resp.status_line())));
+        return Some((
+            Severity::Medium,
+            format!("{} grants origin null (sandboxed pages){with}", resp.status_line()),
+        ));
     }
     if allow == "*" && resp.is_success() && (resp.has_body() || resp.status == 204) {
-        return Some((Severity::Medium, format!("{} grants * on a response carrying data", resp.status_line())));
+        return Some((
+            Severity::Medium,
+            format!("{} grants * on a response carrying data", resp.status_line()),
+        ));
     }
     None
 }
@@ -453,7 +471,10 @@ mod tests {
         ));
         obs.preflight = Answer::Http(resp(
             204,
-            &[("Access-Control-Allow-Origin", FOREIGN_ORIGIN), ("Access-Control-Allow-Private-Network", "true")],
+            &[
+                ("Access-Control-Allow-Origin", FOREIGN_ORIGIN),
+                ("Access-Control-Allow-Private-Network", "true"),
+            ],
             "",
         ));
         obs.websocket = Answer::Http(resp(101, &[("Upgrade", "websocket")], ""));
@@ -476,6 +497,7 @@ mod tests {
     fn star_without_data_is_not_a_grant() {
         assert!(cors_grant(&resp(404, &[("Access-Control-Allow-Origin", "*")], "")).is_none());
         assert!(cors_grant(&resp(200, &[("Access-Control-Allow-Origin", "*")], "{}")).is_some());
-        assert!(cors_grant(&resp(200, &[("Access-Control-Allow-Origin", "http://localhost:3000")], "x")).is_none());
+        assert!(cors_grant(&resp(200, &[("Access-Control-Allow-Origin", "http://localhost:3000")], "x"))
+            .is_none());
     }
 }

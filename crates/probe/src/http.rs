@@ -53,11 +53,7 @@ impl Request {
             .filter(|(n, _)| {
                 matches!(
                     *n,
-                    "Host"
-                        | "Origin"
-                        | "Upgrade"
-                        | "Content-Type"
-                        | "Access-Control-Request-Private-Network"
+                    "Host" | "Origin" | "Upgrade" | "Content-Type" | "Access-Control-Request-Private-Network"
                 )
             })
             .map(|(n, v)| format!("{n}: {v}"))
@@ -113,9 +109,8 @@ impl Response {
         {
             return BodyFraming::None;
         }
-        let chunked = self
-            .header("Transfer-Encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked =
+            self.header("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         if chunked {
             return BodyFraming::Chunked;
         }

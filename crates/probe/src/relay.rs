@@ -24,14 +24,15 @@ pub async fn probe(
         false => socks_proxy(wire, target, canary).await,
     };
     let mut out = Vec::new();
-    let kinds = [
-        ("relay.http-proxy", "HTTP proxy", http),
-        ("relay.socks-proxy", "SOCKS proxy", socks),
-    ];
+    let kinds = [("relay.http-proxy", "HTTP proxy", http), ("relay.socks-proxy", "SOCKS proxy", socks)];
     for (check, kind, proof) in kinds {
         let Some(proof) = proof else { continue };
         let (severity, status, reach) = if from_network {
-            (Severity::Critical, Status::Open, format!("probed at {}, a non-loopback address of this host", target.connect))
+            (
+                Severity::Critical,
+                Status::Open,
+                format!("probed at {}, a non-loopback address of this host", target.connect),
+            )
         } else {
             (
                 Severity::High,
@@ -86,7 +87,10 @@ async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<St
         let (answer, proven) = via_connect(wire, target, &dest, canary).await;
         spoke_http |= answer.response().is_some();
         if proven {
-            let line = format!("CONNECT {dest}: {}; the canary's token came back through the tunnel", answer.describe());
+            let line = format!(
+                "CONNECT {dest}: {}; the canary's token came back through the tunnel",
+                answer.describe()
+            );
             return (Some(line), true);
         }
         let absolute = Request::new("GET", format!("http://{dest}/"), dest.clone())
@@ -95,7 +99,10 @@ async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<St
         let answer = wire.exchange(target.connect, Scheme::Http, &absolute).await;
         spoke_http |= answer.response().is_some();
         if answer.response().is_some_and(|r| canary.seen_in(&r.body)) {
-            return (Some(format!("GET http://{dest}/: {} carrying the canary's token", answer.describe())), true);
+            return (
+                Some(format!("GET http://{dest}/: {} carrying the canary's token", answer.describe())),
+                true,
+            );
         }
         if !spoke_http {
             return (None, false);
@@ -133,7 +140,7 @@ async fn tunnel_get(wire: &Wire, conn: &mut Conn, dest: &str) -> Answer {
 /// How one SOCKS attempt ended.
 enum Socks {
     /// The listener does not speak this SOCKS version.
-    NotSocks,
+    OtherProtocol,
     /// It speaks it but did not relay to the canary.
     Refused,
     /// The canary's token came back; the evidence line.
@@ -157,7 +164,7 @@ async fn socks5_chain(wire: &Wire, target: &Target, canary: &Canary) -> Option<S
         request.extend_from_slice(&address);
         request.extend_from_slice(&port);
         match socks5(wire, target, canary, label, &request).await {
-            Socks::NotSocks => break,
+            Socks::OtherProtocol => break,
             Socks::Refused => continue,
             Socks::Proven(line) => return Some(line),
         }
@@ -173,7 +180,7 @@ async fn socks4_chain(wire: &Wire, target: &Target, canary: &Canary) -> Option<S
     v4a.extend_from_slice(b"loopwarden\0localhost\0");
     for (label, request) in [("SOCKS4 CONNECT 127.0.0.1", v4), ("SOCKS4a CONNECT localhost", v4a)] {
         match socks4(wire, target, canary, label, &request).await {
-            Socks::NotSocks => break,
+            Socks::OtherProtocol => break,
             Socks::Refused => continue,
             Socks::Proven(line) => return Some(line),
         }
@@ -186,7 +193,7 @@ async fn socks5(wire: &Wire, target: &Target, canary: &Canary, label: &str, requ
     let what = format!("SOCKS5 CONNECT {label}:{}", canary.addr.port());
     let (outcome, result) = match socks5_exchange(wire, target, canary, request).await {
         Ok((outcome, result)) => (outcome, result),
-        Err(e) => (format!("failed: {e}"), Socks::NotSocks),
+        Err(e) => (format!("failed: {e}"), Socks::OtherProtocol),
     };
     wire.log(target.connect, "socks5", &what, &outcome);
     match result {
@@ -204,7 +211,7 @@ async fn socks5_exchange(
     let mut conn = wire.connect(target.connect, Scheme::Http).await?;
     let choice = wire.send_and_read_exact(&mut conn, &[5, 1, 0], 2).await?;
     if choice[0] != 5 {
-        return Ok((format!("not SOCKS5 (answered {:?})", choice), Socks::NotSocks));
+        return Ok((format!("not SOCKS5 (answered {:?})", choice), Socks::OtherProtocol));
     }
     if choice[1] != 0 {
         return Ok(("SOCKS5 server refuses unauthenticated clients".to_string(), Socks::Refused));
@@ -230,14 +237,17 @@ async fn socks4(wire: &Wire, target: &Target, canary: &Canary, label: &str, requ
         let mut conn = wire.connect(target.connect, Scheme::Http).await?;
         let reply = wire.send_and_read_exact(&mut conn, request, 8).await?;
         if reply[0] != 0 {
-            return Ok::<_, std::io::Error>((format!("not SOCKS4 (answered {:?})", &reply[..2]), Socks::NotSocks));
+            return Ok::<_, std::io::Error>((
+                format!("not SOCKS4 (answered {:?})", &reply[..2]),
+                Socks::OtherProtocol,
+            ));
         }
         if reply[1] != 0x5a {
             return Ok((format!("SOCKS4 reply {:#x} (refused)", reply[1]), Socks::Refused));
         }
         Ok(tunnel_verdict(wire, &mut conn, canary, "SOCKS4 reply 0x5a (granted)").await)
     };
-    let (outcome, result) = exchange.await.unwrap_or_else(|e| (format!("failed: {e}"), Socks::NotSocks));
+    let (outcome, result) = exchange.await.unwrap_or_else(|e| (format!("failed: {e}"), Socks::OtherProtocol));
     wire.log(target.connect, "socks4", &what, &outcome);
     match result {
         Socks::Proven(_) => Socks::Proven(format!("{what}: {outcome}")),

@@ -89,10 +89,7 @@ pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
 }
 
 fn tcp_listeners(facts: &HostFacts) -> impl Iterator<Item = &InetSocket> {
-    facts
-        .inet_sockets
-        .iter()
-        .filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen)
+    facts.inet_sockets.iter().filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen)
 }
 
 fn takes_zero_address(socket: &InetSocket) -> bool {

@@ -7,7 +7,9 @@
 //! finding is on the destination service when that is on this host (its owner is the one whose
 //! boundary breaks), otherwise on the forwarder's own listener.
 
-use super::relay_target::{is_loopback_host, loopback_services, loopback_tcp_target, outward_listeners, split_host_port};
+use super::relay_target::{
+    is_loopback_host, loopback_services, loopback_tcp_target, outward_listeners, split_host_port,
+};
 use super::{Check, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, Process};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
@@ -71,7 +73,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
 
 fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[String]) -> Option<Finding> {
     let who = format!("{} (pid {}, uid {})", process.name, process.pid, process.uid);
-    let mut evidence = vec![format!("{who} runs `{}`", process.cmdline.join(" ")), format!("{}: {}", forward.tool, forward.spec)];
+    let mut evidence = vec![
+        format!("{who} runs `{}`", process.cmdline.join(" ")),
+        format!("{}: {}", forward.tool, forward.spec),
+    ];
     if !forward.remote_listener && forward.destination != Destination::SandboxLoopback {
         if listeners.is_empty() {
             return None;
@@ -87,7 +92,10 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
             let (severity, title) = if forward.remote_listener {
                 (Severity::Medium, format!("published on a remote ssh server by {}", forward.tool))
             } else {
-                (Severity::High, format!("published beyond loopback by {} on {}", forward.tool, listeners.join(", ")))
+                (
+                    Severity::High,
+                    format!("published beyond loopback by {} on {}", forward.tool, listeners.join(", ")),
+                )
             };
             (Some(id), severity, title)
         }
@@ -96,11 +104,9 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
             Severity::High,
             format!("Unix socket published beyond loopback by {}", forward.tool),
         ),
-        Destination::Elsewhere(what) => (
-            listeners.first().cloned(),
-            Severity::Medium,
-            format!("publishes {what} to the network"),
-        ),
+        Destination::Elsewhere(what) => {
+            (listeners.first().cloned(), Severity::Medium, format!("publishes {what} to the network"))
+        }
         Destination::SandboxLoopback => {
             let exposed = loopback_services(facts);
             if !exposed.is_empty() {
@@ -129,10 +135,14 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
 
 fn fix(tool: &str) -> &'static str {
     match tool {
-        "socat" => "bind the listening side to loopback (TCP-LISTEN:PORT,bind=127.0.0.1) or restrict \
-                    its clients (range=…), or stop the forwarder",
-        "ssh" => "bind forwards to loopback (-L 127.0.0.1:PORT:…, no -g; on servers GatewayPorts no) \
-                  or stop the forwarding",
+        "socat" => {
+            "bind the listening side to loopback (TCP-LISTEN:PORT,bind=127.0.0.1) or restrict \
+                    its clients (range=…), or stop the forwarder"
+        }
+        "ssh" => {
+            "bind forwards to loopback (-L 127.0.0.1:PORT:…, no -g; on servers GatewayPorts no) \
+                  or stop the forwarding"
+        }
         "slirp4netns" => "run slirp4netns with --disable-host-loopback",
         "pasta" => "run pasta with --no-map-gw (or --map-host-loopback none)",
         "kubectl" => "use kubectl port-forward without --address (it defaults to localhost)",
@@ -188,7 +198,13 @@ fn socat(args: &[String]) -> Option<Forward> {
         let kind = a.split(':').next().unwrap_or("").to_ascii_uppercase();
         kind.contains("-LISTEN") || kind.ends_with("-L")
     };
-    let (listen, connect) = if is_listen(first) { (first, second) } else if is_listen(second) { (second, first) } else { return None };
+    let (listen, connect) = if is_listen(first) {
+        (first, second)
+    } else if is_listen(second) {
+        (second, first)
+    } else {
+        return None;
+    };
     let (kind, rest) = connect.split_once(':')?;
     let body = rest.split(',').next().unwrap_or(rest);
     let destination = match kind.to_ascii_uppercase().as_str() {
@@ -199,7 +215,12 @@ fn socat(args: &[String]) -> Option<Forward> {
         "ABSTRACT-CONNECT" | "ABSTRACT-CLIENT" => Destination::LocalUnix(format!("@{body}")),
         _ => return None,
     };
-    Some(Forward { tool: "socat", spec: format!("{listen} → {connect}"), destination, remote_listener: false })
+    Some(Forward {
+        tool: "socat",
+        spec: format!("{listen} → {connect}"),
+        destination,
+        remote_listener: false,
+    })
 }
 
 /// Splits an ssh forwarding spec on colons outside brackets.
@@ -238,7 +259,8 @@ fn ssh(args: &[String]) -> Vec<Forward> {
         for (i, flag) in flags.char_indices() {
             if WITH_VALUE.contains(flag) {
                 let attached = &flags[i + flag.len_utf8()..];
-                let value = if attached.is_empty() { iter.next().cloned() } else { Some(attached.to_string()) };
+                let value =
+                    if attached.is_empty() { iter.next().cloned() } else { Some(attached.to_string()) };
                 if let (Some(value), true) = (value, matches!(flag, 'L' | 'R' | 'D')) {
                     specs.push((flag, value));
                 }
@@ -275,7 +297,9 @@ fn ssh(args: &[String]) -> Vec<Forward> {
                 }
                 let destination = match server_is_local {
                     true => Destination::LocalTcp(host.clone(), port),
-                    false => Destination::Elsewhere(format!("loopback port {port} of ssh server {server_host}")),
+                    false => {
+                        Destination::Elsewhere(format!("loopback port {port} of ssh server {server_host}"))
+                    }
                 };
                 Forward { tool: "ssh", spec: format!("-L {spec}"), destination, remote_listener: false }
             }
@@ -284,7 +308,12 @@ fn ssh(args: &[String]) -> Vec<Forward> {
                     true => "every loopback service of this host (SOCKS through ssh to itself)".to_string(),
                     false => format!("every loopback service of ssh server {server_host} (SOCKS)"),
                 };
-                Forward { tool: "ssh", spec: format!("-D {spec}"), destination: Destination::Elsewhere(what), remote_listener: false }
+                Forward {
+                    tool: "ssh",
+                    spec: format!("-D {spec}"),
+                    destination: Destination::Elsewhere(what),
+                    remote_listener: false,
+                }
             }
             _ => continue,
         };
@@ -294,7 +323,9 @@ fn ssh(args: &[String]) -> Vec<Forward> {
 }
 
 fn ncat(args: &[String]) -> Option<Forward> {
-    if !args.iter().any(|a| a == "-l" || a == "--listen" || (a.starts_with('-') && !a.starts_with("--") && a.contains('l'))) {
+    if !args.iter().any(|a| {
+        a == "-l" || a == "--listen" || (a.starts_with('-') && !a.starts_with("--") && a.contains('l'))
+    }) {
         return None;
     }
     let pos = args.iter().position(|a| matches!(a.as_str(), "--sh-exec" | "-c" | "--exec" | "-e"))?;
@@ -302,15 +333,24 @@ fn ncat(args: &[String]) -> Option<Forward> {
     let words: Vec<&str> = command.split_whitespace().collect();
     let destination = words.iter().find_map(|w| {
         let (kind, rest) = w.split_once(':')?;
-        kind.to_ascii_uppercase().starts_with("TCP").then(|| local_tcp(rest.split(',').next().unwrap_or(rest))).flatten()
+        kind.to_ascii_uppercase()
+            .starts_with("TCP")
+            .then(|| local_tcp(rest.split(',').next().unwrap_or(rest)))
+            .flatten()
     });
     let destination = destination.or_else(|| {
-        let start = words.iter().position(|w| matches!(w.rsplit('/').next(), Some("ncat" | "nc" | "netcat")))?;
+        let start =
+            words.iter().position(|w| matches!(w.rsplit('/').next(), Some("ncat" | "nc" | "netcat")))?;
         let rest: Vec<&&str> = words[start + 1..].iter().filter(|w| !w.starts_with('-')).collect();
         let (host, port) = (rest.first()?, rest.get(1)?.parse::<u16>().ok()?);
         is_loopback_host(host).then(|| Destination::LocalTcp(host.to_string(), port))
     })?;
-    Some(Forward { tool: "ncat", spec: format!("{} \"{command}\"", args[pos]), destination, remote_listener: false })
+    Some(Forward {
+        tool: "ncat",
+        spec: format!("{} \"{command}\"", args[pos]),
+        destination,
+        remote_listener: false,
+    })
 }
 
 fn kubectl(args: &[String]) -> Option<Forward> {
@@ -346,7 +386,8 @@ fn docker_proxy(args: &[String]) -> Option<Forward> {
 
 fn socket_proxyd(args: &[String]) -> Option<Forward> {
     let target = args.iter().find(|a| !a.starts_with('-'))?;
-    let destination = if target.starts_with('/') { Destination::LocalUnix(target.clone()) } else { local_tcp(target)? };
+    let destination =
+        if target.starts_with('/') { Destination::LocalUnix(target.clone()) } else { local_tcp(target)? };
     Some(Forward { tool: "systemd-socket-proxyd", spec: target.clone(), destination, remote_listener: false })
 }
 
@@ -374,15 +415,24 @@ mod tests {
         let tcp = Destination::LocalTcp("127.0.0.1".into(), 7001);
         assert_eq!(dests("socat TCP-LISTEN:8080,fork,reuseaddr TCP:127.0.0.1:7001"), vec![tcp.clone()]);
         assert_eq!(dests("socat -d -d TCP:127.0.0.1:7001 TCP4-LISTEN:8080,fork"), vec![tcp]);
-        assert_eq!(dests("socat TCP-LISTEN:8080 UNIX-CONNECT:/run/app.sock"), vec![Destination::LocalUnix("/run/app.sock".into())]);
+        assert_eq!(
+            dests("socat TCP-LISTEN:8080 UNIX-CONNECT:/run/app.sock"),
+            vec![Destination::LocalUnix("/run/app.sock".into())]
+        );
         assert!(dests("socat TCP-LISTEN:8080,fork TCP:192.0.2.7:80").is_empty());
     }
 
     #[test]
     fn ssh_forward_directions_are_told_apart() {
-        assert_eq!(dests("ssh -N -R 9000:localhost:5432 user@bastion.example"), vec![Destination::LocalTcp("localhost".into(), 5432)]);
+        assert_eq!(
+            dests("ssh -N -R 9000:localhost:5432 user@bastion.example"),
+            vec![Destination::LocalTcp("localhost".into(), 5432)]
+        );
         assert!(matches!(dests("ssh -g -L 8080:127.0.0.1:5432 db.example")[0], Destination::Elsewhere(_)));
-        assert_eq!(dests("ssh -fNL0.0.0.0:8080:127.0.0.1:5432 localhost"), vec![Destination::LocalTcp("127.0.0.1".into(), 5432)]);
+        assert_eq!(
+            dests("ssh -fNL0.0.0.0:8080:127.0.0.1:5432 localhost"),
+            vec![Destination::LocalTcp("127.0.0.1".into(), 5432)]
+        );
         assert!(dests("ssh -L 8080:intranet.example:80 gw.example").is_empty());
     }
 
@@ -391,8 +441,14 @@ mod tests {
         let mut p = process("ncat -l -k 8080 --sh-exec x");
         p.cmdline[5] = "ncat 127.0.0.1 7001".into();
         assert_eq!(forwards(&p)[0].destination, Destination::LocalTcp("127.0.0.1".into(), 7001));
-        assert_eq!(dests("systemd-socket-proxyd 127.0.0.1:8080"), vec![Destination::LocalTcp("127.0.0.1".into(), 8080)]);
-        assert!(matches!(dests("kubectl port-forward --address 0.0.0.0 pod/web 8080:80")[0], Destination::Elsewhere(_)));
+        assert_eq!(
+            dests("systemd-socket-proxyd 127.0.0.1:8080"),
+            vec![Destination::LocalTcp("127.0.0.1".into(), 8080)]
+        );
+        assert!(matches!(
+            dests("kubectl port-forward --address 0.0.0.0 pod/web 8080:80")[0],
+            Destination::Elsewhere(_)
+        ));
         assert!(dests("kubectl port-forward pod/web 8080:80").is_empty());
         assert_eq!(dests("slirp4netns --configure 1234 tap0"), vec![Destination::SandboxLoopback]);
         assert!(dests("slirp4netns --disable-host-loopback 1234 tap0").is_empty());

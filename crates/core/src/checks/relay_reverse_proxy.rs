@@ -179,9 +179,9 @@ fn loopback_only(rules: &[&Directive]) -> bool {
     last.name == "deny"
         && last.args.first().is_some_and(|a| a == "all")
         && rules.iter().filter(|d| d.name == "allow").all(|d| {
-            d.args.first().is_some_and(|a| {
-                a.starts_with("unix:") || is_loopback_host(a.split('/').next().unwrap_or(a))
-            })
+            d.args
+                .first()
+                .is_some_and(|a| a.starts_with("unix:") || is_loopback_host(a.split('/').next().unwrap_or(a)))
         })
 }
 
@@ -193,12 +193,19 @@ struct Pass<'a> {
 }
 
 /// Walks a server block, carrying the innermost allow/deny rules and Host header setting.
-fn passes<'a>(block: &'a [Directive], restricted: bool, sets_host: Option<&'a Directive>, out: &mut Vec<Pass<'a>>) {
+fn passes<'a>(
+    block: &'a [Directive],
+    restricted: bool,
+    sets_host: Option<&'a Directive>,
+    out: &mut Vec<Pass<'a>>,
+) {
     let rules: Vec<&Directive> = block.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
     let restricted = if rules.is_empty() { restricted } else { loopback_only(&rules) };
     let sets_host = block
         .iter()
-        .find(|d| d.name == "proxy_set_header" && d.args.first().is_some_and(|h| h.eq_ignore_ascii_case("host")))
+        .find(|d| {
+            d.name == "proxy_set_header" && d.args.first().is_some_and(|h| h.eq_ignore_ascii_case("host"))
+        })
         .or(sets_host);
     for d in block {
         if PASS_DIRECTIVES.iter().any(|(n, _)| *n == d.name) {
@@ -245,7 +252,8 @@ fn nginx_findings(facts: &HostFacts, capture: &CommandCapture, out: &mut Vec<Fin
             let mut found = Vec::new();
             passes(server_body, loopback_only(&body_rules), None, &mut found);
             for pass in found.iter().filter(|p| !p.restricted) {
-                let default_port = PASS_DIRECTIVES.iter().find(|(n, _)| *n == pass.directive.name).map_or(80, |p| p.1);
+                let default_port =
+                    PASS_DIRECTIVES.iter().find(|(n, _)| *n == pass.directive.name).map_or(80, |p| p.1);
                 let Some(arg) = pass.directive.args.first() else { continue };
                 let Some(upstream) = upstream_of(arg, default_port) else { continue };
                 let targets = resolve(&upstream, &upstreams, context.name == "stream");
@@ -259,7 +267,11 @@ fn nginx_findings(facts: &HostFacts, capture: &CommandCapture, out: &mut Vec<Fin
 
 /// Concrete destinations of an upstream: itself, or the servers of the named `upstream` block
 /// (with the line that names each).
-fn resolve<'a>(upstream: &Upstream, blocks: &[&'a Directive], stream: bool) -> Vec<(Upstream, Option<&'a Directive>)> {
+fn resolve<'a>(
+    upstream: &Upstream,
+    blocks: &[&'a Directive],
+    stream: bool,
+) -> Vec<(Upstream, Option<&'a Directive>)> {
     let Upstream::Named(name) = upstream else { return vec![(upstream.clone(), None)] };
     let Some(block) = blocks.iter().find(|b| b.args.first() == Some(name)) else { return Vec::new() };
     let servers = block.block.iter().flatten().filter(|d| d.name == "server");
@@ -291,14 +303,23 @@ fn report(
     };
     let d = pass.directive;
     let mut evidence = vec![
-        format!("{}: {} {}; (nginx pid {}, `{}`)", d.at(), d.name, d.args.join(" "), capture.pid, capture.command.join(" ")),
+        format!(
+            "{}: {} {}; (nginx pid {}, `{}`)",
+            d.at(),
+            d.name,
+            d.args.join(" "),
+            capture.pid,
+            capture.command.join(" ")
+        ),
         format!("the server block listens beyond loopback on {}", outward.join(", ")),
     ];
     if let Some(server) = via {
         evidence.push(format!("{}: upstream server {}", server.at(), server.args.join(" ")));
     }
     let host_note = match pass.sets_host {
-        Some(h) => format!("{}: proxy_set_header {} — the client's Host passes through", h.at(), h.args.join(" ")),
+        Some(h) => {
+            format!("{}: proxy_set_header {} — the client's Host passes through", h.at(), h.args.join(" "))
+        }
         None => "nginx sends Host: $proxy_host (the upstream's own address) by default".to_string(),
     };
     evidence.push(format!(
@@ -340,7 +361,10 @@ mod tests {
         assert_eq!(cfg[0].name, "http");
         assert_eq!(cfg[1].name, "server");
         let server = cfg[1].block.as_ref().unwrap();
-        assert_eq!((server[0].name.as_str(), server[0].file.as_str(), server[0].line), ("listen", "/etc/nginx/x", 1));
+        assert_eq!(
+            (server[0].name.as_str(), server[0].file.as_str(), server[0].line),
+            ("listen", "/etc/nginx/x", 1)
+        );
         let location = server[1].block.as_ref().unwrap();
         assert_eq!(location[0].args, vec!["http://127.0.0.1:7001".to_string()]);
         assert_eq!(location[0].line, 2);
@@ -354,9 +378,15 @@ mod tests {
         assert!(!listen_is_outward("127.0.0.1:8080"));
         assert!(!listen_is_outward("localhost:8080"));
         assert!(!listen_is_outward("unix:/run/n.sock"));
-        assert_eq!(upstream_of("http://127.0.0.1:7001/api/", 80), Some(Upstream::Tcp("127.0.0.1".into(), 7001)));
+        assert_eq!(
+            upstream_of("http://127.0.0.1:7001/api/", 80),
+            Some(Upstream::Tcp("127.0.0.1".into(), 7001))
+        );
         assert_eq!(upstream_of("https://localhost", 80), Some(Upstream::Tcp("localhost".into(), 443)));
-        assert_eq!(upstream_of("http://unix:/run/app.sock:/x", 80), Some(Upstream::Unix("/run/app.sock".into())));
+        assert_eq!(
+            upstream_of("http://unix:/run/app.sock:/x", 80),
+            Some(Upstream::Unix("/run/app.sock".into()))
+        );
         assert_eq!(upstream_of("http://app", 80), Some(Upstream::Named("app".into())));
         assert_eq!(upstream_of("http://$backend", 80), None);
         assert_eq!(upstream_of("127.0.0.1:5432", 0), Some(Upstream::Tcp("127.0.0.1".into(), 5432)));
@@ -364,7 +394,13 @@ mod tests {
 
     #[test]
     fn loopback_only_rules_are_recognised() {
-        let d = |name: &str, arg: &str| Directive { name: name.into(), args: vec![arg.into()], file: String::new(), line: 0, block: None };
+        let d = |name: &str, arg: &str| Directive {
+            name: name.into(),
+            args: vec![arg.into()],
+            file: String::new(),
+            line: 0,
+            block: None,
+        };
         let (a, b, c) = (d("allow", "127.0.0.1"), d("deny", "all"), d("allow", "192.0.2.0/24"));
         assert!(loopback_only(&[&a, &b]));
         assert!(!loopback_only(&[&a, &c, &b]));

@@ -47,7 +47,8 @@ fn verdict(output: &str) -> Option<Verdict> {
     let allow = one("allowtcpforwarding")?;
     let disable = one("disableforwarding").unwrap_or_else(|| "no".into());
     let permit_open: Vec<String> = map.get("permitopen").cloned().unwrap_or_else(|| vec!["any".into()]);
-    let permit_open: Vec<String> = permit_open.iter().flat_map(|v| v.split_whitespace().map(str::to_string)).collect();
+    let permit_open: Vec<String> =
+        permit_open.iter().flat_map(|v| v.split_whitespace().map(str::to_string)).collect();
     let mut shown = vec![
         format!("disableforwarding {disable}"),
         format!("allowtcpforwarding {allow}"),
@@ -57,7 +58,10 @@ fn verdict(output: &str) -> Option<Verdict> {
         shown.push(format!("gatewayports {g}"));
     }
     let open_to_loopback = permit_open.iter().any(|p| {
-        p == "any" || p == "*" || p.starts_with("*:") || split_host_port(p).is_some_and(|(h, _)| is_loopback_host(&h))
+        p == "any"
+            || p == "*"
+            || p.starts_with("*:")
+            || split_host_port(p).is_some_and(|(h, _)| is_loopback_host(&h))
     });
     let allowed = disable != "yes" && matches!(allow.as_str(), "yes" | "all" | "local") && open_to_loopback;
     Some(Verdict { allowed, settings: shown })
@@ -140,7 +144,9 @@ mod tests {
         assert!(verdict(default).unwrap().allowed);
         assert!(!verdict("allowtcpforwarding yes\ndisableforwarding yes\n").unwrap().allowed);
         assert!(!verdict("allowtcpforwarding remote\n").unwrap().allowed);
-        assert!(!verdict("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n").unwrap().allowed);
+        assert!(
+            !verdict("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n").unwrap().allowed
+        );
         assert!(verdict("allowtcpforwarding local\npermitopen localhost:5432\n").unwrap().allowed);
         assert!(verdict("port 22\n").is_none());
     }

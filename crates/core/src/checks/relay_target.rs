@@ -24,9 +24,10 @@ pub fn is_loopback_host(host: &str) -> bool {
 pub fn loopback_tcp_target(facts: &HostFacts, host: &str, port: u16) -> (String, bool) {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = bare.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let listening = facts.inet_sockets.iter().filter(|s| {
-        s.protocol == Protocol::Tcp && s.state == SocketState::Listen && s.port == port
-    });
+    let listening = facts
+        .inet_sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen && s.port == port);
     let exact = listening.clone().find(|s| s.address == ip);
     let covering = listening.clone().find(|s| {
         s.address.is_unspecified() && (s.address.is_ipv4() == ip.is_ipv4() || s.v6only == Some(false))

@@ -110,7 +110,12 @@ fn program(process: &Process, fallback: &str) -> String {
 /// `sshd -T` for the daemon; when its configuration has `Match` blocks, also `sshd -T -C` for
 /// root and each login user (uid ≥ 1000) connecting from a documentation address, because
 /// `Match` is only evaluated for a given connection.
-fn capture_sshd(process: &Process, args: &[String], accounts: &Accounts, limits: &mut Vec<Limit>) -> Vec<CommandCapture> {
+fn capture_sshd(
+    process: &Process,
+    args: &[String],
+    accounts: &Accounts,
+    limits: &mut Vec<Limit>,
+) -> Vec<CommandCapture> {
     let mut base = vec![program(process, "sshd"), "-T".to_string()];
     base.extend(args.iter().cloned());
     let Some(global) = capture("sshd", process.pid, base.clone(), limits) else {
@@ -141,9 +146,10 @@ fn has_match_blocks(args: &[String]) -> bool {
     if let Ok(entries) = std::fs::read_dir("/etc/ssh/sshd_config.d") {
         texts.extend(entries.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()));
     }
-    texts.iter().flat_map(|t| t.lines()).any(|l| {
-        l.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("match "))
-    })
+    texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .any(|l| l.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("match ")))
 }
 
 /// Runs `command` (bounded in time and output) and keeps its stdout; a failure becomes a limit.
@@ -212,7 +218,8 @@ mod tests {
 
     #[test]
     fn sshd_listener_title_gives_its_options() {
-        let title = argv("sshd: /usr/sbin/sshd -D -f /tmp/x/sshd_config -o Port=22 [listener] 0 of 10-100 startups");
+        let title =
+            argv("sshd: /usr/sbin/sshd -D -f /tmp/x/sshd_config -o Port=22 [listener] 0 of 10-100 startups");
         assert_eq!(sshd_args(&title), Some(argv("-f /tmp/x/sshd_config -o Port=22")));
         assert_eq!(sshd_args(&argv("sshd: alice@pts/0")), None);
         assert_eq!(sshd_args(&argv("/usr/sbin/sshd -D -f/etc/ssh/alt")), Some(argv("-f /etc/ssh/alt")));
@@ -224,7 +231,10 @@ mod tests {
         assert_eq!(nginx_master_args(&title), Some(argv("-c /tmp/lwngx/nginx.conf -p /tmp/lwngx/")));
         assert_eq!(nginx_master_args(&argv("nginx: worker process")), None);
         let debian = argv("nginx: master process /usr/sbin/nginx -g daemon on; master_process on;");
-        assert_eq!(nginx_master_args(&debian), Some(vec!["-g".into(), "daemon on; master_process on;".into()]));
+        assert_eq!(
+            nginx_master_args(&debian),
+            Some(vec!["-g".into(), "daemon on; master_process on;".into()])
+        );
     }
 
     #[test]

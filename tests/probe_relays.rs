@@ -107,6 +107,9 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     };
     let open_sshd = sshd("sshd-open.conf", 2222, "");
     let safe_sshd = sshd("sshd-safe.conf", 2223, "DisableForwarding yes\n");
+    // Safe globally, open for root through a Match block: only `sshd -T -C user=root,…` sees it.
+    let match_sshd =
+        sshd("sshd-match.conf", 2224, "AllowTcpForwarding no\nMatch User root\n    AllowTcpForwarding yes\n");
 
     let _daemons = [
         spawn_in(&ns, &["tinyproxy", "-d", "-c", &open_tp]),
@@ -118,8 +121,9 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         spawn_in(&ns, &["nginx", "-c", &nginx_path, "-p", &d, "-g", "daemon off;"]),
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &open_sshd, "-E", &format!("{d}/sshd-open.log")]),
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &safe_sshd, "-E", &format!("{d}/sshd-safe.log")]),
+        spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &match_sshd, "-E", &format!("{d}/sshd-match.log")]),
     ];
-    wait_listening(&ns, &[8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223]);
+    wait_listening(&ns, &[8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224]);
 
     let started = Instant::now();
     let report = audit_json(&ns, &["--probe", "--fail-on", "critical"]);
@@ -154,7 +158,13 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     );
     assert!(nginx.contains("Host"), "{nginx}");
 
-    assert_eq!(services_with(&report, "relay.ssh-forwarding"), vec!["tcp:0.0.0.0:2222"], "{report:#}");
+    assert_eq!(
+        services_with(&report, "relay.ssh-forwarding"),
+        vec!["tcp:0.0.0.0:2222", "tcp:0.0.0.0:2224"],
+        "{report:#}"
+    );
+    let matched = evidence(&report, "relay.ssh-forwarding", "tcp:0.0.0.0:2224");
+    assert!(matched.contains("for connection user=root,") && !matched.contains("globally"), "{matched}");
     let ssh = evidence(&report, "relay.ssh-forwarding", "tcp:0.0.0.0:2222");
     assert!(ssh.contains("allowtcpforwarding yes") && ssh.contains(&open_sshd), "{ssh}");
 

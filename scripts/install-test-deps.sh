@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
-          openssh-server openssh-client chromium)
+          openssh-server openssh-client chromium haproxy caddy apache2 openssl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -59,7 +59,7 @@ class H(http.server.BaseHTTPRequestHandler):
         b = b"loopback-only service"; self.send_response(200); self.send_header("Content-Length", str(len(b)))
         self.end_headers(); self.wfile.write(b)
     def log_message(self, *a): pass
-for port in (7001, 7002):
+for port in range(7001, 7009):
     s = http.server.ThreadingHTTPServer(("127.0.0.1", port), H); threading.Thread(target=s.serve_forever, daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()
@@ -99,6 +99,29 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     let nginx_path = write(&dir, "nginx.conf", &nginx_conf);
     let proxy_pass_line =
         nginx_conf.lines().position(|l| l.contains("proxy_pass http://127.0.0.1:7001")).expect("line") + 1;
+    // HAProxy, Caddy and Apache: each with an open route (to 7003, 7005, 7007) and a safe one
+    // (listening on loopback, or `Require local`) to 7004, 7006, 7008.
+    let haproxy_conf = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+        frontend open\n    bind :8082\n    default_backend b_open\nfrontend local\n    bind 127.0.0.1:8092\n    default_backend b_local\n\
+        backend b_open\n    server s1 127.0.0.1:7003\nbackend b_local\n    server s2 127.0.0.1:7004\n";
+    let haproxy_path = write(&dir, "haproxy.cfg", haproxy_conf);
+    let haproxy_line = haproxy_conf.lines().position(|l| l.contains("127.0.0.1:7003")).expect("line") + 1;
+    let caddyfile = "{\n    admin off\n    auto_https off\n}\n:8085 {\n    reverse_proxy 127.0.0.1:7005\n}\n\
+        http://127.0.0.1:8095 {\n    bind 127.0.0.1\n    reverse_proxy 127.0.0.1:7006\n}\n";
+    let caddy_path = write(&dir, "Caddyfile", caddyfile);
+    let modules = "/usr/lib/apache2/modules";
+    let apache_main = format!(
+        "ServerRoot {d}\nPidFile {d}/apache.pid\nErrorLog {d}/apache.err\nMutex file:{d} default\n\
+         LoadModule mpm_event_module {modules}/mod_mpm_event.so\nLoadModule authz_core_module {modules}/mod_authz_core.so\n\
+         LoadModule authz_host_module {modules}/mod_authz_host.so\nLoadModule proxy_module {modules}/mod_proxy.so\n\
+         LoadModule proxy_http_module {modules}/mod_proxy_http.so\nUser nobody\nGroup nogroup\nServerName localhost\n\
+         Listen 8087\nListen 8088\nInclude {d}/apache-sites.conf\n"
+    );
+    let apache_sites = "<VirtualHost *:8087>\n    ProxyPass \"/\" \"http://127.0.0.1:7007/\"\n</VirtualHost>\n\
+        <VirtualHost *:8088>\n    <Location />\n        Require local\n        ProxyPass http://127.0.0.1:7008/\n    </Location>\n</VirtualHost>\n";
+    let apache_path = write(&dir, "apache2.conf", &apache_main);
+    let sites_path = write(&dir, "apache-sites.conf", apache_sites);
+
     let key = format!("{d}/hostkey");
     must(std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", &key]));
     std::fs::create_dir_all("/run/sshd").expect("sshd privilege separation directory");
@@ -122,8 +145,27 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &open_sshd, "-E", &format!("{d}/sshd-open.log")]),
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &safe_sshd, "-E", &format!("{d}/sshd-safe.log")]),
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &match_sshd, "-E", &format!("{d}/sshd-match.log")]),
+        spawn_in(&ns, &["haproxy", "-db", "-f", &haproxy_path]),
+        spawn_in(&ns, &["apache2", "-f", &apache_path, "-DFOREGROUND"]),
+        Spawned(
+            ns.command(&["caddy", "run", "--config", &caddy_path, "--adapter", "caddyfile"])
+                .env("HOME", &d)
+                .env("XDG_DATA_HOME", &d)
+                .env("XDG_CONFIG_HOME", &d)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn caddy"),
+        ),
     ];
-    wait_listening(&ns, &[8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224]);
+    wait_listening(
+        &ns,
+        &[
+            8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224, 8082, 8092, 8085, 8095, 8087,
+            8088,
+        ],
+    );
 
     let started = Instant::now();
     let report = audit_json(&ns, &["--probe", "--fail-on", "critical"]);
@@ -150,7 +192,26 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         "{socat}"
     );
 
-    assert_eq!(services_with(&report, "relay.reverse-proxy"), vec!["tcp:127.0.0.1:7001"], "{report:#}");
+    assert_eq!(
+        services_with(&report, "relay.reverse-proxy"),
+        vec!["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7003", "tcp:127.0.0.1:7005", "tcp:127.0.0.1:7007"],
+        "{report:#}"
+    );
+    let haproxy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7003");
+    assert!(
+        haproxy.contains(&format!("{haproxy_path}:{haproxy_line}: server s1 127.0.0.1:7003")),
+        "{haproxy}"
+    );
+    let caddy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7005");
+    assert!(
+        caddy.contains(&format!("{caddy_path}:6: reverse_proxy 127.0.0.1:7005")) && caddy.contains(":8085"),
+        "{caddy}"
+    );
+    let apache = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7007");
+    assert!(
+        apache.contains(&format!("{sites_path}:2: ProxyPass")) && apache.contains("Listen 8087"),
+        "{apache}"
+    );
     let nginx = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7001");
     assert!(
         nginx.contains(&format!("{nginx_path}:{proxy_pass_line}: proxy_pass http://127.0.0.1:7001")),

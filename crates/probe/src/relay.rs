@@ -1,6 +1,11 @@
 //! Relay probes of one listener reachable beyond loopback: does it carry a client to this host's
 //! loopback as an HTTP proxy (`CONNECT`, absolute-URI request) or a SOCKS4/4a/5 proxy (no
-//! authentication)? Proven only against the [`Canary`]; nothing is sent to other services.
+//! authentication)? Proven only against the [`Canary`]: the only destination ever requested is
+//! the canary. (A transparent forwarder on the listener still hands the probe's own bytes to its
+//! target, as it would any client's.)
+//!
+//! The finding names the proxy's listener as its service: that is what to close or restrict, and
+//! it exposes every loopback service at once (listed in the evidence).
 
 use crate::canary::Canary;
 use crate::http::Request;

@@ -121,3 +121,92 @@ fn network_address(facts: &HostFacts, socket: &InetSocket) -> Option<IpAddr> {
         .flatten();
     same_family.or(dual_stack_v4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loopwarden_core::facts::{Interface, InterfaceAddress};
+
+    fn listener(addr: &str, port: u16, v6only: Option<bool>) -> InetSocket {
+        InetSocket {
+            protocol: Protocol::Tcp,
+            address: addr.parse().unwrap(),
+            port,
+            v6only,
+            state: SocketState::Listen,
+            peer: None,
+            bound_device: None,
+            uid: 0,
+            inode: 1,
+            owners: vec![],
+        }
+    }
+
+    fn facts(sockets: Vec<InetSocket>, interfaces: Vec<Interface>) -> HostFacts {
+        let mut facts: HostFacts = serde_json::from_value(serde_json::json!({
+            "schema": "loopwarden.facts/v1",
+            "host": {"hostname": "h", "kernel": "k", "netns": "n", "privileged": true, "collected_at": 0, "limits": []},
+            "inet_sockets": [], "unix_sockets": [], "processes": [], "interfaces": [],
+            "sysctls": {}, "names": {"hosts_file": null, "nsswitch_hosts": null},
+            "accounts": {"users": [], "groups": []}
+        }))
+        .unwrap();
+        facts.inet_sockets = sockets;
+        facts.interfaces = interfaces;
+        facts
+    }
+
+    fn eth0(addrs: &[&str]) -> Interface {
+        Interface {
+            name: "eth0".into(),
+            index: 2,
+            up: true,
+            loopback: false,
+            kind: None,
+            mac: None,
+            addresses: addrs
+                .iter()
+                .map(|a| InterfaceAddress { address: a.parse().unwrap(), prefix_len: 24 })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn browser_targets_are_loopback_and_wildcard_listeners_at_loopback() {
+        let f = facts(
+            vec![
+                listener("127.0.0.1", 80, None),
+                listener("::", 81, Some(false)),
+                listener("::", 82, Some(true)),
+                listener("192.0.2.1", 83, None),
+            ],
+            vec![],
+        );
+        let t = browser_targets(&f);
+        let got: Vec<(&str, String, bool)> =
+            t.iter().map(|t| (t.service.as_str(), t.connect.to_string(), t.zero_address)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("tcp:127.0.0.1:80", "127.0.0.1:80".to_string(), false),
+                ("tcp:[::]:81", "[::1]:81".to_string(), true),
+                ("tcp:[::]:82", "[::1]:82".to_string(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn relay_targets_use_a_network_address_when_there_is_one() {
+        let sockets = vec![
+            listener("0.0.0.0", 8080, None),
+            listener("127.0.0.1", 9, None),
+            listener("::", 1080, Some(false)),
+        ];
+        let with = relay_targets(&facts(sockets.clone(), vec![eth0(&["fe80::1", "192.0.2.1"])]));
+        let got: Vec<(String, bool)> = with.iter().map(|(t, n)| (t.connect.to_string(), *n)).collect();
+        assert_eq!(got, vec![("192.0.2.1:8080".to_string(), true), ("192.0.2.1:1080".to_string(), true)]);
+        let without = relay_targets(&facts(sockets, vec![]));
+        assert_eq!(without[0].0.connect.to_string(), "127.0.0.1:8080");
+        assert!(!without[0].1);
+    }
+}

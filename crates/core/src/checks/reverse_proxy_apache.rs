@@ -48,10 +48,18 @@ struct Pass {
     stack: Vec<Container>,
 }
 
-/// `Listen` addresses (with `file:line`) and proxying directives of every captured file, plus
-/// the members of `<Proxy balancer://…>` blocks.
-fn scan(files: &[&CommandCapture]) -> (Vec<(String, String)>, Vec<Pass>, Vec<(String, String)>) {
-    let (mut listens, mut passes, mut members) = (Vec::new(), Vec::new(), Vec::new());
+/// What the captured files say: `Listen` addresses (with `file:line`), proxying directives, and
+/// the members of `<Proxy balancer://…>` blocks as `(balancer, url)`.
+#[derive(Debug, Default)]
+struct Scan {
+    listens: Vec<(String, String)>,
+    passes: Vec<Pass>,
+    members: Vec<(String, String)>,
+}
+
+fn scan(files: &[&CommandCapture]) -> Scan {
+    let mut scan = Scan::default();
+    let Scan { listens, passes, members } = &mut scan;
     for file in files {
         let path = file.command.last().cloned().unwrap_or_default();
         let mut stack: Vec<Container> = Vec::new();
@@ -71,7 +79,11 @@ fn scan(files: &[&CommandCapture]) -> (Vec<(String, String)>, Vec<Pass>, Vec<(St
             if let Some(open) = line.strip_prefix('<') {
                 let w = words(open.trim_end_matches('>'));
                 if let Some((kind, args)) = w.split_first() {
-                    stack.push(Container { kind: kind.to_ascii_lowercase(), args: args.to_vec(), requires: Vec::new() });
+                    stack.push(Container {
+                        kind: kind.to_ascii_lowercase(),
+                        args: args.to_vec(),
+                        requires: Vec::new(),
+                    });
                 }
                 continue;
             }
@@ -85,7 +97,8 @@ fn scan(files: &[&CommandCapture]) -> (Vec<(String, String)>, Vec<Pass>, Vec<(St
                     }
                 }
                 "balancermember" => {
-                    let balancer = stack.iter().rev().find(|c| c.kind == "proxy").and_then(|c| c.args.first());
+                    let balancer =
+                        stack.iter().rev().find(|c| c.kind == "proxy").and_then(|c| c.args.first());
                     if let (Some(b), Some(url)) = (balancer, args.first()) {
                         members.push((b.trim_end_matches('/').to_string(), url.clone()));
                     }
@@ -94,19 +107,33 @@ fn scan(files: &[&CommandCapture]) -> (Vec<(String, String)>, Vec<Pass>, Vec<(St
                     let in_location = stack.iter().any(|c| c.kind.starts_with("location"));
                     let url = if in_location { args.first() } else { args.get(1) };
                     if let Some(url) = url.filter(|u| u.as_str() != "!") {
-                        passes.push(Pass { at, text: line.to_string(), url: url.clone(), stack: stack.clone() });
+                        passes.push(Pass {
+                            at,
+                            text: line.to_string(),
+                            url: url.clone(),
+                            stack: stack.clone(),
+                        });
                     }
                 }
-                "rewriterule" if args.get(2).is_some_and(|f| f.trim_matches(['[', ']']).split(',').any(|x| x.eq_ignore_ascii_case("P"))) => {
+                "rewriterule"
+                    if args.get(2).is_some_and(|f| {
+                        f.trim_matches(['[', ']']).split(',').any(|x| x.eq_ignore_ascii_case("P"))
+                    }) =>
+                {
                     if let Some(url) = args.get(1) {
-                        passes.push(Pass { at, text: line.to_string(), url: url.clone(), stack: stack.clone() });
+                        passes.push(Pass {
+                            at,
+                            text: line.to_string(),
+                            url: url.clone(),
+                            stack: stack.clone(),
+                        });
                     }
                 }
                 _ => {}
             }
         }
     }
-    (listens, passes, members)
+    scan
 }
 
 /// The port of a `Listen` or `<VirtualHost>` address, and whether its address reaches beyond
@@ -154,8 +181,9 @@ fn local_only(stack: &[Container]) -> Option<bool> {
 
 /// Every upstream published beyond loopback by the Apache whose includes list is `includes`.
 pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
-    let files: Vec<&CommandCapture> = all.iter().filter(|c| c.kind == "apache" && c.pid == includes.pid).collect();
-    let (listens, passes, members) = scan(&files);
+    let files: Vec<&CommandCapture> =
+        all.iter().filter(|c| c.kind == "apache" && c.pid == includes.pid).collect();
+    let Scan { listens, passes, members } = scan(&files);
     let outward_ports: Vec<(u16, String)> = listens
         .iter()
         .filter_map(|(addr, at)| match port_and_outward(addr) {
@@ -170,7 +198,11 @@ pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Ve
             .iter()
             .filter(|(port, _)| match vhost {
                 None => true,
-                Some(v) => v.args.iter().filter_map(|a| port_and_outward(a)).any(|(p, outward)| p == *port && outward),
+                Some(v) => v
+                    .args
+                    .iter()
+                    .filter_map(|a| port_and_outward(a))
+                    .any(|(p, outward)| p == *port && outward),
             })
             .map(|(_, shown)| shown)
             .collect();
@@ -179,7 +211,13 @@ pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Ve
         }
         let status = match local_only(&pass.stack) {
             Some(true) => continue,
-            _ if pass.stack.iter().any(|c| c.requires.iter().any(|r| r.contains("user") || r.contains("group"))) => Status::Unknown,
+            _ if pass
+                .stack
+                .iter()
+                .any(|c| c.requires.iter().any(|r| r.contains("user") || r.contains("group"))) =>
+            {
+                Status::Unknown
+            }
             _ => Status::Open,
         };
         let urls: Vec<String> = match pass.url.strip_prefix("balancer://") {
@@ -197,7 +235,8 @@ pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Ve
                 "Apache sends the upstream's own name as Host unless ProxyPreserveHost On, and connects from this host".into(),
             ];
             if status == Status::Unknown {
-                evidence.push("the location demands authentication (Require user/group); not evaluated".into());
+                evidence
+                    .push("the location demands authentication (Require user/group); not evaluated".into());
             }
             out.push(Published { proxy: "apache", pid: includes.pid, upstream, evidence, status });
         }
@@ -210,12 +249,22 @@ mod tests {
     use super::*;
 
     fn file(path: &str, text: &str) -> CommandCapture {
-        CommandCapture { kind: "apache".into(), pid: 3, command: vec!["cat".into(), path.into()], output: text.into() }
+        CommandCapture {
+            kind: "apache".into(),
+            pid: 3,
+            command: vec!["cat".into(), path.into()],
+            output: text.into(),
+        }
     }
 
     #[test]
     fn proxies_in_outward_vhosts_are_published_unless_local_only() {
-        let includes = CommandCapture { kind: "apache-includes".into(), pid: 3, command: vec!["apache2".into(), "-t".into()], output: String::new() };
+        let includes = CommandCapture {
+            kind: "apache-includes".into(),
+            pid: 3,
+            command: vec!["apache2".into(), "-t".into()],
+            output: String::new(),
+        };
         let all = vec![
             includes.clone(),
             file("/etc/apache2/apache2.conf", "Listen 8084\nListen 127.0.0.1:8085\n"),
@@ -234,9 +283,13 @@ mod tests {
 
     #[test]
     fn urls_and_balancers() {
-        assert_eq!(url_upstream("unix:/run/php.sock|fcgi://localhost/"), Some(Upstream::Unix("/run/php.sock".into())));
+        assert_eq!(
+            url_upstream("unix:/run/php.sock|fcgi://localhost/"),
+            Some(Upstream::Unix("/run/php.sock".into()))
+        );
         assert_eq!(url_upstream("http://localhost/"), Some(Upstream::Tcp("localhost".into(), 80)));
-        let includes = CommandCapture { kind: "apache-includes".into(), pid: 3, command: vec![], output: String::new() };
+        let includes =
+            CommandCapture { kind: "apache-includes".into(), pid: 3, command: vec![], output: String::new() };
         let all = vec![file("/a.conf", "Listen 80\n<Proxy balancer://app>\n BalancerMember http://127.0.0.1:7001\n</Proxy>\nProxyPass /x balancer://app/\n")];
         assert_eq!(published(&includes, &all)[0].upstream, Upstream::Tcp("127.0.0.1".into(), 7001));
     }

@@ -11,7 +11,8 @@ use serde_json::Value;
 /// Whether a Caddy listen address (`:8080`, `0.0.0.0:443`, `tcp/[::1]:80`, `unix//run/x`) reaches
 /// beyond loopback.
 fn listen_is_outward(addr: &str) -> bool {
-    let (network, rest) = addr.split_once('/').filter(|(n, _)| !n.is_empty() && !n.contains(':')).unwrap_or(("tcp", addr));
+    let (network, rest) =
+        addr.split_once('/').filter(|(n, _)| !n.is_empty() && !n.contains(':')).unwrap_or(("tcp", addr));
     if network.starts_with("unix") {
         return false;
     }
@@ -60,8 +61,13 @@ pub(super) fn published(capture: &CommandCapture, all: &[CommandCapture]) -> Vec
     let mut out = Vec::new();
     let servers = config.pointer("/apps/http/servers").and_then(Value::as_object);
     for (name, server) in servers.into_iter().flatten() {
-        let listens: Vec<&str> =
-            server.get("listen").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let listens: Vec<&str> = server
+            .get("listen")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let outward: Vec<&str> = listens.into_iter().filter(|l| listen_is_outward(l)).collect();
         if outward.is_empty() {
             continue;
@@ -78,7 +84,8 @@ pub(super) fn published(capture: &CommandCapture, all: &[CommandCapture]) -> Vec
             if let Some(line) = caddyfile.and_then(|c| caddyfile_line(c, &dial)) {
                 evidence.push(line);
             }
-            evidence.push("Caddy passes the client's Host through unchanged but connects from this host".into());
+            evidence
+                .push("Caddy passes the client's Host through unchanged but connects from this host".into());
             let status = if guarded {
                 evidence.push("the route has a remote_ip/client_ip matcher, not evaluated".into());
                 Status::Unknown
@@ -96,7 +103,8 @@ fn caddyfile_line(file: &CommandCapture, dial: &str) -> Option<String> {
     let port = dial.rsplit(':').next()?;
     let path = file.command.last()?;
     file.output.lines().enumerate().find_map(|(i, l)| {
-        (l.contains("reverse_proxy") && l.contains(&format!(":{port}"))).then(|| format!("{path}:{}: {}", i + 1, l.trim()))
+        (l.contains("reverse_proxy") && l.contains(&format!(":{port}")))
+            .then(|| format!("{path}:{}: {}", i + 1, l.trim()))
     })
 }
 
@@ -105,7 +113,12 @@ mod tests {
     use super::*;
 
     fn capture(kind: &str, command: &[&str], output: &str) -> CommandCapture {
-        CommandCapture { kind: kind.into(), pid: 5, command: command.iter().map(|s| s.to_string()).collect(), output: output.into() }
+        CommandCapture {
+            kind: kind.into(),
+            pid: 5,
+            command: command.iter().map(|s| s.to_string()).collect(),
+            output: output.into(),
+        }
     }
 
     #[test]
@@ -113,12 +126,19 @@ mod tests {
         let adapted = r#"{"apps":{"http":{"servers":{"srv0":{"listen":[":8083"],"routes":[{"handle":[{"handler":"subroute","routes":[{"handle":[{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:7001"}]}]}]}]}]},"srv1":{"listen":["127.0.0.1:8084"],"routes":[{"handle":[{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:7002"}]}]}]}}}}}"#;
         let all = vec![
             capture("caddy", &["caddy", "adapt", "--config", "/etc/caddy/Caddyfile"], adapted),
-            capture("caddyfile", &["cat", "/etc/caddy/Caddyfile"], ":8083 {\n    reverse_proxy 127.0.0.1:7001\n}\n"),
+            capture(
+                "caddyfile",
+                &["cat", "/etc/caddy/Caddyfile"],
+                ":8083 {\n    reverse_proxy 127.0.0.1:7001\n}\n",
+            ),
         ];
         let found = published(&all[0], &all);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].upstream, Upstream::Tcp("127.0.0.1".into(), 7001));
-        assert!(found[0].evidence.iter().any(|e| e == "/etc/caddy/Caddyfile:2: reverse_proxy 127.0.0.1:7001"));
+        assert!(found[0]
+            .evidence
+            .iter()
+            .any(|e| e == "/etc/caddy/Caddyfile:2: reverse_proxy 127.0.0.1:7001"));
     }
 
     #[test]

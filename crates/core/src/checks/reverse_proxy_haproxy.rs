@@ -16,8 +16,21 @@ struct Section {
 }
 
 const SECTION_KEYWORDS: &[&str] = &[
-    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "program",
-    "http-errors", "ring", "cache", "mailers", "crt-store", "traces",
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "peers",
+    "resolvers",
+    "userlist",
+    "program",
+    "http-errors",
+    "ring",
+    "cache",
+    "mailers",
+    "crt-store",
+    "traces",
 ];
 
 /// Rules that may refuse clients, which this reader does not evaluate.
@@ -98,7 +111,9 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
         }
         for (_, words) in &front.lines {
             if matches!(words.first().map(String::as_str), Some("default_backend" | "use_backend")) {
-                if let Some(b) = words.get(1).and_then(|n| all.iter().find(|s| s.kind == "backend" && &s.name == n)) {
+                if let Some(b) =
+                    words.get(1).and_then(|n| all.iter().find(|s| s.kind == "backend" && &s.name == n))
+                {
                     backends.push(b);
                 }
             }
@@ -113,9 +128,16 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
             for (n, words) in backend.lines.iter().filter(|(_, w)| w.first().is_some_and(|k| k == "server")) {
                 let Some(upstream) = words.get(2).and_then(|a| server_upstream(a)) else { continue };
                 let mut evidence = vec![
-                    format!("{file}:{n}: {} (in {} {}; `{}`)", words.join(" "), backend.kind, backend.name, capture.command.join(" ")),
+                    format!(
+                        "{file}:{n}: {} (in {} {}; `{}`)",
+                        words.join(" "),
+                        backend.kind,
+                        backend.name,
+                        capture.command.join(" ")
+                    ),
                     format!("{} {} listens beyond loopback: {}", front.kind, front.name, outward.join(", ")),
-                    "HAProxy passes the client's Host through unchanged but connects from this host".to_string(),
+                    "HAProxy passes the client's Host through unchanged but connects from this host"
+                        .to_string(),
                 ];
                 let status = if rules.is_empty() {
                     Status::Open
@@ -135,7 +157,12 @@ mod tests {
     use super::*;
 
     fn capture(text: &str) -> CommandCapture {
-        CommandCapture { kind: "haproxy".into(), pid: 9, command: vec!["cat".into(), "/etc/h.cfg".into()], output: text.into() }
+        CommandCapture {
+            kind: "haproxy".into(),
+            pid: 9,
+            command: vec!["cat".into(), "/etc/h.cfg".into()],
+            output: text.into(),
+        }
     }
 
     #[test]
@@ -146,9 +173,15 @@ mod tests {
                    listen stats\n    bind *:9000,127.0.0.1:9001\n    server s unix@/run/s.sock\n";
         let found = published(&capture(cfg));
         let ups: Vec<&Upstream> = found.iter().map(|p| &p.upstream).collect();
-        assert_eq!(ups, vec![&Upstream::Tcp("127.0.0.1".into(), 7001), &Upstream::Unix("/run/s.sock".into())]);
+        assert_eq!(
+            ups,
+            vec![&Upstream::Tcp("127.0.0.1".into(), 7001), &Upstream::Unix("/run/s.sock".into())]
+        );
         assert!(found[0].evidence[0].starts_with("/etc/h.cfg:10: server a1 127.0.0.1:7001"));
-        assert!(found[1].evidence[1].contains("bind *:9000 (/etc/h.cfg:14)") && !found[1].evidence[1].contains("9001"));
+        assert!(
+            found[1].evidence[1].contains("bind *:9000 (/etc/h.cfg:14)")
+                && !found[1].evidence[1].contains("9001")
+        );
     }
 
     #[test]

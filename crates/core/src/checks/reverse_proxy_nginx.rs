@@ -269,7 +269,9 @@ fn describe(
         evidence.push(format!("{}: upstream server {}", server.at(), server.args.join(" ")));
     }
     evidence.push(match pass.sets_host {
-        Some(h) => format!("{}: proxy_set_header {} — the client's Host passes through", h.at(), h.args.join(" ")),
+        Some(h) => {
+            format!("{}: proxy_set_header {} — the client's Host passes through", h.at(), h.args.join(" "))
+        }
         None => "nginx sends Host: $proxy_host (the upstream's own address) by default".to_string(),
     });
     Some(Published { proxy: "nginx", pid: capture.pid, upstream, evidence, status: Status::Open })
@@ -322,15 +324,9 @@ mod tests {
         assert!(!listen_is_outward("127.0.0.1:8080"));
         assert!(!listen_is_outward("localhost:8080"));
         assert!(!listen_is_outward("unix:/run/n.sock"));
-        assert_eq!(
-            upstream_of("http://127.0.0.1:7001/api/", 80),
-            Some(Dest::Tcp("127.0.0.1".into(), 7001))
-        );
+        assert_eq!(upstream_of("http://127.0.0.1:7001/api/", 80), Some(Dest::Tcp("127.0.0.1".into(), 7001)));
         assert_eq!(upstream_of("https://localhost", 80), Some(Dest::Tcp("localhost".into(), 443)));
-        assert_eq!(
-            upstream_of("http://unix:/run/app.sock:/x", 80),
-            Some(Dest::Unix("/run/app.sock".into()))
-        );
+        assert_eq!(upstream_of("http://unix:/run/app.sock:/x", 80), Some(Dest::Unix("/run/app.sock".into())));
         assert_eq!(upstream_of("http://app", 80), Some(Dest::Named("app".into())));
         assert_eq!(upstream_of("http://$backend", 80), None);
         assert_eq!(upstream_of("127.0.0.1:5432", 0), Some(Dest::Tcp("127.0.0.1".into(), 5432)));

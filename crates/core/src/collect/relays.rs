@@ -255,7 +255,9 @@ fn capture_apache(process: &Process, argv: &[String], limits: &mut Vec<Limit>) -
     let files: Vec<String> = includes
         .output
         .lines()
-        .filter_map(|l| l.trim().strip_prefix('(').and_then(|r| r.split_once(") ")).map(|(_, p)| p.trim().to_string()))
+        .filter_map(|l| {
+            l.trim().strip_prefix('(').and_then(|r| r.split_once(") ")).map(|(_, p)| p.trim().to_string())
+        })
         .collect();
     let mut out = vec![includes];
     for file in files {
@@ -362,7 +364,10 @@ mod tests {
         let caddy = argv("caddy run --config=/etc/caddy/Caddyfile --adapter caddyfile");
         assert_eq!(long_option(&caddy, "--config").as_deref(), Some("/etc/caddy/Caddyfile"));
         assert_eq!(long_option(&caddy, "--adapter").as_deref(), Some("caddyfile"));
-        assert_eq!(haproxy_files(&argv("haproxy -Ws -f /nonexistent/h.cfg -p /run/h.pid")), vec!["/nonexistent/h.cfg"]);
+        assert_eq!(
+            haproxy_files(&argv("haproxy -Ws -f /nonexistent/h.cfg -p /run/h.pid")),
+            vec!["/nonexistent/h.cfg"]
+        );
     }
 
     #[test]

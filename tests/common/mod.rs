@@ -60,7 +60,13 @@ impl Drop for Spawned {
 
 /// Starts `argv` inside `ns` in the background.
 pub fn spawn_in(ns: &Namespace, argv: &[&str]) -> Spawned {
-    Spawned(ns.command(argv).stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("spawn in namespace"))
+    Spawned(
+        ns.command(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn in namespace"),
+    )
 }
 
 /// Starts a Python 3 program (`-c CODE`) inside `ns`, optionally as another uid, and waits until
@@ -71,11 +77,27 @@ pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
     let uid_arg;
     if let Some(uid) = uid {
         uid_arg = format!("--reuid={uid}");
-        argv.extend(["setpriv".into(), uid_arg.clone(), "--regid=65534".into(), "--clear-groups".into()]);
+        argv.extend([
+            "setpriv".into(),
+            uid_arg.clone(),
+            "--regid=65534".into(),
+            "--clear-groups".into(),
+        ]);
     }
-    argv.extend(["python3".into(), "-u".into(), "-c".into(), code.into()]);
+    // Another uid may not reach a per-user interpreter on PATH (pyenv shims under /root).
+    let python = if uid.is_some() && std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    argv.extend([python.into(), "-u".into(), "-c".into(), code.into()]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let mut child = ns.command(&argv).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().expect("spawn python3");
+    let mut child = ns
+        .command(&argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
     let stdout = child.stdout.take().expect("piped stdout");
     let spawned = Spawned(child);
     let mut line = String::new();
@@ -92,7 +114,11 @@ pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
 }
 
 /// Findings of a report for `check`, optionally only those about `service`.
-pub fn findings<'a>(report: &'a serde_json::Value, check: &str, service: Option<&str>) -> Vec<&'a serde_json::Value> {
+pub fn findings<'a>(
+    report: &'a serde_json::Value,
+    check: &str,
+    service: Option<&str>,
+) -> Vec<&'a serde_json::Value> {
     report["findings"]
         .as_array()
         .map(|a| {

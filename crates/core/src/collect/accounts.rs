@@ -7,11 +7,17 @@ pub fn collect(limits: &mut Vec<Limit>) -> Accounts {
     let read = |path: &str, limits: &mut Vec<Limit>| match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            limits.push(Limit { scope: "accounts".into(), detail: format!("cannot read {path}: {e}") });
+            limits.push(Limit {
+                scope: "accounts".into(),
+                detail: format!("cannot read {path}: {e}"),
+            });
             String::new()
         }
     };
-    Accounts { users: parse_passwd(&read("/etc/passwd", limits)), groups: parse_group(&read("/etc/group", limits)) }
+    Accounts {
+        users: parse_passwd(&read("/etc/passwd", limits)),
+        groups: parse_group(&read("/etc/group", limits)),
+    }
 }
 
 /// Parses `/etc/passwd` lines `name:x:uid:gid:…`; malformed lines are skipped.
@@ -36,8 +42,13 @@ pub fn parse_group(text: &str) -> Vec<Group> {
             let name = f.next()?.to_string();
             let _password = f.next()?;
             let gid = f.next()?.parse().ok()?;
-            let members =
-                f.next().unwrap_or("").split(',').filter(|m| !m.is_empty()).map(str::to_string).collect();
+            let members = f
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
             Some(Group { name, gid, members })
         })
         .collect()

@@ -12,7 +12,10 @@ pub fn collect() -> HostInfo {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
         privileged: is_privileged(),
-        collected_at: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        collected_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         limits: Vec::new(),
     }
 }
@@ -35,5 +38,7 @@ fn is_privileged() -> bool {
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_DAC_READ_SEARCH) != 0 && caps & (1 << CAP_SYS_PTRACE) != 0)
+        .is_some_and(|caps| {
+            caps & (1 << CAP_DAC_READ_SEARCH) != 0 && caps & (1 << CAP_SYS_PTRACE) != 0
+        })
 }

@@ -5,22 +5,43 @@
 
 mod accounts;
 mod host;
+mod interfaces;
 mod names;
+mod netlink;
+mod owners;
+mod procfs_fallback;
 mod relays;
+mod sock_diag;
 mod sysctls;
+mod unix_files;
 
-use crate::facts::{HostFacts, Limit, FACTS_SCHEMA};
+use crate::facts::{HostFacts, InetSocket, Limit, Process, UnixSocket, FACTS_SCHEMA};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Collects a snapshot of the network namespace the calling thread is in.
 pub fn collect() -> HostFacts {
     let mut limits: Vec<Limit> = Vec::new();
+    let host = host::collect();
+    let interfaces = interfaces::collect(&mut limits);
+    let device_names: HashMap<u32, &str> =
+        interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+    // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped: `None`
+    // would claim the socket is not bound to a device at all.
+    let device_name = |index: u32| -> String {
+        device_names.get(&index).map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
+    };
+    let sockets = sock_diag::collect(&device_name, &mut limits);
+    let mut inet_sockets = sockets.inet;
+    let mut unix_sockets = unix_with_files(sockets.unix, &mut limits);
+    let processes = attach_owners(&mut inet_sockets, &mut unix_sockets, &mut limits);
+
     let mut facts = HostFacts {
         schema: FACTS_SCHEMA.to_string(),
-        host: host::collect(),
-        inet_sockets: Vec::new(),
-        unix_sockets: Vec::new(),
-        processes: Vec::new(),
-        interfaces: Vec::new(),
+        host,
+        inet_sockets,
+        unix_sockets,
+        processes,
+        interfaces,
         sysctls: sysctls::collect(&mut limits),
         names: names::collect(&mut limits),
         accounts: accounts::collect(&mut limits),
@@ -30,4 +51,75 @@ pub fn collect() -> HostFacts {
     facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.host.limits.extend(limits);
     facts
+}
+
+/// Adds socket file and directory metadata to path sockets.
+fn unix_with_files(
+    found: Vec<sock_diag::unix::DiagUnix>,
+    limits: &mut Vec<Limit>,
+) -> Vec<UnixSocket> {
+    let mut walker = unix_files::Walker::default();
+    found
+        .into_iter()
+        .map(|diag| {
+            let mut socket = diag.socket;
+            if let Some(path) = diag.path {
+                let facts = walker.inspect(&path, diag.vfs);
+                socket.file = facts.file;
+                socket.parents = facts.parents;
+                if let Some(problem) = facts.problem {
+                    limits.push(Limit { scope: "sockets.unix.files".into(), detail: problem });
+                }
+            }
+            socket
+        })
+        .collect()
+}
+
+/// Finds the processes holding each socket (one `/proc` pass), fills every socket's `owners`,
+/// and returns those processes.
+fn attach_owners(
+    inet: &mut [InetSocket],
+    unix: &mut [UnixSocket],
+    limits: &mut Vec<Limit>,
+) -> Vec<Process> {
+    let wanted: HashSet<u64> =
+        inet.iter().map(|s| s.inode).chain(unix.iter().map(|s| s.inode)).collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let scan = match owners::scan(&wanted) {
+        Ok(scan) => scan,
+        Err(e) => {
+            limits.push(Limit {
+                scope: "owners".into(),
+                detail: format!("cannot scan /proc for socket owners: {e}; every owner is unknown"),
+            });
+            return Vec::new();
+        }
+    };
+    limits.extend(owners::unreadable_limit(&scan));
+    let mut pids = BTreeSet::new();
+    let mut owners_of = |inode: u64| -> Vec<u32> {
+        let found = scan.by_inode.get(&inode).cloned().unwrap_or_default();
+        pids.extend(found.iter().copied());
+        found
+    };
+    for socket in inet.iter_mut() {
+        socket.owners = owners_of(socket.inode);
+    }
+    for socket in unix.iter_mut() {
+        socket.owners = owners_of(socket.inode);
+    }
+    let processes: Vec<Process> = pids.iter().filter_map(|&pid| owners::process(pid)).collect();
+    if processes.len() < pids.len() {
+        limits.push(Limit {
+            scope: "owners".into(),
+            detail: format!(
+                "{} socket-owning process(es) exited before their details were read",
+                pids.len() - processes.len()
+            ),
+        });
+    }
+    processes
 }

@@ -5,8 +5,14 @@ use std::collections::BTreeMap;
 use std::fs;
 
 /// Per-interface IPv4 settings read for `all`, `default` and every interface.
-pub const IPV4_CONF: &[&str] =
-    &["route_localnet", "rp_filter", "accept_local", "accept_source_route", "forwarding", "log_martians"];
+pub const IPV4_CONF: &[&str] = &[
+    "route_localnet",
+    "rp_filter",
+    "accept_local",
+    "accept_source_route",
+    "forwarding",
+    "log_martians",
+];
 
 /// Per-interface IPv6 settings read for `all`, `default` and every interface.
 pub const IPV6_CONF: &[&str] = &["forwarding", "accept_source_route", "disable_ipv6"];
@@ -29,20 +35,32 @@ pub fn collect(limits: &mut Vec<Limit>) -> Sysctls {
     for (family, names) in [("ipv4", IPV4_CONF), ("ipv6", IPV6_CONF)] {
         let dir = format!("/proc/sys/net/{family}/conf");
         let Ok(entries) = fs::read_dir(&dir) else {
-            limits.push(Limit { scope: format!("sysctls.{family}"), detail: format!("cannot list {dir}") });
+            limits.push(Limit {
+                scope: format!("sysctls.{family}"),
+                detail: format!("cannot list {dir}"),
+            });
             continue;
         };
-        let mut ifnames: Vec<String> =
-            entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut ifnames: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         ifnames.sort();
         for ifname in ifnames {
             for name in names {
-                read_into(&mut values, &mut unreadable, &format!("net.{family}.conf.{ifname}.{name}"));
+                read_into(
+                    &mut values,
+                    &mut unreadable,
+                    &format!("net.{family}.conf.{ifname}.{name}"),
+                );
             }
         }
     }
     if !unreadable.is_empty() {
-        limits.push(Limit { scope: "sysctls".into(), detail: format!("unreadable: {}", unreadable.join(", ")) });
+        limits.push(Limit {
+            scope: "sysctls".into(),
+            detail: format!("unreadable: {}", unreadable.join(", ")),
+        });
     }
     Sysctls(values)
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod checks;
 pub mod collect;
 pub mod facts;
+pub mod firewall;
 pub mod inventory;
 pub mod report;
 

@@ -5,7 +5,9 @@
 //! static evaluation, and their findings come from that stage.
 
 mod bind_wildcard;
+mod dnat_loopback;
 mod localhost_resolution;
+mod no_loopback_antispoof;
 mod port_squat;
 mod relay_forwarder;
 mod relay_proxy;
@@ -71,12 +73,18 @@ pub struct Context<'a> {
     pub facts: &'a HostFacts,
     /// Services derived from the snapshot's sockets.
     pub services: Vec<Service>,
+    /// The snapshot's firewall, read once and ready for packet-path questions.
+    pub firewall: crate::firewall::questions::Firewall,
 }
 
 impl<'a> Context<'a> {
     /// Derives what the checks share from the facts.
     pub fn new(facts: &'a HostFacts) -> Context<'a> {
-        Context { facts, services: crate::inventory::services(facts) }
+        Context {
+            facts,
+            services: crate::inventory::services(facts),
+            firewall: crate::firewall::questions::Firewall::new(facts),
+        }
     }
 }
 
@@ -84,6 +92,8 @@ impl<'a> Context<'a> {
 pub static ALL: &[Check] = &[
     bind_wildcard::CHECK,
     route_localnet::CHECK,
+    no_loopback_antispoof::CHECK,
+    dnat_loopback::CHECK,
     udp_loopback::CHECK,
     tcp_any_uid::CHECK,
     port_squat::CHECK,

@@ -3,6 +3,8 @@
 use super::sysctl_view::route_localnet_interfaces;
 use super::{Check, CheckSpec, Context, Stage};
 use crate::addr::is_loopback;
+use crate::firewall::questions::per_interface;
+use crate::firewall::verdict::Decision;
 use crate::inventory::{inet_service_id, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
@@ -73,17 +75,47 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         evidence.push("net.ipv4.conf.default.route_localnet = 1: new interfaces inherit it".into());
     }
     let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    let status = firewall_status(ctx, &names, &mut evidence);
     vec![Finding {
         check: CHECK.spec.id.to_string(),
         service: None,
         attacker: Attacker::Lan,
         severity: if exposed.is_empty() { Severity::High } else { Severity::Critical },
-        status: Status::Open,
+        status,
         confidence: Confidence::Inspected,
         title: format!("LAN neighbours can reach 127.0.0.0/8 services via {}", names.join(", ")),
         evidence,
         fix: FIX.into(),
     }]
+}
+
+/// Whether the ruleset drops what route_localnet lets in: traffic from non-loopback sources to
+/// 127.0.0.0/8 arriving on each interface (Kubernetes' KUBE-FIREWALL rule does). Blocked only when
+/// it does on every interface; the deciding rules, or an example that passes, go to `evidence`.
+fn firewall_status(ctx: &Context, names: &[&str], evidence: &mut Vec<String>) -> Status {
+    if !ctx.firewall.captured {
+        evidence.push("the firewall was not captured: whether a rule drops this traffic is unknown".into());
+        return Status::Open;
+    }
+    let results = names
+        .iter()
+        .map(|n| {
+            let (d, lines) = ctx.firewall.localnet_drop(n);
+            (n.to_string(), d, lines)
+        })
+        .collect();
+    let (decision, lines) = per_interface(results);
+    match decision {
+        Decision::Blocked => evidence.push("the firewall drops traffic from non-loopback sources to 127.0.0.0/8:".into()),
+        Decision::Open => evidence.push("no firewall rule drops it:".into()),
+        Decision::Unknown => evidence.push("whether the firewall drops it could not be decided:".into()),
+    }
+    evidence.extend(lines.into_iter().map(|l| format!("  {l}")));
+    match decision {
+        Decision::Blocked => Status::Blocked,
+        Decision::Open => Status::Open,
+        Decision::Unknown => Status::Unknown,
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +153,21 @@ mod tests {
         let found = run(&CHECK, &facts);
         assert_eq!(found[0].severity, Severity::High);
         assert!(found[0].title.contains("eth0"));
+    }
+
+    #[test]
+    fn kube_firewall_blocks_it_with_the_rule_as_evidence() {
+        let found = run(&CHECK, &crate::firewall::fixture_tests::facts("kube-proxy-firewall"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].status, Status::Blocked, "{:#?}", found[0].evidence);
+        assert!(found[0].evidence.iter().any(|e| e.contains("KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")), "{:#?}", found[0].evidence);
+    }
+
+    #[test]
+    fn without_a_drop_rule_it_stays_open_with_an_example() {
+        let found = run(&CHECK, &crate::firewall::fixture_tests::facts("ecs-agent-dnat-to-loopback"));
+        assert_eq!(found[0].status, Status::Open);
+        assert!(found[0].evidence.iter().any(|e| e.contains("delivered: tcp 192.0.2.1 -> 127.0.0.1 port 80")), "{:#?}", found[0].evidence);
     }
 
     #[test]

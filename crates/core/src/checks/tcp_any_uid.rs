@@ -1,6 +1,8 @@
 //! `local.tcp-any-uid`: loopback TCP/UDP services accept every local user.
 
 use super::{Check, CheckSpec, Context, Stage};
+use crate::facts::{InetSocket, Protocol};
+use crate::firewall::ranges::RangeSet;
 use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 
@@ -25,18 +27,32 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             continue;
         }
         let proto = socket.protocol.as_str();
+        let owner = format!("{id} is held by {}", describe_owner(ctx.facts, &socket.owners));
+        let (status, title, evidence) = match restriction(ctx, socket) {
+            Restriction::None(line) => (
+                Status::Open,
+                format!("every local user can connect (loopback {} has no per-user access control)", proto.to_uppercase()),
+                vec![owner, line],
+            ),
+            Restriction::OwnerOnly => continue,
+            Restriction::Partial { others, allowing, rules, unknown } => {
+                let mut evidence = vec![owner, format!("uids still allowed to connect: {others}")];
+                evidence.extend(allowing.into_iter().map(|r| format!("allowed by {r}")));
+                evidence.extend(rules.into_iter().map(|r| format!("restricted by {r}")));
+                evidence.extend(unknown);
+                let status = if others.is_empty() { Status::Unknown } else { Status::Open };
+                (status, format!("other local users can still connect ({})", others), evidence)
+            }
+        };
         out.push(Finding {
             check: CHECK.spec.id.to_string(),
             service: Some(id.clone()),
             attacker: Attacker::LocalUser,
             severity: Severity::Low,
-            status: Status::Open,
+            status,
             confidence: Confidence::Inspected,
-            title: format!("every local user can connect (loopback {} has no per-user access control)", proto.to_uppercase()),
-            evidence: vec![
-                format!("{id} is held by {}", describe_owner(ctx.facts, &socket.owners)),
-                "no firewall output rule restricting the connecting uid (meta skuid / -m owner) covers this port".into(),
-            ],
+            title,
+            evidence,
             fix: format!(
                 "serve on a Unix socket in a directory only the intended users can search, or allow \
                  only the intended uids in an nftables output chain: `oif lo {proto} dport {} meta skuid \
@@ -48,11 +64,101 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// What the output-path rules (`meta skuid`, `-m owner --uid-owner`, `socket cgroupv2`) leave of
+/// "every uid may connect".
+enum Restriction {
+    /// No restriction: the evidence line says why.
+    None(String),
+    /// Only root and the socket's own uid may connect.
+    OwnerOnly,
+    /// Some other uids may still connect (`others`, names resolved), or it is unknown.
+    Partial {
+        /// The other uids certainly allowed, as text (empty when only unknown ones remain).
+        others: String,
+        /// The rules that let the other uids through.
+        allowing: Vec<String>,
+        /// The rules that restrict.
+        rules: Vec<String>,
+        /// Why some uids are undecided.
+        unknown: Vec<String>,
+    },
+}
+
+fn restriction(ctx: &Context, socket: &InetSocket) -> Restriction {
+    if !ctx.firewall.captured {
+        return Restriction::None("the firewall was not captured: no owner-match rule could be seen".into());
+    }
+    let proto = match socket.protocol {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+    };
+    let access = ctx.firewall.uids_allowed(socket.address, proto, socket.port);
+    if access.unrestricted() {
+        return Restriction::None(
+            "no firewall output rule restricting the connecting uid (meta skuid / -m owner / socket cgroupv2) covers this port".into(),
+        );
+    }
+    let intended = RangeSet::from_ranges(vec![(0, 0), (socket.uid.into(), socket.uid.into())]);
+    let others = access.allowed.subtract(&intended);
+    let undecided = access.maybe.subtract(&intended);
+    if others.is_empty() && undecided.is_empty() {
+        return Restriction::OwnerOnly;
+    }
+    let mut unknown = access.unknowns.clone();
+    if !undecided.is_empty() {
+        unknown.insert(0, format!("uids that may or may not connect: {}", uid_list(ctx, &undecided)));
+    }
+    Restriction::Partial { others: uid_list(ctx, &others), allowing: access.allowing, rules: access.restricting, unknown }
+}
+
+/// Uids as text: single uids with their account names, ranges as `a-b`.
+fn uid_list(ctx: &Context, set: &RangeSet) -> String {
+    let name = |uid: u128| {
+        let user = ctx.facts.accounts.users.iter().find(|u| u128::from(u.uid) == uid);
+        user.map_or_else(|| uid.to_string(), |u| format!("{uid} ({})", u.name))
+    };
+    let mut parts = Vec::new();
+    for &(a, b) in set.ranges() {
+        if b - a < 16 {
+            parts.extend((a..=b).map(name));
+        } else if b == u32::MAX as u128 {
+            parts.push(format!("{a} and above"));
+        } else {
+            parts.push(format!("{a}-{b}"));
+        }
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::test_facts::{base, inet, run};
     use crate::facts::Protocol;
+
+    fn with_fixture(name: &str, sockets: &[(Protocol, &str, u16)]) -> Vec<Finding> {
+        let mut facts = crate::firewall::fixture_tests::facts(name);
+        for (p, a, port) in sockets {
+            facts.inet_sockets.push(inet(*p, a, *port));
+        }
+        run(&CHECK, &facts)
+    }
+
+    #[test]
+    fn nft_skuid_rule_limiting_to_root_and_the_owner_removes_the_finding() {
+        let found = with_fixture("owner-match-nft", &[(Protocol::Tcp, "127.0.0.1", 7001), (Protocol::Tcp, "127.0.0.1", 7002)]);
+        let ids: Vec<_> = found.iter().filter_map(|f| f.service.as_deref()).collect();
+        assert_eq!(ids, vec!["tcp:127.0.0.1:7002"], "{found:#?}");
+    }
+
+    #[test]
+    fn iptables_owner_rule_names_the_other_uids_still_allowed() {
+        let found = with_fixture("owner-match-iptables", &[(Protocol::Tcp, "127.0.0.1", 7002), (Protocol::Tcp, "::1", 7002)]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].service.as_deref(), Some("tcp:127.0.0.1:7002"));
+        assert!(found[0].evidence.iter().any(|e| e == "uids still allowed to connect: 1001 (bob), 1002"), "{:#?}", found[0].evidence);
+        assert!(found[0].evidence.iter().any(|e| e.starts_with("allowed by") && e.contains("--uid-owner 1000-1002 -j ACCEPT")), "{:#?}", found[0].evidence);
+    }
 
     #[test]
     fn loopback_listeners_of_both_families_are_flagged_once_each() {

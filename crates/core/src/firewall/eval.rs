@@ -1,0 +1,1270 @@
+//! The packet-path evaluator.
+//!
+//! A query describes a *set* of packets (each field a range set: "any port", "any address in
+//! 127.0.0.0/8", "any uid"). The evaluator walks the hooks in kernel order — prerouting (raw
+//! −300, conntrack −200, mangle −150, dstnat −100, …), the routing decision with the martian
+//! rules and `route_localnet`, then input or forward; or output, postrouting and the loopback
+//! re-entry for local clients — running every base chain of every table in priority order.
+//! Where a rule's condition holds for some packets of the set and not for others, the set is
+//! split and both parts go on: every resulting path ends in a [`Leaf`] with the packets it
+//! stands for, the rules that decided it, and the assumptions made for conditions that could not
+//! be evaluated. A path through an opaque condition is followed both ways and carries the
+//! assumption; an opaque statement ends the path as unknown. Nothing unevaluable is ever taken
+//! as a drop.
+
+use super::model::{ct, ChainKind, Cond, Dir, Hook, Item, Nat, Ruleset, Verdict};
+use super::ranges::{addr_value, all_addrs, prefix_range, value_addr, RangeSet};
+use super::verdict::{Answer, Leaf, Outcome, Rewrite};
+use crate::facts::{HostFacts, Interface, Sysctls};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Most paths one query may produce before the answer is cut short (and becomes unknown).
+pub const MAX_PATHS: usize = 20_000;
+/// Most rule parts one query may evaluate before the answer is cut short.
+pub const MAX_STEPS: usize = 5_000_000;
+/// Deepest jump nesting followed (the kernel allows 16 levels).
+const MAX_DEPTH: usize = 32;
+
+/// A network device as a packet sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dev {
+    /// No such device on this path (`iif` of a locally generated packet).
+    Absent,
+    /// A known device.
+    Named(String),
+    /// A device the snapshot cannot tell (the output device of a forwarded packet whose route
+    /// is not known).
+    Unknown,
+}
+
+/// The set of packets a path stands for, plus the state the rules change along it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packets {
+    /// IPv6 or IPv4.
+    pub v6: bool,
+    /// Input device.
+    pub iif: Dev,
+    /// Output device.
+    pub oif: Dev,
+    /// Source addresses.
+    pub src: RangeSet,
+    /// Destination addresses.
+    pub dst: RangeSet,
+    /// Layer-4 protocols.
+    pub proto: RangeSet,
+    /// Source ports.
+    pub sport: RangeSet,
+    /// Destination ports.
+    pub dport: RangeSet,
+    /// Whether the packets carry their sending socket (locally generated, before the loopback
+    /// re-entry): owner matches need one.
+    pub socket: bool,
+    /// Socket owner uids (locally generated packets only).
+    pub uid: Option<RangeSet>,
+    /// Socket owner gids (locally generated packets only).
+    pub gid: Option<RangeSet>,
+    /// Packet mark.
+    pub mark: u32,
+    /// Conntrack state bit ([`ct`]).
+    pub ct_state: u32,
+    /// Conntrack status bits ([`ct`]).
+    pub ct_status: u32,
+    /// What is known of the sending socket's cgroup: `(path, is_member)`.
+    pub cgroups: Vec<(String, bool)>,
+    /// Destination NAT already set up for this connection (later nat chains are skipped).
+    pub nat_done: bool,
+    /// Where routing sent the packets: `Some(true)` to this host, `Some(false)` forward.
+    pub local: Option<bool>,
+}
+
+impl Packets {
+    /// Packets arriving on `iif` from outside: every protocol and port, new connections, mark 0.
+    pub fn arriving(v6: bool, iif: &str, src: RangeSet, dst: RangeSet) -> Packets {
+        Packets {
+            v6,
+            iif: Dev::Named(iif.to_string()),
+            oif: Dev::Absent,
+            src,
+            dst,
+            proto: RangeSet::range(0, 255),
+            sport: RangeSet::range(0, 65535),
+            dport: RangeSet::range(0, 65535),
+            socket: false,
+            uid: None,
+            gid: None,
+            mark: 0,
+            ct_state: ct::NEW,
+            ct_status: 0,
+            cgroups: Vec::new(),
+            nat_done: false,
+            local: None,
+        }
+    }
+
+    /// Packets a local process of any of `uids` sends to `dst` over loopback.
+    pub fn local_client(v6: bool, src: RangeSet, dst: RangeSet, uids: RangeSet) -> Packets {
+        Packets {
+            iif: Dev::Absent,
+            oif: Dev::Named("lo".into()),
+            socket: true,
+            uid: Some(uids),
+            gid: Some(RangeSet::range(0, u32::MAX as u128)),
+            ..Packets::arriving(v6, "lo", src, dst)
+        }
+    }
+}
+
+/// How far a query walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Arriving packets, prerouting chains with priority below dstnat (−100) only: "dropped
+    /// before NAT?".
+    BeforeNat,
+    /// Arriving packets through prerouting, routing and input or forward.
+    Full,
+    /// Arriving packets through prerouting and input, every one treated as addressed to this
+    /// host, without the kernel's routing checks: "does the firewall drop it?".
+    FirewallInput,
+    /// Locally generated packets to a loopback address: output, postrouting, then prerouting
+    /// and input on `lo`.
+    LocalClient,
+}
+
+/// What the evaluator needs to know about the host besides the rules.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    /// Local IPv4 addresses (127.0.0.0/8 and every configured one).
+    pub local_v4: RangeSet,
+    /// Local IPv6 addresses (`::1` and every configured one).
+    pub local_v6: RangeSet,
+    /// Configured addresses per interface, with prefix lengths.
+    pub interfaces: Vec<(String, Vec<(IpAddr, u8)>)>,
+    /// The sysctls.
+    pub sysctls: Sysctls,
+}
+
+impl Host {
+    /// Derives what the evaluator needs from a snapshot.
+    pub fn new(facts: &HostFacts) -> Host {
+        Host::from_parts(&facts.interfaces, &facts.sysctls)
+    }
+
+    /// Builds the host view from interfaces and sysctls.
+    pub fn from_parts(ifaces: &[Interface], sysctls: &Sysctls) -> Host {
+        let mut v4 = vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)];
+        let mut v6 = vec![(1u128, 1u128)];
+        let mut interfaces = Vec::new();
+        for i in ifaces {
+            let mut addrs = Vec::new();
+            for a in &i.addresses {
+                let v = addr_value(a.address);
+                if a.address.is_ipv4() {
+                    v4.push((v, v))
+                } else {
+                    v6.push((v, v))
+                }
+                addrs.push((a.address, a.prefix_len));
+            }
+            interfaces.push((i.name.clone(), addrs));
+        }
+        Host {
+            local_v4: RangeSet::from_ranges(v4),
+            local_v6: RangeSet::from_ranges(v6),
+            interfaces,
+            sysctls: sysctls.clone(),
+        }
+    }
+
+    /// Local addresses of a family.
+    pub fn local(&self, v6: bool) -> &RangeSet {
+        if v6 {
+            &self.local_v6
+        } else {
+            &self.local_v4
+        }
+    }
+
+    fn iface_addrs(&self, name: &str, v6: bool) -> Option<Vec<(IpAddr, u8)>> {
+        if name == "lo" {
+            let lo: (IpAddr, u8) = if v6 {
+                (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128)
+            } else {
+                (IpAddr::from([127, 0, 0, 1]), 8)
+            };
+            return Some(vec![lo]);
+        }
+        self.interfaces
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.iter().copied().filter(|(ip, _)| ip.is_ipv6() == v6).collect())
+    }
+
+    /// An IPv4 per-device sysctl for `dev`, falling back to `default` for a device the
+    /// snapshot has no value for.
+    fn conf(&self, dev: &str, name: &str) -> Option<i64> {
+        self.sysctls
+            .ipv4_conf(dev, name)
+            .or_else(|| self.sysctls.ipv4_conf("default", name))
+    }
+
+    /// `route_localnet` as the kernel reads it: `all` OR the device.
+    pub fn route_localnet(&self, dev: &str) -> Option<bool> {
+        or_conf(
+            self.sysctls.ipv4_conf("all", "route_localnet"),
+            self.conf(dev, "route_localnet"),
+        )
+    }
+}
+
+fn or_conf(all: Option<i64>, dev: Option<i64>) -> Option<bool> {
+    match (all, dev) {
+        (Some(a), _) if a != 0 => Some(true),
+        (_, Some(d)) if d != 0 => Some(true),
+        (Some(_), Some(_)) => Some(false),
+        _ => None,
+    }
+}
+
+/// A base chain in hook order.
+#[derive(Debug, Clone, Copy)]
+struct BaseRef {
+    table: usize,
+    chain: usize,
+    priority: i32,
+    nat: bool,
+}
+
+/// A ruleset prepared for queries: base chains sorted per hook and family, chains by name.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The rules.
+    pub ruleset: Ruleset,
+    /// The host facts the routing decision needs.
+    pub host: Host,
+    hooks: HashMap<(HookKey, bool), Vec<BaseRef>>,
+    by_name: HashMap<(usize, String), usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum HookKey {
+    Pre,
+    In,
+    Fwd,
+    Out,
+    Post,
+}
+
+fn key(h: Hook) -> HookKey {
+    match h {
+        Hook::Prerouting => HookKey::Pre,
+        Hook::Input => HookKey::In,
+        Hook::Forward => HookKey::Fwd,
+        Hook::Output => HookKey::Out,
+        Hook::Postrouting => HookKey::Post,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    V6Sanity,
+    Hook(Hook),
+    Route,
+    Routed,
+    Reenter,
+}
+
+#[derive(Debug, Clone)]
+struct Frame {
+    table: usize,
+    chain: usize,
+    rule: usize,
+    item: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    p: Packets,
+    stage: usize,
+    base: usize,
+    base_chain: Option<BaseRef>,
+    stack: Vec<Frame>,
+    evidence: Vec<String>,
+    assumed: Vec<String>,
+    rewrite: Option<Rewrite>,
+}
+
+enum Test {
+    Known(bool),
+    Unknown,
+    Split {
+        yes: Vec<Packets>,
+        no: Vec<Packets>,
+        unknown: Vec<Packets>,
+    },
+}
+
+impl Analysis {
+    /// Prepares `ruleset` for queries on a host described by `host`.
+    pub fn new(ruleset: Ruleset, host: Host) -> Analysis {
+        let mut hooks: HashMap<(HookKey, bool), Vec<BaseRef>> = HashMap::new();
+        let mut by_name = HashMap::new();
+        for (ti, table) in ruleset.tables.iter().enumerate() {
+            for (ci, chain) in table.chains.iter().enumerate() {
+                by_name.entry((ti, chain.name.clone())).or_insert(ci);
+                let Some(base) = &chain.base else { continue };
+                for v6 in [false, true] {
+                    if table.family.sees(v6) {
+                        hooks.entry((key(base.hook), v6)).or_default().push(BaseRef {
+                            table: ti,
+                            chain: ci,
+                            priority: base.priority,
+                            nat: base.kind == ChainKind::Nat,
+                        });
+                    }
+                }
+            }
+        }
+        for list in hooks.values_mut() {
+            list.sort_by_key(|b| b.priority);
+        }
+        Analysis {
+            ruleset,
+            host,
+            hooks,
+            by_name,
+        }
+    }
+
+    /// Every path the packets of `start` can take, as far as `reach`.
+    pub fn query(&self, start: Packets, reach: Reach) -> Answer {
+        let stages: Vec<Stage> = match reach {
+            Reach::BeforeNat => vec![Stage::Hook(Hook::Prerouting)],
+            Reach::Full => {
+                let mut s = vec![Stage::Hook(Hook::Prerouting), Stage::Route, Stage::Routed];
+                if start.v6 {
+                    s.insert(0, Stage::V6Sanity);
+                }
+                s
+            }
+            Reach::FirewallInput => vec![Stage::Hook(Hook::Prerouting), Stage::Hook(Hook::Input)],
+            Reach::LocalClient => vec![
+                Stage::Hook(Hook::Output),
+                Stage::Hook(Hook::Postrouting),
+                Stage::Reenter,
+                Stage::Hook(Hook::Prerouting),
+                Stage::Hook(Hook::Input),
+            ],
+        };
+        let mut work = vec![Run {
+            p: start,
+            stage: 0,
+            base: 0,
+            base_chain: None,
+            stack: Vec::new(),
+            evidence: Vec::new(),
+            assumed: Vec::new(),
+            rewrite: None,
+        }];
+        let mut answer = Answer::default();
+        let mut steps = 0usize;
+        while let Some(run) = work.pop() {
+            if answer.leaves.len() + work.len() > MAX_PATHS || steps > MAX_STEPS {
+                answer.truncated = true;
+                break;
+            }
+            self.advance(run, &stages, reach, &mut work, &mut answer.leaves, &mut steps);
+        }
+        answer
+    }
+
+    fn advance(
+        &self,
+        mut run: Run,
+        stages: &[Stage],
+        reach: Reach,
+        work: &mut Vec<Run>,
+        leaves: &mut Vec<Leaf>,
+        steps: &mut usize,
+    ) {
+        loop {
+            *steps += 1;
+            if *steps > MAX_STEPS {
+                leaves.push(leaf(run, Outcome::Unknown("evaluation budget exhausted".into())));
+                return;
+            }
+            if run.stack.is_empty() {
+                let Some(stage) = stages.get(run.stage).copied() else {
+                    let outcome = match reach {
+                        Reach::BeforeNat => Outcome::Passed,
+                        Reach::Full if run.p.local == Some(false) => Outcome::Forwarded,
+                        _ => Outcome::Delivered,
+                    };
+                    leaves.push(leaf(run, outcome));
+                    return;
+                };
+                match stage {
+                    Stage::V6Sanity => {
+                        if run.p.iif != Dev::Named("lo".into()) {
+                            let one = RangeSet::single(1);
+                            for field in [Dir::Src, Dir::Dst] {
+                                let (hit, rest) = split(&run.p, field, &one);
+                                if let Some(mut hit) = hit {
+                                    let mut dropped = run.clone();
+                                    hit.local = None;
+                                    dropped.p = hit;
+                                    dropped.evidence.push("kernel: ip6_rcv_core() drops ::1 as source or destination on a non-loopback device, before any hook".into());
+                                    leaves.push(leaf(dropped, Outcome::Dropped));
+                                }
+                                match rest {
+                                    Some(r) => run.p = r,
+                                    None => return,
+                                }
+                            }
+                        }
+                        run.stage += 1;
+                    }
+                    Stage::Hook(h) => {
+                        let list = self.hooks.get(&(key(h), run.p.v6)).map(Vec::as_slice).unwrap_or(&[]);
+                        let next = list
+                            .get(run.base)
+                            .copied()
+                            .filter(|b| reach != Reach::BeforeNat || b.priority < -100);
+                        match next {
+                            Some(b) => {
+                                run.base += 1;
+                                let skip_nat = b.nat && (run.p.ct_state == ct::UNTRACKED || run.p.nat_done);
+                                if !skip_nat {
+                                    run.base_chain = Some(b);
+                                    run.stack.push(Frame {
+                                        table: b.table,
+                                        chain: b.chain,
+                                        rule: 0,
+                                        item: 0,
+                                    });
+                                }
+                            }
+                            None => {
+                                run.stage += 1;
+                                run.base = 0;
+                            }
+                        }
+                    }
+                    Stage::Route => {
+                        if reach == Reach::Full {
+                            for r in self.route(run, leaves) {
+                                work.push(r);
+                            }
+                            return;
+                        }
+                        run.stage += 1;
+                    }
+                    Stage::Routed => {
+                        let hook = if run.p.local == Some(false) {
+                            Hook::Forward
+                        } else {
+                            Hook::Input
+                        };
+                        let list = self.hooks.get(&(key(hook), run.p.v6)).map(Vec::as_slice).unwrap_or(&[]);
+                        match list.get(run.base).copied() {
+                            Some(b) => {
+                                run.base += 1;
+                                run.base_chain = Some(b);
+                                run.stack.push(Frame {
+                                    table: b.table,
+                                    chain: b.chain,
+                                    rule: 0,
+                                    item: 0,
+                                });
+                            }
+                            None => {
+                                run.stage += 1;
+                                run.base = 0;
+                            }
+                        }
+                    }
+                    Stage::Reenter => {
+                        run.p.iif = Dev::Named("lo".into());
+                        run.p.oif = Dev::Absent;
+                        run.p.socket = false;
+                        run.p.nat_done = true;
+                        run.stage += 1;
+                    }
+                }
+                continue;
+            }
+            if run.stack.len() > MAX_DEPTH {
+                leaves.push(leaf(
+                    run,
+                    Outcome::Unknown("jumps nested deeper than 32 chains (a loop?)".into()),
+                ));
+                return;
+            }
+            let Some(frame) = run.stack.last().cloned() else {
+                continue;
+            };
+            let table = &self.ruleset.tables[frame.table];
+            let chain = &table.chains[frame.chain];
+            let Some(rule) = chain.rules.get(frame.rule) else {
+                run.stack.pop();
+                if run.stack.is_empty() && self.policy(&mut run, leaves) {
+                    return;
+                }
+                continue;
+            };
+            let Some(item) = rule.items.get(frame.item) else {
+                next_rule(&mut run);
+                continue;
+            };
+            let here = || format!("{} {}: {}", table.label(), chain.name, rule.text);
+            match item {
+                Item::Cond(c) => match self.test(c, &run.p) {
+                    Test::Known(true) => next_item(&mut run),
+                    Test::Known(false) => next_rule(&mut run),
+                    Test::Unknown => {
+                        run.assumed.push(here());
+                        let mut other = run.clone();
+                        next_rule(&mut other);
+                        work.push(other);
+                        next_item(&mut run);
+                    }
+                    Test::Split { yes, no, unknown } => {
+                        let mut pieces: Vec<(Packets, bool, bool)> = Vec::new();
+                        pieces.extend(yes.into_iter().map(|p| (p, true, false)));
+                        pieces.extend(no.into_iter().map(|p| (p, false, false)));
+                        for p in unknown {
+                            pieces.push((p.clone(), true, true));
+                            pieces.push((p, false, true));
+                        }
+                        let Some((first, matched, assumed)) = pieces.pop() else {
+                            return;
+                        };
+                        for (p, m, a) in pieces {
+                            let mut other = run.clone();
+                            other.p = p;
+                            if a {
+                                other.assumed.push(here());
+                            }
+                            if m {
+                                next_item(&mut other)
+                            } else {
+                                next_rule(&mut other)
+                            }
+                            work.push(other);
+                        }
+                        run.p = first;
+                        if assumed {
+                            run.assumed.push(here());
+                        }
+                        if matched {
+                            next_item(&mut run)
+                        } else {
+                            next_rule(&mut run)
+                        }
+                    }
+                },
+                Item::SetMark { mask, value } => {
+                    run.p.mark = (run.p.mark & !mask) ^ value;
+                    run.evidence.push(here());
+                    next_item(&mut run);
+                }
+                Item::NoTrack => {
+                    run.p.ct_state = ct::UNTRACKED;
+                    run.evidence.push(here());
+                    next_item(&mut run);
+                }
+                Item::Nat(nat) => {
+                    let in_nat_chain = run.base_chain.is_some_and(|b| b.nat);
+                    if !in_nat_chain {
+                        next_item(&mut run);
+                        continue;
+                    }
+                    run.evidence.push(here());
+                    match self.apply_nat(&mut run, nat, here()) {
+                        Ok(()) => {
+                            self.verdict(&mut run, &Verdict::Accept, leaves);
+                        }
+                        Err(why) => {
+                            leaves.push(leaf(run, Outcome::Unknown(why)));
+                            return;
+                        }
+                    }
+                }
+                Item::VMap(entries) => {
+                    let mut pending = vec![(run.p.clone(), false)];
+                    let mut results: Vec<(Packets, bool, Option<&Verdict>)> = Vec::new();
+                    for (cond, v) in entries {
+                        let mut next = Vec::new();
+                        for (p, assumed) in pending {
+                            match self.test(cond, &p) {
+                                Test::Known(true) => results.push((p, assumed, Some(v))),
+                                Test::Known(false) => next.push((p, assumed)),
+                                Test::Unknown => {
+                                    results.push((p.clone(), true, Some(v)));
+                                    next.push((p, true));
+                                }
+                                Test::Split { yes, no, unknown } => {
+                                    results.extend(yes.into_iter().map(|y| (y, assumed, Some(v))));
+                                    next.extend(no.into_iter().map(|n| (n, assumed)));
+                                    for u in unknown {
+                                        results.push((u.clone(), true, Some(v)));
+                                        next.push((u, true));
+                                    }
+                                }
+                            }
+                        }
+                        pending = next;
+                    }
+                    results.extend(pending.into_iter().map(|(p, a)| (p, a, None)));
+                    let text = here();
+                    let mut runs: Vec<Run> = results
+                        .into_iter()
+                        .map(|(p, assumed, v)| {
+                            let mut r = run.clone();
+                            r.p = p;
+                            if assumed {
+                                r.assumed.push(text.clone());
+                            }
+                            match v {
+                                None => next_rule(&mut r),
+                                Some(v) => {
+                                    r.evidence.push(format!("{text} (→ {})", verdict_name(v)));
+                                    if self.verdict(&mut r, v, leaves) {
+                                        r.stage = usize::MAX;
+                                    }
+                                }
+                            }
+                            r
+                        })
+                        .filter(|r| r.stage != usize::MAX)
+                        .collect();
+                    let Some(first) = runs.pop() else { return };
+                    work.extend(runs);
+                    run = first;
+                }
+                Item::Verdict(v) => {
+                    if !matches!(v, Verdict::Continue) {
+                        run.evidence.push(here());
+                    }
+                    if self.verdict(&mut run, v, leaves) {
+                        return;
+                    }
+                }
+                Item::Opaque(what) => {
+                    run.evidence.push(here());
+                    leaves.push(leaf(run, Outcome::Unknown(format!("statement not understood: {what}"))));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies a verdict; true when the path ended (a drop, a drop policy, an unknown jump
+    /// target), which is then a leaf.
+    fn verdict(&self, run: &mut Run, v: &Verdict, leaves: &mut Vec<Leaf>) -> bool {
+        match v {
+            Verdict::Accept => {
+                run.stack.clear();
+                run.base_chain = None;
+                false
+            }
+            Verdict::Drop => {
+                let done = std::mem::replace(run, empty_run());
+                leaves.push(leaf(done, Outcome::Dropped));
+                true
+            }
+            Verdict::Continue => {
+                next_rule(run);
+                false
+            }
+            Verdict::Return => {
+                run.stack.pop();
+                run.stack.is_empty() && self.policy(run, leaves)
+            }
+            Verdict::Jump(target) | Verdict::Goto(target) => {
+                let Some(top) = run.stack.last_mut() else { return false };
+                let table = top.table;
+                let Some(&chain) = self.by_name.get(&(table, target.clone())) else {
+                    let done = std::mem::replace(run, empty_run());
+                    leaves.push(leaf(
+                        done,
+                        Outcome::Unknown(format!("jump to a chain not in the capture: {target}")),
+                    ));
+                    return true;
+                };
+                if matches!(v, Verdict::Goto(_)) {
+                    *top = Frame {
+                        table,
+                        chain,
+                        rule: 0,
+                        item: 0,
+                    };
+                } else {
+                    top.rule += 1;
+                    top.item = 0;
+                    run.stack.push(Frame {
+                        table,
+                        chain,
+                        rule: 0,
+                        item: 0,
+                    });
+                }
+                false
+            }
+        }
+    }
+
+    /// The base chain's policy, once its rules (and any goto chain) ran out; true when it drops.
+    fn policy(&self, run: &mut Run, leaves: &mut Vec<Leaf>) -> bool {
+        let Some(b) = run.base_chain.take() else { return false };
+        let table = &self.ruleset.tables[b.table];
+        let chain = &table.chains[b.chain];
+        if chain.base.as_ref().is_none_or(|c| c.policy_accept) {
+            return false;
+        }
+        let mut done = std::mem::replace(run, empty_run());
+        done.evidence
+            .push(format!("{} {}: policy drop", table.label(), chain.name));
+        leaves.push(leaf(done, Outcome::Dropped));
+        true
+    }
+
+    fn apply_nat(&self, run: &mut Run, nat: &Nat, rule: String) -> Result<(), String> {
+        let (addr, port) = match nat {
+            Nat::Source => return Ok(()),
+            Nat::Dnat { addr, port } => (*addr, *port),
+            Nat::Redirect { port } => {
+                let iif = match &run.p.iif {
+                    Dev::Named(n) => n.clone(),
+                    _ => "lo".to_string(),
+                };
+                let addr = self
+                    .host
+                    .iface_addrs(&iif, run.p.v6)
+                    .and_then(|a| a.first().map(|x| x.0))
+                    .ok_or_else(|| {
+                        format!("redirect to the primary address of {iif}, which the snapshot does not list")
+                    })?;
+                (Some(addr), *port)
+            }
+        };
+        run.rewrite = Some(Rewrite {
+            original_dst: run.p.dst.clone(),
+            original_dport: run.p.dport.clone(),
+            addr,
+            port,
+            rule,
+        });
+        if let Some(a) = addr {
+            run.p.dst = RangeSet::single(addr_value(a));
+        }
+        if let Some(p) = port {
+            run.p.dport = RangeSet::single(p.into());
+        }
+        run.p.ct_status |= ct::STATUS_DNAT;
+        run.p.nat_done = true;
+        Ok(())
+    }
+
+    /// The routing decision for arriving packets: martian checks, then local or forward.
+    fn route(&self, mut run: Run, leaves: &mut Vec<Leaf>) -> Vec<Run> {
+        let iif = match &run.p.iif {
+            Dev::Named(n) => n.clone(),
+            _ => "lo".into(),
+        };
+        let mut out = Vec::new();
+        let mut pending = vec![run.clone()];
+        if !run.p.v6 && iif != "lo" {
+            let loopback = RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)]);
+            let rl = self.host.route_localnet(&iif);
+            let mut next = Vec::new();
+            next.append(&mut pending);
+            for r in next {
+                let (hit, rest) = split(&r.p, Dir::Dst, &loopback);
+                if let Some(hit) = hit {
+                    let mut m = r.clone();
+                    m.p = hit;
+                    match rl {
+                        Some(true) => {
+                            m.evidence.push(format!(
+                                "kernel: route_localnet=1 on {iif} (all or device): 127.0.0.0/8 destination is routed"
+                            ));
+                            pending.push(m);
+                        }
+                        Some(false) => {
+                            m.evidence.push(format!("kernel: martian destination 127.0.0.0/8 on {iif} dropped by ip_route_input_slow() (route_localnet=0)"));
+                            leaves.push(leaf(m, Outcome::Dropped));
+                        }
+                        None => {
+                            m.assumed.push(format!("route_localnet of {iif} not in the snapshot"));
+                            pending.push(m.clone());
+                            leaves.push(leaf(m, Outcome::Dropped));
+                        }
+                    }
+                }
+                if let Some(rest) = rest {
+                    let mut m = r.clone();
+                    m.p = rest;
+                    pending.push(m);
+                }
+            }
+            let mut next = Vec::new();
+            for r in pending {
+                let (hit, rest) = split(&r.p, Dir::Src, &loopback);
+                if let Some(rest) = rest {
+                    let mut m = r.clone();
+                    m.p = rest;
+                    next.push(m);
+                }
+                let Some(hit) = hit else { continue };
+                let mut m = r.clone();
+                m.p = hit;
+                let rp = self
+                    .host
+                    .sysctls
+                    .ipv4_conf("all", "rp_filter")
+                    .max(self.host.conf(&iif, "rp_filter"));
+                let accept_local = or_conf(
+                    self.host.sysctls.ipv4_conf("all", "accept_local"),
+                    self.host.conf(&iif, "accept_local"),
+                );
+                if rl == Some(false) {
+                    m.evidence.push(format!(
+                        "kernel: martian source 127.0.0.0/8 on {iif} dropped (route_localnet=0)"
+                    ));
+                    leaves.push(leaf(m, Outcome::Dropped));
+                } else if rp.is_some_and(|v| v >= 1) {
+                    m.evidence.push(format!(
+                        "kernel: rp_filter={} on {iif} rejects a 127.0.0.0/8 source",
+                        rp.unwrap_or(0)
+                    ));
+                    leaves.push(leaf(m, Outcome::Dropped));
+                } else if rl.is_none() || rp.is_none() {
+                    m.assumed
+                        .push(format!("route_localnet/rp_filter of {iif} not in the snapshot"));
+                    next.push(m.clone());
+                    leaves.push(leaf(m, Outcome::Dropped));
+                } else {
+                    let configured = self
+                        .host
+                        .local_v4
+                        .intersect(&RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1]))));
+                    let (own, other) = split(&m.p, Dir::Src, &configured);
+                    if let Some(other) = other {
+                        let mut o = m.clone();
+                        o.p = other;
+                        next.push(o);
+                    }
+                    if let Some(own) = own {
+                        let mut o = m.clone();
+                        o.p = own;
+                        if accept_local == Some(true) {
+                            next.push(o);
+                        } else {
+                            o.evidence.push(format!("kernel: source is a configured address, rejected by fib_validate_source() (accept_local=0 on {iif})"));
+                            leaves.push(leaf(o, Outcome::Dropped));
+                        }
+                    }
+                }
+            }
+            pending = next;
+        }
+        for r in pending {
+            let local = self.host.local(r.p.v6).clone();
+            let (mine, other) = split(&r.p, Dir::Dst, &local);
+            if let Some(mut p) = mine {
+                let mut m = r.clone();
+                p.local = Some(true);
+                m.p = p;
+                m.stage += 1;
+                m.base = 0;
+                out.push(m);
+            }
+            let Some(mut p) = other else { continue };
+            let forwarding = if r.p.v6 {
+                self.host.sysctls.get_int("net.ipv6.conf.all.forwarding")
+            } else {
+                self.host
+                    .sysctls
+                    .get_int("net.ipv4.ip_forward")
+                    .or_else(|| self.host.sysctls.ipv4_conf("all", "forwarding"))
+            };
+            let mut m = r.clone();
+            p.local = Some(false);
+            p.oif = self.oif_for(&p);
+            m.p = p;
+            match forwarding {
+                Some(0) => {
+                    m.evidence
+                        .push("kernel: not addressed to this host and forwarding is off".into());
+                    leaves.push(leaf(m, Outcome::Dropped));
+                }
+                f => {
+                    if f.is_none() {
+                        m.assumed.push("forwarding sysctl not in the snapshot".into());
+                    }
+                    m.stage += 1;
+                    m.base = 0;
+                    out.push(m);
+                }
+            }
+        }
+        run.stack.clear();
+        out
+    }
+
+    /// The output device of forwarded packets: the interface with a connected prefix holding
+    /// every destination, else unknown (routes are not in the snapshot).
+    fn oif_for(&self, p: &Packets) -> Dev {
+        for (name, addrs) in &self.host.interfaces {
+            for (ip, len) in addrs {
+                if ip.is_ipv6() != p.v6 {
+                    continue;
+                }
+                let (lo, hi) = prefix_range(*ip, *len);
+                if p.dst.subtract(&RangeSet::range(lo, hi)).is_empty() {
+                    return Dev::Named(name.clone());
+                }
+            }
+        }
+        Dev::Unknown
+    }
+
+    fn test(&self, c: &Cond, p: &Packets) -> Test {
+        match c {
+            Cond::Iface {
+                dir,
+                by_index,
+                names,
+                negate,
+            } => {
+                let dev = if *dir == Dir::Src { &p.iif } else { &p.oif };
+                let name = match dev {
+                    Dev::Absent if *by_index => return Test::Known(false),
+                    Dev::Absent => "",
+                    Dev::Named(n) => n.as_str(),
+                    Dev::Unknown => return Test::Unknown,
+                };
+                let hit = names.iter().any(|pat| match pat.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => pat == name,
+                });
+                Test::Known(hit != *negate)
+            }
+            Cond::Addr { dir, v6, set, negate } => {
+                if *v6 != p.v6 {
+                    return Test::Known(false);
+                }
+                let (yes, no) = split(p, *dir, set);
+                split_test(yes, no, *negate)
+            }
+            Cond::Nfproto { v6 } => Test::Known(*v6 == p.v6),
+            Cond::Proto { set, negate } => {
+                let (yes, no) = split_by(p, set, |p| &p.proto, |p, s| p.proto = s);
+                split_test(yes, no, *negate)
+            }
+            Cond::Port {
+                dir,
+                proto,
+                set,
+                negate,
+            } => {
+                let mut no = Vec::new();
+                let base = match proto {
+                    Some(n) => {
+                        let (yes, other) =
+                            split_by(p, &RangeSet::single(u128::from(*n)), |p| &p.proto, |p, s| p.proto = s);
+                        no.extend(other);
+                        match yes {
+                            Some(y) => y,
+                            None => return Test::Known(false),
+                        }
+                    }
+                    None => p.clone(),
+                };
+                let (hit, miss) = if *dir == Dir::Src {
+                    split_by(&base, set, |p| &p.sport, |p, s| p.sport = s)
+                } else {
+                    split_by(&base, set, |p| &p.dport, |p, s| p.dport = s)
+                };
+                let (yes, miss) = if *negate { (miss, hit) } else { (hit, miss) };
+                no.extend(miss);
+                finish(yes.into_iter().collect(), no)
+            }
+            Cond::Ct { states, status, negate } => {
+                let hit = (states & p.ct_state) != 0 || (status & p.ct_status) != 0;
+                Test::Known(hit != *negate)
+            }
+            Cond::Mark { mask, value, negate } => Test::Known(((p.mark & mask) == *value) != *negate),
+            Cond::Owner { gid, set, negate } => {
+                let ids = if *gid { &p.gid } else { &p.uid };
+                if ids.is_none() || !p.socket {
+                    return Test::Known(false);
+                }
+                let (yes, no) = if *gid {
+                    split_by(p, set, |p| p.gid.as_ref().unwrap_or(&EMPTY), |p, s| p.gid = Some(s))
+                } else {
+                    split_by(p, set, |p| p.uid.as_ref().unwrap_or(&EMPTY), |p, s| p.uid = Some(s))
+                };
+                split_test(yes, no, *negate)
+            }
+            Cond::Cgroup { path, negate } => {
+                if !p.socket {
+                    return Test::Known(false);
+                }
+                if let Some((_, member)) = p.cgroups.iter().find(|(c, _)| c == path) {
+                    return Test::Known(*member != *negate);
+                }
+                if p.cgroups
+                    .iter()
+                    .any(|(c, m)| *m && c != path && !c.starts_with(&format!("{path}/")))
+                {
+                    return Test::Known(*negate);
+                }
+                let mut yes = p.clone();
+                yes.cgroups.push((path.clone(), true));
+                let mut no = p.clone();
+                no.cgroups.push((path.clone(), false));
+                split_test(Some(yes), Some(no), *negate)
+            }
+            Cond::AddrType {
+                dir,
+                types,
+                iface_only,
+                negate,
+            } => {
+                let mut set = RangeSet::empty();
+                let local = if *iface_only {
+                    let Dev::Named(iif) = &p.iif else { return Test::Unknown };
+                    let Some(addrs) = self.host.iface_addrs(iif, p.v6) else {
+                        return Test::Unknown;
+                    };
+                    let mut r: Vec<(u128, u128)> =
+                        addrs.iter().map(|(a, _)| (addr_value(*a), addr_value(*a))).collect();
+                    if iif == "lo" && !p.v6 {
+                        r.push(prefix_range(IpAddr::from([127, 0, 0, 0]), 8));
+                    }
+                    RangeSet::from_ranges(r)
+                } else {
+                    self.host.local(p.v6).clone()
+                };
+                let multicast = if p.v6 {
+                    RangeSet::from_ranges(vec![prefix_range(IpAddr::from([0xff00u16, 0, 0, 0, 0, 0, 0, 0]), 8)])
+                } else {
+                    RangeSet::from_ranges(vec![prefix_range(IpAddr::from([224, 0, 0, 0]), 4)])
+                };
+                let broadcast = if p.v6 { RangeSet::empty() } else { self.broadcast_v4() };
+                for t in types {
+                    let add = match t.as_str() {
+                        "local" => local.clone(),
+                        "multicast" => multicast.clone(),
+                        "broadcast" => broadcast.clone(),
+                        "unicast" => {
+                            all_addrs(p.v6).subtract(&self.host.local(p.v6).union(&multicast).union(&broadcast))
+                        }
+                        _ => return Test::Unknown,
+                    };
+                    set = set.union(&add);
+                }
+                let (yes, no) = split(p, *dir, &set);
+                split_test(yes, no, *negate)
+            }
+            Cond::RpfMissing { negate } => {
+                let Dev::Named(iif) = &p.iif else { return Test::Unknown };
+                if iif == "lo" {
+                    return Test::Known(*negate);
+                }
+                let loopback = if p.v6 {
+                    RangeSet::single(1)
+                } else {
+                    RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)])
+                };
+                let connected = self
+                    .host
+                    .iface_addrs(iif, p.v6)
+                    .map(|a| RangeSet::from_ranges(a.iter().map(|(ip, len)| prefix_range(*ip, *len)).collect()))
+                    .unwrap_or_default();
+                let (missing, rest) = split(p, Dir::Src, &loopback);
+                let (present, unknown) = match rest {
+                    Some(r) => split(&r, Dir::Src, &connected),
+                    None => (None, None),
+                };
+                let (yes, no) = if *negate {
+                    (present, missing)
+                } else {
+                    (missing, present)
+                };
+                match (yes, no, unknown) {
+                    (y, n, None) => split_test(y, n, false),
+                    (y, n, Some(u)) => {
+                        if y.is_none() && n.is_none() {
+                            return Test::Unknown;
+                        }
+                        Test::Split {
+                            yes: y.into_iter().collect(),
+                            no: n.into_iter().collect(),
+                            unknown: vec![u],
+                        }
+                    }
+                }
+            }
+            Cond::Chance(_) => Test::Split {
+                yes: vec![p.clone()],
+                no: vec![p.clone()],
+                unknown: vec![],
+            },
+            Cond::Opaque(_) => Test::Unknown,
+        }
+    }
+
+    fn broadcast_v4(&self) -> RangeSet {
+        let mut r = vec![(u32::MAX as u128, u32::MAX as u128)];
+        for (_, addrs) in &self.host.interfaces {
+            for (ip, len) in addrs {
+                if ip.is_ipv4() && *len < 31 {
+                    let (_, hi) = prefix_range(*ip, *len);
+                    r.push((hi, hi));
+                }
+            }
+        }
+        RangeSet::from_ranges(r)
+    }
+}
+
+static EMPTY: RangeSet = RangeSet::empty();
+
+fn empty_run() -> Run {
+    Run {
+        p: Packets::arriving(false, "lo", RangeSet::empty(), RangeSet::empty()),
+        stage: usize::MAX,
+        base: 0,
+        base_chain: None,
+        stack: Vec::new(),
+        evidence: Vec::new(),
+        assumed: Vec::new(),
+        rewrite: None,
+    }
+}
+
+fn leaf(run: Run, outcome: Outcome) -> Leaf {
+    Leaf {
+        outcome,
+        packets: run.p,
+        evidence: run.evidence,
+        assumed: run.assumed,
+        rewrite: run.rewrite,
+    }
+}
+
+fn next_item(run: &mut Run) {
+    if let Some(f) = run.stack.last_mut() {
+        f.item += 1;
+    }
+}
+
+fn next_rule(run: &mut Run) {
+    if let Some(f) = run.stack.last_mut() {
+        f.rule += 1;
+        f.item = 0;
+    }
+}
+
+fn verdict_name(v: &Verdict) -> String {
+    match v {
+        Verdict::Accept => "accept".into(),
+        Verdict::Drop => "drop".into(),
+        Verdict::Return => "return".into(),
+        Verdict::Continue => "continue".into(),
+        Verdict::Jump(t) => format!("jump {t}"),
+        Verdict::Goto(t) => format!("goto {t}"),
+    }
+}
+
+/// Splits packets by an address set: (inside, outside), each `None` when empty.
+fn split(p: &Packets, dir: Dir, set: &RangeSet) -> (Option<Packets>, Option<Packets>) {
+    if dir == Dir::Src {
+        split_by(p, set, |p| &p.src, |p, s| p.src = s)
+    } else {
+        split_by(p, set, |p| &p.dst, |p, s| p.dst = s)
+    }
+}
+
+fn split_by(
+    p: &Packets,
+    set: &RangeSet,
+    get: fn(&Packets) -> &RangeSet,
+    put: fn(&mut Packets, RangeSet),
+) -> (Option<Packets>, Option<Packets>) {
+    let field = get(p);
+    let inside = field.intersect(set);
+    let outside = field.subtract(set);
+    let make = |s: RangeSet| {
+        if s.is_empty() {
+            None
+        } else {
+            let mut q = p.clone();
+            put(&mut q, s);
+            Some(q)
+        }
+    };
+    if inside.is_empty() {
+        return (None, Some(p.clone()));
+    }
+    if outside.is_empty() {
+        return (Some(p.clone()), None);
+    }
+    (make(inside), make(outside))
+}
+
+fn split_test(yes: Option<Packets>, no: Option<Packets>, negate: bool) -> Test {
+    let (yes, no) = if negate { (no, yes) } else { (yes, no) };
+    finish(yes.into_iter().collect(), no.into_iter().collect())
+}
+
+fn finish(yes: Vec<Packets>, no: Vec<Packets>) -> Test {
+    match (yes.is_empty(), no.is_empty()) {
+        (false, true) => Test::Known(true),
+        (true, _) => Test::Known(false),
+        _ => Test::Split {
+            yes,
+            no,
+            unknown: Vec::new(),
+        },
+    }
+}
+
+/// The address set of a single address.
+pub fn one_addr(ip: IpAddr) -> RangeSet {
+    RangeSet::single(addr_value(ip))
+}
+
+/// Shows a packet set briefly: one example packet (preferring TCP, documentation-range sources,
+/// the canonical loopback addresses and a non-zero port).
+pub fn example(p: &Packets) -> String {
+    let pick = |s: &RangeSet, prefs: &[u128]| prefs.iter().copied().find(|v| s.contains(*v)).or_else(|| s.first());
+    let addr = |s: &RangeSet, prefs: &[IpAddr]| {
+        let prefs: Vec<u128> = prefs.iter().map(|a| addr_value(*a)).collect();
+        pick(s, &prefs)
+            .map(|v| value_addr(v, p.v6).to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let prefs: Vec<IpAddr> = if p.v6 {
+        vec![
+            IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]),
+        ]
+    } else {
+        vec![IpAddr::from([192, 0, 2, 1]), IpAddr::from([127, 0, 0, 1])]
+    };
+    let proto = match pick(&p.proto, &[6, 17]) {
+        Some(6) => "tcp".to_string(),
+        Some(17) => "udp".to_string(),
+        Some(n) => format!("protocol {n}"),
+        None => "?".into(),
+    };
+    let port = pick(&p.dport, &[80, 1])
+        .map(|v| format!(" port {v}"))
+        .unwrap_or_default();
+    format!("{proto} {} -> {}{port}", addr(&p.src, &prefs), addr(&p.dst, &prefs))
+}

@@ -1,0 +1,475 @@
+//! The questions the checks ask of a ruleset, answered with the evaluator.
+
+use super::eval::{Analysis, Host, Packets, Reach};
+use super::model::{Cond, Dir, Item, Nat};
+use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
+use super::verdict::{Answer, Decision, Leaf, Rewrite};
+use crate::facts::HostFacts;
+use std::net::IpAddr;
+
+/// Name used for "an interface other than lo" when the snapshot lists none.
+pub const ANY_OUTSIDE_IFACE: &str = "eth0";
+
+/// Loopback destinations or sources of a family: `127.0.0.0/8`; `::1` and `::ffff:127.0.0.0/104`.
+pub fn loopback(v6: bool) -> RangeSet {
+    if v6 {
+        RangeSet::from_ranges(vec![
+            (1, 1),
+            prefix_range(IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 0]), 104),
+        ])
+    } else {
+        RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)])
+    }
+}
+
+/// Whether an address is in [`loopback`].
+pub fn is_loopback(ip: IpAddr) -> bool {
+    loopback(ip.is_ipv6()).contains(addr_value(ip))
+}
+
+/// A ruleset read from a snapshot, ready for questions.
+#[derive(Debug, Clone)]
+pub struct Firewall {
+    /// The evaluator over the rules.
+    pub analysis: Analysis,
+    /// Whether the snapshot had any firewall capture.
+    pub captured: bool,
+    /// Interfaces a neighbour's packet can arrive on (every non-loopback interface).
+    pub outside: Vec<String>,
+}
+
+/// One DNAT rule that turns outside traffic into loopback traffic, and what happens to it.
+#[derive(Debug, Clone)]
+pub struct LoopbackNat {
+    /// The rule, as evidence shows it.
+    pub rule: String,
+    /// The family of the packets it translates.
+    pub v6: bool,
+    /// `true`: the rule matches traffic addressed to a loopback address (Docker style);
+    /// `false`: the rule translates to a loopback address (kube-proxy/ECS style).
+    pub from_loopback: bool,
+    /// The translation target.
+    pub to: (Option<IpAddr>, Option<u16>),
+    /// The destination and port the rule matches, when single.
+    pub matched: (Option<IpAddr>, Option<u16>),
+    /// The protocol the rule matches, when single (6 TCP, 17 UDP).
+    pub proto: Option<u8>,
+    /// Open (reached and passed), blocked (every such packet dropped) or unknown.
+    pub decision: Decision,
+    /// The path: interface, example packet, rules and kernel decisions.
+    pub evidence: Vec<String>,
+}
+
+/// Which uids may open a connection to a loopback port, after the output-path rules.
+#[derive(Debug, Clone)]
+pub struct UidAccess {
+    /// Uids whose connections certainly pass.
+    pub allowed: RangeSet,
+    /// Uids whose connections may pass (an unevaluable rule on the way).
+    pub maybe: RangeSet,
+    /// Rules that drop some uids' connections.
+    pub restricting: Vec<String>,
+    /// The last rule on each path that lets some uids through (empty when no rule decided).
+    pub allowing: Vec<String>,
+    /// Why some answers are unknown.
+    pub unknowns: Vec<String>,
+}
+
+impl UidAccess {
+    /// Whether every uid certainly gets through (no restriction at all).
+    pub fn unrestricted(&self) -> bool {
+        self.allowed == RangeSet::range(0, u32::MAX as u128)
+    }
+}
+
+impl Firewall {
+    /// Reads the snapshot's firewall and prepares it for questions.
+    pub fn new(facts: &HostFacts) -> Firewall {
+        let ruleset = super::read(&facts.firewall);
+        let mut outside: Vec<String> = facts
+            .interfaces
+            .iter()
+            .filter(|i| !i.loopback && i.name != "lo")
+            .map(|i| i.name.clone())
+            .collect();
+        if outside.is_empty() {
+            outside.push(ANY_OUTSIDE_IFACE.to_string());
+        }
+        Firewall {
+            analysis: Analysis::new(ruleset, Host::new(facts)),
+            captured: super::captured(&facts.firewall),
+            outside,
+        }
+    }
+
+    /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving
+    /// on `iif`, through prerouting, routing and input/forward.
+    pub fn loopback_destination_inbound(&self, v6: bool, iif: &str) -> Answer {
+        let src = all_addrs(v6).subtract(&loopback(v6));
+        self.analysis
+            .query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full)
+    }
+
+    /// Whether the ruleset drops traffic to a loopback destination that a neighbour sends on
+    /// `iif` (what `route_localnet` lets through), leaving aside packets a nat rule rewrote
+    /// (those are [`Firewall::loopback_nat`]'s). Evidence: the dropping rules, or an example of
+    /// what passes.
+    pub fn localnet_drop(&self, iif: &str) -> (Decision, Vec<String>) {
+        let answer = self.loopback_destination_inbound(false, iif);
+        let leaves: Vec<&Leaf> = answer.leaves.iter().filter(|l| l.rewrite.is_none()).collect();
+        summarize(&leaves, answer.truncated)
+    }
+
+    /// Which uids may connect to `addr:port` (`proto` 6 or 17) from this host over loopback.
+    /// A wildcard address is asked as `127.0.0.1` or `::1`.
+    pub fn uids_allowed(&self, addr: IpAddr, proto: u8, port: u16) -> UidAccess {
+        let v6 = addr.is_ipv6();
+        let dst = if addr.is_unspecified() {
+            if v6 {
+                RangeSet::single(1)
+            } else {
+                RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1])))
+            }
+        } else {
+            RangeSet::single(addr_value(addr))
+        };
+        let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
+        start.proto = RangeSet::single(proto.into());
+        start.dport = RangeSet::single(port.into());
+        let answer = self.analysis.query(start, Reach::LocalClient);
+        let mut access = UidAccess {
+            allowed: RangeSet::empty(),
+            maybe: RangeSet::empty(),
+            restricting: answer.drops(),
+            allowing: Vec::new(),
+            unknowns: answer.unknowns(),
+        };
+        for l in &answer.leaves {
+            let uids = l.packets.uid.clone().unwrap_or_default();
+            if l.certainly_through() {
+                access.allowed = access.allowed.union(&uids);
+                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                    access.allowing.push(rule.to_string());
+                }
+            } else if !l.certainly_dropped() {
+                access.maybe = access.maybe.union(&uids);
+            }
+        }
+        if answer.truncated {
+            access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
+        }
+        access
+    }
+
+    /// Every DNAT/redirect rule that translates outside traffic addressed to a loopback address,
+    /// or translates outside traffic to one, with what happens to such packets.
+    pub fn loopback_nat(&self) -> Vec<LoopbackNat> {
+        let mut out = self.rewrites_of_loopback_destinations();
+        for table in &self.analysis.ruleset.tables {
+            for chain in &table.chains {
+                for rule in &chain.rules {
+                    let Some(nat) = rule.items.iter().find_map(|i| match i {
+                        Item::Nat(n @ (Nat::Dnat { .. } | Nat::Redirect { .. })) => Some(n),
+                        _ => None,
+                    }) else {
+                        continue;
+                    };
+                    let text = format!("{} {}: {}", table.label(), chain.name, rule.text);
+                    for v6 in [false, true] {
+                        if !table.family.sees(v6) || out.iter().any(|n| n.rule == text && n.v6 == v6) {
+                            continue;
+                        }
+                        if let Some(found) = self.judge_nat(&rule.items, nat, &text, v6) {
+                            out.push(found);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every nat rule that rewrites loopback-addressed packets from outside, found by one walk
+    /// per family and interface (however many nat rules the ruleset has).
+    fn rewrites_of_loopback_destinations(&self) -> Vec<LoopbackNat> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let mut groups: Vec<(Rewrite, Vec<(String, Vec<Leaf>)>)> = Vec::new();
+            for iif in &self.outside {
+                let answer = self.loopback_destination_inbound(v6, iif);
+                for leaf in answer.leaves {
+                    let Some(rw) = leaf.rewrite.clone() else { continue };
+                    let group = match groups.iter_mut().position(|(r, _)| r.rule == rw.rule) {
+                        Some(i) => &mut groups[i],
+                        None => {
+                            groups.push((rw, Vec::new()));
+                            let last = groups.len() - 1;
+                            &mut groups[last]
+                        }
+                    };
+                    match group.1.iter_mut().find(|(name, _)| name == iif) {
+                        Some((_, leaves)) => leaves.push(leaf),
+                        None => group.1.push((iif.clone(), vec![leaf])),
+                    }
+                }
+            }
+            for (rw, per_iif) in groups {
+                let mut matched_dst = RangeSet::empty();
+                let mut matched_port = RangeSet::empty();
+                let mut proto = RangeSet::empty();
+                let results = per_iif
+                    .iter()
+                    .map(|(iif, leaves)| {
+                        for l in leaves {
+                            let original = l.rewrite.as_ref().unwrap_or(&rw);
+                            matched_dst = matched_dst.union(&original.original_dst);
+                            matched_port = matched_port.union(&original.original_dport);
+                            proto = proto.union(&l.packets.proto);
+                        }
+                        let refs: Vec<&Leaf> = leaves.iter().collect();
+                        let (d, lines) = summarize(&refs, false);
+                        (iif.clone(), d, lines)
+                    })
+                    .collect();
+                let (decision, lines) = per_interface(results);
+                let mut evidence = vec![format!("NAT rule: {}", rw.rule)];
+                evidence.extend(lines);
+                out.push(LoopbackNat {
+                    rule: rw.rule.clone(),
+                    v6,
+                    from_loopback: true,
+                    to: (rw.addr, rw.port),
+                    matched: (
+                        matched_dst.single_value().map(|v| super::ranges::value_addr(v, v6)),
+                        matched_port.single_value().and_then(|p| u16::try_from(p).ok()),
+                    ),
+                    proto: proto.single_value().and_then(|p| u8::try_from(p).ok()),
+                    decision,
+                    evidence,
+                });
+            }
+        }
+        out
+    }
+
+    fn judge_nat(&self, items: &[Item], nat: &Nat, text: &str, v6: bool) -> Option<LoopbackNat> {
+        let to = match nat {
+            Nat::Dnat { addr, port } => (*addr, *port),
+            Nat::Redirect { port } => (None, *port),
+            Nat::Source => return None,
+        };
+        if to.0.is_some_and(|a| a.is_ipv6() != v6) {
+            return None;
+        }
+        let to_loopback = to.0.is_some_and(is_loopback);
+        let mut src = all_addrs(v6).subtract(&loopback(v6));
+        let mut dst = if to_loopback { all_addrs(v6) } else { loopback(v6) };
+        let (mut proto, mut dport) = (RangeSet::range(0, 255), RangeSet::range(0, 65535));
+        let mut explicit_loopback_dst = false;
+        for item in items {
+            match item {
+                Item::Cond(Cond::Addr {
+                    dir,
+                    v6: cv6,
+                    set,
+                    negate,
+                }) if *cv6 == v6 => {
+                    let field = if *dir == Dir::Src { &mut src } else { &mut dst };
+                    *field = if *negate {
+                        field.subtract(set)
+                    } else {
+                        field.intersect(set)
+                    };
+                    if *dir == Dir::Dst && !negate && !set.intersect(&loopback(v6)).is_empty() {
+                        explicit_loopback_dst = true;
+                    }
+                }
+                Item::Cond(Cond::Addr { v6: other, .. }) | Item::Cond(Cond::Nfproto { v6: other }) if *other != v6 => {
+                    return None;
+                }
+                Item::Cond(Cond::Proto { set, negate: false }) => proto = proto.intersect(set),
+                Item::Cond(Cond::Port {
+                    dir: Dir::Dst,
+                    proto: p,
+                    set,
+                    negate: false,
+                }) => {
+                    if let Some(p) = p {
+                        proto = proto.intersect(&RangeSet::single((*p).into()));
+                    }
+                    dport = dport.intersect(set);
+                }
+                _ => {}
+            }
+        }
+        if src.is_empty() || dst.is_empty() || proto.is_empty() || dport.is_empty() || !(to_loopback || explicit_loopback_dst) {
+            return None;
+        }
+        let mut evidence = vec![format!("NAT rule: {text}")];
+        let mut results = Vec::new();
+        let mut all_dropped = true;
+        for iif in &self.outside {
+            let mut start = Packets::arriving(v6, iif, src.clone(), dst.clone());
+            start.proto = proto.clone();
+            start.dport = dport.clone();
+            let answer = self.analysis.query(start, Reach::Full);
+            let by_rule: Vec<&Leaf> = answer
+                .leaves
+                .iter()
+                .filter(|l| l.rewrite.as_ref().is_some_and(|r| r.rule == text))
+                .collect();
+            let relevant: Vec<&Leaf> = if to_loopback {
+                by_rule
+                    .iter()
+                    .copied()
+                    .filter(|l| l.packets.dst.intersect(&loopback(v6)) == l.packets.dst)
+                    .collect()
+            } else {
+                by_rule
+                    .iter()
+                    .copied()
+                    .filter(|l| {
+                        l.rewrite
+                            .as_ref()
+                            .is_some_and(|r| !r.original_dst.intersect(&loopback(v6)).is_empty())
+                    })
+                    .collect()
+            };
+            all_dropped &= !answer.truncated && answer.leaves.iter().all(Leaf::certainly_dropped);
+            if relevant.is_empty() {
+                continue;
+            }
+            let (decision, lines) = summarize(&relevant, answer.truncated);
+            results.push((iif.clone(), decision, lines));
+        }
+        let worst = if results.is_empty() {
+            None
+        } else {
+            let (d, lines) = per_interface(results);
+            evidence.extend(lines);
+            Some(d)
+        };
+        let decision = match worst {
+            Some(d) => d,
+            None if all_dropped => {
+                let mut drops = Vec::new();
+                for iif in &self.outside {
+                    let mut start = Packets::arriving(v6, iif, src.clone(), dst.clone());
+                    start.proto = proto.clone();
+                    start.dport = dport.clone();
+                    for d in self.analysis.query(start, Reach::Full).drops() {
+                        if !drops.contains(&d) {
+                            drops.push(d);
+                        }
+                    }
+                }
+                evidence.extend(drops.into_iter().map(|d| format!("dropped before it applies: {d}")));
+                Decision::Blocked
+            }
+            None => return None,
+        };
+        let matched = (
+            dst.single_value().map(|v| super::ranges::value_addr(v, v6)),
+            dport.single_value().and_then(|p| u16::try_from(p).ok()),
+        );
+        let proto = proto.single_value().and_then(|p| u8::try_from(p).ok());
+        Some(LoopbackNat {
+            rule: text.to_string(),
+            v6,
+            from_loopback: !to_loopback,
+            to,
+            matched,
+            proto,
+            decision,
+            evidence,
+        })
+    }
+}
+
+/// Folds per-interface results into one decision and evidence, naming interfaces with the same
+/// evidence together (`on eth0, eth1: …`).
+pub fn per_interface(results: Vec<(String, Decision, Vec<String>)>) -> (Decision, Vec<String>) {
+    let mut decision: Option<Decision> = None;
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for (iif, d, lines) in results {
+        decision = Some(worse(decision, d));
+        match groups.iter_mut().find(|(l, _)| *l == lines) {
+            Some((_, names)) => names.push(iif),
+            None => groups.push((lines, vec![iif])),
+        }
+    }
+    let mut out = Vec::new();
+    for (lines, names) in groups {
+        out.extend(lines.into_iter().map(|l| format!("on {}: {l}", names.join(", "))));
+    }
+    (decision.unwrap_or(Decision::Unknown), out)
+}
+
+/// The worse of two decisions: open beats unknown beats blocked.
+pub fn worse(a: Option<Decision>, b: Decision) -> Decision {
+    match (a, b) {
+        (Some(Decision::Open), _) | (_, Decision::Open) => Decision::Open,
+        (Some(Decision::Unknown), _) | (_, Decision::Unknown) => Decision::Unknown,
+        _ => Decision::Blocked,
+    }
+}
+
+/// Decision and evidence lines over some paths: an example of what passes, else the drops,
+/// plus what could not be evaluated.
+pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
+    let answer = Answer {
+        leaves: leaves.iter().map(|l| (*l).clone()).collect(),
+        truncated,
+    };
+    let decision = if leaves.is_empty() {
+        Decision::Unknown
+    } else {
+        answer.decision()
+    };
+    let mut lines = Vec::new();
+    match decision {
+        Decision::Open => {
+            if let Some(l) = answer.open_path() {
+                let what = match l.outcome {
+                    super::verdict::Outcome::Forwarded => "forwarded",
+                    super::verdict::Outcome::Passed => "not dropped",
+                    _ => "delivered",
+                };
+                lines.push(format!("{what}: {}", l.example()));
+                if let Some(r) = &l.rewrite {
+                    let to = match (r.addr, r.port) {
+                        (Some(a), Some(p)) => crate::addr::socket_label(a, p),
+                        (Some(a), None) => a.to_string(),
+                        (None, Some(p)) => format!("port {p}"),
+                        (None, None) => "itself".into(),
+                    };
+                    lines.push(format!("rewritten to {to} by {}", r.rule));
+                }
+                lines.extend(
+                    l.evidence
+                        .iter()
+                        .filter(|e| Some(*e) != l.rewrite.as_ref().map(|r| &r.rule))
+                        .map(|e| format!("via {e}")),
+                );
+            }
+            let drops = answer.drops();
+            if !drops.is_empty() {
+                lines.push(format!("dropped only for some packets by: {}", drops.join(" | ")));
+            }
+        }
+        Decision::Blocked => lines.extend(answer.drops().into_iter().map(|d| format!("dropped by {d}"))),
+        Decision::Unknown => {
+            lines.extend(
+                answer
+                    .drops()
+                    .into_iter()
+                    .map(|d| format!("dropped for some packets by {d}")),
+            );
+            lines.extend(answer.unknowns());
+            if leaves.is_empty() {
+                lines.push("no path reached a conclusion".into());
+            }
+        }
+    }
+    (decision, lines)
+}

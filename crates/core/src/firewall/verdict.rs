@@ -1,0 +1,145 @@
+//! What a query answers: the paths the packets took, and the decision drawn from them.
+
+use super::eval::{example, Packets};
+use super::ranges::RangeSet;
+use std::net::IpAddr;
+
+/// How one path ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Dropped by a rule, a policy or the kernel (the evidence says which).
+    Dropped,
+    /// Accepted for this host (input hook passed).
+    Delivered,
+    /// Accepted through the forward hook.
+    Forwarded,
+    /// Not dropped in the part of the path the query looked at.
+    Passed,
+    /// The path meets something the evaluator cannot follow.
+    Unknown(String),
+}
+
+/// A destination rewrite on a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Destinations before the rewrite.
+    pub original_dst: RangeSet,
+    /// Destination ports before the rewrite.
+    pub original_dport: RangeSet,
+    /// The new address (`None`: unchanged).
+    pub addr: Option<IpAddr>,
+    /// The new port (`None`: unchanged).
+    pub port: Option<u16>,
+    /// The rule that rewrote, as evidence shows it.
+    pub rule: String,
+}
+
+/// One path: the packets it stands for, how it ended, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The packets (fields narrowed by the rules on the way).
+    pub packets: Packets,
+    /// The rules (and kernel decisions) that acted on it, in order.
+    pub evidence: Vec<String>,
+    /// Conditions that could not be evaluated and were assumed to go this way.
+    pub assumed: Vec<String>,
+    /// The destination rewrite, if a nat rule applied.
+    pub rewrite: Option<Rewrite>,
+}
+
+impl Leaf {
+    /// Whether the path certainly exists and ends without a drop.
+    pub fn certainly_through(&self) -> bool {
+        self.assumed.is_empty() && matches!(self.outcome, Outcome::Delivered | Outcome::Forwarded | Outcome::Passed)
+    }
+
+    /// Whether the path certainly ends in a drop.
+    pub fn certainly_dropped(&self) -> bool {
+        self.assumed.is_empty() && self.outcome == Outcome::Dropped
+    }
+
+    /// The last piece of evidence: the rule or kernel decision that ended the path.
+    pub fn decided_by(&self) -> Option<&str> {
+        self.evidence.last().map(String::as_str)
+    }
+
+    /// One example packet of the path, for evidence.
+    pub fn example(&self) -> String {
+        example(&self.packets)
+    }
+}
+
+/// Whether a set of packets gets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Every packet is dropped.
+    Blocked,
+    /// Some packets certainly get through.
+    Open,
+    /// Neither could be established.
+    Unknown,
+}
+
+/// All paths of one query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The paths.
+    pub leaves: Vec<Leaf>,
+    /// The query was cut short (too many paths): no conclusion may rest on "every path".
+    pub truncated: bool,
+}
+
+impl Answer {
+    /// Open when some path certainly gets through; blocked when every path certainly ends in a
+    /// drop; otherwise unknown.
+    pub fn decision(&self) -> Decision {
+        if self.leaves.iter().any(Leaf::certainly_through) {
+            Decision::Open
+        } else if !self.truncated && !self.leaves.is_empty() && self.leaves.iter().all(Leaf::certainly_dropped) {
+            Decision::Blocked
+        } else {
+            Decision::Unknown
+        }
+    }
+
+    /// The rules (or kernel decisions) that dropped some path, deduplicated, in order.
+    pub fn drops(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in self.leaves.iter().filter(|l| l.outcome == Outcome::Dropped) {
+            if let Some(d) = l.decided_by() {
+                if !out.iter().any(|o| o == d) {
+                    out.push(d.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Why the answer is unknown: the unknown outcomes and assumptions, deduplicated.
+    pub fn unknowns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if self.truncated {
+            out.push("too many distinct paths: the evaluation was cut short".into());
+        }
+        for l in &self.leaves {
+            let reasons = l.assumed.iter().map(|a| format!("not evaluable: {a}"));
+            let ended = match &l.outcome {
+                Outcome::Unknown(why) => Some(why.clone()),
+                _ => None,
+            };
+            for r in reasons.chain(ended) {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// The first path that certainly gets through.
+    pub fn open_path(&self) -> Option<&Leaf> {
+        self.leaves.iter().find(|l| l.certainly_through())
+    }
+}

@@ -59,7 +59,7 @@ class H(http.server.BaseHTTPRequestHandler):
         b = b"loopback-only service"; self.send_response(200); self.send_header("Content-Length", str(len(b)))
         self.end_headers(); self.wfile.write(b)
     def log_message(self, *a): pass
-for port in range(7001, 7009):
+for port in range(7001, 7010):
     s = http.server.ThreadingHTTPServer(("127.0.0.1", port), H); threading.Thread(target=s.serve_forever, daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()
@@ -145,6 +145,8 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &open_sshd, "-E", &format!("{d}/sshd-open.log")]),
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &safe_sshd, "-E", &format!("{d}/sshd-safe.log")]),
         spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &match_sshd, "-E", &format!("{d}/sshd-match.log")]),
+        spawn_in(&ns, &["ncat", "-l", "-k", "0.0.0.0", "9092", "--sh-exec", "ncat 127.0.0.1 7009"]),
+        spawn_in(&ns, &["ncat", "-l", "-k", "127.0.0.1", "9093", "--sh-exec", "ncat 127.0.0.1 7002"]),
         spawn_in(&ns, &["haproxy", "-db", "-f", &haproxy_path]),
         spawn_in(&ns, &["apache2", "-f", &apache_path, "-DFOREGROUND"]),
         Spawned(
@@ -184,7 +186,16 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         assert!(ev.contains("tcp:127.0.0.1:7001"), "{ev}");
     }
 
-    assert_eq!(services_with(&report, "relay.forwarder"), vec!["tcp:127.0.0.1:7001"], "{report:#}");
+    assert_eq!(
+        services_with(&report, "relay.forwarder"),
+        vec!["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7009"],
+        "{report:#}"
+    );
+    let ncat = evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7009");
+    assert!(
+        ncat.contains("--sh-exec \"ncat 127.0.0.1 7009\"") && ncat.contains("tcp:0.0.0.0:9092"),
+        "{ncat}"
+    );
     let socat = evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7001");
     assert!(
         socat.contains("socat TCP-LISTEN:9090,fork,reuseaddr TCP:127.0.0.1:7001")

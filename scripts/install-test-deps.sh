@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite and benchmarks need, on Debian/Ubuntu.
-# Daemons (nginx, sshd, tinyproxy) are installed with a policy-rc.d that forbids starting
+# Daemons (nginx, sshd, tinyproxy, haproxy, caddy, apache2) are installed with a policy-rc.d that forbids starting
 # them on the host: the tests start their own copies inside network namespaces.
 set -euo pipefail
 

@@ -61,10 +61,15 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     for process in &facts.processes {
         for forward in forwards(process) {
             let listeners = outward_listeners(facts, process.pid);
-            if let Some(finding) = judge(facts, process, &forward, &listeners) {
-                if !out.iter().any(|f| f.service == finding.service && f.evidence == finding.evidence) {
-                    out.push(finding);
-                }
+            let Some(finding) = judge(facts, process, &forward, &listeners) else { continue };
+            // Forked children (socat fork, ncat -k) share the parent's argv and listener: one
+            // finding per service and forwarding, naming every pid.
+            let same = out
+                .iter_mut()
+                .find(|f| f.service == finding.service && f.evidence.get(1) == finding.evidence.get(1));
+            match same {
+                Some(existing) => existing.evidence.push(format!("also held by pid {}", process.pid)),
+                None => out.push(finding),
             }
         }
     }
@@ -434,6 +439,24 @@ mod tests {
             vec![Destination::LocalTcp("127.0.0.1".into(), 5432)]
         );
         assert!(dests("ssh -L 8080:intranet.example:80 gw.example").is_empty());
+    }
+
+    #[test]
+    fn forked_children_make_one_finding() {
+        use crate::checks::test_facts::{base, inet};
+        use crate::facts::Protocol;
+        let mut facts = base();
+        let mut listener = inet(Protocol::Tcp, "0.0.0.0", 9090);
+        listener.owners = vec![42, 43];
+        facts.inet_sockets.push(listener);
+        let parent = process("socat TCP-LISTEN:9090,fork TCP:127.0.0.1:7001");
+        let child = Process { pid: 43, ppid: 42, ..parent.clone() };
+        facts.processes = vec![parent, child];
+        let found = evaluate(&Context::new(&facts));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].service.as_deref(), Some("tcp:127.0.0.1:7001"));
+        assert!(found[0].evidence.iter().any(|e| e == "also held by pid 43"));
+        assert!(found[0].evidence.iter().any(|e| e.contains("nothing listens on 127.0.0.1:7001")));
     }
 
     #[test]

@@ -54,8 +54,10 @@ class Auth(Base):
     def get(self): self.reply(401, b"login", [("WWW-Authenticate", 'Basic realm="admin"')])
 class Missing(Base):
     def get(self): self.reply(404, b"not found")
+class Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 def serve(handler, addr, port, tls=False):
-    srv = http.server.ThreadingHTTPServer((addr, port), handler)
+    srv = (Server6 if ":" in addr else http.server.ThreadingHTTPServer)((addr, port), handler)
     if tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(DIR + "/cert.pem", DIR + "/key.pem")
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
@@ -63,6 +65,7 @@ def serve(handler, addr, port, tls=False):
 serve(Open, "127.0.0.1", 7001); serve(Strict, "127.0.0.1", 7002); serve(Cors, "127.0.0.1", 7003)
 serve(WebSocket, "127.0.0.1", 7004); serve(Open, "0.0.0.0", 7005); serve(Auth, "127.0.0.1", 7006)
 serve(Missing, "127.0.0.1", 7007); serve(Open, "127.0.0.1", 7009, tls=True)
+serve(Open, "::1", 7010); serve(Open, "::", 7011)
 banner = socket.socket(); banner.bind(("127.0.0.1", 7008)); banner.listen()
 def ssh_like():
     while True:
@@ -151,15 +154,23 @@ fn browser_borne_checks_find_what_each_service_allows() {
     );
     assert!(log.contains("-> HTTP 421"), "{log}");
 
-    let mut rebinding =
-        open(&["tcp:0.0.0.0:7005", "tcp:127.0.0.1:7001", "tcp:127.0.0.1:7006", "tcp:127.0.0.1:7009"]);
+    let mut rebinding = open(&[
+        "tcp:0.0.0.0:7005",
+        "tcp:127.0.0.1:7001",
+        "tcp:127.0.0.1:7006",
+        "tcp:127.0.0.1:7009",
+        "tcp:[::1]:7010",
+        "tcp:[::]:7011",
+    ]);
     rebinding.push(("tcp:127.0.0.1:7007".into(), "unknown".into()));
     rebinding.sort();
     assert_eq!(flagged(&report, "web.dns-rebinding"), rebinding, "{report:#}");
     assert_eq!(flagged(&report, "web.cors-permissive"), open(&["tcp:127.0.0.1:7003"]));
     assert_eq!(flagged(&report, "web.private-network-access"), open(&["tcp:127.0.0.1:7003"]));
     assert_eq!(flagged(&report, "web.websocket-origin"), open(&["tcp:127.0.0.1:7004"]));
-    assert_eq!(flagged(&report, "web.zero-address"), open(&["tcp:0.0.0.0:7005"]));
+    // A dual-stack [::] listener takes http://0.0.0.0:PORT too.
+    assert_eq!(flagged(&report, "web.zero-address"), open(&["tcp:0.0.0.0:7005", "tcp:[::]:7011"]));
+    assert!(evidence(&report, "web.dns-rebinding", "tcp:[::1]:7010").contains("http://[::1]:7010"));
 
     let plain = evidence(&report, "web.dns-rebinding", "tcp:127.0.0.1:7001");
     assert!(plain.contains("no authentication demanded"), "{plain}");

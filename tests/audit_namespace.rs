@@ -125,16 +125,35 @@ fn every_kind_of_listener_gets_the_right_findings() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Loopback drops on every non-lo interface before conntrack and NAT, and an output owner match.
+const GUARD_RULESET: &str = r#"
+table inet lwguard {
+    chain prerouting {
+        type filter hook prerouting priority raw; policy accept;
+        iifname != "lo" ip saddr 127.0.0.0/8 drop
+        iifname != "lo" ip daddr 127.0.0.0/8 drop
+        iifname != "lo" ip6 saddr ::1 drop
+        iifname != "lo" ip6 daddr ::1 drop
+        iifname != "lo" ip6 saddr ::ffff:127.0.0.0/104 drop
+        iifname != "lo" ip6 daddr ::ffff:127.0.0.0/104 drop
+    }
+    chain output {
+        type filter hook output priority filter; policy accept;
+        oif "lo" tcp dport 7100 meta skuid != 0 reject
+    }
+}
+"#;
+
 #[test]
-fn a_clean_namespace_has_no_findings_and_exits_zero() {
-    if !require_root("a_clean_namespace_has_no_findings_and_exits_zero") {
+fn a_hardened_namespace_has_only_blocked_findings_and_exits_zero() {
+    if !require_root("a_hardened_namespace_has_only_blocked_findings_and_exits_zero") {
         return;
     }
     let ns = namespace("clean");
     ns.set_etc_file("hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n").expect("hosts");
     ns.set_etc_file("nsswitch.conf", "hosts: files dns\n").expect("nsswitch");
     ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]).expect("veth");
-    // Privileged ports on both families and a private Unix socket: nothing to report.
+    // Loopback listeners on both families (no squat) and a private Unix socket.
     let dir = temp_dir("clean-sockets");
     let code = format!(
         r#"
@@ -153,11 +172,24 @@ time.sleep(600)
     let out = run_loopwarden(&ns, &["audit", "--json", "--fail-on", "medium"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let checks: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["check"].as_str()).collect();
-    // Only the per-uid findings on the two loopback listeners remain (low): no firewall restricts uids.
-    assert_eq!(checks, vec!["local.tcp-any-uid", "local.tcp-any-uid"], "{report:#}");
-    assert_eq!(out.status.code(), Some(0), "nothing at or above medium: exit 0");
+    // Without a firewall: no anti-spoof drops (medium or worse) and the per-uid findings (low).
+    assert!(checks.contains(&"net.no-loopback-antispoof"), "{report:#}");
+    assert_eq!(checks.iter().filter(|c| **c == "local.tcp-any-uid").count(), 2, "{report:#}");
+    assert_eq!(out.status.code(), Some(1));
+
+    // The guard table of the notes (raw-priority loopback drops on non-lo interfaces) and an
+    // owner match that lets only root connect to port 7100: nothing is left to report.
+    let rules = dir.join("guard.nft");
+    std::fs::write(&rules, GUARD_RULESET).expect("write ruleset");
+    ns.exec(&["nft", "-f", rules.to_str().expect("utf-8")]).expect("load guard ruleset");
     let out = run_loopwarden(&ns, &["audit", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "low findings with the default --fail-on low: exit 1");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(findings.iter().all(|f| f["status"] == "blocked"), "only blocked findings may remain: {report:#}");
+    assert!(findings.iter().all(|f| f["check"] != "local.tcp-any-uid"), "{report:#}");
+    let evidence = serde_json::to_string(findings).expect("json");
+    assert!(evidence.contains("ip6 daddr ::ffff:127.0.0.0/104 drop"), "the deciding rule is evidence: {evidence}");
+    assert_eq!(out.status.code(), Some(0));
     drop(_held);
     let _ = std::fs::remove_dir_all(&dir);
 }

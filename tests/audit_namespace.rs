@@ -38,11 +38,22 @@ time.sleep(600)
     )
 }
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    dir
+/// A world-searchable temporary directory, removed when dropped (also when the test fails).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn services(report: &serde_json::Value, check: &str) -> Vec<String> {
@@ -58,7 +69,8 @@ fn every_kind_of_listener_gets_the_right_findings() {
         return;
     }
     let ns = namespace("audit");
-    let dir = temp_dir("audit-sockets");
+    let tmp = TempDir::new("audit-sockets");
+    let dir = tmp.0.clone();
     let dir_s = dir.to_str().expect("utf-8 temp dir");
     let abstract_name = format!("{}-abstract", ns.name());
     ns.set_etc_file("hosts", "192.0.2.1 gateway\n").expect("hosts");
@@ -122,7 +134,7 @@ fn every_kind_of_listener_gets_the_right_findings() {
     assert_eq!(live["services"], offline["services"]);
 
     drop(_held);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 }
 
 /// Loopback drops on every non-lo interface before conntrack and NAT, and an output owner match.
@@ -154,7 +166,8 @@ fn a_hardened_namespace_has_only_blocked_findings_and_exits_zero() {
     ns.set_etc_file("nsswitch.conf", "hosts: files dns\n").expect("nsswitch");
     ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]).expect("veth");
     // Loopback listeners on both families (no squat) and a private Unix socket.
-    let dir = temp_dir("clean-sockets");
+    let tmp = TempDir::new("clean-sockets");
+    let dir = tmp.0.clone();
     let code = format!(
         r#"
 import os, socket, time
@@ -191,7 +204,7 @@ time.sleep(600)
     assert!(evidence.contains("ip6 daddr ::ffff:127.0.0.0/104 drop"), "the deciding rule is evidence: {evidence}");
     assert_eq!(out.status.code(), Some(0));
     drop(_held);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 }
 
 #[test]

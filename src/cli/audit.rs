@@ -24,6 +24,17 @@ pub struct Args {
     /// (info, low, medium, high, critical).
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
     fail_on: Severity,
+    /// Also ask this host's own listeners: browser-borne checks on local HTTP(S) services and
+    /// relay checks (HTTP/SOCKS proxies, proven against a canary loopwarden opens itself).
+    #[arg(long, conflicts_with = "facts")]
+    probe: bool,
+    /// With --probe: do not send the one state-changing request (an empty cross-site text/plain
+    /// POST to services with an open finding).
+    #[arg(long, requires = "probe")]
+    no_post: bool,
+    /// Log every probe request and its outcome on stderr.
+    #[arg(long)]
+    verbose: bool,
     /// Replay the attacks in a throwaway lab (needs root) and mark each finding the lab can
     /// test proven open or blocked.
     #[arg(long)]
@@ -37,6 +48,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         None => loopwarden_core::collect::collect(),
     };
     let mut report = loopwarden_core::audit(&facts);
+    if args.probe {
+        let opts = loopwarden_probe::ProbeOptions { post: !args.no_post, verbose: args.verbose, ..Default::default() };
+        report.merge_active(loopwarden_probe::probe(&facts, &opts)?);
+    }
     if args.prove {
         let source = if args.facts.is_some() { "snapshot" } else { "host" };
         let lab = super::prove::prove(&facts, source.to_string())?;

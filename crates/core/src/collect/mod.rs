@@ -11,6 +11,7 @@ mod names;
 mod netlink;
 mod owners;
 mod procfs_fallback;
+mod relays;
 mod sock_diag;
 mod sysctls;
 mod unix_files;
@@ -63,6 +64,7 @@ pub fn collect() -> HostFacts {
         firewall: firewall::collect(&mut limits),
         relays: Default::default(),
     };
+    facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }

@@ -147,7 +147,7 @@ fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
     let left_out = report["mirror"]["left_out"].as_array().expect("left_out");
     assert_eq!(left_out.len(), 1, "{left_out:#?}");
     assert!(left_out[0]["item"].as_str().expect("item").contains("socket cgroupv2"), "{left_out:#?}");
-    assert!(left_out[0]["reason"].as_str().expect("reason").contains("cgroupv2"), "{left_out:#?}");
+    assert!(!left_out[0]["reason"].as_str().expect("reason").is_empty(), "nft's own words: {left_out:#?}");
     assert_eq!(left_out[0]["family"], "ipv4");
     assert_eq!(report["mirror"]["nft_loaded"], true, "the rest of the ruleset is loaded");
     let mapped = attacks(&report, "ipv6.src-mapped-loopback");

@@ -95,20 +95,23 @@ grep -q ready "$workdir/helper.out" || { echo "helper did not get ready" >&2; ex
 sockets=$(ip netns exec "$ns" ss -Htanu | wc -l)
 echo "namespace $ns: $sockets sockets in $processes processes (+ the parent)"
 
-# Times one command RUNS times inside the namespace (no `ip netns exec` start-up in the figure);
-# prints the mean and min in milliseconds.
-time_inside() {
+# Times both commands inside the namespace (no `ip netns exec` start-up in the figures), after a
+# warm-up, alternating them run by run so that a change in machine load hits both alike. Prints
+# "facts_mean facts_min ss_mean ss_min" in nanoseconds.
+time_both() {
     ip netns exec "$ns" bash -c '
-        warmup=$1; runs=$2; shift 2
-        for _ in $(seq "$warmup"); do "$@" > /dev/null; done
-        total=0; min=
+        warmup=$1; runs=$2; binary=$3
+        for _ in $(seq "$warmup"); do "$binary" facts > /dev/null; ss -ltnup > /dev/null; done
+        ft=0; fmin=; st=0; smin=
         for _ in $(seq "$runs"); do
-            start=$(date +%s%N); "$@" > /dev/null; end=$(date +%s%N)
-            t=$((end - start)); total=$((total + t))
-            if [ -z "$min" ] || [ "$t" -lt "$min" ]; then min=$t; fi
+            a=$(date +%s%N); "$binary" facts > /dev/null; b=$(date +%s%N)
+            ss -ltnup > /dev/null; c=$(date +%s%N)
+            f=$((b - a)); s=$((c - b)); ft=$((ft + f)); st=$((st + s))
+            if [ -z "$fmin" ] || [ "$f" -lt "$fmin" ]; then fmin=$f; fi
+            if [ -z "$smin" ] || [ "$s" -lt "$smin" ]; then smin=$s; fi
         done
-        echo "$((total / runs)) $min"
-    ' timer "$warmup" "$runs" "$@"
+        echo "$((ft / runs)) $fmin $((st / runs)) $smin"
+    ' timer "$warmup" "$runs" "$binary"
 }
 
 # The figures only count if the snapshot is complete: every socket, each with its owner.
@@ -124,10 +127,11 @@ if len(inet) != int(sys.argv[2]) or owned != len(inet):
     sys.exit("incomplete snapshot: the benchmark would be meaningless")
 PY
 
-read -r facts_mean facts_min < <(time_inside "$binary" facts)
-read -r ss_mean ss_min < <(time_inside ss -ltnup)
+read -r facts_mean facts_min ss_mean ss_min < <(time_both)
 
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e6 }'; }
 printf '%-22s mean %8s ms   min %8s ms   (%d runs)\n' "loopwarden facts" "$(ms "$facts_mean")" "$(ms "$facts_min")" "$runs"
 printf '%-22s mean %8s ms   min %8s ms   (%d runs)\n' "ss -ltnup" "$(ms "$ss_mean")" "$(ms "$ss_min")" "$runs"
-awk -v a="$facts_mean" -v b="$ss_mean" 'BEGIN { printf "ratio facts/ss (means): %.2f  (target <= 1.0, goal 0.5)\n", a / b }'
+awk -v a="$facts_mean" -v b="$ss_mean" -v c="$facts_min" -v d="$ss_min" \
+    'BEGIN { printf "ratio facts/ss: %.2f (means), %.2f (mins)   target <= 1.0, goal 0.5\n", a / b, c / d }'
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

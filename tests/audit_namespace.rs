@@ -38,11 +38,22 @@ time.sleep(600)
     )
 }
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    dir
+/// A world-searchable temporary directory, removed when dropped (also when the test fails).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn services(report: &serde_json::Value, check: &str) -> Vec<String> {
@@ -58,7 +69,8 @@ fn every_kind_of_listener_gets_the_right_findings() {
         return;
     }
     let ns = namespace("audit");
-    let dir = temp_dir("audit-sockets");
+    let tmp = TempDir::new("audit-sockets");
+    let dir = tmp.0.clone();
     let dir_s = dir.to_str().expect("utf-8 temp dir");
     let abstract_name = format!("{}-abstract", ns.name());
     ns.set_etc_file("hosts", "192.0.2.1 gateway\n").expect("hosts");
@@ -122,20 +134,40 @@ fn every_kind_of_listener_gets_the_right_findings() {
     assert_eq!(live["services"], offline["services"]);
 
     drop(_held);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 }
 
+/// Loopback drops on every non-lo interface before conntrack and NAT, and an output owner match.
+const GUARD_RULESET: &str = r#"
+table inet lwguard {
+    chain prerouting {
+        type filter hook prerouting priority raw; policy accept;
+        iifname != "lo" ip saddr 127.0.0.0/8 drop
+        iifname != "lo" ip daddr 127.0.0.0/8 drop
+        iifname != "lo" ip6 saddr ::1 drop
+        iifname != "lo" ip6 daddr ::1 drop
+        iifname != "lo" ip6 saddr ::ffff:127.0.0.0/104 drop
+        iifname != "lo" ip6 daddr ::ffff:127.0.0.0/104 drop
+    }
+    chain output {
+        type filter hook output priority filter; policy accept;
+        oif "lo" tcp dport 7100 meta skuid != 0 reject
+    }
+}
+"#;
+
 #[test]
-fn a_clean_namespace_has_no_findings_and_exits_zero() {
-    if !require_root("a_clean_namespace_has_no_findings_and_exits_zero") {
+fn a_hardened_namespace_has_only_blocked_findings_and_exits_zero() {
+    if !require_root("a_hardened_namespace_has_only_blocked_findings_and_exits_zero") {
         return;
     }
     let ns = namespace("clean");
     ns.set_etc_file("hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n").expect("hosts");
     ns.set_etc_file("nsswitch.conf", "hosts: files dns\n").expect("nsswitch");
     ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]).expect("veth");
-    // Privileged ports on both families and a private Unix socket: nothing to report.
-    let dir = temp_dir("clean-sockets");
+    // Loopback listeners on both families (no squat) and a private Unix socket.
+    let tmp = TempDir::new("clean-sockets");
+    let dir = tmp.0.clone();
     let code = format!(
         r#"
 import os, socket, time
@@ -153,18 +185,26 @@ time.sleep(600)
     let out = run_loopwarden(&ns, &["audit", "--json", "--fail-on", "medium"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let checks: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["check"].as_str()).collect();
-    // Only low findings remain: the host-wide anti-spoofing ones (a fresh namespace has no
-    // firewall) and the per-uid ones on the two loopback listeners (no firewall restricts uids).
-    assert_eq!(
-        checks,
-        vec!["net.no-loopback-antispoof", "net.no-loopback-antispoof", "local.tcp-any-uid", "local.tcp-any-uid"],
-        "{report:#}"
-    );
-    assert_eq!(out.status.code(), Some(0), "nothing at or above medium: exit 0");
+    // Without a firewall: no anti-spoof drops (medium or worse) and the per-uid findings (low).
+    assert!(checks.contains(&"net.no-loopback-antispoof"), "{report:#}");
+    assert_eq!(checks.iter().filter(|c| **c == "local.tcp-any-uid").count(), 2, "{report:#}");
+    assert_eq!(out.status.code(), Some(1));
+
+    // The guard table of the notes (raw-priority loopback drops on non-lo interfaces) and an
+    // owner match that lets only root connect to port 7100: nothing is left to report.
+    let rules = dir.join("guard.nft");
+    std::fs::write(&rules, GUARD_RULESET).expect("write ruleset");
+    ns.exec(&["nft", "-f", rules.to_str().expect("utf-8")]).expect("load guard ruleset");
     let out = run_loopwarden(&ns, &["audit", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "low findings with the default --fail-on low: exit 1");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(findings.iter().all(|f| f["status"] == "blocked"), "only blocked findings may remain: {report:#}");
+    assert!(findings.iter().all(|f| f["check"] != "local.tcp-any-uid"), "{report:#}");
+    let evidence = serde_json::to_string(findings).expect("json");
+    assert!(evidence.contains("ip6 daddr ::ffff:127.0.0.0/104 drop"), "the deciding rule is evidence: {evidence}");
+    assert_eq!(out.status.code(), Some(0));
     drop(_held);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 }
 
 #[test]

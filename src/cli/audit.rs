@@ -24,6 +24,21 @@ pub struct Args {
     /// (info, low, medium, high, critical).
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
     fail_on: Severity,
+    /// Also ask this host's own listeners: browser-borne checks on local HTTP(S) services and
+    /// relay checks (HTTP/SOCKS proxies, proven against a canary loopwarden opens itself).
+    #[arg(long, conflicts_with = "facts")]
+    probe: bool,
+    /// With --probe: do not send the one state-changing request (an empty cross-site text/plain
+    /// POST to services with an open finding).
+    #[arg(long, requires = "probe")]
+    no_post: bool,
+    /// Log every probe request and its outcome on stderr.
+    #[arg(long)]
+    verbose: bool,
+    /// Replay the attacks in a throwaway lab (needs root) and mark each finding the lab can
+    /// test proven open or blocked.
+    #[arg(long)]
+    prove: bool,
 }
 
 /// Runs the verb.
@@ -32,14 +47,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(path) => load(path)?,
         None => loopwarden_core::collect::collect(),
     };
-    let report = loopwarden_core::audit(&facts);
+    let mut report = loopwarden_core::audit(&facts);
+    if args.probe {
+        let opts = loopwarden_probe::ProbeOptions { post: !args.no_post, verbose: args.verbose, ..Default::default() };
+        report.merge_active(loopwarden_probe::probe(&facts, &opts)?);
+    }
+    if args.prove {
+        let source = if args.facts.is_some() { "snapshot" } else { "host" };
+        let lab = super::prove::prove(&facts, source.to_string())?;
+        report.merge_active(lab.findings(&facts));
+        report.host.limits.extend(lab.limits());
+    }
     let text = if args.json { json::render(&report) } else { human::render(&report, output::use_color()) };
     output::print(&text)?;
     Ok(if report.failing(args.fail_on).next().is_some() { super::EXIT_FINDINGS } else { super::EXIT_CLEAN })
 }
 
 /// Reads a snapshot, naming the file in every error.
-fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
+pub(super) fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
     HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

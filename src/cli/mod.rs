@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod facts;
 mod output;
+mod prove;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ enum Verb {
     Audit(audit::Args),
     Facts(facts::Args),
     Checks(checks::Args),
+    Prove(prove::Args),
 }
 
 /// Parses the command line and runs the verb, mapping every outcome to an exit code.
@@ -48,6 +50,7 @@ pub fn main() -> ExitCode {
         Verb::Audit(args) => audit::run(args),
         Verb::Facts(args) => facts::run(args),
         Verb::Checks(args) => checks::run(args),
+        Verb::Prove(args) => prove::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

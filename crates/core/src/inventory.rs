@@ -90,10 +90,14 @@ fn process_of(facts: &HostFacts, owners: &[u32]) -> Option<ServiceProcess> {
     })
 }
 
-/// "name (pid 12, uid 1000)" for evidence lines; "unknown process" when no owner is known.
+/// "name (pid 12, uid 1000)" for evidence lines. When no owner is known, says why it may be:
+/// unprivileged collection, or a holder outside this PID namespace.
 pub fn describe_owner(facts: &HostFacts, owners: &[u32]) -> String {
     match owners.iter().find_map(|pid| facts.process(*pid)) {
         Some(p) => format!("{} (pid {}, uid {})", p.name, p.pid, p.uid),
-        None => "unknown process".to_string(),
+        None if facts.host.privileged => {
+            "an unknown process (none visible in this PID namespace holds it)".to_string()
+        }
+        None => "an unknown process (not privileged to see other users' processes)".to_string(),
     }
 }

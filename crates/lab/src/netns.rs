@@ -99,6 +99,36 @@ impl Namespace {
         PathBuf::from("/etc/netns").join(&self.name)
     }
 
+    /// Runs `f` on a fresh OS thread that has joined this namespace (`setns(2)` is per thread),
+    /// and returns its result. Sockets created inside `f` stay in this namespace for their whole
+    /// life, whichever thread uses them later; the caller's thread never changes namespace.
+    pub fn run_in<R, F>(&self, f: F) -> Result<R, NetnsError>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        let path = PathBuf::from("/run/netns").join(&self.name);
+        let handle = std::thread::Builder::new()
+            .name(format!("netns-{}", self.name))
+            .spawn(move || -> Result<R, NetnsError> {
+                let file = std::fs::File::open(&path).map_err(|source| NetnsError::Io { path: path.clone(), source })?;
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns(2) on a namespace file we just opened; affects only this thread.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(NetnsError::Io { path, source: std::io::Error::last_os_error() });
+                }
+                Ok(f())
+            })
+            .map_err(|source| NetnsError::Spawn { command: format!("thread in {}", self.name), source })?;
+        handle.join().unwrap_or_else(|_| {
+            Err(NetnsError::Failed {
+                command: format!("thread in {}", self.name),
+                status: "panicked".to_string(),
+                stderr: String::new(),
+            })
+        })
+    }
+
     /// Pids of the processes inside the namespace (`ip netns pids`).
     pub fn pids(&self) -> Vec<i32> {
         Command::new("ip")

@@ -7,8 +7,18 @@
 mod bind_wildcard;
 mod dnat_loopback;
 mod localhost_resolution;
+mod loopback_source_trust;
 mod no_loopback_antispoof;
 mod port_squat;
+mod relay_forwarder;
+mod relay_proxy;
+mod relay_reverse_proxy;
+mod relay_ssh;
+mod relay_target;
+mod reverse_proxy_apache;
+mod reverse_proxy_caddy;
+mod reverse_proxy_haproxy;
+mod reverse_proxy_nginx;
 mod route_localnet;
 mod sysctl_view;
 mod tcp_any_uid;
@@ -17,6 +27,7 @@ mod unix_abstract;
 mod unix_world;
 #[cfg(test)]
 pub(crate) mod test_facts;
+mod web;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};
@@ -90,6 +101,17 @@ pub static ALL: &[Check] = &[
     unix_world::CHECK,
     unix_abstract::CHECK,
     localhost_resolution::CHECK,
+    loopback_source_trust::CHECK,
+    relay_proxy::HTTP_PROXY,
+    relay_proxy::SOCKS_PROXY,
+    relay_ssh::CHECK,
+    relay_reverse_proxy::CHECK,
+    relay_forwarder::CHECK,
+    web::DNS_REBINDING,
+    web::CORS_PERMISSIVE,
+    web::PRIVATE_NETWORK_ACCESS,
+    web::WEBSOCKET_ORIGIN,
+    web::ZERO_ADDRESS,
 ];
 
 /// The catalogue entry for an id.

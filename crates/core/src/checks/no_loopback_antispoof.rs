@@ -12,7 +12,6 @@ use crate::firewall::eval::{Packets, Reach};
 use crate::firewall::questions::{loopback, per_interface, summarize, worse, Firewall};
 use crate::firewall::ranges::all_addrs;
 use crate::firewall::verdict::{Decision, Leaf};
-use crate::facts::Protocol;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.
@@ -130,16 +129,12 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     out
 }
 
-/// Medium where the kernel lets through what the firewall misses and something can receive it:
-/// IPv4 with route_localnet on an outside interface; IPv6 with the source half missing while a
-/// UDP socket is bound to `::` (mapped loopback sources are delivered to it). Else low: defence
-/// in depth.
+/// Medium where the kernel does not stop what the firewall misses: IPv4 with route_localnet on
+/// an outside interface; IPv6 with the source half missing (IPv4-mapped loopback sources are
+/// delivered to every UDP socket on `::`, present or future). Else low: defence in depth.
 fn severity(ctx: &Context, v6: bool, dst: &Half, src: &Half) -> Severity {
     let kernel_lets_through = if v6 {
         src.decision != Decision::Blocked
-            && ctx.facts.inet_sockets.iter().any(|s| {
-                s.protocol == Protocol::Udp && s.address.is_ipv6() && s.address.is_unspecified()
-            })
     } else {
         ctx.firewall.outside.iter().any(|i| ctx.firewall.analysis.host.route_localnet(i) != Some(false))
             && (dst.decision != Decision::Blocked || src.decision != Decision::Blocked)
@@ -217,12 +212,8 @@ mod tests {
         );
         let v6 = by_family(&found, "IPv6");
         assert_eq!(v6.status, Status::Open);
-        assert_eq!(v6.severity, Severity::Low, "nothing listens on [::] UDP");
+        assert_eq!(v6.severity, Severity::Medium, "mapped loopback sources reach [::] UDP sockets");
         assert!(v6.evidence.iter().any(|e| e.contains("::ffff:127.0.0.1")), "{:#?}", v6.evidence);
-        let mut with_udp = facts("cis-loopback-source-only");
-        with_udp.inet_sockets.push(crate::checks::test_facts::inet(Protocol::Udp, "::", 123));
-        let v6 = by_family(&run(&CHECK, &with_udp), "IPv6");
-        assert_eq!(v6.severity, Severity::Medium, "mapped loopback sources reach the [::] UDP socket");
     }
 
     #[test]

@@ -11,29 +11,45 @@ mod names;
 mod netlink;
 mod owners;
 mod procfs_fallback;
+mod relays;
 mod sock_diag;
 mod sysctls;
 mod unix_files;
 
 use crate::facts::{HostFacts, InetSocket, Limit, Process, UnixSocket, FACTS_SCHEMA};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// Collects a snapshot of the network namespace the calling thread is in.
 pub fn collect() -> HostFacts {
     let mut limits: Vec<Limit> = Vec::new();
     let host = host::collect();
-    let interfaces = interfaces::collect(&mut limits);
-    let device_names: HashMap<u32, &str> =
-        interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
-    // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped: `None`
-    // would claim the socket is not bound to a device at all.
-    let device_name = |index: u32| -> String {
-        device_names.get(&index).map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
-    };
-    let sockets = sock_diag::collect(&device_name, &mut limits);
+    // The `/proc` pass for socket owners is the slowest part and needs nothing from the netlink
+    // dumps, so it runs on a second thread meanwhile. The dumps stay on the calling thread, whose
+    // network namespace is the one being collected.
+    let (interfaces, sockets, scan) = std::thread::scope(|scope| {
+        let scanner = std::thread::Builder::new()
+            .name("loopwarden-owners".into())
+            .spawn_scoped(scope, owners::scan);
+        let interfaces = interfaces::collect(&mut limits);
+        let device_names: HashMap<u32, &str> =
+            interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+        // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped:
+        // `None` would claim the socket is not bound to a device at all.
+        let device_name = |index: u32| -> String {
+            device_names.get(&index).map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
+        };
+        let sockets = sock_diag::collect(&device_name, &mut limits);
+        let scan = match scanner {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the /proc scan panicked"))),
+            Err(_) => owners::scan(),
+        };
+        (interfaces, sockets, scan)
+    });
     let mut inet_sockets = sockets.inet;
     let mut unix_sockets = unix_with_files(sockets.unix, &mut limits);
-    let processes = attach_owners(&mut inet_sockets, &mut unix_sockets, &mut limits);
+    let processes = attach_owners(scan, &mut inet_sockets, &mut unix_sockets, &mut limits);
 
     let mut facts = HostFacts {
         schema: FACTS_SCHEMA.to_string(),
@@ -48,6 +64,7 @@ pub fn collect() -> HostFacts {
         firewall: firewall::collect(&mut limits),
         relays: Default::default(),
     };
+    facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }
@@ -75,19 +92,15 @@ fn unix_with_files(
         .collect()
 }
 
-/// Finds the processes holding each socket (one `/proc` pass), fills every socket's `owners`,
-/// and returns those processes.
+/// Fills every socket's `owners` from the `/proc` pass and returns the processes that own at
+/// least one of them.
 fn attach_owners(
+    scan: std::io::Result<owners::Owners>,
     inet: &mut [InetSocket],
     unix: &mut [UnixSocket],
     limits: &mut Vec<Limit>,
 ) -> Vec<Process> {
-    let wanted: HashSet<u64> =
-        inet.iter().map(|s| s.inode).chain(unix.iter().map(|s| s.inode)).collect();
-    if wanted.is_empty() {
-        return Vec::new();
-    }
-    let scan = match owners::scan(&wanted) {
+    let scan = match scan {
         Ok(scan) => scan,
         Err(e) => {
             limits.push(Limit {

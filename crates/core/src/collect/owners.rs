@@ -7,14 +7,14 @@
 use crate::facts::{Limit, Process};
 use rustix::fs::{openat, readlinkat_raw, Mode, OFlags, RawDir, CWD};
 use rustix::io::Errno;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 
 /// What the `/proc` pass found.
 #[derive(Debug, Default)]
 pub struct Owners {
-    /// Socket inode → pids holding a descriptor to it, in ascending pid order.
+    /// Socket inode → pids holding a descriptor to it, in `/proc` (ascending pid) order.
     pub by_inode: HashMap<u64, Vec<u32>>,
     /// Processes whose descriptors could not be read for lack of privilege.
     pub unreadable: usize,
@@ -22,9 +22,9 @@ pub struct Owners {
     pub scanned: usize,
 }
 
-/// Scans every process's descriptors once and keeps the pids of those holding a socket in
-/// `wanted`. Processes that exit meanwhile are skipped silently.
-pub fn scan(wanted: &HashSet<u64>) -> std::io::Result<Owners> {
+/// Scans every process's descriptors once and records which pids hold each socket (of any
+/// namespace: the caller picks its own). Processes that exit meanwhile are skipped silently.
+pub fn scan() -> std::io::Result<Owners> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let proc_dir = openat(CWD, "/proc", flags, Mode::empty())?;
     let mut owners = Owners::default();
@@ -47,17 +47,16 @@ pub fn scan(wanted: &HashSet<u64>) -> std::io::Result<Owners> {
             }
             Err(_) => continue, // exited, or a zombie without descriptors
         };
-        scan_fds(pid, &fd_dir, &mut fd_buffer, wanted, &mut owners.by_inode);
+        scan_fds(pid, &fd_dir, &mut fd_buffer, &mut owners.by_inode);
     }
     Ok(owners)
 }
 
-/// Adds `pid` to every wanted socket among the descriptors in `fd_dir`.
+/// Adds `pid` to every socket among the descriptors in `fd_dir`.
 fn scan_fds(
     pid: u32,
     fd_dir: &OwnedFd,
     buffer: &mut [MaybeUninit<u8>],
-    wanted: &HashSet<u64>,
     by_inode: &mut HashMap<u64, Vec<u32>>,
 ) {
     let mut fds = RawDir::new(fd_dir, buffer);
@@ -69,11 +68,9 @@ fn scan_fds(
         }
         let Ok(len) = readlinkat_raw(fd_dir, name, &mut link) else { continue };
         let Some(inode) = socket_inode(&link[..len]) else { continue };
-        if wanted.contains(&inode) {
-            let pids = by_inode.entry(inode).or_default();
-            if pids.last() != Some(&pid) {
-                pids.push(pid);
-            }
+        let pids = by_inode.entry(inode).or_default();
+        if pids.last() != Some(&pid) {
+            pids.push(pid);
         }
     }
 }
@@ -193,7 +190,7 @@ mod tests {
         ))
         .unwrap();
         let inode = socket_inode(link.to_string_lossy().as_bytes()).unwrap();
-        let owners = scan(&HashSet::from([inode])).unwrap();
+        let owners = scan().unwrap();
         assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));
         assert!(owners.scanned > 1);
     }

@@ -103,8 +103,10 @@ pub struct UnixSocket {
     pub owners: Vec<u32>,
     /// The socket file's metadata, for path sockets, when it could be read.
     pub file: Option<FileMeta>,
-    /// Metadata of every parent directory, from `/` down to the socket's directory. A path that
-    /// could not be read is missing here and named in the snapshot's limits.
+    /// Metadata of every directory a client's lookup of the path searches, in order from `/`,
+    /// under its resolved name (symlinks followed like `connect(2)` does: `/var/run/x.sock` with
+    /// `/var/run -> /run` gives `/`, `/var`, `/run`). When the walk failed, `file` is `None` and
+    /// the snapshot's limits say why.
     pub parents: Vec<FileMeta>,
 }
 

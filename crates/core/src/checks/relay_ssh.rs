@@ -1,0 +1,153 @@
+//! `relay.ssh-forwarding`: a running sshd lets its users open TCP forwardings to this host's
+//! loopback. Read from `sshd -T` of the running daemon (and `sshd -T -C user=…` per user when
+//! its configuration has `Match` blocks).
+
+use super::relay_target::{is_loopback_host, loopback_services, outward_listeners, split_host_port};
+use super::{Check, CheckSpec, Context, Stage};
+use crate::facts::CommandCapture;
+use crate::report::{Attacker, Confidence, Finding, Severity, Status};
+use std::collections::BTreeMap;
+
+/// Catalogue entry.
+pub const CHECK: Check = Check {
+    spec: CheckSpec {
+        id: "relay.ssh-forwarding",
+        attackers: &[Attacker::Remote],
+        stage: Stage::Inspect,
+        summary: "sshd permits TCP forwarding to loopback for its users",
+        why: "every account that can log in over ssh becomes a local client of every loopback \
+              service (`ssh -L`); AllowTcpForwarding is yes by default",
+    },
+    evaluate: Some(evaluate),
+};
+
+/// What one `sshd -T` dump says about forwarding to loopback.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    /// Whether local (client-requested) TCP forwarding to a loopback destination is allowed.
+    allowed: bool,
+    /// The settings that decided it.
+    settings: Vec<String>,
+}
+
+/// Keys of `sshd -T` output, lowercased, with all values of repeated keys.
+fn settings(output: &str) -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in output.lines() {
+        if let Some((key, value)) = line.trim().split_once(' ') {
+            map.entry(key.to_ascii_lowercase()).or_default().push(value.trim().to_string());
+        }
+    }
+    map
+}
+
+fn verdict(output: &str) -> Option<Verdict> {
+    let map = settings(output);
+    let one = |k: &str| map.get(k).and_then(|v| v.first()).map(|v| v.to_ascii_lowercase());
+    let allow = one("allowtcpforwarding")?;
+    let disable = one("disableforwarding").unwrap_or_else(|| "no".into());
+    let permit_open: Vec<String> = map.get("permitopen").cloned().unwrap_or_else(|| vec!["any".into()]);
+    let permit_open: Vec<String> =
+        permit_open.iter().flat_map(|v| v.split_whitespace().map(str::to_string)).collect();
+    let mut shown = vec![
+        format!("disableforwarding {disable}"),
+        format!("allowtcpforwarding {allow}"),
+        format!("permitopen {}", permit_open.join(" ")),
+    ];
+    if let Some(g) = one("gatewayports") {
+        shown.push(format!("gatewayports {g}"));
+    }
+    let open_to_loopback = permit_open.iter().any(|p| {
+        p == "any"
+            || p == "*"
+            || p.starts_with("*:")
+            || split_host_port(p).is_some_and(|(h, _)| is_loopback_host(&h))
+    });
+    let allowed = disable != "yes" && matches!(allow.as_str(), "yes" | "all" | "local") && open_to_loopback;
+    Some(Verdict { allowed, settings: shown })
+}
+
+fn evaluate(ctx: &Context) -> Vec<Finding> {
+    let facts = ctx.facts;
+    let mut out: Vec<Finding> = Vec::new();
+    let sshd: Vec<&CommandCapture> = facts.relays.captures.iter().filter(|c| c.kind == "sshd").collect();
+    let mut pids: Vec<u32> = sshd.iter().map(|c| c.pid).collect();
+    pids.dedup();
+    for pid in pids {
+        let mut reasons = Vec::new();
+        for capture in sshd.iter().filter(|c| c.pid == pid) {
+            let Some(v) = verdict(&capture.output) else { continue };
+            if v.allowed {
+                let scope = capture
+                    .command
+                    .windows(2)
+                    .find(|w| w[0] == "-C")
+                    .map(|w| format!("for connection {}", w[1]))
+                    .unwrap_or_else(|| "globally".to_string());
+                reasons.push(format!("`{}` {scope}: {}", capture.command.join(" "), v.settings.join(", ")));
+            }
+        }
+        if reasons.is_empty() {
+            continue;
+        }
+        let listeners = outward_listeners(facts, pid);
+        let (service, severity, attacker, reach) = match listeners.first() {
+            Some(first) => (
+                Some(first.clone()),
+                Severity::High,
+                Attacker::Remote,
+                format!("sshd (pid {pid}) listens beyond loopback on {}", listeners.join(", ")),
+            ),
+            None => (
+                None,
+                Severity::Low,
+                Attacker::LocalUser,
+                format!("sshd (pid {pid}) listens on loopback only: its users are local already"),
+            ),
+        };
+        let mut evidence = reasons;
+        evidence.push(reach);
+        let exposed = loopback_services(facts);
+        if !exposed.is_empty() {
+            evidence.push(format!("loopback services an ssh user reaches with -L: {}", exposed.join(", ")));
+        }
+        evidence.push(
+            "sshd connects to the destination from 127.0.0.1; sshd_config(5): disabling forwarding \
+             helps only for users without shell access (they can run their own forwarders)"
+                .to_string(),
+        );
+        out.push(Finding {
+            check: CHECK.spec.id.to_string(),
+            service,
+            attacker,
+            severity,
+            status: Status::Open,
+            confidence: Confidence::Inspected,
+            title: "sshd lets every user who can log in forward TCP to loopback services".to_string(),
+            evidence,
+            fix: "set DisableForwarding yes (or AllowTcpForwarding no) globally and allow it only in \
+                  Match blocks for the users who need it, or restrict PermitOpen to the needed \
+                  host:port pairs"
+                .to_string(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_allow_and_disable_or_permitopen_refuse() {
+        let default = "allowtcpforwarding yes\ndisableforwarding no\npermitopen any\ngatewayports no\n";
+        assert!(verdict(default).unwrap().allowed);
+        assert!(!verdict("allowtcpforwarding yes\ndisableforwarding yes\n").unwrap().allowed);
+        assert!(!verdict("allowtcpforwarding remote\n").unwrap().allowed);
+        assert!(
+            !verdict("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n").unwrap().allowed
+        );
+        assert!(verdict("allowtcpforwarding local\npermitopen localhost:5432\n").unwrap().allowed);
+        assert!(verdict("port 22\n").is_none());
+    }
+}

@@ -1,0 +1,349 @@
+//! nginx, for `relay.reverse-proxy`: reads `nginx -T` output (every file nginx loaded, each after a
+//! `# configuration file PATH:` line) into a directive tree and finds `proxy_pass`-like directives
+//! in server blocks that listen beyond loopback and are not limited to loopback clients.
+
+use super::relay_reverse_proxy::{Published, Upstream};
+use super::relay_target::{is_loopback_host, split_host_port};
+use crate::facts::CommandCapture;
+use crate::report::Status;
+
+/// One nginx directive with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Directive {
+    name: String,
+    args: Vec<String>,
+    file: String,
+    line: usize,
+    block: Option<Vec<Directive>>,
+}
+
+impl Directive {
+    fn at(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
+/// A token of `nginx -T` output with its file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String, String, usize),
+    Semicolon,
+    Open,
+    Close,
+}
+
+/// Splits `nginx -T` output into tokens, following its `# configuration file PATH:` markers.
+fn tokens(dump: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut file = String::from("<nginx -T>");
+    let mut line_in_file = 0usize;
+    for raw in dump.lines() {
+        if let Some(path) = raw.strip_prefix("# configuration file ").and_then(|r| r.strip_suffix(':')) {
+            file = path.to_string();
+            line_in_file = 0;
+            continue;
+        }
+        line_in_file += 1;
+        let mut chars = raw.chars().peekable();
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut Vec<Token>| {
+            if !word.is_empty() {
+                out.push(Token::Word(std::mem::take(word), file.clone(), line_in_file));
+            }
+        };
+        while let Some(c) = chars.next() {
+            match c {
+                '#' if word.is_empty() => break,
+                '"' | '\'' => {
+                    for q in chars.by_ref() {
+                        if q == c {
+                            break;
+                        }
+                        word.push(q);
+                    }
+                }
+                '\\' => word.extend(chars.next()),
+                ';' | '{' | '}' => {
+                    flush(&mut word, &mut out);
+                    out.push(match c {
+                        ';' => Token::Semicolon,
+                        '{' => Token::Open,
+                        _ => Token::Close,
+                    });
+                }
+                c if c.is_whitespace() => flush(&mut word, &mut out),
+                c => word.push(c),
+            }
+        }
+        flush(&mut word, &mut out);
+    }
+    out
+}
+
+/// Parses tokens into a directive tree (unbalanced input ends the block where it stops).
+fn parse(tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>) -> Vec<Directive> {
+    let mut out = Vec::new();
+    let mut words: Vec<(String, String, usize)> = Vec::new();
+    while let Some(token) = tokens.next() {
+        match token {
+            Token::Word(w, f, l) => words.push((w, f, l)),
+            Token::Semicolon | Token::Open => {
+                let block = (token == Token::Open).then(|| parse(tokens));
+                if let Some(((name, file, line), rest)) = words.split_first() {
+                    out.push(Directive {
+                        name: name.clone(),
+                        args: rest.iter().map(|(w, _, _)| w.clone()).collect(),
+                        file: file.clone(),
+                        line: *line,
+                        block,
+                    });
+                }
+                words.clear();
+            }
+            Token::Close => return out,
+        }
+    }
+    out
+}
+
+/// The whole configuration of one `nginx -T` dump.
+fn config(dump: &str) -> Vec<Directive> {
+    parse(&mut tokens(dump).into_iter().peekable())
+}
+
+/// A listen address of a server block and whether it reaches beyond loopback.
+fn listen_is_outward(arg: &str) -> bool {
+    if arg.starts_with("unix:") {
+        return false;
+    }
+    if arg.parse::<u16>().is_ok() || arg.starts_with("*:") || arg == "*" {
+        return true;
+    }
+    let host = match split_host_port(arg) {
+        Some((h, _)) => h,
+        None => arg.trim_start_matches('[').trim_end_matches(']').to_string(),
+    };
+    !is_loopback_host(&host)
+}
+
+/// A destination named by a `proxy_pass`-like argument: concrete, or an `upstream` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dest {
+    Tcp(String, u16),
+    Unix(String),
+    Named(String),
+}
+
+fn upstream_of(arg: &str, default_port: u16) -> Option<Dest> {
+    if arg.contains('$') {
+        return None;
+    }
+    let (scheme_port, rest) = match arg.split_once("://") {
+        Some((scheme, rest)) => (if scheme.ends_with('s') { 443 } else { default_port }, rest),
+        None => (default_port, arg),
+    };
+    if let Some(path) = rest.strip_prefix("unix:") {
+        let path = path.split(':').next().unwrap_or(path);
+        return Some(Dest::Unix(path.to_string()));
+    }
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match split_host_port(authority) {
+        Some((host, port)) => Some(Dest::Tcp(host, port)),
+        None if authority.parse::<std::net::IpAddr>().is_ok() || authority == "localhost" => {
+            Some(Dest::Tcp(authority.to_string(), scheme_port))
+        }
+        None => Some(Dest::Named(authority.to_string())),
+    }
+}
+
+/// Directives that hand a request to an upstream, and their default port.
+const PASS_DIRECTIVES: &[(&str, u16)] =
+    &[("proxy_pass", 80), ("grpc_pass", 80), ("uwsgi_pass", 80), ("scgi_pass", 80), ("fastcgi_pass", 80)];
+
+/// Whether allow/deny rules at this level leave only loopback clients.
+fn loopback_only(rules: &[&Directive]) -> bool {
+    let Some(last) = rules.last() else { return false };
+    last.name == "deny"
+        && last.args.first().is_some_and(|a| a == "all")
+        && rules.iter().filter(|d| d.name == "allow").all(|d| {
+            d.args
+                .first()
+                .is_some_and(|a| a.starts_with("unix:") || is_loopback_host(a.split('/').next().unwrap_or(a)))
+        })
+}
+
+/// A place where a server block passes requests to an upstream.
+struct Pass<'a> {
+    directive: &'a Directive,
+    restricted: bool,
+    sets_host: Option<&'a Directive>,
+}
+
+/// Walks a server block, carrying the innermost allow/deny rules and Host header setting.
+fn passes<'a>(
+    block: &'a [Directive],
+    restricted: bool,
+    sets_host: Option<&'a Directive>,
+    out: &mut Vec<Pass<'a>>,
+) {
+    let rules: Vec<&Directive> = block.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
+    let restricted = if rules.is_empty() { restricted } else { loopback_only(&rules) };
+    let sets_host = block
+        .iter()
+        .find(|d| {
+            d.name == "proxy_set_header" && d.args.first().is_some_and(|h| h.eq_ignore_ascii_case("host"))
+        })
+        .or(sets_host);
+    for d in block {
+        if PASS_DIRECTIVES.iter().any(|(n, _)| *n == d.name) {
+            out.push(Pass { directive: d, restricted, sets_host });
+        }
+        if let Some(inner) = &d.block {
+            if d.name != "server" {
+                passes(inner, restricted, sets_host, out);
+            }
+        }
+    }
+}
+
+/// Every loopback-or-other upstream published beyond loopback by the nginx of `capture`.
+pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
+    let mut out = Vec::new();
+    let root = config(&capture.output);
+    for context in root.iter().filter(|d| d.name == "http" || d.name == "stream") {
+        let Some(body) = &context.block else { continue };
+        let upstreams: Vec<&Directive> = body.iter().filter(|d| d.name == "upstream").collect();
+        for server in body.iter().filter(|d| d.name == "server") {
+            let Some(server_body) = &server.block else { continue };
+            let listens: Vec<&Directive> = server_body.iter().filter(|d| d.name == "listen").collect();
+            let outward: Vec<String> = if listens.is_empty() && context.name == "http" {
+                vec![format!("*:80 (no listen directive; {})", server.at())]
+            } else {
+                listens
+                    .iter()
+                    .filter(|l| l.args.first().is_some_and(|a| listen_is_outward(a)))
+                    .map(|l| format!("{} ({})", l.args.first().cloned().unwrap_or_default(), l.at()))
+                    .collect()
+            };
+            if outward.is_empty() {
+                continue;
+            }
+            let body_rules: Vec<&Directive> =
+                body.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
+            let mut found = Vec::new();
+            passes(server_body, loopback_only(&body_rules), None, &mut found);
+            for pass in found.iter().filter(|p| !p.restricted) {
+                let default_port =
+                    PASS_DIRECTIVES.iter().find(|(n, _)| *n == pass.directive.name).map_or(80, |p| p.1);
+                let Some(arg) = pass.directive.args.first() else { continue };
+                let Some(upstream) = upstream_of(arg, default_port) else { continue };
+                let targets = resolve(&upstream, &upstreams, context.name == "stream");
+                for (target, via) in targets {
+                    out.extend(describe(capture, &outward, pass, target, via));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The evidence for one upstream of one pass directive.
+fn describe(
+    capture: &CommandCapture,
+    outward: &[String],
+    pass: &Pass,
+    target: Dest,
+    via: Option<&Directive>,
+) -> Option<Published> {
+    let upstream = match target {
+        Dest::Tcp(host, port) => Upstream::Tcp(host, port),
+        Dest::Unix(path) => Upstream::Unix(path),
+        Dest::Named(_) => return None,
+    };
+    let d = pass.directive;
+    let mut evidence = vec![
+        format!("{}: {} {}; (`{}`)", d.at(), d.name, d.args.join(" "), capture.command.join(" ")),
+        format!("the server block listens beyond loopback on {}", outward.join(", ")),
+    ];
+    if let Some(server) = via {
+        evidence.push(format!("{}: upstream server {}", server.at(), server.args.join(" ")));
+    }
+    evidence.push(match pass.sets_host {
+        Some(h) => {
+            format!("{}: proxy_set_header {} — the client's Host passes through", h.at(), h.args.join(" "))
+        }
+        None => "nginx sends Host: $proxy_host (the upstream's own address) by default".to_string(),
+    });
+    Some(Published { proxy: "nginx", pid: capture.pid, upstream, evidence, status: Status::Open })
+}
+
+/// Concrete destinations of an upstream: itself, or the servers of the named `upstream` block
+/// (with the line that names each).
+fn resolve<'a>(
+    upstream: &Dest,
+    blocks: &[&'a Directive],
+    stream: bool,
+) -> Vec<(Dest, Option<&'a Directive>)> {
+    let Dest::Named(name) = upstream else { return vec![(upstream.clone(), None)] };
+    let Some(block) = blocks.iter().find(|b| b.args.first() == Some(name)) else { return Vec::new() };
+    let servers = block.block.iter().flatten().filter(|d| d.name == "server");
+    servers
+        .filter_map(|s| {
+            let target = upstream_of(s.args.first()?, if stream { 0 } else { 80 })?;
+            (!matches!(target, Dest::Named(_))).then_some((target, Some(s)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_follow_file_markers_and_lines() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n  include x;\n}\n\n\
+                    # configuration file /etc/nginx/x:\nserver { listen 8080; # c\n location / { proxy_pass \"http://127.0.0.1:7001\"; }\n}\n";
+        let cfg = config(dump);
+        assert_eq!(cfg[0].name, "http");
+        assert_eq!(cfg[1].name, "server");
+        let server = cfg[1].block.as_ref().unwrap();
+        assert_eq!(
+            (server[0].name.as_str(), server[0].file.as_str(), server[0].line),
+            ("listen", "/etc/nginx/x", 1)
+        );
+        let location = server[1].block.as_ref().unwrap();
+        assert_eq!(location[0].args, vec!["http://127.0.0.1:7001".to_string()]);
+        assert_eq!(location[0].line, 2);
+    }
+
+    #[test]
+    fn listen_and_upstream_forms() {
+        assert!(listen_is_outward("8080"));
+        assert!(listen_is_outward("[::]:443"));
+        assert!(listen_is_outward("192.0.2.1:80"));
+        assert!(!listen_is_outward("127.0.0.1:8080"));
+        assert!(!listen_is_outward("localhost:8080"));
+        assert!(!listen_is_outward("unix:/run/n.sock"));
+        assert_eq!(upstream_of("http://127.0.0.1:7001/api/", 80), Some(Dest::Tcp("127.0.0.1".into(), 7001)));
+        assert_eq!(upstream_of("https://localhost", 80), Some(Dest::Tcp("localhost".into(), 443)));
+        assert_eq!(upstream_of("http://unix:/run/app.sock:/x", 80), Some(Dest::Unix("/run/app.sock".into())));
+        assert_eq!(upstream_of("http://app", 80), Some(Dest::Named("app".into())));
+        assert_eq!(upstream_of("http://$backend", 80), None);
+        assert_eq!(upstream_of("127.0.0.1:5432", 0), Some(Dest::Tcp("127.0.0.1".into(), 5432)));
+    }
+
+    #[test]
+    fn loopback_only_rules_are_recognised() {
+        let d = |name: &str, arg: &str| Directive {
+            name: name.into(),
+            args: vec![arg.into()],
+            file: String::new(),
+            line: 0,
+            block: None,
+        };
+        let (a, b, c) = (d("allow", "127.0.0.1"), d("deny", "all"), d("allow", "192.0.2.0/24"));
+        assert!(loopback_only(&[&a, &b]));
+        assert!(!loopback_only(&[&a, &c, &b]));
+        assert!(!loopback_only(&[&a]));
+    }
+}

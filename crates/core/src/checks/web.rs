@@ -1,0 +1,69 @@
+//! Browser-borne checks (`web.*`): decided by `audit --probe`, which asks each local HTTP(S)
+//! service what a web page in a browser on this host can make it do.
+
+use super::{Check, CheckSpec, Stage};
+use crate::report::Attacker;
+
+/// `web.dns-rebinding`.
+pub const DNS_REBINDING: Check = Check {
+    spec: CheckSpec {
+        id: "web.dns-rebinding",
+        attackers: &[Attacker::Browser],
+        stage: Stage::Probe,
+        summary: "HTTP service answers a request whose Host is a foreign name",
+        why: "a page whose name re-resolves to 127.0.0.1 is same-origin with the service and reads \
+              everything it answers (Ollama CVE-2024-28224, Transmission CVE-2018-5702, Geth, Ray)",
+    },
+    evaluate: None,
+};
+
+/// `web.cors-permissive`.
+pub const CORS_PERMISSIVE: Check = Check {
+    spec: CheckSpec {
+        id: "web.cors-permissive",
+        attackers: &[Attacker::Browser],
+        stage: Stage::Probe,
+        summary: "CORS grants a foreign origin (reflection, * on data, credentials)",
+        why: "any web page the user opens can read the local service's answers with fetch()",
+    },
+    evaluate: None,
+};
+
+/// `web.private-network-access`.
+pub const PRIVATE_NETWORK_ACCESS: Check = Check {
+    spec: CheckSpec {
+        id: "web.private-network-access",
+        attackers: &[Attacker::Browser],
+        stage: Stage::Probe,
+        summary: "Private Network Access preflight answered with Access-Control-Allow-Private-Network: true",
+        why: "the service opts in to calls from public web sites, defeating the browser's \
+              private-network protection where it is enforced",
+    },
+    evaluate: None,
+};
+
+/// `web.websocket-origin`.
+pub const WEBSOCKET_ORIGIN: Check = Check {
+    spec: CheckSpec {
+        id: "web.websocket-origin",
+        attackers: &[Attacker::Browser],
+        stage: Stage::Probe,
+        summary: "WebSocket upgrade accepted from a foreign Origin",
+        why: "WebSockets are not bound by CORS: any page opens one and drives the service \
+              (webpack-dev-server CVE-2018-14732, MCP Inspector CVE-2025-49596, Logitech Options)",
+    },
+    evaluate: None,
+};
+
+/// `web.zero-address`.
+pub const ZERO_ADDRESS: Check = Check {
+    spec: CheckSpec {
+        id: "web.zero-address",
+        attackers: &[Attacker::Browser],
+        stage: Stage::Probe,
+        summary: "HTTP service on 0.0.0.0 reachable as http://0.0.0.0:PORT",
+        why: "browsers that treat 0.0.0.0 as a public address let any page reach it without \
+              private-network checks (\"0.0.0.0 Day\", 2024)",
+    },
+    evaluate: None,
+};

@@ -1,0 +1,410 @@
+//! What to build: the lab's layout derived from a snapshot, before anything is created.
+//!
+//! Pure: facts in, a [`Plan`] out. Which interfaces to mirror (and whether a neighbour or a
+//! NAT stand-in sits behind each), which decoy listeners to open, which NAT-published ports to
+//! aim at.
+
+use crate::nat::{published_ports, PublishedPort};
+use loopwarden_core::addr::{is_loopback, is_wildcard};
+use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
+use loopwarden_core::inventory::inet_service_id;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// At most this many host sockets get a decoy; more are named in the plan's notes.
+pub const MAX_DECOYS: usize = 64;
+
+/// What sits on the other side of a mirrored interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkRole {
+    /// The neighbour namespace: the attacker on the same L2 segment.
+    Lan,
+    /// The backend namespace holding stand-ins for NAT targets in this interface's subnet.
+    Backend,
+}
+
+/// One victim interface with its addresses and its peer's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkPlan {
+    /// The interface name, as on the host.
+    pub name: String,
+    /// IPv4 addresses with prefix length.
+    pub v4: Vec<(Ipv4Addr, u8)>,
+    /// IPv6 addresses (not link-local) with prefix length.
+    pub v6: Vec<(Ipv6Addr, u8)>,
+    /// The peer's IPv4 address on this segment.
+    pub peer_v4: Option<Ipv4Addr>,
+    /// The peer's IPv6 address on this segment (`None`: link-local only).
+    pub peer_v6: Option<Ipv6Addr>,
+    /// Who the peer is.
+    pub role: LinkRole,
+}
+
+/// Why a decoy exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecoyOrigin {
+    /// It mirrors a host socket.
+    Host,
+    /// The lab's own control listener (the host had none suitable).
+    Control,
+    /// The local target of a NAT rule that no host socket listens on.
+    NatTarget,
+}
+
+/// A listener to open in the victim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecoyPlan {
+    /// The service id the results are reported under.
+    pub service: String,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Bound address.
+    pub address: IpAddr,
+    /// Bound port.
+    pub port: u16,
+    /// `IPV6_V6ONLY` for IPv6 sockets.
+    pub v6only: Option<bool>,
+    /// For a connected UDP socket: its peer.
+    pub peer: Option<SocketAddr>,
+    /// Why it exists.
+    pub origin: DecoyOrigin,
+}
+
+impl DecoyPlan {
+    /// Bound to `0.0.0.0` or `::`.
+    pub fn wildcard(&self) -> bool {
+        is_wildcard(self.address)
+    }
+
+    /// Bound to a loopback address.
+    pub fn loopback(&self) -> bool {
+        is_loopback(self.address)
+    }
+
+    /// Takes IPv4 traffic (an IPv4 socket, or a dual-stack `::` socket).
+    pub fn takes_ipv4(&self) -> bool {
+        self.address.is_ipv4() || (self.address.is_unspecified() && self.v6only == Some(false))
+    }
+}
+
+/// A stand-in for a NAT target that is not a local address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StandInPlan {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The target address and port.
+    pub target: SocketAddr,
+    /// The victim interface whose subnet holds it; `None`: a lab link with a host route.
+    pub link: Option<String>,
+}
+
+/// The whole layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Mirrored interfaces.
+    pub links: Vec<LinkPlan>,
+    /// Decoy listeners.
+    pub decoys: Vec<DecoyPlan>,
+    /// NAT rules to aim at.
+    pub published: Vec<PublishedPort>,
+    /// Stand-ins behind the victim.
+    pub stand_ins: Vec<StandInPlan>,
+    /// What the lab did differently from the host, and why.
+    pub notes: Vec<String>,
+}
+
+/// The address of the synthetic interface used when the snapshot has none to mirror.
+pub const SYNTHETIC_V4: (Ipv4Addr, u8) = (Ipv4Addr::new(192, 0, 2, 1), 24);
+/// The IPv6 address of the synthetic interface.
+pub const SYNTHETIC_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 64);
+
+/// Derives the layout from a snapshot.
+pub fn plan(facts: &HostFacts) -> Plan {
+    let mut notes = Vec::new();
+    let published = published_ports(&facts.firewall);
+    let mut links = mirrored_links(facts, &mut notes);
+    let stand_ins: Vec<StandInPlan> = published
+        .iter()
+        .filter(|p| !is_local(facts, &links, p.target.ip()))
+        .map(|p| StandInPlan {
+            protocol: p.protocol,
+            target: p.target,
+            link: containing_link(&links, p.target.ip()),
+        })
+        .collect();
+    for link in links.iter_mut() {
+        if stand_ins.iter().any(|s| s.link.as_deref() == Some(link.name.as_str())) {
+            link.role = LinkRole::Backend;
+        }
+    }
+    if !links.iter().any(|l| l.role == LinkRole::Lan) {
+        notes.push("no interface left for the neighbour; added a synthetic LAN interface lw-lan0".into());
+        links.push(link_from_addresses("lw-lan0", vec![(Ipv4Addr::new(203, 0, 113, 1), 25)], vec![]));
+    }
+    let decoys = decoys(facts, &published, &mut notes);
+    Plan { links, decoys, published, stand_ins, notes }
+}
+
+fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
+    let mut links = Vec::new();
+    for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
+        if iface.kind.as_deref() == Some("vrf") {
+            notes.push(format!(
+                "{}: VRF masters are not mirrored (they are exempt from the loopback checks)",
+                iface.name
+            ));
+            continue;
+        }
+        let v4: Vec<(Ipv4Addr, u8)> = iface
+            .addresses
+            .iter()
+            .filter_map(|a| match a.address {
+                IpAddr::V4(v4) if !v4.is_loopback() => Some((v4, a.prefix_len)),
+                _ => None,
+            })
+            .collect();
+        let v6: Vec<(Ipv6Addr, u8)> = iface
+            .addresses
+            .iter()
+            .filter_map(|a| match a.address {
+                IpAddr::V6(v6) if !v6.is_unicast_link_local() && !v6.is_loopback() => {
+                    Some((v6, a.prefix_len))
+                }
+                _ => None,
+            })
+            .collect();
+        if v4.is_empty() && v6.is_empty() {
+            continue;
+        }
+        if iface.name.len() > 15 || iface.name.contains('/') {
+            notes.push(format!("{}: not a usable interface name here; left out", iface.name));
+            continue;
+        }
+        if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
+            notes.push(format!(
+                "{}: a {kind} on the host, a veth in the lab (same name and addresses)",
+                iface.name
+            ));
+        }
+        links.push(link_from_addresses(&iface.name, v4, v6));
+    }
+    if links.is_empty() {
+        notes.push(format!(
+            "the snapshot has no interface with an address: the victim gets a synthetic eth0 ({}/{}, {}/{})",
+            SYNTHETIC_V4.0, SYNTHETIC_V4.1, SYNTHETIC_V6.0, SYNTHETIC_V6.1
+        ));
+        links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6]));
+    }
+    links
+}
+
+fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>) -> LinkPlan {
+    let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &v4));
+    let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &v6));
+    LinkPlan { name: name.to_string(), v4, v6, peer_v4, peer_v6, role: LinkRole::Lan }
+}
+
+/// The highest host address of the subnet that the host does not use; for /31 and /32 a
+/// documentation address reached through a device route.
+fn peer_v4(addr: Ipv4Addr, len: u8, taken: &[(Ipv4Addr, u8)]) -> Ipv4Addr {
+    if len > 30 {
+        return Ipv4Addr::new(198, 51, 100, 254);
+    }
+    let mask = u32::MAX << (32 - len);
+    let network = u32::from(addr) & mask;
+    let broadcast = network | !mask;
+    (network + 1..broadcast)
+        .rev()
+        .map(Ipv4Addr::from)
+        .find(|c| !taken.iter().any(|(t, _)| t == c))
+        .unwrap_or(Ipv4Addr::new(198, 51, 100, 254))
+}
+
+/// An address in the same /64-or-wider subnet ending in `::fffe` (or `::fffd` if taken).
+fn peer_v6(addr: Ipv6Addr, len: u8, taken: &[(Ipv6Addr, u8)]) -> Option<Ipv6Addr> {
+    if len > 112 {
+        return None;
+    }
+    let base = u128::from(addr) & !0xffff;
+    [0xfffe_u128, 0xfffd]
+        .into_iter()
+        .map(|low| Ipv6Addr::from(base | low))
+        .find(|c| !taken.iter().any(|(t, _)| t == c))
+}
+
+fn is_local(facts: &HostFacts, links: &[LinkPlan], ip: IpAddr) -> bool {
+    is_loopback(ip)
+        || facts.interfaces.iter().any(|i| i.addresses.iter().any(|a| a.address == ip))
+        || links.iter().any(|l| l.v4.iter().any(|(a, _)| IpAddr::V4(*a) == ip))
+}
+
+fn containing_link(links: &[LinkPlan], ip: IpAddr) -> Option<String> {
+    let IpAddr::V4(ip) = ip else { return None };
+    links
+        .iter()
+        .find(|l| {
+            l.v4.iter().any(|&(a, len)| {
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                u32::from(a) & mask == u32::from(ip) & mask && len <= 30
+            })
+        })
+        .map(|l| l.name.clone())
+}
+
+fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String>) -> Vec<DecoyPlan> {
+    let mut out: Vec<DecoyPlan> = Vec::new();
+    let relevant = facts.inet_sockets.iter().filter(|s| mirrorable(s));
+    let mut skipped = 0;
+    for socket in relevant {
+        let decoy = DecoyPlan {
+            service: inet_service_id(socket),
+            protocol: socket.protocol,
+            address: socket.address,
+            port: socket.port,
+            v6only: if socket.address.is_ipv6() { Some(socket.v6only.unwrap_or(false)) } else { None },
+            peer: socket.peer.map(|(ip, port)| SocketAddr::new(ip, port)),
+            origin: DecoyOrigin::Host,
+        };
+        if out.iter().any(|d| same_binding(d, &decoy)) {
+            continue;
+        }
+        if out.len() >= MAX_DECOYS {
+            skipped += 1;
+            continue;
+        }
+        out.push(decoy);
+    }
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys)"
+        ));
+    }
+    for p in published.iter().filter(|p| is_loopback(p.target.ip())) {
+        let target = DecoyPlan {
+            service: format!("{}:{}", p.protocol.as_str(), p.target),
+            protocol: p.protocol,
+            address: p.target.ip(),
+            port: p.target.port(),
+            v6only: None,
+            peer: None,
+            origin: DecoyOrigin::NatTarget,
+        };
+        let covered = out.iter().any(|d| {
+            d.protocol == p.protocol
+                && d.port == p.target.port()
+                && d.peer.is_none()
+                && (d.address == p.target.ip() || d.wildcard() && d.takes_ipv4())
+        });
+        if !covered {
+            out.push(target);
+        }
+    }
+    add_controls(facts, &mut out);
+    out
+}
+
+/// TCP listeners and UDP sockets bound to a loopback or wildcard address; connected UDP
+/// sockets only when bound to loopback (the stub-resolver pattern).
+fn mirrorable(s: &InetSocket) -> bool {
+    let loopback = is_loopback(s.address);
+    match s.state {
+        SocketState::Listen | SocketState::Unconnected => loopback || is_wildcard(s.address),
+        SocketState::Connected => loopback && s.peer.is_some() && s.protocol == Protocol::Udp,
+    }
+}
+
+fn same_binding(a: &DecoyPlan, b: &DecoyPlan) -> bool {
+    a.protocol == b.protocol && a.address == b.address && a.port == b.port && a.peer == b.peer
+}
+
+/// The lab's own wildcard listeners for the LAN controls, for each protocol and family the
+/// host has no wildcard listener of, on a port no host socket uses.
+fn add_controls(facts: &HostFacts, decoys: &mut Vec<DecoyPlan>) {
+    let used = |port: u16| {
+        facts.inet_sockets.iter().any(|s| s.port == port) || decoys.iter().any(|d| d.port == port)
+    };
+    let Some(port) = (47_000..60_000).find(|p| !used(*p)) else { return };
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        for v6 in [false, true] {
+            let exists = decoys.iter().any(|d| {
+                d.protocol == protocol
+                    && d.wildcard()
+                    && d.peer.is_none()
+                    && (d.address.is_ipv6() == v6 || !v6 && d.takes_ipv4())
+            });
+            if exists {
+                continue;
+            }
+            let address =
+                if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+            decoys.push(DecoyPlan {
+                service: format!(
+                    "lab-control:{}:{}",
+                    protocol.as_str(),
+                    loopwarden_core::addr::socket_label(address, port)
+                ),
+                protocol,
+                address,
+                port,
+                v6only: v6.then_some(true),
+                peer: None,
+                origin: DecoyOrigin::Control,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loopwarden_core::facts::{Interface, InterfaceAddress};
+
+    #[test]
+    fn picks_peer_addresses_inside_the_subnet_and_not_taken() {
+        assert_eq!(peer_v4(Ipv4Addr::new(192, 0, 2, 1), 24, &[]), Ipv4Addr::new(192, 0, 2, 254));
+        let taken = [(Ipv4Addr::new(192, 0, 2, 254), 24)];
+        assert_eq!(peer_v4(Ipv4Addr::new(192, 0, 2, 254), 24, &taken), Ipv4Addr::new(192, 0, 2, 253));
+        assert_eq!(peer_v4(Ipv4Addr::new(192, 0, 2, 9), 32, &[]), Ipv4Addr::new(198, 51, 100, 254));
+        assert_eq!(peer_v6("2001:db8::1".parse().unwrap(), 64, &[]), Some("2001:db8::fffe".parse().unwrap()));
+        assert_eq!(peer_v6("2001:db8::1".parse().unwrap(), 128, &[]), None);
+    }
+
+    #[test]
+    fn a_snapshot_without_interfaces_gets_a_synthetic_one_and_controls() {
+        let facts = crate::scenario::base_facts("t");
+        let mut bare = facts.clone();
+        bare.interfaces.clear();
+        let plan = plan(&bare);
+        assert_eq!(plan.links.len(), 1);
+        assert_eq!(plan.links[0].name, "eth0");
+        assert!(plan.notes.iter().any(|n| n.contains("synthetic")));
+        assert_eq!(plan.decoys.iter().filter(|d| d.origin == DecoyOrigin::Control).count(), 4);
+    }
+
+    #[test]
+    fn a_nat_target_in_a_bridge_subnet_puts_a_stand_in_behind_that_interface() {
+        let mut facts = crate::scenario::base_facts("t");
+        facts.interfaces.push(Interface {
+            name: "docker0".into(),
+            index: 3,
+            up: true,
+            loopback: false,
+            kind: Some("bridge".into()),
+            mac: None,
+            addresses: vec![InterfaceAddress { address: "172.17.0.1".parse().unwrap(), prefix_len: 16 }],
+        });
+        facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
+            family: loopwarden_core::facts::IptablesFamily::Ipv4,
+            backend: "nft".into(),
+            text: "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80".into(),
+        });
+        let plan = plan(&facts);
+        assert_eq!(plan.stand_ins.len(), 1);
+        assert_eq!(plan.stand_ins[0].link.as_deref(), Some("docker0"));
+        let docker0 = plan.links.iter().find(|l| l.name == "docker0").unwrap();
+        assert_eq!(docker0.role, LinkRole::Backend);
+        assert_eq!(docker0.peer_v4, Some(Ipv4Addr::new(172, 17, 255, 254)));
+    }
+}

@@ -1,0 +1,344 @@
+//! The lab's answer: the attack matrix (attack × service → outcome, with evidence), controls
+//! first, and the findings it proves or refutes for `audit --prove`.
+
+use crate::mirror::Mirror;
+use loopwarden_core::facts::{HostFacts, Protocol};
+use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
+use serde::Serialize;
+
+/// The schema tag of a serialised [`ProofReport`].
+pub const PROOF_SCHEMA: &str = "loopwarden.proof/v1";
+
+/// What happened to one attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The decoy got the token (for TCP, after a full handshake).
+    Delivered,
+    /// Delivered, and the peer address the application saw was loopback: the case that fools
+    /// address-based access control.
+    DeliveredToTrust,
+    /// A spoofed SYN reached the socket; the reply went to the spoofed (loopback) source.
+    Blind,
+    /// The victim answered with a TCP RST or an ICMP error.
+    Refused,
+    /// Nothing reached the decoy and nothing came back.
+    Dropped,
+}
+
+impl Outcome {
+    /// The schema's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::DeliveredToTrust => "delivered-to-trust",
+            Outcome::Blind => "blind",
+            Outcome::Refused => "refused",
+            Outcome::Dropped => "dropped",
+        }
+    }
+
+    /// Whether the application received the attack's data.
+    pub fn delivered(self) -> bool {
+        matches!(self, Outcome::Delivered | Outcome::DeliveredToTrust)
+    }
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttackResult {
+    /// The attack's id (`ipv4.dst-loopback`, `ipv6.src-mapped-loopback`, `control.lan` …).
+    pub attack: String,
+    /// What was sent, in words.
+    pub description: String,
+    /// A control (expected to be delivered), not an attack.
+    pub control: bool,
+    /// The service aimed at (a host service id, `lab-control:…`, or a NAT stand-in).
+    pub service: String,
+    /// The victim interface the frames arrived on (`lo` for local controls).
+    pub interface: String,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The source address and port written into the packet (spoofed for most attacks).
+    pub source: String,
+    /// The destination address and port written into the packet.
+    pub destination: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The peer address the application saw, when delivered.
+    pub peer_seen: Option<String>,
+    /// Why, where the kernel tells: counters, nft rule counters, replies seen.
+    pub evidence: Vec<String>,
+    /// Why the outcome may not hold on the host (a rule that could not be loaded …); empty
+    /// when the lab mirrored everything that could decide it.
+    pub uncertain: Vec<String>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProofReport {
+    /// Always [`PROOF_SCHEMA`].
+    pub schema: String,
+    /// What was mirrored: `host`, `snapshot` or `scenario:NAME`.
+    pub source: String,
+    /// The kernel the lab ran on (outcomes are this kernel's).
+    pub kernel: String,
+    /// Whether the controls came out as expected: every local client reached its loopback
+    /// service and ordinary traffic from the neighbour reached a wildcard listener. They run
+    /// before the host's ruleset is loaded, so they test the lab itself. When false, nothing is
+    /// proven.
+    pub controls_passed: bool,
+    /// The mirrored interfaces.
+    pub interfaces: Vec<String>,
+    /// What was loaded and what was left out.
+    pub mirror: Mirror,
+    /// Where the lab differs from the host, and why.
+    pub notes: Vec<String>,
+    /// The matrix, controls first.
+    pub results: Vec<AttackResult>,
+    /// Wall-clock time of the run, milliseconds.
+    pub duration_ms: u64,
+}
+
+/// A check id and the service it is about (`None`: host-wide).
+type CheckKey = (&'static str, Option<String>);
+
+/// Which checks a lab result speaks to, each for a service or host-wide. The keys follow the
+/// static checks' (check id, service) so that `Report::merge_active` upgrades their findings.
+/// `net.no-loopback-antispoof` is left to the firewall analysis: it reports per address family
+/// under one key, which a lab finding could not address unambiguously.
+fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
+    let host_service = !r.service.starts_with("lab-control:");
+    let udp_loopback = r.protocol == Protocol::Udp
+        && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+    let mut out = match r.attack.as_str() {
+        "ipv4.dst-loopback" => vec![("net.route-localnet", None)],
+        // The published address and port, as the static check names the service.
+        "nat.published-loopback" => {
+            vec![("net.dnat-loopback", Some(format!("{}:{}", r.protocol.as_str(), r.destination)))]
+        }
+        "ipv4.src-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
+            vec![("net.loopback-source-trust", Some(r.service.clone()))]
+        }
+        _ => vec![],
+    };
+    if udp_loopback
+        && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback")
+    {
+        out.push(("proto.udp-loopback", Some(r.service.clone())));
+    }
+    out
+}
+
+fn spec(check: &str) -> (Severity, &'static str, &'static str) {
+    match check {
+        "net.route-localnet" => (
+            Severity::High,
+            "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
+            "set net.ipv4.conf.all.route_localnet=0 and on every interface; drop `ip daddr 127.0.0.0/8` \
+             on iifname != lo in a raw prerouting chain",
+        ),
+        "net.dnat-loopback" => (
+            Severity::High,
+            "a NAT rule publishing a loopback address answers a LAN neighbour",
+            "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); update Docker to \
+             28.3.3+ or publish on a Unix socket",
+        ),
+        "net.loopback-source-trust" => (
+            Severity::High,
+            "a spoofed loopback source reaches this wildcard listener: the application sees a loopback peer",
+            "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != lo at priority \
+             raw; never grant trust by peer address alone",
+        ),
+        _ => (
+            Severity::Medium,
+            "one spoofed datagram from the LAN reaches this loopback UDP socket",
+            "drop loopback sources and destinations on iifname != lo at priority raw; keep route_localnet=0",
+        ),
+    }
+}
+
+impl ProofReport {
+    /// What the lab could not establish, as report limits (`prove: …`): failed controls, rules
+    /// and settings left out of the mirror, and where the lab differed from the host.
+    pub fn limits(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.controls_passed {
+            out.push("prove: the lab's controls failed, so nothing was proven (run `loopwarden prove` for the matrix)".into());
+        }
+        out.extend(
+            self.mirror
+                .left_out
+                .iter()
+                .map(|l| format!("prove: {} left out: {} ({})", l.source, l.item, l.reason)),
+        );
+        out.extend(self.notes.iter().map(|n| format!("prove: {n}")));
+        out
+    }
+
+    /// The findings the lab proves (`status: open`) or refutes (`status: blocked`), with the
+    /// attacks as evidence, all `confidence: proven`. A result the lab could not mirror fully
+    /// makes its finding `unknown`. When the controls failed, nothing is proven: empty.
+    ///
+    /// `facts` is the snapshot the lab mirrored; findings about a service name it only when the
+    /// snapshot has that socket.
+    pub fn findings(&self, facts: &HostFacts) -> Vec<Finding> {
+        if !self.controls_passed {
+            return Vec::new();
+        }
+        let mut groups: Vec<(CheckKey, Vec<&AttackResult>)> = Vec::new();
+        for r in self.results.iter().filter(|r| !r.control) {
+            for mut key in checks_of(r) {
+                if key.1.as_ref().is_some_and(|s| !has_socket(facts, s)) {
+                    key.1 = None;
+                }
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(r),
+                    None => groups.push((key, vec![r])),
+                }
+            }
+        }
+        groups
+            .into_iter()
+            .map(|((check, service), results)| {
+                let (severity, title, fix) = spec(check);
+                let open = results.iter().any(|r| r.outcome.delivered() && r.uncertain.is_empty());
+                let uncertain = results.iter().any(|r| !r.uncertain.is_empty());
+                let status = if open {
+                    Status::Open
+                } else if uncertain {
+                    Status::Unknown
+                } else {
+                    Status::Blocked
+                };
+                let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
+                evidence.extend(
+                    results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
+                );
+                evidence.dedup();
+                if !facts.host.kernel.is_empty() && facts.host.kernel != self.kernel {
+                    evidence.push(format!(
+                        "the lab ran on kernel {}, the snapshot's host runs {}: outcomes are the lab kernel's",
+                        self.kernel, facts.host.kernel
+                    ));
+                }
+                Finding {
+                    check: check.to_string(),
+                    service,
+                    attacker: Attacker::Lan,
+                    severity,
+                    status,
+                    confidence: Confidence::Proven,
+                    title: if status == Status::Open {
+                        title.to_string()
+                    } else {
+                        format!("refuted in the lab: {title}")
+                    },
+                    evidence,
+                    fix: fix.to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether the snapshot has an inet socket with this service id.
+fn has_socket(facts: &HostFacts, id: &str) -> bool {
+    facts.inet_sockets.iter().any(|s| loopwarden_core::inventory::inet_service_id(s) == id)
+}
+
+/// `lab: ipv4.dst-loopback TCP 192.0.2.254:30001 → 127.0.0.1:5432 on eth0: delivered (peer …)`.
+pub fn evidence_line(r: &AttackResult) -> String {
+    let mut line = format!(
+        "lab: {} {} {} -> {} on {} [{}]: {}",
+        r.attack,
+        r.protocol.as_str().to_uppercase(),
+        r.source,
+        r.destination,
+        r.interface,
+        r.service,
+        r.outcome.as_str()
+    );
+    if let Some(peer) = &r.peer_seen {
+        line.push_str(&format!(" (application saw peer {peer})"));
+    }
+    if !r.evidence.is_empty() {
+        line.push_str(&format!("; {}", r.evidence.join("; ")));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(attack: &str, service: &str, outcome: Outcome) -> AttackResult {
+        AttackResult {
+            attack: attack.into(),
+            description: String::new(),
+            control: attack.starts_with("control."),
+            service: service.into(),
+            interface: "eth0".into(),
+            protocol: if service.starts_with("udp") { Protocol::Udp } else { Protocol::Tcp },
+            source: "192.0.2.254:30001".into(),
+            destination: "127.0.0.1:7003".into(),
+            outcome,
+            peer_seen: None,
+            evidence: vec![],
+            uncertain: vec![],
+        }
+    }
+
+    fn report(results: Vec<AttackResult>, controls_passed: bool) -> ProofReport {
+        ProofReport {
+            schema: PROOF_SCHEMA.into(),
+            source: "test".into(),
+            kernel: "6.18".into(),
+            controls_passed,
+            interfaces: vec!["eth0".into()],
+            mirror: Mirror::default(),
+            notes: vec![],
+            results,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn outcomes_become_proven_open_blocked_or_unknown_findings() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let mut uncertain = row("ipv4.src-loopback", "tcp:0.0.0.0:10250", Outcome::Dropped);
+        uncertain.uncertain.push("nftables left out: a rule".into());
+        let r = report(
+            vec![
+                row("control.lan", "tcp:0.0.0.0:10250", Outcome::Delivered),
+                row("ipv4.dst-loopback", "tcp:127.0.0.1:10248", Outcome::Dropped),
+                row("ipv4.dst-loopback", "udp:127.0.0.1:8125", Outcome::Delivered),
+                uncertain,
+            ],
+            true,
+        );
+        let found = r.findings(&facts);
+        let get = |check: &str, service: Option<&str>| {
+            found.iter().find(|f| f.check == check && f.service.as_deref() == service).unwrap()
+        };
+        let route = get("net.route-localnet", None);
+        assert_eq!((route.status, route.confidence), (Status::Open, Confidence::Proven));
+        assert_eq!(route.evidence.len(), 2);
+        assert_eq!(get("proto.udp-loopback", Some("udp:127.0.0.1:8125")).status, Status::Open);
+        assert_eq!(get("net.loopback-source-trust", Some("tcp:0.0.0.0:10250")).status, Status::Unknown);
+        assert!(found.iter().all(|f| f.check != "control.lan"));
+    }
+
+    #[test]
+    fn all_dropped_is_blocked_and_failed_controls_prove_nothing() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let rows = vec![row("ipv4.dst-loopback", "tcp:127.0.0.1:10248", Outcome::Dropped)];
+        let found = report(rows.clone(), true).findings(&facts);
+        assert_eq!(found[0].status, Status::Blocked);
+        assert!(found[0].title.starts_with("refuted in the lab"));
+        assert!(report(rows.clone(), true).limits().is_empty());
+        let failed = report(rows, false);
+        assert!(failed.findings(&facts).is_empty());
+        assert!(failed.limits()[0].contains("controls failed"));
+    }
+}

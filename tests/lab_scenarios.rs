@@ -1,0 +1,178 @@
+//! `loopwarden prove --scenario`: the built-in demonstrations through the binary, the exit
+//! codes, a bad scenario name, and clean-up when the run is interrupted.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn prove(args: &[&str]) -> (Option<i32>, Value) {
+    let out = Command::new(loopwarden()).arg("prove").args(args).arg("--json").output().expect("run prove");
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), report)
+}
+
+fn attacks<'a>(report: &'a Value, attack: &str) -> Vec<&'a Value> {
+    report["results"].as_array().expect("results").iter().filter(|r| r["attack"] == attack).collect()
+}
+
+fn leftover_namespaces(pid: u32) -> Vec<String> {
+    let list = must(Command::new("ip").args(["netns", "list"]));
+    list.lines().filter(|l| l.contains(&format!("-{pid}-"))).map(str::to_string).collect()
+}
+
+#[test]
+fn an_unknown_scenario_is_an_error_naming_it_and_the_choices() {
+    let out = Command::new(loopwarden()).args(["prove", "--scenario", "nope"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"nope\"") && err.contains("kube-route-localnet") && err.contains("hardened"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mapped_loopback_udp_reaches_both_v6_sockets_with_a_loopback_peer() {
+    if !require_root("mapped_loopback_udp_reaches_both_v6_sockets_with_a_loopback_peer") {
+        return;
+    }
+    let (code, report) = prove(&["--scenario", "mapped-loopback-udp"]);
+    assert_eq!(code, Some(1), "an attack got through: exit 1");
+    assert_eq!(report["schema"], "loopwarden.proof/v1");
+    assert_eq!(report["controls_passed"], true);
+    assert!(report["results"][0]["control"] == true, "controls come first");
+    let mapped = attacks(&report, "ipv6.src-mapped-loopback");
+    let outcome = |service: &str| {
+        mapped.iter().find(|r| r["service"] == service).map(|r| r["outcome"].clone()).expect("mapped result")
+    };
+    assert_eq!(outcome("udp:[::]:5353"), "delivered-to-trust");
+    assert_eq!(outcome("udp:[::]:5354"), "delivered-to-trust");
+    assert_eq!(outcome("tcp:[::]:8443"), "dropped");
+    for r in attacks(&report, "ipv6.src-loopback") {
+        assert_eq!(r["outcome"], "dropped", "{r:#}");
+        assert!(r["evidence"].to_string().contains("Ip6InHdrErrors"), "the kernel says why: {r:#}");
+    }
+}
+
+#[test]
+fn hardened_blocks_every_attack_and_exits_clean() {
+    if !require_root("hardened_blocks_every_attack_and_exits_clean") {
+        return;
+    }
+    let (code, report) = prove(&["--scenario", "hardened"]);
+    assert_eq!(report["controls_passed"], true);
+    let results = report["results"].as_array().expect("results");
+    assert!(results.iter().filter(|r| r["control"] == false).count() >= 10);
+    for r in results.iter().filter(|r| r["control"] == false) {
+        assert_eq!(r["outcome"], "dropped", "{r:#}");
+    }
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn an_interrupted_run_removes_its_namespaces() {
+    if !require_root("an_interrupted_run_removes_its_namespaces") {
+        return;
+    }
+    let child = Command::new(loopwarden())
+        .args(["prove", "--scenario", "hardened", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn prove");
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(250));
+    // SAFETY: signalling the child this test started, by its pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(2) {
+        assert!(err.contains("interrupted"), "{err}");
+    } else {
+        eprintln!("note: the run finished before SIGINT arrived ({})", out.status);
+    }
+    assert!(leftover_namespaces(pid).is_empty(), "left behind: {:?}", leftover_namespaces(pid));
+}
+
+/// A snapshot whose ruleset has a rule the lab cannot load (a cgroup path that does not exist
+/// here) next to the guard table.
+fn snapshot_with_unloadable_rule() -> std::path::PathBuf {
+    let ruleset = "table inet loopback_guard {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\
+        \t\tiifname != \"lo\" ip6 saddr ::ffff:127.0.0.0/104 counter drop\n\t}\n}\n\
+        table inet host_policy {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
+        \t\tsocket cgroupv2 level 2 \"system.slice/lw-no-such.service\" ip saddr 192.0.2.0/24 drop\n\t\ttcp dport 22 accept\n\t}\n}\n";
+    let facts = serde_json::json!({
+        "schema": "loopwarden.facts/v1",
+        "host": {"hostname": "h", "kernel": "6.18.0", "netns": "n", "privileged": true, "collected_at": 0, "limits": []},
+        "inet_sockets": [
+            {"protocol": "udp", "address": "::", "port": 5353, "v6only": true, "state": "unconnected", "peer": null,
+             "bound_device": null, "uid": 0, "inode": 0, "owners": []},
+            {"protocol": "udp", "address": "0.0.0.0", "port": 5353, "v6only": null, "state": "unconnected", "peer": null,
+             "bound_device": null, "uid": 0, "inode": 0, "owners": []}
+        ],
+        "unix_sockets": [], "processes": [],
+        "interfaces": [{"name": "eth0", "index": 2, "up": true, "loopback": false, "kind": null, "mac": null,
+                        "addresses": [{"address": "192.0.2.1", "prefix_len": 24}, {"address": "2001:db8::1", "prefix_len": 64}]}],
+        "sysctls": {"net.ipv4.conf.all.route_localnet": "0", "net.ipv4.conf.eth0.route_localnet": "0"},
+        "names": {"hosts_file": null, "nsswitch_hosts": null},
+        "accounts": {"users": [], "groups": []},
+        "firewall": {"nft_json": null, "nft_text": ruleset, "iptables": []}
+    });
+    let path = std::env::temp_dir().join(format!("{}.json", loopwarden_lab::netns::unique_name("unloadable")));
+    std::fs::write(&path, facts.to_string()).expect("write snapshot");
+    path
+}
+
+#[test]
+fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
+    if !require_root("a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain") {
+        return;
+    }
+    let path = snapshot_with_unloadable_rule();
+    let (_, report) = prove(&["--facts", path.to_str().expect("utf-8 path")]);
+    let audit = Command::new(loopwarden())
+        .args(["audit", "--prove", "--json", "--facts", path.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run audit --prove");
+    let _ = std::fs::remove_file(&path);
+    let audit: Value = serde_json::from_slice(&audit.stdout).expect("audit JSON");
+    let limits = audit["host"]["limits"].to_string();
+    assert!(limits.contains("prove: nftables left out: socket cgroupv2"), "the audit names the gap: {limits}");
+    let left_out = report["mirror"]["left_out"].as_array().expect("left_out");
+    assert_eq!(left_out.len(), 1, "{left_out:#?}");
+    assert!(left_out[0]["item"].as_str().expect("item").contains("socket cgroupv2"), "{left_out:#?}");
+    assert!(!left_out[0]["reason"].as_str().expect("reason").is_empty(), "nft's own words: {left_out:#?}");
+    assert_eq!(left_out[0]["family"], "ipv4");
+    assert_eq!(report["mirror"]["nft_loaded"], true, "the rest of the ruleset is loaded");
+    let mapped = attacks(&report, "ipv6.src-mapped-loopback");
+    assert_eq!(mapped[0]["outcome"], "dropped", "the guard rule was loaded: {mapped:#?}");
+    assert!(mapped[0]["uncertain"].as_array().expect("uncertain").is_empty(), "IPv6 is not affected");
+    for r in attacks(&report, "ipv4.src-loopback") {
+        assert!(r["uncertain"].to_string().contains("socket cgroupv2"), "{r:#}");
+    }
+}
+
+#[test]
+fn audit_prove_without_root_is_a_clear_error() {
+    // setpriv needs root to drop to another uid.
+    if !require_root("audit_prove_without_root_is_a_clear_error") {
+        return;
+    }
+    let path = snapshot_with_unloadable_rule();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", loopwarden(), "audit", "--prove", "--facts"])
+        .arg(&path)
+        .output()
+        .expect("run setpriv");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the lab needs root"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

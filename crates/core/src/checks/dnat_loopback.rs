@@ -78,7 +78,14 @@ fn service(ctx: &Context, nat: &LoopbackNat) -> Option<String> {
 
 fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
     let to = label(nat.to.0, nat.to.1);
-    let (title, fix) = if nat.from_loopback {
+    let (title, fix) = if nat.decision == Decision::Unknown && nat.to == (None, None) {
+        (
+            "a NAT rule that could not be read handles loopback-addressed traffic from outside".to_string(),
+            "capture iptables-save as well (iptables-nft rules appear in nft's JSON only as opaque xt \
+             expressions) and audit again"
+                .to_string(),
+        )
+    } else if nat.from_loopback {
         (
             format!(
                 "NAT publishes loopback {} to the network (translated to {to})",
@@ -168,6 +175,18 @@ mod tests {
             .0
             .insert("net.ipv4.conf.all.route_localnet".into(), "0".into());
         assert_eq!(run(&CHECK, &f)[0].status, Status::Blocked);
+    }
+
+    #[test]
+    fn iptables_nft_rules_seen_only_in_nft_json_are_unknown_not_absent() {
+        let mut f = facts("docker-27-loopback-publish");
+        f.firewall.iptables.clear();
+        let found = run(&CHECK, &f);
+        assert!(!found.is_empty(), "an unreadable DNAT must not vanish");
+        assert!(found.iter().all(|x| x.status == Status::Unknown), "{found:#?}");
+        assert!(found.iter().any(|x| x.evidence.iter().any(|e| e.contains("xt") && e.contains("DNAT"))), "{found:#?}");
+        let antispoof = run(&super::super::no_loopback_antispoof::CHECK, &f);
+        assert!(antispoof[0].evidence.iter().any(|e| e.contains("not understood")), "{:#?}", antispoof[0].evidence);
     }
 
     #[test]

@@ -101,6 +101,14 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             ));
             evidence.extend(h.lines.iter().map(|l| format!("  {l}")));
         }
+        let not_understood = &fw.analysis.ruleset.not_understood;
+        if !not_understood.is_empty() {
+            evidence.push(format!(
+                "{} ruleset part(s) not understood (paths through them count as unknown, never as dropped):",
+                not_understood.len()
+            ));
+            evidence.extend(not_understood.iter().take(5).map(|n| format!("  {}: {}", n.place, n.what)));
+        }
         let status = match worse(Some(dst.decision), src.decision) {
             Decision::Open => Status::Open,
             Decision::Unknown => Status::Unknown,

@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub const MAX_PATHS: usize = 20_000;
 /// Most rule parts one query may evaluate before the answer is cut short.
 pub const MAX_STEPS: usize = 5_000_000;
+/// How an unknown outcome starts when the statement was in a nat chain (it may rewrite).
+pub const NAT_NOT_UNDERSTOOD: &str = "nat statement not understood";
 /// Deepest jump nesting followed (the kernel allows 16 levels).
 const MAX_DEPTH: usize = 32;
 
@@ -741,7 +743,12 @@ impl Analysis {
                 }
                 Item::Opaque(what) => {
                     run.evidence.push(here());
-                    leaves.push(leaf(run, Outcome::Unknown(format!("statement not understood: {what}"))));
+                    let why = if run.base_chain.is_some_and(|b| b.nat) {
+                        format!("{NAT_NOT_UNDERSTOOD}: {what}")
+                    } else {
+                        format!("statement not understood: {what}")
+                    };
+                    leaves.push(leaf(run, Outcome::Unknown(why)));
                     return;
                 }
             }
@@ -1350,11 +1357,6 @@ fn finish(yes: Vec<Packets>, no: Vec<Packets>) -> Test {
             unknown: Vec::new(),
         },
     }
-}
-
-/// The address set of a single address.
-pub fn one_addr(ip: IpAddr) -> RangeSet {
-    RangeSet::single(addr_value(ip))
 }
 
 /// Shows a packet set briefly: one example packet (preferring TCP, documentation-range sources,

@@ -3,7 +3,8 @@
 use super::eval::{Analysis, Host, Packets, Reach};
 use super::model::{Cond, Dir, Item, Nat};
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
-use super::verdict::{Answer, Decision, Leaf, Paths, Rewrite};
+use super::eval::NAT_NOT_UNDERSTOOD;
+use super::verdict::{Answer, Decision, Leaf, Outcome, Paths, Rewrite};
 use crate::facts::HostFacts;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,11 +26,6 @@ pub fn loopback(v6: bool) -> RangeSet {
     } else {
         RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)])
     }
-}
-
-/// Whether an address is in [`loopback`].
-pub fn is_loopback(ip: IpAddr) -> bool {
-    loopback(ip.is_ipv6()).contains(addr_value(ip))
 }
 
 /// A ruleset read from a snapshot, ready for questions.
@@ -243,6 +239,7 @@ impl Firewall {
                     }
                 }
             }
+            out.extend(self.unreadable_nat(v6, &answers));
             for (rw, per_iif) in groups {
                 let mut matched_dst = RangeSet::empty();
                 let mut matched_port = RangeSet::empty();
@@ -281,6 +278,37 @@ impl Firewall {
         out
     }
 
+    /// Nat statements the reader could not model (an `xt` DNAT target of a table read from nft's
+    /// JSON alone) on the paths of loopback-addressed packets: each may publish a loopback
+    /// address, so each is an unknown.
+    fn unreadable_nat(&self, v6: bool, answers: &[(&String, Arc<Answer>)]) -> Vec<LoopbackNat> {
+        let mut out: Vec<LoopbackNat> = Vec::new();
+        for (iif, answer) in answers {
+            for leaf in &answer.leaves {
+                let Outcome::Unknown(why) = &leaf.outcome else { continue };
+                let (Some(rule), true) = (leaf.decided_by(), why.starts_with(NAT_NOT_UNDERSTOOD)) else { continue };
+                if out.iter().any(|n| n.rule == rule) {
+                    continue;
+                }
+                out.push(LoopbackNat {
+                    rule: rule.to_string(),
+                    v6,
+                    from_loopback: true,
+                    to: (None, None),
+                    matched: (None, None),
+                    proto: None,
+                    decision: Decision::Unknown,
+                    evidence: vec![
+                        format!("NAT rule not understood: {rule}"),
+                        format!("on {}: reached by {}", self.class_of(iif), leaf.example()),
+                        why.clone(),
+                    ],
+                });
+            }
+        }
+        out
+    }
+
     fn judge_nat(&self, items: &[Item], nat: &Nat, text: &str, v6: bool) -> Option<LoopbackNat> {
         let to = match nat {
             Nat::Dnat { addr, port } => (*addr, *port),
@@ -290,7 +318,7 @@ impl Firewall {
         if to.0.is_some_and(|a| a.is_ipv6() != v6) {
             return None;
         }
-        let to_loopback = to.0.is_some_and(is_loopback);
+        let to_loopback = to.0.is_some_and(crate::addr::is_loopback);
         let mut src = all_addrs(v6).subtract(&loopback(v6));
         let mut dst = if to_loopback { all_addrs(v6) } else { loopback(v6) };
         let (mut proto, mut dport) = (RangeSet::range(0, 255), RangeSet::range(0, 65535));

@@ -109,6 +109,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             ));
             evidence.extend(not_understood.iter().take(5).map(|n| format!("  {}: {}", n.place, n.what)));
         }
+        evidence.extend(fw.analysis.ruleset.notes.iter().map(|n| format!("source: {n}")));
         let status = match worse(Some(dst.decision), src.decision) {
             Decision::Open => Status::Open,
             Decision::Unknown => Status::Unknown,

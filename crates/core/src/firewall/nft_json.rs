@@ -61,6 +61,17 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
             match str_of(c, "name") {
                 Some(name) => {
                     let base = base_chain(c);
+                    let off_path = base.is_none() || matches!(table.family, Family::Other(_));
+                    if off_path {
+                        if let Some(hook) = str_of(c, "hook") {
+                            // ingress/egress (and arp/bridge/netdev hooks) run outside the IP
+                            // paths evaluated here: a drop there is not credited.
+                            out.not_understood.push(NotUnderstood {
+                                place: format!("{} {}", table.label(), name),
+                                what: format!("base chain on hook {hook} is not evaluated"),
+                            });
+                        }
+                    }
                     table.chains.push(Chain {
                         name: name.to_string(),
                         base,

@@ -110,7 +110,15 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             evidence.extend(not_understood.iter().take(5).map(|n| format!("  {}: {}", n.place, n.what)));
         }
         evidence.extend(fw.analysis.ruleset.notes.iter().map(|n| format!("source: {n}")));
+        let off_path = &fw.analysis.ruleset.off_path_chains;
         let status = match worse(Some(dst.decision), src.decision) {
+            Decision::Open if !off_path.is_empty() => {
+                evidence.push(format!(
+                    "not evaluated, and able to drop before prerouting: {}",
+                    off_path.join(", ")
+                ));
+                Status::Unknown
+            }
             Decision::Open => Status::Open,
             Decision::Unknown => Status::Unknown,
             Decision::Blocked => Status::Blocked,
@@ -247,6 +255,14 @@ mod tests {
             by_family(&run(&CHECK, &facts("kube-proxy-firewall")), "IPv4").severity,
             Severity::Medium
         );
+    }
+
+    #[test]
+    fn a_chain_outside_the_evaluated_paths_makes_open_unknown() {
+        let found = run(&CHECK, &facts("netdev-ingress-antispoof"));
+        let v4 = by_family(&found, "IPv4");
+        assert_eq!(v4.status, Status::Unknown, "{v4:#?}");
+        assert!(v4.evidence.iter().any(|e| e.contains("netdev loopback_ingress ingress (hook ingress)")), "{v4:#?}");
     }
 
     #[test]

@@ -354,6 +354,9 @@ pub struct Ruleset {
     pub not_understood: Vec<NotUnderstood>,
     /// How the sources were combined, for evidence.
     pub notes: Vec<String>,
+    /// Base chains on hooks outside the evaluated IP paths (netdev/inet ingress, bridge …):
+    /// they may drop a packet before prerouting, so "nothing drops it" cannot be concluded.
+    pub off_path_chains: Vec<String>,
 }
 
 impl Ruleset {

@@ -249,6 +249,40 @@ pub struct Analysis {
     by_name: Vec<HashMap<String, usize>>,
     /// Evidence text of every rule (`table chain: rule`), by table, chain and rule index.
     labels: Vec<Vec<Vec<Arc<str>>>>,
+    /// Every interface name or pattern a rule matches on, sorted.
+    iface_patterns: Vec<String>,
+    /// Whether some rule looks at the input device's addresses (rpfilter, `fib … . iif`,
+    /// redirect).
+    address_sensitive: bool,
+}
+
+/// The interface patterns the rules match on, and whether some rule depends on the input
+/// device's addresses: what makes two interfaces differ for the rules.
+fn interface_sensitivity(ruleset: &Ruleset) -> (Vec<String>, bool) {
+    let mut patterns = Vec::new();
+    let mut address_sensitive = false;
+    let items = ruleset.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules).flat_map(|r| &r.items);
+    for item in items {
+        let conds: Vec<&Cond> = match item {
+            Item::Cond(c) => vec![c],
+            Item::VMap(entries) => entries.iter().map(|(c, _)| c).collect(),
+            Item::Nat(Nat::Redirect { .. }) => {
+                address_sensitive = true;
+                vec![]
+            }
+            _ => vec![],
+        };
+        for c in conds {
+            match c {
+                Cond::Iface { names, .. } => patterns.extend(names.iter().cloned()),
+                Cond::RpfMissing { .. } | Cond::AddrType { iface_only: true, .. } => address_sensitive = true,
+                _ => {}
+            }
+        }
+    }
+    patterns.sort();
+    patterns.dedup();
+    (patterns, address_sensitive)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -355,6 +389,7 @@ impl Analysis {
         for list in hooks.values_mut() {
             list.sort_by_key(|b| b.priority);
         }
+        let (iface_patterns, address_sensitive) = interface_sensitivity(&ruleset);
         let labels = ruleset
             .tables
             .iter()
@@ -372,6 +407,8 @@ impl Analysis {
             hooks,
             by_name,
             labels,
+            iface_patterns,
+            address_sensitive,
         }
     }
 
@@ -379,48 +416,19 @@ impl Analysis {
     /// patterns of the ruleset it matches, its routing sysctls, and (when a rule looks at the
     /// input device's addresses) its addresses. Interfaces with equal keys get equal answers.
     pub fn interface_key(&self, iif: &str) -> Vec<String> {
-        let mut key = Vec::new();
-        let mut address_sensitive = false;
-        for table in &self.ruleset.tables {
-            for chain in &table.chains {
-                for rule in &chain.rules {
-                    for item in &rule.items {
-                        let conds: Vec<&Cond> = match item {
-                            Item::Cond(c) => vec![c],
-                            Item::VMap(entries) => entries.iter().map(|(c, _)| c).collect(),
-                            Item::Nat(Nat::Redirect { .. }) => {
-                                address_sensitive = true;
-                                vec![]
-                            }
-                            _ => vec![],
-                        };
-                        for c in conds {
-                            match c {
-                                Cond::Iface { names, .. } => {
-                                    for pat in names {
-                                        let hit = match pat.strip_suffix('*') {
-                                            Some(prefix) => iif.starts_with(prefix),
-                                            None => pat == iif,
-                                        };
-                                        if hit {
-                                            key.push(pat.clone());
-                                        }
-                                    }
-                                }
-                                Cond::RpfMissing { .. } | Cond::AddrType { iface_only: true, .. } => address_sensitive = true,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        key.sort();
-        key.dedup();
+        let mut key: Vec<String> = self
+            .iface_patterns
+            .iter()
+            .filter(|pat| match pat.strip_suffix('*') {
+                Some(prefix) => iif.starts_with(prefix),
+                None => *pat == iif,
+            })
+            .cloned()
+            .collect();
         for name in ["route_localnet", "rp_filter", "accept_local"] {
             key.push(format!("{name}={:?}", self.host.conf(iif, name)));
         }
-        if address_sensitive || iif == "lo" {
+        if self.address_sensitive || iif == "lo" {
             key.push(format!("{iif}:{:?}", self.host.iface_addrs(iif, false)));
             key.push(format!("{:?}", self.host.iface_addrs(iif, true)));
         }

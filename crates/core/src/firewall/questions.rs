@@ -189,6 +189,8 @@ impl Firewall {
     /// or translates outside traffic to one, with what happens to such packets.
     pub fn loopback_nat(&self) -> Vec<LoopbackNat> {
         let mut out = self.rewrites_of_loopback_destinations();
+        let found: Vec<(String, bool)> = out.iter().map(|n| (n.rule.clone(), n.v6)).collect();
+        let reported: std::collections::HashSet<(&str, bool)> = found.iter().map(|(r, v6)| (r.as_str(), *v6)).collect();
         for table in &self.analysis.ruleset.tables {
             for chain in &table.chains {
                 for rule in &chain.rules {
@@ -200,7 +202,7 @@ impl Firewall {
                     };
                     let text = format!("{} {}: {}", table.label(), chain.name, rule.text);
                     for v6 in [false, true] {
-                        if !table.family.sees(v6) || out.iter().any(|n| n.rule == text && n.v6 == v6) {
+                        if !table.family.sees(v6) || reported.contains(&(text.as_str(), v6)) {
                             continue;
                         }
                         if let Some(found) = self.judge_nat(&rule.items, nat, &text, v6) {

@@ -22,13 +22,19 @@ fn scenario(name: &str) -> Namespace {
     }
     if name == "ufw-stock" {
         // ufw-init needs the downloaded package; load what it installed, as captured.
-        for (tool, file) in [("iptables-restore", "iptables-save.txt"), ("ip6tables-restore", "ip6tables-save.txt")] {
+        for (tool, file) in [
+            ("iptables-restore", "iptables-save.txt"),
+            ("ip6tables-restore", "ip6tables-save.txt"),
+        ] {
             let path = format!("{SCENARIOS}/{name}/{file}");
             must(&mut ns.command(&["sh", "-c", &format!("{tool} < {path}")]));
         }
     } else {
         let setup = format!("{SCENARIOS}/scenarios/{name}/setup.sh");
-        must(ns.command(&["bash", "-euo", "pipefail", &setup]).env("LW_SCENARIO_DIR", format!("{SCENARIOS}/scenarios/{name}")));
+        must(
+            ns.command(&["bash", "-euo", "pipefail", &setup])
+                .env("LW_SCENARIO_DIR", format!("{SCENARIOS}/scenarios/{name}")),
+        );
     }
     ns
 }
@@ -42,7 +48,10 @@ fn one<'a>(report: &'a serde_json::Value, check: &str, title_start: &str) -> &'a
 }
 
 fn evidence(f: &serde_json::Value) -> Vec<String> {
-    f["evidence"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    f["evidence"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 const LISTEN: &str = r#"
@@ -56,7 +65,10 @@ time.sleep(600)
 "#;
 
 fn listen(ns: &Namespace, uid: Option<u32>, ports: &[u16]) -> Spawned {
-    let code = format!("import sys; sys.argv = ['x', {}]\n{LISTEN}", ports.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", "));
+    let code = format!(
+        "import sys; sys.argv = ['x', {}]\n{LISTEN}",
+        ports.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")
+    );
     python_in(ns, uid, &code)
 }
 
@@ -72,7 +84,12 @@ fn docker_27_loopback_publish_is_reachable_from_the_lan() {
     assert_eq!(f["status"], "open", "{f:#}");
     assert_eq!(f["service"], "tcp:127.0.0.1:8080");
     let ev = evidence(f);
-    assert!(ev.iter().any(|e| e.contains("-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80")), "{ev:#?}");
+    assert!(
+        ev.iter().any(|e| e.contains(
+            "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
+        )),
+        "{ev:#?}"
+    );
     assert!(ev.iter().any(|e| e.contains("forwarded: tcp")), "{ev:#?}");
     assert_eq!(one(&report, "net.no-loopback-antispoof", "IPv4")["status"], "open");
 }
@@ -86,10 +103,18 @@ fn docker_28_raw_drops_are_credited_but_are_no_general_antispoof() {
     let report = audit_json(&ns, &[]);
     let f = one(&report, "net.dnat-loopback", "NAT publishes loopback 127.0.0.1:8080");
     assert_eq!(f["status"], "blocked", "{f:#}");
-    assert!(evidence(f).iter().any(|e| e.contains("-A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP")), "{f:#}");
+    assert!(
+        evidence(f)
+            .iter()
+            .any(|e| e.contains("-A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP")),
+        "{f:#}"
+    );
     let a = one(&report, "net.no-loopback-antispoof", "IPv4");
     assert_eq!(a["status"], "open");
-    assert!(evidence(a).iter().any(|e| e.contains("dropped only for some packets")), "{a:#}");
+    assert!(
+        evidence(a).iter().any(|e| e.contains("dropped only for some packets")),
+        "{a:#}"
+    );
 }
 
 #[test]
@@ -101,7 +126,12 @@ fn kube_firewall_blocks_route_localnet() {
     let report = audit_json(&ns, &[]);
     let f = one(&report, "net.route-localnet", "");
     assert_eq!(f["status"], "blocked", "{f:#}");
-    assert!(evidence(f).iter().any(|e| e.contains("-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")), "{f:#}");
+    assert!(
+        evidence(f)
+            .iter()
+            .any(|e| e.contains("-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")),
+        "{f:#}"
+    );
     assert!(findings(&report, "net.dnat-loopback", None).is_empty());
 }
 
@@ -113,8 +143,16 @@ fn dnat_to_loopback_with_route_localnet_is_open() {
     let ns = scenario("ecs-agent-dnat-to-loopback");
     let _agent = listen(&ns, None, &[51679]);
     let report = audit_json(&ns, &[]);
-    let f = one(&report, "net.dnat-loopback", "NAT sends traffic from outside to loopback 127.0.0.1:51679");
-    assert_eq!((f["status"].as_str(), f["service"].as_str()), (Some("open"), Some("tcp:127.0.0.1:51679")), "{f:#}");
+    let f = one(
+        &report,
+        "net.dnat-loopback",
+        "NAT sends traffic from outside to loopback 127.0.0.1:51679",
+    );
+    assert_eq!(
+        (f["status"].as_str(), f["service"].as_str()),
+        (Some("open"), Some("tcp:127.0.0.1:51679")),
+        "{f:#}"
+    );
     assert_eq!(one(&report, "net.route-localnet", "")["status"], "open");
 }
 
@@ -125,7 +163,11 @@ fn antispoof_is_credited_only_for_a_complete_unconditional_raw_table() {
     }
     let complete = audit_json(&scenario("raw-antispoof-complete"), &[]);
     for family in ["IPv4", "IPv6"] {
-        assert_eq!(one(&complete, "net.no-loopback-antispoof", family)["status"], "blocked", "{complete:#}");
+        assert_eq!(
+            one(&complete, "net.no-loopback-antispoof", family)["status"],
+            "blocked",
+            "{complete:#}"
+        );
     }
     let marked = audit_json(&scenario("antispoof-only-with-mark"), &[]);
     for family in ["IPv4", "IPv6"] {
@@ -134,7 +176,12 @@ fn antispoof_is_credited_only_for_a_complete_unconditional_raw_table() {
     let cis = audit_json(&scenario("cis-loopback-source-only"), &[]);
     let v4 = one(&cis, "net.no-loopback-antispoof", "IPv4");
     assert_eq!(v4["status"], "open");
-    assert!(v4["title"].as_str().is_some_and(|t| t.contains("(destination half missing)")), "{v4:#}");
+    assert!(
+        v4["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("(destination half missing)")),
+        "{v4:#}"
+    );
 }
 
 #[test]
@@ -146,7 +193,10 @@ fn stock_ufw_and_firewalld_rulesets_leave_the_destination_half_open() {
         let report = audit_json(&scenario(name), &[]);
         let v4 = one(&report, "net.no-loopback-antispoof", "IPv4");
         assert_eq!(v4["status"], "open", "{name}: {v4:#}");
-        assert!(v4["title"].as_str().is_some_and(|t| t.contains("destination")), "{name}: {v4:#}");
+        assert!(
+            v4["title"].as_str().is_some_and(|t| t.contains("destination")),
+            "{name}: {v4:#}"
+        );
         assert!(findings(&report, "net.dnat-loopback", None).is_empty(), "{name}");
     }
 }
@@ -159,15 +209,27 @@ fn owner_match_rules_narrow_local_tcp_any_uid() {
     let nft = scenario("owner-match-nft");
     let _svc = listen(&nft, Some(1000), &[7001, 7009]);
     let report = audit_json(&nft, &[]);
-    assert!(findings(&report, "local.tcp-any-uid", Some("tcp:127.0.0.1:7001")).is_empty(), "{report:#}");
-    assert_eq!(findings(&report, "local.tcp-any-uid", Some("tcp:127.0.0.1:7009")).len(), 1);
+    assert!(
+        findings(&report, "local.tcp-any-uid", Some("tcp:127.0.0.1:7001")).is_empty(),
+        "{report:#}"
+    );
+    assert_eq!(
+        findings(&report, "local.tcp-any-uid", Some("tcp:127.0.0.1:7009")).len(),
+        1
+    );
 
     let ipt = scenario("owner-match-iptables");
     let _svc = listen(&ipt, Some(1000), &[7002]);
     let report = audit_json(&ipt, &[]);
     let f = findings(&report, "local.tcp-any-uid", Some("tcp:127.0.0.1:7002"));
     assert_eq!(f.len(), 1, "{report:#}");
-    assert!(evidence(f[0]).iter().any(|e| e.starts_with("uids still allowed to connect: 1001") && e.contains("1002")), "{:#}", f[0]);
+    assert!(
+        evidence(f[0])
+            .iter()
+            .any(|e| e.starts_with("uids still allowed to connect: 1001") && e.contains("1002")),
+        "{:#}",
+        f[0]
+    );
 }
 
 #[test]

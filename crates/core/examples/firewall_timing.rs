@@ -27,7 +27,11 @@ fn time_audits(facts: &HostFacts, runs: usize) -> f64 {
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let path = args.next().ok_or("usage: firewall_timing SNAPSHOT [RUNS]")?;
-    let runs: usize = args.next().map(|r| r.parse().map_err(|_| format!("RUNS is not a number: {r}"))).transpose()?.unwrap_or(15);
+    let runs: usize = args
+        .next()
+        .map(|r| r.parse().map_err(|_| format!("RUNS is not a number: {r}")))
+        .transpose()?
+        .unwrap_or(15);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let facts = HostFacts::from_json(&text).map_err(|e| format!("{path}: {e}"))?;
     let mut without = facts.clone();
@@ -35,7 +39,12 @@ fn main() -> Result<(), String> {
     let with_ms = time_audits(&facts, runs);
     let without_ms = time_audits(&without, runs);
     let rules = loopwarden_core::firewall::read(&facts.firewall).rule_count();
-    println!("in-process audit, {rules} rules: median {with_ms:.1} ms; without the firewall capture: {without_ms:.1} ms");
-    println!("firewall analysis adds (median): {:.1} ms  (target < 50 ms)", with_ms - without_ms);
+    println!(
+        "in-process audit, {rules} rules: median {with_ms:.1} ms; without the firewall capture: {without_ms:.1} ms"
+    );
+    println!(
+        "firewall analysis adds (median): {:.1} ms  (target < 50 ms)",
+        with_ms - without_ms
+    );
     Ok(())
 }

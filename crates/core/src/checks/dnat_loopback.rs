@@ -184,9 +184,18 @@ mod tests {
         let found = run(&CHECK, &f);
         assert!(!found.is_empty(), "an unreadable DNAT must not vanish");
         assert!(found.iter().all(|x| x.status == Status::Unknown), "{found:#?}");
-        assert!(found.iter().any(|x| x.evidence.iter().any(|e| e.contains("xt") && e.contains("DNAT"))), "{found:#?}");
+        assert!(
+            found
+                .iter()
+                .any(|x| x.evidence.iter().any(|e| e.contains("xt") && e.contains("DNAT"))),
+            "{found:#?}"
+        );
         let antispoof = run(&super::super::no_loopback_antispoof::CHECK, &f);
-        assert!(antispoof[0].evidence.iter().any(|e| e.contains("not understood")), "{:#?}", antispoof[0].evidence);
+        assert!(
+            antispoof[0].evidence.iter().any(|e| e.contains("not understood")),
+            "{:#?}",
+            antispoof[0].evidence
+        );
     }
 
     #[test]

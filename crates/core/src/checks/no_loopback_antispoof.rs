@@ -107,7 +107,12 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 "{} ruleset part(s) not understood (paths through them count as unknown, never as dropped):",
                 not_understood.len()
             ));
-            evidence.extend(not_understood.iter().take(5).map(|n| format!("  {}: {}", n.place, n.what)));
+            evidence.extend(
+                not_understood
+                    .iter()
+                    .take(5)
+                    .map(|n| format!("  {}: {}", n.place, n.what)),
+            );
         }
         evidence.extend(fw.analysis.ruleset.notes.iter().map(|n| format!("source: {n}")));
         let off_path = &fw.analysis.ruleset.off_path_chains;
@@ -153,7 +158,10 @@ fn severity(ctx: &Context, v6: bool, dst: &Half, src: &Half) -> Severity {
     let kernel_lets_through = if v6 {
         src.decision != Decision::Blocked
     } else {
-        ctx.firewall.outside.iter().any(|i| ctx.firewall.analysis.host.route_localnet(i) != Some(false))
+        ctx.firewall
+            .outside
+            .iter()
+            .any(|i| ctx.firewall.analysis.host.route_localnet(i) != Some(false))
             && (dst.decision != Decision::Blocked || src.decision != Decision::Blocked)
     };
     if kernel_lets_through {
@@ -229,8 +237,16 @@ mod tests {
         );
         let v6 = by_family(&found, "IPv6");
         assert_eq!(v6.status, Status::Open);
-        assert_eq!(v6.severity, Severity::Medium, "mapped loopback sources reach [::] UDP sockets");
-        assert!(v6.evidence.iter().any(|e| e.contains("::ffff:127.0.0.1")), "{:#?}", v6.evidence);
+        assert_eq!(
+            v6.severity,
+            Severity::Medium,
+            "mapped loopback sources reach [::] UDP sockets"
+        );
+        assert!(
+            v6.evidence.iter().any(|e| e.contains("::ffff:127.0.0.1")),
+            "{:#?}",
+            v6.evidence
+        );
     }
 
     #[test]
@@ -262,7 +278,12 @@ mod tests {
         let found = run(&CHECK, &facts("netdev-ingress-antispoof"));
         let v4 = by_family(&found, "IPv4");
         assert_eq!(v4.status, Status::Unknown, "{v4:#?}");
-        assert!(v4.evidence.iter().any(|e| e.contains("netdev loopback_ingress ingress (hook ingress)")), "{v4:#?}");
+        assert!(
+            v4.evidence
+                .iter()
+                .any(|e| e.contains("netdev loopback_ingress ingress (hook ingress)")),
+            "{v4:#?}"
+        );
     }
 
     #[test]

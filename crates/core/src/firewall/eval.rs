@@ -261,7 +261,12 @@ pub struct Analysis {
 fn interface_sensitivity(ruleset: &Ruleset) -> (Vec<String>, bool) {
     let mut patterns = Vec::new();
     let mut address_sensitive = false;
-    let items = ruleset.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules).flat_map(|r| &r.items);
+    let items = ruleset
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.items);
     for item in items {
         let conds: Vec<&Cond> = match item {
             Item::Cond(c) => vec![c],
@@ -397,7 +402,12 @@ impl Analysis {
                 let label = t.label();
                 t.chains
                     .iter()
-                    .map(|c| c.rules.iter().map(|r| Arc::from(format!("{label} {}: {}", c.name, r.text))).collect())
+                    .map(|c| {
+                        c.rules
+                            .iter()
+                            .map(|r| Arc::from(format!("{label} {}: {}", c.name, r.text)))
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
@@ -900,7 +910,8 @@ impl Analysis {
                             leaves.push(leaf(m, Outcome::Dropped));
                         }
                         None => {
-                            m.assumed.push(format!("route_localnet of {iif} not in the snapshot").into());
+                            m.assumed
+                                .push(format!("route_localnet of {iif} not in the snapshot").into());
                             pending.push(m.clone());
                             leaves.push(leaf(m, Outcome::Dropped));
                         }
@@ -1063,7 +1074,12 @@ impl Analysis {
             }
             Cond::Nfproto { v6 } => Test::Known(*v6 == p.v6),
             Cond::Proto { set, negate } => cut_test(cut_by(p, &p.proto, set, |p, s| p.proto = s), *negate),
-            Cond::Port { dir, proto, set, negate } => {
+            Cond::Port {
+                dir,
+                proto,
+                set,
+                negate,
+            } => {
                 // `tcp dport` needs TCP whatever the operator: other protocols never match.
                 let mut no = Vec::new();
                 let narrowed;
@@ -1081,7 +1097,11 @@ impl Analysis {
                     None => p,
                 };
                 let field = if *dir == Dir::Src { &base.sport } else { &base.dport };
-                let put: fn(&mut Packets, RangeSet) = if *dir == Dir::Src { |p, s| p.sport = s } else { |p, s| p.dport = s };
+                let put: fn(&mut Packets, RangeSet) = if *dir == Dir::Src {
+                    |p, s| p.sport = s
+                } else {
+                    |p, s| p.dport = s
+                };
                 let yes = match (cut_by(base, field, set, put), *negate) {
                     (Cut::Inside, false) | (Cut::Outside, true) => Some(base.clone()),
                     (Cut::Inside, true) | (Cut::Outside, false) => {
@@ -1098,7 +1118,11 @@ impl Analysis {
                 match yes {
                     None => Test::Known(false),
                     Some(_) if no.is_empty() => Test::Known(true),
-                    Some(y) => Test::Split { yes: vec![y], no, unknown: Vec::new() },
+                    Some(y) => Test::Split {
+                        yes: vec![y],
+                        no,
+                        unknown: Vec::new(),
+                    },
                 }
             }
             Cond::Ct { states, status, negate } => {
@@ -1240,7 +1264,6 @@ impl Analysis {
     }
 }
 
-
 fn empty_run() -> Run {
     Run {
         p: Packets::arriving(false, "lo", RangeSet::empty(), RangeSet::empty()),
@@ -1345,7 +1368,11 @@ fn cut_test(c: Cut, negate: bool) -> Test {
         Cut::Both(pair) => {
             let (inside, outside) = *pair;
             let (yes, no) = if negate { (outside, inside) } else { (inside, outside) };
-            Test::Split { yes: vec![yes], no: vec![no], unknown: Vec::new() }
+            Test::Split {
+                yes: vec![yes],
+                no: vec![no],
+                unknown: Vec::new(),
+            }
         }
     }
 }

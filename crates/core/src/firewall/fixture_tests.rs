@@ -299,7 +299,6 @@ fn iptables_nft_tables_are_read_once_from_the_dump() {
     );
 }
 
-
 #[test]
 fn legacy_backend_rules_count_and_are_labelled_as_legacy() {
     let f = fw("legacy-iptables-antispoof");
@@ -308,9 +307,21 @@ fn legacy_backend_rules_count_and_are_labelled_as_legacy() {
             assert_eq!(antispoof(&f, v6, dst), Decision::Blocked, "v6={v6} dst={dst}");
         }
     }
-    let legacy = f.analysis.ruleset.tables.iter().filter(|t| t.origin == super::model::Origin::IptablesLegacy).count();
+    let legacy = f
+        .analysis
+        .ruleset
+        .tables
+        .iter()
+        .filter(|t| t.origin == super::model::Origin::IptablesLegacy)
+        .count();
     assert_eq!(legacy, 2);
     let outside = all_addrs(false).subtract(&loopback(false));
-    let answer = f.analysis.query(Packets::arriving(false, "eth0", outside, loopback(false)), Reach::BeforeNat);
-    assert_eq!(answer.drops(), vec!["iptables-legacy raw PREROUTING: -A PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP".to_string()]);
+    let answer = f.analysis.query(
+        Packets::arriving(false, "eth0", outside, loopback(false)),
+        Reach::BeforeNat,
+    );
+    assert_eq!(
+        answer.drops(),
+        vec!["iptables-legacy raw PREROUTING: -A PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP".to_string()]
+    );
 }

@@ -15,8 +15,28 @@ fn any_json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         any::<u64>().prop_map(|n| json!(n)),
         "[a-z@*:./0-9-]{0,12}".prop_map(Value::String),
-        prop::sample::select(vec!["ip", "ip6", "inet", "filter", "nat", "prerouting", "input", "output", "lo", "127.0.0.0", "::1", "tcp", "dport", "saddr", "daddr", "@s", "eth*", "new", "dnat"])
-            .prop_map(|s| Value::String(s.to_string())),
+        prop::sample::select(vec![
+            "ip",
+            "ip6",
+            "inet",
+            "filter",
+            "nat",
+            "prerouting",
+            "input",
+            "output",
+            "lo",
+            "127.0.0.0",
+            "::1",
+            "tcp",
+            "dport",
+            "saddr",
+            "daddr",
+            "@s",
+            "eth*",
+            "new",
+            "dnat"
+        ])
+        .prop_map(|s| Value::String(s.to_string())),
     ];
     leaf.prop_recursive(4, 64, 6, |inner| {
         prop_oneof![
@@ -24,10 +44,11 @@ fn any_json() -> impl Strategy<Value = Value> {
             prop::collection::vec(
                 (
                     prop::sample::select(vec![
-                        "nftables", "table", "chain", "rule", "set", "map", "family", "name", "table", "chain", "hook", "prio", "policy", "type", "expr",
-                        "match", "op", "left", "right", "meta", "key", "payload", "protocol", "field", "ct", "fib", "flags", "result", "prefix", "addr",
-                        "len", "range", "set", "vmap", "data", "jump", "goto", "target", "accept", "drop", "dnat", "port", "mangle", "value", "&", "|",
-                        "xt", "elem", "socket", "level", "limit", "redirect", "counter", "notrack",
+                        "nftables", "table", "chain", "rule", "set", "map", "family", "name", "table", "chain", "hook",
+                        "prio", "policy", "type", "expr", "match", "op", "left", "right", "meta", "key", "payload",
+                        "protocol", "field", "ct", "fib", "flags", "result", "prefix", "addr", "len", "range", "set",
+                        "vmap", "data", "jump", "goto", "target", "accept", "drop", "dnat", "port", "mangle", "value",
+                        "&", "|", "xt", "elem", "socket", "level", "limit", "redirect", "counter", "notrack",
                     ]),
                     inner,
                 ),
@@ -41,10 +62,69 @@ fn any_json() -> impl Strategy<Value = Value> {
 /// Text made of iptables-save words in any order.
 fn iptables_text() -> impl Strategy<Value = String> {
     let word = prop::sample::select(vec![
-        "*filter", "*nat", "*raw", ":INPUT", ":PREROUTING", ":X", "ACCEPT", "DROP", "-", "[0:0]", "-A", "INPUT", "PREROUTING", "X", "-s", "-d", "!", "-i", "-o",
-        "lo", "eth+", "-p", "tcp", "udp", "-m", "conntrack", "--ctstate", "NEW,DNAT", "owner", "--uid-owner", "1000-1002", "addrtype", "--dst-type", "LOCAL",
-        "mark", "--mark", "0x1/0x1", "multiport", "--dports", "1:2,3", "--dport", "8080", "-j", "-g", "DNAT", "--to-destination", "127.0.0.1:80", "[::1]:80",
-        "MARK", "--set-xmark", "REDIRECT", "--to-ports", "127.0.0.0/8", "::1/128", "255.255.0.0", "\"", "\\", "COMMIT", "\n", "\n", "#", "rpfilter", "--invert",
+        "*filter",
+        "*nat",
+        "*raw",
+        ":INPUT",
+        ":PREROUTING",
+        ":X",
+        "ACCEPT",
+        "DROP",
+        "-",
+        "[0:0]",
+        "-A",
+        "INPUT",
+        "PREROUTING",
+        "X",
+        "-s",
+        "-d",
+        "!",
+        "-i",
+        "-o",
+        "lo",
+        "eth+",
+        "-p",
+        "tcp",
+        "udp",
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "NEW,DNAT",
+        "owner",
+        "--uid-owner",
+        "1000-1002",
+        "addrtype",
+        "--dst-type",
+        "LOCAL",
+        "mark",
+        "--mark",
+        "0x1/0x1",
+        "multiport",
+        "--dports",
+        "1:2,3",
+        "--dport",
+        "8080",
+        "-j",
+        "-g",
+        "DNAT",
+        "--to-destination",
+        "127.0.0.1:80",
+        "[::1]:80",
+        "MARK",
+        "--set-xmark",
+        "REDIRECT",
+        "--to-ports",
+        "127.0.0.0/8",
+        "::1/128",
+        "255.255.0.0",
+        "\"",
+        "\\",
+        "COMMIT",
+        "\n",
+        "\n",
+        "#",
+        "rpfilter",
+        "--invert",
     ]);
     prop::collection::vec(word, 0..80).prop_map(|w| w.join(" "))
 }
@@ -54,9 +134,14 @@ fn evaluate_everything(ruleset: Ruleset) {
     for v6 in [false, true] {
         let outside = all_addrs(v6).subtract(&loopback(v6));
         for reach in [Reach::BeforeNat, Reach::Full, Reach::FirewallInput] {
-            let _ = analysis.query(Packets::arriving(v6, "eth0", outside.clone(), loopback(v6)), reach).decision();
+            let _ = analysis
+                .query(Packets::arriving(v6, "eth0", outside.clone(), loopback(v6)), reach)
+                .decision();
         }
-        let _ = analysis.query(Packets::local_client(v6, loopback(v6), loopback(v6), RangeSet::range(0, u32::MAX as u128)), Reach::LocalClient);
+        let _ = analysis.query(
+            Packets::local_client(v6, loopback(v6), loopback(v6), RangeSet::range(0, u32::MAX as u128)),
+            Reach::LocalClient,
+        );
     }
 }
 

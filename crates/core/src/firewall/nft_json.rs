@@ -70,7 +70,8 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
                                 place: format!("{} {}", table.label(), name),
                                 what: format!("base chain on hook {hook} is not evaluated"),
                             });
-                            out.off_path_chains.push(format!("{} {} (hook {hook})", table.label(), name));
+                            out.off_path_chains
+                                .push(format!("{} {} (hook {hook})", table.label(), name));
                         }
                     }
                     table.chains.push(Chain {

@@ -1,9 +1,9 @@
 //! The questions the checks ask of a ruleset, answered with the evaluator.
 
+use super::eval::NAT_NOT_UNDERSTOOD;
 use super::eval::{Analysis, Host, Packets, Reach};
 use super::model::{Cond, Dir, Item, Nat};
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
-use super::eval::NAT_NOT_UNDERSTOOD;
 use super::verdict::{Answer, Decision, Leaf, Outcome, Paths, Rewrite};
 use crate::facts::HostFacts;
 use std::collections::HashMap;
@@ -99,7 +99,11 @@ impl Firewall {
             .filter(|i| !i.loopback && i.name != "lo")
             .map(|i| i.name.clone())
             .collect();
-        let outside = if outside.is_empty() { vec![ANY_OUTSIDE_IFACE.to_string()] } else { outside };
+        let outside = if outside.is_empty() {
+            vec![ANY_OUTSIDE_IFACE.to_string()]
+        } else {
+            outside
+        };
         let analysis = Analysis::new(ruleset, Host::new(facts));
         let mut classes: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         for name in outside {
@@ -127,7 +131,10 @@ impl Firewall {
             return hit;
         }
         let src = all_addrs(v6).subtract(&loopback(v6));
-        let answer = Arc::new(self.analysis.query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full));
+        let answer = Arc::new(
+            self.analysis
+                .query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full),
+        );
         if let Ok(mut cache) = self.inbound_cache.lock() {
             cache.insert(key, answer.clone());
         }
@@ -220,8 +227,11 @@ impl Firewall {
     fn rewrites_of_loopback_destinations(&self) -> Vec<LoopbackNat> {
         let mut out = Vec::new();
         for v6 in [false, true] {
-            let answers: Vec<(&String, Arc<Answer>)> =
-                self.outside.iter().map(|iif| (iif, self.loopback_destination_inbound(v6, iif))).collect();
+            let answers: Vec<(&String, Arc<Answer>)> = self
+                .outside
+                .iter()
+                .map(|iif| (iif, self.loopback_destination_inbound(v6, iif)))
+                .collect();
             let mut groups: Vec<(Rewrite, PerInterface)> = Vec::new();
             for (iif, answer) in &answers {
                 for leaf in &answer.leaves {
@@ -288,7 +298,9 @@ impl Firewall {
         for (iif, answer) in answers {
             for leaf in &answer.leaves {
                 let Outcome::Unknown(why) = &leaf.outcome else { continue };
-                let (Some(rule), true) = (leaf.decided_by(), why.starts_with(NAT_NOT_UNDERSTOOD)) else { continue };
+                let (Some(rule), true) = (leaf.decided_by(), why.starts_with(NAT_NOT_UNDERSTOOD)) else {
+                    continue;
+                };
                 if out.iter().any(|n| n.rule == rule) {
                     continue;
                 }
@@ -361,7 +373,12 @@ impl Firewall {
                 _ => {}
             }
         }
-        if src.is_empty() || dst.is_empty() || proto.is_empty() || dport.is_empty() || !(to_loopback || explicit_loopback_dst) {
+        if src.is_empty()
+            || dst.is_empty()
+            || proto.is_empty()
+            || dport.is_empty()
+            || !(to_loopback || explicit_loopback_dst)
+        {
             return None;
         }
         let mut evidence = vec![format!("NAT rule: {text}")];

@@ -158,7 +158,10 @@ impl Paths<'_> {
 impl Answer {
     fn with<T>(&self, f: impl FnOnce(Paths) -> T) -> T {
         let refs: Vec<&Leaf> = self.leaves.iter().collect();
-        f(Paths { leaves: &refs, truncated: self.truncated })
+        f(Paths {
+            leaves: &refs,
+            truncated: self.truncated,
+        })
     }
 
     /// See [`Paths::decision`].

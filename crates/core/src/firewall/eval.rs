@@ -77,6 +77,10 @@ pub struct Packets {
     pub cgroups: Vec<(String, bool)>,
     /// Destination NAT already set up for this connection (later nat chains are skipped).
     pub nat_done: bool,
+    /// In a chain that runs before conntrack (raw priority in prerouting or output).
+    pub before_conntrack: bool,
+    /// Locally generated packets back on `lo` (they carry the connection output created).
+    pub reentered: bool,
     /// Where routing sent the packets: `Some(true)` to this host, `Some(false)` forward.
     pub local: Option<bool>,
 }
@@ -101,6 +105,8 @@ impl Packets {
             ct_status: 0,
             cgroups: Vec::new(),
             nat_done: false,
+            before_conntrack: false,
+            reentered: false,
             local: None,
         }
     }
@@ -543,6 +549,12 @@ impl Analysis {
                             Some(b) => {
                                 run.base += 1;
                                 let skip_nat = b.nat && (run.p.ct_state == ct::UNTRACKED || run.p.nat_done);
+                                // Conntrack runs at -200 in prerouting and output; chains before it
+                                // (raw) see no connection yet, except on the loopback re-entry,
+                                // which carries the one output made.
+                                run.p.before_conntrack = b.priority < -200
+                                    && matches!(h, Hook::Prerouting | Hook::Output)
+                                    && !run.p.reentered;
                                 if !skip_nat {
                                     run.base_chain = Some(b);
                                     run.stack.push(Frame {
@@ -597,6 +609,7 @@ impl Analysis {
                         run.p.oif = Dev::Absent;
                         run.p.socket = false;
                         run.p.nat_done = true;
+                        run.p.reentered = true;
                         run.stage += 1;
                     }
                 }
@@ -1045,6 +1058,15 @@ impl Analysis {
         Dev::Unknown
     }
 
+    /// A condition's value for packets it does not split (`None` when it splits or is unknown).
+    #[cfg(test)]
+    pub(crate) fn test_cond(&self, c: &Cond, p: &Packets) -> Option<bool> {
+        match self.test(c, p) {
+            Test::Known(v) => Some(v),
+            _ => None,
+        }
+    }
+
     fn test(&self, c: &Cond, p: &Packets) -> Test {
         match c {
             Cond::Iface {
@@ -1126,7 +1148,17 @@ impl Analysis {
                 }
             }
             Cond::Ct { states, status, negate } => {
-                let hit = (states & p.ct_state) != 0 || (status & p.ct_status) != 0;
+                // Before conntrack a packet has no entry: `ct state` reads invalid (untracked
+                // once notrack ran), and a status match fails whatever its operator.
+                if p.before_conntrack && *states == 0 {
+                    return Test::Known(false);
+                }
+                let (state, st) = match (p.before_conntrack, p.ct_state) {
+                    (true, ct::UNTRACKED) => (ct::UNTRACKED, 0),
+                    (true, _) => (ct::INVALID, 0),
+                    (false, state) => (state, p.ct_status),
+                };
+                let hit = (states & state) != 0 || (status & st) != 0;
                 Test::Known(hit != *negate)
             }
             Cond::Mark { mask, value, negate } => Test::Known(((p.mark & mask) == *value) != *negate),

@@ -325,3 +325,32 @@ fn legacy_backend_rules_count_and_are_labelled_as_legacy() {
         vec!["iptables-legacy raw PREROUTING: -A PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP".to_string()]
     );
 }
+
+#[test]
+fn conntrack_state_reads_invalid_in_raw_and_new_after_it() {
+    // nft_ct_get_eval(): no conntrack entry yet (raw, before -200) reads as invalid; a status
+    // match fails outright.
+    let f = fw("firewalld-style");
+    let mut p = Packets::arriving(
+        false,
+        "eth0",
+        RangeSet::single(0xc000_0201),
+        f.analysis.host.local(false).clone(),
+    );
+    p.before_conntrack = true;
+    let invalid = super::model::Cond::Ct {
+        states: super::model::ct::INVALID,
+        status: 0,
+        negate: false,
+    };
+    let not_dnat = super::model::Cond::Ct {
+        states: 0,
+        status: super::model::ct::STATUS_DNAT,
+        negate: true,
+    };
+    assert_eq!(f.analysis.test_cond(&invalid, &p), Some(true));
+    assert_eq!(f.analysis.test_cond(&not_dnat, &p), Some(false));
+    p.before_conntrack = false;
+    assert_eq!(f.analysis.test_cond(&invalid, &p), Some(false));
+    assert_eq!(f.analysis.test_cond(&not_dnat, &p), Some(true));
+}

@@ -55,8 +55,12 @@ pub fn read(facts: &FirewallFacts) -> Ruleset {
             family.name()
         ));
     }
-    if facts.nft_json.is_none() && facts.iptables.is_empty() {
-        out.notes.push("no firewall capture in the snapshot".into());
+    match (&facts.nft_json, facts.iptables.is_empty()) {
+        (None, true) => out.notes.push("no firewall capture in the snapshot".into()),
+        (None, false) => out.notes.push(
+            "no nft JSON in the snapshot: native nftables tables, if any, were not seen (see the limits)".into(),
+        ),
+        _ => {}
     }
     out
 }

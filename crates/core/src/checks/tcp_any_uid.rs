@@ -40,8 +40,11 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 evidence.extend(allowing.into_iter().map(|r| format!("allowed by {r}")));
                 evidence.extend(rules.into_iter().map(|r| format!("restricted by {r}")));
                 evidence.extend(unknown);
-                let status = if others.is_empty() { Status::Unknown } else { Status::Open };
-                (status, format!("other local users can still connect ({})", others), evidence)
+                if others.is_empty() {
+                    (Status::Unknown, "whether other local users can connect is unknown".to_string(), evidence)
+                } else {
+                    (Status::Open, format!("other local users can still connect ({others})"), evidence)
+                }
             }
         };
         out.push(Finding {
@@ -101,10 +104,19 @@ fn restriction(ctx: &Context, socket: &InetSocket) -> Restriction {
     let intended = RangeSet::from_ranges(vec![(0, 0), (socket.uid.into(), socket.uid.into())]);
     let others = access.allowed.subtract(&intended);
     let undecided = access.maybe.subtract(&intended);
-    if others.is_empty() && undecided.is_empty() {
+    if others.is_empty() && undecided.is_empty() && access.cgroups.is_empty() {
         return Restriction::OwnerOnly;
     }
     let mut unknown = access.unknowns.clone();
+    if !access.cgroups.is_empty() {
+        unknown.insert(
+            0,
+            format!(
+                "processes of any uid in cgroup {} may connect: who can start processes there is not in the snapshot",
+                access.cgroups.join(", ")
+            ),
+        );
+    }
     if !undecided.is_empty() {
         unknown.insert(0, format!("uids that may or may not connect: {}", uid_list(ctx, &undecided)));
     }
@@ -158,6 +170,26 @@ mod tests {
         assert_eq!(found[0].service.as_deref(), Some("tcp:127.0.0.1:7002"));
         assert!(found[0].evidence.iter().any(|e| e == "uids still allowed to connect: 1001 (bob), 1002"), "{:#?}", found[0].evidence);
         assert!(found[0].evidence.iter().any(|e| e.starts_with("allowed by") && e.contains("--uid-owner 1000-1002 -j ACCEPT")), "{:#?}", found[0].evidence);
+    }
+
+    #[test]
+    fn a_cgroup_gate_leaves_the_other_users_unknown_not_open() {
+        // An inline iptables-save dump (the reference machine cannot capture a cgroup rule: its
+        // cgroup2 mount has no child cgroup to name).
+        let mut facts = base();
+        facts.firewall.iptables.push(crate::facts::IptablesDump {
+            family: crate::facts::IptablesFamily::Ipv4,
+            backend: "nft".into(),
+            text: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                   -A OUTPUT -o lo -p tcp -m tcp --dport 7001 -m cgroup --path system.slice/app.service -j ACCEPT\n\
+                   -A OUTPUT -o lo -p tcp -m tcp --dport 7001 -j DROP\nCOMMIT\n"
+                .into(),
+        });
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7001));
+        let found = run(&CHECK, &facts);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].status, Status::Unknown, "{:#?}", found[0]);
+        assert!(found[0].evidence.iter().any(|e| e.contains("cgroup system.slice/app.service")), "{:#?}", found[0].evidence);
     }
 
     #[test]

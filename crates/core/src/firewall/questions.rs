@@ -80,6 +80,9 @@ pub struct UidAccess {
     pub allowing: Vec<String>,
     /// Why some answers are unknown.
     pub unknowns: Vec<String>,
+    /// Cgroups whose processes (of any uid) are let through by a `socket cgroupv2` /
+    /// `-m cgroup` rule: who can run processes there is not in the snapshot.
+    pub cgroups: Vec<String>,
 }
 
 impl UidAccess {
@@ -174,10 +177,21 @@ impl Firewall {
             restricting: answer.drops(),
             allowing: Vec::new(),
             unknowns: answer.unknowns(),
+            cgroups: Vec::new(),
         };
         for l in &answer.leaves {
             let uids = l.packets.uid.clone().unwrap_or_default();
-            if l.certainly_through() {
+            let member_of: Vec<&String> = l.packets.cgroups.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
+            if !member_of.is_empty() && !l.certainly_dropped() {
+                for c in member_of {
+                    if !access.cgroups.contains(c) {
+                        access.cgroups.push(c.clone());
+                    }
+                }
+                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                    access.allowing.push(rule.to_string());
+                }
+            } else if l.certainly_through() {
                 access.allowed = access.allowed.union(&uids);
                 if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
                     access.allowing.push(rule.to_string());

@@ -253,6 +253,17 @@ fn finding<'a>(report: &'a Value, check: &str, service: Option<&str>) -> &'a Val
     found.unwrap_or_else(|| panic!("no {check} finding for {service:?}"))
 }
 
+/// The host-wide anti-spoof finding of one family (`ipv4`, `ipv6`), as the lab left it.
+fn assert_antispoof(report: &Value, family: &str, status: &str) {
+    let f = findings(report, "net.no-loopback-antispoof", None)
+        .into_iter()
+        .find(|f| f["subject"] == family)
+        .unwrap_or_else(|| panic!("no {family} anti-spoof finding: {report:#}"));
+    assert_eq!(f["confidence"], "proven", "{family}: {f:#}");
+    assert_eq!(f["status"], status, "{family}: {f:#}");
+    assert!(f["evidence"].to_string().contains("lab: "), "the attacks are evidence: {f:#}");
+}
+
 fn assert_proven(report: &Value, check: &str, service: Option<&str>, status: &str) {
     let f = finding(report, check, service);
     assert_eq!(f["confidence"], "proven", "{check} {service:?}: {f:#}");
@@ -292,6 +303,9 @@ fn defaults_only_mapped_udp_gets_through() {
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "open");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "blocked");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7003"), "blocked");
+    // No firewall: the kernel stops every IPv4 attempt, but mapped UDP gets through IPv6.
+    assert_antispoof(&r, "ipv4", "blocked");
+    assert_antispoof(&r, "ipv6", "open");
 }
 
 #[test]
@@ -319,6 +333,7 @@ fn route_localnet_opens_loopback_destinations_and_unconfigured_sources() {
     assert_proven(&r, "net.route-localnet", None, "open");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7003"), "open");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "open");
+    assert_antispoof(&r, "ipv4", "open");
 }
 
 #[test]
@@ -464,4 +479,6 @@ fn the_complete_antispoof_table_blocks_everything_whatever_the_sysctls() {
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "blocked");
     assert_proven(&r, "net.route-localnet", None, "blocked");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7010"), "blocked");
+    assert_antispoof(&r, "ipv4", "blocked");
+    assert_antispoof(&r, "ipv6", "blocked");
 }

@@ -100,38 +100,57 @@ pub struct ProofReport {
     pub duration_ms: u64,
 }
 
-/// A check id and the service it is about (`None`: host-wide).
-type CheckKey = (&'static str, Option<String>);
+/// A check id, the service it is about (`None`: host-wide) and the finding's subject (the
+/// address family, for the per-family anti-spoof findings).
+type CheckKey = (&'static str, Option<String>, Option<&'static str>);
 
 /// Which checks a lab result speaks to, each for a service or host-wide. The keys follow the
-/// static checks' (check id, service) so that `Report::merge_active` upgrades their findings.
-/// `net.no-loopback-antispoof` is left to the firewall analysis: it reports per address family
-/// under one key, which a lab finding could not address unambiguously.
+/// static checks' (check id, service, subject) so that `Report::merge_active` upgrades their
+/// findings. Every loopback-addressed attack also speaks to its family's
+/// `net.no-loopback-antispoof` finding: delivered anywhere means the boundary is open.
 fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
     let host_service = !r.service.starts_with("lab-control:");
     let udp_loopback = r.protocol == Protocol::Udp
         && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
     let mut out = match r.attack.as_str() {
-        "ipv4.dst-loopback" => vec![("net.route-localnet", None)],
+        "ipv4.dst-loopback" => vec![("net.route-localnet", None, None)],
         // The published address and port, as the static check names the service.
-        "nat.published-loopback" => {
-            vec![("net.dnat-loopback", Some(format!("{}:{}", r.protocol.as_str(), r.destination)))]
-        }
+        "nat.published-loopback" => vec![(
+            "net.dnat-loopback",
+            Some(format!("{}:{}", r.protocol.as_str(), r.destination)),
+            None,
+        )],
         "ipv4.src-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
-            vec![("net.loopback-source-trust", Some(r.service.clone()))]
+            vec![("net.loopback-source-trust", Some(r.service.clone()), None)]
         }
         _ => vec![],
     };
     if udp_loopback
         && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback")
     {
-        out.push(("proto.udp-loopback", Some(r.service.clone())));
+        out.push(("proto.udp-loopback", Some(r.service.clone()), None));
+    }
+    let family = match r.attack.as_str() {
+        "ipv4.dst-loopback" | "ipv4.src-loopback" | "ipv4.stub-spoof" | "nat.published-loopback" => {
+            Some("ipv4")
+        }
+        "ipv6.dst-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" => Some("ipv6"),
+        _ => None,
+    };
+    if let Some(family) = family {
+        out.push(("net.no-loopback-antispoof", None, Some(family)));
     }
     out
 }
 
 fn spec(check: &str) -> (Severity, &'static str, &'static str) {
     match check {
+        "net.no-loopback-antispoof" => (
+            Severity::Medium,
+            "loopback-addressed packets from a LAN neighbour reach a service",
+            "drop loopback sources and destinations (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) on \
+             iifname != lo in a prerouting chain at priority raw",
+        ),
         "net.route-localnet" => (
             Severity::High,
             "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
@@ -200,7 +219,7 @@ impl ProofReport {
         }
         groups
             .into_iter()
-            .map(|((check, service), results)| {
+            .map(|((check, service, subject), results)| {
                 let (severity, title, fix) = spec(check);
                 let open = results.iter().any(|r| r.outcome.delivered() && r.uncertain.is_empty());
                 let uncertain = results.iter().any(|r| !r.uncertain.is_empty());
@@ -229,13 +248,20 @@ impl ProofReport {
                     severity,
                     status,
                     confidence: Confidence::Proven,
-                    title: if status == Status::Open {
-                        title.to_string()
-                    } else {
-                        format!("refuted in the lab: {title}")
+                    title: {
+                        let title = match subject {
+                            Some(family) => format!("{}: {title}", family.replace("ip", "IP")),
+                            None => title.to_string(),
+                        };
+                        if status == Status::Open {
+                            title
+                        } else {
+                            format!("refuted in the lab: {title}")
+                        }
                     },
                     evidence,
                     fix: fix.to_string(),
+                    subject: subject.map(str::to_string),
                 }
             })
             .collect()

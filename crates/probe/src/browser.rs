@@ -206,6 +206,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             title,
             evidence,
             fix: fix.to_string(),
+            subject: None,
         }
     };
     let mut out = Vec::new();

@@ -77,6 +77,7 @@ pub async fn probe(
                   to_localhost; tinyproxy: a Filter with FilterDefaultDeny or filter entries for 127. \
                   and localhost), demand authentication, restrict its clients, or bind it to loopback"
                 .to_string(),
+                subject: None,
         });
     }
     out

@@ -55,6 +55,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             fix: "bind to 127.0.0.1 and/or ::1 (or a Unix socket) if only local clients need it; \
                   otherwise restrict it in the firewall's input chain"
                 .to_string(),
+                subject: None,
         });
     }
     out

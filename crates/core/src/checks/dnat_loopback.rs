@@ -120,6 +120,7 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         title,
         evidence: nat.evidence.clone(),
         fix,
+        subject: None,
     }
 }
 

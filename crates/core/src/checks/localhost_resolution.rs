@@ -51,6 +51,7 @@ fn finding(severity: Severity, status: Status, title: &str, evidence: Vec<String
         fix: "keep `127.0.0.1 localhost` and `::1 localhost` (and no other address for it) in \
               /etc/hosts, and list `files` before `dns` on the `hosts:` line of /etc/nsswitch.conf"
             .into(),
+            subject: None,
     }
 }
 

@@ -165,6 +165,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   prerouting chain at priority raw; keep route_localnet=0; bind to 127.0.0.1/::1 if only local \
                   clients need it; never grant trust by peer address alone"
                 .to_string(),
+                subject: None,
         });
     }
     out

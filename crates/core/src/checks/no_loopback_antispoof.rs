@@ -73,6 +73,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         let range = if v6 { "::1, ::ffff:127.0.0.0/104" } else { "127.0.0.0/8" };
         if !fw.captured {
             out.push(finding(
+                v6,
                 Status::Unknown,
                 Severity::Medium,
                 format!("{family}: the firewall could not be read, loopback anti-spoofing is unknown"),
@@ -146,7 +147,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 missing.join(", ")
             ),
         };
-        out.push(finding(status, severity(ctx, v6, &dst, &src), title, evidence));
+        out.push(finding(v6, status, severity(ctx, v6, &dst, &src), title, evidence));
     }
     out
 }
@@ -171,7 +172,8 @@ fn severity(ctx: &Context, v6: bool, dst: &Half, src: &Half) -> Severity {
     }
 }
 
-fn finding(status: Status, severity: Severity, title: String, evidence: Vec<String>) -> Finding {
+/// One family's finding; its subject (`ipv4`/`ipv6`) lets the lab's evidence find it.
+fn finding(v6: bool, status: Status, severity: Severity, title: String, evidence: Vec<String>) -> Finding {
     Finding {
         check: CHECK.spec.id.to_string(),
         service: None,
@@ -182,6 +184,7 @@ fn finding(status: Status, severity: Severity, title: String, evidence: Vec<Stri
         title,
         evidence,
         fix: FIX.into(),
+        subject: Some(if v6 { "ipv6" } else { "ipv4" }.to_string()),
     }
 }
 

@@ -110,6 +110,7 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
              not `localhost`)",
             socket.port
         ),
+        subject: None,
     }
 }
 

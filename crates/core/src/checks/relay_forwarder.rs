@@ -135,6 +135,7 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
         title,
         evidence,
         fix: fix(forward.tool).to_string(),
+        subject: None,
     })
 }
 

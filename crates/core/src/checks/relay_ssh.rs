@@ -129,6 +129,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   Match blocks for the users who need it, or restrict PermitOpen to the needed \
                   host:port pairs"
                 .to_string(),
+                subject: None,
         });
     }
     out

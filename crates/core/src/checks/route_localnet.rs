@@ -40,6 +40,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             title: "route_localnet could not be read: loopback exposure to the LAN is unknown".into(),
             evidence: vec!["no net.ipv4.conf.*.route_localnet value in the snapshot".into()],
             fix: FIX.into(),
+            subject: None,
         }];
     };
     if interfaces.is_empty() {
@@ -86,6 +87,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         title: format!("LAN neighbours can reach 127.0.0.0/8 services via {}", names.join(", ")),
         evidence,
         fix: FIX.into(),
+        subject: None,
     }]
 }
 

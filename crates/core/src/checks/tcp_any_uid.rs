@@ -62,6 +62,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                  != <uid> reject` (root and descriptor passing bypass owner matches)",
                 socket.port
             ),
+            subject: None,
         });
     }
     out

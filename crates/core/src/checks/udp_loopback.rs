@@ -74,6 +74,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   interfaces at priority raw; authenticate requests in the protocol itself or move \
                   the service to a Unix socket"
                 .into(),
+                subject: None,
         });
     }
     out

@@ -54,6 +54,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             fix: "bind a filesystem path in a private directory instead, or check SO_PEERCRED on every \
                   connection (containerd fixed CVE-2020-15257 by moving to path sockets)"
                 .into(),
+                subject: None,
         });
     }
     out

@@ -131,6 +131,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   dedicated group for the intended clients) and create it with mode 0600/0660; \
                   the socket mode alone is not enough on every system"
                 .into(),
+                subject: None,
         });
     }
     out

@@ -216,6 +216,11 @@ pub struct Finding {
     pub evidence: Vec<String>,
     /// What to change to close it.
     pub fix: String,
+    /// What within the service (or the host) the finding is about, when one check reports
+    /// several findings there — `ipv4` and `ipv6` for the per-family anti-spoof findings. Part of
+    /// a finding's identity for [`Report::merge_active`]; omitted from JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// Identity of the audited host, as the report shows it.
@@ -258,14 +263,14 @@ impl Report {
     }
 
     /// Merges findings from an active stage (probe or lab) into the report. A finding for the same
-    /// check and service takes the new status and confidence and gains the new evidence (the
-    /// higher severity wins); any other is added.
+    /// check, service and subject takes the new status and confidence and gains the new evidence
+    /// (the higher severity wins); any other is added.
     pub fn merge_active(&mut self, active: Vec<Finding>) {
         for new in active {
             match self
                 .findings
                 .iter_mut()
-                .find(|f| f.check == new.check && f.service == new.service)
+                .find(|f| f.check == new.check && f.service == new.service && f.subject == new.subject)
             {
                 Some(old) => {
                     old.status = new.status;
@@ -305,6 +310,44 @@ mod tests {
     }
 
     #[test]
+    fn merge_matches_check_service_and_subject() {
+        let finding = |subject: &str, status, confidence| Finding {
+            check: "net.no-loopback-antispoof".into(),
+            service: None,
+            attacker: Attacker::Lan,
+            severity: Severity::Medium,
+            status,
+            confidence,
+            title: subject.into(),
+            evidence: vec![format!("{subject} {confidence:?}")],
+            fix: String::new(),
+            subject: Some(subject.into()),
+        };
+        let mut report = Report {
+            schema: REPORT_SCHEMA.into(),
+            tool_version: "0".into(),
+            host: ReportHost {
+                hostname: "h".into(),
+                kernel: "k".into(),
+                netns: "n".into(),
+                privileged: true,
+                limits: vec![],
+            },
+            services: vec![],
+            findings: vec![
+                finding("ipv4", Status::Open, Confidence::Inspected),
+                finding("ipv6", Status::Open, Confidence::Inspected),
+            ],
+        };
+        report.merge_active(vec![finding("ipv4", Status::Blocked, Confidence::Proven)]);
+        assert_eq!(report.findings.len(), 2);
+        let v4 = report.findings.iter().find(|f| f.title == "ipv4").expect("ipv4");
+        let v6 = report.findings.iter().find(|f| f.title == "ipv6").expect("ipv6");
+        assert_eq!((v4.status, v4.confidence, v4.evidence.len()), (Status::Blocked, Confidence::Proven, 2));
+        assert_eq!((v6.status, v6.confidence), (Status::Open, Confidence::Inspected));
+    }
+
+    #[test]
     fn blocked_findings_do_not_fail_but_unknown_ones_do() {
         let finding = |status| Finding {
             check: "net.route-localnet".into(),
@@ -316,6 +359,7 @@ mod tests {
             title: String::new(),
             evidence: vec![],
             fix: String::new(),
+            subject: None,
         };
         let report = Report {
             schema: REPORT_SCHEMA.into(),

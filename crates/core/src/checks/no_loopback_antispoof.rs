@@ -34,6 +34,30 @@ const FIX: &str = "add an nftables table with a prerouting chain at priority raw
     ip6 saddr ::ffff:127.0.0.0/104, ip6 daddr ::ffff:127.0.0.0/104 (every network namespace needs \
     its own copy)";
 
+/// The source half is asked of the firewall's hooks alone (prerouting, input): a packet that
+/// passes them is "not dropped by the firewall", which is not the same as delivered — the
+/// kernel's own checks are stated separately by [`kernel_on_sources`].
+fn firewall_only(line: &str) -> String {
+    const PASSED: &str = "not dropped by the firewall (prerouting, input): ";
+    match line.strip_prefix("delivered: ") {
+        Some(rest) => format!("{PASSED}{rest}"),
+        None => line.replacen(": delivered: ", &format!(": {PASSED}"), 1),
+    }
+}
+
+/// What the kernel does by itself with loopback sources the firewall lets through (notes §1,
+/// measured on 6.18): the part of the missing half that still matters.
+fn kernel_on_sources(v6: bool) -> &'static str {
+    if v6 {
+        "the kernel itself drops ::1 sources on non-lo interfaces, but delivers UDP from \
+         ::ffff:127.0.0.0/104 to [::] sockets (even IPV6_V6ONLY ones) with a loopback peer"
+    } else {
+        "the kernel itself drops 127/8 sources as martians unless route_localnet is on (and \
+         accepts 127.0.0.1, a configured address, only with accept_local): the firewall is the \
+         second line"
+    }
+}
+
 /// One half of one family, decided over every outside interface.
 struct Half {
     decision: Decision,
@@ -100,7 +124,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             evidence.push(format!(
                 "{family} loopback {name} ({range}) from a non-lo interface, {verdict}"
             ));
-            evidence.extend(h.lines.iter().map(|l| format!("  {l}")));
+            evidence.extend(h.lines.iter().map(|l| format!("  {}", firewall_only(l))));
+        }
+        if src.decision != Decision::Blocked {
+            evidence.push(kernel_on_sources(v6).into());
         }
         let not_understood = &fw.analysis.ruleset.not_understood;
         if !not_understood.is_empty() {
@@ -185,6 +212,20 @@ fn finding(v6: bool, status: Status, severity: Severity, title: String, evidence
         evidence,
         fix: FIX.into(),
         subject: Some(if v6 { "ipv6" } else { "ipv4" }.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod wording_tests {
+    use super::firewall_only;
+
+    #[test]
+    fn firewall_only_answers_do_not_claim_delivery() {
+        assert_eq!(
+            firewall_only("on eth0: delivered: tcp ::1 -> fd00::2 port 80"),
+            "on eth0: not dropped by the firewall (prerouting, input): tcp ::1 -> fd00::2 port 80"
+        );
+        assert_eq!(firewall_only("dropped by x"), "dropped by x");
     }
 }
 

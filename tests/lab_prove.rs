@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::process::Stdio;
 
 /// One test host: sysctls, rules and whether it has a Docker bridge.
@@ -50,25 +50,6 @@ print("ready", flush=True)
 time.sleep(600)
 "#;
 
-/// The same listeners as snapshot entries, for as long as the socket collector is not merged.
-fn listener_facts() -> Value {
-    let l = |proto: &str, addr: &str, port: u16, v6only: Value, state: &str, peer: Value| {
-        json!({"protocol": proto, "address": addr, "port": port, "v6only": v6only, "state": state,
-               "peer": peer, "bound_device": null, "uid": 0, "inode": 0, "owners": []})
-    };
-    json!([
-        l("tcp", "127.0.0.1", 7001, Value::Null, "listen", Value::Null),
-        l("tcp", "0.0.0.0", 7002, Value::Null, "listen", Value::Null),
-        l("udp", "127.0.0.1", 7003, Value::Null, "unconnected", Value::Null),
-        l("tcp", "::", 7005, json!(false), "listen", Value::Null),
-        l("udp", "0.0.0.0", 7007, Value::Null, "unconnected", Value::Null),
-        l("udp", "::", 7008, json!(true), "unconnected", Value::Null),
-        l("udp", "::", 7009, json!(false), "unconnected", Value::Null),
-        l("udp", "::1", 7004, json!(true), "unconnected", Value::Null),
-        l("udp", "127.0.0.1", 7010, Value::Null, "connected", json!(["127.0.0.53", 53])),
-    ])
-}
-
 /// What must not change in the root namespace while the lab runs.
 #[derive(Debug, PartialEq)]
 struct RootState {
@@ -94,55 +75,6 @@ fn root_state() -> RootState {
         .collect::<Vec<_>>()
         .join(" ");
     RootState { links, sysctls, ruleset: must(std::process::Command::new("nft").args(["list", "ruleset"])) }
-}
-
-/// The snapshot of `host`: what `loopwarden facts` collects there, completed with what the
-/// collectors merged so far do not read yet (interfaces from `ip -j addr`, the ruleset from
-/// `nft list ruleset` and `iptables-save`, the listeners started above). The flag says whether
-/// the collectors alone saw what matters here (a missing ruleset matters only when there is one).
-fn snapshot(host: &Namespace, has_rules: bool) -> (Value, bool) {
-    let out = run_loopwarden(host, &["facts"]);
-    assert!(out.status.success(), "facts failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut facts: Value = serde_json::from_slice(&out.stdout).expect("facts JSON");
-    let mut complete = true;
-    if facts["interfaces"].as_array().is_none_or(|a| a.is_empty()) {
-        let links: Value = serde_json::from_str(&host.exec(&["ip", "-j", "addr", "show"]).expect("ip addr"))
-            .expect("ip JSON");
-        let interfaces: Vec<Value> = links
-            .as_array()
-            .expect("interface list")
-            .iter()
-            .map(|l| {
-                let loopback = l["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == "LOOPBACK"));
-                let addresses: Vec<Value> = l["addr_info"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| json!({"address": a["local"], "prefix_len": a["prefixlen"]}))
-                    .collect();
-                json!({"name": l["ifname"], "index": l["ifindex"], "up": true, "loopback": loopback,
-                       "kind": null, "mac": l["address"], "addresses": addresses})
-            })
-            .collect();
-        facts["interfaces"] = Value::Array(interfaces);
-        complete = false;
-    }
-    if facts["inet_sockets"].as_array().is_none_or(|a| a.is_empty()) {
-        facts["inet_sockets"] = listener_facts();
-        complete = false;
-    }
-    if facts["firewall"]["nft_text"].is_null() {
-        let ruleset = host.exec(&["nft", "list", "ruleset"]).expect("nft list ruleset");
-        let dump = host.exec(&["iptables-save"]).expect("iptables-save");
-        let iptables = if dump.contains("-A ") {
-            json!([{"family": "ipv4", "backend": "nft", "text": dump}])
-        } else {
-            json!([])
-        };
-        facts["firewall"] = json!({"nft_json": null, "nft_text": ruleset, "iptables": iptables});
-        complete &= !has_rules;
-    }
-    (facts, complete)
 }
 
 /// Builds the host, runs `audit --prove --json` in it, checks the root namespace is untouched,
@@ -180,14 +112,7 @@ fn prove_case(case: &Case<'_>) -> Value {
         assert!(child.wait().expect("iptables-restore").success(), "iptables-restore refused the test rules");
     }
     let _listeners = python_in(&host, None, LISTENERS);
-    let (facts, complete) = snapshot(&host, case.nft.is_some() || case.iptables.is_some());
-    let file = std::env::temp_dir().join(format!("{}.json", host.name()));
-    std::fs::write(&file, facts.to_string()).expect("write snapshot");
-    // The real pipeline when the collectors see everything; the completed snapshot otherwise.
-    let mut argv = vec![loopwarden(), "audit", "--prove", "--json"];
-    if !complete {
-        argv.extend(["--facts", file.to_str().expect("utf-8 path")]);
-    }
+    let argv = [loopwarden(), "audit", "--prove", "--json"];
 
     let before = root_state();
     let child = host
@@ -199,7 +124,6 @@ fn prove_case(case: &Case<'_>) -> Value {
         .expect("run audit --prove");
     let pid = child.id();
     let out = child.wait_with_output().expect("audit --prove");
-    let _ = std::fs::remove_file(&file);
     assert_eq!(root_state(), before, "the lab changed the root namespace");
     let namespaces = must(std::process::Command::new("ip").args(["netns", "list"]));
     assert!(!namespaces.contains(&format!("-{pid}-")), "the lab left namespaces behind: {namespaces}");

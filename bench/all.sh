@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every benchmark in turn (root; each works only in namespaces it creates and removes):
+#   facts.sh     `loopwarden facts` vs `ss -ltnup` on 20,000 sockets over 200 processes
+#   firewall.sh  what analysing a 5,000-rule kube-proxy/Docker ruleset adds to an audit
+#   prove.sh     the lab's whole attack matrix for a dozen listeners
+#   probe.sh     `audit --probe` against 200 local HTTP listeners
+# Usage: bench/all.sh   (figures are in the README; this reproduces them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for bench in facts firewall prove probe; do
+    echo "=== bench/$bench.sh"
+    "bench/$bench.sh"
+    echo
+done

@@ -78,19 +78,25 @@ pub enum FactsError {
 }
 
 impl HostFacts {
-    /// Parses a snapshot from JSON text, refusing other schemas.
+    /// Parses a snapshot from JSON text, refusing other schemas. One pass on the good path (a
+    /// large firewall capture makes snapshots megabytes long); the schema tag is read separately
+    /// only to explain a failure.
     pub fn from_json(text: &str) -> Result<HostFacts, FactsError> {
         #[derive(Deserialize)]
         struct Tag {
             schema: Option<String>,
         }
-        let tag: Tag = serde_json::from_str(text).map_err(FactsError::Malformed)?;
-        match tag.schema.as_deref() {
-            Some(FACTS_SCHEMA) => serde_json::from_str(text).map_err(FactsError::Malformed),
-            other => Err(FactsError::Schema {
-                found: other.unwrap_or("<none>").to_string(),
-                expected: FACTS_SCHEMA,
-            }),
+        let schema_error = |found: Option<String>| FactsError::Schema {
+            found: found.unwrap_or_else(|| "<none>".to_string()),
+            expected: FACTS_SCHEMA,
+        };
+        match serde_json::from_str::<HostFacts>(text) {
+            Ok(facts) if facts.schema == FACTS_SCHEMA => Ok(facts),
+            Ok(facts) => Err(schema_error(Some(facts.schema))),
+            Err(e) => match serde_json::from_str::<Tag>(text) {
+                Ok(Tag { schema }) if schema.as_deref() != Some(FACTS_SCHEMA) => Err(schema_error(schema)),
+                _ => Err(FactsError::Malformed(e)),
+            },
         }
     }
 

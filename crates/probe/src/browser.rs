@@ -224,7 +224,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             ],
             "refuse requests whose Host is not an exact allowed name (localhost, 127.0.0.1, [::1] \
              with the port) — e.g. Vite server.allowedHosts, Transmission rpc-host-whitelist, Geth \
-             --http.vhosts — and require a token; or front it with `loopwarden guard`",
+             --http.vhosts — and require a token",
         ));
     }
     let mut cors_lines = Vec::new();

@@ -22,7 +22,19 @@ pub const EXIT_ERROR: u8 = 2;
 /// neighbours, remote clients through relays, other local users, web pages in a local browser),
 /// by which path, with what evidence, and how to close it.
 #[derive(Parser)]
-#[command(name = "loopwarden", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "loopwarden",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Examples:
+  loopwarden audit                      who can reach each local service, and how to close it
+  loopwarden audit --probe --prove      ask the listeners and replay the LAN attacks in a lab
+  loopwarden audit --json --fail-on high   for CI: exit 1 on high or critical findings
+  loopwarden facts --out host.json      snapshot this host; audit it anywhere with --facts
+  loopwarden prove --scenario kube-route-localnet   watch CVE-2020-8558 in a throwaway lab
+  loopwarden checks                     what every check id means"
+)]
 struct Cli {
     #[command(subcommand)]
     verb: Verb,

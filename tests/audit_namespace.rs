@@ -57,8 +57,10 @@ impl Drop for TempDir {
 }
 
 fn services(report: &serde_json::Value, check: &str) -> Vec<String> {
-    let mut ids: Vec<String> =
-        findings(report, check, None).iter().filter_map(|f| f["service"].as_str().map(str::to_string)).collect();
+    let mut ids: Vec<String> = findings(report, check, None)
+        .iter()
+        .filter_map(|f| f["service"].as_str().map(str::to_string))
+        .collect();
     ids.sort();
     ids
 }
@@ -74,21 +76,36 @@ fn every_kind_of_listener_gets_the_right_findings() {
     let dir_s = dir.to_str().expect("utf-8 temp dir");
     let abstract_name = format!("{}-abstract", ns.name());
     ns.set_etc_file("hosts", "192.0.2.1 gateway\n").expect("hosts");
-    ns.set_etc_file("nsswitch.conf", "hosts: dns files\n").expect("nsswitch");
-    ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]).expect("veth");
-    ns.exec(&["sysctl", "-qw", "net.ipv4.conf.lan0.route_localnet=1"]).expect("sysctl");
+    ns.set_etc_file("nsswitch.conf", "hosts: dns files\n")
+        .expect("nsswitch");
+    ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"])
+        .expect("veth");
+    ns.exec(&["sysctl", "-qw", "net.ipv4.conf.lan0.route_localnet=1"])
+        .expect("sysctl");
     let _held = python_in(&ns, None, &listeners(dir_s, &abstract_name));
 
     let report = audit_json(&ns, &[]);
     assert_eq!(report["schema"], "loopwarden.report/v1");
 
-    assert_eq!(services(&report, "bind.wildcard"), vec!["tcp:0.0.0.0:7002", "tcp:[::]:7005"]);
+    assert_eq!(
+        services(&report, "bind.wildcard"),
+        vec!["tcp:0.0.0.0:7002", "tcp:[::]:7005"]
+    );
     assert_eq!(
         services(&report, "local.tcp-any-uid"),
-        vec!["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7006", "tcp:[::1]:7006", "udp:127.0.0.1:7003", "udp:[::1]:7004"]
+        vec![
+            "tcp:127.0.0.1:7001",
+            "tcp:127.0.0.1:7006",
+            "tcp:[::1]:7006",
+            "udp:127.0.0.1:7003",
+            "udp:[::1]:7004"
+        ]
     );
     // 7006 listens on both families: no squat. 7001 and the UDP ports leave the other family free.
-    assert_eq!(services(&report, "local.port-squat"), vec!["tcp:127.0.0.1:7001", "udp:127.0.0.1:7003", "udp:[::1]:7004"]);
+    assert_eq!(
+        services(&report, "local.port-squat"),
+        vec!["tcp:127.0.0.1:7001", "udp:127.0.0.1:7003", "udp:[::1]:7004"]
+    );
 
     let localnet = findings(&report, "net.route-localnet", None);
     assert_eq!(localnet.len(), 1, "{localnet:?}");
@@ -97,7 +114,10 @@ fn every_kind_of_listener_gets_the_right_findings() {
     let evidence = localnet[0]["evidence"].to_string();
     assert!(evidence.contains("net.ipv4.conf.lan0.route_localnet = 1"), "{evidence}");
     assert!(!evidence.contains("lan1:"), "lan1 has route_localnet 0: {evidence}");
-    assert!(evidence.contains("tcp:127.0.0.1:7001") && evidence.contains("udp:127.0.0.1:7003"), "{evidence}");
+    assert!(
+        evidence.contains("tcp:127.0.0.1:7001") && evidence.contains("udp:127.0.0.1:7003"),
+        "{evidence}"
+    );
 
     let udp = findings(&report, "proto.udp-loopback", None);
     let status = |id: &str| udp.iter().find(|f| f["service"] == id).map(|f| f["status"].clone());
@@ -107,15 +127,31 @@ fn every_kind_of_listener_gets_the_right_findings() {
     let public = format!("unix:{dir_s}/public/api.sock");
     assert_eq!(services(&report, "local.unix-world"), vec![public.clone()]);
     let world = findings(&report, "local.unix-world", Some(&public));
-    assert!(world[0]["evidence"].to_string().contains(&format!("directory {dir_s}/public 0755")), "{world:?}");
-    assert_eq!(services(&report, "local.unix-abstract"), vec![format!("unix:@{abstract_name}")]);
+    assert!(
+        world[0]["evidence"]
+            .to_string()
+            .contains(&format!("directory {dir_s}/public 0755")),
+        "{world:?}"
+    );
+    assert_eq!(
+        services(&report, "local.unix-abstract"),
+        vec![format!("unix:@{abstract_name}")]
+    );
 
     let names = findings(&report, "name.localhost-resolution", None);
     let titles: Vec<&str> = names.iter().filter_map(|f| f["title"].as_str()).collect();
-    assert!(titles.contains(&"`localhost` is not in /etc/hosts and falls through to DNS"), "{titles:?}");
+    assert!(
+        titles.contains(&"`localhost` is not in /etc/hosts and falls through to DNS"),
+        "{titles:?}"
+    );
     assert!(titles.contains(&"DNS is consulted before /etc/hosts"), "{titles:?}");
 
-    let service = report["services"].as_array().expect("services").iter().find(|s| s["id"] == "tcp:127.0.0.1:7001").cloned();
+    let service = report["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["id"] == "tcp:127.0.0.1:7001")
+        .cloned();
     let service = service.expect("service tcp:127.0.0.1:7001");
     assert_eq!(service["scope"], "loopback");
     assert_eq!(service["process"]["name"], "python3");
@@ -162,9 +198,12 @@ fn a_hardened_namespace_has_only_blocked_findings_and_exits_zero() {
         return;
     }
     let ns = namespace("clean");
-    ns.set_etc_file("hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n").expect("hosts");
-    ns.set_etc_file("nsswitch.conf", "hosts: files dns\n").expect("nsswitch");
-    ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]).expect("veth");
+    ns.set_etc_file("hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
+        .expect("hosts");
+    ns.set_etc_file("nsswitch.conf", "hosts: files dns\n")
+        .expect("nsswitch");
+    ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"])
+        .expect("veth");
     // Loopback listeners on both families (no squat) and a private Unix socket.
     let tmp = TempDir::new("clean-sockets");
     let dir = tmp.0.clone();
@@ -184,24 +223,40 @@ time.sleep(600)
     let _held = python_in(&ns, None, &code);
     let out = run_loopwarden(&ns, &["audit", "--json", "--fail-on", "medium"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let checks: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["check"].as_str()).collect();
+    let checks: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["check"].as_str())
+        .collect();
     // Without a firewall: no anti-spoof drops (medium or worse) and the per-uid findings (low).
     assert!(checks.contains(&"net.no-loopback-antispoof"), "{report:#}");
-    assert_eq!(checks.iter().filter(|c| **c == "local.tcp-any-uid").count(), 2, "{report:#}");
+    assert_eq!(
+        checks.iter().filter(|c| **c == "local.tcp-any-uid").count(),
+        2,
+        "{report:#}"
+    );
     assert_eq!(out.status.code(), Some(1));
 
     // The guard table of the notes (raw-priority loopback drops on non-lo interfaces) and an
     // owner match that lets only root connect to port 7100: nothing is left to report.
     let rules = dir.join("guard.nft");
     std::fs::write(&rules, GUARD_RULESET).expect("write ruleset");
-    ns.exec(&["nft", "-f", rules.to_str().expect("utf-8")]).expect("load guard ruleset");
+    ns.exec(&["nft", "-f", rules.to_str().expect("utf-8")])
+        .expect("load guard ruleset");
     let out = run_loopwarden(&ns, &["audit", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let findings = report["findings"].as_array().expect("findings");
-    assert!(findings.iter().all(|f| f["status"] == "blocked"), "only blocked findings may remain: {report:#}");
+    assert!(
+        findings.iter().all(|f| f["status"] == "blocked"),
+        "only blocked findings may remain: {report:#}"
+    );
     assert!(findings.iter().all(|f| f["check"] != "local.tcp-any-uid"), "{report:#}");
     let evidence = serde_json::to_string(findings).expect("json");
-    assert!(evidence.contains("ip6 daddr ::ffff:127.0.0.0/104 drop"), "the deciding rule is evidence: {evidence}");
+    assert!(
+        evidence.contains("ip6 daddr ::ffff:127.0.0.0/104 drop"),
+        "the deciding rule is evidence: {evidence}"
+    );
     assert_eq!(out.status.code(), Some(0));
     drop(_held);
     drop(tmp);

@@ -5,7 +5,10 @@ mod common;
 use std::process::Command;
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(common::loopwarden()).args(args).output().expect("run loopwarden")
+    Command::new(common::loopwarden())
+        .args(args)
+        .output()
+        .expect("run loopwarden")
 }
 
 #[test]
@@ -13,7 +16,10 @@ fn unknown_severity_is_an_error_naming_it() {
     let out = run(&["audit", "--fail-on", "severe"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("severe") && err.contains("info, low, medium, high, critical"), "{err}");
+    assert!(
+        err.contains("severe") && err.contains("info, low, medium, high, critical"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -34,7 +40,10 @@ fn malformed_and_foreign_snapshots_are_refused_clearly() {
     let out = run(&["audit", "--facts", bad.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.json") && err.contains("not a loopwarden facts snapshot"), "{err}");
+    assert!(
+        err.contains("bad.json") && err.contains("not a loopwarden facts snapshot"),
+        "{err}"
+    );
 
     let foreign = dir.join("foreign.json");
     std::fs::write(&foreign, "{\"schema\": \"other/v9\"}").expect("write");

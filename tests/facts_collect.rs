@@ -42,7 +42,11 @@ fn facts(ns: &Namespace, as_nobody: bool, workdir: &Path) -> Value {
     }
     argv.extend([binary, "facts"]);
     let out = ns.command(&argv).output().expect("run loopwarden facts");
-    assert!(out.status.success(), "facts failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "facts failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("facts output is JSON")
 }
 
@@ -65,7 +69,12 @@ fn unix<'a>(facts: &'a Value, kind: &str, name: &str) -> &'a Value {
 }
 
 fn owners(socket: &Value) -> Vec<u64> {
-    socket["owners"].as_array().expect("owners").iter().filter_map(Value::as_u64).collect()
+    socket["owners"]
+        .as_array()
+        .expect("owners")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect()
 }
 
 /// The listeners of the root-owned helper. `BASE` is replaced by the temp dir.
@@ -180,15 +189,26 @@ fn facts_sees_every_kind_of_listener_with_owner_and_permissions() {
     assert_eq!(inet(&facts, "tcp", "192.0.2.1", 7005)["bound_device"], "lwv0");
     assert_eq!(inet(&facts, "tcp", "127.0.0.1", 7001)["bound_device"], Value::Null);
     let other_uid = inet(&facts, "tcp", "127.0.0.1", 7100);
-    assert_eq!((other_uid["uid"].as_u64(), owners(other_uid)), (Some(65534), vec![nobody_pid]));
+    assert_eq!(
+        (other_uid["uid"].as_u64(), owners(other_uid)),
+        (Some(65534), vec![nobody_pid])
+    );
     assert!(
-        !facts["inet_sockets"].as_array().expect("array").iter().any(|s| s["port"] == outside_port),
+        !facts["inet_sockets"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|s| s["port"] == outside_port),
         "a socket of the root namespace leaked into the snapshot"
     );
 
     let processes = facts["processes"].as_array().expect("processes");
-    let process =
-        |pid: u64| processes.iter().find(|p| p["pid"] == pid).expect("owner process listed");
+    let process = |pid: u64| {
+        processes
+            .iter()
+            .find(|p| p["pid"] == pid)
+            .expect("owner process listed")
+    };
     assert_eq!(process(root_pid)["name"], "python3");
     assert_eq!(process(root_pid)["uid"], 0);
     assert_eq!(process(nobody_pid)["uid"], 65534);
@@ -198,7 +218,10 @@ fn facts_sees_every_kind_of_listener_with_owner_and_permissions() {
 
     let base = dir.0.to_str().expect("utf-8");
     let open = unix(&facts, "path", &format!("{base}/open/s.sock"));
-    assert_eq!((open["kind"].as_str(), open["listening"].as_bool()), (Some("stream"), Some(true)));
+    assert_eq!(
+        (open["kind"].as_str(), open["listening"].as_bool()),
+        (Some("stream"), Some(true))
+    );
     assert_eq!((open["uid"].as_u64(), owners(open)), (Some(0), vec![root_pid]));
     assert_eq!(open["file"]["mode"], 0o666);
     let parents: Vec<&str> = open["parents"]
@@ -209,11 +232,19 @@ fn facts_sees_every_kind_of_listener_with_owner_and_permissions() {
         .collect();
     assert_eq!(parents.first(), Some(&"/"));
     assert_eq!(parents.last().copied(), Some(format!("{base}/open").as_str()));
-    assert_eq!(open["parents"].as_array().expect("parents").last().expect("dir")["mode"], 0o755);
+    assert_eq!(
+        open["parents"].as_array().expect("parents").last().expect("dir")["mode"],
+        0o755
+    );
 
     let private = unix(&facts, "path", &format!("{base}/private/p.sock"));
     assert_eq!(private["file"]["mode"], 0o600);
-    let last = private["parents"].as_array().expect("parents").last().expect("dir").clone();
+    let last = private["parents"]
+        .as_array()
+        .expect("parents")
+        .last()
+        .expect("dir")
+        .clone();
     assert_eq!(
         (last["path"].as_str(), last["mode"].as_u64()),
         (Some(format!("{base}/private").as_str()), Some(0o700))
@@ -280,7 +311,10 @@ fn unprivileged_facts_succeed_and_say_what_owners_they_could_not_see() {
     assert_eq!(facts["host"]["privileged"], false);
     let listener = inet(&facts, "tcp", "127.0.0.1", 7001);
     assert_eq!(listener["uid"], 0, "sock_diag works unprivileged");
-    assert!(owners(listener).is_empty(), "root's descriptors are not readable by nobody");
+    assert!(
+        owners(listener).is_empty(),
+        "root's descriptors are not readable by nobody"
+    );
     assert!(!facts["processes"]
         .as_array()
         .expect("processes")
@@ -289,7 +323,9 @@ fn unprivileged_facts_succeed_and_say_what_owners_they_could_not_see() {
     let limits = facts["host"]["limits"].as_array().expect("limits");
     let owner_limit = limits.iter().find(|l| l["scope"] == "owners").expect("an owners limit");
     assert!(
-        owner_limit["detail"].as_str().is_some_and(|d| d.contains("could not be read")),
+        owner_limit["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("could not be read")),
         "{owner_limit}"
     );
 }

@@ -30,7 +30,9 @@ fn listener(proto: &str, addr: &str, port: u16, v6only: Value) -> Value {
 /// A snapshot of the captured host: its interfaces, sysctls and rules, plus loopback TCP/UDP,
 /// a wildcard TCP and a V6ONLY `[::]` UDP listener.
 fn snapshot(fixture: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/firewall").join(fixture);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/firewall")
+        .join(fixture);
     let links: Value = serde_json::from_str(&read(&dir, "interfaces.json")).expect("interfaces.json");
     let interfaces: Vec<Value> = links
         .as_array()
@@ -86,7 +88,11 @@ fn prove(fixture: &str) -> Value {
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{fixture}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(report["controls_passed"], true, "{fixture}: {report:#}");
-    assert_eq!(report["mirror"]["left_out"], json!([]), "{fixture}: the captured ruleset loads whole");
+    assert_eq!(
+        report["mirror"]["left_out"],
+        json!([]),
+        "{fixture}: the captured ruleset loads whole"
+    );
     report
 }
 
@@ -137,8 +143,7 @@ fn kube_firewall_stops_loopback_destinations_but_not_a_spoofed_source() {
         .expect("results")
         .iter()
         .find(|x| {
-            x["attack"] == "ipv4.src-loopback"
-                && x["source"].as_str().is_some_and(|s| s.starts_with("127.0.0.2:"))
+            x["attack"] == "ipv4.src-loopback" && x["source"].as_str().is_some_and(|s| s.starts_with("127.0.0.2:"))
         })
         .expect("spoofed 127.0.0.2 SYN");
     assert_eq!(spoofed["outcome"], "blind", "{spoofed:#}");
@@ -161,8 +166,12 @@ fn the_complete_raw_table_and_ufw_stop_every_attack() {
     }
     for fixture in ["raw-antispoof-complete", "ufw-stock"] {
         let r = prove(fixture);
-        let attacks: Vec<&Value> =
-            r["results"].as_array().expect("results").iter().filter(|x| x["control"] == false).collect();
+        let attacks: Vec<&Value> = r["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|x| x["control"] == false)
+            .collect();
         assert!(attacks.len() >= 8, "{fixture}: {r:#}");
         for a in attacks {
             assert_eq!(a["outcome"], "dropped", "{fixture}: {a:#}");

@@ -74,7 +74,11 @@ fn root_state() -> RootState {
         .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    RootState { links, sysctls, ruleset: must(std::process::Command::new("nft").args(["list", "ruleset"])) }
+    RootState {
+        links,
+        sysctls,
+        ruleset: must(std::process::Command::new("nft").args(["list", "ruleset"])),
+    }
 }
 
 /// Builds the host, runs `audit --prove --json` in it, checks the root namespace is untouched,
@@ -83,33 +87,48 @@ fn prove_case(case: &Case<'_>) -> Value {
     let host = namespace(&format!("h{}", case.name));
     let peer = namespace(&format!("p{}", case.name));
     let peer_arg = peer.name().to_string();
-    host.exec(&["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0", "netns", &peer_arg])
-        .expect("veth");
-    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"]).expect("addr");
-    host.exec(&["ip", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"]).expect("addr6");
+    host.exec(&[
+        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0", "netns", &peer_arg,
+    ])
+    .expect("veth");
+    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"])
+        .expect("addr");
+    host.exec(&["ip", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"])
+        .expect("addr6");
     host.exec(&["ip", "link", "set", "eth0", "up"]).expect("up");
-    peer.exec(&["ip", "addr", "add", "192.0.2.254/24", "dev", "peer0"]).expect("peer addr");
+    peer.exec(&["ip", "addr", "add", "192.0.2.254/24", "dev", "peer0"])
+        .expect("peer addr");
     peer.exec(&["ip", "link", "set", "peer0", "up"]).expect("peer up");
     if case.docker0 {
-        host.exec(&["ip", "link", "add", "docker0", "type", "bridge"]).expect("bridge");
-        host.exec(&["ip", "addr", "add", "172.17.0.1/16", "dev", "docker0"]).expect("bridge addr");
+        host.exec(&["ip", "link", "add", "docker0", "type", "bridge"])
+            .expect("bridge");
+        host.exec(&["ip", "addr", "add", "172.17.0.1/16", "dev", "docker0"])
+            .expect("bridge addr");
         host.exec(&["ip", "link", "set", "docker0", "up"]).expect("bridge up");
     }
     for s in case.sysctls {
         host.exec(&["sysctl", "-qw", s]).expect("sysctl");
     }
     if let Some(rules) = case.nft {
-        let mut child = host.command(&["nft", "-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
-        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes())
-            .expect("write rules");
+        let mut child = host
+            .command(&["nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("write rules");
         assert!(child.wait().expect("nft").success(), "nft refused the test ruleset");
     }
     if let Some(rules) = case.iptables {
-        let mut child =
-            host.command(&["iptables-restore"]).stdin(Stdio::piped()).spawn().expect("iptables-restore");
-        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes())
-            .expect("write rules");
-        assert!(child.wait().expect("iptables-restore").success(), "iptables-restore refused the test rules");
+        let mut child = host
+            .command(&["iptables-restore"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("iptables-restore");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("write rules");
+        assert!(
+            child.wait().expect("iptables-restore").success(),
+            "iptables-restore refused the test rules"
+        );
     }
     let _listeners = python_in(&host, None, LISTENERS);
     let argv = [loopwarden(), "audit", "--prove", "--json"];
@@ -126,7 +145,10 @@ fn prove_case(case: &Case<'_>) -> Value {
     let out = child.wait_with_output().expect("audit --prove");
     assert_eq!(root_state(), before, "the lab changed the root namespace");
     let namespaces = must(std::process::Command::new("ip").args(["netns", "list"]));
-    assert!(!namespaces.contains(&format!("-{pid}-")), "the lab left namespaces behind: {namespaces}");
+    assert!(
+        !namespaces.contains(&format!("-{pid}-")),
+        "the lab left namespaces behind: {namespaces}"
+    );
     assert!(
         out.status.code() == Some(0) || out.status.code() == Some(1),
         "audit --prove failed: {}",
@@ -142,7 +164,10 @@ fn lab_lines(report: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .flat_map(|f| f["evidence"].as_array().into_iter().flatten())
-        .filter_map(|e| e.as_str().filter(|e| e.starts_with("lab: ") && !e.contains("did not get through")))
+        .filter_map(|e| {
+            e.as_str()
+                .filter(|e| e.starts_with("lab: ") && !e.contains("did not get through"))
+        })
         .map(str::to_string)
         .collect();
     lines.sort();
@@ -165,7 +190,10 @@ fn outcome(report: &Value, attack: &str, proto: &str, src: &str, dst: &str) -> S
                 && words.nth(1) == Some(dst)
         })
         .unwrap_or_else(|| {
-            panic!("no lab result for {attack} {proto} {src} -> {dst} in:\n{}", lines.join("\n"))
+            panic!(
+                "no lab result for {attack} {proto} {src} -> {dst} in:\n{}",
+                lines.join("\n")
+            )
         });
     let tail = line.split("]: ").nth(1).unwrap_or("");
     tail.split([' ', ';']).next().unwrap_or("").to_string()
@@ -173,7 +201,10 @@ fn outcome(report: &Value, attack: &str, proto: &str, src: &str, dst: &str) -> S
 
 fn finding<'a>(report: &'a Value, check: &str, service: Option<&str>) -> &'a Value {
     let found = findings(report, check, service);
-    let found = found.iter().find(|f| service.is_some() || f["service"].is_null()).copied();
+    let found = found
+        .iter()
+        .find(|f| service.is_some() || f["service"].is_null())
+        .copied();
     found.unwrap_or_else(|| panic!("no {check} finding for {service:?}"))
 }
 
@@ -185,7 +216,10 @@ fn assert_antispoof(report: &Value, family: &str, status: &str) {
         .unwrap_or_else(|| panic!("no {family} anti-spoof finding: {report:#}"));
     assert_eq!(f["confidence"], "proven", "{family}: {f:#}");
     assert_eq!(f["status"], status, "{family}: {f:#}");
-    assert!(f["evidence"].to_string().contains("lab: "), "the attacks are evidence: {f:#}");
+    assert!(
+        f["evidence"].to_string().contains("lab: "),
+        "the attacks are evidence: {f:#}"
+    );
 }
 
 fn assert_proven(report: &Value, check: &str, service: Option<&str>, status: &str) {
@@ -203,27 +237,61 @@ fn defaults_only_mapped_udp_gets_through() {
     if !require_root("defaults_only_mapped_udp_gets_through") {
         return;
     }
-    let r = prove_case(&Case { name: "dflt", sysctls: &[], nft: None, iptables: None, docker0: false });
+    let r = prove_case(&Case {
+        name: "dflt",
+        sysctls: &[],
+        nft: None,
+        iptables: None,
+        docker0: false,
+    });
     for dst in ["127.0.0.1:7001", "127.0.0.1:7003", "127.0.0.2:7002", "127.0.0.2:7007"] {
-        let proto = if dst.ends_with("7003") || dst.ends_with("7007") { "UDP" } else { "TCP" };
+        let proto = if dst.ends_with("7003") || dst.ends_with("7007") {
+            "UDP"
+        } else {
+            "TCP"
+        };
         assert_eq!(outcome(&r, A, proto, "192.0.2.254:*", dst), "dropped", "{dst}");
     }
     assert_eq!(outcome(&r, S, "UDP", "127.0.0.2:*", "192.0.2.1:7007"), "dropped");
-    assert_eq!(outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"), "dropped");
-    assert_eq!(outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"), "delivered-to-trust");
-    assert_eq!(outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7009"), "delivered-to-trust");
-    assert_eq!(outcome(&r, M, "TCP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7005"), "dropped");
-    assert_eq!(outcome(&r, "ipv6.src-loopback", "UDP", "[::1]:*", "[2001:db8::1]:7008"), "dropped");
-    assert_eq!(outcome(&r, "ipv6.dst-loopback", "UDP", "[2001:db8::fffe]:*", "[::1]:7004"), "dropped");
+    assert_eq!(
+        outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"),
+        "dropped"
+    );
+    assert_eq!(
+        outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"),
+        "delivered-to-trust"
+    );
+    assert_eq!(
+        outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7009"),
+        "delivered-to-trust"
+    );
+    assert_eq!(
+        outcome(&r, M, "TCP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7005"),
+        "dropped"
+    );
+    assert_eq!(
+        outcome(&r, "ipv6.src-loopback", "UDP", "[::1]:*", "[2001:db8::1]:7008"),
+        "dropped"
+    );
+    assert_eq!(
+        outcome(&r, "ipv6.dst-loopback", "UDP", "[2001:db8::fffe]:*", "[::1]:7004"),
+        "dropped"
+    );
     assert_proven(&r, "proto.udp-loopback", Some("udp:[::1]:7004"), "blocked");
     assert_proven(&r, "net.route-localnet", None, "blocked");
     let route = finding(&r, "net.route-localnet", None)["evidence"].to_string();
-    assert!(route.contains("in_martian_dst"), "the martian drop is the kernel's reason: {route}");
+    assert!(
+        route.contains("in_martian_dst"),
+        "the martian drop is the kernel's reason: {route}"
+    );
     // ::1 is dropped by IPv6 input before any firewall, and the kernel counts it; the mapped
     // source is not, so the V6ONLY socket's finding is open with both attacks as evidence.
     let trust = finding(&r, "net.loopback-source-trust", Some("udp:[::]:7008"))["evidence"].to_string();
     assert!(trust.contains("ipv6.src-loopback UDP [::1]"), "{trust}");
-    assert!(trust.contains("Ip6InHdrErrors"), "IPv6 input counts its loopback drops: {trust}");
+    assert!(
+        trust.contains("Ip6InHdrErrors"),
+        "IPv6 input counts its loopback drops: {trust}"
+    );
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "open");
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "blocked");
     assert_proven(&r, "proto.udp-loopback", Some("udp:127.0.0.1:7003"), "blocked");
@@ -248,7 +316,10 @@ fn route_localnet_opens_loopback_destinations_and_unconfigured_sources() {
     assert_eq!(outcome(&r, A, "UDP", "192.0.2.254:*", "127.0.0.1:7003"), "delivered");
     assert_eq!(outcome(&r, A, "TCP", "192.0.2.254:*", "127.0.0.2:7002"), "delivered");
     assert_eq!(outcome(&r, S, "UDP", "127.0.0.1:*", "192.0.2.1:7007"), "dropped");
-    assert_eq!(outcome(&r, S, "UDP", "127.0.0.2:*", "192.0.2.1:7007"), "delivered-to-trust");
+    assert_eq!(
+        outcome(&r, S, "UDP", "127.0.0.2:*", "192.0.2.1:7007"),
+        "delivered-to-trust"
+    );
     assert_eq!(outcome(&r, S, "TCP", "127.0.0.1:*", "192.0.2.1:7002"), "dropped");
     assert_eq!(
         outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"),
@@ -267,12 +338,18 @@ fn route_localnet_with_accept_local_lets_the_configured_source_in() {
     }
     let r = prove_case(&Case {
         name: "al",
-        sysctls: &["net.ipv4.conf.all.route_localnet=1", "net.ipv4.conf.eth0.accept_local=1"],
+        sysctls: &[
+            "net.ipv4.conf.all.route_localnet=1",
+            "net.ipv4.conf.eth0.accept_local=1",
+        ],
         nft: None,
         iptables: None,
         docker0: false,
     });
-    assert_eq!(outcome(&r, S, "UDP", "127.0.0.1:*", "192.0.2.1:7007"), "delivered-to-trust");
+    assert_eq!(
+        outcome(&r, S, "UDP", "127.0.0.1:*", "192.0.2.1:7007"),
+        "delivered-to-trust"
+    );
     assert_eq!(outcome(&r, S, "TCP", "127.0.0.1:*", "192.0.2.1:7002"), "blind");
     assert_eq!(outcome(&r, A, "UDP", "192.0.2.254:*", "127.0.0.2:7007"), "delivered");
 }
@@ -291,12 +368,19 @@ fn strict_rp_filter_stops_spoofed_sources_but_not_loopback_destinations() {
     });
     assert_eq!(outcome(&r, A, "TCP", "192.0.2.254:*", "127.0.0.1:7001"), "delivered");
     assert_eq!(outcome(&r, S, "UDP", "127.0.0.2:*", "192.0.2.1:7007"), "dropped");
-    assert_eq!(outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"), "dropped");
-    assert_eq!(outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"), "delivered-to-trust");
+    assert_eq!(
+        outcome(&r, "ipv4.stub-spoof", "UDP", "127.0.0.53:53", "127.0.0.1:7010"),
+        "dropped"
+    );
+    assert_eq!(
+        outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"),
+        "delivered-to-trust"
+    );
     assert_proven(&r, "net.loopback-source-trust", Some("udp:0.0.0.0:7007"), "blocked");
 }
 
-const DOCKER_RULES: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+const DOCKER_RULES: &str =
+    "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
 :DOCKER - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
 -A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80\nCOMMIT\n";
 
@@ -312,7 +396,10 @@ fn a_docker_style_loopback_publish_is_reachable_with_default_sysctls() {
         iptables: Some(DOCKER_RULES),
         docker0: true,
     });
-    assert_eq!(outcome(&r, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8081"), "delivered");
+    assert_eq!(
+        outcome(&r, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8081"),
+        "delivered"
+    );
     assert_eq!(outcome(&r, A, "TCP", "192.0.2.254:*", "127.0.0.1:7001"), "dropped");
     assert_proven(&r, "net.dnat-loopback", None, "open");
 }
@@ -338,7 +425,13 @@ fn kube_nodeport_to_loopback_with_and_without_kube_firewall() {
         docker0: false,
     });
     assert_eq!(
-        outcome(&open, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8080"),
+        outcome(
+            &open,
+            "nat.published-loopback",
+            "TCP",
+            "192.0.2.254:*",
+            "127.0.0.1:8080"
+        ),
         "delivered"
     );
     assert_eq!(outcome(&open, A, "TCP", "192.0.2.254:*", "127.0.0.1:7001"), "delivered");
@@ -355,7 +448,13 @@ fn kube_nodeport_to_loopback_with_and_without_kube_firewall() {
     assert_eq!(outcome(&fenced, A, "UDP", "192.0.2.254:*", "127.0.0.1:7003"), "dropped");
     // KUBE-FIREWALL exempts DNAT-ed connections: the NodePort itself stays reachable.
     assert_eq!(
-        outcome(&fenced, "nat.published-loopback", "TCP", "192.0.2.254:*", "127.0.0.1:8080"),
+        outcome(
+            &fenced,
+            "nat.published-loopback",
+            "TCP",
+            "192.0.2.254:*",
+            "127.0.0.1:8080"
+        ),
         "delivered"
     );
     let route = finding(&fenced, "net.route-localnet", None);
@@ -395,9 +494,14 @@ fn the_complete_antispoof_table_blocks_everything_whatever_the_sysctls() {
     for line in &lines {
         assert!(line.contains("]: dropped"), "the guard table let this through: {line}");
     }
-    assert_eq!(outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"), "dropped");
+    assert_eq!(
+        outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"),
+        "dropped"
+    );
     assert!(
-        lines.iter().any(|l| l.contains("nft rule matched") && l.contains("ip6 saddr ::ffff:127.0.0.0/104")),
+        lines
+            .iter()
+            .any(|l| l.contains("nft rule matched") && l.contains("ip6 saddr ::ffff:127.0.0.0/104")),
         "the mapped drop should be attributed to its rule: {lines:#?}"
     );
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "blocked");

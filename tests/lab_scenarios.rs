@@ -9,24 +9,40 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn prove(args: &[&str]) -> (Option<i32>, Value) {
-    let out = Command::new(loopwarden()).arg("prove").args(args).arg("--json").output().expect("run prove");
+    let out = Command::new(loopwarden())
+        .arg("prove")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run prove");
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code(), report)
 }
 
 fn attacks<'a>(report: &'a Value, attack: &str) -> Vec<&'a Value> {
-    report["results"].as_array().expect("results").iter().filter(|r| r["attack"] == attack).collect()
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["attack"] == attack)
+        .collect()
 }
 
 fn leftover_namespaces(pid: u32) -> Vec<String> {
     let list = must(Command::new("ip").args(["netns", "list"]));
-    list.lines().filter(|l| l.contains(&format!("-{pid}-"))).map(str::to_string).collect()
+    list.lines()
+        .filter(|l| l.contains(&format!("-{pid}-")))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
 fn an_unknown_scenario_is_an_error_naming_it_and_the_choices() {
-    let out = Command::new(loopwarden()).args(["prove", "--scenario", "nope"]).output().expect("run");
+    let out = Command::new(loopwarden())
+        .args(["prove", "--scenario", "nope"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -47,14 +63,21 @@ fn mapped_loopback_udp_reaches_both_v6_sockets_with_a_loopback_peer() {
     assert!(report["results"][0]["control"] == true, "controls come first");
     let mapped = attacks(&report, "ipv6.src-mapped-loopback");
     let outcome = |service: &str| {
-        mapped.iter().find(|r| r["service"] == service).map(|r| r["outcome"].clone()).expect("mapped result")
+        mapped
+            .iter()
+            .find(|r| r["service"] == service)
+            .map(|r| r["outcome"].clone())
+            .expect("mapped result")
     };
     assert_eq!(outcome("udp:[::]:5353"), "delivered-to-trust");
     assert_eq!(outcome("udp:[::]:5354"), "delivered-to-trust");
     assert_eq!(outcome("tcp:[::]:8443"), "dropped");
     for r in attacks(&report, "ipv6.src-loopback") {
         assert_eq!(r["outcome"], "dropped", "{r:#}");
-        assert!(r["evidence"].to_string().contains("Ip6InHdrErrors"), "the kernel says why: {r:#}");
+        assert!(
+            r["evidence"].to_string().contains("Ip6InHdrErrors"),
+            "the kernel says why: {r:#}"
+        );
     }
 }
 
@@ -97,7 +120,11 @@ fn an_interrupted_run_removes_its_namespaces() {
     } else {
         eprintln!("note: the run finished before SIGINT arrived ({})", out.status);
     }
-    assert!(leftover_namespaces(pid).is_empty(), "left behind: {:?}", leftover_namespaces(pid));
+    assert!(
+        leftover_namespaces(pid).is_empty(),
+        "left behind: {:?}",
+        leftover_namespaces(pid)
+    );
 }
 
 /// A snapshot whose ruleset has a rule the lab cannot load (a cgroup path that does not exist
@@ -137,22 +164,46 @@ fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
     let path = snapshot_with_unloadable_rule();
     let (_, report) = prove(&["--facts", path.to_str().expect("utf-8 path")]);
     let audit = Command::new(loopwarden())
-        .args(["audit", "--prove", "--json", "--facts", path.to_str().expect("utf-8 path")])
+        .args([
+            "audit",
+            "--prove",
+            "--json",
+            "--facts",
+            path.to_str().expect("utf-8 path"),
+        ])
         .output()
         .expect("run audit --prove");
     let _ = std::fs::remove_file(&path);
     let audit: Value = serde_json::from_slice(&audit.stdout).expect("audit JSON");
     let limits = audit["host"]["limits"].to_string();
-    assert!(limits.contains("prove: nftables left out: socket cgroupv2"), "the audit names the gap: {limits}");
+    assert!(
+        limits.contains("prove: nftables left out: socket cgroupv2"),
+        "the audit names the gap: {limits}"
+    );
     let left_out = report["mirror"]["left_out"].as_array().expect("left_out");
     assert_eq!(left_out.len(), 1, "{left_out:#?}");
-    assert!(left_out[0]["item"].as_str().expect("item").contains("socket cgroupv2"), "{left_out:#?}");
-    assert!(!left_out[0]["reason"].as_str().expect("reason").is_empty(), "nft's own words: {left_out:#?}");
+    assert!(
+        left_out[0]["item"].as_str().expect("item").contains("socket cgroupv2"),
+        "{left_out:#?}"
+    );
+    assert!(
+        !left_out[0]["reason"].as_str().expect("reason").is_empty(),
+        "nft's own words: {left_out:#?}"
+    );
     assert_eq!(left_out[0]["family"], "ipv4");
-    assert_eq!(report["mirror"]["nft_loaded"], true, "the rest of the ruleset is loaded");
+    assert_eq!(
+        report["mirror"]["nft_loaded"], true,
+        "the rest of the ruleset is loaded"
+    );
     let mapped = attacks(&report, "ipv6.src-mapped-loopback");
-    assert_eq!(mapped[0]["outcome"], "dropped", "the guard rule was loaded: {mapped:#?}");
-    assert!(mapped[0]["uncertain"].as_array().expect("uncertain").is_empty(), "IPv6 is not affected");
+    assert_eq!(
+        mapped[0]["outcome"], "dropped",
+        "the guard rule was loaded: {mapped:#?}"
+    );
+    assert!(
+        mapped[0]["uncertain"].as_array().expect("uncertain").is_empty(),
+        "IPv6 is not affected"
+    );
     for r in attacks(&report, "ipv4.src-loopback") {
         assert!(r["uncertain"].to_string().contains("socket cgroupv2"), "{r:#}");
     }
@@ -166,7 +217,15 @@ fn audit_prove_without_root_is_a_clear_error() {
     }
     let path = snapshot_with_unloadable_rule();
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", loopwarden(), "audit", "--prove", "--facts"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            loopwarden(),
+            "audit",
+            "--prove",
+            "--facts",
+        ])
         .arg(&path)
         .output()
         .expect("run setpriv");

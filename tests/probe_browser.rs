@@ -86,7 +86,10 @@ fn flagged(report: &serde_json::Value, check: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = findings(report, check, None)
         .iter()
         .map(|f| {
-            (f["service"].as_str().unwrap_or("").to_string(), f["status"].as_str().unwrap_or("").to_string())
+            (
+                f["service"].as_str().unwrap_or("").to_string(),
+                f["status"].as_str().unwrap_or("").to_string(),
+            )
         })
         .collect();
     out.sort();
@@ -145,7 +148,10 @@ fn browser_borne_checks_find_what_each_service_allows() {
     assert!(!dir.join("posts").exists(), "--no-post still sent a POST");
     assert!(!quiet.to_string().contains("simple POST"), "{quiet:#}");
 
-    let out = run_loopwarden(&ns, &["audit", "--json", "--probe", "--verbose", "--fail-on", "critical"]);
+    let out = run_loopwarden(
+        &ns,
+        &["audit", "--json", "--probe", "--verbose", "--fail-on", "critical"],
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -166,10 +172,16 @@ fn browser_borne_checks_find_what_each_service_allows() {
     rebinding.sort();
     assert_eq!(flagged(&report, "web.dns-rebinding"), rebinding, "{report:#}");
     assert_eq!(flagged(&report, "web.cors-permissive"), open(&["tcp:127.0.0.1:7003"]));
-    assert_eq!(flagged(&report, "web.private-network-access"), open(&["tcp:127.0.0.1:7003"]));
+    assert_eq!(
+        flagged(&report, "web.private-network-access"),
+        open(&["tcp:127.0.0.1:7003"])
+    );
     assert_eq!(flagged(&report, "web.websocket-origin"), open(&["tcp:127.0.0.1:7004"]));
     // A dual-stack [::] listener takes http://0.0.0.0:PORT too.
-    assert_eq!(flagged(&report, "web.zero-address"), open(&["tcp:0.0.0.0:7005", "tcp:[::]:7011"]));
+    assert_eq!(
+        flagged(&report, "web.zero-address"),
+        open(&["tcp:0.0.0.0:7005", "tcp:[::]:7011"])
+    );
     assert!(evidence(&report, "web.dns-rebinding", "tcp:[::1]:7010").contains("http://[::1]:7010"));
 
     let plain = evidence(&report, "web.dns-rebinding", "tcp:127.0.0.1:7001");
@@ -181,8 +193,7 @@ fn browser_borne_checks_find_what_each_service_allows() {
         "{auth}"
     );
     assert!(evidence(&report, "web.dns-rebinding", "tcp:127.0.0.1:7009").contains("https://127.0.0.1:7009"));
-    assert!(evidence(&report, "web.cors-permissive", "tcp:127.0.0.1:7003")
-        .contains("Access-Control-Allow-Credentials"));
+    assert!(evidence(&report, "web.cors-permissive", "tcp:127.0.0.1:7003").contains("Access-Control-Allow-Credentials"));
     let severity = |check, service| findings(&report, check, Some(service))[0]["severity"].clone();
     assert_eq!(severity("web.dns-rebinding", "tcp:127.0.0.1:7001"), "high");
     assert_eq!(severity("web.dns-rebinding", "tcp:127.0.0.1:7006"), "low");
@@ -194,12 +205,22 @@ fn browser_borne_checks_find_what_each_service_allows() {
         .iter()
         .filter(|f| f["check"].as_str().is_some_and(|c| c.starts_with("web.")))
         .collect();
-    assert!(web.iter().all(|f| f["confidence"] == "probed" && f["attacker"] == "browser"), "{web:#?}");
-    assert!(!web.iter().any(|f| f["service"] == "tcp:127.0.0.1:7008"), "a non-HTTP service was judged");
+    assert!(
+        web.iter()
+            .all(|f| f["confidence"] == "probed" && f["attacker"] == "browser"),
+        "{web:#?}"
+    );
+    assert!(
+        !web.iter().any(|f| f["service"] == "tcp:127.0.0.1:7008"),
+        "a non-HTTP service was judged"
+    );
 
     let posts = std::fs::read_to_string(dir.join("posts")).expect("POST log");
     assert!(posts.lines().all(|l| l.ends_with("text/plain")), "{posts}");
     let ports: std::collections::BTreeSet<&str> = posts.lines().filter_map(|l| l.split(' ').next()).collect();
-    assert!(ports.contains("7001") && !ports.contains("7002"), "POST only where a finding is open: {posts}");
+    assert!(
+        ports.contains("7001") && !ports.contains("7002"),
+        "POST only where a finding is open: {posts}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -45,7 +45,9 @@ catch (e) { document.getElementById("out").textContent = "blocked " + e; }
 "#;
 
 fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
 }
 
 /// Loads `url` in a fresh headless Chromium inside `ns` and returns the DOM after load.
@@ -95,13 +97,18 @@ fn probe_verdicts_agree_with_a_real_browser() {
 
     let report = audit_json(&ns, &["--probe", "--no-post", "--fail-on", "critical"]);
     let probe_open = |service: &str| {
-        findings(&report, "web.dns-rebinding", Some(service)).iter().any(|f| f["status"] == "open")
+        findings(&report, "web.dns-rebinding", Some(service))
+            .iter()
+            .any(|f| f["status"] == "open")
     };
 
     let runs = [
         ("unprotected, foreign name", format!("http://{FOREIGN}:7101/page.html")),
         ("protected, foreign name", format!("http://{FOREIGN}:7102/page.html")),
-        ("protected, localhost (control)", "http://localhost:7102/page.html".to_string()),
+        (
+            "protected, localhost (control)",
+            "http://localhost:7102/page.html".to_string(),
+        ),
     ];
     let doms: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
@@ -112,7 +119,10 @@ fn probe_verdicts_agree_with_a_real_browser() {
                 s.spawn(move || dump_dom(ns, browser, &profile, url))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("chromium thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("chromium thread"))
+            .collect()
     });
     let read = |dom: &str| dom.contains("status=200 body=TOKEN-7f3a91");
     for ((what, url), dom) in runs.iter().zip(&doms) {
@@ -123,8 +133,16 @@ fn probe_verdicts_agree_with_a_real_browser() {
         "control failed: the browser could not read the protected service locally:\n{}",
         doms[2]
     );
-    assert!(read(&doms[0]), "browser did not read the unprotected service under {FOREIGN}:\n{}", doms[0]);
-    assert!(!read(&doms[1]), "browser read the protected service under {FOREIGN}:\n{}", doms[1]);
+    assert!(
+        read(&doms[0]),
+        "browser did not read the unprotected service under {FOREIGN}:\n{}",
+        doms[0]
+    );
+    assert!(
+        !read(&doms[1]),
+        "browser read the protected service under {FOREIGN}:\n{}",
+        doms[1]
+    );
 
     assert_eq!(
         probe_open("tcp:127.0.0.1:7101"),

@@ -6,7 +6,10 @@ mod common;
 use std::process::Command;
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(common::loopwarden()).args(args).output().expect("run loopwarden")
+    Command::new(common::loopwarden())
+        .args(args)
+        .output()
+        .expect("run loopwarden")
 }
 
 #[test]

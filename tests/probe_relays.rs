@@ -24,12 +24,18 @@ fn wait_listening(ns: &Namespace, ports: &[u16]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let table = ns.exec(&["ss", "-Hltn"]).unwrap_or_default();
-        let missing: Vec<u16> =
-            ports.iter().copied().filter(|p| !table.lines().any(|l| l.contains(&format!(":{p} ")))).collect();
+        let missing: Vec<u16> = ports
+            .iter()
+            .copied()
+            .filter(|p| !table.lines().any(|l| l.contains(&format!(":{p} "))))
+            .collect();
         if missing.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "not listening after 10 s: {missing:?}\n{table}");
+        assert!(
+            Instant::now() < deadline,
+            "not listening after 10 s: {missing:?}\n{table}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -74,8 +80,10 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     let d = dir.to_str().expect("utf-8 path").to_string();
     let ns = namespace("proberelay");
     // A non-loopback address, so that proxies are asked as a client from the network would ask.
-    ns.exec(&["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]).expect("veth");
-    ns.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "v0"]).expect("address");
+    ns.exec(&["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        .expect("veth");
+    ns.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "v0"])
+        .expect("address");
     ns.exec(&["ip", "link", "set", "v0", "up"]).expect("v0 up");
     ns.exec(&["ip", "link", "set", "v1", "up"]).expect("v1 up");
     let _upstreams = python_in(&ns, None, UPSTREAMS);
@@ -87,7 +95,11 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     };
     let filter = write(&dir, "filter", "^127\\.\n^localhost$\n^\\[?::1\n");
     let open_tp = tinyproxy("tinyproxy-open.conf", 8888, "");
-    let safe_tp = tinyproxy("tinyproxy-safe.conf", 8889, &format!("Filter \"{filter}\"\nFilterType ere\n"));
+    let safe_tp = tinyproxy(
+        "tinyproxy-safe.conf",
+        8889,
+        &format!("Filter \"{filter}\"\nFilterType ere\n"),
+    );
     let nginx_conf = format!(
         "pid {d}/nginx.pid;\nerror_log {d}/nginx.err;\nevents {{}}\nhttp {{\n    access_log off;\n    \
          client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n    \
@@ -97,15 +109,22 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
          proxy_pass http://127.0.0.1:7002;\n        }}\n    }}\n}}\n"
     );
     let nginx_path = write(&dir, "nginx.conf", &nginx_conf);
-    let proxy_pass_line =
-        nginx_conf.lines().position(|l| l.contains("proxy_pass http://127.0.0.1:7001")).expect("line") + 1;
+    let proxy_pass_line = nginx_conf
+        .lines()
+        .position(|l| l.contains("proxy_pass http://127.0.0.1:7001"))
+        .expect("line")
+        + 1;
     // HAProxy, Caddy and Apache: each with an open route (to 7003, 7005, 7007) and a safe one
     // (listening on loopback, or `Require local`) to 7004, 7006, 7008.
     let haproxy_conf = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
         frontend open\n    bind :8082\n    default_backend b_open\nfrontend local\n    bind 127.0.0.1:8092\n    default_backend b_local\n\
         backend b_open\n    server s1 127.0.0.1:7003\nbackend b_local\n    server s2 127.0.0.1:7004\n";
     let haproxy_path = write(&dir, "haproxy.cfg", haproxy_conf);
-    let haproxy_line = haproxy_conf.lines().position(|l| l.contains("127.0.0.1:7003")).expect("line") + 1;
+    let haproxy_line = haproxy_conf
+        .lines()
+        .position(|l| l.contains("127.0.0.1:7003"))
+        .expect("line")
+        + 1;
     let caddyfile = "{\n    admin off\n    auto_https off\n}\n:8085 {\n    reverse_proxy 127.0.0.1:7005\n}\n\
         http://127.0.0.1:8095 {\n    bind 127.0.0.1\n    reverse_proxy 127.0.0.1:7006\n}\n";
     let caddy_path = write(&dir, "Caddyfile", caddyfile);
@@ -126,27 +145,106 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     must(std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", &key]));
     std::fs::create_dir_all("/run/sshd").expect("sshd privilege separation directory");
     let sshd = |name: &str, port: u16, extra: &str| {
-        write(&dir, name, &format!("Port {port}\nListenAddress 0.0.0.0\nHostKey {key}\nPidFile {d}/{name}.pid\nUsePAM no\n{extra}"))
+        write(
+            &dir,
+            name,
+            &format!("Port {port}\nListenAddress 0.0.0.0\nHostKey {key}\nPidFile {d}/{name}.pid\nUsePAM no\n{extra}"),
+        )
     };
     let open_sshd = sshd("sshd-open.conf", 2222, "");
     let safe_sshd = sshd("sshd-safe.conf", 2223, "DisableForwarding yes\n");
     // Safe globally, open for root through a Match block: only `sshd -T -C user=root,…` sees it.
-    let match_sshd =
-        sshd("sshd-match.conf", 2224, "AllowTcpForwarding no\nMatch User root\n    AllowTcpForwarding yes\n");
+    let match_sshd = sshd(
+        "sshd-match.conf",
+        2224,
+        "AllowTcpForwarding no\nMatch User root\n    AllowTcpForwarding yes\n",
+    );
 
     let _daemons = [
         spawn_in(&ns, &["tinyproxy", "-d", "-c", &open_tp]),
         spawn_in(&ns, &["tinyproxy", "-d", "-c", &safe_tp]),
         spawn_in(&ns, &["microsocks", "-i", "0.0.0.0", "-p", "1080"]),
-        spawn_in(&ns, &["microsocks", "-i", "0.0.0.0", "-p", "1081", "-u", "lw", "-P", "not-offered"]),
+        spawn_in(
+            &ns,
+            &[
+                "microsocks",
+                "-i",
+                "0.0.0.0",
+                "-p",
+                "1081",
+                "-u",
+                "lw",
+                "-P",
+                "not-offered",
+            ],
+        ),
         spawn_in(&ns, &["socat", "TCP-LISTEN:9090,fork,reuseaddr", "TCP:127.0.0.1:7001"]),
-        spawn_in(&ns, &["socat", "TCP-LISTEN:9091,fork,reuseaddr,bind=127.0.0.1", "TCP:127.0.0.1:7002"]),
+        spawn_in(
+            &ns,
+            &[
+                "socat",
+                "TCP-LISTEN:9091,fork,reuseaddr,bind=127.0.0.1",
+                "TCP:127.0.0.1:7002",
+            ],
+        ),
         spawn_in(&ns, &["nginx", "-c", &nginx_path, "-p", &d, "-g", "daemon off;"]),
-        spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &open_sshd, "-E", &format!("{d}/sshd-open.log")]),
-        spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &safe_sshd, "-E", &format!("{d}/sshd-safe.log")]),
-        spawn_in(&ns, &["/usr/sbin/sshd", "-D", "-f", &match_sshd, "-E", &format!("{d}/sshd-match.log")]),
-        spawn_in(&ns, &["ncat", "-l", "-k", "0.0.0.0", "9092", "--sh-exec", "ncat 127.0.0.1 7009"]),
-        spawn_in(&ns, &["ncat", "-l", "-k", "127.0.0.1", "9093", "--sh-exec", "ncat 127.0.0.1 7002"]),
+        spawn_in(
+            &ns,
+            &[
+                "/usr/sbin/sshd",
+                "-D",
+                "-f",
+                &open_sshd,
+                "-E",
+                &format!("{d}/sshd-open.log"),
+            ],
+        ),
+        spawn_in(
+            &ns,
+            &[
+                "/usr/sbin/sshd",
+                "-D",
+                "-f",
+                &safe_sshd,
+                "-E",
+                &format!("{d}/sshd-safe.log"),
+            ],
+        ),
+        spawn_in(
+            &ns,
+            &[
+                "/usr/sbin/sshd",
+                "-D",
+                "-f",
+                &match_sshd,
+                "-E",
+                &format!("{d}/sshd-match.log"),
+            ],
+        ),
+        spawn_in(
+            &ns,
+            &[
+                "ncat",
+                "-l",
+                "-k",
+                "0.0.0.0",
+                "9092",
+                "--sh-exec",
+                "ncat 127.0.0.1 7009",
+            ],
+        ),
+        spawn_in(
+            &ns,
+            &[
+                "ncat",
+                "-l",
+                "-k",
+                "127.0.0.1",
+                "9093",
+                "--sh-exec",
+                "ncat 127.0.0.1 7002",
+            ],
+        ),
         spawn_in(&ns, &["haproxy", "-db", "-f", &haproxy_path]),
         spawn_in(&ns, &["apache2", "-f", &apache_path, "-DFOREGROUND"]),
         Spawned(
@@ -164,8 +262,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     wait_listening(
         &ns,
         &[
-            8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224, 8082, 8092, 8085, 8095, 8087,
-            8088,
+            8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224, 8082, 8092, 8085, 8095, 8087, 8088,
         ],
     );
 
@@ -173,8 +270,16 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     let report = audit_json(&ns, &["--probe", "--fail-on", "critical"]);
     let took = started.elapsed();
 
-    assert_eq!(services_with(&report, "relay.http-proxy"), vec!["tcp:0.0.0.0:8888"], "{report:#}");
-    assert_eq!(services_with(&report, "relay.socks-proxy"), vec!["tcp:0.0.0.0:1080"], "{report:#}");
+    assert_eq!(
+        services_with(&report, "relay.http-proxy"),
+        vec!["tcp:0.0.0.0:8888"],
+        "{report:#}"
+    );
+    assert_eq!(
+        services_with(&report, "relay.socks-proxy"),
+        vec!["tcp:0.0.0.0:1080"],
+        "{report:#}"
+    );
     for check in ["relay.http-proxy", "relay.socks-proxy"] {
         let f = &findings(&report, check, None)[0];
         assert_eq!(
@@ -182,7 +287,10 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
             (Some("open"), Some("probed"), Some("critical"))
         );
         let ev = evidence(&report, check, f["service"].as_str().unwrap_or(""));
-        assert!(ev.contains("canary's token") && ev.contains("probed at 192.0.2.1:"), "{ev}");
+        assert!(
+            ev.contains("canary's token") && ev.contains("probed at 192.0.2.1:"),
+            "{ev}"
+        );
         assert!(ev.contains("tcp:127.0.0.1:7001"), "{ev}");
     }
 
@@ -198,14 +306,18 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     );
     let socat = evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7001");
     assert!(
-        socat.contains("socat TCP-LISTEN:9090,fork,reuseaddr TCP:127.0.0.1:7001")
-            && socat.contains("tcp:0.0.0.0:9090"),
+        socat.contains("socat TCP-LISTEN:9090,fork,reuseaddr TCP:127.0.0.1:7001") && socat.contains("tcp:0.0.0.0:9090"),
         "{socat}"
     );
 
     assert_eq!(
         services_with(&report, "relay.reverse-proxy"),
-        vec!["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7003", "tcp:127.0.0.1:7005", "tcp:127.0.0.1:7007"],
+        vec![
+            "tcp:127.0.0.1:7001",
+            "tcp:127.0.0.1:7003",
+            "tcp:127.0.0.1:7005",
+            "tcp:127.0.0.1:7007"
+        ],
         "{report:#}"
     );
     let haproxy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7003");
@@ -225,7 +337,9 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     );
     let nginx = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7001");
     assert!(
-        nginx.contains(&format!("{nginx_path}:{proxy_pass_line}: proxy_pass http://127.0.0.1:7001")),
+        nginx.contains(&format!(
+            "{nginx_path}:{proxy_pass_line}: proxy_pass http://127.0.0.1:7001"
+        )),
         "{nginx}"
     );
     assert!(nginx.contains("Host"), "{nginx}");
@@ -236,9 +350,15 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         "{report:#}"
     );
     let matched = evidence(&report, "relay.ssh-forwarding", "tcp:0.0.0.0:2224");
-    assert!(matched.contains("for connection user=root,") && !matched.contains("globally"), "{matched}");
+    assert!(
+        matched.contains("for connection user=root,") && !matched.contains("globally"),
+        "{matched}"
+    );
     let ssh = evidence(&report, "relay.ssh-forwarding", "tcp:0.0.0.0:2222");
-    assert!(ssh.contains("allowtcpforwarding yes") && ssh.contains(&open_sshd), "{ssh}");
+    assert!(
+        ssh.contains("allowtcpforwarding yes") && ssh.contains(&open_sshd),
+        "{ssh}"
+    );
 
     assert!(took < Duration::from_secs(8), "probing took {took:?}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -49,7 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut report = loopwarden_core::audit(&facts);
     if args.probe {
-        let opts = loopwarden_probe::ProbeOptions { post: !args.no_post, verbose: args.verbose, ..Default::default() };
+        let opts = loopwarden_probe::ProbeOptions {
+            post: !args.no_post,
+            verbose: args.verbose,
+            ..Default::default()
+        };
         report.merge_active(loopwarden_probe::probe(&facts, &opts)?);
     }
     if args.prove {
@@ -58,9 +62,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         report.merge_active(lab.findings(&facts));
         report.host.limits.extend(lab.limits());
     }
-    let text = if args.json { json::render(&report) } else { human::render(&report, output::use_color()) };
+    let text = if args.json {
+        json::render(&report)
+    } else {
+        human::render(&report, output::use_color())
+    };
     output::print(&text)?;
-    Ok(if report.failing(args.fail_on).next().is_some() { super::EXIT_FINDINGS } else { super::EXIT_CLEAN })
+    Ok(if report.failing(args.fail_on).next().is_some() {
+        super::EXIT_FINDINGS
+    } else {
+        super::EXIT_CLEAN
+    })
 }
 
 /// Reads a snapshot, naming the file in every error.

@@ -41,7 +41,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let (facts, source) = match (&args.scenario, &args.facts) {
         (Some(name), _) => {
             let s = scenario::find(name).with_context(|| {
-                format!("unknown scenario {name:?}: expected one of {}", scenario::names().join(", "))
+                format!(
+                    "unknown scenario {name:?}: expected one of {}",
+                    scenario::names().join(", ")
+                )
             })?;
             (s.facts(), format!("scenario:{name}"))
         }
@@ -59,7 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(super::EXIT_ERROR);
     }
     let breached = report.results.iter().any(|r| !r.control && r.outcome.delivered());
-    Ok(if breached { super::EXIT_FINDINGS } else { super::EXIT_CLEAN })
+    Ok(if breached {
+        super::EXIT_FINDINGS
+    } else {
+        super::EXIT_CLEAN
+    })
 }
 
 /// Runs the lab with a progress bar on stderr when it is a terminal.

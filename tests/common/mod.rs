@@ -29,7 +29,10 @@ pub fn namespace(tag: &str) -> Namespace {
 pub fn run_loopwarden(ns: &Namespace, args: &[&str]) -> Output {
     let mut argv = vec![loopwarden()];
     argv.extend_from_slice(args);
-    ns.command(&argv).stdin(Stdio::null()).output().expect("run loopwarden in namespace")
+    ns.command(&argv)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run loopwarden in namespace")
 }
 
 /// Runs `loopwarden audit --json --fail-on critical ARGS` inside `ns` and parses the report.
@@ -44,7 +47,10 @@ pub fn audit_json(ns: &Namespace, extra: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("audit output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "audit output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -114,11 +120,7 @@ pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
 }
 
 /// Findings of a report for `check`, optionally only those about `service`.
-pub fn findings<'a>(
-    report: &'a serde_json::Value,
-    check: &str,
-    service: Option<&str>,
-) -> Vec<&'a serde_json::Value> {
+pub fn findings<'a>(report: &'a serde_json::Value, check: &str, service: Option<&str>) -> Vec<&'a serde_json::Value> {
     report["findings"]
         .as_array()
         .map(|a| {
@@ -133,6 +135,10 @@ pub fn findings<'a>(
 /// Runs a command, panicking with its stderr when it fails.
 pub fn must(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run command");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

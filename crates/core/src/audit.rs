@@ -25,7 +25,12 @@ pub fn audit(facts: &HostFacts) -> Report {
             kernel: facts.host.kernel.clone(),
             netns: facts.host.netns.clone(),
             privileged: facts.host.privileged,
-            limits: facts.host.limits.iter().map(|l| format!("{}: {}", l.scope, l.detail)).collect(),
+            limits: facts
+                .host
+                .limits
+                .iter()
+                .map(|l| format!("{}: {}", l.scope, l.detail))
+                .collect(),
         },
         services: inventory::services(facts),
         findings,

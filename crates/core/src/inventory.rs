@@ -12,7 +12,11 @@ pub fn is_inet_service(socket: &InetSocket) -> bool {
 
 /// The report id of an inet socket: `tcp:127.0.0.1:7001`, `udp:[::1]:53`.
 pub fn inet_service_id(socket: &InetSocket) -> String {
-    format!("{}:{}", socket.protocol.as_str(), socket_label(socket.address, socket.port))
+    format!(
+        "{}:{}",
+        socket.protocol.as_str(),
+        socket_label(socket.address, socket.port)
+    )
 }
 
 /// The report id of a Unix socket: `unix:/run/x.sock`, `unix:@name`.
@@ -82,12 +86,15 @@ pub fn services(facts: &HostFacts) -> Vec<Service> {
 
 /// The first owner of a socket that the snapshot knows as a process.
 fn process_of(facts: &HostFacts, owners: &[u32]) -> Option<ServiceProcess> {
-    owners.iter().find_map(|pid| facts.process(*pid)).map(|p| ServiceProcess {
-        pid: p.pid,
-        name: p.name.clone(),
-        exe: p.exe.clone(),
-        uid: p.uid,
-    })
+    owners
+        .iter()
+        .find_map(|pid| facts.process(*pid))
+        .map(|p| ServiceProcess {
+            pid: p.pid,
+            name: p.name.clone(),
+            exe: p.exe.clone(),
+            uid: p.uid,
+        })
 }
 
 /// "name (pid 12, uid 1000)" for evidence lines. When no owner is known, says why it may be:
@@ -95,9 +102,7 @@ fn process_of(facts: &HostFacts, owners: &[u32]) -> Option<ServiceProcess> {
 pub fn describe_owner(facts: &HostFacts, owners: &[u32]) -> String {
     match owners.iter().find_map(|pid| facts.process(*pid)) {
         Some(p) => format!("{} (pid {}, uid {})", p.name, p.pid, p.uid),
-        None if facts.host.privileged => {
-            "an unknown process (none visible in this PID namespace holds it)".to_string()
-        }
+        None if facts.host.privileged => "an unknown process (none visible in this PID namespace holds it)".to_string(),
         None => "an unknown process (not privileged to see other users' processes)".to_string(),
     }
 }

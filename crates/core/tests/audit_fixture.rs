@@ -10,8 +10,12 @@ fn snapshot() -> HostFacts {
 }
 
 fn ids(report: &loopwarden_core::Report, check: &str) -> Vec<String> {
-    let mut v: Vec<String> =
-        report.findings.iter().filter(|f| f.check == check).filter_map(|f| f.service.clone()).collect();
+    let mut v: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == check)
+        .filter_map(|f| f.service.clone())
+        .collect();
     v.sort();
     v
 }
@@ -24,17 +28,35 @@ fn captured_namespace_gives_the_expected_findings() {
         ids(&report, "local.port-squat"),
         ["tcp:127.0.0.1:7001", "udp:127.0.0.1:7003", "udp:[::1]:7004"]
     );
-    assert_eq!(ids(&report, "local.unix-world"), ["unix:/tmp/lw-fixture.CqZafp/public/api.sock"]);
+    assert_eq!(
+        ids(&report, "local.unix-world"),
+        ["unix:/tmp/lw-fixture.CqZafp/public/api.sock"]
+    );
     assert_eq!(ids(&report, "local.unix-abstract"), ["unix:@lw-fixture-abstract"]);
-    let localnet: Vec<_> = report.findings.iter().filter(|f| f.check == "net.route-localnet").collect();
+    let localnet: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == "net.route-localnet")
+        .collect();
     assert_eq!(localnet.len(), 1);
-    assert_eq!((localnet[0].severity, localnet[0].status), (Severity::Critical, Status::Open));
+    assert_eq!(
+        (localnet[0].severity, localnet[0].status),
+        (Severity::Critical, Status::Open)
+    );
     // The connected stub-resolver-style socket is a UDP loopback exposure but not a service.
     let udp = ids(&report, "proto.udp-loopback");
-    let stub = udp.iter().find(|id| id.starts_with("udp:127.0.0.1:") && *id != "udp:127.0.0.1:7003");
+    let stub = udp
+        .iter()
+        .find(|id| id.starts_with("udp:127.0.0.1:") && *id != "udp:127.0.0.1:7003");
     let stub = stub.expect("a finding for the connected socket");
-    assert!(!report.services.iter().any(|s| &s.id == stub), "connected socket listed as a service");
-    assert!(report.findings.iter().any(|f| f.check == "name.localhost-resolution" && f.title == "DNS is consulted before /etc/hosts"));
+    assert!(
+        !report.services.iter().any(|s| &s.id == stub),
+        "connected socket listed as a service"
+    );
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.check == "name.localhost-resolution" && f.title == "DNS is consulted before /etc/hosts"));
 }
 
 #[test]

@@ -13,8 +13,12 @@ fn report() -> loopwarden_core::Report {
 }
 
 fn ids(report: &loopwarden_core::Report, check: &str) -> Vec<String> {
-    let mut v: Vec<String> =
-        report.findings.iter().filter(|f| f.check == check).filter_map(|f| f.service.clone()).collect();
+    let mut v: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == check)
+        .filter_map(|f| f.service.clone())
+        .collect();
     v.sort();
     v
 }
@@ -34,25 +38,53 @@ fn reverse_proxies_publish_exactly_their_open_upstreams() {
     let report = report();
     assert_eq!(
         ids(&report, "relay.reverse-proxy"),
-        ["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7003", "tcp:127.0.0.1:7005", "tcp:127.0.0.1:7007"]
+        [
+            "tcp:127.0.0.1:7001",
+            "tcp:127.0.0.1:7003",
+            "tcp:127.0.0.1:7005",
+            "tcp:127.0.0.1:7007"
+        ]
     );
     let nginx = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7001");
-    assert!(nginx.contains(&format!("{DIR}/nginx.conf:8: upstream server 127.0.0.1:7001")), "{nginx}");
-    assert!(nginx.contains(&format!("{DIR}/nginx.conf:11: proxy_pass http://app;")), "{nginx}");
+    assert!(
+        nginx.contains(&format!("{DIR}/nginx.conf:8: upstream server 127.0.0.1:7001")),
+        "{nginx}"
+    );
+    assert!(
+        nginx.contains(&format!("{DIR}/nginx.conf:11: proxy_pass http://app;")),
+        "{nginx}"
+    );
     assert!(
         nginx.contains(&format!("8080 ({DIR}/nginx.conf:10)")) && nginx.contains("$proxy_host"),
         "{nginx}"
     );
     let haproxy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7003");
-    assert!(haproxy.contains(&format!("{DIR}/haproxy.cfg:13: server s1 127.0.0.1:7003")), "{haproxy}");
+    assert!(
+        haproxy.contains(&format!("{DIR}/haproxy.cfg:13: server s1 127.0.0.1:7003")),
+        "{haproxy}"
+    );
     let caddy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7005");
-    assert!(caddy.contains(&format!("{DIR}/Caddyfile:6: reverse_proxy 127.0.0.1:7005")), "{caddy}");
+    assert!(
+        caddy.contains(&format!("{DIR}/Caddyfile:6: reverse_proxy 127.0.0.1:7005")),
+        "{caddy}"
+    );
     let apache = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7007");
-    assert!(apache.contains(&format!("{DIR}/apache-sites.conf:2: ProxyPass")), "{apache}");
-    assert!(apache.contains(&format!("Listen 8087 ({DIR}/apache2.conf:13)")), "{apache}");
+    assert!(
+        apache.contains(&format!("{DIR}/apache-sites.conf:2: ProxyPass")),
+        "{apache}"
+    );
+    assert!(
+        apache.contains(&format!("Listen 8087 ({DIR}/apache2.conf:13)")),
+        "{apache}"
+    );
     for f in report.findings.iter().filter(|f| f.check == "relay.reverse-proxy") {
         assert_eq!((f.status, f.attacker), (Status::Open, Attacker::Remote));
-        assert!(f.evidence.iter().any(|e| e.contains("do not tell remote clients apart")), "{f:#?}");
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.contains("do not tell remote clients apart")),
+            "{f:#?}"
+        );
     }
 }
 
@@ -61,15 +93,24 @@ fn sshd_with_default_forwarding_is_found_and_disableforwarding_is_not() {
     let report = report();
     assert_eq!(ids(&report, "relay.ssh-forwarding"), ["tcp:0.0.0.0:2222"]);
     let ssh = evidence(&report, "relay.ssh-forwarding", "tcp:0.0.0.0:2222");
-    assert!(ssh.contains("allowtcpforwarding yes") && ssh.contains("permitopen any"), "{ssh}");
+    assert!(
+        ssh.contains("allowtcpforwarding yes") && ssh.contains("permitopen any"),
+        "{ssh}"
+    );
     assert!(ssh.contains("tcp:127.0.0.1:7001"), "{ssh}");
 }
 
 #[test]
 fn forwarders_listening_beyond_loopback_are_found_on_their_targets() {
     let report = report();
-    assert_eq!(ids(&report, "relay.forwarder"), ["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7009"]);
+    assert_eq!(
+        ids(&report, "relay.forwarder"),
+        ["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7009"]
+    );
     let socat = evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7001");
-    assert!(socat.contains("it listens beyond loopback on tcp:0.0.0.0:9090"), "{socat}");
+    assert!(
+        socat.contains("it listens beyond loopback on tcp:0.0.0.0:9090"),
+        "{socat}"
+    );
     assert!(evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7009").contains("ncat 127.0.0.1 7009"));
 }

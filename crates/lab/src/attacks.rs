@@ -55,13 +55,9 @@ impl Kind {
         match self {
             Kind::ControlLocal => "local client on lo to a loopback service",
             Kind::ControlLan => "ordinary traffic from the neighbour to a wildcard listener",
-            Kind::Ipv4DstLoopback => {
-                "IPv4 to a 127/8 destination via the victim's MAC (route_localnet, CVE-2020-8558)"
-            }
+            Kind::Ipv4DstLoopback => "IPv4 to a 127/8 destination via the victim's MAC (route_localnet, CVE-2020-8558)",
             Kind::Ipv4SrcLoopback => "IPv4 from a spoofed 127/8 source to a wildcard listener",
-            Kind::Ipv4StubSpoof => {
-                "IPv4 from the spoofed upstream of a connected loopback UDP socket (resolver stub)"
-            }
+            Kind::Ipv4StubSpoof => "IPv4 from the spoofed upstream of a connected loopback UDP socket (resolver stub)",
             Kind::Ipv6SrcLoopback => "IPv6 from a spoofed ::1 source (CVE-2014-9298)",
             Kind::Ipv6DstLoopback => "IPv6 to ::1 via the victim's MAC",
             Kind::Ipv6SrcMapped => "IPv6 from the IPv4-mapped source ::ffff:127.0.0.1 to a [::] listener",
@@ -128,9 +124,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
         let v6 = link.victim_v6().zip(link.peer_v6());
         let wild = |family_v6: bool| {
             listening()
-                .filter(move |(_, d)| {
-                    d.wildcard() && if family_v6 { d.address.is_ipv6() } else { d.takes_ipv4() }
-                })
+                .filter(move |(_, d)| d.wildcard() && if family_v6 { d.address.is_ipv6() } else { d.takes_ipv4() })
                 .collect::<Vec<_>>()
         };
         // Controls: one per protocol and family, preferring a host listener.
@@ -143,8 +137,10 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 continue;
             };
             for protocol in [Protocol::Tcp, Protocol::Udp] {
-                let mut candidates: Vec<_> =
-                    wild(family_v6).into_iter().filter(|(_, d)| d.protocol == protocol).collect();
+                let mut candidates: Vec<_> = wild(family_v6)
+                    .into_iter()
+                    .filter(|(_, d)| d.protocol == protocol)
+                    .collect();
                 candidates.sort_by_key(|(_, d)| d.origin != DecoyOrigin::Host);
                 if let Some((i, d)) = candidates.first() {
                     out.push(spec(
@@ -189,8 +185,9 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     ));
                 }
             }
-            for (i, d) in
-                decoys.iter().filter(|(_, d)| d.peer.is_some_and(|p| p.is_ipv4()) && d.address.is_ipv4())
+            for (i, d) in decoys
+                .iter()
+                .filter(|(_, d)| d.peer.is_some_and(|p| p.is_ipv4()) && d.address.is_ipv4())
             {
                 if let Some(peer_addr) = d.peer {
                     out.push(spec(
@@ -264,9 +261,10 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     Target::Decoy(*i),
                 ));
             }
-            for (i, d) in listening().filter(host_only).filter(|(_, d)| {
-                d.address == IpAddr::V6(Ipv6Addr::LOCALHOST) || d.wildcard() && d.address.is_ipv6()
-            }) {
+            for (i, d) in listening()
+                .filter(host_only)
+                .filter(|(_, d)| d.address == IpAddr::V6(Ipv6Addr::LOCALHOST) || d.wildcard() && d.address.is_ipv6())
+            {
                 out.push(spec(
                     Kind::Ipv6DstLoopback,
                     Some(li),
@@ -282,15 +280,16 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
     out
 }
 
-fn spec(
-    kind: Kind,
-    link: Option<usize>,
-    d: &DecoyPlan,
-    src: SocketAddr,
-    dst: SocketAddr,
-    target: Target,
-) -> ProbeSpec {
-    ProbeSpec { kind, link, protocol: d.protocol, src, dst, target, service: d.service.clone() }
+fn spec(kind: Kind, link: Option<usize>, d: &DecoyPlan, src: SocketAddr, dst: SocketAddr, target: Target) -> ProbeSpec {
+    ProbeSpec {
+        kind,
+        link,
+        protocol: d.protocol,
+        src,
+        dst,
+        target,
+        service: d.service.clone(),
+    }
 }
 
 /// The decoy that receives traffic translated to a local `target`.
@@ -332,10 +331,15 @@ mod tests {
         assert!(probes.first().unwrap().kind.control());
         let mapped: Vec<_> = probes.iter().filter(|p| p.kind == Kind::Ipv6SrcMapped).collect();
         assert_eq!(mapped.len(), 3, "{mapped:?}");
-        assert!(mapped.iter().all(|p| p.src.ip() == "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
+        assert!(mapped
+            .iter()
+            .all(|p| p.src.ip() == "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
         assert!(mapped.iter().any(|p| p.service == "udp:[::]:5354"));
-        let ports: Vec<u16> =
-            probes.iter().filter(|p| p.kind != Kind::ControlLocal).map(|p| p.src.port()).collect();
+        let ports: Vec<u16> = probes
+            .iter()
+            .filter(|p| p.kind != Kind::ControlLocal)
+            .map(|p| p.src.port())
+            .collect();
         let mut unique = ports.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -347,8 +351,11 @@ mod tests {
         let facts = scenario::find("kube-route-localnet").unwrap().facts();
         let plan = plan(&facts);
         let probes = probes(&plan, &fake_links(&plan));
-        let dst: Vec<String> =
-            probes.iter().filter(|p| p.kind == Kind::Ipv4DstLoopback).map(|p| p.dst.to_string()).collect();
+        let dst: Vec<String> = probes
+            .iter()
+            .filter(|p| p.kind == Kind::Ipv4DstLoopback)
+            .map(|p| p.dst.to_string())
+            .collect();
         assert!(dst.contains(&"127.0.0.1:10248".to_string()), "{dst:?}");
         assert!(dst.contains(&"127.0.0.2:10250".to_string()), "{dst:?}");
         let nat: Vec<_> = probes.iter().filter(|p| p.kind == Kind::NatPublished).collect();

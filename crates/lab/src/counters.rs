@@ -87,8 +87,7 @@ fn parse_table_pairs(text: &str, out: &mut BTreeMap<String, u64>) {
     let lines: Vec<&str> = text.lines().collect();
     for pair in lines.chunks(2) {
         let [names, values] = pair else { continue };
-        let (Some((prefix, names)), Some((_, values))) = (names.split_once(':'), values.split_once(':'))
-        else {
+        let (Some((prefix, names)), Some((_, values))) = (names.split_once(':'), values.split_once(':')) else {
             continue;
         };
         for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
@@ -142,7 +141,9 @@ fn parse_nft_counters(text: &str) -> BTreeMap<String, u64> {
             chain = rest.trim_end_matches('{').trim().to_string();
         } else if let Some(at) = t.find("counter packets ") {
             let words: Vec<&str> = t[at..].split_whitespace().collect();
-            let Some(packets) = words.get(2).and_then(|p| p.parse::<u64>().ok()) else { continue };
+            let Some(packets) = words.get(2).and_then(|p| p.parse::<u64>().ok()) else {
+                continue;
+            };
             let rest = words.get(5..).map(|w| w.join(" ")).unwrap_or_default();
             let rule = format!("{} counter {rest}", t[..at].trim()).trim().to_string();
             *out.entry(format!("{table} {chain}: {rule}")).or_insert(0) += packets;
@@ -165,12 +166,26 @@ mod tests {
         assert_eq!(m["Ip6InHdrErrors"], 4);
         let nft = "table inet g {\n\tchain pre {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname != \"lo\" ip saddr 127.0.0.0/8 counter packets 2 bytes 84 drop\n\t}\n}\n";
         let rules = parse_nft_counters(nft);
-        assert_eq!(rules["inet g pre: iifname != \"lo\" ip saddr 127.0.0.0/8 counter drop"], 2);
-        let before = Snapshot { kernel: BTreeMap::new(), rules: BTreeMap::new() };
+        assert_eq!(
+            rules["inet g pre: iifname != \"lo\" ip saddr 127.0.0.0/8 counter drop"],
+            2
+        );
+        let before = Snapshot {
+            kernel: BTreeMap::new(),
+            rules: BTreeMap::new(),
+        };
         let after = Snapshot { kernel: m, rules };
         let lines = moved(&before, &after);
-        assert!(lines.iter().any(|l| l == "victim counter Ip6InHdrErrors +4"), "{lines:?}");
-        assert!(lines.iter().any(|l| l.starts_with("nft rule matched 2 packet(s): inet g pre")), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l == "victim counter Ip6InHdrErrors +4"),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("nft rule matched 2 packet(s): inet g pre")),
+            "{lines:?}"
+        );
         let mut martians = BTreeMap::new();
         parse_martians(
             "entries  in_hit in_martian_dst in_martian_src\n00000036 00000000 0000002d 00000119\n00000036 00000000 00000001 00000001\n",

@@ -43,10 +43,7 @@ pub struct Arrival {
 
 /// Opens `specs` inside `ns`, in order. A decoy the kernel refuses (two host sockets that
 /// shared a port through `SO_REUSEPORT`, say) is `None`, with the reason in the second list.
-pub fn open_all(
-    ns: &Namespace,
-    specs: Vec<DecoySpec>,
-) -> Result<(Vec<Option<Decoy>>, Vec<String>), NetnsError> {
+pub fn open_all(ns: &Namespace, specs: Vec<DecoySpec>) -> Result<(Vec<Option<Decoy>>, Vec<String>), NetnsError> {
     ns.run_in(move || {
         let mut notes = Vec::new();
         let decoys = specs
@@ -68,7 +65,11 @@ pub fn open_all(
 }
 
 fn open(spec: &DecoySpec) -> io::Result<Decoy> {
-    let domain = if spec.bind.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if spec.bind.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let ty = match spec.protocol {
         Protocol::Tcp => Type::STREAM,
         Protocol::Udp => Type::DGRAM,
@@ -88,7 +89,11 @@ fn open(spec: &DecoySpec) -> io::Result<Decoy> {
         }
     }
     socket.set_nonblocking(true)?;
-    Ok(Decoy { socket, protocol: spec.protocol, pending: Vec::new() })
+    Ok(Decoy {
+        socket,
+        protocol: spec.protocol,
+        pending: Vec::new(),
+    })
 }
 
 impl Decoy {

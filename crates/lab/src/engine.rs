@@ -34,9 +34,7 @@ impl Live {
     }
 
     fn matches_reply(&self, src: SocketAddr, dst: SocketAddr) -> bool {
-        self.spec.protocol == Protocol::Tcp
-            && dst.port() == self.spec.src.port()
-            && src.port() == self.spec.dst.port()
+        self.spec.protocol == Protocol::Tcp && dst.port() == self.spec.src.port() && src.port() == self.spec.dst.port()
     }
 }
 
@@ -112,7 +110,8 @@ pub fn run(
                 l.outcome = Some(Outcome::Dropped);
             }
             if !l.outcome.is_some_and(|o| o.delivered()) && !moved.is_empty() {
-                l.evidence.push(format!("during this attack phase: {}", moved.join(", ")));
+                l.evidence
+                    .push(format!("during this attack phase: {}", moved.join(", ")));
             }
         }
         progress(done + 1, total, kind.id());
@@ -141,20 +140,20 @@ fn phase(
             Some(li) => {
                 let link = &topo.links[li];
                 let tcp = (l.spec.protocol == Protocol::Tcp).then_some((TcpKind::Syn, l.isn));
-                let frame =
-                    packet::build(link.peer_mac, link.victim_mac, l.spec.src, l.spec.dst, tcp, &payload);
+                let frame = packet::build(link.peer_mac, link.victim_mac, l.spec.src, l.spec.dst, tcp, &payload);
                 match (frame, sockets.get(li).and_then(Option::as_ref)) {
-                    (Some(frame), Some(s)) => {
-                        s.send(&frame).map_err(|e| LabError::io("sending a frame", e))?
-                    }
+                    (Some(frame), Some(s)) => s.send(&frame).map_err(|e| LabError::io("sending a frame", e))?,
                     _ => live[i].evidence.push("frame could not be built".into()),
                 }
             }
         }
     }
     // Controls are expected to arrive and end the phase early: give them room on a busy machine.
-    let timeout =
-        if members.iter().any(|&i| live[i].spec.kind.control()) { setup.timeout * 4 } else { setup.timeout };
+    let timeout = if members.iter().any(|&i| live[i].spec.kind.control()) {
+        setup.timeout * 4
+    } else {
+        setup.timeout
+    };
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -167,7 +166,14 @@ fn phase(
             }
         }
         while let Some(n) = lo.recv(&mut buf) {
-            if let Some(Seen::Tcp { src, dst, syn: true, ack: true, .. }) = packet::parse(&buf[..n]) {
+            if let Some(Seen::Tcp {
+                src,
+                dst,
+                syn: true,
+                ack: true,
+                ..
+            }) = packet::parse(&buf[..n])
+            {
                 for &i in members {
                     let l = &mut live[i];
                     if l.spec.link.is_some() && l.outcome.is_none() && l.matches_reply(src, dst) {
@@ -180,9 +186,19 @@ fn phase(
             }
         }
         let poll = |d: &mut Option<Decoy>| d.as_mut().map(Decoy::poll).unwrap_or_default();
-        let arrivals = setup.decoys.iter_mut().enumerate().map(|(k, d)| (Target::Decoy(k), poll(d)));
+        let arrivals = setup
+            .decoys
+            .iter_mut()
+            .enumerate()
+            .map(|(k, d)| (Target::Decoy(k), poll(d)));
         let arrivals: Vec<_> = arrivals
-            .chain(setup.stand_ins.iter_mut().enumerate().map(|(k, d)| (Target::StandIn(k), poll(d))))
+            .chain(
+                setup
+                    .stand_ins
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(k, d)| (Target::StandIn(k), poll(d))),
+            )
             .collect();
         for (target, list) in arrivals {
             for a in list {
@@ -194,7 +210,8 @@ fn phase(
                     });
                     l.peer = Some(a.peer);
                     if target != l.spec.target {
-                        l.evidence.push("arrived at another listener than the one aimed at".into());
+                        l.evidence
+                            .push("arrived at another listener than the one aimed at".into());
                     }
                 }
             }
@@ -224,12 +241,19 @@ fn on_neighbour_frame(
             continue;
         }
         match *seen {
-            Seen::Tcp { src, dst, syn: true, ack: true, seq, .. }
-                if l.matches_reply(src, dst) && !l.acked =>
-            {
+            Seen::Tcp {
+                src,
+                dst,
+                syn: true,
+                ack: true,
+                seq,
+                ..
+            } if l.matches_reply(src, dst) && !l.acked => {
                 let link = &topo.links[li];
                 let payload = format!("{TOKEN_PREFIX}{}\n", l.token).into_bytes();
-                let kind = TcpKind::AckData { ack: seq.wrapping_add(1) };
+                let kind = TcpKind::AckData {
+                    ack: seq.wrapping_add(1),
+                };
                 if let Some(frame) = packet::build(
                     link.peer_mac,
                     link.victim_mac,
@@ -240,17 +264,23 @@ fn on_neighbour_frame(
                 ) {
                     socket.send(&frame).map_err(|e| LabError::io("sending a frame", e))?;
                     l.acked = true;
-                    l.evidence.push(format!("SYN-ACK came back from {src}; handshake completed"));
+                    l.evidence
+                        .push(format!("SYN-ACK came back from {src}; handshake completed"));
                 }
             }
-            Seen::Tcp { src, dst, rst: true, .. } if l.matches_reply(src, dst) => {
+            Seen::Tcp {
+                src, dst, rst: true, ..
+            } if l.matches_reply(src, dst) => {
                 l.outcome = Some(Outcome::Refused);
                 l.evidence.push(format!("RST from {src}"));
             }
-            Seen::IcmpError { quoted_src_port, quoted_dst_port, ref kind }
-                if quoted_src_port == l.spec.src.port()
-                    && quoted_dst_port == l.spec.dst.port()
-                    && l.spec.protocol == Protocol::Udp =>
+            Seen::IcmpError {
+                quoted_src_port,
+                quoted_dst_port,
+                ref kind,
+            } if quoted_src_port == l.spec.src.port()
+                && quoted_dst_port == l.spec.dst.port()
+                && l.spec.protocol == Protocol::Udp =>
             {
                 l.outcome = Some(Outcome::Refused);
                 l.evidence.push(format!("{kind} came back"));
@@ -296,12 +326,17 @@ pub fn qualify(results: &mut [AttackResult], mirror: &Mirror) -> bool {
         .filter(|r| r.attack == Kind::ControlLan.id())
         .map(|r| (is_v6(&r.destination), r.protocol, r.outcome.delivered()))
         .collect();
-    let local_ok =
-        results.iter().filter(|r| r.attack == Kind::ControlLocal.id()).all(|r| r.outcome.delivered());
+    let local_ok = results
+        .iter()
+        .filter(|r| r.attack == Kind::ControlLocal.id())
+        .all(|r| r.outcome.delivered());
     let lan_ok = lan_controls.iter().any(|(_, _, ok)| *ok);
     for r in results.iter_mut().filter(|r| !r.control) {
         let v6 = is_v6(&r.destination) || is_v6(&r.source);
-        if !lan_controls.iter().any(|(f, p, ok)| *f == v6 && *p == r.protocol && *ok) {
+        if !lan_controls
+            .iter()
+            .any(|(f, p, ok)| *f == v6 && *p == r.protocol && *ok)
+        {
             r.uncertain.push(format!(
                 "no {} {} control was delivered on this path, so a drop here may be the lab's",
                 if v6 { "IPv6" } else { "IPv4" },
@@ -364,11 +399,41 @@ mod tests {
     #[test]
     fn a_missing_control_or_rule_makes_results_uncertain_per_family() {
         let mut results = vec![
-            row("control.local", "127.0.0.1", "127.0.0.1:1", Protocol::Tcp, Outcome::DeliveredToTrust),
-            row("control.lan", "192.0.2.254:1", "192.0.2.1:22", Protocol::Tcp, Outcome::Delivered),
-            row("control.lan", "[2001:db8::fffe]:2", "[2001:db8::1]:22", Protocol::Tcp, Outcome::Dropped),
-            row("ipv4.src-loopback", "127.0.0.1:3", "192.0.2.1:22", Protocol::Tcp, Outcome::Dropped),
-            row("ipv6.src-loopback", "[::1]:4", "[2001:db8::1]:22", Protocol::Tcp, Outcome::Dropped),
+            row(
+                "control.local",
+                "127.0.0.1",
+                "127.0.0.1:1",
+                Protocol::Tcp,
+                Outcome::DeliveredToTrust,
+            ),
+            row(
+                "control.lan",
+                "192.0.2.254:1",
+                "192.0.2.1:22",
+                Protocol::Tcp,
+                Outcome::Delivered,
+            ),
+            row(
+                "control.lan",
+                "[2001:db8::fffe]:2",
+                "[2001:db8::1]:22",
+                Protocol::Tcp,
+                Outcome::Dropped,
+            ),
+            row(
+                "ipv4.src-loopback",
+                "127.0.0.1:3",
+                "192.0.2.1:22",
+                Protocol::Tcp,
+                Outcome::Dropped,
+            ),
+            row(
+                "ipv6.src-loopback",
+                "[::1]:4",
+                "[2001:db8::1]:22",
+                Protocol::Tcp,
+                Outcome::Dropped,
+            ),
         ];
         let mirror = Mirror {
             left_out: vec![LeftOut {
@@ -390,8 +455,20 @@ mod tests {
     #[test]
     fn a_failed_local_control_fails_the_run() {
         let mut results = vec![
-            row("control.local", "127.0.0.1", "127.0.0.1:1", Protocol::Tcp, Outcome::Refused),
-            row("control.lan", "192.0.2.254:1", "192.0.2.1:22", Protocol::Tcp, Outcome::Delivered),
+            row(
+                "control.local",
+                "127.0.0.1",
+                "127.0.0.1:1",
+                Protocol::Tcp,
+                Outcome::Refused,
+            ),
+            row(
+                "control.lan",
+                "192.0.2.254:1",
+                "192.0.2.1:22",
+                Protocol::Tcp,
+                Outcome::Delivered,
+            ),
         ];
         assert!(!qualify(&mut results, &Mirror::default()));
     }

@@ -65,7 +65,10 @@ pub enum LabError {
 
 impl LabError {
     fn io(what: &str, source: std::io::Error) -> LabError {
-        LabError::Io { what: what.to_string(), source }
+        LabError::Io {
+            what: what.to_string(),
+            source,
+        }
     }
 }
 
@@ -84,7 +87,11 @@ pub struct ProveOptions {
 
 impl Default for ProveOptions {
     fn default() -> Self {
-        ProveOptions { source: "host".to_string(), phase_timeout: Duration::from_millis(150), progress: None }
+        ProveOptions {
+            source: "host".to_string(),
+            phase_timeout: Duration::from_millis(150),
+            progress: None,
+        }
     }
 }
 
@@ -116,8 +123,7 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     let names: Vec<String> = topology.links.iter().map(|l| l.plan.name.clone()).collect();
     mirror::apply_sysctls(&topology.victim, &facts.sysctls, &names, &mut mirror)?;
     let mut notes = plan.notes.clone();
-    let (decoys, decoy_notes) =
-        decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
+    let (decoys, decoy_notes) = decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
     notes.extend(decoy_notes);
     let (stand_ins, stand_in_notes) = match &topology.backend {
         Some(b) => decoy::open_all(b, plan.stand_ins.iter().map(stand_in_spec).collect())?,
@@ -138,8 +144,13 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         kinds.len()
     };
     let (control_phases, total) = (phases(&controls), phases(&controls) + phases(&attacks));
-    let mut setup =
-        engine::Setup { topology: &topology, decoys, stand_ins, nft: false, timeout: opts.phase_timeout };
+    let mut setup = engine::Setup {
+        topology: &topology,
+        decoys,
+        stand_ins,
+        nft: false,
+        timeout: opts.phase_timeout,
+    };
     // Controls run before the host's ruleset is loaded: they prove the lab's own plumbing (links,
     // addresses, decoys), which a host firewall that drops all unsolicited traffic would hide.
     let mut results = engine::run(&mut setup, controls, &|done, _, what| report_step(done, total, what))?;
@@ -154,7 +165,10 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     drop(setup);
     let controls_passed = engine::qualify(&mut results, &mirror);
     if !controls_passed {
-        notes.push("a control failed: the lab could not reproduce ordinary reachability, so nothing is reported as proven".into());
+        notes.push(
+            "a control failed: the lab could not reproduce ordinary reachability, so nothing is reported as proven"
+                .into(),
+        );
     }
     Ok(ProofReport {
         schema: PROOF_SCHEMA.to_string(),
@@ -181,5 +195,10 @@ fn decoy_spec(d: &plan::DecoyPlan) -> decoy::DecoySpec {
 }
 
 fn stand_in_spec(s: &plan::StandInPlan) -> decoy::DecoySpec {
-    decoy::DecoySpec { protocol: s.protocol, bind: s.target, v6only: None, peer: None }
+    decoy::DecoySpec {
+        protocol: s.protocol,
+        bind: s.target,
+        v6only: None,
+        peer: None,
+    }
 }

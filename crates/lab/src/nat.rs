@@ -71,9 +71,19 @@ fn from_iptables_line(line: &str) -> Option<PublishedPort> {
         _ => return None,
     };
     let port = value("--dport")?.parse().ok()?;
-    let match_address = if negated("-d") { None } else { value("-d").and_then(parse_prefix_address) };
+    let match_address = if negated("-d") {
+        None
+    } else {
+        value("-d").and_then(parse_prefix_address)
+    };
     let target = parse_target(value("--to-destination")?, port)?;
-    Some(PublishedPort { protocol, match_address, port, target, rule: line.trim().to_string() })
+    Some(PublishedPort {
+        protocol,
+        match_address,
+        port,
+        target,
+        rule: line.trim().to_string(),
+    })
 }
 
 fn from_nft_line(line: &str) -> Option<PublishedPort> {
@@ -92,12 +102,22 @@ fn from_nft_line(line: &str) -> Option<PublishedPort> {
             "udp" => Protocol::Udp,
             _ => return None,
         };
-        (w[1] == "dport").then(|| w[2].parse().ok().map(|p| (protocol, p))).flatten()
+        (w[1] == "dport")
+            .then(|| w[2].parse().ok().map(|p| (protocol, p)))
+            .flatten()
     })?;
-    let match_address =
-        words.windows(3).find(|w| w[0] == "ip" && w[1] == "daddr").and_then(|w| parse_prefix_address(w[2]));
+    let match_address = words
+        .windows(3)
+        .find(|w| w[0] == "ip" && w[1] == "daddr")
+        .and_then(|w| parse_prefix_address(w[2]));
     let target = parse_target(rest.get(1)?, port)?;
-    Some(PublishedPort { protocol, match_address, port, target, rule: line.trim().to_string() })
+    Some(PublishedPort {
+        protocol,
+        match_address,
+        port,
+        target,
+        rule: line.trim().to_string(),
+    })
 }
 
 /// `127.0.0.1/32` or `127.0.0.1` → the address (a prefix wider than one address is not one).

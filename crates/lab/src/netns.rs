@@ -53,7 +53,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A name no other run will pick: `lw-<tag>-<pid>-<n>-<nanos>`, at most 40 characters.
 pub fn unique_name(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
     format!("lw-{tag}-{}-{n}-{:x}", std::process::id(), nanos)
 }
@@ -90,7 +93,10 @@ impl Namespace {
     /// (for example a `hosts` file private to the namespace).
     pub fn set_etc_file(&self, file: &str, contents: &str) -> Result<(), NetnsError> {
         let dir = self.etc_dir();
-        std::fs::create_dir_all(&dir).map_err(|source| NetnsError::Io { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| NetnsError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let path = dir.join(file);
         std::fs::write(&path, contents).map_err(|source| NetnsError::Io { path, source })
     }
@@ -111,15 +117,24 @@ impl Namespace {
         let handle = std::thread::Builder::new()
             .name(format!("netns-{}", self.name))
             .spawn(move || -> Result<R, NetnsError> {
-                let file = std::fs::File::open(&path).map_err(|source| NetnsError::Io { path: path.clone(), source })?;
+                let file = std::fs::File::open(&path).map_err(|source| NetnsError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 use std::os::fd::AsRawFd;
                 // SAFETY: setns(2) on a namespace file we just opened; affects only this thread.
                 if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(NetnsError::Io { path, source: std::io::Error::last_os_error() });
+                    return Err(NetnsError::Io {
+                        path,
+                        source: std::io::Error::last_os_error(),
+                    });
                 }
                 Ok(f())
             })
-            .map_err(|source| NetnsError::Spawn { command: format!("thread in {}", self.name), source })?;
+            .map_err(|source| NetnsError::Spawn {
+                command: format!("thread in {}", self.name),
+                source,
+            })?;
         handle.join().unwrap_or_else(|_| {
             Err(NetnsError::Failed {
                 command: format!("thread in {}", self.name),
@@ -135,7 +150,12 @@ impl Namespace {
             .args(["netns", "pids", &self.name])
             .stderr(Stdio::null())
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -149,7 +169,10 @@ impl Drop for Namespace {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(self.etc_dir());
     }
 }
@@ -157,7 +180,10 @@ impl Drop for Namespace {
 /// Runs a command to completion; a non-zero exit becomes [`NetnsError::Failed`] with its stderr.
 pub fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
     let command = format!("{cmd:?}").replace('"', "");
-    let out = cmd.stdin(Stdio::null()).output().map_err(|source| NetnsError::Spawn { command: command.clone(), source })?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|source| NetnsError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
     if out.status.success() {
         Ok(out)
     } else {
@@ -174,5 +200,10 @@ pub fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
 pub fn can_create_namespaces() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() == 0 };
-    root && Command::new("ip").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    root && Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }

@@ -34,7 +34,10 @@ impl PacketSocket {
         }
         // SAFETY: raw is a fresh, valid descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let socket = PacketSocket { fd, ifindex: ifindex as i32 };
+        let socket = PacketSocket {
+            fd,
+            ifindex: ifindex as i32,
+        };
         let addr = socket.address();
         // SAFETY: addr is a fully initialised sockaddr_ll of the size given.
         let rc = unsafe {
@@ -127,9 +130,11 @@ pub fn build(
     let written = match tcp {
         None => ip.udp(src.port(), dst.port()).write(&mut frame, payload),
         Some((TcpKind::Syn, seq)) => ip.tcp(src.port(), dst.port(), seq, 64240).syn().write(&mut frame, &[]),
-        Some((TcpKind::AckData { ack }, seq)) => {
-            ip.tcp(src.port(), dst.port(), seq, 64240).ack(ack).psh().write(&mut frame, payload)
-        }
+        Some((TcpKind::AckData { ack }, seq)) => ip
+            .tcp(src.port(), dst.port(), seq, 64240)
+            .ack(ack)
+            .psh()
+            .write(&mut frame, payload),
     };
     written.ok().map(|_| frame)
 }
@@ -186,20 +191,24 @@ pub fn parse(frame: &[u8]) -> Option<Seen> {
             // Destination unreachable (3): the quoted IPv4 header, then the ports.
             let quoted = icmp.payload();
             let ihl = usize::from(quoted.first()? & 0x0f) * 4;
-            quoted_ports(quoted.get(ihl..)?).filter(|_| t == 3).map(|(s, d)| Seen::IcmpError {
-                quoted_src_port: s,
-                quoted_dst_port: d,
-                kind: format!("icmp {t}/{c}"),
-            })
+            quoted_ports(quoted.get(ihl..)?)
+                .filter(|_| t == 3)
+                .map(|(s, d)| Seen::IcmpError {
+                    quoted_src_port: s,
+                    quoted_dst_port: d,
+                    kind: format!("icmp {t}/{c}"),
+                })
         }
         TransportSlice::Icmpv6(icmp) => {
             let (t, c) = (icmp.type_u8(), icmp.code_u8());
             // Destination unreachable (1): the quoted 40-byte IPv6 header, then the ports.
-            quoted_ports(icmp.payload().get(40..)?).filter(|_| t == 1).map(|(s, d)| Seen::IcmpError {
-                quoted_src_port: s,
-                quoted_dst_port: d,
-                kind: format!("icmpv6 {t}/{c}"),
-            })
+            quoted_ports(icmp.payload().get(40..)?)
+                .filter(|_| t == 1)
+                .map(|(s, d)| Seen::IcmpError {
+                    quoted_src_port: s,
+                    quoted_dst_port: d,
+                    kind: format!("icmpv6 {t}/{c}"),
+                })
         }
         _ => None,
     }
@@ -223,7 +232,14 @@ mod tests {
         let frame = build([2; 6], [4; 6], src, dst, Some((TcpKind::Syn, 1000)), &[]).unwrap();
         assert_eq!(&frame[0..6], &[4; 6]);
         match parse(&frame) {
-            Some(Seen::Tcp { src: s, dst: d, syn: true, ack: false, rst: false, seq: 1000 }) => {
+            Some(Seen::Tcp {
+                src: s,
+                dst: d,
+                syn: true,
+                ack: false,
+                rst: false,
+                seq: 1000,
+            }) => {
                 assert_eq!((s, d), (src, dst));
             }
             other => panic!("{other:?}"),

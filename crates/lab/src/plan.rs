@@ -141,10 +141,20 @@ pub fn plan(facts: &HostFacts) -> Plan {
     }
     if !links.iter().any(|l| l.role == LinkRole::Lan) {
         notes.push("no interface left for the neighbour; added a synthetic LAN interface lw-lan0".into());
-        links.push(link_from_addresses("lw-lan0", vec![(Ipv4Addr::new(203, 0, 113, 1), 25)], vec![]));
+        links.push(link_from_addresses(
+            "lw-lan0",
+            vec![(Ipv4Addr::new(203, 0, 113, 1), 25)],
+            vec![],
+        ));
     }
     let decoys = decoys(facts, &published, &mut notes);
-    Plan { links, decoys, published, stand_ins, notes }
+    Plan {
+        links,
+        decoys,
+        published,
+        stand_ins,
+        notes,
+    }
 }
 
 fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
@@ -169,9 +179,7 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             .addresses
             .iter()
             .filter_map(|a| match a.address {
-                IpAddr::V6(v6) if !v6.is_unicast_link_local() && !v6.is_loopback() => {
-                    Some((v6, a.prefix_len))
-                }
+                IpAddr::V6(v6) if !v6.is_unicast_link_local() && !v6.is_loopback() => Some((v6, a.prefix_len)),
                 _ => None,
             })
             .collect();
@@ -203,7 +211,14 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
 fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>) -> LinkPlan {
     let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &v4));
     let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &v6));
-    LinkPlan { name: name.to_string(), v4, v6, peer_v4, peer_v6, role: LinkRole::Lan }
+    LinkPlan {
+        name: name.to_string(),
+        v4,
+        v6,
+        peer_v4,
+        peer_v6,
+        role: LinkRole::Lan,
+    }
 }
 
 /// The highest host address of the subnet that the host does not use; for /31 and /32 a
@@ -236,7 +251,10 @@ fn peer_v6(addr: Ipv6Addr, len: u8, taken: &[(Ipv6Addr, u8)]) -> Option<Ipv6Addr
 
 fn is_local(facts: &HostFacts, links: &[LinkPlan], ip: IpAddr) -> bool {
     is_loopback(ip)
-        || facts.interfaces.iter().any(|i| i.addresses.iter().any(|a| a.address == ip))
+        || facts
+            .interfaces
+            .iter()
+            .any(|i| i.addresses.iter().any(|a| a.address == ip))
         || links.iter().any(|l| l.v4.iter().any(|(a, _)| IpAddr::V4(*a) == ip))
 }
 
@@ -263,7 +281,11 @@ fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String
             protocol: socket.protocol,
             address: socket.address,
             port: socket.port,
-            v6only: if socket.address.is_ipv6() { Some(socket.v6only.unwrap_or(false)) } else { None },
+            v6only: if socket.address.is_ipv6() {
+                Some(socket.v6only.unwrap_or(false))
+            } else {
+                None
+            },
             peer: socket.peer.map(|(ip, port)| SocketAddr::new(ip, port)),
             origin: DecoyOrigin::Host,
         };
@@ -322,10 +344,10 @@ fn same_binding(a: &DecoyPlan, b: &DecoyPlan) -> bool {
 /// The lab's own wildcard listeners for the LAN controls, for each protocol and family the
 /// host has no wildcard listener of, on a port no host socket uses.
 fn add_controls(facts: &HostFacts, decoys: &mut Vec<DecoyPlan>) {
-    let used = |port: u16| {
-        facts.inet_sockets.iter().any(|s| s.port == port) || decoys.iter().any(|d| d.port == port)
+    let used = |port: u16| facts.inet_sockets.iter().any(|s| s.port == port) || decoys.iter().any(|d| d.port == port);
+    let Some(port) = (47_000..60_000).find(|p| !used(*p)) else {
+        return;
     };
-    let Some(port) = (47_000..60_000).find(|p| !used(*p)) else { return };
     for protocol in [Protocol::Tcp, Protocol::Udp] {
         for v6 in [false, true] {
             let exists = decoys.iter().any(|d| {
@@ -337,8 +359,11 @@ fn add_controls(facts: &HostFacts, decoys: &mut Vec<DecoyPlan>) {
             if exists {
                 continue;
             }
-            let address =
-                if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+            let address = if v6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            };
             decoys.push(DecoyPlan {
                 service: format!(
                     "lab-control:{}:{}",
@@ -363,11 +388,23 @@ mod tests {
 
     #[test]
     fn picks_peer_addresses_inside_the_subnet_and_not_taken() {
-        assert_eq!(peer_v4(Ipv4Addr::new(192, 0, 2, 1), 24, &[]), Ipv4Addr::new(192, 0, 2, 254));
+        assert_eq!(
+            peer_v4(Ipv4Addr::new(192, 0, 2, 1), 24, &[]),
+            Ipv4Addr::new(192, 0, 2, 254)
+        );
         let taken = [(Ipv4Addr::new(192, 0, 2, 254), 24)];
-        assert_eq!(peer_v4(Ipv4Addr::new(192, 0, 2, 254), 24, &taken), Ipv4Addr::new(192, 0, 2, 253));
-        assert_eq!(peer_v4(Ipv4Addr::new(192, 0, 2, 9), 32, &[]), Ipv4Addr::new(198, 51, 100, 254));
-        assert_eq!(peer_v6("2001:db8::1".parse().unwrap(), 64, &[]), Some("2001:db8::fffe".parse().unwrap()));
+        assert_eq!(
+            peer_v4(Ipv4Addr::new(192, 0, 2, 254), 24, &taken),
+            Ipv4Addr::new(192, 0, 2, 253)
+        );
+        assert_eq!(
+            peer_v4(Ipv4Addr::new(192, 0, 2, 9), 32, &[]),
+            Ipv4Addr::new(198, 51, 100, 254)
+        );
+        assert_eq!(
+            peer_v6("2001:db8::1".parse().unwrap(), 64, &[]),
+            Some("2001:db8::fffe".parse().unwrap())
+        );
         assert_eq!(peer_v6("2001:db8::1".parse().unwrap(), 128, &[]), None);
     }
 
@@ -380,7 +417,10 @@ mod tests {
         assert_eq!(plan.links.len(), 1);
         assert_eq!(plan.links[0].name, "eth0");
         assert!(plan.notes.iter().any(|n| n.contains("synthetic")));
-        assert_eq!(plan.decoys.iter().filter(|d| d.origin == DecoyOrigin::Control).count(), 4);
+        assert_eq!(
+            plan.decoys.iter().filter(|d| d.origin == DecoyOrigin::Control).count(),
+            4
+        );
     }
 
     #[test]
@@ -393,7 +433,10 @@ mod tests {
             loopback: false,
             kind: Some("bridge".into()),
             mac: None,
-            addresses: vec![InterfaceAddress { address: "172.17.0.1".parse().unwrap(), prefix_len: 16 }],
+            addresses: vec![InterfaceAddress {
+                address: "172.17.0.1".parse().unwrap(),
+                prefix_len: 16,
+            }],
         });
         facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
             family: loopwarden_core::facts::IptablesFamily::Ipv4,

@@ -17,11 +17,22 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         "mirrored: {} sysctls, nftables {}, iptables {}\n",
         m.sysctls_applied,
         if m.nft_loaded { "loaded" } else { "none" },
-        if m.iptables_loaded.is_empty() { "none".to_string() } else { m.iptables_loaded.join(", ") }
+        if m.iptables_loaded.is_empty() {
+            "none".to_string()
+        } else {
+            m.iptables_loaded.join(", ")
+        }
     ));
     for l in &m.left_out {
-        let scope = if l.inbound { l.family.as_str() } else { "outbound only, no attack touches it" };
-        out.push_str(&format!("  left out ({}, {scope}): {} — {}\n", l.source, l.item, l.reason));
+        let scope = if l.inbound {
+            l.family.as_str()
+        } else {
+            "outbound only, no attack touches it"
+        };
+        out.push_str(&format!(
+            "  left out ({}, {scope}): {} — {}\n",
+            l.source, l.item, l.reason
+        ));
     }
     for n in &report.notes {
         out.push_str(&format!("note: {n}\n"));
@@ -33,14 +44,23 @@ pub fn human(report: &ProofReport, color: bool) -> String {
     });
     let attacks: Vec<_> = report.results.iter().filter(|r| !r.control).collect();
     let through = attacks.iter().filter(|r| r.outcome.delivered()).count();
-    let trusted = attacks.iter().filter(|r| r.outcome == Outcome::DeliveredToTrust).count();
+    let trusted = attacks
+        .iter()
+        .filter(|r| r.outcome == Outcome::DeliveredToTrust)
+        .count();
     let uncertain = attacks.iter().filter(|r| !r.uncertain.is_empty()).count();
     out.push_str(&format!(
         "attacks: {} fired, {through} got through ({trusted} with a loopback peer), {} stopped, {uncertain} uncertain\n\n",
         attacks.len(),
         attacks.len() - through
     ));
-    let width = report.results.iter().map(|r| r.service.len()).max().unwrap_or(0).min(40);
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.service.len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     let mut last = "";
     for r in &report.results {
         if r.attack != last {

@@ -110,8 +110,8 @@ type CheckKey = (&'static str, Option<String>, Option<&'static str>);
 /// `net.no-loopback-antispoof` finding: delivered anywhere means the boundary is open.
 fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
     let host_service = !r.service.starts_with("lab-control:");
-    let udp_loopback = r.protocol == Protocol::Udp
-        && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+    let udp_loopback =
+        r.protocol == Protocol::Udp && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
     let mut out = match r.attack.as_str() {
         "ipv4.dst-loopback" => vec![("net.route-localnet", None, None)],
         // The published address and port, as the static check names the service.
@@ -126,14 +126,15 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
         _ => vec![],
     };
     if udp_loopback
-        && matches!(r.attack.as_str(), "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback")
+        && matches!(
+            r.attack.as_str(),
+            "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback"
+        )
     {
         out.push(("proto.udp-loopback", Some(r.service.clone()), None));
     }
     let family = match r.attack.as_str() {
-        "ipv4.dst-loopback" | "ipv4.src-loopback" | "ipv4.stub-spoof" | "nat.published-loopback" => {
-            Some("ipv4")
-        }
+        "ipv4.dst-loopback" | "ipv4.src-loopback" | "ipv4.stub-spoof" | "nat.published-loopback" => Some("ipv4"),
         "ipv6.dst-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" => Some("ipv6"),
         _ => None,
     };
@@ -183,7 +184,10 @@ impl ProofReport {
     pub fn limits(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.controls_passed {
-            out.push("prove: the lab's controls failed, so nothing was proven (run `loopwarden prove` for the matrix)".into());
+            out.push(
+                "prove: the lab's controls failed, so nothing was proven (run `loopwarden prove` for the matrix)"
+                    .into(),
+            );
         }
         out.extend(
             self.mirror
@@ -232,7 +236,9 @@ impl ProofReport {
                 };
                 let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
                 evidence.extend(
-                    results.iter().flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
+                    results
+                        .iter()
+                        .flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
                 );
                 evidence.dedup();
                 if !facts.host.kernel.is_empty() && facts.host.kernel != self.kernel {
@@ -270,7 +276,10 @@ impl ProofReport {
 
 /// Whether the snapshot has an inet socket with this service id.
 fn has_socket(facts: &HostFacts, id: &str) -> bool {
-    facts.inet_sockets.iter().any(|s| loopwarden_core::inventory::inet_service_id(s) == id)
+    facts
+        .inet_sockets
+        .iter()
+        .any(|s| loopwarden_core::inventory::inet_service_id(s) == id)
 }
 
 /// `lab: ipv4.dst-loopback TCP 192.0.2.254:30001 → 127.0.0.1:5432 on eth0: delivered (peer …)`.
@@ -305,7 +314,11 @@ mod tests {
             control: attack.starts_with("control."),
             service: service.into(),
             interface: "eth0".into(),
-            protocol: if service.starts_with("udp") { Protocol::Udp } else { Protocol::Tcp },
+            protocol: if service.starts_with("udp") {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
+            },
             source: "192.0.2.254:30001".into(),
             destination: "127.0.0.1:7003".into(),
             outcome,
@@ -345,13 +358,22 @@ mod tests {
         );
         let found = r.findings(&facts);
         let get = |check: &str, service: Option<&str>| {
-            found.iter().find(|f| f.check == check && f.service.as_deref() == service).unwrap()
+            found
+                .iter()
+                .find(|f| f.check == check && f.service.as_deref() == service)
+                .unwrap()
         };
         let route = get("net.route-localnet", None);
         assert_eq!((route.status, route.confidence), (Status::Open, Confidence::Proven));
         assert_eq!(route.evidence.len(), 2);
-        assert_eq!(get("proto.udp-loopback", Some("udp:127.0.0.1:8125")).status, Status::Open);
-        assert_eq!(get("net.loopback-source-trust", Some("tcp:0.0.0.0:10250")).status, Status::Unknown);
+        assert_eq!(
+            get("proto.udp-loopback", Some("udp:127.0.0.1:8125")).status,
+            Status::Open
+        );
+        assert_eq!(
+            get("net.loopback-source-trust", Some("tcp:0.0.0.0:10250")).status,
+            Status::Unknown
+        );
         assert!(found.iter().all(|f| f.check != "control.lan"));
     }
 

@@ -5,8 +5,8 @@
 //! and the listeners, sysctls and rules of the case it shows.
 
 use loopwarden_core::facts::{
-    FirewallFacts, HostFacts, HostInfo, InetSocket, Interface, InterfaceAddress, IptablesDump,
-    IptablesFamily, Protocol, SocketState, Sysctls, FACTS_SCHEMA,
+    FirewallFacts, HostFacts, HostInfo, InetSocket, Interface, InterfaceAddress, IptablesDump, IptablesFamily,
+    Protocol, SocketState, Sysctls, FACTS_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -118,7 +118,10 @@ pub fn interface(name: &str, index: u32, loopback: bool, addresses: &[(&str, u8)
         addresses: addresses
             .iter()
             .filter_map(|(a, len)| {
-                a.parse::<IpAddr>().ok().map(|address| InterfaceAddress { address, prefix_len: *len })
+                a.parse::<IpAddr>().ok().map(|address| InterfaceAddress {
+                    address,
+                    prefix_len: *len,
+                })
             })
             .collect(),
     }
@@ -131,7 +134,11 @@ pub fn listener(protocol: Protocol, address: &str, port: u16, v6only: Option<boo
         address: address.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
         port,
         v6only,
-        state: if protocol == Protocol::Tcp { SocketState::Listen } else { SocketState::Unconnected },
+        state: if protocol == Protocol::Tcp {
+            SocketState::Listen
+        } else {
+            SocketState::Unconnected
+        },
         peer: None,
         bound_device: None,
         uid: 0,
@@ -154,7 +161,11 @@ fn set(facts: &mut HostFacts, key: &str, value: &str) {
 }
 
 fn iptables(text: &str) -> IptablesDump {
-    IptablesDump { family: IptablesFamily::Ipv4, backend: "nft".into(), text: text.to_string() }
+    IptablesDump {
+        family: IptablesFamily::Ipv4,
+        backend: "nft".into(),
+        text: text.to_string(),
+    }
 }
 
 fn kube_route_localnet() -> HostFacts {
@@ -179,8 +190,10 @@ fn docker_published_loopback() -> HostFacts {
     let mut f = base_facts("docker-published-loopback");
     f.interfaces.push(interface("docker0", 3, false, &[("172.17.0.1", 16)]));
     set(&mut f, "net.ipv4.ip_forward", "1");
-    f.inet_sockets =
-        vec![listener(Protocol::Tcp, "127.0.0.1", 8081, None), listener(Protocol::Tcp, "0.0.0.0", 22, None)];
+    f.inet_sockets = vec![
+        listener(Protocol::Tcp, "127.0.0.1", 8081, None),
+        listener(Protocol::Tcp, "0.0.0.0", 22, None),
+    ];
     f.firewall.iptables.push(iptables(
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
          :DOCKER - [0:0]\n\

@@ -78,10 +78,17 @@ pub struct Topology {
 pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
     let victim = Namespace::create("victim")?;
     let neighbour = Namespace::create("nbr")?;
-    let backend = if plan.stand_ins.is_empty() { None } else { Some(Namespace::create("backend")?) };
+    let backend = if plan.stand_ins.is_empty() {
+        None
+    } else {
+        Some(Namespace::create("backend")?)
+    };
     // Link-local and mirrored IPv6 addresses must be usable at once: no duplicate detection in
     // namespaces that hold nothing but the lab.
-    for ns in [Some(&victim), Some(&neighbour), backend.as_ref()].into_iter().flatten() {
+    for ns in [Some(&victim), Some(&neighbour), backend.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         ns.exec(&[
             "sysctl",
             "-q",
@@ -130,7 +137,11 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
         }
         cmds.push(format!("link set {peer} up"));
         if link.role == LinkRole::Backend {
-            for s in plan.stand_ins.iter().filter(|s| s.link.as_deref() == Some(link.name.as_str())) {
+            for s in plan
+                .stand_ins
+                .iter()
+                .filter(|s| s.link.as_deref() == Some(link.name.as_str()))
+            {
                 cmds.push(format!("addr add {}/{prefix} dev {peer}", s.target.ip()));
             }
             if let Some((a, _)) = link.v4.first() {
@@ -138,10 +149,17 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
             }
         }
     }
-    let unlinked: Vec<IpAddr> =
-        plan.stand_ins.iter().filter(|s| s.link.is_none()).map(|s| s.target.ip()).collect();
+    let unlinked: Vec<IpAddr> = plan
+        .stand_ins
+        .iter()
+        .filter(|s| s.link.is_none())
+        .map(|s| s.target.ip())
+        .collect();
     if let (false, Some(b)) = (unlinked.is_empty(), &backend) {
-        victim_cmds.push(format!("link add lw-stand0 type veth peer name lwb0 netns {}", b.name()));
+        victim_cmds.push(format!(
+            "link add lw-stand0 type veth peer name lwb0 netns {}",
+            b.name()
+        ));
         victim_cmds.push(format!("addr add {STAND_IN_VICTIM}/25 dev lw-stand0"));
         victim_cmds.push("link set lw-stand0 up".into());
         for ip in &unlinked {
@@ -168,7 +186,10 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
     for (i, lp) in plan.links.iter().enumerate() {
         let peer_name = format!("lwp{i}");
         let v = victim_view.iter().find(|x| x.name == lp.name);
-        let p = peer_views.iter().flat_map(|(_, list)| list.iter()).find(|x| x.name == peer_name);
+        let p = peer_views
+            .iter()
+            .flat_map(|(_, list)| list.iter())
+            .find(|x| x.name == peer_name);
         let (Some(v), Some(p)) = (v, p) else {
             return Err(NetnsError::Failed {
                 command: format!("ip -j addr (looking for {} and {peer_name})", lp.name),
@@ -190,15 +211,31 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
     // neighbour discovery would delay the first reply beyond a phase.
     let mut neigh = Vec::new();
     for l in &links {
-        let mac = l.peer_mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-        let peers =
-            [l.plan.peer_v4.map(IpAddr::V4), l.plan.peer_v6.map(IpAddr::V6), l.peer_ll.map(IpAddr::V6)];
+        let mac = l
+            .peer_mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let peers = [
+            l.plan.peer_v4.map(IpAddr::V4),
+            l.plan.peer_v6.map(IpAddr::V6),
+            l.peer_ll.map(IpAddr::V6),
+        ];
         for ip in peers.into_iter().flatten() {
-            neigh.push(format!("neigh replace {ip} lladdr {mac} dev {} nud permanent", l.plan.name));
+            neigh.push(format!(
+                "neigh replace {ip} lladdr {mac} dev {} nud permanent",
+                l.plan.name
+            ));
         }
     }
     batch(&victim, &neigh)?;
-    Ok(Topology { links, backend, neighbour, victim })
+    Ok(Topology {
+        links,
+        backend,
+        neighbour,
+        victim,
+    })
 }
 
 /// Runs `ip -batch -` in `ns` with `lines`; the first failing line stops it and is reported.
@@ -210,11 +247,7 @@ pub fn batch(ns: &Namespace, lines: &[String]) -> Result<(), NetnsError> {
 }
 
 /// Runs `argv` in `ns` with `input` on its stdin; a non-zero exit is an error carrying stderr.
-pub fn run_with_input(
-    ns: &Namespace,
-    argv: &[&str],
-    input: &str,
-) -> Result<std::process::Output, NetnsError> {
+pub fn run_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std::process::Output, NetnsError> {
     let out = output_with_input(ns, argv, input)?;
     if out.status.success() {
         Ok(out)
@@ -228,13 +261,12 @@ pub fn run_with_input(
 }
 
 /// Runs `argv` in `ns` with `input` on its stdin and returns its output whatever the exit.
-pub fn output_with_input(
-    ns: &Namespace,
-    argv: &[&str],
-    input: &str,
-) -> Result<std::process::Output, NetnsError> {
+pub fn output_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std::process::Output, NetnsError> {
     let command = format!("{} (in {})", argv.join(" "), ns.name());
-    let spawn_err = |source| NetnsError::Spawn { command: command.clone(), source };
+    let spawn_err = |source| NetnsError::Spawn {
+        command: command.clone(),
+        source,
+    };
     let mut child = ns
         .command(argv)
         .stdin(Stdio::piped())
@@ -275,7 +307,12 @@ fn interfaces(ns: &Namespace) -> Result<Vec<View>, NetnsError> {
                 let ip: Ipv6Addr = a["local"].as_str()?.parse().ok()?;
                 ip.is_unicast_link_local().then_some(ip)
             });
-            Some(View { name, index, mac, link_local })
+            Some(View {
+                name,
+                index,
+                mac,
+                link_local,
+            })
         })
         .collect())
 }
@@ -297,9 +334,7 @@ mod tests {
     #[test]
     fn a_panic_mid_run_still_removes_every_namespace() {
         if !crate::netns::can_create_namespaces() {
-            eprintln!(
-                "SKIPPED a_panic_mid_run_still_removes_every_namespace: needs root to create namespaces"
-            );
+            eprintln!("SKIPPED a_panic_mid_run_still_removes_every_namespace: needs root to create namespaces");
             return;
         }
         let facts = crate::scenario::find("docker-published-loopback").unwrap().facts();
@@ -318,7 +353,11 @@ mod tests {
         let names = names.into_inner().unwrap();
         assert_eq!(names.len(), 3, "victim, neighbour and backend were built");
         let list = String::from_utf8(
-            std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout,
+            std::process::Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .unwrap()
+                .stdout,
         )
         .unwrap();
         for name in names {

@@ -110,8 +110,7 @@ async fn recognise(wire: &Wire, target: &Target) -> Option<(Scheme, Response)> {
     let try_tls = match &plain {
         Answer::Http(resp) => {
             let body = String::from_utf8_lossy(&resp.body).to_ascii_lowercase();
-            if resp.status == 400 && (body.contains("https") || body.contains("ssl") || body.contains("tls"))
-            {
+            if resp.status == 400 && (body.contains("https") || body.contains("ssl") || body.contains("tls")) {
                 true
             } else {
                 return Some((Scheme::Http, resp.clone()));
@@ -151,12 +150,21 @@ fn is_auth_challenge(resp: &Response) -> bool {
 
 /// What the baseline says about authentication.
 fn auth_evidence(baseline: &Response) -> String {
-    match baseline.header("WWW-Authenticate").or_else(|| baseline.header("Proxy-Authenticate")) {
+    match baseline
+        .header("WWW-Authenticate")
+        .or_else(|| baseline.header("Proxy-Authenticate"))
+    {
         Some(challenge) if is_auth_challenge(baseline) => {
-            format!("authentication demanded: {} with challenge {challenge}", baseline.status_line())
+            format!(
+                "authentication demanded: {} with challenge {challenge}",
+                baseline.status_line()
+            )
         }
         _ if is_auth_challenge(baseline) => {
-            format!("authentication demanded: {} (no challenge header)", baseline.status_line())
+            format!(
+                "authentication demanded: {} (no challenge header)",
+                baseline.status_line()
+            )
         }
         _ if baseline.status == 403 => "GET / refused with 403: may demand authentication".to_string(),
         _ => format!("no authentication demanded for GET / ({})", baseline.status_line()),
@@ -229,8 +237,10 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     }
     let mut cors_lines = Vec::new();
     let mut cors_severity = None;
-    for (what, answer) in [("GET / with Origin", &obs.cross_origin), ("preflight OPTIONS /", &obs.preflight)]
-    {
+    for (what, answer) in [
+        ("GET / with Origin", &obs.cross_origin),
+        ("preflight OPTIONS /", &obs.preflight),
+    ] {
         if let Some((severity, line)) = answer.response().and_then(cors_grant) {
             cors_lines.push(format!("{what} {FOREIGN_ORIGIN}: {line}"));
             cors_severity = cors_severity.max(Some(severity));
@@ -318,11 +328,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
 }
 
 /// The DNS-rebinding verdict: foreign `Host` compared with the local baseline.
-fn rebinding_verdict(
-    base: &Response,
-    foreign: &Answer,
-    port: u16,
-) -> Option<(Severity, Status, String, String)> {
+fn rebinding_verdict(base: &Response, foreign: &Answer, port: u16) -> Option<(Severity, Status, String, String)> {
     let asked = format!("GET / with Host {FOREIGN_HOST}:{port}");
     let Some(resp) = foreign.response() else {
         return Some((
@@ -373,13 +379,21 @@ fn rebinding_verdict(
 /// Whether a response grants the foreign origin read access, how badly, and why.
 fn cors_grant(resp: &Response) -> Option<(Severity, String)> {
     let allow = resp.header("Access-Control-Allow-Origin")?;
-    let credentials =
-        resp.header("Access-Control-Allow-Credentials").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let with = if credentials { " with Access-Control-Allow-Credentials: true" } else { "" };
+    let credentials = resp
+        .header("Access-Control-Allow-Credentials")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let with = if credentials {
+        " with Access-Control-Allow-Credentials: true"
+    } else {
+        ""
+    };
     if allow == FOREIGN_ORIGIN {
         return Some((
             Severity::High,
-            format!("{} reflects it in Access-Control-Allow-Origin{with}", resp.status_line()),
+            format!(
+                "{} reflects it in Access-Control-Allow-Origin{with}",
+                resp.status_line()
+            ),
         ));
     }
     if allow.eq_ignore_ascii_case("null") {
@@ -446,7 +460,10 @@ mod tests {
         let findings = judge(&open, &t);
         assert_eq!(checks(&findings), vec![("web.dns-rebinding", Status::Open)]);
         assert_eq!(findings[0].severity, Severity::High);
-        assert!(findings[0].evidence.iter().any(|e| e.contains("no authentication demanded")));
+        assert!(findings[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("no authentication demanded")));
     }
 
     #[test]
@@ -458,7 +475,10 @@ mod tests {
         let basic = [("WWW-Authenticate", "Basic realm=\"x\"")];
         let auth = judge(&observed(resp(401, &basic, ""), resp(401, &basic, "")), &t);
         assert_eq!(checks(&auth), vec![("web.dns-rebinding", Status::Open)]);
-        assert!(auth[0].evidence.iter().any(|e| e.contains("authentication demanded: 401")));
+        assert!(auth[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("authentication demanded: 401")));
     }
 
     #[test]
@@ -467,7 +487,10 @@ mod tests {
         let mut obs = observed(resp(200, &[], "x"), resp(421, &[], ""));
         obs.cross_origin = Answer::Http(resp(
             200,
-            &[("Access-Control-Allow-Origin", FOREIGN_ORIGIN), ("Access-Control-Allow-Credentials", "true")],
+            &[
+                ("Access-Control-Allow-Origin", FOREIGN_ORIGIN),
+                ("Access-Control-Allow-Credentials", "true"),
+            ],
             "x",
         ));
         obs.preflight = Answer::Http(resp(
@@ -498,7 +521,11 @@ mod tests {
     fn star_without_data_is_not_a_grant() {
         assert!(cors_grant(&resp(404, &[("Access-Control-Allow-Origin", "*")], "")).is_none());
         assert!(cors_grant(&resp(200, &[("Access-Control-Allow-Origin", "*")], "{}")).is_some());
-        assert!(cors_grant(&resp(200, &[("Access-Control-Allow-Origin", "http://localhost:3000")], "x"))
-            .is_none());
+        assert!(cors_grant(&resp(
+            200,
+            &[("Access-Control-Allow-Origin", "http://localhost:3000")],
+            "x"
+        ))
+        .is_none());
     }
 }

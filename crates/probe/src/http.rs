@@ -23,7 +23,11 @@ pub struct Request {
 impl Request {
     /// A request with a `Host` field and nothing else yet.
     pub fn new(method: &'static str, target: impl Into<String>, host: impl Into<String>) -> Request {
-        Request { method, target: target.into(), headers: vec![("Host", host.into())] }
+        Request {
+            method,
+            target: target.into(),
+            headers: vec![("Host", host.into())],
+        }
     }
 
     /// Adds a header field.
@@ -78,7 +82,10 @@ pub struct Response {
 impl Response {
     /// The first value of a header field, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
     }
 
     /// `200 OK`.
@@ -109,8 +116,9 @@ impl Response {
         {
             return BodyFraming::None;
         }
-        let chunked =
-            self.header("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked = self
+            .header("Transfer-Encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         if chunked {
             return BodyFraming::Chunked;
         }

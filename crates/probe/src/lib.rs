@@ -85,8 +85,10 @@ pub fn probe(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, Pro
     if opts.concurrency == 0 {
         return Err(ProbeError::Options("concurrency must be at least 1".to_string()));
     }
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProbeError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ProbeError::Runtime)?;
     runtime.block_on(run(facts, opts))
 }
 

@@ -29,7 +29,10 @@ pub async fn probe(
         false => socks_proxy(wire, target, canary).await,
     };
     let mut out = Vec::new();
-    let kinds = [("relay.http-proxy", "HTTP proxy", http), ("relay.socks-proxy", "SOCKS proxy", socks)];
+    let kinds = [
+        ("relay.http-proxy", "HTTP proxy", http),
+        ("relay.socks-proxy", "SOCKS proxy", socks),
+    ];
     for (check, kind, proof) in kinds {
         let Some(proof) = proof else { continue };
         let (severity, status, reach) = if from_network {
@@ -61,8 +64,15 @@ pub async fn probe(
         if !exposed.is_empty() {
             let shown: Vec<&str> = exposed.iter().take(8).map(String::as_str).collect();
             let more = exposed.len().saturating_sub(shown.len());
-            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
-            evidence.push(format!("loopback services its clients reach: {}{tail}", shown.join(", ")));
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            evidence.push(format!(
+                "loopback services its clients reach: {}{tail}",
+                shown.join(", ")
+            ));
         }
         out.push(Finding {
             check: check.to_string(),
@@ -77,7 +87,7 @@ pub async fn probe(
                   to_localhost; tinyproxy: a Filter with FilterDefaultDeny or filter entries for 127. \
                   and localhost), demand authentication, restrict its clients, or bind it to loopback"
                 .to_string(),
-                subject: None,
+            subject: None,
         });
     }
     out
@@ -106,7 +116,10 @@ async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<St
         spoke_http |= answer.response().is_some();
         if answer.response().is_some_and(|r| canary.seen_in(&r.body)) {
             return (
-                Some(format!("GET http://{dest}/: {} carrying the canary's token", answer.describe())),
+                Some(format!(
+                    "GET http://{dest}/: {} carrying the canary's token",
+                    answer.describe()
+                )),
                 true,
             );
         }
@@ -220,7 +233,10 @@ async fn socks5_exchange(
         return Ok((format!("not SOCKS5 (answered {:?})", choice), Socks::OtherProtocol));
     }
     if choice[1] != 0 {
-        return Ok(("SOCKS5 server refuses unauthenticated clients".to_string(), Socks::Refused));
+        return Ok((
+            "SOCKS5 server refuses unauthenticated clients".to_string(),
+            Socks::Refused,
+        ));
     }
     let head = wire.send_and_read_exact(&mut conn, request, 4).await?;
     if head[1] != 0 {
@@ -243,17 +259,16 @@ async fn socks4(wire: &Wire, target: &Target, canary: &Canary, label: &str, requ
         let mut conn = wire.connect(target.connect, Scheme::Http).await?;
         let reply = wire.send_and_read_exact(&mut conn, request, 8).await?;
         if reply[0] != 0 {
-            return Ok::<_, std::io::Error>((
-                format!("not SOCKS4 (answered {:?})", &reply[..2]),
-                Socks::OtherProtocol,
-            ));
+            return Ok::<_, std::io::Error>((format!("not SOCKS4 (answered {:?})", &reply[..2]), Socks::OtherProtocol));
         }
         if reply[1] != 0x5a {
             return Ok((format!("SOCKS4 reply {:#x} (refused)", reply[1]), Socks::Refused));
         }
         Ok(tunnel_verdict(wire, &mut conn, canary, "SOCKS4 reply 0x5a (granted)").await)
     };
-    let (outcome, result) = exchange.await.unwrap_or_else(|e| (format!("failed: {e}"), Socks::OtherProtocol));
+    let (outcome, result) = exchange
+        .await
+        .unwrap_or_else(|e| (format!("failed: {e}"), Socks::OtherProtocol));
     wire.log(target.connect, "socks4", &what, &outcome);
     match result {
         Socks::Proven(_) => Socks::Proven(format!("{what}: {outcome}")),
@@ -268,6 +283,9 @@ async fn tunnel_verdict(wire: &Wire, conn: &mut Conn, canary: &Canary, granted: 
         let line = format!("{granted}; the canary's token came back through the tunnel");
         (line.clone(), Socks::Proven(line))
     } else {
-        (format!("{granted}; through the tunnel: {}", inner.describe()), Socks::Refused)
+        (
+            format!("{granted}; through the tunnel: {}", inner.describe()),
+            Socks::Refused,
+        )
     }
 }

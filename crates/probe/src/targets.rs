@@ -89,7 +89,10 @@ pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
 }
 
 fn tcp_listeners(facts: &HostFacts) -> impl Iterator<Item = &InetSocket> {
-    facts.inet_sockets.iter().filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen)
+    facts
+        .inet_sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen)
 }
 
 fn takes_zero_address(socket: &InetSocket) -> bool {
@@ -115,7 +118,10 @@ fn network_address(facts: &HostFacts, socket: &InetSocket) -> Option<IpAddr> {
             IpAddr::V4(_) => true,
         })
         .collect();
-    let same_family = usable.iter().copied().find(|ip| ip.is_ipv4() == socket.address.is_ipv4());
+    let same_family = usable
+        .iter()
+        .copied()
+        .find(|ip| ip.is_ipv4() == socket.address.is_ipv4());
     let dual_stack_v4 = (socket.address.is_ipv6() && socket.v6only == Some(false))
         .then(|| usable.iter().copied().find(IpAddr::is_ipv4))
         .flatten();
@@ -166,7 +172,10 @@ mod tests {
             mac: None,
             addresses: addrs
                 .iter()
-                .map(|a| InterfaceAddress { address: a.parse().unwrap(), prefix_len: 24 })
+                .map(|a| InterfaceAddress {
+                    address: a.parse().unwrap(),
+                    prefix_len: 24,
+                })
                 .collect(),
         }
     }
@@ -183,8 +192,10 @@ mod tests {
             vec![],
         );
         let t = browser_targets(&f);
-        let got: Vec<(&str, String, bool)> =
-            t.iter().map(|t| (t.service.as_str(), t.connect.to_string(), t.zero_address)).collect();
+        let got: Vec<(&str, String, bool)> = t
+            .iter()
+            .map(|t| (t.service.as_str(), t.connect.to_string(), t.zero_address))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -204,7 +215,13 @@ mod tests {
         ];
         let with = relay_targets(&facts(sockets.clone(), vec![eth0(&["fe80::1", "192.0.2.1"])]));
         let got: Vec<(String, bool)> = with.iter().map(|(t, n)| (t.connect.to_string(), *n)).collect();
-        assert_eq!(got, vec![("192.0.2.1:8080".to_string(), true), ("192.0.2.1:1080".to_string(), true)]);
+        assert_eq!(
+            got,
+            vec![
+                ("192.0.2.1:8080".to_string(), true),
+                ("192.0.2.1:1080".to_string(), true)
+            ]
+        );
         let without = relay_targets(&facts(sockets, vec![]));
         assert_eq!(without[0].0.connect.to_string(), "127.0.0.1:8080");
         assert!(!without[0].1);

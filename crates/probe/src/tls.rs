@@ -56,7 +56,9 @@ impl ServerCertVerifier for AnyCertificate {
 /// A connector that speaks TLS 1.2/1.3 (ring provider) and accepts any server certificate.
 pub fn connector() -> Result<TlsConnector, Error> {
     let provider = Arc::new(crypto::ring::default_provider());
-    let verifier = AnyCertificate { algorithms: provider.signature_verification_algorithms };
+    let verifier = AnyCertificate {
+        algorithms: provider.signature_verification_algorithms,
+    };
     let config = ClientConfig::builder_with_provider(Arc::clone(&provider) as Arc<CryptoProvider>)
         .with_safe_default_protocol_versions()?
         .dangerous()

@@ -123,13 +123,19 @@ impl Wire {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         let _ = tcp.set_nodelay(true);
         match scheme {
-            Scheme::Http => Ok(Conn { io: Box::new(tcp), _permit: permit }),
+            Scheme::Http => Ok(Conn {
+                io: Box::new(tcp),
+                _permit: permit,
+            }),
             Scheme::Https => {
                 let name = ServerName::IpAddress(addr.ip().into());
                 let tls = timeout_at(deadline, self.tls.connect(name, tcp))
                     .await
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-                Ok(Conn { io: Box::new(tls), _permit: permit })
+                Ok(Conn {
+                    io: Box::new(tls),
+                    _permit: permit,
+                })
             }
         }
     }
@@ -137,7 +143,11 @@ impl Wire {
     /// Sends one request on a fresh connection and reads the answer (head and a bounded body).
     pub async fn exchange(&self, addr: SocketAddr, scheme: Scheme, request: &Request) -> Answer {
         let answer = match self.connect(addr, scheme).await {
-            Ok(mut conn) => self.send_and_read(&mut conn, &request.to_bytes(), request.method).await.0,
+            Ok(mut conn) => {
+                self.send_and_read(&mut conn, &request.to_bytes(), request.method)
+                    .await
+                    .0
+            }
             Err(e) => Answer::Failed(e.to_string()),
         };
         self.log(addr, scheme.as_str(), &request.summary(), &answer.describe());
@@ -162,10 +172,14 @@ impl Wire {
         let deadline = Instant::now() + self.io_timeout;
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "no answer before the deadline");
         if !bytes.is_empty() {
-            timeout_at(deadline, conn.io.write_all(bytes)).await.map_err(|_| timed_out())??;
+            timeout_at(deadline, conn.io.write_all(bytes))
+                .await
+                .map_err(|_| timed_out())??;
         }
         let mut buf = vec![0u8; n];
-        timeout_at(deadline, conn.io.read_exact(&mut buf)).await.map_err(|_| timed_out())??;
+        timeout_at(deadline, conn.io.read_exact(&mut buf))
+            .await
+            .map_err(|_| timed_out())??;
         Ok(buf)
     }
 

@@ -29,8 +29,16 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
             continue;
         }
-        let what = if scope == Scope::Wildcard { "every address" } else { "a non-loopback address" };
-        let verb = if socket.state == SocketState::Listen { "listens" } else { "is bound" };
+        let what = if scope == Scope::Wildcard {
+            "every address"
+        } else {
+            "a non-loopback address"
+        };
+        let verb = if socket.state == SocketState::Listen {
+            "listens"
+        } else {
+            "is bound"
+        };
         let mut evidence = vec![format!(
             "{} {verb} on {} ({what}), held by {}",
             socket.protocol.as_str().to_uppercase(),
@@ -55,7 +63,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             fix: "bind to 127.0.0.1 and/or ::1 (or a Unix socket) if only local clients need it; \
                   otherwise restrict it in the firewall's input chain"
                 .to_string(),
-                subject: None,
+            subject: None,
         });
     }
     out

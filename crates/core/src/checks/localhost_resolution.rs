@@ -33,7 +33,9 @@ fn hosts_entries(text: &str) -> Vec<(Option<IpAddr>, String)> {
             let content = line.split('#').next().unwrap_or("").trim();
             let mut fields = content.split_whitespace();
             let addr = fields.next()?;
-            fields.any(|n| n.eq_ignore_ascii_case("localhost")).then(|| (addr.parse().ok(), line.trim().to_string()))
+            fields
+                .any(|n| n.eq_ignore_ascii_case("localhost"))
+                .then(|| (addr.parse().ok(), line.trim().to_string()))
         })
         .collect()
 }
@@ -51,7 +53,7 @@ fn finding(severity: Severity, status: Status, title: &str, evidence: Vec<String
         fix: "keep `127.0.0.1 localhost` and `::1 localhost` (and no other address for it) in \
               /etc/hosts, and list `files` before `dns` on the `hosts:` line of /etc/nsswitch.conf"
             .into(),
-            subject: None,
+        subject: None,
     }
 }
 
@@ -60,7 +62,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let (order, order_note) = match &names.nsswitch_hosts {
         Some(line) => (line.clone(), format!("/etc/nsswitch.conf hosts: {line}")),
-        None => (GLIBC_DEFAULT.to_string(), format!("/etc/nsswitch.conf has no hosts: line: glibc uses `{GLIBC_DEFAULT}`")),
+        None => (
+            GLIBC_DEFAULT.to_string(),
+            format!("/etc/nsswitch.conf has no hosts: line: glibc uses `{GLIBC_DEFAULT}`"),
+        ),
     };
     let sources: Vec<&str> = order.split_whitespace().filter(|w| !w.starts_with('[')).collect();
     let position = |name: &str| sources.iter().position(|s| *s == name);
@@ -80,7 +85,12 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 .map(|(_, line)| format!("/etc/hosts: {line}"))
                 .collect();
             if !foreign.is_empty() {
-                out.push(finding(Severity::High, Status::Open, "/etc/hosts maps `localhost` to a non-loopback address", foreign));
+                out.push(finding(
+                    Severity::High,
+                    Status::Open,
+                    "/etc/hosts maps `localhost` to a non-loopback address",
+                    foreign,
+                ));
             } else if entries.is_empty() {
                 let synthesised = sources
                     .iter()
@@ -103,7 +113,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 Severity::Medium,
                 Status::Open,
                 "DNS is consulted before /etc/hosts",
-                vec![order_note, "`files` must come before `dns` for the hosts file to pin localhost".into()],
+                vec![
+                    order_note,
+                    "`files` must come before `dns` for the hosts file to pin localhost".into(),
+                ],
             ));
         }
     }
@@ -137,7 +150,10 @@ mod tests {
         let mut facts = base();
         facts.names.hosts_file = Some("192.0.2.1 router\n".into());
         facts.names.nsswitch_hosts = Some("files dns myhostname".into());
-        assert_eq!(run(&CHECK, &facts)[0].title, "`localhost` is not in /etc/hosts and falls through to DNS");
+        assert_eq!(
+            run(&CHECK, &facts)[0].title,
+            "`localhost` is not in /etc/hosts and falls through to DNS"
+        );
         facts.names.nsswitch_hosts = Some("files myhostname dns".into());
         assert!(run(&CHECK, &facts).is_empty());
     }

@@ -20,8 +20,7 @@ pub const CHECK: Check = Check {
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "wildcard listener reachable with a spoofed loopback source the application may trust",
-        why:
-            "IPv6 UDP from ::ffff:127.0.0.1 reaches [::] sockets (even IPV6_V6ONLY) on Linux 5.13+, and IPv4 \
+        why: "IPv6 UDP from ::ffff:127.0.0.1 reaches [::] sockets (even IPV6_V6ONLY) on Linux 5.13+, and IPv4 \
               127/8 sources reach wildcard sockets when route_localnet is on; an application that trusts \
               loopback peers (ntpd CVE-2014-9298) then obeys a LAN neighbour",
     },
@@ -36,8 +35,10 @@ enum MappedPath {
 
 fn mapped_path(kernel: &str) -> MappedPath {
     let mut parts = kernel.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty());
-    let version =
-        (parts.next().and_then(|m| m.parse::<u32>().ok()), parts.next().and_then(|m| m.parse::<u32>().ok()));
+    let version = (
+        parts.next().and_then(|m| m.parse::<u32>().ok()),
+        parts.next().and_then(|m| m.parse::<u32>().ok()),
+    );
     match version {
         (Some(major), Some(minor)) if major > 5 || (major == 5 && minor >= 13) => MappedPath::Delivered(format!(
             "kernel {kernel}: IPv6 input no longer drops IPv4-mapped sources (the check was narrowed to TCP in 5.13), \
@@ -100,9 +101,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mapped_rules = rules_mentioning(facts, &["::ffff:127", "::ffff:0.0.0.0/96", "::ffff:0:0/96"]);
     let v4_rules = rules_mentioning(facts, &["127.0.0.0/8", "127.0.0.0/"]);
     let mut out: Vec<Finding> = Vec::new();
-    let sockets = facts.inet_sockets.iter().filter(|s| {
-        s.protocol == Protocol::Udp && s.state == SocketState::Unconnected && s.address.is_unspecified()
-    });
+    let sockets = facts
+        .inet_sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Udp && s.state == SocketState::Unconnected && s.address.is_unspecified());
     for socket in sockets {
         let id = inet_service_id(socket);
         if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
@@ -121,15 +123,22 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             match &mapped {
                 MappedPath::Delivered(why) => {
                     evidence.push(why.clone());
-                    statuses.push(if mapped_rules.is_empty() { Status::Open } else { Status::Unknown });
+                    statuses.push(if mapped_rules.is_empty() {
+                        Status::Open
+                    } else {
+                        Status::Unknown
+                    });
                 }
                 MappedPath::Unknown(why) => {
                     evidence.push(why.clone());
                     statuses.push(Status::Unknown);
                 }
             }
-            evidence
-                .extend(mapped_rules.iter().map(|r| format!("a rule mentions mapped loopback sources: {r}")));
+            evidence.extend(
+                mapped_rules
+                    .iter()
+                    .map(|r| format!("a rule mentions mapped loopback sources: {r}")),
+            );
         }
         let takes_v4 = socket.address.is_ipv4() || socket.v6only == Some(false);
         if takes_v4 {
@@ -141,7 +150,11 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                         socket.port,
                         open.join("; ")
                     ));
-                    statuses.push(if v4_rules.is_empty() { Status::Open } else { Status::Unknown });
+                    statuses.push(if v4_rules.is_empty() {
+                        Status::Open
+                    } else {
+                        Status::Unknown
+                    });
                     evidence.extend(v4_rules.iter().map(|r| format!("a rule mentions 127.0.0.0/8: {r}")));
                 }
                 Err(missing) => {
@@ -151,7 +164,9 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             }
         }
         // `Open` sorts first: one open path makes the finding open.
-        let Some(status) = statuses.iter().min().copied() else { continue };
+        let Some(status) = statuses.iter().min().copied() else {
+            continue;
+        };
         out.push(Finding {
             check: CHECK.spec.id.to_string(),
             service: Some(id),
@@ -165,7 +180,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   prerouting chain at priority raw; keep route_localnet=0; bind to 127.0.0.1/::1 if only local \
                   clients need it; never grant trust by peer address alone"
                 .to_string(),
-                subject: None,
+            subject: None,
         });
     }
     out
@@ -246,7 +261,10 @@ mod tests {
     fn an_old_or_unknown_kernel_is_unknown_not_safe() {
         let found = run(&facts("5.10.0", vec![udp("::", Some(false))], DEFAULTS));
         assert_eq!(found[0].status, Status::Unknown);
-        assert_eq!(run(&facts("", vec![udp("::", Some(true))], DEFAULTS))[0].status, Status::Unknown);
+        assert_eq!(
+            run(&facts("", vec![udp("::", Some(true))], DEFAULTS))[0].status,
+            Status::Unknown
+        );
     }
 
     #[test]

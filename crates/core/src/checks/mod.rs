@@ -22,11 +22,11 @@ mod reverse_proxy_nginx;
 mod route_localnet;
 mod sysctl_view;
 mod tcp_any_uid;
+#[cfg(test)]
+pub(crate) mod test_facts;
 mod udp_loopback;
 mod unix_abstract;
 mod unix_world;
-#[cfg(test)]
-pub(crate) mod test_facts;
 mod web;
 
 use crate::facts::HostFacts;

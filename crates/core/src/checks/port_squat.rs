@@ -56,9 +56,16 @@ fn ipv6_available(facts: &HostFacts) -> bool {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
-    let unprivileged_start = facts.sysctls.get_int("net.ipv4.ip_unprivileged_port_start").unwrap_or(1024);
+    let unprivileged_start = facts
+        .sysctls
+        .get_int("net.ipv4.ip_unprivileged_port_start")
+        .unwrap_or(1024);
     let mut out: Vec<Finding> = Vec::new();
-    for socket in facts.inet_sockets.iter().filter(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback) {
+    for socket in facts
+        .inet_sockets
+        .iter()
+        .filter(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback)
+    {
         let (free, free_label, v6) = match socket.address {
             IpAddr::V4(a) if a == Ipv4Addr::LOCALHOST => (IpAddr::V6(Ipv6Addr::LOCALHOST), "[::1]", true),
             IpAddr::V6(a) if a == Ipv6Addr::LOCALHOST => (IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1", false),
@@ -83,11 +90,17 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
     let proto = socket.protocol.as_str();
     let mut evidence = vec![
         format!("{id} is bound, but nothing holds {proto} {free_label}:{}", socket.port),
-        format!("port {} is at or above net.ipv4.ip_unprivileged_port_start = {start}: any user may bind it", socket.port),
+        format!(
+            "port {} is at or above net.ipv4.ip_unprivileged_port_start = {start}: any user may bind it",
+            socket.port
+        ),
     ];
     let severity = match localhost_maps_to(facts, v6) {
         Some(true) => {
-            evidence.push(format!("/etc/hosts maps localhost to {}: clients of `localhost` connect there", if v6 { "::1" } else { "127.0.0.1" }));
+            evidence.push(format!(
+                "/etc/hosts maps localhost to {}: clients of `localhost` connect there",
+                if v6 { "::1" } else { "127.0.0.1" }
+            ));
             Severity::Medium
         }
         Some(false) => {
@@ -103,7 +116,10 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
         severity,
         status: Status::Open,
         confidence: Confidence::Inspected,
-        title: format!("another user can squat {free_label}:{} and receive clients meant for this service", socket.port),
+        title: format!(
+            "another user can squat {free_label}:{} and receive clients meant for this service",
+            socket.port
+        ),
         evidence,
         fix: format!(
             "listen on both 127.0.0.1 and [::1] port {} (or have clients connect to the exact address, \
@@ -146,10 +162,16 @@ mod tests {
     fn v6_only_service_with_v4_port_free_and_ipv6_disabled_case() {
         let mut facts = base();
         facts.inet_sockets.push(inet(Protocol::Tcp, "::1", 9000));
-        assert_eq!(run(&CHECK, &facts)[0].title, "another user can squat 127.0.0.1:9000 and receive clients meant for this service");
+        assert_eq!(
+            run(&CHECK, &facts)[0].title,
+            "another user can squat 127.0.0.1:9000 and receive clients meant for this service"
+        );
         let mut facts = base();
         facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 9000));
-        facts.sysctls.0.insert("net.ipv6.conf.all.disable_ipv6".into(), "1".into());
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv6.conf.all.disable_ipv6".into(), "1".into());
         assert!(run(&CHECK, &facts).is_empty());
     }
 }

@@ -61,7 +61,9 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     for process in &facts.processes {
         for forward in forwards(process) {
             let listeners = outward_listeners(facts, process.pid);
-            let Some(finding) = judge(facts, process, &forward, &listeners) else { continue };
+            let Some(finding) = judge(facts, process, &forward, &listeners) else {
+                continue;
+            };
             // Forked children (socat fork, ncat -k) share the parent's argv and listener: one
             // finding per service and forwarding, naming every pid.
             let same = out
@@ -95,11 +97,18 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
                 evidence.push(format!("nothing listens on {host}:{port} now"));
             }
             let (severity, title) = if forward.remote_listener {
-                (Severity::Medium, format!("published on a remote ssh server by {}", forward.tool))
+                (
+                    Severity::Medium,
+                    format!("published on a remote ssh server by {}", forward.tool),
+                )
             } else {
                 (
                     Severity::High,
-                    format!("published beyond loopback by {} on {}", forward.tool, listeners.join(", ")),
+                    format!(
+                        "published beyond loopback by {} on {}",
+                        forward.tool,
+                        listeners.join(", ")
+                    ),
                 )
             };
             (Some(id), severity, title)
@@ -109,15 +118,21 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
             Severity::High,
             format!("Unix socket published beyond loopback by {}", forward.tool),
         ),
-        Destination::Elsewhere(what) => {
-            (listeners.first().cloned(), Severity::Medium, format!("publishes {what} to the network"))
-        }
+        Destination::Elsewhere(what) => (
+            listeners.first().cloned(),
+            Severity::Medium,
+            format!("publishes {what} to the network"),
+        ),
         Destination::SandboxLoopback => {
             let exposed = loopback_services(facts);
             if !exposed.is_empty() {
                 evidence.push(format!("loopback services the sandbox reaches: {}", exposed.join(", ")));
             }
-            (None, Severity::Medium, format!("{} hands its sandbox this host's loopback", forward.tool))
+            (
+                None,
+                Severity::Medium,
+                format!("{} hands its sandbox this host's loopback", forward.tool),
+            )
         }
     };
     evidence.push(
@@ -177,7 +192,9 @@ fn forwards(process: &Process) -> Vec<Forward> {
             remote_listener: false,
         }],
         "pasta" | "passt"
-            if !args.iter().any(|a| a == "--no-map-gw" || a == "--map-host-loopback=none")
+            if !args
+                .iter()
+                .any(|a| a == "--no-map-gw" || a == "--map-host-loopback=none")
                 && !args.windows(2).any(|w| w[0] == "--map-host-loopback" && w[1] == "none") =>
         {
             vec![Forward {
@@ -198,8 +215,13 @@ fn local_tcp(spec: &str) -> Option<Destination> {
 }
 
 fn socat(args: &[String]) -> Option<Forward> {
-    let addresses: Vec<&String> = args.iter().filter(|a| !a.starts_with('-') || a.as_str() == "-").collect();
-    let [first, second] = addresses.as_slice() else { return None };
+    let addresses: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-') || a.as_str() == "-")
+        .collect();
+    let [first, second] = addresses.as_slice() else {
+        return None;
+    };
     let is_listen = |a: &str| {
         let kind = a.split(':').next().unwrap_or("").to_ascii_uppercase();
         kind.contains("-LISTEN") || kind.ends_with("-L")
@@ -265,8 +287,11 @@ fn ssh(args: &[String]) -> Vec<Forward> {
         for (i, flag) in flags.char_indices() {
             if WITH_VALUE.contains(flag) {
                 let attached = &flags[i + flag.len_utf8()..];
-                let value =
-                    if attached.is_empty() { iter.next().cloned() } else { Some(attached.to_string()) };
+                let value = if attached.is_empty() {
+                    iter.next().cloned()
+                } else {
+                    Some(attached.to_string())
+                };
                 if let (Some(value), true) = (value, matches!(flag, 'L' | 'R' | 'D')) {
                     specs.push((flag, value));
                 }
@@ -284,7 +309,9 @@ fn ssh(args: &[String]) -> Vec<Forward> {
         let forward = match flag {
             'R' if n >= 3 => {
                 let host = &fields[n - 2];
-                let Ok(port) = fields[n - 1].parse::<u16>() else { continue };
+                let Ok(port) = fields[n - 1].parse::<u16>() else {
+                    continue;
+                };
                 if !is_loopback_host(host) {
                     continue;
                 }
@@ -297,17 +324,22 @@ fn ssh(args: &[String]) -> Vec<Forward> {
             }
             'L' if n >= 3 => {
                 let host = &fields[n - 2];
-                let Ok(port) = fields[n - 1].parse::<u16>() else { continue };
+                let Ok(port) = fields[n - 1].parse::<u16>() else {
+                    continue;
+                };
                 if !is_loopback_host(host) {
                     continue;
                 }
                 let destination = match server_is_local {
                     true => Destination::LocalTcp(host.clone(), port),
-                    false => {
-                        Destination::Elsewhere(format!("loopback port {port} of ssh server {server_host}"))
-                    }
+                    false => Destination::Elsewhere(format!("loopback port {port} of ssh server {server_host}")),
                 };
-                Forward { tool: "ssh", spec: format!("-L {spec}"), destination, remote_listener: false }
+                Forward {
+                    tool: "ssh",
+                    spec: format!("-L {spec}"),
+                    destination,
+                    remote_listener: false,
+                }
             }
             'D' => {
                 let what = match server_is_local {
@@ -329,12 +361,15 @@ fn ssh(args: &[String]) -> Vec<Forward> {
 }
 
 fn ncat(args: &[String]) -> Option<Forward> {
-    if !args.iter().any(|a| {
-        a == "-l" || a == "--listen" || (a.starts_with('-') && !a.starts_with("--") && a.contains('l'))
-    }) {
+    if !args
+        .iter()
+        .any(|a| a == "-l" || a == "--listen" || (a.starts_with('-') && !a.starts_with("--") && a.contains('l')))
+    {
         return None;
     }
-    let pos = args.iter().position(|a| matches!(a.as_str(), "--sh-exec" | "-c" | "--exec" | "-e"))?;
+    let pos = args
+        .iter()
+        .position(|a| matches!(a.as_str(), "--sh-exec" | "-c" | "--exec" | "-e"))?;
     let command = args.get(pos + 1)?;
     let words: Vec<&str> = command.split_whitespace().collect();
     let destination = words.iter().find_map(|w| {
@@ -345,8 +380,9 @@ fn ncat(args: &[String]) -> Option<Forward> {
             .flatten()
     });
     let destination = destination.or_else(|| {
-        let start =
-            words.iter().position(|w| matches!(w.rsplit('/').next(), Some("ncat" | "nc" | "netcat")))?;
+        let start = words
+            .iter()
+            .position(|w| matches!(w.rsplit('/').next(), Some("ncat" | "nc" | "netcat")))?;
         let rest: Vec<&&str> = words[start + 1..].iter().filter(|w| !w.starts_with('-')).collect();
         let (host, port) = (rest.first()?, rest.get(1)?.parse::<u16>().ok()?);
         is_loopback_host(host).then(|| Destination::LocalTcp(host.to_string(), port))
@@ -367,7 +403,10 @@ fn kubectl(args: &[String]) -> Option<Forward> {
         .iter()
         .position(|a| a == "--address")
         .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--address=").map(str::to_string)))?;
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--address=").map(str::to_string))
+        })?;
     if address.split(',').all(is_loopback_host) {
         return None;
     }
@@ -392,9 +431,17 @@ fn docker_proxy(args: &[String]) -> Option<Forward> {
 
 fn socket_proxyd(args: &[String]) -> Option<Forward> {
     let target = args.iter().find(|a| !a.starts_with('-'))?;
-    let destination =
-        if target.starts_with('/') { Destination::LocalUnix(target.clone()) } else { local_tcp(target)? };
-    Some(Forward { tool: "systemd-socket-proxyd", spec: target.clone(), destination, remote_listener: false })
+    let destination = if target.starts_with('/') {
+        Destination::LocalUnix(target.clone())
+    } else {
+        local_tcp(target)?
+    };
+    Some(Forward {
+        tool: "systemd-socket-proxyd",
+        spec: target.clone(),
+        destination,
+        remote_listener: false,
+    })
 }
 
 #[cfg(test)]
@@ -405,7 +452,14 @@ mod tests {
         Process {
             pid: 42,
             ppid: 1,
-            name: cmd.split_whitespace().next().unwrap().rsplit('/').next().unwrap().to_string(),
+            name: cmd
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string(),
             exe: None,
             cmdline: cmd.split_whitespace().map(str::to_string).collect(),
             uid: 1000,
@@ -419,7 +473,10 @@ mod tests {
     #[test]
     fn socat_forwards_to_loopback_are_recognised_in_either_order() {
         let tcp = Destination::LocalTcp("127.0.0.1".into(), 7001);
-        assert_eq!(dests("socat TCP-LISTEN:8080,fork,reuseaddr TCP:127.0.0.1:7001"), vec![tcp.clone()]);
+        assert_eq!(
+            dests("socat TCP-LISTEN:8080,fork,reuseaddr TCP:127.0.0.1:7001"),
+            vec![tcp.clone()]
+        );
         assert_eq!(dests("socat -d -d TCP:127.0.0.1:7001 TCP4-LISTEN:8080,fork"), vec![tcp]);
         assert_eq!(
             dests("socat TCP-LISTEN:8080 UNIX-CONNECT:/run/app.sock"),
@@ -434,7 +491,10 @@ mod tests {
             dests("ssh -N -R 9000:localhost:5432 user@bastion.example"),
             vec![Destination::LocalTcp("localhost".into(), 5432)]
         );
-        assert!(matches!(dests("ssh -g -L 8080:127.0.0.1:5432 db.example")[0], Destination::Elsewhere(_)));
+        assert!(matches!(
+            dests("ssh -g -L 8080:127.0.0.1:5432 db.example")[0],
+            Destination::Elsewhere(_)
+        ));
         assert_eq!(
             dests("ssh -fNL0.0.0.0:8080:127.0.0.1:5432 localhost"),
             vec![Destination::LocalTcp("127.0.0.1".into(), 5432)]
@@ -451,20 +511,30 @@ mod tests {
         listener.owners = vec![42, 43];
         facts.inet_sockets.push(listener);
         let parent = process("socat TCP-LISTEN:9090,fork TCP:127.0.0.1:7001");
-        let child = Process { pid: 43, ppid: 42, ..parent.clone() };
+        let child = Process {
+            pid: 43,
+            ppid: 42,
+            ..parent.clone()
+        };
         facts.processes = vec![parent, child];
         let found = evaluate(&Context::new(&facts));
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].service.as_deref(), Some("tcp:127.0.0.1:7001"));
         assert!(found[0].evidence.iter().any(|e| e == "also held by pid 43"));
-        assert!(found[0].evidence.iter().any(|e| e.contains("nothing listens on 127.0.0.1:7001")));
+        assert!(found[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("nothing listens on 127.0.0.1:7001")));
     }
 
     #[test]
     fn other_forwarders_are_recognised() {
         let mut p = process("ncat -l -k 8080 --sh-exec x");
         p.cmdline[5] = "ncat 127.0.0.1 7001".into();
-        assert_eq!(forwards(&p)[0].destination, Destination::LocalTcp("127.0.0.1".into(), 7001));
+        assert_eq!(
+            forwards(&p)[0].destination,
+            Destination::LocalTcp("127.0.0.1".into(), 7001)
+        );
         assert_eq!(
             dests("systemd-socket-proxyd 127.0.0.1:8080"),
             vec![Destination::LocalTcp("127.0.0.1".into(), 8080)]
@@ -474,7 +544,10 @@ mod tests {
             Destination::Elsewhere(_)
         ));
         assert!(dests("kubectl port-forward pod/web 8080:80").is_empty());
-        assert_eq!(dests("slirp4netns --configure 1234 tap0"), vec![Destination::SandboxLoopback]);
+        assert_eq!(
+            dests("slirp4netns --configure 1234 tap0"),
+            vec![Destination::SandboxLoopback]
+        );
         assert!(dests("slirp4netns --disable-host-loopback 1234 tap0").is_empty());
     }
 }

@@ -106,6 +106,6 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
               (nginx: allow 127.0.0.1; deny all; Apache: Require local; HAProxy/Caddy: a client-address \
               rule) or put authentication in front; do not rely on the upstream's own Host or peer checks"
             .to_string(),
-            subject: None,
+        subject: None,
     });
 }

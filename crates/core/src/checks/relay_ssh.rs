@@ -35,7 +35,9 @@ fn settings(output: &str) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in output.lines() {
         if let Some((key, value)) = line.trim().split_once(' ') {
-            map.entry(key.to_ascii_lowercase()).or_default().push(value.trim().to_string());
+            map.entry(key.to_ascii_lowercase())
+                .or_default()
+                .push(value.trim().to_string());
         }
     }
     map
@@ -47,8 +49,10 @@ fn verdict(output: &str) -> Option<Verdict> {
     let allow = one("allowtcpforwarding")?;
     let disable = one("disableforwarding").unwrap_or_else(|| "no".into());
     let permit_open: Vec<String> = map.get("permitopen").cloned().unwrap_or_else(|| vec!["any".into()]);
-    let permit_open: Vec<String> =
-        permit_open.iter().flat_map(|v| v.split_whitespace().map(str::to_string)).collect();
+    let permit_open: Vec<String> = permit_open
+        .iter()
+        .flat_map(|v| v.split_whitespace().map(str::to_string))
+        .collect();
     let mut shown = vec![
         format!("disableforwarding {disable}"),
         format!("allowtcpforwarding {allow}"),
@@ -58,13 +62,13 @@ fn verdict(output: &str) -> Option<Verdict> {
         shown.push(format!("gatewayports {g}"));
     }
     let open_to_loopback = permit_open.iter().any(|p| {
-        p == "any"
-            || p == "*"
-            || p.starts_with("*:")
-            || split_host_port(p).is_some_and(|(h, _)| is_loopback_host(&h))
+        p == "any" || p == "*" || p.starts_with("*:") || split_host_port(p).is_some_and(|(h, _)| is_loopback_host(&h))
     });
     let allowed = disable != "yes" && matches!(allow.as_str(), "yes" | "all" | "local") && open_to_loopback;
-    Some(Verdict { allowed, settings: shown })
+    Some(Verdict {
+        allowed,
+        settings: shown,
+    })
 }
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
@@ -84,7 +88,11 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                     .find(|w| w[0] == "-C")
                     .map(|w| format!("for connection {}", w[1]))
                     .unwrap_or_else(|| "globally".to_string());
-                reasons.push(format!("`{}` {scope}: {}", capture.command.join(" "), v.settings.join(", ")));
+                reasons.push(format!(
+                    "`{}` {scope}: {}",
+                    capture.command.join(" "),
+                    v.settings.join(", ")
+                ));
             }
         }
         if reasons.is_empty() {
@@ -109,7 +117,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         evidence.push(reach);
         let exposed = loopback_services(facts);
         if !exposed.is_empty() {
-            evidence.push(format!("loopback services an ssh user reaches with -L: {}", exposed.join(", ")));
+            evidence.push(format!(
+                "loopback services an ssh user reaches with -L: {}",
+                exposed.join(", ")
+            ));
         }
         evidence.push(
             "sshd connects to the destination from 127.0.0.1; sshd_config(5): disabling forwarding \
@@ -129,7 +140,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   Match blocks for the users who need it, or restrict PermitOpen to the needed \
                   host:port pairs"
                 .to_string(),
-                subject: None,
+            subject: None,
         });
     }
     out
@@ -143,12 +154,22 @@ mod tests {
     fn defaults_allow_and_disable_or_permitopen_refuse() {
         let default = "allowtcpforwarding yes\ndisableforwarding no\npermitopen any\ngatewayports no\n";
         assert!(verdict(default).unwrap().allowed);
-        assert!(!verdict("allowtcpforwarding yes\ndisableforwarding yes\n").unwrap().allowed);
+        assert!(
+            !verdict("allowtcpforwarding yes\ndisableforwarding yes\n")
+                .unwrap()
+                .allowed
+        );
         assert!(!verdict("allowtcpforwarding remote\n").unwrap().allowed);
         assert!(
-            !verdict("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n").unwrap().allowed
+            !verdict("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n")
+                .unwrap()
+                .allowed
         );
-        assert!(verdict("allowtcpforwarding local\npermitopen localhost:5432\n").unwrap().allowed);
+        assert!(
+            verdict("allowtcpforwarding local\npermitopen localhost:5432\n")
+                .unwrap()
+                .allowed
+        );
         assert!(verdict("port 22\n").is_none());
     }
 }

@@ -29,10 +29,12 @@ pub fn loopback_tcp_target(facts: &HostFacts, host: &str, port: u16) -> (String,
         .iter()
         .filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen && s.port == port);
     let exact = listening.clone().find(|s| s.address == ip);
-    let covering = listening.clone().find(|s| {
-        s.address.is_unspecified() && (s.address.is_ipv4() == ip.is_ipv4() || s.v6only == Some(false))
-    });
-    let any_loopback = listening.clone().find(|s| is_loopback(s.address) && bare.parse::<IpAddr>().is_err());
+    let covering = listening
+        .clone()
+        .find(|s| s.address.is_unspecified() && (s.address.is_ipv4() == ip.is_ipv4() || s.v6only == Some(false)));
+    let any_loopback = listening
+        .clone()
+        .find(|s| is_loopback(s.address) && bare.parse::<IpAddr>().is_err());
     match exact.or(any_loopback).or(covering) {
         Some(socket) => (inet_service_id(socket), true),
         None => (format!("tcp:{}", crate::addr::socket_label(ip, port)), false),
@@ -79,7 +81,14 @@ mod tests {
 
     #[test]
     fn loopback_hosts_are_recognised() {
-        for h in ["localhost", "127.0.0.1", "[::1]", "127.1.2.3", "LOCALHOST", "app.localhost"] {
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "[::1]",
+            "127.1.2.3",
+            "LOCALHOST",
+            "app.localhost",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
         for h in ["192.0.2.1", "example.com", "[2001:db8::1]", "10.0.2.2"] {

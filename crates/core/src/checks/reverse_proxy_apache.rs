@@ -59,7 +59,11 @@ struct Scan {
 
 fn scan(files: &[&CommandCapture]) -> Scan {
     let mut scan = Scan::default();
-    let Scan { listens, passes, members } = &mut scan;
+    let Scan {
+        listens,
+        passes,
+        members,
+    } = &mut scan;
     for file in files {
         let path = file.command.last().cloned().unwrap_or_default();
         let mut stack: Vec<Container> = Vec::new();
@@ -97,8 +101,11 @@ fn scan(files: &[&CommandCapture]) -> Scan {
                     }
                 }
                 "balancermember" => {
-                    let balancer =
-                        stack.iter().rev().find(|c| c.kind == "proxy").and_then(|c| c.args.first());
+                    let balancer = stack
+                        .iter()
+                        .rev()
+                        .find(|c| c.kind == "proxy")
+                        .and_then(|c| c.args.first());
                     if let (Some(b), Some(url)) = (balancer, args.first()) {
                         members.push((b.trim_end_matches('/').to_string(), url.clone()));
                     }
@@ -117,7 +124,9 @@ fn scan(files: &[&CommandCapture]) -> Scan {
                 }
                 "rewriterule"
                     if args.get(2).is_some_and(|f| {
-                        f.trim_matches(['[', ']']).split(',').any(|x| x.eq_ignore_ascii_case("P"))
+                        f.trim_matches(['[', ']'])
+                            .split(',')
+                            .any(|x| x.eq_ignore_ascii_case("P"))
                     }) =>
                 {
                     if let Some(url) = args.get(1) {
@@ -173,7 +182,9 @@ fn local_only(stack: &[Container]) -> Option<bool> {
         let w = words(r);
         match w.first().map(|s| s.to_ascii_lowercase()).as_deref() {
             Some("local") => true,
-            Some("ip") => w[1..].iter().all(|a| is_loopback_host(a.split('/').next().unwrap_or(a))),
+            Some("ip") => w[1..]
+                .iter()
+                .all(|a| is_loopback_host(a.split('/').next().unwrap_or(a))),
             _ => false,
         }
     }))
@@ -181,9 +192,15 @@ fn local_only(stack: &[Container]) -> Option<bool> {
 
 /// Every upstream published beyond loopback by the Apache whose includes list is `includes`.
 pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
-    let files: Vec<&CommandCapture> =
-        all.iter().filter(|c| c.kind == "apache" && c.pid == includes.pid).collect();
-    let Scan { listens, passes, members } = scan(&files);
+    let files: Vec<&CommandCapture> = all
+        .iter()
+        .filter(|c| c.kind == "apache" && c.pid == includes.pid)
+        .collect();
+    let Scan {
+        listens,
+        passes,
+        members,
+    } = scan(&files);
     let outward_ports: Vec<(u16, String)> = listens
         .iter()
         .filter_map(|(addr, at)| match port_and_outward(addr) {
@@ -223,7 +240,11 @@ pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Ve
         let urls: Vec<String> = match pass.url.strip_prefix("balancer://") {
             Some(name) => {
                 let key = format!("balancer://{}", name.split('/').next().unwrap_or(name));
-                members.iter().filter(|(b, _)| *b == key).map(|(_, u)| u.clone()).collect()
+                members
+                    .iter()
+                    .filter(|(b, _)| *b == key)
+                    .map(|(_, u)| u.clone())
+                    .collect()
             }
             None => vec![pass.url.clone()],
         };
@@ -231,14 +252,23 @@ pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Ve
             let Some(upstream) = url_upstream(&url) else { continue };
             let mut evidence = vec![
                 format!("{}: {} (`{}`)", pass.at, pass.text, includes.command.join(" ")),
-                format!("published on {}", published_on.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
-                "Apache sends the upstream's own name as Host unless ProxyPreserveHost On, and connects from this host".into(),
+                format!(
+                    "published on {}",
+                    published_on.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                "Apache sends the upstream's own name as Host unless ProxyPreserveHost On, and connects from this host"
+                    .into(),
             ];
             if status == Status::Unknown {
-                evidence
-                    .push("the location demands authentication (Require user/group); not evaluated".into());
+                evidence.push("the location demands authentication (Require user/group); not evaluated".into());
             }
-            out.push(Published { proxy: "apache", pid: includes.pid, upstream, evidence, status });
+            out.push(Published {
+                proxy: "apache",
+                pid: includes.pid,
+                upstream,
+                evidence,
+                status,
+            });
         }
     }
     out
@@ -287,10 +317,20 @@ mod tests {
             url_upstream("unix:/run/php.sock|fcgi://localhost/"),
             Some(Upstream::Unix("/run/php.sock".into()))
         );
-        assert_eq!(url_upstream("http://localhost/"), Some(Upstream::Tcp("localhost".into(), 80)));
-        let includes =
-            CommandCapture { kind: "apache-includes".into(), pid: 3, command: vec![], output: String::new() };
+        assert_eq!(
+            url_upstream("http://localhost/"),
+            Some(Upstream::Tcp("localhost".into(), 80))
+        );
+        let includes = CommandCapture {
+            kind: "apache-includes".into(),
+            pid: 3,
+            command: vec![],
+            output: String::new(),
+        };
         let all = vec![file("/a.conf", "Listen 80\n<Proxy balancer://app>\n BalancerMember http://127.0.0.1:7001\n</Proxy>\nProxyPass /x balancer://app/\n")];
-        assert_eq!(published(&includes, &all)[0].upstream, Upstream::Tcp("127.0.0.1".into(), 7001));
+        assert_eq!(
+            published(&includes, &all)[0].upstream,
+            Upstream::Tcp("127.0.0.1".into(), 7001)
+        );
     }
 }

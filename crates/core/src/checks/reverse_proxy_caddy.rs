@@ -11,8 +11,10 @@ use serde_json::Value;
 /// Whether a Caddy listen address (`:8080`, `0.0.0.0:443`, `tcp/[::1]:80`, `unix//run/x`) reaches
 /// beyond loopback.
 fn listen_is_outward(addr: &str) -> bool {
-    let (network, rest) =
-        addr.split_once('/').filter(|(n, _)| !n.is_empty() && !n.contains(':')).unwrap_or(("tcp", addr));
+    let (network, rest) = addr
+        .split_once('/')
+        .filter(|(n, _)| !n.is_empty() && !n.contains(':'))
+        .unwrap_or(("tcp", addr));
     if network.starts_with("unix") {
         return false;
     }
@@ -56,7 +58,9 @@ fn walk(routes: &Value, guarded: bool, out: &mut Vec<(String, bool)>) {
 /// Every upstream published beyond loopback by the caddy whose adapted configuration is in
 /// `capture`; `all` gives the Caddyfile capture of the same pid, if any, for line numbers.
 pub(super) fn published(capture: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
-    let Ok(config) = serde_json::from_str::<Value>(&capture.output) else { return Vec::new() };
+    let Ok(config) = serde_json::from_str::<Value>(&capture.output) else {
+        return Vec::new();
+    };
     let caddyfile = all.iter().find(|c| c.kind == "caddyfile" && c.pid == capture.pid);
     let mut out = Vec::new();
     let servers = config.pointer("/apps/http/servers").and_then(Value::as_object);
@@ -84,15 +88,20 @@ pub(super) fn published(capture: &CommandCapture, all: &[CommandCapture]) -> Vec
             if let Some(line) = caddyfile.and_then(|c| caddyfile_line(c, &dial)) {
                 evidence.push(line);
             }
-            evidence
-                .push("Caddy passes the client's Host through unchanged but connects from this host".into());
+            evidence.push("Caddy passes the client's Host through unchanged but connects from this host".into());
             let status = if guarded {
                 evidence.push("the route has a remote_ip/client_ip matcher, not evaluated".into());
                 Status::Unknown
             } else {
                 Status::Open
             };
-            out.push(Published { proxy: "caddy", pid: capture.pid, upstream, evidence, status });
+            out.push(Published {
+                proxy: "caddy",
+                pid: capture.pid,
+                upstream,
+                evidence,
+                status,
+            });
         }
     }
     out
@@ -125,7 +134,11 @@ mod tests {
     fn adapted_json_and_caddyfile_lines() {
         let adapted = r#"{"apps":{"http":{"servers":{"srv0":{"listen":[":8083"],"routes":[{"handle":[{"handler":"subroute","routes":[{"handle":[{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:7001"}]}]}]}]}]},"srv1":{"listen":["127.0.0.1:8084"],"routes":[{"handle":[{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:7002"}]}]}]}}}}}"#;
         let all = vec![
-            capture("caddy", &["caddy", "adapt", "--config", "/etc/caddy/Caddyfile"], adapted),
+            capture(
+                "caddy",
+                &["caddy", "adapt", "--config", "/etc/caddy/Caddyfile"],
+                adapted,
+            ),
             capture(
                 "caddyfile",
                 &["cat", "/etc/caddy/Caddyfile"],
@@ -147,6 +160,9 @@ mod tests {
         assert!(listen_is_outward("tcp/0.0.0.0:80"));
         assert!(!listen_is_outward("127.0.0.1:2019"));
         assert!(!listen_is_outward("unix//run/caddy.sock"));
-        assert_eq!(dial_upstream("unix//run/app.sock"), Some(Upstream::Unix("/run/app.sock".into())));
+        assert_eq!(
+            dial_upstream("unix//run/app.sock"),
+            Some(Upstream::Unix("/run/app.sock".into()))
+        );
     }
 }

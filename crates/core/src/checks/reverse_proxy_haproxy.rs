@@ -110,9 +110,13 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
             backends.push(front);
         }
         for (_, words) in &front.lines {
-            if matches!(words.first().map(String::as_str), Some("default_backend" | "use_backend")) {
-                if let Some(b) =
-                    words.get(1).and_then(|n| all.iter().find(|s| s.kind == "backend" && &s.name == n))
+            if matches!(
+                words.first().map(String::as_str),
+                Some("default_backend" | "use_backend")
+            ) {
+                if let Some(b) = words
+                    .get(1)
+                    .and_then(|n| all.iter().find(|s| s.kind == "backend" && &s.name == n))
                 {
                     backends.push(b);
                 }
@@ -125,8 +129,14 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
             .map(|(n, w)| format!("{file}:{n}: {}", w.join(" ")))
             .collect();
         for backend in backends {
-            for (n, words) in backend.lines.iter().filter(|(_, w)| w.first().is_some_and(|k| k == "server")) {
-                let Some(upstream) = words.get(2).and_then(|a| server_upstream(a)) else { continue };
+            for (n, words) in backend
+                .lines
+                .iter()
+                .filter(|(_, w)| w.first().is_some_and(|k| k == "server"))
+            {
+                let Some(upstream) = words.get(2).and_then(|a| server_upstream(a)) else {
+                    continue;
+                };
                 let mut evidence = vec![
                     format!(
                         "{file}:{n}: {} (in {} {}; `{}`)",
@@ -135,9 +145,13 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
                         backend.name,
                         capture.command.join(" ")
                     ),
-                    format!("{} {} listens beyond loopback: {}", front.kind, front.name, outward.join(", ")),
-                    "HAProxy passes the client's Host through unchanged but connects from this host"
-                        .to_string(),
+                    format!(
+                        "{} {} listens beyond loopback: {}",
+                        front.kind,
+                        front.name,
+                        outward.join(", ")
+                    ),
+                    "HAProxy passes the client's Host through unchanged but connects from this host".to_string(),
                 ];
                 let status = if rules.is_empty() {
                     Status::Open
@@ -145,7 +159,13 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
                     evidence.push(format!("access rules present and not evaluated: {}", rules.join("; ")));
                     Status::Unknown
                 };
-                out.push(Published { proxy: "haproxy", pid: capture.pid, upstream, evidence, status });
+                out.push(Published {
+                    proxy: "haproxy",
+                    pid: capture.pid,
+                    upstream,
+                    evidence,
+                    status,
+                });
             }
         }
     }
@@ -175,13 +195,13 @@ mod tests {
         let ups: Vec<&Upstream> = found.iter().map(|p| &p.upstream).collect();
         assert_eq!(
             ups,
-            vec![&Upstream::Tcp("127.0.0.1".into(), 7001), &Upstream::Unix("/run/s.sock".into())]
+            vec![
+                &Upstream::Tcp("127.0.0.1".into(), 7001),
+                &Upstream::Unix("/run/s.sock".into())
+            ]
         );
         assert!(found[0].evidence[0].starts_with("/etc/h.cfg:10: server a1 127.0.0.1:7001"));
-        assert!(
-            found[1].evidence[1].contains("bind *:9000 (/etc/h.cfg:14)")
-                && !found[1].evidence[1].contains("9001")
-        );
+        assert!(found[1].evidence[1].contains("bind *:9000 (/etc/h.cfg:14)") && !found[1].evidence[1].contains("9001"));
     }
 
     #[test]

@@ -38,7 +38,10 @@ fn tokens(dump: &str) -> Vec<Token> {
     let mut file = String::from("<nginx -T>");
     let mut line_in_file = 0usize;
     for raw in dump.lines() {
-        if let Some(path) = raw.strip_prefix("# configuration file ").and_then(|r| r.strip_suffix(':')) {
+        if let Some(path) = raw
+            .strip_prefix("# configuration file ")
+            .and_then(|r| r.strip_suffix(':'))
+        {
             file = path.to_string();
             line_in_file = 0;
             continue;
@@ -157,8 +160,13 @@ fn upstream_of(arg: &str, default_port: u16) -> Option<Dest> {
 }
 
 /// Directives that hand a request to an upstream, and their default port.
-const PASS_DIRECTIVES: &[(&str, u16)] =
-    &[("proxy_pass", 80), ("grpc_pass", 80), ("uwsgi_pass", 80), ("scgi_pass", 80), ("fastcgi_pass", 80)];
+const PASS_DIRECTIVES: &[(&str, u16)] = &[
+    ("proxy_pass", 80),
+    ("grpc_pass", 80),
+    ("uwsgi_pass", 80),
+    ("scgi_pass", 80),
+    ("fastcgi_pass", 80),
+];
 
 /// Whether allow/deny rules at this level leave only loopback clients.
 fn loopback_only(rules: &[&Directive]) -> bool {
@@ -180,23 +188,24 @@ struct Pass<'a> {
 }
 
 /// Walks a server block, carrying the innermost allow/deny rules and Host header setting.
-fn passes<'a>(
-    block: &'a [Directive],
-    restricted: bool,
-    sets_host: Option<&'a Directive>,
-    out: &mut Vec<Pass<'a>>,
-) {
+fn passes<'a>(block: &'a [Directive], restricted: bool, sets_host: Option<&'a Directive>, out: &mut Vec<Pass<'a>>) {
     let rules: Vec<&Directive> = block.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
-    let restricted = if rules.is_empty() { restricted } else { loopback_only(&rules) };
+    let restricted = if rules.is_empty() {
+        restricted
+    } else {
+        loopback_only(&rules)
+    };
     let sets_host = block
         .iter()
-        .find(|d| {
-            d.name == "proxy_set_header" && d.args.first().is_some_and(|h| h.eq_ignore_ascii_case("host"))
-        })
+        .find(|d| d.name == "proxy_set_header" && d.args.first().is_some_and(|h| h.eq_ignore_ascii_case("host")))
         .or(sets_host);
     for d in block {
         if PASS_DIRECTIVES.iter().any(|(n, _)| *n == d.name) {
-            out.push(Pass { directive: d, restricted, sets_host });
+            out.push(Pass {
+                directive: d,
+                restricted,
+                sets_host,
+            });
         }
         if let Some(inner) = &d.block {
             if d.name != "server" {
@@ -228,15 +237,20 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
             if outward.is_empty() {
                 continue;
             }
-            let body_rules: Vec<&Directive> =
-                body.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
+            let body_rules: Vec<&Directive> = body.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
             let mut found = Vec::new();
             passes(server_body, loopback_only(&body_rules), None, &mut found);
             for pass in found.iter().filter(|p| !p.restricted) {
-                let default_port =
-                    PASS_DIRECTIVES.iter().find(|(n, _)| *n == pass.directive.name).map_or(80, |p| p.1);
-                let Some(arg) = pass.directive.args.first() else { continue };
-                let Some(upstream) = upstream_of(arg, default_port) else { continue };
+                let default_port = PASS_DIRECTIVES
+                    .iter()
+                    .find(|(n, _)| *n == pass.directive.name)
+                    .map_or(80, |p| p.1);
+                let Some(arg) = pass.directive.args.first() else {
+                    continue;
+                };
+                let Some(upstream) = upstream_of(arg, default_port) else {
+                    continue;
+                };
                 let targets = resolve(&upstream, &upstreams, context.name == "stream");
                 for (target, via) in targets {
                     out.extend(describe(capture, &outward, pass, target, via));
@@ -262,7 +276,13 @@ fn describe(
     };
     let d = pass.directive;
     let mut evidence = vec![
-        format!("{}: {} {}; (`{}`)", d.at(), d.name, d.args.join(" "), capture.command.join(" ")),
+        format!(
+            "{}: {} {}; (`{}`)",
+            d.at(),
+            d.name,
+            d.args.join(" "),
+            capture.command.join(" ")
+        ),
         format!("the server block listens beyond loopback on {}", outward.join(", ")),
     ];
     if let Some(server) = via {
@@ -270,22 +290,32 @@ fn describe(
     }
     evidence.push(match pass.sets_host {
         Some(h) => {
-            format!("{}: proxy_set_header {} — the client's Host passes through", h.at(), h.args.join(" "))
+            format!(
+                "{}: proxy_set_header {} — the client's Host passes through",
+                h.at(),
+                h.args.join(" ")
+            )
         }
         None => "nginx sends Host: $proxy_host (the upstream's own address) by default".to_string(),
     });
-    Some(Published { proxy: "nginx", pid: capture.pid, upstream, evidence, status: Status::Open })
+    Some(Published {
+        proxy: "nginx",
+        pid: capture.pid,
+        upstream,
+        evidence,
+        status: Status::Open,
+    })
 }
 
 /// Concrete destinations of an upstream: itself, or the servers of the named `upstream` block
 /// (with the line that names each).
-fn resolve<'a>(
-    upstream: &Dest,
-    blocks: &[&'a Directive],
-    stream: bool,
-) -> Vec<(Dest, Option<&'a Directive>)> {
-    let Dest::Named(name) = upstream else { return vec![(upstream.clone(), None)] };
-    let Some(block) = blocks.iter().find(|b| b.args.first() == Some(name)) else { return Vec::new() };
+fn resolve<'a>(upstream: &Dest, blocks: &[&'a Directive], stream: bool) -> Vec<(Dest, Option<&'a Directive>)> {
+    let Dest::Named(name) = upstream else {
+        return vec![(upstream.clone(), None)];
+    };
+    let Some(block) = blocks.iter().find(|b| b.args.first() == Some(name)) else {
+        return Vec::new();
+    };
     let servers = block.block.iter().flatten().filter(|d| d.name == "server");
     servers
         .filter_map(|s| {
@@ -324,12 +354,24 @@ mod tests {
         assert!(!listen_is_outward("127.0.0.1:8080"));
         assert!(!listen_is_outward("localhost:8080"));
         assert!(!listen_is_outward("unix:/run/n.sock"));
-        assert_eq!(upstream_of("http://127.0.0.1:7001/api/", 80), Some(Dest::Tcp("127.0.0.1".into(), 7001)));
-        assert_eq!(upstream_of("https://localhost", 80), Some(Dest::Tcp("localhost".into(), 443)));
-        assert_eq!(upstream_of("http://unix:/run/app.sock:/x", 80), Some(Dest::Unix("/run/app.sock".into())));
+        assert_eq!(
+            upstream_of("http://127.0.0.1:7001/api/", 80),
+            Some(Dest::Tcp("127.0.0.1".into(), 7001))
+        );
+        assert_eq!(
+            upstream_of("https://localhost", 80),
+            Some(Dest::Tcp("localhost".into(), 443))
+        );
+        assert_eq!(
+            upstream_of("http://unix:/run/app.sock:/x", 80),
+            Some(Dest::Unix("/run/app.sock".into()))
+        );
         assert_eq!(upstream_of("http://app", 80), Some(Dest::Named("app".into())));
         assert_eq!(upstream_of("http://$backend", 80), None);
-        assert_eq!(upstream_of("127.0.0.1:5432", 0), Some(Dest::Tcp("127.0.0.1".into(), 5432)));
+        assert_eq!(
+            upstream_of("127.0.0.1:5432", 0),
+            Some(Dest::Tcp("127.0.0.1".into(), 5432))
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     if exposed.is_empty() {
         evidence.push("no service is bound to 127.0.0.0/8 now; any future one is exposed".into());
     } else {
-        evidence.push(format!("IPv4 loopback services reachable from those interfaces: {}", exposed.join(", ")));
+        evidence.push(format!(
+            "IPv4 loopback services reachable from those interfaces: {}",
+            exposed.join(", ")
+        ));
     }
     if wildcard_v4 {
         evidence.push("wildcard listeners also answer packets addressed to 127.0.0.1 from there".into());
@@ -81,7 +84,11 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         check: CHECK.spec.id.to_string(),
         service: None,
         attacker: Attacker::Lan,
-        severity: if exposed.is_empty() { Severity::High } else { Severity::Critical },
+        severity: if exposed.is_empty() {
+            Severity::High
+        } else {
+            Severity::Critical
+        },
         status,
         confidence: Confidence::Inspected,
         title: format!("LAN neighbours can reach 127.0.0.0/8 services via {}", names.join(", ")),
@@ -108,7 +115,9 @@ fn firewall_status(ctx: &Context, names: &[&str], evidence: &mut Vec<String>) ->
         .collect();
     let (decision, lines) = per_interface(results);
     match decision {
-        Decision::Blocked => evidence.push("the firewall drops traffic from non-loopback sources to 127.0.0.0/8:".into()),
+        Decision::Blocked => {
+            evidence.push("the firewall drops traffic from non-loopback sources to 127.0.0.0/8:".into())
+        }
         Decision::Open => evidence.push("no firewall rule drops it:".into()),
         Decision::Unknown => evidence.push("whether the firewall drops it could not be decided:".into()),
     }
@@ -136,22 +145,38 @@ mod tests {
     #[test]
     fn all_alone_is_enough_and_names_the_exposed_services() {
         let mut facts = base();
-        facts.sysctls.0.insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
         facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7001));
         facts.inet_sockets.push(inet(Protocol::Tcp, "::1", 7002));
         let found = run(&CHECK, &facts);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].severity, Severity::Critical);
-        assert!(found[0].evidence[0].contains("net.ipv4.conf.all.route_localnet = 1"), "{:?}", found[0].evidence);
-        assert!(found[0].evidence.iter().any(|e| e.contains("tcp:127.0.0.1:7001") && !e.contains("7002")));
+        assert!(
+            found[0].evidence[0].contains("net.ipv4.conf.all.route_localnet = 1"),
+            "{:?}",
+            found[0].evidence
+        );
+        assert!(found[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("tcp:127.0.0.1:7001") && !e.contains("7002")));
     }
 
     #[test]
     fn the_interface_alone_is_enough_but_lo_does_not_count() {
         let mut facts = base();
-        facts.sysctls.0.insert("net.ipv4.conf.lo.route_localnet".into(), "1".into());
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.lo.route_localnet".into(), "1".into());
         assert!(run(&CHECK, &facts).is_empty());
-        facts.sysctls.0.insert("net.ipv4.conf.eth0.route_localnet".into(), "1".into());
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.eth0.route_localnet".into(), "1".into());
         let found = run(&CHECK, &facts);
         assert_eq!(found[0].severity, Severity::High);
         assert!(found[0].title.contains("eth0"));
@@ -162,14 +187,31 @@ mod tests {
         let found = run(&CHECK, &crate::firewall::fixture_tests::facts("kube-proxy-firewall"));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].status, Status::Blocked, "{:#?}", found[0].evidence);
-        assert!(found[0].evidence.iter().any(|e| e.contains("KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")), "{:#?}", found[0].evidence);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")),
+            "{:#?}",
+            found[0].evidence
+        );
     }
 
     #[test]
     fn without_a_drop_rule_it_stays_open_with_an_example() {
-        let found = run(&CHECK, &crate::firewall::fixture_tests::facts("ecs-agent-dnat-to-loopback"));
+        let found = run(
+            &CHECK,
+            &crate::firewall::fixture_tests::facts("ecs-agent-dnat-to-loopback"),
+        );
         assert_eq!(found[0].status, Status::Open);
-        assert!(found[0].evidence.iter().any(|e| e.contains("delivered: tcp 192.0.2.1 -> 127.0.0.1 port 80")), "{:#?}", found[0].evidence);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("delivered: tcp 192.0.2.1 -> 127.0.0.1 port 80")),
+            "{:#?}",
+            found[0].evidence
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub fn non_loopback_interfaces(facts: &HostFacts) -> Vec<String> {
             .map(str::to_string)
             .collect()
     } else {
-        facts.interfaces.iter().filter(|i| !i.loopback).map(|i| i.name.clone()).collect()
+        facts
+            .interfaces
+            .iter()
+            .filter(|i| !i.loopback)
+            .map(|i| i.name.clone())
+            .collect()
     };
     names.sort();
     names.dedup();

@@ -21,7 +21,12 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for socket in ctx.facts.inet_sockets.iter().filter(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback) {
+    for socket in ctx
+        .facts
+        .inet_sockets
+        .iter()
+        .filter(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback)
+    {
         let id = inet_service_id(socket);
         if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
             continue;
@@ -31,19 +36,35 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         let (status, title, evidence) = match restriction(ctx, socket) {
             Restriction::None(line) => (
                 Status::Open,
-                format!("every local user can connect (loopback {} has no per-user access control)", proto.to_uppercase()),
+                format!(
+                    "every local user can connect (loopback {} has no per-user access control)",
+                    proto.to_uppercase()
+                ),
                 vec![owner, line],
             ),
             Restriction::OwnerOnly => continue,
-            Restriction::Partial { others, allowing, rules, unknown } => {
+            Restriction::Partial {
+                others,
+                allowing,
+                rules,
+                unknown,
+            } => {
                 let mut evidence = vec![owner, format!("uids still allowed to connect: {others}")];
                 evidence.extend(allowing.into_iter().map(|r| format!("allowed by {r}")));
                 evidence.extend(rules.into_iter().map(|r| format!("restricted by {r}")));
                 evidence.extend(unknown);
                 if others.is_empty() {
-                    (Status::Unknown, "whether other local users can connect is unknown".to_string(), evidence)
+                    (
+                        Status::Unknown,
+                        "whether other local users can connect is unknown".to_string(),
+                        evidence,
+                    )
                 } else {
-                    (Status::Open, format!("other local users can still connect ({others})"), evidence)
+                    (
+                        Status::Open,
+                        format!("other local users can still connect ({others})"),
+                        evidence,
+                    )
                 }
             }
         };
@@ -119,9 +140,17 @@ fn restriction(ctx: &Context, socket: &InetSocket) -> Restriction {
         );
     }
     if !undecided.is_empty() {
-        unknown.insert(0, format!("uids that may or may not connect: {}", uid_list(ctx, &undecided)));
+        unknown.insert(
+            0,
+            format!("uids that may or may not connect: {}", uid_list(ctx, &undecided)),
+        );
     }
-    Restriction::Partial { others: uid_list(ctx, &others), allowing: access.allowing, rules: access.restricting, unknown }
+    Restriction::Partial {
+        others: uid_list(ctx, &others),
+        allowing: access.allowing,
+        rules: access.restricting,
+        unknown,
+    }
 }
 
 /// Uids as text: single uids with their account names, ranges as `a-b`.
@@ -159,18 +188,38 @@ mod tests {
 
     #[test]
     fn nft_skuid_rule_limiting_to_root_and_the_owner_removes_the_finding() {
-        let found = with_fixture("owner-match-nft", &[(Protocol::Tcp, "127.0.0.1", 7001), (Protocol::Tcp, "127.0.0.1", 7002)]);
+        let found = with_fixture(
+            "owner-match-nft",
+            &[(Protocol::Tcp, "127.0.0.1", 7001), (Protocol::Tcp, "127.0.0.1", 7002)],
+        );
         let ids: Vec<_> = found.iter().filter_map(|f| f.service.as_deref()).collect();
         assert_eq!(ids, vec!["tcp:127.0.0.1:7002"], "{found:#?}");
     }
 
     #[test]
     fn iptables_owner_rule_names_the_other_uids_still_allowed() {
-        let found = with_fixture("owner-match-iptables", &[(Protocol::Tcp, "127.0.0.1", 7002), (Protocol::Tcp, "::1", 7002)]);
+        let found = with_fixture(
+            "owner-match-iptables",
+            &[(Protocol::Tcp, "127.0.0.1", 7002), (Protocol::Tcp, "::1", 7002)],
+        );
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].service.as_deref(), Some("tcp:127.0.0.1:7002"));
-        assert!(found[0].evidence.iter().any(|e| e == "uids still allowed to connect: 1001 (bob), 1002"), "{:#?}", found[0].evidence);
-        assert!(found[0].evidence.iter().any(|e| e.starts_with("allowed by") && e.contains("--uid-owner 1000-1002 -j ACCEPT")), "{:#?}", found[0].evidence);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e == "uids still allowed to connect: 1001 (bob), 1002"),
+            "{:#?}",
+            found[0].evidence
+        );
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.starts_with("allowed by") && e.contains("--uid-owner 1000-1002 -j ACCEPT")),
+            "{:#?}",
+            found[0].evidence
+        );
     }
 
     #[test]
@@ -190,7 +239,14 @@ mod tests {
         let found = run(&CHECK, &facts);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].status, Status::Unknown, "{:#?}", found[0]);
-        assert!(found[0].evidence.iter().any(|e| e.contains("cgroup system.slice/app.service")), "{:#?}", found[0].evidence);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("cgroup system.slice/app.service")),
+            "{:#?}",
+            found[0].evidence
+        );
     }
 
     #[test]

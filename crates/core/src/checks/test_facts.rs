@@ -8,13 +8,21 @@ pub fn base() -> HostFacts {
     let mut sysctls = Sysctls::default();
     for iface in ["all", "default", "lo", "eth0"] {
         for (name, value) in [("route_localnet", "0"), ("rp_filter", "0"), ("accept_local", "0")] {
-            sysctls.0.insert(format!("net.ipv4.conf.{iface}.{name}"), value.to_string());
+            sysctls
+                .0
+                .insert(format!("net.ipv4.conf.{iface}.{name}"), value.to_string());
         }
     }
-    sysctls.0.insert("net.ipv4.ip_unprivileged_port_start".into(), "1024".into());
+    sysctls
+        .0
+        .insert("net.ipv4.ip_unprivileged_port_start".into(), "1024".into());
     HostFacts {
         schema: FACTS_SCHEMA.into(),
-        host: HostInfo { hostname: "test".into(), kernel: "6.18.0".into(), ..Default::default() },
+        host: HostInfo {
+            hostname: "test".into(),
+            kernel: "6.18.0".into(),
+            ..Default::default()
+        },
         inet_sockets: vec![],
         unix_sockets: vec![],
         processes: vec![Process {
@@ -25,7 +33,10 @@ pub fn base() -> HostFacts {
             cmdline: vec!["svc".into()],
             uid: 1000,
         }],
-        interfaces: vec![iface("lo", 1, true, &["127.0.0.1/8", "::1/128"]), iface("eth0", 2, false, &["192.0.2.10/24"])],
+        interfaces: vec![
+            iface("lo", 1, true, &["127.0.0.1/8", "::1/128"]),
+            iface("eth0", 2, false, &["192.0.2.10/24"]),
+        ],
         sysctls,
         names: NameResolution {
             hosts_file: Some("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".into()),
@@ -33,14 +44,38 @@ pub fn base() -> HostFacts {
         },
         accounts: Accounts {
             users: vec![
-                User { name: "root".into(), uid: 0, gid: 0 },
-                User { name: "alice".into(), uid: 1000, gid: 1000 },
-                User { name: "bob".into(), uid: 1001, gid: 1001 },
+                User {
+                    name: "root".into(),
+                    uid: 0,
+                    gid: 0,
+                },
+                User {
+                    name: "alice".into(),
+                    uid: 1000,
+                    gid: 1000,
+                },
+                User {
+                    name: "bob".into(),
+                    uid: 1001,
+                    gid: 1001,
+                },
             ],
             groups: vec![
-                Group { name: "alice".into(), gid: 1000, members: vec![] },
-                Group { name: "bob".into(), gid: 1001, members: vec![] },
-                Group { name: "shared".into(), gid: 2000, members: vec!["alice".into(), "bob".into()] },
+                Group {
+                    name: "alice".into(),
+                    gid: 1000,
+                    members: vec![],
+                },
+                Group {
+                    name: "bob".into(),
+                    gid: 1001,
+                    members: vec![],
+                },
+                Group {
+                    name: "shared".into(),
+                    gid: 2000,
+                    members: vec!["alice".into(), "bob".into()],
+                },
             ],
         },
         firewall: FirewallFacts::default(),
@@ -60,7 +95,10 @@ fn iface(name: &str, index: u32, loopback: bool, addrs: &[&str]) -> Interface {
             .iter()
             .map(|a| {
                 let (ip, len) = a.split_once('/').expect("address/len");
-                InterfaceAddress { address: ip.parse().expect("ip"), prefix_len: len.parse().expect("len") }
+                InterfaceAddress {
+                    address: ip.parse().expect("ip"),
+                    prefix_len: len.parse().expect("len"),
+                }
             })
             .collect(),
     }
@@ -74,7 +112,11 @@ pub fn inet(protocol: Protocol, addr: &str, port: u16) -> InetSocket {
         address,
         port,
         v6only: address.is_ipv6().then_some(true),
-        state: if protocol == Protocol::Tcp { SocketState::Listen } else { SocketState::Unconnected },
+        state: if protocol == Protocol::Tcp {
+            SocketState::Listen
+        } else {
+            SocketState::Unconnected
+        },
         peer: None,
         bound_device: None,
         uid: 1000,
@@ -85,7 +127,12 @@ pub fn inet(protocol: Protocol, addr: &str, port: u16) -> InetSocket {
 
 /// Directory metadata.
 pub fn dir(path: &str, uid: u32, gid: u32, mode: u32) -> FileMeta {
-    FileMeta { path: path.into(), uid, gid, mode }
+    FileMeta {
+        path: path.into(),
+        uid,
+        gid,
+        mode,
+    }
 }
 
 /// A listening Unix stream socket at `path` with the given file metadata and parents.

@@ -2,10 +2,10 @@
 
 use super::sysctl_view::route_localnet_interfaces;
 use super::{Check, CheckSpec, Context, Stage};
+use crate::facts::Protocol;
 use crate::facts::SocketState;
 use crate::inventory::{describe_owner, inet_scope, inet_service_id};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
-use crate::facts::Protocol;
 use std::net::IpAddr;
 
 /// Catalogue entry.
@@ -41,7 +41,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 crate::addr::socket_label(peer, port),
                 describe_owner(ctx.facts, &socket.owners)
             ),
-            _ => format!("{id} takes datagrams from any source; held by {}", describe_owner(ctx.facts, &socket.owners)),
+            _ => format!(
+                "{id} takes datagrams from any source; held by {}",
+                describe_owner(ctx.facts, &socket.owners)
+            ),
         }];
         let (severity, status) = match (socket.address, &localnet) {
             (IpAddr::V6(_), _) => {
@@ -53,11 +56,16 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 (Severity::Medium, Status::Unknown)
             }
             (IpAddr::V4(_), Some(ifaces)) if !ifaces.is_empty() => {
-                evidence.extend(ifaces.iter().map(|i| format!("path: interface {} ({})", i.name, i.keys.join(", "))));
+                evidence.extend(
+                    ifaces
+                        .iter()
+                        .map(|i| format!("path: interface {} ({})", i.name, i.keys.join(", "))),
+                );
                 (Severity::High, Status::Open)
             }
             (IpAddr::V4(_), Some(_)) => {
-                evidence.push("route_localnet is 0 on every interface: the kernel drops 127.0.0.0/8 from outside".into());
+                evidence
+                    .push("route_localnet is 0 on every interface: the kernel drops 127.0.0.0/8 from outside".into());
                 (Severity::Low, Status::Blocked)
             }
         };
@@ -74,7 +82,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   interfaces at priority raw; authenticate requests in the protocol itself or move \
                   the service to a Unix socket"
                 .into(),
-                subject: None,
+            subject: None,
         });
     }
     out
@@ -94,9 +102,15 @@ mod tests {
         let found = run(&CHECK, &facts);
         assert_eq!(found.len(), 2);
         assert!(found.iter().all(|f| f.status == Status::Blocked));
-        facts.sysctls.0.insert("net.ipv4.conf.eth0.route_localnet".into(), "1".into());
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.eth0.route_localnet".into(), "1".into());
         let found = run(&CHECK, &facts);
-        let v4 = found.iter().find(|f| f.service.as_deref() == Some("udp:127.0.0.1:323")).expect("v4 finding");
+        let v4 = found
+            .iter()
+            .find(|f| f.service.as_deref() == Some("udp:127.0.0.1:323"))
+            .expect("v4 finding");
         assert_eq!((v4.status, v4.severity), (Status::Open, Severity::High));
     }
 
@@ -108,6 +122,10 @@ mod tests {
         s.peer = Some(("127.0.0.53".parse().expect("ip"), 53));
         facts.inet_sockets.push(s);
         let found = run(&CHECK, &facts);
-        assert!(found[0].evidence[0].contains("connected to 127.0.0.53:53"), "{:?}", found[0].evidence);
+        assert!(
+            found[0].evidence[0].contains("connected to 127.0.0.53:53"),
+            "{:?}",
+            found[0].evidence
+        );
     }
 }

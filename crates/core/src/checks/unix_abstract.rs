@@ -30,7 +30,9 @@ fn kind_name(kind: UnixType) -> &'static str {
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for socket in &ctx.facts.unix_sockets {
-        let UnixName::Abstract(name) = &socket.name else { continue };
+        let UnixName::Abstract(name) = &socket.name else {
+            continue;
+        };
         let id = unix_service_id(socket);
         if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
             continue;
@@ -49,12 +51,15 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                     kind_name(socket.kind),
                     describe_owner(ctx.facts, &socket.owners)
                 ),
-                format!("owner uid: {}", socket.uid.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())),
+                format!(
+                    "owner uid: {}",
+                    socket.uid.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
+                ),
             ],
             fix: "bind a filesystem path in a private directory instead, or check SO_PEERCRED on every \
                   connection (containerd fixed CVE-2020-15257 by moving to path sockets)"
                 .into(),
-                subject: None,
+            subject: None,
         });
     }
     out

@@ -48,7 +48,12 @@ fn in_group(facts: &HostFacts, uid: u32, gid: u32) -> bool {
     let Some(user) = facts.accounts.users.iter().find(|u| u.uid == uid) else {
         return false;
     };
-    user.gid == gid || facts.accounts.groups.iter().any(|g| g.gid == gid && g.members.contains(&user.name))
+    user.gid == gid
+        || facts
+            .accounts
+            .groups
+            .iter()
+            .any(|g| g.gid == gid && g.members.contains(&user.name))
 }
 
 /// Whether a user in the "other" class of every file can connect.
@@ -81,7 +86,11 @@ fn reach(facts: &HostFacts, socket: &UnixSocket, owner: u32) -> Reach {
 }
 
 fn describe(meta: &FileMeta, facts: &HostFacts) -> String {
-    let user = facts.accounts.user_name(meta.uid).map(str::to_string).unwrap_or_else(|| meta.uid.to_string());
+    let user = facts
+        .accounts
+        .user_name(meta.uid)
+        .map(str::to_string)
+        .unwrap_or_else(|| meta.uid.to_string());
     let group = facts
         .accounts
         .groups
@@ -95,27 +104,53 @@ fn describe(meta: &FileMeta, facts: &HostFacts) -> String {
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mut out = Vec::new();
-    for socket in facts.unix_sockets.iter().filter(|s| matches!(s.name, UnixName::Path(_))) {
+    for socket in facts
+        .unix_sockets
+        .iter()
+        .filter(|s| matches!(s.name, UnixName::Path(_)))
+    {
         let owner = socket.uid.or(socket.file.as_ref().map(|f| f.uid)).unwrap_or(0);
         let reach = reach(facts, socket, owner);
         let mut evidence = vec![format!("held by {}", describe_owner(facts, &socket.owners))];
         if let Some(file) = &socket.file {
             evidence.push(format!("socket {}", describe(file, facts)));
         }
-        evidence.extend(socket.parents.iter().map(|d| format!("directory {}", describe(d, facts))));
+        evidence.extend(
+            socket
+                .parents
+                .iter()
+                .map(|d| format!("directory {}", describe(d, facts))),
+        );
         let (severity, status, title) = match reach {
             Reach::Everyone => (Severity::Low, Status::Open, "every local user can connect".to_string()),
             Reach::Users(users) if users.is_empty() => continue,
             Reach::Users(users) => {
                 let names: Vec<String> = users
                     .iter()
-                    .map(|u| facts.accounts.user_name(*u).map(str::to_string).unwrap_or_else(|| u.to_string()))
+                    .map(|u| {
+                        facts
+                            .accounts
+                            .user_name(*u)
+                            .map(str::to_string)
+                            .unwrap_or_else(|| u.to_string())
+                    })
                     .collect();
-                (Severity::Info, Status::Open, format!("other users can connect through group permissions: {}", names.join(", ")))
+                (
+                    Severity::Info,
+                    Status::Open,
+                    format!(
+                        "other users can connect through group permissions: {}",
+                        names.join(", ")
+                    ),
+                )
             }
             Reach::Unknown(why) => {
                 evidence.push(why);
-                (Severity::Low, Status::Unknown, "cannot tell who can connect".to_string())
+                (
+                    Severity::Low,
+                    Status::Unknown,
+                    "cannot tell who can connect".to_string(),
+                )
             }
         };
         out.push(Finding {
@@ -131,7 +166,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   dedicated group for the intended clients) and create it with mode 0600/0660; \
                   the socket mode alone is not enough on every system"
                 .into(),
-                subject: None,
+            subject: None,
         });
     }
     out
@@ -143,23 +178,42 @@ mod tests {
     use crate::checks::test_facts::{base, dir, run, unix_path};
 
     fn parents(last_mode: u32) -> Vec<FileMeta> {
-        vec![dir("/", 0, 0, 0o755), dir("/run", 0, 0, 0o755), dir("/run/svc", 1000, 1000, last_mode)]
+        vec![
+            dir("/", 0, 0, 0o755),
+            dir("/run", 0, 0, 0o755),
+            dir("/run/svc", 1000, 1000, last_mode),
+        ]
     }
 
     #[test]
     fn world_writable_socket_in_searchable_dirs_is_open_to_everyone() {
         let mut facts = base();
-        facts.unix_sockets.push(unix_path("/run/svc/api.sock", Some(dir("/run/svc/api.sock", 1000, 1000, 0o777)), parents(0o755)));
+        facts.unix_sockets.push(unix_path(
+            "/run/svc/api.sock",
+            Some(dir("/run/svc/api.sock", 1000, 1000, 0o777)),
+            parents(0o755),
+        ));
         let found = run(&CHECK, &facts);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].title, "every local user can connect");
-        assert!(found[0].evidence.iter().any(|e| e == "directory /run/svc 0755 alice:alice"), "{:?}", found[0].evidence);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e == "directory /run/svc 0755 alice:alice"),
+            "{:?}",
+            found[0].evidence
+        );
     }
 
     #[test]
     fn private_parent_directory_closes_a_world_writable_socket() {
         let mut facts = base();
-        facts.unix_sockets.push(unix_path("/run/svc/api.sock", Some(dir("/run/svc/api.sock", 1000, 1000, 0o777)), parents(0o700)));
+        facts.unix_sockets.push(unix_path(
+            "/run/svc/api.sock",
+            Some(dir("/run/svc/api.sock", 1000, 1000, 0o777)),
+            parents(0o700),
+        ));
         assert!(run(&CHECK, &facts).is_empty());
     }
 
@@ -169,7 +223,11 @@ mod tests {
         facts.unix_sockets.push(unix_path(
             "/run/svc/api.sock",
             Some(dir("/run/svc/api.sock", 1000, 2000, 0o770)),
-            vec![dir("/", 0, 0, 0o755), dir("/run", 0, 0, 0o755), dir("/run/svc", 1000, 2000, 0o750)],
+            vec![
+                dir("/", 0, 0, 0o755),
+                dir("/run", 0, 0, 0o755),
+                dir("/run/svc", 1000, 2000, 0o750),
+            ],
         ));
         let found = run(&CHECK, &facts);
         assert_eq!(found[0].title, "other users can connect through group permissions: bob");
@@ -180,10 +238,17 @@ mod tests {
     fn missing_metadata_is_unknown() {
         let mut facts = base();
         facts.unix_sockets.push(unix_path("/run/svc/api.sock", None, vec![]));
-        facts.unix_sockets.push(unix_path("/run/svc/b.sock", Some(dir("/run/svc/b.sock", 1000, 1000, 0o777)), vec![]));
+        facts.unix_sockets.push(unix_path(
+            "/run/svc/b.sock",
+            Some(dir("/run/svc/b.sock", 1000, 1000, 0o777)),
+            vec![],
+        ));
         let found = run(&CHECK, &facts);
         assert_eq!(found.len(), 2);
         assert!(found.iter().all(|f| f.status == Status::Unknown));
-        assert!(found[1].evidence.last().is_some_and(|e| e.contains("directories above /run/svc/b.sock")));
+        assert!(found[1]
+            .evidence
+            .last()
+            .is_some_and(|e| e.contains("directories above /run/svc/b.sock")));
     }
 }

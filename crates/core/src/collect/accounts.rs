@@ -60,9 +60,17 @@ mod tests {
 
     #[test]
     fn parses_real_lines_and_skips_garbage() {
-        let users = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbroken\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n");
+        let users =
+            parse_passwd("root:x:0:0:root:/root:/bin/bash\nbroken\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n");
         assert_eq!(users.len(), 2);
-        assert_eq!(users[1], User { name: "www-data".into(), uid: 33, gid: 33 });
+        assert_eq!(
+            users[1],
+            User {
+                name: "www-data".into(),
+                uid: 33,
+                gid: 33
+            }
+        );
         let groups = parse_group("docker:x:998:alice,bob\nroot:x:0:\n");
         assert_eq!(groups[0].members, vec!["alice", "bob"]);
         assert!(groups[1].members.is_empty());

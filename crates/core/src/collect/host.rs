@@ -21,7 +21,9 @@ pub fn collect() -> HostInfo {
 }
 
 fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Root, or the capabilities that let us read every process's descriptors
@@ -38,7 +40,5 @@ fn is_privileged() -> bool {
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| {
-            caps & (1 << CAP_DAC_READ_SEARCH) != 0 && caps & (1 << CAP_SYS_PTRACE) != 0
-        })
+        .is_some_and(|caps| caps & (1 << CAP_DAC_READ_SEARCH) != 0 && caps & (1 << CAP_SYS_PTRACE) != 0)
 }

@@ -22,8 +22,10 @@ pub fn collect(limits: &mut Vec<Limit>) -> Vec<Interface> {
         },
     );
     if let Err(e) = links {
-        limits
-            .push(Limit { scope: "interfaces".into(), detail: format!("cannot list links: {e}") });
+        limits.push(Limit {
+            scope: "interfaces".into(),
+            detail: format!("cannot list links: {e}"),
+        });
         return interfaces;
     }
     let mut addresses = Vec::new();
@@ -95,7 +97,10 @@ fn interface_address(message: &AddressMessage) -> Option<(u32, InterfaceAddress)
     })?;
     Some((
         message.header.index,
-        InterfaceAddress { address, prefix_len: message.header.prefix_len },
+        InterfaceAddress {
+            address,
+            prefix_len: message.header.prefix_len,
+        },
     ))
 }
 

@@ -31,12 +31,13 @@ pub fn collect() -> HostFacts {
             .name("loopwarden-owners".into())
             .spawn_scoped(scope, owners::scan);
         let interfaces = interfaces::collect(&mut limits);
-        let device_names: HashMap<u32, &str> =
-            interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+        let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
         // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped:
         // `None` would claim the socket is not bound to a device at all.
         let device_name = |index: u32| -> String {
-            device_names.get(&index).map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
+            device_names
+                .get(&index)
+                .map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
         };
         let sockets = sock_diag::collect(&device_name, &mut limits);
         let scan = match scanner {
@@ -70,10 +71,7 @@ pub fn collect() -> HostFacts {
 }
 
 /// Adds socket file and directory metadata to path sockets.
-fn unix_with_files(
-    found: Vec<sock_diag::unix::DiagUnix>,
-    limits: &mut Vec<Limit>,
-) -> Vec<UnixSocket> {
+fn unix_with_files(found: Vec<sock_diag::unix::DiagUnix>, limits: &mut Vec<Limit>) -> Vec<UnixSocket> {
     let mut walker = unix_files::Walker::default();
     found
         .into_iter()
@@ -84,7 +82,10 @@ fn unix_with_files(
                 socket.file = facts.file;
                 socket.parents = facts.parents;
                 if let Some(problem) = facts.problem {
-                    limits.push(Limit { scope: "sockets.unix.files".into(), detail: problem });
+                    limits.push(Limit {
+                        scope: "sockets.unix.files".into(),
+                        detail: problem,
+                    });
                 }
             }
             socket

@@ -17,8 +17,10 @@ fn read(path: &str, limits: &mut Vec<Limit>) -> Option<String> {
         Ok(text) => Some(text),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => {
-            limits
-                .push(Limit { scope: "names".into(), detail: format!("cannot read {path}: {e}") });
+            limits.push(Limit {
+                scope: "names".into(),
+                detail: format!("cannot read {path}: {e}"),
+            });
             None
         }
     }
@@ -40,7 +42,8 @@ mod tests {
 
     #[test]
     fn reads_the_debian_default_line() {
-        let text = "passwd: files\n# hosts: dns\nhosts:          files mdns4_minimal [NOTFOUND=return] dns myhostname # x\n";
+        let text =
+            "passwd: files\n# hosts: dns\nhosts:          files mdns4_minimal [NOTFOUND=return] dns myhostname # x\n";
         assert_eq!(
             hosts_line(text).as_deref(),
             Some("files mdns4_minimal [NOTFOUND=return] dns myhostname")

@@ -6,8 +6,8 @@
 //! did not fit, which is an error rather than silently lost sockets.
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    NetlinkSerializable, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_sys::{Socket, SocketAddr};
 use rustix::net::sockopt::Timeout;
@@ -105,11 +105,7 @@ where
 }
 
 /// Parses every message of one datagram. Returns whether the dump is complete.
-pub(super) fn walk_datagram<M, F>(
-    datagram: &[u8],
-    summary: &mut DumpSummary,
-    each: &mut F,
-) -> Result<bool, DumpError>
+pub(super) fn walk_datagram<M, F>(datagram: &[u8], summary: &mut DumpSummary, each: &mut F) -> Result<bool, DumpError>
 where
     M: NetlinkDeserializable,
     F: FnMut(M),
@@ -118,8 +114,8 @@ where
     let mut offset = 0;
     while offset < datagram.len() {
         let rest = &datagram[offset..];
-        let frame = NetlinkBuffer::new_checked(rest)
-            .map_err(|e| DumpError::Malformed(format!("at byte {offset}: {e}")))?;
+        let frame =
+            NetlinkBuffer::new_checked(rest).map_err(|e| DumpError::Malformed(format!("at byte {offset}: {e}")))?;
         let length = frame.length() as usize;
         if length == 0 {
             return Err(DumpError::Malformed(format!("zero-length message at byte {offset}")));

@@ -34,7 +34,9 @@ pub fn scan() -> std::io::Result<Owners> {
     let mut pids = RawDir::new(&proc_dir, &mut proc_buffer);
     while let Some(entry) = pids.next() {
         let entry = entry?;
-        let Some(pid) = parse_u32(entry.file_name().to_bytes()) else { continue };
+        let Some(pid) = parse_u32(entry.file_name().to_bytes()) else {
+            continue;
+        };
         owners.scanned += 1;
         path.clear();
         path.extend_from_slice(entry.file_name().to_bytes());
@@ -53,12 +55,7 @@ pub fn scan() -> std::io::Result<Owners> {
 }
 
 /// Adds `pid` to every socket among the descriptors in `fd_dir`.
-fn scan_fds(
-    pid: u32,
-    fd_dir: &OwnedFd,
-    buffer: &mut [MaybeUninit<u8>],
-    by_inode: &mut HashMap<u64, Vec<u32>>,
-) {
+fn scan_fds(pid: u32, fd_dir: &OwnedFd, buffer: &mut [MaybeUninit<u8>], by_inode: &mut HashMap<u64, Vec<u32>>) {
     let mut fds = RawDir::new(fd_dir, buffer);
     let mut link = [0u8; 64];
     while let Some(Ok(entry)) = fds.next() {
@@ -66,8 +63,12 @@ fn scan_fds(
         if name.to_bytes().first() == Some(&b'.') {
             continue;
         }
-        let Ok(len) = readlinkat_raw(fd_dir, name, &mut link) else { continue };
-        let Some(inode) = socket_inode(&link[..len]) else { continue };
+        let Ok(len) = readlinkat_raw(fd_dir, name, &mut link) else {
+            continue;
+        };
+        let Some(inode) = socket_inode(&link[..len]) else {
+            continue;
+        };
         let pids = by_inode.entry(inode).or_default();
         if pids.last() != Some(&pid) {
             pids.push(pid);
@@ -78,7 +79,9 @@ fn scan_fds(
 /// `socket:[12345]` → 12345.
 pub fn socket_inode(link: &[u8]) -> Option<u64> {
     let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-    parse_u32(digits).map(u64::from).or_else(|| std::str::from_utf8(digits).ok()?.parse().ok())
+    parse_u32(digits)
+        .map(u64::from)
+        .or_else(|| std::str::from_utf8(digits).ok()?.parse().ok())
 }
 
 fn parse_u32(digits: &[u8]) -> Option<u32> {
@@ -137,7 +140,14 @@ pub fn parse_status(pid: u32, status: &str) -> Option<Process> {
             break; // Name, PPid and Uid come in this order; nothing else is needed.
         }
     }
-    Some(Process { pid, ppid, name: name?, exe: None, cmdline: Vec::new(), uid: uid? })
+    Some(Process {
+        pid,
+        ppid,
+        name: name?,
+        exe: None,
+        cmdline: Vec::new(),
+        uid: uid?,
+    })
 }
 
 /// `argv` from the NUL-separated `/proc/PID/cmdline`.
@@ -146,7 +156,9 @@ pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
     if raw.is_empty() {
         return Vec::new();
     }
-    raw.split(|b| *b == 0).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect()
+    raw.split(|b| *b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,18 +189,17 @@ mod tests {
 
     #[test]
     fn cmdline_splits_on_nul() {
-        assert_eq!(parse_cmdline(b"python3\0-c\0print(1)\0"), vec!["python3", "-c", "print(1)"]);
+        assert_eq!(
+            parse_cmdline(b"python3\0-c\0print(1)\0"),
+            vec!["python3", "-c", "print(1)"]
+        );
         assert!(parse_cmdline(b"").is_empty());
     }
 
     #[test]
     fn scanning_finds_our_own_socket() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let link = std::fs::read_link(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&listener)
-        ))
-        .unwrap();
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&listener))).unwrap();
         let inode = socket_inode(link.to_string_lossy().as_bytes()).unwrap();
         let owners = scan().unwrap();
         assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));

@@ -25,7 +25,10 @@ pub fn inet(protocol: Protocol, name: &str) -> io::Result<Vec<InetSocket>> {
 /// Parses a `/proc/net/{tcp,tcp6,udp,udp6}` table: TCP listeners, UDP unconnected and connected
 /// sockets. Lines that do not parse are skipped.
 pub fn parse_inet(text: &str, protocol: Protocol) -> Vec<InetSocket> {
-    text.lines().skip(1).filter_map(|line| parse_inet_line(line, protocol)).collect()
+    text.lines()
+        .skip(1)
+        .filter_map(|line| parse_inet_line(line, protocol))
+        .collect()
 }
 
 fn parse_inet_line(line: &str, protocol: Protocol) -> Option<InetSocket> {
@@ -125,9 +128,7 @@ fn parse_unix_line(line: &str) -> Option<DiagUnix> {
         return None;
     }
     let (name, fs_path) = match path.strip_prefix('@') {
-        Some(abstract_name) => {
-            (UnixName::Abstract(printable_abstract(abstract_name.as_bytes())), None)
-        }
+        Some(abstract_name) => (UnixName::Abstract(printable_abstract(abstract_name.as_bytes())), None),
         None if !path.is_empty() => (UnixName::Path(path.to_string()), Some(PathBuf::from(path))),
         None => return None,
     };
@@ -224,15 +225,30 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (UnixType::Stream, UnixName::Path("/tmp/lwcap/stream.sock".into()), true, 17779),
-                (UnixType::Dgram, UnixName::Path("/tmp/lwcap/dgram.sock".into()), false, 17781),
+                (
+                    UnixType::Stream,
+                    UnixName::Path("/tmp/lwcap/stream.sock".into()),
+                    true,
+                    17779
+                ),
+                (
+                    UnixType::Dgram,
+                    UnixName::Path("/tmp/lwcap/dgram.sock".into()),
+                    false,
+                    17781
+                ),
                 (
                     UnixType::Dgram,
                     UnixName::Path("/tmp/lwcap/connected-dgram.sock".into()),
                     false,
                     17783
                 ),
-                (UnixType::Seqpacket, UnixName::Abstract("lw-abstract@x".into()), true, 17782),
+                (
+                    UnixType::Seqpacket,
+                    UnixName::Abstract("lw-abstract@x".into()),
+                    true,
+                    17782
+                ),
             ]
         );
         assert_eq!(
@@ -244,9 +260,7 @@ mod tests {
 
     #[test]
     fn garbage_lines_are_skipped() {
-        assert!(
-            parse_inet("header\nnot a socket line\n   0: zz:1 00:0 0A\n", Protocol::Tcp).is_empty()
-        );
+        assert!(parse_inet("header\nnot a socket line\n   0: zz:1 00:0 0A\n", Protocol::Tcp).is_empty());
         assert!(parse_unix("header\n0000: 1 2\n").is_empty());
     }
 }

@@ -79,13 +79,19 @@ fn sshd_args(argv: &[String]) -> Option<Vec<String>> {
 
 /// For an nginx master process: its `-c`, `-p` and `-g` options.
 fn nginx_master_args(argv: &[String]) -> Option<Vec<String>> {
-    let pos = argv.windows(3).position(|w| w[0] == "nginx:" && w[1] == "master" && w[2] == "process")?;
+    let pos = argv
+        .windows(3)
+        .position(|w| w[0] == "nginx:" && w[1] == "master" && w[2] == "process")?;
     let args = argv.get(pos + 4..).unwrap_or(&[]);
     let mut out = repeat_options(args, &["-c", "-p"]);
     // `-g 'daemon on; master_process on;'` was one argument; the title splits it on spaces.
     let mut iter = args.iter();
     while iter.any(|a| a == "-g") {
-        let words: Vec<&str> = iter.clone().take_while(|a| !a.starts_with('-')).map(String::as_str).collect();
+        let words: Vec<&str> = iter
+            .clone()
+            .take_while(|a| !a.starts_with('-'))
+            .map(String::as_str)
+            .collect();
         if !words.is_empty() {
             out.push("-g".to_string());
             out.push(words.join(" "));
@@ -140,7 +146,11 @@ fn capture_sshd(
     };
     let mut out = vec![global];
     if has_match_blocks(args) {
-        let users = accounts.users.iter().filter(|u| u.uid == 0 || u.uid >= 1000).take(MAX_MATCH_USERS);
+        let users = accounts
+            .users
+            .iter()
+            .filter(|u| u.uid == 0 || u.uid >= 1000)
+            .take(MAX_MATCH_USERS);
         for user in users {
             let mut command = base.clone();
             command.push("-C".to_string());
@@ -161,12 +171,17 @@ fn has_match_blocks(args: &[String]) -> bool {
         .unwrap_or_else(|| "/etc/ssh/sshd_config".to_string());
     let mut texts: Vec<String> = std::fs::read_to_string(&file).into_iter().collect();
     if let Ok(entries) = std::fs::read_dir("/etc/ssh/sshd_config.d") {
-        texts.extend(entries.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()));
+        texts.extend(
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok()),
+        );
     }
-    texts
-        .iter()
-        .flat_map(|t| t.lines())
-        .any(|l| l.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("match ")))
+    texts.iter().flat_map(|t| t.lines()).any(|l| {
+        l.trim_start()
+            .get(..6)
+            .is_some_and(|w| w.eq_ignore_ascii_case("match "))
+    })
 }
 
 /// The files of haproxy's `-f` options (a directory stands for its `*.cfg` files, in order).
@@ -220,9 +235,18 @@ fn capture_caddy(process: &Process, argv: &[String], limits: &mut Vec<Limit>) ->
     };
     let adapter = long_option(argv, "--adapter");
     let mut out = Vec::new();
-    let file = capture("caddyfile", process.pid, vec!["cat".into(), config.clone()], &[], limits);
+    let file = capture(
+        "caddyfile",
+        process.pid,
+        vec!["cat".into(), config.clone()],
+        &[],
+        limits,
+    );
     if adapter.as_deref() == Some("json") || (adapter.is_none() && config.ends_with(".json")) {
-        out.extend(file.map(|f| CommandCapture { kind: "caddy".into(), ..f }));
+        out.extend(file.map(|f| CommandCapture {
+            kind: "caddy".into(),
+            ..f
+        }));
         return out;
     }
     let mut command = vec![program(process, "caddy"), "adapt".into(), "--config".into(), config];
@@ -238,7 +262,10 @@ fn capture_caddy(process: &Process, argv: &[String], limits: &mut Vec<Limit>) ->
 /// `-f`/`-d`/`-C`/`-c`/`-D` options and `APACHE_*` environment), then each file.
 fn capture_apache(process: &Process, argv: &[String], limits: &mut Vec<Limit>) -> Vec<CommandCapture> {
     let mut command = vec![program(process, "apache2")];
-    command.extend(repeat_options(argv.get(1..).unwrap_or(&[]), &["-f", "-d", "-C", "-c", "-D"]));
+    command.extend(repeat_options(
+        argv.get(1..).unwrap_or(&[]),
+        &["-f", "-d", "-C", "-c", "-D"],
+    ));
     command.extend(["-t".into(), "-D".into(), "DUMP_INCLUDES".into()]);
     let env: Vec<(String, String)> = std::fs::read(format!("/proc/{}/environ", process.pid))
         .map(|raw| {
@@ -256,7 +283,10 @@ fn capture_apache(process: &Process, argv: &[String], limits: &mut Vec<Limit>) -
         .output
         .lines()
         .filter_map(|l| {
-            l.trim().strip_prefix('(').and_then(|r| r.split_once(") ")).map(|(_, p)| p.trim().to_string())
+            l.trim()
+                .strip_prefix('(')
+                .and_then(|r| r.split_once(") "))
+                .map(|(_, p)| p.trim().to_string())
         })
         .collect();
     let mut out = vec![includes];
@@ -276,7 +306,12 @@ fn capture(
 ) -> Option<CommandCapture> {
     let shown = command.join(" ");
     match run_bounded(&command, env) {
-        Ok(output) => Some(CommandCapture { kind: kind.to_string(), pid, command, output }),
+        Ok(output) => Some(CommandCapture {
+            kind: kind.to_string(),
+            pid,
+            command,
+            output,
+        }),
         Err(detail) => {
             limits.push(Limit {
                 scope: format!("relays.{kind}"),
@@ -340,17 +375,22 @@ mod tests {
 
     #[test]
     fn sshd_listener_title_gives_its_options() {
-        let title =
-            argv("sshd: /usr/sbin/sshd -D -f /tmp/x/sshd_config -o Port=22 [listener] 0 of 10-100 startups");
+        let title = argv("sshd: /usr/sbin/sshd -D -f /tmp/x/sshd_config -o Port=22 [listener] 0 of 10-100 startups");
         assert_eq!(sshd_args(&title), Some(argv("-f /tmp/x/sshd_config -o Port=22")));
         assert_eq!(sshd_args(&argv("sshd: alice@pts/0")), None);
-        assert_eq!(sshd_args(&argv("/usr/sbin/sshd -D -f/etc/ssh/alt")), Some(argv("-f /etc/ssh/alt")));
+        assert_eq!(
+            sshd_args(&argv("/usr/sbin/sshd -D -f/etc/ssh/alt")),
+            Some(argv("-f /etc/ssh/alt"))
+        );
     }
 
     #[test]
     fn nginx_master_title_gives_its_options_and_workers_none() {
         let title = argv("nginx: master process nginx -c /tmp/lwngx/nginx.conf -p /tmp/lwngx/");
-        assert_eq!(nginx_master_args(&title), Some(argv("-c /tmp/lwngx/nginx.conf -p /tmp/lwngx/")));
+        assert_eq!(
+            nginx_master_args(&title),
+            Some(argv("-c /tmp/lwngx/nginx.conf -p /tmp/lwngx/"))
+        );
         assert_eq!(nginx_master_args(&argv("nginx: worker process")), None);
         let debian = argv("nginx: master process /usr/sbin/nginx -g daemon on; master_process on;");
         assert_eq!(
@@ -373,7 +413,13 @@ mod tests {
     #[test]
     fn failing_dump_is_a_limit_naming_the_command() {
         let mut limits = Vec::new();
-        let got = capture("nginx", 7, vec!["/nonexistent/nginx".into(), "-T".into()], &[], &mut limits);
+        let got = capture(
+            "nginx",
+            7,
+            vec!["/nonexistent/nginx".into(), "-T".into()],
+            &[],
+            &mut limits,
+        );
         assert!(got.is_none());
         assert!(limits[0].detail.contains("/nonexistent/nginx -T") && limits[0].detail.contains("pid 7"));
     }

@@ -71,15 +71,11 @@ impl Walker {
             let meta = match std::fs::symlink_metadata(&candidate) {
                 Ok(meta) => meta,
                 Err(e) => {
-                    facts.problem =
-                        Some(if pending.is_empty() && e.kind() == std::io::ErrorKind::NotFound {
-                            format!(
-                                "{} no longer exists: the socket was unlinked",
-                                candidate.display()
-                            )
-                        } else {
-                            format!("cannot look up {}: {e}", candidate.display())
-                        });
+                    facts.problem = Some(if pending.is_empty() && e.kind() == std::io::ErrorKind::NotFound {
+                        format!("{} no longer exists: the socket was unlinked", candidate.display())
+                    } else {
+                        format!("cannot look up {}: {e}", candidate.display())
+                    });
                     return facts;
                 }
             };
@@ -92,8 +88,7 @@ impl Walker {
                 let target = match std::fs::read_link(&candidate) {
                     Ok(target) => target,
                     Err(e) => {
-                        facts.problem =
-                            Some(format!("cannot read symlink {}: {e}", candidate.display()));
+                        facts.problem = Some(format!("cannot read symlink {}: {e}", candidate.display()));
                         return facts;
                     }
                 };
@@ -130,8 +125,8 @@ impl Walker {
         let meta = match self.directories.get(dir) {
             Some(meta) => meta.clone(),
             None => {
-                let raw = std::fs::metadata(dir)
-                    .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
+                let raw =
+                    std::fs::metadata(dir).map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
                 let meta = file_meta(dir, &raw);
                 self.directories.insert(dir.to_path_buf(), meta.clone());
                 meta

@@ -332,6 +332,18 @@ struct Frame {
     item: usize,
 }
 
+impl Frame {
+    /// The first rule of a chain.
+    fn start(table: usize, chain: usize) -> Frame {
+        Frame {
+            table,
+            chain,
+            rule: 0,
+            item: 0,
+        }
+    }
+}
+
 /// The evidence of a path so far, as a shared list (forks share their common prefix).
 #[derive(Debug, Clone, Default)]
 struct Trail(Option<Arc<(Arc<str>, Trail)>>);
@@ -364,6 +376,20 @@ struct Run {
     evidence: Trail,
     assumed: Vec<Arc<str>>,
     rewrite: Option<Rewrite>,
+}
+
+impl Run {
+    /// Starts evaluating base chain `b`.
+    fn enter(&mut self, b: BaseRef) {
+        self.base_chain = Some(b);
+        self.stack.push(Frame::start(b.table, b.chain));
+    }
+
+    /// Every base chain of the current stage has run: on to the next stage.
+    fn next_stage(&mut self) {
+        self.stage += 1;
+        self.base = 0;
+    }
 }
 
 enum Test {
@@ -556,19 +582,10 @@ impl Analysis {
                                     && matches!(h, Hook::Prerouting | Hook::Output)
                                     && !run.p.reentered;
                                 if !skip_nat {
-                                    run.base_chain = Some(b);
-                                    run.stack.push(Frame {
-                                        table: b.table,
-                                        chain: b.chain,
-                                        rule: 0,
-                                        item: 0,
-                                    });
+                                    run.enter(b);
                                 }
                             }
-                            None => {
-                                run.stage += 1;
-                                run.base = 0;
-                            }
+                            None => run.next_stage(),
                         }
                     }
                     Stage::Route => {
@@ -590,18 +607,9 @@ impl Analysis {
                         match list.get(run.base).copied() {
                             Some(b) => {
                                 run.base += 1;
-                                run.base_chain = Some(b);
-                                run.stack.push(Frame {
-                                    table: b.table,
-                                    chain: b.chain,
-                                    rule: 0,
-                                    item: 0,
-                                });
+                                run.enter(b);
                             }
-                            None => {
-                                run.stage += 1;
-                                run.base = 0;
-                            }
+                            None => run.next_stage(),
                         }
                     }
                     Stage::Reenter => {
@@ -820,21 +828,11 @@ impl Analysis {
                     return true;
                 };
                 if matches!(v, Verdict::Goto(_)) {
-                    *top = Frame {
-                        table,
-                        chain,
-                        rule: 0,
-                        item: 0,
-                    };
+                    *top = Frame::start(table, chain);
                 } else {
                     top.rule += 1;
                     top.item = 0;
-                    run.stack.push(Frame {
-                        table,
-                        chain,
-                        rule: 0,
-                        item: 0,
-                    });
+                    run.stack.push(Frame::start(table, chain));
                 }
                 false
             }

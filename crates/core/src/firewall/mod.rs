@@ -57,9 +57,9 @@ pub fn read(facts: &FirewallFacts) -> Ruleset {
     }
     match (&facts.nft_json, facts.iptables.is_empty()) {
         (None, true) => out.notes.push("no firewall capture in the snapshot".into()),
-        (None, false) => out.notes.push(
-            "no nft JSON in the snapshot: native nftables tables, if any, were not seen (see the limits)".into(),
-        ),
+        (None, false) => out
+            .notes
+            .push("no nft JSON in the snapshot: native nftables tables, if any, were not seen (see the limits)".into()),
         _ => {}
     }
     out

@@ -52,7 +52,11 @@ pub fn render(report: &Report, color: bool) -> String {
         style.bold(&h.hostname),
         h.kernel,
         h.netns,
-        if h.privileged { "" } else { " — unprivileged: some socket owners unseen" }
+        if h.privileged {
+            ""
+        } else {
+            " — unprivileged: some socket owners unseen"
+        }
     );
     let _ = writeln!(out, "{}", summary(report));
 
@@ -69,7 +73,11 @@ pub fn render(report: &Report, color: bool) -> String {
         .services
         .iter()
         .filter_map(|s| {
-            let fs: Vec<&Finding> = report.findings.iter().filter(|f| f.service.as_deref() == Some(s.id.as_str())).collect();
+            let fs: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.service.as_deref() == Some(s.id.as_str()))
+                .collect();
             if fs.is_empty() {
                 quiet.push(s);
                 None
@@ -80,7 +88,12 @@ pub fn render(report: &Report, color: bool) -> String {
         .collect();
     with_findings.sort_by_key(|(s, fs)| (std::cmp::Reverse(fs.iter().map(|f| f.severity).max()), s.id.clone()));
     for (service, findings) in with_findings {
-        let _ = writeln!(out, "\n{}  {}", style.bold(&service.id), style.dim(&process_label(service)));
+        let _ = writeln!(
+            out,
+            "\n{}  {}",
+            style.bold(&service.id),
+            style.dim(&process_label(service))
+        );
         for f in findings {
             finding(&mut out, &style, f);
         }
@@ -88,18 +101,29 @@ pub fn render(report: &Report, color: bool) -> String {
     let orphans: Vec<&Finding> = report
         .findings
         .iter()
-        .filter(|f| f.service.as_ref().is_some_and(|id| !report.services.iter().any(|s| &s.id == id)))
+        .filter(|f| {
+            f.service
+                .as_ref()
+                .is_some_and(|id| !report.services.iter().any(|s| &s.id == id))
+        })
         .collect();
     for f in orphans {
         let _ = writeln!(out, "\n{}", style.bold(f.service.as_deref().unwrap_or("")));
         finding(&mut out, &style, f);
     }
     if !quiet.is_empty() {
-        let ids: Vec<String> = quiet.iter().map(|s| format!("{} ({})", s.id, process_label(s))).collect();
+        let ids: Vec<String> = quiet
+            .iter()
+            .map(|s| format!("{} ({})", s.id, process_label(s)))
+            .collect();
         let _ = writeln!(out, "\n{} {}", style.bold("no findings:"), ids.join(", "));
     }
     if !h.limits.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("not seen (results touching these are unknown):"));
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.bold("not seen (results touching these are unknown):")
+        );
         for l in &h.limits {
             let _ = writeln!(out, "  - {l}");
         }
@@ -112,7 +136,11 @@ fn summary(report: &Report) -> String {
         .iter()
         .rev()
         .filter_map(|s| {
-            let n = report.findings.iter().filter(|f| f.severity == *s && f.status != Status::Blocked).count();
+            let n = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == *s && f.status != Status::Blocked)
+                .count();
             (n > 0).then(|| format!("{n} {s}"))
         })
         .collect();
@@ -146,7 +174,13 @@ fn finding(out: &mut String, style: &Style, f: &Finding) {
         "  {} {}  {}",
         style.severity(f.severity),
         style.bold(&f.title),
-        style.dim(&format!("[{} · {} · {} · {}]", f.check, f.attacker.as_str(), f.status.as_str(), f.confidence.as_str()))
+        style.dim(&format!(
+            "[{} · {} · {} · {}]",
+            f.check,
+            f.attacker.as_str(),
+            f.status.as_str(),
+            f.confidence.as_str()
+        ))
     );
     for e in &f.evidence {
         let _ = writeln!(out, "           · {e}");
@@ -165,12 +199,20 @@ mod tests {
         let mut facts = base();
         facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7001));
         facts.inet_sockets.push(inet(Protocol::Tcp, "::1", 7001));
-        facts.sysctls.0.insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
         let text = render(&crate::audit(&facts), false);
         let host = text.find("host-wide").expect("host-wide section");
-        let svc = text.find("\ntcp:127.0.0.1:7001  svc pid 100 uid 1000").expect("service header");
+        let svc = text
+            .find("\ntcp:127.0.0.1:7001  svc pid 100 uid 1000")
+            .expect("service header");
         assert!(host < svc, "{text}");
-        assert!(text.contains("CRITICAL LAN neighbours can reach 127.0.0.0/8 services via eth0"), "{text}");
+        assert!(
+            text.contains("CRITICAL LAN neighbours can reach 127.0.0.0/8 services via eth0"),
+            "{text}"
+        );
         assert!(!text.contains('\x1b'));
         assert!(render(&crate::audit(&facts), true).contains("\x1b[1;31m"));
     }

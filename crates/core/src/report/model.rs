@@ -62,8 +62,13 @@ impl Severity {
     }
 
     /// Every severity, lowest first.
-    pub const ALL: [Severity; 5] =
-        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
 }
 
 impl fmt::Display for Severity {
@@ -309,6 +314,22 @@ mod tests {
         );
     }
 
+    fn report_of(findings: Vec<Finding>) -> Report {
+        Report {
+            schema: REPORT_SCHEMA.into(),
+            tool_version: "0".into(),
+            host: ReportHost {
+                hostname: "h".into(),
+                kernel: "k".into(),
+                netns: "n".into(),
+                privileged: true,
+                limits: vec![],
+            },
+            services: vec![],
+            findings,
+        }
+    }
+
     #[test]
     fn merge_matches_check_service_and_subject() {
         let finding = |subject: &str, status, confidence| Finding {
@@ -323,27 +344,18 @@ mod tests {
             fix: String::new(),
             subject: Some(subject.into()),
         };
-        let mut report = Report {
-            schema: REPORT_SCHEMA.into(),
-            tool_version: "0".into(),
-            host: ReportHost {
-                hostname: "h".into(),
-                kernel: "k".into(),
-                netns: "n".into(),
-                privileged: true,
-                limits: vec![],
-            },
-            services: vec![],
-            findings: vec![
-                finding("ipv4", Status::Open, Confidence::Inspected),
-                finding("ipv6", Status::Open, Confidence::Inspected),
-            ],
-        };
+        let mut report = report_of(vec![
+            finding("ipv4", Status::Open, Confidence::Inspected),
+            finding("ipv6", Status::Open, Confidence::Inspected),
+        ]);
         report.merge_active(vec![finding("ipv4", Status::Blocked, Confidence::Proven)]);
         assert_eq!(report.findings.len(), 2);
         let v4 = report.findings.iter().find(|f| f.title == "ipv4").expect("ipv4");
         let v6 = report.findings.iter().find(|f| f.title == "ipv6").expect("ipv6");
-        assert_eq!((v4.status, v4.confidence, v4.evidence.len()), (Status::Blocked, Confidence::Proven, 2));
+        assert_eq!(
+            (v4.status, v4.confidence, v4.evidence.len()),
+            (Status::Blocked, Confidence::Proven, 2)
+        );
         assert_eq!((v6.status, v6.confidence), (Status::Open, Confidence::Inspected));
     }
 
@@ -361,19 +373,7 @@ mod tests {
             fix: String::new(),
             subject: None,
         };
-        let report = Report {
-            schema: REPORT_SCHEMA.into(),
-            tool_version: "0".into(),
-            host: ReportHost {
-                hostname: "h".into(),
-                kernel: "k".into(),
-                netns: "n".into(),
-                privileged: true,
-                limits: vec![],
-            },
-            services: vec![],
-            findings: vec![finding(Status::Blocked), finding(Status::Unknown)],
-        };
+        let report = report_of(vec![finding(Status::Blocked), finding(Status::Unknown)]);
         assert_eq!(report.failing(Severity::Low).count(), 1);
         assert_eq!(report.failing(Severity::Critical).count(), 0);
     }

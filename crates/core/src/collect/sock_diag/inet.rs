@@ -4,9 +4,7 @@ use crate::facts::{InetSocket, Protocol, SocketState};
 use netlink_packet_sock_diag::constants::{
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
 };
-use netlink_packet_sock_diag::inet::{
-    nlas::Nla, ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
-};
+use netlink_packet_sock_diag::inet::{nlas::Nla, ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags};
 use netlink_packet_sock_diag::SockDiagMessage;
 
 /// One `inet_diag` dump: an address family and a protocol, with the states worth reporting.
@@ -20,10 +18,22 @@ pub struct InetDump {
 
 /// The four dumps that make up the inet inventory.
 pub const DUMPS: [InetDump; 4] = [
-    InetDump { family: AF_INET, protocol: Protocol::Tcp },
-    InetDump { family: AF_INET6, protocol: Protocol::Tcp },
-    InetDump { family: AF_INET, protocol: Protocol::Udp },
-    InetDump { family: AF_INET6, protocol: Protocol::Udp },
+    InetDump {
+        family: AF_INET,
+        protocol: Protocol::Tcp,
+    },
+    InetDump {
+        family: AF_INET6,
+        protocol: Protocol::Tcp,
+    },
+    InetDump {
+        family: AF_INET,
+        protocol: Protocol::Udp,
+    },
+    InetDump {
+        family: AF_INET6,
+        protocol: Protocol::Udp,
+    },
 ];
 
 impl InetDump {
@@ -63,11 +73,7 @@ impl InetDump {
     /// Converts one answer into a socket, naming the interface of a bound socket with
     /// `device_name`; `None` for states this dump does not report (the kernel filter already
     /// excludes them) and for sockets without a port.
-    pub fn socket(
-        self,
-        response: &InetResponse,
-        device_name: impl Fn(u32) -> String,
-    ) -> Option<InetSocket> {
+    pub fn socket(self, response: &InetResponse, device_name: impl Fn(u32) -> String) -> Option<InetSocket> {
         let id = &response.header.socket_id;
         let state = match (self.protocol, response.header.state) {
             (Protocol::Tcp, TCP_LISTEN) => SocketState::Listen,
@@ -92,8 +98,7 @@ impl InetDump {
             port: id.source_port,
             v6only,
             state,
-            peer: (state == SocketState::Connected)
-                .then_some((id.destination_address, id.destination_port)),
+            peer: (state == SocketState::Connected).then_some((id.destination_address, id.destination_port)),
             bound_device: (id.interface_id != 0).then(|| device_name(id.interface_id)),
             uid: response.header.uid,
             inode: u64::from(response.header.inode),

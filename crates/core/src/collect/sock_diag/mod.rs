@@ -87,8 +87,7 @@ pub fn collect(device_name: &dyn Fn(u32) -> String, limits: &mut Vec<Limit>) -> 
     sockets.unix = found;
 
     sockets.inet.sort_by(|a, b| {
-        (a.protocol, a.address, a.port, a.state, a.inode)
-            .cmp(&(b.protocol, b.address, b.port, b.state, b.inode))
+        (a.protocol, a.address, a.port, a.state, a.inode).cmp(&(b.protocol, b.address, b.port, b.state, b.inode))
     });
     sockets
         .unix
@@ -113,9 +112,7 @@ fn fallback_limit(scope: &str, name: &str, error: &DumpError) -> Limit {
     };
     Limit {
         scope: scope.into(),
-        detail: format!(
-            "no sock_diag support for {name} sockets ({error}); read /proc/net/{name} instead: {lost}"
-        ),
+        detail: format!("no sock_diag support for {name} sockets ({error}); read /proc/net/{name} instead: {lost}"),
     }
 }
 
@@ -167,9 +164,17 @@ mod tests {
 
     #[test]
     fn tcp6_listeners_with_v6only_and_bound_device() {
-        let dump = inet::InetDump { family: AF_INET6, protocol: Protocol::Tcp };
-        let name =
-            |index: u32| if index == 1 { "lo".to_string() } else { format!("ifindex:{index}") };
+        let dump = inet::InetDump {
+            family: AF_INET6,
+            protocol: Protocol::Tcp,
+        };
+        let name = |index: u32| {
+            if index == 1 {
+                "lo".to_string()
+            } else {
+                format!("ifindex:{index}")
+            }
+        };
         let sockets: Vec<InetSocket> = replies("inet_tcp6_listeners.bin")
             .iter()
             .filter_map(|m| match m {
@@ -180,7 +185,15 @@ mod tests {
         let got: Vec<_> = sockets
             .iter()
             .map(|s| {
-                (s.address, s.port, s.v6only, s.state, s.bound_device.as_deref(), s.uid, s.inode)
+                (
+                    s.address,
+                    s.port,
+                    s.v6only,
+                    s.state,
+                    s.bound_device.as_deref(),
+                    s.uid,
+                    s.inode,
+                )
             })
             .collect();
         let mut expected = vec![
@@ -196,7 +209,10 @@ mod tests {
 
     #[test]
     fn udp4_unconnected_and_connected() {
-        let dump = inet::InetDump { family: AF_INET, protocol: Protocol::Udp };
+        let dump = inet::InetDump {
+            family: AF_INET,
+            protocol: Protocol::Udp,
+        };
         let mut sockets: Vec<InetSocket> = replies("inet_udp4_sockets.bin")
             .iter()
             .filter_map(|m| match m {
@@ -274,7 +290,14 @@ mod tests {
             ],
             "bound-but-not-listening and connected datagram sockets are left out"
         );
-        assert_eq!(sockets[0].vfs, Some(unix::VfsId { inode: 10010914, major: 254, minor: 0 }));
+        assert_eq!(
+            sockets[0].vfs,
+            Some(unix::VfsId {
+                inode: 10010914,
+                major: 254,
+                minor: 0
+            })
+        );
         assert_eq!(sockets[1].vfs.map(|v| v.inode), Some(10010916));
         assert_eq!(
             sockets[0].path.as_deref(),
@@ -293,8 +316,11 @@ mod tests {
             (Protocol::Tcp, tcp.local_addr().unwrap().port(), "tcp"),
             (Protocol::Udp, udp.local_addr().unwrap().port(), "udp"),
         ] {
-            let from_diag =
-                live.inet.iter().find(|s| s.protocol == protocol && s.port == port).unwrap();
+            let from_diag = live
+                .inet
+                .iter()
+                .find(|s| s.protocol == protocol && s.port == port)
+                .unwrap();
             let from_proc = procfs_fallback::inet(protocol, name).unwrap();
             let from_proc = from_proc.iter().find(|s| s.port == port).unwrap();
             assert_eq!(

@@ -3,8 +3,8 @@
 use crate::facts::{UnixName, UnixSocket, UnixType};
 use netlink_packet_core::{Emitable, Nla as _};
 use netlink_packet_sock_diag::constants::{
-    SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
-    UDIAG_SHOW_NAME, UDIAG_SHOW_PEER, UDIAG_SHOW_VFS,
+    SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, UDIAG_SHOW_NAME, UDIAG_SHOW_PEER,
+    UDIAG_SHOW_VFS,
 };
 use netlink_packet_sock_diag::unix::{
     nlas::{Nla, UnixDiagName},
@@ -34,7 +34,11 @@ impl VfsId {
     /// From `struct unix_diag_vfs`, whose device is the kernel's internal `dev_t`
     /// (`major << 20 | minor`), not the `stat` encoding.
     pub fn from_kernel(inode: u32, dev: u32) -> VfsId {
-        VfsId { inode: u64::from(inode), major: dev >> 20, minor: dev & 0xf_ffff }
+        VfsId {
+            inode: u64::from(inode),
+            major: dev >> 20,
+            minor: dev & 0xf_ffff,
+        }
     }
 }
 
@@ -54,13 +58,9 @@ pub struct DiagUnix {
 /// *target* `ESTABLISHED` too, although it still takes datagrams from anyone (`/dev/log`).
 pub fn request() -> SockDiagMessage {
     SockDiagMessage::UnixRequest(UnixRequest {
-        state_flags: StateFlags::from_bits_retain(
-            (1 << TCP_LISTEN) | (1 << TCP_CLOSE) | (1 << TCP_ESTABLISHED),
-        ),
+        state_flags: StateFlags::from_bits_retain((1 << TCP_LISTEN) | (1 << TCP_CLOSE) | (1 << TCP_ESTABLISHED)),
         inode: 0,
-        show_flags: ShowFlags::from_bits_retain(
-            UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_UID,
-        ),
+        show_flags: ShowFlags::from_bits_retain(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_UID),
         cookie: [0xff; 8],
     })
 }
@@ -85,9 +85,10 @@ pub fn socket(response: &UnixResponse) -> Option<DiagUnix> {
         return None;
     }
     let (name, path) = match response.name()? {
-        UnixDiagName::Pathname(path) => {
-            (UnixName::Path(path.to_string_lossy().into_owned()), Some(PathBuf::from(path)))
-        }
+        UnixDiagName::Pathname(path) => (
+            UnixName::Path(path.to_string_lossy().into_owned()),
+            Some(PathBuf::from(path)),
+        ),
         UnixDiagName::Abstract(bytes) => (UnixName::Abstract(printable_abstract(bytes)), None),
     };
     let mut uid = None;
@@ -164,7 +165,21 @@ mod tests {
     #[test]
     fn kernel_dev_t_splits_into_major_minor() {
         // 0:27 as `struct super_block::s_dev` has it (MKDEV(0, 27)).
-        assert_eq!(VfsId::from_kernel(42, 27), VfsId { inode: 42, major: 0, minor: 27 });
-        assert_eq!(VfsId::from_kernel(7, (8 << 20) | 1), VfsId { inode: 7, major: 8, minor: 1 });
+        assert_eq!(
+            VfsId::from_kernel(42, 27),
+            VfsId {
+                inode: 42,
+                major: 0,
+                minor: 27
+            }
+        );
+        assert_eq!(
+            VfsId::from_kernel(7, (8 << 20) | 1),
+            VfsId {
+                inode: 7,
+                major: 8,
+                minor: 1
+            }
+        );
     }
 }

@@ -12,15 +12,8 @@ warmup=3
 processes=200
 per_process=100
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "bench/facts.sh: needs root (it creates a network namespace)" >&2
-    exit 1
-fi
-
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-target_dir=${CARGO_TARGET_DIR:-target}
-binary=$(realpath "$target_dir/release/loopwarden")
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
 
 ns="lw-bench-$$"
 workdir=$(mktemp -d)

@@ -15,15 +15,8 @@ set -euo pipefail
 services=${1:-560}
 runs=${2:-15}
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "bench/firewall.sh: needs root (it creates a network namespace)" >&2
-    exit 1
-fi
-
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-target_dir=${CARGO_TARGET_DIR:-target}
-binary=$(realpath "$target_dir/release/loopwarden")
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
 
 ns="lw-fwbench-$$"
 workdir=$(mktemp -d)

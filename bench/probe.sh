@@ -11,15 +11,8 @@ set -euo pipefail
 runs=${1:-5}
 listeners=200
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "bench/probe.sh: needs root (it creates a network namespace)" >&2
-    exit 1
-fi
-
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-target_dir=${CARGO_TARGET_DIR:-target}
-binary=$(realpath "$target_dir/release/loopwarden")
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
 
 ns="lw-bench-probe-$$"
 workdir=$(mktemp -d)

@@ -4,10 +4,10 @@
 # the whole attack matrix in under 5 s. Needs root (the lab creates network namespaces).
 # Usage: bench/prove.sh [RUNS]   (default 5); prints each run's wall time and the median.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 runs=${1:-5}
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/loopwarden
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
+bin=$binary
 snapshot=$(mktemp --suffix=.json)
 result=$(mktemp --suffix=.json)
 trap 'rm -f "$snapshot" "$result"' EXIT

@@ -78,9 +78,10 @@ fn every_kind_of_listener_gets_the_right_findings() {
     ns.set_etc_file("hosts", "192.0.2.1 gateway\n").expect("hosts");
     ns.set_etc_file("nsswitch.conf", "hosts: dns files\n")
         .expect("nsswitch");
-    ns.exec(&["ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"])
+    // A VLAN-style name with a dot: its sysctls live under conf/lan0.5/, not conf/lan0/5/.
+    ns.exec(&["ip", "link", "add", "lan0.5", "type", "veth", "peer", "name", "lan1"])
         .expect("veth");
-    ns.exec(&["sysctl", "-qw", "net.ipv4.conf.lan0.route_localnet=1"])
+    ns.exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/lan0.5/route_localnet"])
         .expect("sysctl");
     let _held = python_in(&ns, None, &listeners(dir_s, &abstract_name));
 
@@ -112,7 +113,10 @@ fn every_kind_of_listener_gets_the_right_findings() {
     assert_eq!(localnet[0]["severity"], "critical");
     assert_eq!(localnet[0]["status"], "open");
     let evidence = localnet[0]["evidence"].to_string();
-    assert!(evidence.contains("net.ipv4.conf.lan0.route_localnet = 1"), "{evidence}");
+    assert!(
+        evidence.contains("net.ipv4.conf.lan0.5.route_localnet = 1"),
+        "{evidence}"
+    );
     assert!(!evidence.contains("lan1:"), "lan1 has route_localnet 0: {evidence}");
     assert!(
         evidence.contains("tcp:127.0.0.1:7001") && evidence.contains("udp:127.0.0.1:7003"),

@@ -10,6 +10,16 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
+/// The address as the IPv4 stack sees it: an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, what
+/// an AF_INET6 socket bound to an IPv4 address reports) becomes the IPv4 address it maps; every
+/// other address is returned as it is.
+pub fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
 /// Whether `ip` is a wildcard bind address: `0.0.0.0` or `::`.
 pub fn is_wildcard(ip: IpAddr) -> bool {
     ip.is_unspecified()
@@ -36,6 +46,15 @@ mod tests {
         assert!(!is_loopback("::ffff:192.0.2.1".parse().unwrap()));
         assert!(is_loopback("127.255.0.1".parse().unwrap()));
         assert!(!is_loopback("::".parse().unwrap()));
+    }
+
+    #[test]
+    fn mapped_addresses_unmap_and_others_stay() {
+        assert_eq!(
+            unmapped("::ffff:127.0.0.1".parse().unwrap()),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(unmapped("::1".parse().unwrap()), "::1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

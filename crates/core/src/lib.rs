@@ -13,6 +13,7 @@ pub mod collect;
 pub mod facts;
 pub mod firewall;
 pub mod inventory;
+pub mod kernel;
 pub mod report;
 
 pub use audit::audit;

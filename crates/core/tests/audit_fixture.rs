@@ -30,7 +30,7 @@ fn captured_namespace_gives_the_expected_findings() {
     );
     assert_eq!(
         ids(&report, "local.unix-world"),
-        ["unix:/tmp/lw-fixture.CqZafp/public/api.sock"]
+        ["unix:/tmp/lw-fixture.ctiu2F/public/api.sock"]
     );
     assert_eq!(ids(&report, "local.unix-abstract"), ["unix:@lw-fixture-abstract"]);
     let localnet: Vec<_> = report

@@ -2,7 +2,7 @@
 
 use super::sysctl_view::route_localnet_interfaces;
 use super::{Check, CheckSpec, Context, Stage};
-use crate::addr::is_loopback;
+use crate::addr::unmapped;
 use crate::firewall::questions::per_interface;
 use crate::firewall::verdict::Decision;
 use crate::inventory::{inet_service_id, is_inet_service};
@@ -29,19 +29,22 @@ const FIX: &str = "sysctl -w net.ipv4.conf.all.route_localnet=0 and =0 on each l
     an nftables prerouting chain at priority raw";
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
-    let Some(interfaces) = route_localnet_interfaces(ctx.facts) else {
-        return vec![Finding {
-            check: CHECK.spec.id.to_string(),
-            service: None,
-            attacker: Attacker::Lan,
-            severity: Severity::High,
-            status: Status::Unknown,
-            confidence: Confidence::Inspected,
-            title: "route_localnet could not be read: loopback exposure to the LAN is unknown".into(),
-            evidence: vec!["no net.ipv4.conf.*.route_localnet value in the snapshot".into()],
-            fix: FIX.into(),
-            subject: None,
-        }];
+    let interfaces = match route_localnet_interfaces(ctx.facts) {
+        Ok(interfaces) => interfaces,
+        Err(missing) => {
+            return vec![Finding {
+                check: CHECK.spec.id.to_string(),
+                service: None,
+                attacker: Attacker::Lan,
+                severity: Severity::High,
+                status: Status::Unknown,
+                confidence: Confidence::Inspected,
+                title: "route_localnet could not be read: loopback exposure to the LAN is unknown".into(),
+                evidence: vec![format!("{} is not in the snapshot", missing.0)],
+                fix: FIX.into(),
+                subject: None,
+            }]
+        }
     };
     if interfaces.is_empty() {
         return vec![];
@@ -50,16 +53,15 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         .facts
         .inet_sockets
         .iter()
-        .filter(|s| is_inet_service(s) && matches!(s.address, IpAddr::V4(v4) if v4.is_loopback()))
+        .filter(|s| is_inet_service(s) && matches!(unmapped(s.address), IpAddr::V4(v4) if v4.is_loopback()))
         .map(inet_service_id)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let wildcard_v4 = ctx
-        .facts
-        .inet_sockets
-        .iter()
-        .any(|s| is_inet_service(s) && s.address.is_unspecified() && !is_loopback(s.address));
+    let wildcard_v4 =
+        ctx.facts.inet_sockets.iter().any(|s| {
+            is_inet_service(s) && s.address.is_unspecified() && (s.address.is_ipv4() || s.v6only == Some(false))
+        });
     let mut evidence: Vec<String> = interfaces
         .iter()
         .map(|i| format!("interface {}: {}", i.name, i.keys.join(", ")))
@@ -101,10 +103,10 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
 /// Whether the ruleset drops what route_localnet lets in: traffic from non-loopback sources to
 /// 127.0.0.0/8 arriving on each interface (Kubernetes' KUBE-FIREWALL rule does). Blocked only when
 /// it does on every interface; the deciding rules, or an example that passes, go to `evidence`.
-fn firewall_status(ctx: &Context, names: &[&str], evidence: &mut Vec<String>) -> Status {
+pub(super) fn firewall_status(ctx: &Context, names: &[&str], evidence: &mut Vec<String>) -> Status {
     if !ctx.firewall.captured {
         evidence.push("the firewall was not captured: whether a rule drops this traffic is unknown".into());
-        return Status::Open;
+        return Status::Unknown;
     }
     let results = names
         .iter()

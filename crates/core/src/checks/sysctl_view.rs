@@ -1,6 +1,7 @@
 //! Reading the effective value of per-interface sysctls the way the kernel combines them.
 
 use crate::facts::HostFacts;
+use crate::kernel::{route_localnet, MissingSysctl};
 
 /// A non-loopback interface on which the kernel routes loopback-addressed IPv4 packets from
 /// outside, and the sysctl keys that make it so.
@@ -37,24 +38,28 @@ pub fn non_loopback_interfaces(facts: &HostFacts) -> Vec<String> {
 }
 
 /// The interfaces with effective `route_localnet` (the kernel ORs `all` with the interface's own
-/// value), or `None` when the sysctl could not be read at all.
-pub fn route_localnet_interfaces(facts: &HostFacts) -> Option<Vec<LocalnetInterface>> {
-    let all = facts.sysctls.ipv4_conf("all", "route_localnet");
-    let mut any_read = all.is_some();
+/// value), or the sysctl whose absence leaves it unknown. An interface without its own value is
+/// unknown unless `all` decides — never read as 0, nor as `default` (only the template for new
+/// interfaces).
+pub fn route_localnet_interfaces(facts: &HostFacts) -> Result<Vec<LocalnetInterface>, MissingSysctl> {
+    let all_on = facts.sysctls.ipv4_conf("all", "route_localnet").is_some_and(|v| v != 0);
     let mut out = Vec::new();
     for name in non_loopback_interfaces(facts) {
-        let own = facts.sysctls.ipv4_conf(&name, "route_localnet");
-        any_read |= own.is_some();
+        if !route_localnet(&facts.sysctls, &name)? {
+            continue;
+        }
         let mut keys = Vec::new();
-        if all == Some(1) {
+        if all_on {
             keys.push("net.ipv4.conf.all.route_localnet = 1".to_string());
         }
-        if own == Some(1) {
+        if facts.sysctls.ipv4_conf(&name, "route_localnet").is_some_and(|v| v != 0) {
             keys.push(format!("net.ipv4.conf.{name}.route_localnet = 1"));
         }
-        if !keys.is_empty() {
-            out.push(LocalnetInterface { name, keys });
-        }
+        out.push(LocalnetInterface { name, keys });
     }
-    any_read.then_some(out)
+    if out.is_empty() {
+        // No interface (or none known): `all` must still have been read for "none" to be a fact.
+        route_localnet(&facts.sysctls, "all")?;
+    }
+    Ok(out)
 }

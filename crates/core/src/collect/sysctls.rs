@@ -30,7 +30,12 @@ pub fn collect(limits: &mut Vec<Limit>) -> Sysctls {
     let mut values = BTreeMap::new();
     let mut unreadable = Vec::new();
     for key in GLOBAL {
-        read_into(&mut values, &mut unreadable, key);
+        read_into(
+            &mut values,
+            &mut unreadable,
+            key,
+            &format!("/proc/sys/{}", key.replace('.', "/")),
+        );
     }
     for (family, names) in [("ipv4", IPV4_CONF), ("ipv6", IPV6_CONF)] {
         let dir = format!("/proc/sys/net/{family}/conf");
@@ -48,10 +53,13 @@ pub fn collect(limits: &mut Vec<Limit>) -> Sysctls {
         ifnames.sort();
         for ifname in ifnames {
             for name in names {
+                // Interface names may contain dots (VLANs: eth0.100): the path is built from its
+                // parts, never from the dotted key.
                 read_into(
                     &mut values,
                     &mut unreadable,
                     &format!("net.{family}.conf.{ifname}.{name}"),
+                    &format!("/proc/sys/net/{family}/conf/{ifname}/{name}"),
                 );
             }
         }
@@ -65,9 +73,8 @@ pub fn collect(limits: &mut Vec<Limit>) -> Sysctls {
     Sysctls(values)
 }
 
-fn read_into(values: &mut BTreeMap<String, String>, unreadable: &mut Vec<String>, key: &str) {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    match fs::read_to_string(&path) {
+fn read_into(values: &mut BTreeMap<String, String>, unreadable: &mut Vec<String>, key: &str, path: &str) {
+    match fs::read_to_string(path) {
         Ok(v) => {
             values.insert(key.to_string(), v.trim().to_string());
         }

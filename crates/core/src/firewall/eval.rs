@@ -209,29 +209,15 @@ impl Host {
             .map(|(_, a)| a.iter().copied().filter(|(ip, _)| ip.is_ipv6() == v6).collect())
     }
 
-    /// An IPv4 per-device sysctl for `dev`, falling back to `default` for a device the
-    /// snapshot has no value for.
+    /// An IPv4 per-device sysctl for `dev`; `None` when the snapshot has no value (never the
+    /// `default` template, which only new interfaces inherit).
     fn conf(&self, dev: &str, name: &str) -> Option<i64> {
-        self.sysctls
-            .ipv4_conf(dev, name)
-            .or_else(|| self.sysctls.ipv4_conf("default", name))
+        self.sysctls.ipv4_conf(dev, name)
     }
 
-    /// `route_localnet` as the kernel reads it: `all` OR the device.
+    /// `route_localnet` as the kernel reads it: `all` OR the device (`None`: not in the snapshot).
     pub fn route_localnet(&self, dev: &str) -> Option<bool> {
-        or_conf(
-            self.sysctls.ipv4_conf("all", "route_localnet"),
-            self.conf(dev, "route_localnet"),
-        )
-    }
-}
-
-fn or_conf(all: Option<i64>, dev: Option<i64>) -> Option<bool> {
-    match (all, dev) {
-        (Some(a), _) if a != 0 => Some(true),
-        (_, Some(d)) if d != 0 => Some(true),
-        (Some(_), Some(_)) => Some(false),
-        _ => None,
+        crate::kernel::route_localnet(&self.sysctls, dev).ok()
     }
 }
 
@@ -945,50 +931,41 @@ impl Analysis {
                 let Some(hit) = hit else { continue };
                 let mut m = r.clone();
                 m.p = hit;
-                let rp = self
-                    .host
-                    .sysctls
-                    .ipv4_conf("all", "rp_filter")
-                    .max(self.host.conf(&iif, "rp_filter"));
-                let accept_local = or_conf(
-                    self.host.sysctls.ipv4_conf("all", "accept_local"),
-                    self.host.conf(&iif, "accept_local"),
-                );
-                if rl == Some(false) {
-                    m.evidence.push(format!(
-                        "kernel: martian source 127.0.0.0/8 on {iif} dropped (route_localnet=0)"
-                    ));
-                    leaves.push(leaf(m, Outcome::Dropped));
-                } else if rp.is_some_and(|v| v >= 1) {
-                    m.evidence.push(format!(
-                        "kernel: rp_filter={} on {iif} rejects a 127.0.0.0/8 source",
-                        rp.unwrap_or(0)
-                    ));
-                    leaves.push(leaf(m, Outcome::Dropped));
-                } else if rl.is_none() || rp.is_none() {
-                    m.assumed
-                        .push(format!("route_localnet/rp_filter of {iif} not in the snapshot").into());
-                    next.push(m.clone());
-                    leaves.push(leaf(m, Outcome::Dropped));
-                } else {
-                    let configured = self
-                        .host
-                        .local_v4
-                        .intersect(&RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1]))));
-                    let (own, other) = split(&m.p, Dir::Src, &configured);
-                    if let Some(other) = other {
-                        let mut o = m.clone();
-                        o.p = other;
-                        next.push(o);
+                let input = crate::kernel::Ipv4Input::of(&self.host.sysctls, &iif);
+                match (rl, input) {
+                    (Some(false), _) => {
+                        m.evidence.push(format!(
+                            "kernel: martian source 127.0.0.0/8 on {iif} dropped (route_localnet=0)"
+                        ));
+                        leaves.push(leaf(m, Outcome::Dropped));
                     }
-                    if let Some(own) = own {
-                        let mut o = m.clone();
-                        o.p = own;
-                        if accept_local == Some(true) {
-                            next.push(o);
-                        } else {
-                            o.evidence.push(format!("kernel: source is a configured address, rejected by fib_validate_source() (accept_local=0 on {iif})"));
-                            leaves.push(leaf(o, Outcome::Dropped));
+                    (_, Err(missing)) => {
+                        m.assumed.push(format!("{} not in the snapshot", missing.0).into());
+                        next.push(m.clone());
+                        leaves.push(leaf(m, Outcome::Dropped));
+                    }
+                    (_, Ok(input)) => {
+                        let configured = self
+                            .host
+                            .local_v4
+                            .intersect(&RangeSet::single(addr_value(IpAddr::from([127, 0, 0, 1]))));
+                        let (own, other) = split(&m.p, Dir::Src, &configured);
+                        for (part, is_configured) in [(other, false), (own, true)] {
+                            let Some(part) = part else { continue };
+                            let mut o = m.clone();
+                            o.p = part;
+                            if input.accepts_loopback_source(is_configured) {
+                                next.push(o);
+                            } else {
+                                o.evidence.push(format!(
+                                    "kernel: fib_validate_source() rejects a {} 127.0.0.0/8 source on {iif} \
+                                     (rp_filter={}, accept_local={})",
+                                    if is_configured { "configured" } else { "spoofed" },
+                                    input.rp_filter,
+                                    u8::from(input.accept_local)
+                                ));
+                                leaves.push(leaf(o, Outcome::Dropped));
+                            }
                         }
                     }
                 }

@@ -13,7 +13,8 @@ ns=lw-demo-$$
 dir=$(mktemp -d /tmp/lw-demo.XXXXXX)
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Everything still inside the demo namespace is ours (socat's forked children included).
+    for pid in "${pids[@]}" $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
     ip netns del "$ns-lan" 2>/dev/null || true
     rm -rf "$dir" "/etc/netns/$ns"

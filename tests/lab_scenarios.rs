@@ -96,11 +96,9 @@ fn hardened_blocks_every_attack_and_exits_clean() {
     assert_eq!(code, Some(0));
 }
 
-#[test]
-fn an_interrupted_run_removes_its_namespaces() {
-    if !require_root("an_interrupted_run_removes_its_namespaces") {
-        return;
-    }
+/// Starts a lab run, waits until its namespaces exist, sends `signal`, and requires a clean
+/// "interrupted" exit with every namespace removed.
+fn interrupt_mid_run(signal: libc::c_int) {
     let child = Command::new(loopwarden())
         .args(["prove", "--scenario", "hardened", "--json"])
         .stdout(Stdio::null())
@@ -108,23 +106,43 @@ fn an_interrupted_run_removes_its_namespaces() {
         .spawn()
         .expect("spawn prove");
     let pid = child.id();
-    std::thread::sleep(Duration::from_millis(250));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while leftover_namespaces(pid).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        !leftover_namespaces(pid).is_empty(),
+        "the lab never created its namespaces"
+    );
     // SAFETY: signalling the child this test started, by its pid.
     unsafe {
-        libc::kill(pid as i32, libc::SIGINT);
+        libc::kill(pid as i32, signal);
     }
     let out = child.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(2) {
-        assert!(err.contains("interrupted"), "{err}");
-    } else {
-        eprintln!("note: the run finished before SIGINT arrived ({})", out.status);
-    }
+    assert_eq!(out.status.code(), Some(2), "signal {signal}: {err}");
+    assert!(err.contains("interrupted"), "{err}");
     assert!(
         leftover_namespaces(pid).is_empty(),
         "left behind: {:?}",
         leftover_namespaces(pid)
     );
+}
+
+#[test]
+fn an_interrupted_run_removes_its_namespaces() {
+    if !require_root("an_interrupted_run_removes_its_namespaces") {
+        return;
+    }
+    interrupt_mid_run(libc::SIGINT);
+}
+
+#[test]
+fn a_hangup_removes_the_namespaces_too() {
+    if !require_root("a_hangup_removes_the_namespaces_too") {
+        return;
+    }
+    interrupt_mid_run(libc::SIGHUP);
 }
 
 /// A snapshot whose ruleset has a rule the lab cannot load (a cgroup path that does not exist

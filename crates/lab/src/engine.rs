@@ -333,9 +333,11 @@ pub fn qualify(results: &mut [AttackResult], mirror: &Mirror) -> bool {
     let lan_ok = lan_controls.iter().any(|(_, _, ok)| *ok);
     for r in results.iter_mut().filter(|r| !r.control) {
         let v6 = is_v6(&r.destination) || is_v6(&r.source);
-        if !lan_controls
-            .iter()
-            .any(|(f, p, ok)| *f == v6 && *p == r.protocol && *ok)
+        // A missing control makes a drop doubtful (it may be the lab's), never a delivery.
+        if !r.outcome.delivered()
+            && !lan_controls
+                .iter()
+                .any(|(f, p, ok)| *f == v6 && *p == r.protocol && *ok)
         {
             r.uncertain.push(format!(
                 "no {} {} control was delivered on this path, so a drop here may be the lab's",
@@ -394,6 +396,40 @@ mod tests {
             evidence: vec![],
             uncertain: vec![],
         }
+    }
+
+    #[test]
+    fn a_missing_control_leaves_a_delivery_certain() {
+        let mut results = vec![
+            row(
+                "control.lan",
+                "[2001:db8::fffe]:2",
+                "[2001:db8::1]:22",
+                Protocol::Udp,
+                Outcome::Dropped,
+            ),
+            row(
+                "ipv6.src-mapped-loopback",
+                "[::ffff:127.0.0.1]:4",
+                "[2001:db8::1]:53",
+                Protocol::Udp,
+                Outcome::DeliveredToTrust,
+            ),
+            row(
+                "ipv6.src-loopback",
+                "[::1]:5",
+                "[2001:db8::1]:53",
+                Protocol::Udp,
+                Outcome::Dropped,
+            ),
+        ];
+        qualify(&mut results, &Mirror::default());
+        assert!(results[1].uncertain.is_empty(), "{:?}", results[1].uncertain);
+        assert!(
+            results[2].uncertain.iter().any(|u| u.contains("no IPv6 UDP control")),
+            "{:?}",
+            results[2].uncertain
+        );
     }
 
     #[test]

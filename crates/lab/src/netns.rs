@@ -3,6 +3,7 @@
 //! Used by the lab and by the end-to-end tests. Everything here acts only inside namespaces it
 //! created itself: nothing touches the caller's namespace.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -169,9 +170,11 @@ impl Drop for Namespace {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
+        // Its own process group: a second Ctrl-C at the terminal must not kill the clean-up.
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
+            .process_group(0)
             .status();
         let _ = std::fs::remove_dir_all(self.etc_dir());
     }
@@ -180,10 +183,16 @@ impl Drop for Namespace {
 /// Runs a command to completion; a non-zero exit becomes [`NetnsError::Failed`] with its stderr.
 pub fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
     let command = format!("{cmd:?}").replace('"', "");
-    let out = cmd.stdin(Stdio::null()).output().map_err(|source| NetnsError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
+    // Short-lived set-up and clean-up commands run in their own process group, so that a
+    // terminal's Ctrl-C reaches only loopwarden (which then cleans up) and never half of them.
+    let out = cmd
+        .stdin(Stdio::null())
+        .process_group(0)
+        .output()
+        .map_err(|source| NetnsError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
     if out.status.success() {
         Ok(out)
     } else {

@@ -186,8 +186,8 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
         if v4.is_empty() && v6.is_empty() {
             continue;
         }
-        if iface.name.len() > 15 || iface.name.contains('/') {
-            notes.push(format!("{}: not a usable interface name here; left out", iface.name));
+        if !usable_interface_name(&iface.name) {
+            notes.push(format!("{:?}: not a usable interface name here; left out", iface.name));
             continue;
         }
         if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
@@ -377,6 +377,43 @@ fn add_controls(facts: &HostFacts, decoys: &mut Vec<DecoyPlan>) {
                 peer: None,
                 origin: DecoyOrigin::Control,
             });
+        }
+    }
+}
+
+/// Whether a name from the snapshot may become a lab interface name. Stricter than the kernel's
+/// `dev_valid_name()` (1–15 bytes, not `.` or `..`, no `/`, `:` or white space): only ASCII
+/// letters, digits, `-`, `_` and `.`, so that a crafted snapshot can never smuggle an argument
+/// (`x netns 1`) or a command (a newline) into the `ip -batch` text the lab runs.
+pub fn usable_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::usable_interface_name;
+
+    #[test]
+    fn crafted_names_are_refused_and_real_ones_kept() {
+        for good in ["eth0", "eth0.100", "docker0", "br-3f2a_x", "wlp3s0"] {
+            assert!(usable_interface_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "e netns 1",
+            "a\nnetns del X",
+            "a/b",
+            "x:1",
+            "sixteen-chars-xx",
+        ] {
+            assert!(!usable_interface_name(bad), "{bad:?}");
         }
     }
 }

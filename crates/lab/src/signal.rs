@@ -1,6 +1,7 @@
-//! Ctrl-C and SIGTERM during a lab run: the handler only raises a flag; the run notices it
-//! between steps, returns [`crate::LabError::Interrupted`], and the lab's drop guards remove
-//! every namespace on the way out.
+//! Ctrl-C, SIGTERM, SIGHUP (a dropped SSH session) and SIGQUIT during a lab run: the handler
+//! only raises a flag; the run notices it between steps, returns
+//! [`crate::LabError::Interrupted`], and the lab's drop guards remove every namespace on the way
+//! out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,12 +11,12 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// Whether SIGINT or SIGTERM arrived since the guard was installed.
+/// Whether SIGINT, SIGTERM, SIGHUP or SIGQUIT arrived since the guard was installed.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// Installs the flag-raising handler for SIGINT and SIGTERM; restores the previous handlers when
+/// Installs the flag-raising handler for SIGINT, SIGTERM, SIGHUP and SIGQUIT; restores the previous handlers when
 /// dropped.
 pub struct Guard {
     previous: Vec<(libc::c_int, libc::sigaction)>,
@@ -26,7 +27,7 @@ impl Guard {
     pub fn install() -> Guard {
         INTERRUPTED.store(false, Ordering::SeqCst);
         let mut previous = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
             // SAFETY: sigaction structs are plain data; the handler only stores to an atomic,
             // which is async-signal-safe.
             unsafe {

@@ -54,7 +54,8 @@ pub fn browser_targets(facts: &HostFacts) -> Vec<Target> {
 /// a remote client would use: the listener's own address, or for a wildcard the first address of
 /// an interface that is up and not loopback (so a proxy's client ACL judges the probe as it would
 /// judge a client from the network). The flag says whether such an address was found; without
-/// one the probe falls back to loopback.
+/// one the probe falls back to loopback. A listener bound to an address the host does not have
+/// (`ip_nonlocal_bind`) is not probed at all: traffic must never leave the host.
 pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
     let mut out: Vec<(Target, bool)> = Vec::new();
     for socket in tcp_listeners(facts) {
@@ -71,8 +72,12 @@ pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
                 None if socket.address.is_ipv4() => (IpAddr::V4(Ipv4Addr::LOCALHOST), false),
                 None => (IpAddr::V6(Ipv6Addr::LOCALHOST), false),
             }
-        } else {
+        } else if host_has_address(facts, socket.address) {
             (socket.address, true)
+        } else {
+            // Bound to an address this host does not have (ip_nonlocal_bind, a keepalived
+            // backup): connecting there would send the probe to another machine. Not probed.
+            continue;
         };
         out.push((
             Target {
@@ -86,6 +91,15 @@ pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
         ));
     }
     out
+}
+
+/// Whether `ip` is configured on one of this host's interfaces: the only non-loopback addresses
+/// a probe may connect to.
+fn host_has_address(facts: &HostFacts, ip: IpAddr) -> bool {
+    facts
+        .interfaces
+        .iter()
+        .any(|i| i.addresses.iter().any(|a| a.address == ip))
 }
 
 fn tcp_listeners(facts: &HostFacts) -> impl Iterator<Item = &InetSocket> {
@@ -225,5 +239,13 @@ mod tests {
         let without = relay_targets(&facts(sockets, vec![]));
         assert_eq!(without[0].0.connect.to_string(), "127.0.0.1:8080");
         assert!(!without[0].1);
+    }
+
+    #[test]
+    fn listeners_on_addresses_the_host_does_not_have_are_never_probed() {
+        let sockets = vec![listener("198.51.100.7", 3128, None), listener("192.0.2.1", 3129, None)];
+        let got = relay_targets(&facts(sockets, vec![eth0(&["192.0.2.1"])]));
+        let connect: Vec<String> = got.iter().map(|(t, _)| t.connect.to_string()).collect();
+        assert_eq!(connect, vec!["192.0.2.1:3129"]);
     }
 }

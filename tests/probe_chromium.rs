@@ -47,15 +47,17 @@ catch (e) { document.getElementById("out").textContent = "blocked " + e; }
 /// A Chromium that really runs here (Ubuntu's `chromium-browser` is a snap stub that cannot run
 /// inside `ip netns exec`: `--version` tells).
 fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| {
-        Path::new(p).exists()
-            && std::process::Command::new(p)
-                .arg("--version")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-    })
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| {
+            Path::new(p).exists()
+                && std::process::Command::new(p)
+                    .arg("--version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        })
 }
 
 /// Loads `url` in a fresh headless Chromium inside `ns` and returns the DOM after load.

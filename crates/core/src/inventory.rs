@@ -44,10 +44,14 @@ pub fn inet_scope(socket: &InetSocket) -> Scope {
 }
 
 /// Every service of the snapshot, in a stable order, deduplicated by id (several sockets of one
-/// `SO_REUSEPORT` group are one service).
+/// `SO_REUSEPORT` group are one service), plus connected loopback UDP sockets.
 pub fn services(facts: &HostFacts) -> Vec<Service> {
     let mut out: Vec<Service> = Vec::new();
-    for socket in facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
+    // Connected UDP sockets on loopback are listed too: they are clients, but a forged datagram
+    // from their peer's address reaches them, and findings (proto.udp-loopback) name them.
+    let listed =
+        |s: &&InetSocket| is_inet_service(s) || (s.state == SocketState::Connected && inet_scope(s) == Scope::Loopback);
+    for socket in facts.inet_sockets.iter().filter(listed) {
         let id = inet_service_id(socket);
         if out.iter().any(|s| s.id == id) {
             continue;

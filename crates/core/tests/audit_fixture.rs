@@ -43,16 +43,22 @@ fn captured_namespace_gives_the_expected_findings() {
         (localnet[0].severity, localnet[0].status),
         (Severity::Critical, Status::Open)
     );
-    // The connected stub-resolver-style socket is a UDP loopback exposure but not a service.
+    // The connected stub-resolver-style socket is a UDP loopback exposure too.
     let udp = ids(&report, "proto.udp-loopback");
     let stub = udp
         .iter()
         .find(|id| id.starts_with("udp:127.0.0.1:") && *id != "udp:127.0.0.1:7003");
-    let stub = stub.expect("a finding for the connected socket");
-    assert!(
-        !report.services.iter().any(|s| &s.id == stub),
-        "connected socket listed as a service"
-    );
+    stub.expect("a finding for the connected socket");
+    // Every finding's service id names a listed service.
+    for f in &report.findings {
+        if let Some(id) = &f.service {
+            assert!(
+                report.services.iter().any(|s| &s.id == id),
+                "{} names unlisted {id}",
+                f.check
+            );
+        }
+    }
     assert!(report
         .findings
         .iter()

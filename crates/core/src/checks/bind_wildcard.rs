@@ -22,7 +22,8 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for socket in ctx.facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
         let scope = inet_scope(socket);
-        if scope == Scope::Loopback {
+        // Bound to `lo` (SO_BINDTODEVICE): only traffic arriving on loopback reaches it.
+        if scope == Scope::Loopback || socket.bound_device.as_deref() == Some("lo") {
             continue;
         }
         let id = inet_service_id(socket);
@@ -67,4 +68,22 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_facts::{base, inet, run};
+    use crate::facts::Protocol;
+
+    #[test]
+    fn a_wildcard_socket_bound_to_lo_is_local_only() {
+        let mut facts = base();
+        let mut s = inet(Protocol::Tcp, "0.0.0.0", 8080);
+        s.bound_device = Some("lo".into());
+        facts.inet_sockets.push(s);
+        assert!(run(&CHECK, &facts).is_empty());
+        facts.inet_sockets[0].bound_device = Some("eth0".into());
+        assert_eq!(run(&CHECK, &facts).len(), 1);
+    }
 }

@@ -59,6 +59,19 @@ fn finding(severity: Severity, status: Status, title: &str, evidence: Vec<String
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let names = &ctx.facts.names;
+    if !names.unreadable.is_empty() {
+        // What an unreadable file says is unknown: nothing below may guess it.
+        return vec![finding(
+            Severity::Medium,
+            Status::Unknown,
+            "where `localhost` resolves is unknown: a name resolution file could not be read",
+            names
+                .unreadable
+                .iter()
+                .map(|p| format!("{p} exists but could not be read"))
+                .collect(),
+        )];
+    }
     let mut out = Vec::new();
     let (order, order_note) = match &names.nsswitch_hosts {
         Some(line) => (line.clone(), format!("/etc/nsswitch.conf hosts: {line}")),
@@ -127,6 +140,17 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::checks::test_facts::{base, run};
+
+    #[test]
+    fn an_unreadable_file_is_unknown_not_missing() {
+        let mut facts = base();
+        facts.names.hosts_file = None;
+        facts.names.unreadable = vec!["/etc/hosts".into()];
+        let found = run(&CHECK, &facts);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].status, Status::Unknown);
+        assert_eq!(found[0].evidence, vec!["/etc/hosts exists but could not be read"]);
+    }
 
     #[test]
     fn debian_defaults_are_clean() {

@@ -4,7 +4,7 @@
 
 use super::relay_target::{is_loopback_host, loopback_services, outward_listeners, split_host_port};
 use super::{Check, CheckSpec, Context, Stage};
-use crate::facts::CommandCapture;
+use crate::facts::{CommandCapture, HostFacts};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::collections::BTreeMap;
 
@@ -71,16 +71,62 @@ fn verdict(output: &str) -> Option<Verdict> {
     })
 }
 
+/// sshd processes holding a listener beyond loopback whose effective configuration is not in
+/// the snapshot (`sshd -T` failed or was not run): unknown, never safe.
+fn unread_daemons(facts: &HostFacts, captured: &[&CommandCapture]) -> Vec<Finding> {
+    facts
+        .processes
+        .iter()
+        .filter(|p| p.name == "sshd" && !captured.iter().any(|c| c.pid == p.pid))
+        .filter(|p| !outward_listeners(facts, p.pid).is_empty())
+        .map(|p| {
+            unknown(
+                facts,
+                p.pid,
+                "its effective configuration (sshd -T) is not in the snapshot; see the limits".into(),
+            )
+        })
+        .collect()
+}
+
+/// A finding that sshd `pid` may forward to loopback, for a reason that left it undecided.
+fn unknown(facts: &HostFacts, pid: u32, why: String) -> Finding {
+    let listeners = outward_listeners(facts, pid);
+    Finding {
+        check: CHECK.spec.id.to_string(),
+        service: listeners.first().cloned(),
+        attacker: Attacker::Remote,
+        severity: Severity::High,
+        status: Status::Unknown,
+        confidence: Confidence::Inspected,
+        title: "whether sshd lets its users forward TCP to loopback services is unknown".to_string(),
+        evidence: vec![format!("sshd (pid {pid}): {why}")],
+        fix: "run `sshd -T` as root to see the effective AllowTcpForwarding, DisableForwarding and \
+              PermitOpen"
+            .to_string(),
+        subject: None,
+    }
+}
+
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mut out: Vec<Finding> = Vec::new();
     let sshd: Vec<&CommandCapture> = facts.relays.captures.iter().filter(|c| c.kind == "sshd").collect();
     let mut pids: Vec<u32> = sshd.iter().map(|c| c.pid).collect();
+    pids.sort_unstable();
     pids.dedup();
+    out.extend(unread_daemons(facts, &sshd));
     for pid in pids {
         let mut reasons = Vec::new();
         for capture in sshd.iter().filter(|c| c.pid == pid) {
-            let Some(v) = verdict(&capture.output) else { continue };
+            let Some(v) = verdict(&capture.output) else {
+                out.push(unknown(
+                    facts,
+                    pid,
+                    format!("`{}` printed nothing sshd -T would", capture.command.join(" ")),
+                ));
+                continue;
+            };
             if v.allowed {
                 let scope = capture
                     .command
@@ -171,5 +217,29 @@ mod tests {
                 .allowed
         );
         assert!(verdict("port 22\n").is_none());
+    }
+
+    #[test]
+    fn an_sshd_whose_configuration_was_not_read_is_unknown() {
+        let mut facts = crate::checks::test_facts::base();
+        facts.processes[0].name = "sshd".into();
+        facts.inet_sockets.push(crate::checks::test_facts::inet(
+            crate::facts::Protocol::Tcp,
+            "0.0.0.0",
+            22,
+        ));
+        let found = crate::checks::test_facts::run(&CHECK, &facts);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(
+            (found[0].status, found[0].service.as_deref()),
+            (Status::Unknown, Some("tcp:0.0.0.0:22"))
+        );
+        facts.relays.captures.push(CommandCapture {
+            kind: "sshd".into(),
+            pid: 100,
+            command: vec!["/usr/sbin/sshd".into(), "-T".into()],
+            output: "allowtcpforwarding no\n".into(),
+        });
+        assert!(crate::checks::test_facts::run(&CHECK, &facts).is_empty());
     }
 }

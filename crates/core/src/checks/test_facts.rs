@@ -41,6 +41,7 @@ pub fn base() -> HostFacts {
         names: NameResolution {
             hosts_file: Some("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".into()),
             nsswitch_hosts: Some("files dns".into()),
+            unreadable: vec![],
         },
         accounts: Accounts {
             users: vec![

@@ -3,16 +3,20 @@
 use crate::facts::{Limit, NameResolution};
 use std::io::ErrorKind;
 
-/// Reads the name resolution inputs. A missing file is a fact (`None`); an unreadable one is also
-/// a limit.
+/// Reads the name resolution inputs. A missing file is a fact (`None`); an unreadable one is
+/// named in `unreadable` and in the limits.
 pub fn collect(limits: &mut Vec<Limit>) -> NameResolution {
+    let mut unreadable = Vec::new();
+    let hosts_file = read("/etc/hosts", limits, &mut unreadable);
+    let nsswitch_hosts = read("/etc/nsswitch.conf", limits, &mut unreadable).and_then(|text| hosts_line(&text));
     NameResolution {
-        hosts_file: read("/etc/hosts", limits),
-        nsswitch_hosts: read("/etc/nsswitch.conf", limits).and_then(|text| hosts_line(&text)),
+        hosts_file,
+        nsswitch_hosts,
+        unreadable,
     }
 }
 
-fn read(path: &str, limits: &mut Vec<Limit>) -> Option<String> {
+fn read(path: &str, limits: &mut Vec<Limit>, unreadable: &mut Vec<String>) -> Option<String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
@@ -21,6 +25,7 @@ fn read(path: &str, limits: &mut Vec<Limit>) -> Option<String> {
                 scope: "names".into(),
                 detail: format!("cannot read {path}: {e}"),
             });
+            unreadable.push(path.to_string());
             None
         }
     }

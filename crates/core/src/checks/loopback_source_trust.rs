@@ -7,8 +7,10 @@
 //! delivered when `route_localnet` is on for the interface and `rp_filter` does not reject it
 //! (0, or 2 together with `accept_local`). TCP only gets a blind SYN, so it is not flagged.
 
+use super::no_loopback_antispoof::source_half;
 use super::{Check, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, Protocol, SocketState};
+use crate::firewall::verdict::Decision;
 use crate::inventory::{describe_owner, inet_service_id};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
@@ -94,6 +96,30 @@ fn ipv4_open_interfaces(facts: &HostFacts) -> Result<Vec<String>, String> {
     Ok(open)
 }
 
+/// What the firewall does to a path the kernel leaves open: the evaluator's answer for the
+/// family's loopback sources on every outside interface; where it lets them through, a rule that
+/// mentions the source range may still cover this port, which makes it unknown.
+fn firewall_verdict(ctx: &Context, v6: bool, rules: &[String], evidence: &mut Vec<String>) -> Status {
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    match source_half(&ctx.firewall, v6) {
+        Decision::Blocked => {
+            evidence.push(format!(
+                "the firewall drops {family} loopback sources arriving on every outside interface \
+                 (see net.no-loopback-antispoof for the rules)"
+            ));
+            Status::Blocked
+        }
+        Decision::Unknown => {
+            evidence.push(format!(
+                "whether the firewall drops {family} loopback sources is unknown"
+            ));
+            Status::Unknown
+        }
+        Decision::Open if rules.is_empty() => Status::Open,
+        Decision::Open => Status::Unknown,
+    }
+}
+
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mapped = mapped_path(&facts.host.kernel);
@@ -123,11 +149,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             match &mapped {
                 MappedPath::Delivered(why) => {
                     evidence.push(why.clone());
-                    statuses.push(if mapped_rules.is_empty() {
-                        Status::Open
-                    } else {
-                        Status::Unknown
-                    });
+                    statuses.push(firewall_verdict(ctx, true, &mapped_rules, &mut evidence));
                 }
                 MappedPath::Unknown(why) => {
                     evidence.push(why.clone());
@@ -150,11 +172,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                         socket.port,
                         open.join("; ")
                     ));
-                    statuses.push(if v4_rules.is_empty() {
-                        Status::Open
-                    } else {
-                        Status::Unknown
-                    });
+                    statuses.push(firewall_verdict(ctx, false, &v4_rules, &mut evidence));
                     evidence.extend(v4_rules.iter().map(|r| format!("a rule mentions 127.0.0.0/8: {r}")));
                 }
                 Err(missing) => {
@@ -222,6 +240,8 @@ mod tests {
         let mut f = HostFacts::from_json(&json.to_string()).unwrap();
         f.inet_sockets = sockets;
         f.sysctls = Sysctls(map);
+        // An empty ruleset was captured: no rule drops anything.
+        f.firewall.nft_json = Some(serde_json::json!({"nftables": [{"metainfo": {"json_schema_version": 1}}]}));
         f.interfaces.push(Interface {
             name: "eth0".into(),
             index: 2,
@@ -286,6 +306,18 @@ mod tests {
         let found = run(&facts("6.18.0", vec![udp("0.0.0.0", None)], &[]));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].status, Status::Unknown);
+    }
+
+    #[test]
+    fn no_firewall_capture_is_unknown_and_the_guard_table_blocks() {
+        let mut f = facts("6.18.0", vec![udp("::", Some(true))], DEFAULTS);
+        f.firewall = Default::default();
+        assert_eq!(run(&f)[0].status, Status::Unknown);
+        // The complete raw-priority guard table of notes.md §2, captured from a namespace.
+        let captured = include_str!("../../../../fixtures/firewall/raw-antispoof-complete/ruleset.json");
+        f.firewall.nft_json = Some(serde_json::from_str(captured).unwrap());
+        let found = run(&f);
+        assert_eq!(found[0].status, Status::Blocked, "{found:#?}");
     }
 
     #[test]

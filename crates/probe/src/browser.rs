@@ -328,6 +328,13 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
 }
 
 /// The DNS-rebinding verdict: foreign `Host` compared with the local baseline.
+/// A 2xx to the foreign Host whose body is short and unlike the local answer ("Invalid Host
+/// header" sent with 200): not proof of a refusal, but no proof of access either.
+fn refusal_in_disguise(base: &Response, foreign: &Response) -> bool {
+    const SHORT: usize = 256;
+    foreign.body != base.body && foreign.body.len() <= SHORT && base.body.len() > foreign.body.len() * 2
+}
+
 fn rebinding_verdict(base: &Response, foreign: &Answer, port: u16) -> Option<(Severity, Status, String, String)> {
     let asked = format!("GET / with Host {FOREIGN_HOST}:{port}");
     let Some(resp) = foreign.response() else {
@@ -339,6 +346,17 @@ fn rebinding_verdict(base: &Response, foreign: &Answer, port: u16) -> Option<(Se
         ));
     };
     let line = format!("{asked}: {} (local Host: {})", resp.status_line(), base.status_line());
+    if resp.is_success() && refusal_in_disguise(base, resp) {
+        return Some((
+            Severity::Info,
+            Status::Unknown,
+            "answers a foreign Host with success but a short, different body: perhaps a refusal".into(),
+            format!(
+                "{line}; body: {:?}",
+                String::from_utf8_lossy(&resp.body[..resp.body.len().min(120)])
+            ),
+        ));
+    }
     if resp.is_success() {
         return Some((
             Severity::High,
@@ -464,6 +482,25 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.contains("no authentication demanded")));
+    }
+
+    #[test]
+    fn a_200_refusal_is_unknown_and_a_dynamic_page_is_still_open() {
+        let t = target("127.0.0.1", false);
+        let page = "<html>".to_string() + &"dashboard ".repeat(60) + "</html>";
+        let refusal = judge(
+            &observed(resp(200, &[], &page), resp(200, &[], "Invalid Host header")),
+            &t,
+        );
+        assert_eq!(checks(&refusal), vec![("web.dns-rebinding", Status::Unknown)]);
+        assert!(
+            refusal[0].evidence[0].contains("Invalid Host header"),
+            "{:?}",
+            refusal[0].evidence
+        );
+        let later = page.replace("dashboard", "dashboarD");
+        let dynamic = judge(&observed(resp(200, &[], &page), resp(200, &[], &later)), &t);
+        assert_eq!(checks(&dynamic), vec![("web.dns-rebinding", Status::Open)]);
     }
 
     #[test]

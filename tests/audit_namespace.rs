@@ -38,24 +38,6 @@ time.sleep(600)
     )
 }
 
-/// A world-searchable temporary directory, removed when dropped (also when the test fails).
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn services(report: &serde_json::Value, check: &str) -> Vec<String> {
     let mut ids: Vec<String> = findings(report, check, None)
         .iter()
@@ -72,7 +54,7 @@ fn every_kind_of_listener_gets_the_right_findings() {
     }
     let ns = namespace("audit");
     let tmp = TempDir::new("audit-sockets");
-    let dir = tmp.0.clone();
+    let dir = tmp.path().to_path_buf();
     let dir_s = dir.to_str().expect("utf-8 temp dir");
     let abstract_name = format!("{}-abstract", ns.name());
     ns.set_etc_file("hosts", "192.0.2.1 gateway\n").expect("hosts");
@@ -210,7 +192,7 @@ fn a_hardened_namespace_has_only_blocked_findings_and_exits_zero() {
         .expect("veth");
     // Loopback listeners on both families (no squat) and a private Unix socket.
     let tmp = TempDir::new("clean-sockets");
-    let dir = tmp.0.clone();
+    let dir = tmp.path().to_path_buf();
     let code = format!(
         r#"
 import os, socket, time

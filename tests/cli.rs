@@ -33,8 +33,8 @@ fn missing_snapshot_is_an_error_naming_the_file() {
 
 #[test]
 fn malformed_and_foreign_snapshots_are_refused_clearly() {
-    let dir = std::env::temp_dir().join(format!("lw-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tmp = common::TempDir::new("cli");
+    let dir = tmp.path();
     let bad = dir.join("bad.json");
     std::fs::write(&bad, "{\"schema\": \"loopwarden.facts/v1\", \"host\": 3}").expect("write");
     let out = run(&["audit", "--facts", bad.to_str().expect("utf-8 path")]);
@@ -51,7 +51,6 @@ fn malformed_and_foreign_snapshots_are_refused_clearly() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported snapshot schema \"other/v9\""), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -3,29 +3,10 @@
 
 mod common;
 
-use common::Namespace;
+use common::{Namespace, TempDir};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("lw-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use std::path::Path;
 
 /// Runs `loopwarden facts` inside `ns`, optionally as uid/gid 65534, and parses the snapshot.
 fn facts(ns: &Namespace, as_nobody: bool, workdir: &Path) -> Value {
@@ -151,13 +132,13 @@ fn facts_sees_every_kind_of_listener_with_owner_and_permissions() {
     ] {
         ns.exec(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
     }
-    let root = common::python_in(&ns, None, &root_helper(&dir.0));
+    let root = common::python_in(&ns, None, &root_helper(dir.path()));
     let nobody = common::python_in(&ns, Some(65534), NOBODY_HELPER);
     // A listener in the test's own (root) namespace must not show up.
     let outside = std::net::TcpListener::bind("127.0.0.1:0").expect("bind outside");
     let outside_port = outside.local_addr().expect("addr").port();
 
-    let facts = facts(&ns, false, &dir.0);
+    let facts = facts(&ns, false, dir.path());
     let root_pid = u64::from(root.0.id());
     let nobody_pid = u64::from(nobody.0.id());
 
@@ -216,7 +197,7 @@ fn facts_sees_every_kind_of_listener_with_owner_and_permissions() {
     assert!(process(root_pid)["exe"].as_str().is_some_and(|e| e.contains("python3")));
     assert_eq!(processes.len(), 2, "only socket owners are listed: {processes:#?}");
 
-    let base = dir.0.to_str().expect("utf-8");
+    let base = dir.path().to_str().expect("utf-8");
     let open = unix(&facts, "path", &format!("{base}/open/s.sock"));
     assert_eq!(
         (open["kind"].as_str(), open["listening"].as_bool()),
@@ -307,7 +288,7 @@ fn unprivileged_facts_succeed_and_say_what_owners_they_could_not_see() {
         None,
         "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 7001)); s.listen()\nprint('ready', flush=True)\ntime.sleep(120)",
     );
-    let facts = facts(&ns, true, &dir.0);
+    let facts = facts(&ns, true, dir.path());
     assert_eq!(facts["host"]["privileged"], false);
     let listener = inet(&facts, "tcp", "127.0.0.1", 7001);
     assert_eq!(listener["uid"], 0, "sock_diag works unprivileged");

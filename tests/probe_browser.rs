@@ -75,12 +75,6 @@ print("ready", flush=True)
 threading.Event().wait()
 "#;
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// Service ids with a finding of `check`, and their statuses.
 fn flagged(report: &serde_json::Value, check: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = findings(report, check, None)
@@ -117,7 +111,8 @@ fn browser_borne_checks_find_what_each_service_allows() {
     if !require_root("browser_borne_checks_find_what_each_service_allows") {
         return;
     }
-    let dir = temp_dir("probe-web");
+    let tmp = TempDir::new("probe-web");
+    let dir = tmp.path().to_path_buf();
     let d = dir.to_str().expect("utf-8 path");
     must(
         std::process::Command::new("openssl")
@@ -222,5 +217,4 @@ fn browser_borne_checks_find_what_each_service_allows() {
         ports.contains("7001") && !ports.contains("7002"),
         "POST only where a finding is open: {posts}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

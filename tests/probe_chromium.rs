@@ -97,7 +97,8 @@ fn probe_verdicts_agree_with_a_real_browser() {
         eprintln!("SKIPPED probe_verdicts_agree_with_a_real_browser: chromium is not installed (scripts/install-test-deps.sh installs it)");
         return;
     };
-    let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name("probe-chromium"));
+    let tmp = TempDir::new("probe-chromium");
+    let dir = tmp.path().to_path_buf();
     let www = dir.join("www");
     std::fs::create_dir_all(&www).expect("temp dir");
     std::fs::write(www.join("page.html"), PAGE).expect("page");
@@ -164,5 +165,4 @@ fn probe_verdicts_agree_with_a_real_browser() {
         read(&doms[1]),
         "probe and browser disagree on 7102: {report:#}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,12 +7,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write config");
@@ -76,7 +70,8 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     if !require_root("open_relays_are_flagged_and_safe_ones_are_not") {
         return;
     }
-    let dir = temp_dir("probe-relay");
+    let tmp = TempDir::new("probe-relay");
+    let dir = tmp.path().to_path_buf();
     let d = dir.to_str().expect("utf-8 path").to_string();
     let ns = namespace("proberelay");
     // A non-loopback address, so that proxies are asked as a client from the network would ask.
@@ -361,5 +356,4 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     );
 
     assert!(took < Duration::from_secs(8), "probing took {took:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

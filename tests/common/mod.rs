@@ -6,6 +6,32 @@ pub use loopwarden_lab::netns::Namespace;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A world-searchable temporary directory with a unique name, removed when dropped — also when
+/// the test fails.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `lw-<tag>-…` under the system temp dir, mode 0755.
+    pub fn new(tag: &str) -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(loopwarden_lab::netns::unique_name(tag));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
+        TempDir(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Path of the binary under test.
 pub fn loopwarden() -> &'static str {
     env!("CARGO_BIN_EXE_loopwarden")

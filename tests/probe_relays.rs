@@ -88,12 +88,20 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
             "Port {port}\nListen 0.0.0.0\nTimeout 10\nMaxClients 20\nPidFile \"{d}/{name}.pid\"\nLogFile \"{d}/{name}.log\"\n{extra}"
         ))
     };
-    let filter = write(&dir, "filter", "^127\\.\n^localhost$\n^\\[?::1\n");
+    // Safe means an allowlist: a denylist of loopback spellings (^127\., ^localhost$, ::1) is
+    // bypassed by the decimal 2130706433, which the probe tries.
+    let filter = write(&dir, "filter", "^example\\.com$\n");
     let open_tp = tinyproxy("tinyproxy-open.conf", 8888, "");
     let safe_tp = tinyproxy(
         "tinyproxy-safe.conf",
         8889,
-        &format!("Filter \"{filter}\"\nFilterType ere\n"),
+        &format!("Filter \"{filter}\"\nFilterType ere\nFilterDefaultDeny Yes\n"),
+    );
+    let denylist = write(&dir, "denylist", "^127\\.\n^localhost$\n^\\[?::1\n");
+    let denylist_tp = tinyproxy(
+        "tinyproxy-denylist.conf",
+        8890,
+        &format!("Filter \"{denylist}\"\nFilterType ere\n"),
     );
     let nginx_conf = format!(
         "pid {d}/nginx.pid;\nerror_log {d}/nginx.err;\nevents {{}}\nhttp {{\n    access_log off;\n    \
@@ -158,6 +166,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     let _daemons = [
         spawn_in(&ns, &["tinyproxy", "-d", "-c", &open_tp]),
         spawn_in(&ns, &["tinyproxy", "-d", "-c", &safe_tp]),
+        spawn_in(&ns, &["tinyproxy", "-d", "-c", &denylist_tp]),
         spawn_in(&ns, &["microsocks", "-i", "0.0.0.0", "-p", "1080"]),
         spawn_in(
             &ns,
@@ -257,7 +266,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     wait_listening(
         &ns,
         &[
-            8888, 8889, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224, 8082, 8092, 8085, 8095, 8087, 8088,
+            8888, 8889, 8890, 1080, 1081, 9090, 9091, 8080, 8081, 2222, 2223, 2224, 8082, 8092, 8085, 8095, 8087, 8088,
         ],
     );
 
@@ -265,10 +274,17 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     let report = audit_json(&ns, &["--probe", "--fail-on", "critical"]);
     let took = started.elapsed();
 
+    // The denylist proxy refuses 127.0.0.1 and localhost but relays another spelling.
     assert_eq!(
         services_with(&report, "relay.http-proxy"),
-        vec!["tcp:0.0.0.0:8888"],
+        vec!["tcp:0.0.0.0:8888", "tcp:0.0.0.0:8890"],
         "{report:#}"
+    );
+    let bypass = evidence(&report, "relay.http-proxy", "tcp:0.0.0.0:8890");
+    assert!(
+        ["2130706433", "127.0.0.2", "[::1]"].iter().any(|h| bypass.contains(h))
+            && !bypass.contains("CONNECT 127.0.0.1:"),
+        "{bypass}"
     );
     assert_eq!(
         services_with(&report, "relay.socks-proxy"),

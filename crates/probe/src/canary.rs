@@ -3,7 +3,7 @@
 //! anything through to the host's own services.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -12,15 +12,21 @@ use tokio::time::timeout;
 
 /// A running canary; stops listening when dropped.
 pub struct Canary {
-    /// Where it listens: `127.0.0.1:<ephemeral port>`.
+    /// Where it listens first: `127.0.0.1:<ephemeral port>`.
     pub addr: SocketAddr,
     /// The token it answers with, unique to this run.
     pub token: String,
-    task: JoinHandle<()>,
+    /// Every spelling of a loopback destination that reaches the canary, for relay probes: a
+    /// proxy that denies `127.0.0.1` and `localhost` by pattern may still relay `127.0.0.2`,
+    /// `[::1]` or the decimal `2130706433`.
+    pub hosts: Vec<String>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Canary {
     /// Opens the canary on an ephemeral loopback port with a fresh random token.
+    /// The same port is also opened on `127.0.0.2` and `[::1]` where the host allows it (only
+    /// loopback addresses, never a wildcard).
     pub async fn open() -> io::Result<Canary> {
         let token = format!("loopwarden-canary-{}", random_hex(16)?);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
@@ -29,12 +35,38 @@ impl Canary {
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{token}",
             token.len()
         );
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(answer(stream, reply.clone()));
+        let mut hosts = vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "2130706433".to_string(),
+        ];
+        let mut listeners = vec![listener];
+        for (host, ip) in [
+            ("127.0.0.2", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))),
+            ("[::1]", IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ] {
+            if let Ok(extra) = TcpListener::bind(SocketAddr::new(ip, addr.port())).await {
+                hosts.push(host.to_string());
+                listeners.push(extra);
             }
-        });
-        Ok(Canary { addr, token, task })
+        }
+        let tasks = listeners
+            .into_iter()
+            .map(|listener| {
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        tokio::spawn(answer(stream, reply.clone()));
+                    }
+                })
+            })
+            .collect();
+        Ok(Canary {
+            addr,
+            token,
+            hosts,
+            tasks,
+        })
     }
 
     /// Whether `bytes` carry this canary's token.
@@ -46,7 +78,9 @@ impl Canary {
 
 impl Drop for Canary {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 

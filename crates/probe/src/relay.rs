@@ -93,13 +93,14 @@ pub async fn probe(
     out
 }
 
-/// Tries `CONNECT` and an absolute-URI `GET` to the canary, by address and then by name. Returns
+/// Tries `CONNECT` and an absolute-URI `GET` to the canary, under every spelling of loopback it
+/// listens on (address, name, decimal, 127.0.0.2, `[::1]`). Returns
 /// the evidence line of the first one that carried the token back, and whether the listener
 /// answered in HTTP at all (then it is no SOCKS server).
 async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<String>, bool) {
     let port = canary.addr.port();
     let mut spoke_http = false;
-    for dest in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+    for dest in canary.hosts.iter().map(|host| format!("{host}:{port}")) {
         let (answer, proven) = via_connect(wire, target, &dest, canary).await;
         spoke_http |= answer.response().is_some();
         if proven {

@@ -12,6 +12,7 @@ use super::{Check, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, Protocol, SocketState};
 use crate::firewall::verdict::Decision;
 use crate::inventory::{describe_owner, inet_service_id};
+use crate::kernel::Ipv4Input;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
 
@@ -69,27 +70,15 @@ fn rules_mentioning(facts: &HostFacts, needles: &[&str]) -> Vec<String> {
 
 /// Interfaces (not `lo`) on which an IPv4 127/8 source passes the martian and rp_filter checks.
 fn ipv4_open_interfaces(facts: &HostFacts) -> Result<Vec<String>, String> {
-    let s = &facts.sysctls;
     let mut open = Vec::new();
     for ifname in super::sysctl_view::non_loopback_interfaces(facts) {
-        let get = |name: &str| -> Result<(i64, i64), String> {
-            match (s.ipv4_conf("all", name), s.ipv4_conf(&ifname, name)) {
-                (Some(a), Some(i)) => Ok((a, i)),
-                _ => Err(format!("net.ipv4.conf.{{all,{ifname}}}.{name} not in the snapshot")),
-            }
-        };
-        let (rl_all, rl_if) = get("route_localnet")?;
-        if rl_all == 0 && rl_if == 0 {
-            continue;
-        }
-        let (rp_all, rp_if) = get("rp_filter")?;
-        let (al_all, al_if) = get("accept_local")?;
-        let rp = rp_all.max(rp_if);
-        let accept_local = al_all != 0 || al_if != 0;
-        if rp == 0 || (rp == 2 && accept_local) {
+        let input = Ipv4Input::of(&facts.sysctls, &ifname).map_err(|m| format!("{} not in the snapshot", m.0))?;
+        // 127.0.0.2 stands for any 127/8 source that is not a configured address.
+        if input.accepts_loopback_source(false) {
             open.push(format!(
-                "{ifname}: route_localnet={rl_if} (all={rl_all}), rp_filter={rp} (max of all and {ifname}), accept_local={}",
-                u8::from(accept_local)
+                "{ifname}: route_localnet on, rp_filter={} (max of all and {ifname}), accept_local={}",
+                input.rp_filter,
+                u8::from(input.accept_local)
             ));
         }
     }

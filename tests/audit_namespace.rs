@@ -38,15 +38,6 @@ time.sleep(600)
     )
 }
 
-fn services(report: &serde_json::Value, check: &str) -> Vec<String> {
-    let mut ids: Vec<String> = findings(report, check, None)
-        .iter()
-        .filter_map(|f| f["service"].as_str().map(str::to_string))
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[test]
 fn every_kind_of_listener_gets_the_right_findings() {
     if !require_root("every_kind_of_listener_gets_the_right_findings") {
@@ -71,11 +62,11 @@ fn every_kind_of_listener_gets_the_right_findings() {
     assert_eq!(report["schema"], "loopwarden.report/v1");
 
     assert_eq!(
-        services(&report, "bind.wildcard"),
+        service_ids(&report, "bind.wildcard"),
         vec!["tcp:0.0.0.0:7002", "tcp:[::]:7005"]
     );
     assert_eq!(
-        services(&report, "local.tcp-any-uid"),
+        service_ids(&report, "local.tcp-any-uid"),
         vec![
             "tcp:127.0.0.1:7001",
             "tcp:127.0.0.1:7006",
@@ -86,7 +77,7 @@ fn every_kind_of_listener_gets_the_right_findings() {
     );
     // 7006 listens on both families: no squat. 7001 and the UDP ports leave the other family free.
     assert_eq!(
-        services(&report, "local.port-squat"),
+        service_ids(&report, "local.port-squat"),
         vec!["tcp:127.0.0.1:7001", "udp:127.0.0.1:7003", "udp:[::1]:7004"]
     );
 
@@ -111,7 +102,7 @@ fn every_kind_of_listener_gets_the_right_findings() {
     assert_eq!(status("udp:[::1]:7004"), Some("blocked".into()));
 
     let public = format!("unix:{dir_s}/public/api.sock");
-    assert_eq!(services(&report, "local.unix-world"), vec![public.clone()]);
+    assert_eq!(service_ids(&report, "local.unix-world"), vec![public.clone()]);
     let world = findings(&report, "local.unix-world", Some(&public));
     assert!(
         world[0]["evidence"]
@@ -120,7 +111,7 @@ fn every_kind_of_listener_gets_the_right_findings() {
         "{world:?}"
     );
     assert_eq!(
-        services(&report, "local.unix-abstract"),
+        service_ids(&report, "local.unix-abstract"),
         vec![format!("unix:@{abstract_name}")]
     );
 

@@ -34,15 +34,6 @@ fn wait_listening(ns: &Namespace, ports: &[u16]) {
     }
 }
 
-fn services_with(report: &serde_json::Value, check: &str) -> Vec<String> {
-    let mut ids: Vec<String> = findings(report, check, None)
-        .iter()
-        .filter_map(|f| f["service"].as_str().map(str::to_string))
-        .collect();
-    ids.sort();
-    ids
-}
-
 fn evidence(report: &serde_json::Value, check: &str, service: &str) -> String {
     findings(report, check, Some(service))
         .iter()
@@ -276,7 +267,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
 
     // The denylist proxy refuses 127.0.0.1 and localhost but relays another spelling.
     assert_eq!(
-        services_with(&report, "relay.http-proxy"),
+        service_ids(&report, "relay.http-proxy"),
         vec!["tcp:0.0.0.0:8888", "tcp:0.0.0.0:8890"],
         "{report:#}"
     );
@@ -287,7 +278,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         "{bypass}"
     );
     assert_eq!(
-        services_with(&report, "relay.socks-proxy"),
+        service_ids(&report, "relay.socks-proxy"),
         vec!["tcp:0.0.0.0:1080"],
         "{report:#}"
     );
@@ -306,7 +297,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     }
 
     assert_eq!(
-        services_with(&report, "relay.forwarder"),
+        service_ids(&report, "relay.forwarder"),
         vec!["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7009"],
         "{report:#}"
     );
@@ -322,7 +313,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     );
 
     assert_eq!(
-        services_with(&report, "relay.reverse-proxy"),
+        service_ids(&report, "relay.reverse-proxy"),
         vec![
             "tcp:127.0.0.1:7001",
             "tcp:127.0.0.1:7003",
@@ -356,7 +347,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
     assert!(nginx.contains("Host"), "{nginx}");
 
     assert_eq!(
-        services_with(&report, "relay.ssh-forwarding"),
+        service_ids(&report, "relay.ssh-forwarding"),
         vec!["tcp:0.0.0.0:2222", "tcp:0.0.0.0:2224"],
         "{report:#}"
     );

@@ -158,6 +158,16 @@ pub fn findings<'a>(report: &'a serde_json::Value, check: &str, service: Option<
         .unwrap_or_default()
 }
 
+/// The service ids that have a finding of `check`, sorted.
+pub fn service_ids(report: &serde_json::Value, check: &str) -> Vec<String> {
+    let mut ids: Vec<String> = findings(report, check, None)
+        .iter()
+        .filter_map(|f| f["service"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Runs a command, panicking with its stderr when it fails.
 pub fn must(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run command");

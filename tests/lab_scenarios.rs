@@ -253,3 +253,28 @@ fn audit_prove_without_root_is_a_clear_error() {
     assert!(err.contains("the lab needs root"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn namespaces_left_by_a_killed_run_are_swept_and_named() {
+    if !require_root("namespaces_left_by_a_killed_run_are_swept_and_named") {
+        return;
+    }
+    // A pid that no process has: the run that made this namespace is gone.
+    let dead = (1_000_000..4_000_000)
+        // SAFETY: kill(pid, 0) only asks whether the process exists.
+        .find(|pid| unsafe { libc::kill(*pid, 0) } != 0)
+        .expect("a free pid");
+    let stale = format!("lw-victim-{dead}-0-1f2e");
+    must(Command::new("ip").args(["netns", "add", &stale]));
+    let out = Command::new(loopwarden())
+        .args(["prove", "--scenario", "hardened", "--json"])
+        .output()
+        .expect("run prove");
+    let left = must(Command::new("ip").args(["netns", "list"]));
+    if left.contains(&stale) {
+        let _ = Command::new("ip").args(["netns", "del", &stale]).status();
+        panic!("the stale namespace {stale} was not swept");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("proof JSON");
+    assert!(report["notes"].to_string().contains(&stale), "{:#}", report["notes"]);
+}

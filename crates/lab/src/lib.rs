@@ -123,6 +123,11 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     let names: Vec<String> = topology.links.iter().map(|l| l.plan.name.clone()).collect();
     mirror::apply_sysctls(&topology.victim, &facts.sysctls, &names, &mut mirror)?;
     let mut notes = plan.notes.clone();
+    notes.extend(
+        netns::sweep_stale()
+            .into_iter()
+            .map(|name| format!("removed {name}, left behind by an earlier run that was killed")),
+    );
     let (decoys, decoy_notes) = decoy::open_all(&topology.victim, plan.decoys.iter().map(decoy_spec).collect())?;
     notes.extend(decoy_notes);
     let (stand_ins, stand_in_notes) = match &topology.backend {

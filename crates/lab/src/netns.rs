@@ -62,6 +62,56 @@ pub fn unique_name(tag: &str) -> String {
     format!("lw-{tag}-{}-{n}-{:x}", std::process::id(), nanos)
 }
 
+/// The pid in a name made by [`unique_name`] (`lw-<tag>-<pid>-<n>-<hex>`), if it is one.
+fn owner_pid(name: &str) -> Option<i32> {
+    let parts: Vec<&str> = name.split('-').collect();
+    match parts.as_slice() {
+        ["lw", tag, pid, n, hex]
+            if tag.chars().all(|c| c.is_ascii_alphanumeric())
+                && n.chars().all(|c| c.is_ascii_digit())
+                && !hex.is_empty()
+                && hex.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            pid.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// Deletes namespaces that a loopwarden process made (named by [`unique_name`]) and that its
+/// death left behind — a run ended by SIGKILL cannot clean up. A namespace whose creator is still
+/// alive is never touched; processes still inside a stale one are left alone (they keep it until
+/// they exit). Returns the names removed.
+pub fn sweep_stale() -> Vec<String> {
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut removed = Vec::new();
+    for name in listed.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(pid) = owner_pid(name) else { continue };
+        // SAFETY: kill(pid, 0) only asks whether the process exists.
+        let alive =
+            unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if alive {
+            continue;
+        }
+        let deleted = Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .process_group(0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if deleted {
+            let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(name));
+            removed.push(name.to_string());
+        }
+    }
+    removed
+}
+
 impl Namespace {
     /// Creates a namespace named after `tag` (plus a unique suffix) and brings its `lo` up.
     pub fn create(tag: &str) -> Result<Namespace, NetnsError> {
@@ -215,4 +265,24 @@ pub fn can_create_namespaces() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok()
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::{owner_pid, unique_name};
+
+    #[test]
+    fn only_names_made_by_unique_name_carry_an_owner() {
+        let mine = unique_name("victim");
+        assert_eq!(owner_pid(&mine), Some(std::process::id() as i32));
+        for other in [
+            "lw-demo-123",
+            "lw-x-12-a-ff",
+            "docker-1-2-3-4",
+            "lw-a b-1-2-ff",
+            "lw-v-1-2-xyz",
+        ] {
+            assert_eq!(owner_pid(other), None, "{other}");
+        }
+    }
 }

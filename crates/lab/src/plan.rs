@@ -123,7 +123,7 @@ pub const SYNTHETIC_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 
 /// Derives the layout from a snapshot.
 pub fn plan(facts: &HostFacts) -> Plan {
     let mut notes = Vec::new();
-    let published = published_ports(&facts.firewall);
+    let published = published_ports(facts);
     let mut links = mirrored_links(facts, &mut notes);
     let stand_ins: Vec<StandInPlan> = published
         .iter()
@@ -478,7 +478,12 @@ mod tests {
         facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
             family: loopwarden_core::facts::IptablesFamily::Ipv4,
             backend: "nft".into(),
-            text: "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80".into(),
+            // As Docker before 28 installs it: PREROUTING sends local destinations to DOCKER.
+            text: "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
+                   -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+                   -A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80\n\
+                   COMMIT\n"
+                .into(),
         });
         let plan = plan(&facts);
         assert_eq!(plan.stand_ins.len(), 1);

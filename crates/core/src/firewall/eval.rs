@@ -655,28 +655,24 @@ impl Analysis {
                         let Some((first, matched, assumed)) = pieces.pop() else {
                             return;
                         };
+                        // Each piece goes on past this condition (matched) or to the next rule.
+                        let go_on = |run: &mut Run, p: Packets, matched: bool, assumed: bool| {
+                            run.p = p;
+                            if assumed {
+                                run.assumed.push(here());
+                            }
+                            if matched {
+                                next_item(run)
+                            } else {
+                                next_rule(run)
+                            }
+                        };
                         for (p, m, a) in pieces {
                             let mut other = run.clone();
-                            other.p = p;
-                            if a {
-                                other.assumed.push(here());
-                            }
-                            if m {
-                                next_item(&mut other)
-                            } else {
-                                next_rule(&mut other)
-                            }
+                            go_on(&mut other, p, m, a);
                             work.push(other);
                         }
-                        run.p = first;
-                        if assumed {
-                            run.assumed.push(here());
-                        }
-                        if matched {
-                            next_item(&mut run)
-                        } else {
-                            next_rule(&mut run)
-                        }
+                        go_on(&mut run, first, matched, assumed);
                     }
                 },
                 Item::SetMark { mask, value } => {

@@ -1,6 +1,6 @@
 //! Which listeners to probe, and at which address.
 
-use loopwarden_core::addr::{is_loopback, is_wildcard};
+use loopwarden_core::addr::{is_loopback, is_wildcard, unmapped};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
 use loopwarden_core::inventory::inet_service_id;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,8 +36,7 @@ pub fn browser_targets(facts: &HostFacts) -> Vec<Target> {
         let connect_ip = match socket.address {
             IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-            other => other,
+            other => unmapped(other),
         };
         out.push(Target {
             service,

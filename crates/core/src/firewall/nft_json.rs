@@ -145,6 +145,18 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
     }
 }
 
+/// The names of the chains nft's JSON lists for one table.
+pub fn chain_names(json: &Value, family: &str, table: &str) -> Vec<String> {
+    json.get("nftables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("chain"))
+        .filter(|c| str_of(c, "family") == Some(family) && str_of(c, "table") == Some(table))
+        .filter_map(|c| str_of(c, "name").map(str::to_string))
+        .collect()
+}
+
 fn find_table<'a>(tables: &'a mut [Table], obj: &Value) -> Option<&'a mut Table> {
     let f = family(str_of(obj, "family")?);
     let name = str_of(obj, "table")?;

@@ -356,13 +356,19 @@ fn module_option(module: &str, name: &str, values: &[&str], neg: bool, proto: Op
             negate: neg,
         }),
         ("rpfilter", _) => return None,
-        ("statistic" | "limit" | "hashlimit" | "recent" | "connlimit" | "icmp" | "icmp6" | "tcp" | "quota", _) => {
-            Some(Cond::Chance(format!(
-                "-m {module} {}{name} {}",
-                if neg { "! " } else { "" },
-                values.join(" ")
-            )))
-        }
+        // Matches on what the sender sets as it likes (TTL/hop limit, lengths, header flags,
+        // IPv6 extension headers, the MAC address) or on chance and rates: some packets match
+        // and others do not, so both ways are possible without anything being unknown.
+        (
+            "statistic" | "limit" | "hashlimit" | "recent" | "connlimit" | "quota" | "connbytes" | "time" | "icmp"
+            | "icmp6" | "tcp" | "tcpmss" | "ttl" | "hl" | "length" | "tos" | "dscp" | "ecn" | "rt" | "frag" | "hbh"
+            | "dst" | "ipv6header" | "mh" | "ah" | "esp" | "pkttype" | "mac" | "eui64" | "string",
+            _,
+        ) => Some(Cond::Chance(format!(
+            "-m {module} {}{name} {}",
+            if neg { "! " } else { "" },
+            values.join(" ")
+        ))),
         _ => None,
     };
     Some(Item::Cond(cond.unwrap_or_else(|| {

@@ -252,9 +252,13 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
     let verdict = |v| Some(Item::Verdict(v));
     let target = || str_of(body, "target").map(str::to_string);
     match key.as_str() {
-        "match" => Some(Item::Cond(
-            match_cond(ctx, body).unwrap_or_else(|| Cond::Opaque(short(e))),
-        )),
+        "match" => Some(Item::Cond(match_cond(ctx, body).unwrap_or_else(|| {
+            if body.get("left").is_some_and(sender_controlled) {
+                Cond::Chance(render(e))
+            } else {
+                Cond::Opaque(short(e))
+            }
+        }))),
         "accept" => verdict(Verdict::Accept),
         "drop" | "reject" => verdict(Verdict::Drop),
         "return" => verdict(Verdict::Return),
@@ -277,6 +281,47 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
         "vmap" => Some(vmap(ctx, body).unwrap_or_else(|| Item::Opaque(short(e)))),
         "xt" if str_of(body, "type") == Some("match") => Some(Item::Cond(Cond::Opaque(short(e)))),
         _ => Some(Item::Opaque(short(e))),
+    }
+}
+
+/// Whether a match looks at a part of the packet the model does not track and the sender sets
+/// as it likes (TTL/hop limit, lengths, flags, extension headers, options, MAC addresses): such
+/// a match lets some packets through and not others, the sender's choice, so both ways are
+/// possible without anything being unknown.
+fn sender_controlled(left: &Value) -> bool {
+    let Some((key, body)) = left.as_object().and_then(|o| o.iter().next()) else {
+        return false;
+    };
+    match key.as_str() {
+        "payload" => {
+            let known = matches!(
+                str_of(body, "field"),
+                Some("saddr" | "daddr" | "sport" | "dport" | "protocol" | "nexthdr")
+            );
+            let header = matches!(
+                str_of(body, "protocol"),
+                Some(
+                    "ip" | "ip6"
+                        | "tcp"
+                        | "udp"
+                        | "udplite"
+                        | "sctp"
+                        | "dccp"
+                        | "icmp"
+                        | "icmpv6"
+                        | "th"
+                        | "ah"
+                        | "esp"
+                        | "comp"
+                        | "ether"
+                        | "vlan"
+                )
+            );
+            header && !known
+        }
+        "exthdr" | "tcp option" | "ip option" | "sctp chunk" => true,
+        "meta" => matches!(str_of(body, "key"), Some("pkttype" | "length")),
+        _ => false,
     }
 }
 

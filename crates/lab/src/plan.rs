@@ -474,6 +474,7 @@ mod tests {
                 address: "172.17.0.1".parse().unwrap(),
                 prefix_len: 16,
             }],
+            master: None,
         });
         facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
             family: loopwarden_core::facts::IptablesFamily::Ipv4,

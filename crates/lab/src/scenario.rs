@@ -115,6 +115,7 @@ pub fn interface(name: &str, index: u32, loopback: bool, addresses: &[(&str, u8)
         loopback,
         kind: None,
         mac: None,
+        master: None,
         addresses: addresses
             .iter()
             .filter_map(|(a, len)| {

@@ -239,6 +239,7 @@ mod tests {
             kind: None,
             mac: None,
             addresses: vec![],
+            master: None,
         });
         f
     }

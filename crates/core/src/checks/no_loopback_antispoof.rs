@@ -64,16 +64,6 @@ struct Half {
     lines: Vec<String>,
 }
 
-/// The firewall's answer for spoofed loopback sources of one family arriving on every outside
-/// interface, whatever the port and protocol (`Unknown` when no firewall was captured).
-pub(super) fn source_half(fw: &Firewall, v6: bool) -> Decision {
-    if fw.captured {
-        half(fw, v6, false).decision
-    } else {
-        Decision::Unknown
-    }
-}
-
 fn half(fw: &Firewall, v6: bool, destination: bool) -> Half {
     let outside_addrs = all_addrs(v6).subtract(&loopback(v6));
     let mut results = Vec::new();

@@ -68,6 +68,8 @@ pub struct PortAnswer {
     pub decision: Decision,
     /// The rules and kernel decisions that show it.
     pub lines: Vec<String>,
+    /// Every path was dropped by the kernel itself (martian checks), none by a rule.
+    pub dropped_by_kernel: bool,
 }
 
 impl Inbound {
@@ -86,10 +88,15 @@ impl Inbound {
                     .collect();
                 let refs: Vec<&Leaf> = narrowed.iter().collect();
                 let (decision, lines) = summarize(&refs, answer.truncated);
+                let dropped_by_kernel = decision == Decision::Blocked
+                    && refs
+                        .iter()
+                        .all(|l| l.decided_by().is_some_and(|d| d.starts_with("kernel:")));
                 PortAnswer {
                     interfaces: interfaces.clone(),
                     decision,
                     lines,
+                    dropped_by_kernel,
                 }
             })
             .collect()
@@ -217,6 +224,7 @@ impl Firewall {
     /// every protocol and port, through prerouting (NAT included), routing and input or forward.
     pub fn inbound(&self, v6: bool, src: RangeSet, dst: RangeSet) -> Arc<Inbound> {
         let key = (v6, src.clone(), dst.clone());
+
         if let Some(hit) = self.any_port_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
@@ -233,6 +241,14 @@ impl Firewall {
             cache.insert(key, inbound.clone());
         }
         inbound
+    }
+
+    /// Where a neighbour's packets from `src` to this host's own (non-loopback) addresses of the
+    /// family go; `None` when the snapshot lists no such address (the kernel's routing decision
+    /// needs one: what such packets do is then not known from the snapshot).
+    pub fn to_host(&self, v6: bool, src: RangeSet) -> Option<Arc<Inbound>> {
+        let own = self.analysis.host.local(v6).subtract(&loopback(v6));
+        (!own.is_empty()).then(|| self.inbound(v6, src, own))
     }
 
     /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving

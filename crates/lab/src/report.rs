@@ -259,10 +259,10 @@ impl ProofReport {
                             Some(family) => format!("{}: {title}", family.replace("ip", "IP")),
                             None => title.to_string(),
                         };
-                        if status == Status::Open {
-                            title
-                        } else {
-                            format!("refuted in the lab: {title}")
+                        match status {
+                            Status::Open => title,
+                            Status::Blocked => format!("refuted in the lab: {title}"),
+                            Status::Unknown => format!("not established in the lab: {title}"),
                         }
                     },
                     evidence,

@@ -267,9 +267,12 @@ impl Report {
             .filter(move |f| f.severity >= threshold && f.status != Status::Blocked)
     }
 
-    /// Merges findings from an active stage (probe or lab) into the report. A finding for the same
-    /// check, service and subject takes the new status and confidence and gains the new evidence
-    /// (the higher severity wins); any other is added.
+    /// Merges findings from an active stage (probe or lab) into the report. For a finding of the
+    /// same check, service and subject, an established answer (open or blocked) from the active
+    /// stage replaces the status, title and confidence — the attack outranks the reading — while
+    /// an active `unknown` establishes nothing: the old status and confidence stay (an inspected
+    /// `open` is not weakened, and `unknown · proven` would be a contradiction). Either way the
+    /// new evidence is added and the higher severity wins. Any other finding is added.
     pub fn merge_active(&mut self, active: Vec<Finding>) {
         for new in active {
             match self
@@ -278,8 +281,11 @@ impl Report {
                 .find(|f| f.check == new.check && f.service == new.service && f.subject == new.subject)
             {
                 Some(old) => {
-                    old.status = new.status;
-                    old.confidence = old.confidence.max(new.confidence);
+                    if new.status != Status::Unknown {
+                        old.status = new.status;
+                        old.title = new.title;
+                        old.confidence = old.confidence.max(new.confidence);
+                    }
                     old.severity = old.severity.max(new.severity);
                     old.evidence.extend(new.evidence);
                 }
@@ -357,6 +363,36 @@ mod tests {
             (Status::Blocked, Confidence::Proven, 2)
         );
         assert_eq!((v6.status, v6.confidence), (Status::Open, Confidence::Inspected));
+    }
+
+    #[test]
+    fn an_active_unknown_never_weakens_an_established_answer() {
+        let finding = |status, confidence, title: &str| Finding {
+            check: "proto.udp-loopback".into(),
+            service: Some("udp:127.0.0.1:53".into()),
+            attacker: Attacker::Lan,
+            severity: Severity::Medium,
+            status,
+            confidence,
+            title: title.into(),
+            evidence: vec![title.into()],
+            fix: String::new(),
+            subject: None,
+        };
+        let mut report = report_of(vec![finding(Status::Open, Confidence::Inspected, "inspected")]);
+        report.merge_active(vec![finding(Status::Unknown, Confidence::Proven, "lab could not tell")]);
+        let f = &report.findings[0];
+        assert_eq!(
+            (f.status, f.confidence, f.title.as_str()),
+            (Status::Open, Confidence::Inspected, "inspected")
+        );
+        assert_eq!(f.evidence, vec!["inspected", "lab could not tell"]);
+        report.merge_active(vec![finding(Status::Blocked, Confidence::Proven, "refuted")]);
+        let f = &report.findings[0];
+        assert_eq!(
+            (f.status, f.confidence, f.title.as_str()),
+            (Status::Blocked, Confidence::Proven, "refuted")
+        );
     }
 
     #[test]

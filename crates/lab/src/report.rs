@@ -44,11 +44,24 @@ impl Outcome {
     }
 }
 
+/// Which path carried an attack that got through: the packet as addressed, or a NAT rule that
+/// rewrote it to another listener (a DNAT-published port is not a route_localnet delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Path {
+    /// Delivered to the listener the packet was addressed to (or not delivered at all).
+    Direct,
+    /// Delivered to another listener: a NAT rule rewrote the destination.
+    Nat,
+}
+
 /// One row of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttackResult {
     /// The attack's id (`ipv4.dst-loopback`, `ipv6.src-mapped-loopback`, `control.lan` …).
     pub attack: String,
+    /// The path that carried it: direct, or rewritten by NAT.
+    pub path: Path,
     /// What was sent, in words.
     pub description: String,
     /// A control (expected to be delivered), not an attack.
@@ -112,7 +125,10 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
     let host_service = !r.service.starts_with("lab-control:");
     let udp_loopback =
         r.protocol == Protocol::Udp && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+    let published = || Some(format!("{}:{}", r.protocol.as_str(), r.destination));
     let mut out = match r.attack.as_str() {
+        // A loopback-addressed packet that NAT rewrote proves the publish, not route_localnet.
+        "ipv4.dst-loopback" if r.path == Path::Nat => vec![("net.dnat-loopback", published(), None)],
         "ipv4.dst-loopback" => vec![("net.route-localnet", None, None)],
         // The published address and port, as the static check names the service.
         "nat.published-loopback" => vec![(
@@ -126,6 +142,7 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
         _ => vec![],
     };
     if udp_loopback
+        && r.path == Path::Direct
         && matches!(
             r.attack.as_str(),
             "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback"
@@ -310,6 +327,7 @@ mod tests {
     fn row(attack: &str, service: &str, outcome: Outcome) -> AttackResult {
         AttackResult {
             attack: attack.into(),
+            path: Path::Direct,
             description: String::new(),
             control: attack.starts_with("control."),
             service: service.into(),
@@ -388,5 +406,25 @@ mod tests {
         let failed = report(rows, false);
         assert!(failed.findings(&facts).is_empty());
         assert!(failed.limits()[0].contains("controls failed"));
+    }
+
+    #[test]
+    fn a_loopback_destination_rewritten_by_nat_proves_the_publish_not_route_localnet() {
+        let facts = crate::scenario::find("docker-published-loopback").unwrap().facts();
+        let mut nat = row("ipv4.dst-loopback", "tcp:127.0.0.1:8081", Outcome::Delivered);
+        nat.destination = "127.0.0.1:8081".into();
+        nat.path = Path::Nat;
+        let found = report(vec![nat], true).findings(&facts);
+        assert!(
+            found.iter().all(|f| f.check.to_string() != "net.route-localnet"),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.check.to_string() == "net.dnat-loopback"
+                    && f.service.as_deref() == Some("tcp:127.0.0.1:8081")),
+            "{found:#?}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `bind.wildcard`: a listener that is not local-only at all.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::SocketState;
 use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
@@ -8,7 +8,7 @@ use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "bind.wildcard",
+        id: CheckId::BindWildcard,
         attackers: &[Attacker::Lan, Attacker::Remote],
         stage: Stage::Inspect,
         summary: "listener on 0.0.0.0, :: or a non-loopback address: not local-only at all",
@@ -53,7 +53,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             evidence.push(format!("bound to device {dev} (SO_BINDTODEVICE)"));
         }
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Remote,
             severity: Severity::Medium,

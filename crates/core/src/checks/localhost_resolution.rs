@@ -1,7 +1,7 @@
 //! `name.localhost-resolution`: `localhost` must resolve to loopback, from the hosts file, before
 //! any DNS lookup.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::is_loopback;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
@@ -9,7 +9,7 @@ use std::net::IpAddr;
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "name.localhost-resolution",
+        id: CheckId::NameLocalhostResolution,
         attackers: &[Attacker::LocalUser, Attacker::Browser],
         stage: Stage::Inspect,
         summary: "`localhost` not pinned to loopback (/etc/hosts, nsswitch.conf)",
@@ -42,7 +42,7 @@ fn hosts_entries(text: &str) -> Vec<(Option<IpAddr>, String)> {
 
 fn finding(severity: Severity, status: Status, title: &str, evidence: Vec<String>) -> Finding {
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: None,
         attacker: Attacker::LocalUser,
         severity,

@@ -1,7 +1,7 @@
 //! `local.port-squat`: a loopback service on one address family leaves the same port on the other
 //! family free for any local user, and clients resolving `localhost` may connect there.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, InetSocket, Protocol};
 use crate::inventory::{inet_scope, inet_service_id, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "local.port-squat",
+        id: CheckId::LocalPortSquat,
         attackers: &[Attacker::LocalUser],
         stage: Stage::Inspect,
         summary: "listening on 127.0.0.1:P but not [::1]:P (or the reverse): any user can take the \
@@ -110,7 +110,7 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
         None => Severity::Medium,
     };
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: Some(id),
         attacker: Attacker::LocalUser,
         severity,

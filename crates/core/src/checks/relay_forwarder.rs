@@ -10,14 +10,14 @@
 use super::relay_target::{
     is_loopback_host, loopback_services, loopback_tcp_target, outward_listeners, split_host_port,
 };
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, Process};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "relay.forwarder",
+        id: CheckId::RelayForwarder,
         attackers: &[Attacker::Remote],
         stage: Stage::Inspect,
         summary: "a running forwarder (socat, ssh -L/-R/-D, ncat, kubectl port-forward, docker-proxy, \
@@ -141,7 +141,7 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
             .to_string(),
     );
     Some(Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service,
         attacker: Attacker::Remote,
         severity,

@@ -5,14 +5,14 @@
 
 use super::relay_target::{is_loopback_host, loopback_tcp_target};
 use super::{reverse_proxy_apache, reverse_proxy_caddy, reverse_proxy_haproxy, reverse_proxy_nginx};
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "relay.reverse-proxy",
+        id: CheckId::RelayReverseProxy,
         attackers: &[Attacker::Remote],
         stage: Stage::Inspect,
         summary: "a reverse-proxy configuration publishes a loopback upstream on a non-loopback listener",
@@ -94,7 +94,7 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
         return;
     }
     out.push(Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: Some(service),
         attacker: Attacker::Remote,
         severity: Severity::High,

@@ -3,7 +3,7 @@
 //! its configuration has `Match` blocks).
 
 use super::relay_target::{is_loopback_host, loopback_services, outward_listeners, split_host_port};
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{CommandCapture, HostFacts};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "relay.ssh-forwarding",
+        id: CheckId::RelaySshForwarding,
         attackers: &[Attacker::Remote],
         stage: Stage::Inspect,
         summary: "sshd permits TCP forwarding to loopback for its users",
@@ -93,7 +93,7 @@ fn unread_daemons(facts: &HostFacts, captured: &[&CommandCapture]) -> Vec<Findin
 fn unknown(facts: &HostFacts, pid: u32, why: String) -> Finding {
     let listeners = outward_listeners(facts, pid);
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: listeners.first().cloned(),
         attacker: Attacker::Remote,
         severity: Severity::High,
@@ -174,7 +174,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 .to_string(),
         );
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service,
             attacker,
             severity,

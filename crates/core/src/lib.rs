@@ -14,6 +14,7 @@ pub mod facts;
 pub mod firewall;
 pub mod inventory;
 pub mod kernel;
+pub mod readers;
 pub mod report;
 
 pub use audit::audit;

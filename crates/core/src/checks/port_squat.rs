@@ -4,6 +4,7 @@
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, InetSocket, Protocol};
 use crate::inventory::{inet_scope, inet_service_id, is_inet_service};
+use crate::readers::hosts::HostsFile;
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -38,15 +39,12 @@ fn covered(facts: &HostFacts, proto: Protocol, port: u16, target: IpAddr) -> boo
     })
 }
 
-/// Whether `localhost` in /etc/hosts includes an address of the free family.
+/// Whether `localhost` in /etc/hosts includes an address of the free family; `None` without a
+/// hosts file.
 fn localhost_maps_to(facts: &HostFacts, v6: bool) -> Option<bool> {
-    let text = facts.names.hosts_file.as_deref()?;
-    Some(text.lines().any(|line| {
-        let content = line.split('#').next().unwrap_or("");
-        let mut fields = content.split_whitespace();
-        let addr = fields.next().and_then(|a| a.parse::<IpAddr>().ok());
-        addr.is_some_and(|a| a.is_ipv6() == v6) && fields.any(|n| n.eq_ignore_ascii_case("localhost"))
-    }))
+    let hosts = HostsFile::parse(facts.names.hosts_file.as_deref()?);
+    let mut localhost = hosts.entries_for("localhost");
+    Some(localhost.any(|e| e.address.is_some_and(|a| a.is_ipv6() == v6)))
 }
 
 fn ipv6_available(facts: &HostFacts) -> bool {

@@ -7,11 +7,10 @@
 //! finding is on the destination service when that is on this host (its owner is the one whose
 //! boundary breaks), otherwise on the forwarder's own listener.
 
-use super::relay_target::{
-    is_loopback_host, loopback_services, loopback_tcp_target, outward_listeners, split_host_port,
-};
+use super::relay_target::{loopback_services, loopback_tcp_target, outward_listeners};
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, Process};
+use crate::readers::endpoint::{is_loopback_host, split_host_port};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.

@@ -3,10 +3,11 @@
 //! (`nginx -T`), HAProxy (its `-f` files), Caddy (`caddy adapt`), Apache (`-D DUMP_INCLUDES` and
 //! the files it lists). The finding is on the upstream service, with the file and line.
 
-use super::relay_target::{is_loopback_host, loopback_tcp_target};
+use super::relay_target::loopback_tcp_target;
 use super::{reverse_proxy_apache, reverse_proxy_caddy, reverse_proxy_haproxy, reverse_proxy_nginx};
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::HostFacts;
+use crate::readers::endpoint::is_loopback_host;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.

@@ -5,8 +5,8 @@
 //! `Require ip 127.0.0.1`).
 
 use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
 use crate::facts::CommandCapture;
+use crate::readers::endpoint::{is_loopback_host, split_host_port};
 use crate::report::Status;
 
 /// Splits a configuration line into words, honouring double quotes.

@@ -3,8 +3,8 @@
 //! `reverse_proxy` handler under a server that listens beyond loopback publishes its upstreams.
 
 use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
 use crate::facts::CommandCapture;
+use crate::readers::endpoint::{is_loopback_host, split_host_port};
 use crate::report::Status;
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 //! the `server`s of their backends (`default_backend`, `use_backend`, or their own for `listen`).
 
 use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
 use crate::facts::CommandCapture;
+use crate::readers::endpoint::{is_loopback_host, split_host_port};
 use crate::report::Status;
 
 /// One section: its keyword, name, line, and its lines as words with their line numbers.

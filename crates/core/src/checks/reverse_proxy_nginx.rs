@@ -3,8 +3,8 @@
 //! in server blocks that listen beyond loopback and are not limited to loopback clients.
 
 use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
 use crate::facts::CommandCapture;
+use crate::readers::endpoint::{is_loopback_host, split_host_port};
 use crate::report::Status;
 
 /// One nginx directive with its position.

@@ -11,6 +11,7 @@
 //! absent rather than guessing.
 
 pub mod endpoint;
+pub mod forwarder_argv;
 pub mod hosts;
 pub mod nsswitch;
 pub mod sshd;

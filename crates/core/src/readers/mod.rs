@@ -10,8 +10,13 @@
 //! Snapshot text is hostile input: a reader never panics on it and reports what it cannot read as
 //! absent rather than guessing.
 
+pub mod apache;
+pub mod caddy;
 pub mod endpoint;
 pub mod forwarder_argv;
+pub mod haproxy;
 pub mod hosts;
+pub mod nginx;
 pub mod nsswitch;
+pub mod reverse_proxy;
 pub mod sshd;

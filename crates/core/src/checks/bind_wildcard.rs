@@ -1,6 +1,6 @@
 //! `bind.wildcard`: a listener that is not local-only at all.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
 use crate::facts::{InetSocket, SocketState};
 use crate::firewall::questions::{fold, loopback};
@@ -12,7 +12,7 @@ use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "bind.wildcard",
+        id: CheckId::BindWildcard,
         attackers: &[Attacker::Lan, Attacker::Remote],
         stage: Stage::Inspect,
         summary: "listener on 0.0.0.0, :: or a non-loopback address: not local-only at all",
@@ -65,7 +65,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             }
         };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Remote,
             severity: Severity::Medium,

@@ -7,7 +7,7 @@
 //! delivered when `route_localnet` is on for the interface and `rp_filter` does not reject it
 //! (0, or 2 together with `accept_local`). TCP only gets a blind SYN, so it is not flagged.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{Protocol, SocketState};
 use crate::firewall::questions::{fold, loopback};
 use crate::firewall::ranges::RangeSet;
@@ -19,7 +19,7 @@ use std::net::IpAddr;
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.loopback-source-trust",
+        id: CheckId::NetLoopbackSourceTrust,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "wildcard listener reachable with a spoofed loopback source the application may trust",
@@ -158,7 +158,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             Status::Blocked => "datagrams with a spoofed loopback source would reach this socket, but are dropped",
         };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Lan,
             severity: Severity::High,

@@ -1,7 +1,7 @@
 //! `net.route-localnet`: the kernel routes loopback-addressed packets that arrive from the LAN.
 
 use super::sysctl_view::route_localnet_interfaces;
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
 use crate::firewall::questions::{fold, loopback, per_interface};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.route-localnet",
+        id: CheckId::NetRouteLocalnet,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "net.ipv4.conf.<if>.route_localnet=1 on a non-loopback interface",
@@ -34,7 +34,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         Ok(interfaces) => interfaces,
         Err(missing) => {
             return vec![Finding {
-                check: CHECK.spec.id.to_string(),
+                check: CHECK.spec.id,
                 service: None,
                 attacker: Attacker::Lan,
                 severity: Severity::High,
@@ -110,7 +110,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         }
     };
     vec![Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: None,
         attacker: Attacker::Lan,
         severity: if services.reached_by_rules {

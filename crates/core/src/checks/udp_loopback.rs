@@ -1,6 +1,6 @@
 //! `proto.udp-loopback`: a UDP service on loopback trusts one datagram, which a spoofer can send.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::{socket_label, unmapped};
 use crate::facts::Protocol;
 use crate::facts::SocketState;
@@ -17,7 +17,7 @@ const UDP: u8 = 17;
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "proto.udp-loopback",
+        id: CheckId::ProtoUdpLoopback,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "UDP loopback service: one spoofed datagram is enough if any path exists",
@@ -94,7 +94,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             }
         };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Lan,
             severity,

@@ -1,5 +1,6 @@
 //! The report schema `loopwarden.report/v1` (see `shared/design.md`): services and findings.
 
+use crate::checks::CheckId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -204,7 +205,7 @@ pub struct Service {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check id (`net.route-localnet` …).
-    pub check: String,
+    pub check: CheckId,
     /// The service id, or `None` for host-wide findings.
     pub service: Option<String>,
     /// Who can use the path.
@@ -296,13 +297,14 @@ impl Report {
     }
 }
 
-/// Orders findings most severe first, then by service and check, so reports are stable.
+/// Orders findings most severe first, then by service and check id (as spelled), so reports are
+/// stable.
 pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.service.cmp(&b.service))
-            .then_with(|| a.check.cmp(&b.check))
+            .then_with(|| a.check.as_str().cmp(b.check.as_str()))
             .then_with(|| a.evidence.cmp(&b.evidence))
     });
 }
@@ -339,7 +341,7 @@ mod tests {
     #[test]
     fn merge_matches_check_service_and_subject() {
         let finding = |subject: &str, status, confidence| Finding {
-            check: "net.no-loopback-antispoof".into(),
+            check: CheckId::NetNoLoopbackAntispoof,
             service: None,
             attacker: Attacker::Lan,
             severity: Severity::Medium,
@@ -368,7 +370,7 @@ mod tests {
     #[test]
     fn an_active_unknown_never_weakens_an_established_answer() {
         let finding = |status, confidence, title: &str| Finding {
-            check: "proto.udp-loopback".into(),
+            check: crate::checks::CheckId::ProtoUdpLoopback,
             service: Some("udp:127.0.0.1:53".into()),
             attacker: Attacker::Lan,
             severity: Severity::Medium,
@@ -398,7 +400,7 @@ mod tests {
     #[test]
     fn blocked_findings_do_not_fail_but_unknown_ones_do() {
         let finding = |status| Finding {
-            check: "net.route-localnet".into(),
+            check: CheckId::NetRouteLocalnet,
             service: None,
             attacker: Attacker::Lan,
             severity: Severity::High,

@@ -86,16 +86,8 @@ fn compare_published(ledger: &mut Ledger, runs: &Runs) {
         ("1 lab two 8443", "tcp", "8443"),
     ] {
         let dst = format!("127.0.0.1:{port}");
-        let matches = |r: &serde_json::Value| {
-            r["protocol"].as_str().is_some_and(|p| p.eq_ignore_ascii_case(proto))
-                && r["destination"].as_str() == Some(dst.as_str())
-        };
-        ledger.record(
-            case,
-            format!("LAN {proto} → {dst} delivered"),
-            format!("prove: {}", lab_outcome(&runs.prove.json, matches)),
-            runs.prove.worked() && lab_delivered(&runs.prove.json, matches),
-        );
+        let truth = format!("LAN {proto} → {dst} delivered");
+        ledger.lab(case, &truth, &runs.prove, true, lab_row(proto, &dst, None));
     }
 }
 
@@ -290,17 +282,8 @@ fn docker_without_userland_proxy_exposes_host_loopback_to_containers() {
         ("2 lab docker0 udp", "udp", "7003"),
     ] {
         let dst = format!("127.0.0.1:{port}");
-        let matches = |r: &serde_json::Value| {
-            r["interface"] == "docker0"
-                && r["protocol"].as_str().is_some_and(|p| p.eq_ignore_ascii_case(proto))
-                && r["destination"].as_str() == Some(dst.as_str())
-        };
-        ledger.record(
-            case,
-            format!("container {proto} → {dst} via docker0 delivered"),
-            format!("prove: {}", lab_outcome(&runs.prove.json, matches)),
-            runs.prove.worked() && lab_delivered(&runs.prove.json, matches),
-        );
+        let truth = format!("container {proto} → {dst} via docker0 delivered");
+        ledger.lab(case, &truth, &runs.prove, true, lab_row(proto, &dst, Some("docker0")));
     }
     ledger.finish();
 }

@@ -672,9 +672,9 @@ pub fn verdicts(report: &Value, check: &str, service: Option<&str>) -> Vec<Verdi
             Some(s) => {
                 f["service"] == s
                     || (f["service"].is_null() && {
-                        let addr = s.split_once(':').map(|x| x.1).unwrap_or(s);
-                        f["title"].as_str().is_some_and(|t| t.contains(addr))
-                            || f["evidence"].to_string().contains(addr)
+                        let port = s.rsplit(':').next().unwrap_or_default();
+                        mentions_port(f["title"].as_str().unwrap_or_default(), port)
+                            || mentions_port(&f["evidence"].to_string(), port)
                     })
             }
         })
@@ -685,6 +685,60 @@ pub fn verdicts(report: &Value, check: &str, service: Option<&str>) -> Vec<Verdi
             title: f["title"].as_str().unwrap_or_default().to_string(),
         })
         .collect()
+}
+
+/// Whether `text` names `port` as a port (`:8080` or `port 8080`, not followed by a digit).
+fn mentions_port(text: &str, port: &str) -> bool {
+    [format!(":{port}"), format!("port {port}"), format!("dport {port}")]
+        .iter()
+        .any(|needle| {
+            text.match_indices(needle.as_str())
+                .any(|(i, m)| !text[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        })
+}
+
+/// Runs `fixtures/firewall/scenarios/NAME/setup.sh` inside `ns`, as `fixtures/firewall/capture.sh`
+/// does, so a truth test and its offline fixture share one scenario.
+pub fn run_scenario(ns: &Namespace, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/firewall/scenarios")
+        .join(name);
+    let setup = dir.join("setup.sh");
+    let out = ns
+        .command(&["bash", "-euo", "pipefail", setup.to_str().unwrap_or_default()])
+        .env("LW_SCENARIO_DIR", &dir)
+        .env("LW_NETNS", ns.name())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scenario setup.sh");
+    assert!(
+        out.status.success(),
+        "scenario {name} failed in {}: {}",
+        ns.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A namespace attached to `bridge` in `host` (a pod, a container): a veth whose host end
+/// (`veth` + 8 hex digits, as CNI plugins name it) joins the bridge, `eth0` inside with `ip/24`
+/// and a default route through `gateway`.
+pub fn attach_to_bridge(host: &Namespace, bridge: &str, tag: &str, ip: &str, gateway: &str) -> Namespace {
+    let ns = namespace(tag);
+    let n = SPORT.fetch_add(1, Ordering::Relaxed);
+    let host_end = format!("veth{:04x}{:04x}", std::process::id() & 0xffff, n & 0xffff);
+    let peer = ns.name().to_string();
+    host.exec(&[
+        "ip", "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &peer,
+    ])
+    .expect("pod veth");
+    host.exec(&["ip", "link", "set", &host_end, "master", bridge, "up"])
+        .expect("veth to bridge");
+    ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"])
+        .expect("pod addr");
+    ns.exec(&["ip", "link", "set", "eth0", "up"]).expect("pod eth0 up");
+    ns.exec(&["ip", "route", "add", "default", "via", gateway])
+        .expect("pod route");
+    ns
 }
 
 /// What the truth says a finding must be.
@@ -790,6 +844,26 @@ impl Ledger {
         };
         let agrees = run.worked() && satisfies(&found, expect);
         self.record(case, format!("{truth} ⇒ {expect}"), said, agrees);
+    }
+
+    /// Compares the lab's rows matching `pred` in `run` (`prove --json`) with the truth: when the
+    /// attack was delivered, some row must be delivered; when it was dropped, none may be.
+    pub fn lab(&mut self, case: &str, truth: &str, run: &Run, delivered: bool, pred: impl Fn(&Value) -> bool + Copy) {
+        let said = if run.worked() {
+            format!("prove: {}", lab_outcome(&run.json, pred))
+        } else {
+            format!("prove did not run: {}", run.summary())
+        };
+        let agrees = run.worked() && lab_delivered(&run.json, pred) == delivered;
+        let truth = format!(
+            "{truth} ⇒ {}",
+            if delivered {
+                "a lab row delivered"
+            } else {
+                "no lab row delivered"
+            }
+        );
+        self.record(case, truth, said, agrees);
     }
 
     /// The generic output rules of issue 8 item 9, over every finding of `run`: a `blocked`
@@ -947,6 +1021,20 @@ fn veth_ingress(line: &str) -> Vec<String> {
         .filter(|w| w.starts_with("veth") && w.len() > 4)
         .map(str::to_string)
         .collect()
+}
+
+/// A lab-row predicate: protocol `proto` (`tcp`/`udp`), destination `dst` (`127.0.0.1:8080`,
+/// `[2001:db8::1]:22`), and, when given, the victim interface.
+pub fn lab_row<'a>(
+    proto: &'static str,
+    dst: &'a str,
+    interface: Option<&'static str>,
+) -> impl Fn(&Value) -> bool + Copy + 'a {
+    move |r: &Value| {
+        r["protocol"].as_str().is_some_and(|p| p.eq_ignore_ascii_case(proto))
+            && r["destination"].as_str() == Some(dst)
+            && interface.is_none_or(|i| r["interface"] == i)
+    }
 }
 
 /// Rows of `prove --json` (or the lab part of `audit --prove`) matching `pred`.

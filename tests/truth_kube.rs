@@ -192,5 +192,35 @@ fn kube_proxy_node_localhost_nodeports_and_coredns() {
         true,
         lab_row("udp", &v4_7007, None),
     );
+    kube_firewall_reads_right(&mut ledger, &runs);
     ledger.finish();
+}
+
+/// KUBE-FIREWALL drops 127/8 traffic only when it is *not* DNAT'ed (`! --ctstate
+/// RELATED,ESTABLISHED,DNAT`), as the attacks showed: the localhost NodePort got through, the
+/// direct 127.0.0.1 service did not. Evidence that renders the rule as nft text must keep the
+/// negation (`ct status dnat … drop` reads as the opposite).
+fn kube_firewall_reads_right(ledger: &mut Ledger, runs: &Runs) {
+    for (name, run) in runs.reports() {
+        let wrong: Vec<String> = run.json["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e.as_str().map(str::to_string))
+            // The negated forms read `ct status != dnat`, `ct state != related,established`.
+            .filter(|e| {
+                (e.contains("ct status dnat") || e.contains("ct state related,established")) && e.contains("drop")
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let said = if wrong.is_empty() {
+            "rendered with its negation".into()
+        } else {
+            wrong.join(" | ")
+        };
+        let truth = "DNAT'ed 127/8 traffic passes KUBE-FIREWALL, direct 127/8 is dropped";
+        ledger.about_run("9 KUBE-FIREWALL text", truth, name, run, said, wrong.is_empty());
+    }
 }

@@ -625,13 +625,29 @@ pub struct Runs {
 }
 
 impl Runs {
-    /// Runs all three inside `ns`.
+    /// Runs all three inside `ns`. With `LOOPWARDEN_TRUTH_DUMP=DIR` set, their outputs are also
+    /// written to `DIR/<namespace>-<run>.json` for reading after a failure.
     pub fn collect(ns: &Namespace) -> Runs {
-        Runs {
+        let runs = Runs {
             audit: loopwarden_in(ns, &["audit", "--json"]),
             audit_prove: loopwarden_in(ns, &["audit", "--prove", "--json"]),
             prove: loopwarden_in(ns, &["prove", "--json"]),
+        };
+        if let Some(dir) = std::env::var_os("LOOPWARDEN_TRUTH_DUMP") {
+            let dir = PathBuf::from(dir);
+            for (name, run) in [
+                ("audit", &runs.audit),
+                ("audit-prove", &runs.audit_prove),
+                ("prove", &runs.prove),
+            ] {
+                let file = dir.join(format!("{}-{name}.json", ns.name()));
+                let text = serde_json::to_string_pretty(&run.json).unwrap_or_default();
+                if let Err(e) = std::fs::write(&file, format!("{text}\n{}", run.stderr)) {
+                    eprintln!("cannot write {}: {e}", file.display());
+                }
+            }
         }
+        runs
     }
 
     /// The two audit reports with their names, for checks that must hold in both.
@@ -817,6 +833,16 @@ impl Ledger {
         });
     }
 
+    /// Records a comparison about the output of `run` (named `run_name`): `said` describes what
+    /// it showed; when the run itself failed, that failure is what loopwarden said.
+    pub fn about_run(&mut self, case: &str, truth: &str, run_name: &str, run: &Run, said: String, agrees: bool) {
+        if run.worked() {
+            self.record(case, truth, format!("{run_name}: {said}"), agrees);
+        } else {
+            self.record(case, truth, format!("{run_name} did not run: {}", run.summary()), false);
+        }
+    }
+
     /// Records that the `run` worked (exit 0/1 with JSON); `case` names the issue item.
     pub fn run_worked(&mut self, case: &str, run: &Run) -> bool {
         let ok = run.worked();
@@ -879,7 +905,7 @@ impl Ledger {
             .iter()
             .filter(|f| f["status"] == "blocked")
             .filter_map(|f| f["title"].as_str())
-            .filter(|t| reach.iter().any(|p| t.contains(p)))
+            .filter(|t| !t.starts_with("refuted in the lab:") && reach.iter().any(|p| t.contains(p)))
             .map(str::to_string)
             .collect();
         self.record(
@@ -894,6 +920,25 @@ impl Ledger {
                 }
             ),
             claims.is_empty(),
+        );
+        let refuted: Vec<String> = findings
+            .iter()
+            .filter(|f| f["status"] != "blocked")
+            .filter(|f| f["title"].as_str().is_some_and(|t| t.starts_with("refuted in the lab")))
+            .map(|f| format!("{} {} is {}", f["check"], f["service"], f["status"]))
+            .collect();
+        self.record(
+            "9 refuted ⇒ blocked",
+            "\"refuted in the lab\" only on blocked findings",
+            format!(
+                "{run_name}: {}",
+                if refuted.is_empty() {
+                    "none".into()
+                } else {
+                    refuted.join(", ")
+                }
+            ),
+            refuted.is_empty(),
         );
         let contradictions: Vec<String> = findings
             .iter()

@@ -23,6 +23,9 @@ use common::docker::{DockerHost, Proxy, BRIDGE_V4, CONTAINER_CLAIM_V4};
 use common::real::*;
 use common::require_root;
 
+/// What a Docker truth test needs: Debian's dockerd and client, busybox-static for the image.
+const DOCKER_TOOLS: &[&str] = &["/usr/sbin/dockerd", "/usr/bin/docker", "/bin/busybox", "nsenter", "tar"];
+
 /// The host's own services: loopback TCP and UDP, and a dual-stack `[::]` UDP socket.
 const HOST_SOCKETS: &[&str] = &["tcp:127.0.0.1:7001", "udp:127.0.0.1:7003", "udp:[::]:7008"];
 
@@ -98,10 +101,7 @@ fn compare_published(ledger: &mut Ledger, runs: &Runs) {
 #[test]
 fn docker_default_publishes_loopback_ports_to_the_lan() {
     if !require_root("docker_default_publishes_loopback_ports_to_the_lan")
-        || !require_truth_tools(
-            "docker_default_publishes_loopback_ports_to_the_lan",
-            &["/usr/sbin/dockerd", "nsenter"],
-        )
+        || !require_truth_tools("docker_default_publishes_loopback_ports_to_the_lan", DOCKER_TOOLS)
     {
         return;
     }
@@ -183,7 +183,7 @@ fn docker_default_publishes_loopback_ports_to_the_lan() {
 #[test]
 fn docker_without_userland_proxy_exposes_host_loopback_to_containers() {
     let name = "docker_without_userland_proxy_exposes_host_loopback_to_containers";
-    if !require_root(name) || !require_truth_tools(name, &["/usr/sbin/dockerd", "nsenter"]) {
+    if !require_root(name) || !require_truth_tools(name, DOCKER_TOOLS) {
         return;
     }
     let mut ledger = Ledger::new("docker 20.10 --userland-proxy=false");

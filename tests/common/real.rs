@@ -27,7 +27,7 @@ pub const CLAIM_V4: &str = "192.0.2.200";
 /// The IPv6 address the attacker claims on the LAN.
 pub const CLAIM_V6: &str = "2001:db8::200";
 /// How long a receiver is watched for a token before the attack counts as dropped.
-pub const DELIVERY_WAIT: Duration = Duration::from_millis(800);
+pub const DELIVERY_WAIT: Duration = Duration::from_millis(1200);
 
 /// The Python interpreter with Debian's scapy: never a per-user interpreter on PATH.
 pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
@@ -402,7 +402,7 @@ impl Attacker {
     /// and sends `payload`.
     pub fn tcp(&mut self, src: &str, dst: &str, dport: u16, payload: &str) -> TcpReply {
         let cmd = serde_json::json!({"op": "tcp", "dst_mac": self.dst_mac, "src": src, "dst": dst,
-            "sport": Self::sport(), "dport": dport, "payload": payload, "timeout": 1.0});
+            "sport": Self::sport(), "dport": dport, "payload": payload, "timeout": 2.0});
         let a = self.ask(cmd);
         TcpReply {
             synack: a["synack"] == true,

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite and benchmarks need, on Debian/Ubuntu.
-# Daemons (nginx, sshd, tinyproxy, haproxy, caddy, apache2) are installed with a policy-rc.d that forbids starting
+# Daemons (nginx, sshd, tinyproxy, haproxy, caddy, apache2, dockerd, containerd) are installed with a policy-rc.d that forbids starting
 # them on the host: the tests start their own copies inside network namespaces.
 set -euo pipefail
 
+# The truth tests (tests/truth_*.rs) attack real software: Debian's docker.io (dockerd, run only
+# inside a test namespace; busybox-static is its image), ufw (enabled only inside a test
+# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
-          openssh-server openssh-client chromium haproxy caddy apache2 openssl)
+          openssh-server openssh-client chromium haproxy caddy apache2 openssl
+          docker.io busybox-static ufw python3-scapy util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

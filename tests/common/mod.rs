@@ -178,3 +178,7 @@ pub fn must(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+pub mod docker;
+pub mod real;
+pub mod ufw;

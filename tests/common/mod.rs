@@ -1,10 +1,18 @@
-//! Shared support for the end-to-end tests: root detection with a clear skip message, running the
-//! binary inside a test namespace, and child processes that are killed (by pid) when dropped.
+//! Shared support for the end-to-end tests: root and tool detection (a skip with a clear message,
+//! or a failure on a full run), running the binary inside a test namespace, child processes that
+//! are killed (by pid) when dropped, and waits that never hang.
 #![allow(dead_code)]
 
 pub use loopwarden_lab::netns::Namespace;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// How long one run of the binary may take before the test kills it and fails.
+pub const LOOPWARDEN_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a helper command (`ip`, `nft`, `ssh-keygen` …) may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A world-searchable temporary directory with a unique name, removed when dropped — also when
 /// the test fails.
@@ -37,13 +45,96 @@ pub fn loopwarden() -> &'static str {
     env!("CARGO_BIN_EXE_loopwarden")
 }
 
-/// True when the test may create namespaces; otherwise prints why it is skipped and returns false.
-pub fn require_root(test: &str) -> bool {
-    if loopwarden_lab::netns::can_create_namespaces() {
-        return true;
-    }
-    eprintln!("SKIPPED {test}: needs root and iproute2 to create network namespaces");
+/// Whether this is a full run (`LOOPWARDEN_E2E=1`, set by `.ci/run`): then a test that cannot
+/// run fails instead of passing as skipped.
+pub fn full_run() -> bool {
+    std::env::var_os("LOOPWARDEN_E2E").is_some_and(|v| v == "1")
+}
+
+/// Reports that `test` cannot run because of `why`: a failure on a full run, else a `SKIPPED`
+/// line on stderr. Returns false so that callers can `return` on it.
+pub fn cannot_run(test: &str, why: &str) -> bool {
+    assert!(
+        !full_run(),
+        "{test} cannot run: {why} (LOOPWARDEN_E2E=1: a full run skips nothing)"
+    );
+    eprintln!("SKIPPED {test}: {why}");
     false
+}
+
+/// True when the test may create namespaces; otherwise [`cannot_run`].
+pub fn require_root(test: &str) -> bool {
+    loopwarden_lab::netns::can_create_namespaces()
+        || cannot_run(test, "needs root and iproute2 to create network namespaces")
+}
+
+/// True when `tool` is on `PATH`; otherwise [`cannot_run`], naming the installer.
+pub fn require_tool(test: &str, tool: &str) -> bool {
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    on_path
+        || cannot_run(
+            test,
+            &format!("{tool} is not installed (scripts/install-test-deps.sh installs it)"),
+        )
+}
+
+/// Runs `cmd` to completion with its output captured, killing it (by its pid) and failing the
+/// test if it takes longer than `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let deadline = Instant::now() + limit;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = wait_until(&mut child, deadline);
+    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1))
+            .unwrap_or_default()
+    };
+    let (stdout, stderr) = (collect(stdout), collect(stderr));
+    let Some(status) = status else {
+        panic!(
+            "{shown} did not finish within {limit:?} and was killed\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output { status, stdout, stderr }
+}
+
+/// Reads a pipe to its end on a thread of its own; the bytes arrive on the receiver.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// Waits for `child` until `deadline`; past it, kills the child by its pid, reaps it and returns
+/// `None`.
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// A namespace for one test, named after it.
@@ -51,14 +142,11 @@ pub fn namespace(tag: &str) -> Namespace {
     Namespace::create(tag).unwrap_or_else(|e| panic!("cannot create test namespace: {e}"))
 }
 
-/// Runs `loopwarden ARGS` inside `ns`.
+/// Runs `loopwarden ARGS` inside `ns` (bounded by [`LOOPWARDEN_TIMEOUT`]).
 pub fn run_loopwarden(ns: &Namespace, args: &[&str]) -> Output {
     let mut argv = vec![loopwarden()];
     argv.extend_from_slice(args);
-    ns.command(&argv)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run loopwarden in namespace")
+    output_within(ns.command(&argv).stdin(Stdio::null()), LOOPWARDEN_TIMEOUT)
 }
 
 /// Runs `loopwarden audit --json --fail-on critical ARGS` inside `ns` and parses the report.
@@ -132,15 +220,18 @@ pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
         .expect("spawn python3");
     let stdout = child.stdout.take().expect("piped stdout");
     let spawned = Spawned(child);
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut reader = BufReader::new(stdout);
-    while Instant::now() < deadline {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim() == "ready" {
-            break;
+    // The first line arrives on a channel, so that a helper that never prints cannot hang the
+    // test: after 10 s it is killed (on drop) and the test fails.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 && line.trim() != "ready" {
+            line.clear();
         }
-    }
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
     assert_eq!(line.trim(), "ready", "python helper did not become ready: {code}");
     spawned
 }
@@ -168,9 +259,9 @@ pub fn service_ids(report: &serde_json::Value, check: &str) -> Vec<String> {
     ids
 }
 
-/// Runs a command, panicking with its stderr when it fails.
+/// Runs a command (bounded by [`COMMAND_TIMEOUT`]), panicking with its stderr when it fails.
 pub fn must(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run command");
+    let out = output_within(cmd, COMMAND_TIMEOUT);
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",

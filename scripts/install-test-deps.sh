@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
-          openssh-server openssh-client chromium haproxy caddy apache2 openssl)
+          openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

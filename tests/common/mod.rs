@@ -192,14 +192,11 @@ pub fn spawn_in(ns: &Namespace, argv: &[&str]) -> Spawned {
 /// Starts a Python 3 program (`-c CODE`) inside `ns`, optionally as another uid, and waits until
 /// it prints `ready` on stdout, so its sockets exist before the test goes on.
 pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
-    use std::io::{BufRead, BufReader};
     let mut argv: Vec<String> = vec![];
-    let uid_arg;
     if let Some(uid) = uid {
-        uid_arg = format!("--reuid={uid}");
         argv.extend([
             "setpriv".into(),
-            uid_arg.clone(),
+            format!("--reuid={uid}"),
             "--regid=65534".into(),
             "--clear-groups".into(),
         ]);
@@ -212,16 +209,21 @@ pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
     };
     argv.extend([python.into(), "-u".into(), "-c".into(), code.into()]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let mut child = ns
-        .command(&argv)
+    spawn_ready(ns.command(&argv), code)
+}
+
+/// Starts `cmd` and waits (at most 10 s) until it prints a line `ready` on stdout; a child that
+/// does not is killed (by its pid) and the test fails naming `what`.
+pub fn spawn_ready(mut cmd: Command, what: &str) -> Spawned {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn python3");
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
     let spawned = Spawned(child);
-    // The first line arrives on a channel, so that a helper that never prints cannot hang the
-    // test: after 10 s it is killed (on drop) and the test fails.
+    // The lines arrive on a channel, so that a child that never prints cannot hang the test.
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -232,8 +234,94 @@ pub fn python_in(ns: &Namespace, uid: Option<u32>, code: &str) -> Spawned {
         let _ = tx.send(line);
     });
     let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-    assert_eq!(line.trim(), "ready", "python helper did not become ready: {code}");
+    assert_eq!(line.trim(), "ready", "did not become ready: {what}");
     spawned
+}
+
+/// An unprivileged account of the test suite's own.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Login name.
+    pub name: String,
+    /// uid.
+    pub uid: u32,
+    /// Primary gid.
+    pub gid: u32,
+}
+
+/// The suite's unprivileged user `lw-e2e` (a system account with its own group, no home, no
+/// shell), created with `useradd` the first time and reused by every test and run after that.
+pub fn test_user() -> TestUser {
+    static USER: std::sync::OnceLock<TestUser> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        const NAME: &str = "lw-e2e";
+        let lookup = || {
+            let out = output_within(Command::new("getent").args(["passwd", NAME]), COMMAND_TIMEOUT);
+            let line = String::from_utf8_lossy(&out.stdout).into_owned();
+            let fields: Vec<&str> = line.trim().split(':').collect();
+            match fields.as_slice() {
+                [_, _, uid, gid, ..] => Some(TestUser {
+                    name: NAME.into(),
+                    uid: uid.parse().ok()?,
+                    gid: gid.parse().ok()?,
+                }),
+                _ => None,
+            }
+        };
+        lookup().unwrap_or_else(|| {
+            // Another test binary may create it at the same moment: the lookup decides.
+            let _ = output_within(
+                Command::new("useradd").args([
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    NAME,
+                ]),
+                COMMAND_TIMEOUT,
+            );
+            lookup().unwrap_or_else(|| panic!("cannot create the test user {NAME}"))
+        })
+    })
+    .clone()
+}
+
+/// Compiles a stand-in daemon into `path`: started with `LW_FAKE_LISTEN=ADDR:PORT` in its
+/// environment it listens there and prints `ready`; run in any other way — as loopwarden would
+/// run a daemon's program to ask for its configuration — it writes its arguments to `marker`
+/// (which must be writable by whoever runs it) and prints a configuration line.
+pub fn fake_daemon(path: &std::path::Path, marker: &std::path::Path) {
+    let source = path.with_extension("rs");
+    std::fs::write(
+        &source,
+        format!(
+            r##"
+fn main() {{
+    match std::env::var("LW_FAKE_LISTEN") {{
+        Ok(addr) => {{
+            let listener = std::net::TcpListener::bind(&addr).expect("bind");
+            println!("ready");
+            for _ in listener.incoming() {{}}
+        }}
+        Err(_) => {{
+            let args: Vec<String> = std::env::args().collect();
+            let _ = std::fs::write({marker:?}, format!("executed again with {{args:?}}
+"));
+            println!("# a configuration the daemon's owner chose");
+        }}
+    }}
+}}
+"##
+        ),
+    )
+    .expect("write fake daemon source");
+    let cargo = std::path::Path::new(env!("CARGO"));
+    let rustc = [cargo.with_file_name("rustc"), "rustc".into()]
+        .into_iter()
+        .find(|p| p.components().count() == 1 || p.exists())
+        .expect("rustc");
+    must(Command::new(rustc).arg("-o").arg(path).arg(&source));
 }
 
 /// Findings of a report for `check`, optionally only those about `service`.

@@ -465,4 +465,28 @@ mod tests {
         assert!(!env.contains("LOOPWARDEN_RUNNER_TEST_LEAK"), "{env}");
         assert!(env.contains(&format!("PATH={SAFE_PATH}")), "{env}");
     }
+
+    #[test]
+    fn another_identity_gets_its_uid_and_gid_no_groups_and_no_new_privileges() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // Only root can run a program as another uid; nothing to check unprivileged.
+        }
+        let request = Request {
+            run_as: Some(RunAs { uid: 65534, gid: 65534 }),
+            ..Request::new(
+                Program::OnPath("sh"),
+                vec!["-c".into(), "id -u; id -G; grep NoNewPrivs /proc/self/status".into()],
+                Duration::from_secs(5),
+                1024,
+            )
+        };
+        let out = run(&request).expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.split_whitespace().collect::<Vec<_>>(),
+            ["65534", "65534", "NoNewPrivs:", "1"],
+            "{text}"
+        );
+    }
 }

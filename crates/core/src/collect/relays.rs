@@ -233,7 +233,7 @@ impl Asker<'_> {
     /// Reads `paths` as the daemon; failures are returned for the caller to word.
     fn read_each(&mut self, kind: &str, paths: &[String]) -> Vec<Result<CommandCapture, String>> {
         let pid = self.daemon.pid();
-        let results = self.as_daemon(|files| {
+        let results = self.as_daemon(kind, |files| {
             paths
                 .iter()
                 .map(|p| {
@@ -269,12 +269,12 @@ impl Asker<'_> {
     }
 
     /// Runs `work` with the daemon's file identity; a refusal is a limit and gives `None`.
-    fn as_daemon<T: Send>(&mut self, work: impl FnOnce(&Files) -> T + Send) -> Option<T> {
+    fn as_daemon<T: Send>(&mut self, kind: &str, work: impl FnOnce(&Files) -> T + Send) -> Option<T> {
         match config_files::as_daemon(&self.daemon, work) {
             Ok(value) => Some(value),
             Err(refusal) => {
-                let detail = format!("`{}`: {refusal}", self.title);
-                self.limit("files", detail);
+                let detail = format!("`{}`: its files were not read: {refusal}", self.title);
+                self.limit(kind, detail);
                 None
             }
         }
@@ -361,7 +361,10 @@ fn capture_sshd(asker: &mut Asker<'_>, args: &[String], accounts: &Accounts) -> 
         return Vec::new();
     };
     let mut out = vec![global];
-    if asker.as_daemon(|files| has_match_blocks(files, args)).unwrap_or(false) {
+    if asker
+        .as_daemon("sshd", |files| has_match_blocks(files, args))
+        .unwrap_or(false)
+    {
         let users: Vec<String> = accounts
             .users
             .iter()
@@ -409,7 +412,7 @@ fn has_match_blocks(files: &Files, args: &[String]) -> bool {
 /// haproxy's `-f` files, read as the daemon: a directory stands for its `*.cfg` files, in order.
 fn capture_haproxy(asker: &mut Asker<'_>, argv: &[String]) -> Vec<CommandCapture> {
     let named: Vec<String> = argv.windows(2).filter(|w| w[0] == "-f").map(|w| w[1].clone()).collect();
-    let listed = asker.as_daemon(|files| {
+    let listed = asker.as_daemon("haproxy", |files| {
         named
             .iter()
             .map(|path| match files.list(path, ".cfg") {

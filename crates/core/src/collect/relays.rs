@@ -618,4 +618,35 @@ mod tests {
             "{detail}"
         );
     }
+
+    #[test]
+    fn a_dump_past_the_cap_is_kept_cut_and_the_cut_is_a_limit() {
+        let scratch = Scratch::new("relays-big", 0o755);
+        let big = scratch.path().join("big.conf");
+        std::fs::write(&big, vec![b'#'; 10 * 1024 * 1024]).expect("write 10 MiB");
+        let tail = ["/usr/bin/tail", "/bin/tail"]
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.exists())
+            .expect("coreutils tail");
+        let daemon = Sleeper::spawn(tail, &["-f", "/dev/null"]);
+        let process = daemon.process();
+        let mut limits = Vec::new();
+        let got = asker(&process, &mut limits)
+            .run(
+                "nginx",
+                vec!["-c".into(), "+1".into(), big.to_string_lossy().into_owned()],
+                &[],
+            )
+            .expect("a cut dump is still a capture");
+        assert_eq!(got.output.len(), MAX_OUTPUT);
+        assert_eq!(limits.len(), 1, "{limits:?}");
+        assert!(
+            limits[0]
+                .detail
+                .contains("output cut at 4 MiB (10485760 bytes printed)"),
+            "{}",
+            limits[0].detail
+        );
+    }
 }

@@ -5,19 +5,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A child running `PROGRAM 30` (coreutils `sleep`, or a copy of it), killed and reaped when
+/// A long-running child (`sleep 30`, or any program and arguments), killed and reaped when
 /// dropped.
-pub struct Sleeper(std::process::Child);
+pub struct Sleeper(std::process::Child, String);
 
 impl Sleeper {
-    /// Starts `program 30`.
+    /// Starts `program 30` (coreutils `sleep` or a copy of it).
     pub fn start(program: &Path) -> Sleeper {
-        Sleeper(
-            std::process::Command::new(program)
-                .arg("30")
-                .spawn()
-                .expect("start sleep"),
-        )
+        Sleeper::spawn(program, &["30"])
+    }
+
+    /// Starts `program args…`; the last argument tells when the exec has happened.
+    pub fn spawn(program: &Path, args: &[&str]) -> Sleeper {
+        let child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start child");
+        Sleeper(child, args.last().map(|a| a.to_string()).unwrap_or_default())
     }
 
     /// The child as the owners collector lists it, once it runs the new program.
@@ -25,7 +30,7 @@ impl Sleeper {
         let pid = self.0.id();
         for _ in 0..400 {
             if let Some(p) = super::owners::process(pid) {
-                if p.cmdline.last().map(String::as_str) == Some("30") {
+                if p.cmdline.last() == Some(&self.1) && p.cmdline.len() > 1 {
                     return p;
                 }
             }

@@ -155,71 +155,85 @@ impl Asker<'_> {
 
     /// Runs the daemon's own program with `args` (and `env`) and keeps its stdout.
     fn run(&mut self, kind: &str, args: Vec<String>, env: &[(String, String)]) -> Option<CommandCapture> {
-        let pid = self.daemon.pid();
-        if self.exe.is_none() {
-            let verified = self.daemon.executable();
-            if let Err(refusal) = &verified {
-                let detail = format!(
-                    "`{}` (pid {pid}, {}) was not asked for its configuration: {refusal}. loopwarden \
-                     runs a daemon's program only when it and every directory above it are owned by \
-                     root and not writable by group or others",
-                    self.title,
-                    self.daemon.who()
-                );
-                self.limit(kind, detail);
-            }
-            self.exe = Some(verified);
-        }
-        let Some(Ok(exe)) = &self.exe else { return None };
+        self.verify(kind);
+        let Some(Ok(exe)) = &self.exe else {
+            return None;
+        };
         let request = Request {
             env: env.to_vec(),
             run_as: self.daemon.run_as(),
             cwd: self.daemon.cwd_path(),
             ..Request::new(Program::Verified(exe), args, DUMP_TIMEOUT, MAX_OUTPUT)
         };
-        let shown = request.shown();
         let mut line: Vec<String> = vec![exe.path().to_string()];
         line.extend(request.args.iter().cloned());
-        let as_whom = match request.run_as {
-            Some(who) => format!(" (run as uid {} gid {}, the daemon's own)", who.uid, who.gid),
-            None => String::new(),
+        let what = match request.run_as {
+            Some(who) => format!(
+                "`{}` for pid {} (run as uid {} gid {}, the daemon's own)",
+                request.shown(),
+                self.daemon.pid(),
+                who.uid,
+                who.gid
+            ),
+            None => format!("`{}` for pid {}", request.shown(), self.daemon.pid()),
         };
-        match command::run(&request) {
-            Ok(out) if out.status.success() => {
-                if out.truncated() {
-                    self.limit(
-                        kind,
-                        format!(
-                            "`{shown}` for pid {pid}{as_whom}: output cut at {} MiB ({} bytes printed); the \
-                             configuration read is incomplete",
-                            MAX_OUTPUT / (1024 * 1024),
-                            out.stdout_len
-                        ),
-                    );
-                }
-                Some(CommandCapture {
-                    kind: kind.to_string(),
-                    pid,
-                    command: line,
-                    output: String::from_utf8_lossy(&out.stdout).into_owned(),
-                })
-            }
-            Ok(out) => {
-                self.limit(
-                    kind,
-                    format!(
-                        "`{shown}` for pid {pid}{as_whom}: {}: {}",
-                        out.status,
-                        out.stderr_line()
-                    ),
+        let outcome = command::run(&request);
+        self.record(kind, &what, line, outcome)
+    }
+
+    /// Verifies the daemon's executable once; a refusal becomes one limit.
+    fn verify(&mut self, kind: &str) {
+        if self.exe.is_none() {
+            let verified = self.daemon.executable();
+            if let Err(refusal) = &verified {
+                let detail = format!(
+                    "`{}` (pid {}, {}) was not asked for its configuration: {refusal}. loopwarden \
+                     runs a daemon's program only when it and every directory above it are owned by \
+                     root and not writable by group or others",
+                    self.title,
+                    self.daemon.pid(),
+                    self.daemon.who()
                 );
-                None
+                self.limit(kind, detail);
+            }
+            self.exe = Some(verified);
+        }
+    }
+
+    /// A capture of a successful run (with a limit when its output was cut), or a limit naming
+    /// the run (`what`) and why it gave nothing.
+    fn record(
+        &mut self,
+        kind: &str,
+        what: &str,
+        command: Vec<String>,
+        outcome: Result<command::Output, command::RunError>,
+    ) -> Option<CommandCapture> {
+        let out = match outcome {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                self.limit(kind, format!("{what}: {}: {}", out.status, out.stderr_line()));
+                return None;
             }
             Err(e) => {
-                self.limit(kind, format!("`{shown}` for pid {pid}{as_whom}: {e}"));
-                None
+                self.limit(kind, format!("{what}: {e}"));
+                return None;
             }
+        };
+        if out.truncated() {
+            let detail = format!(
+                "{what}: output cut at {} MiB ({} bytes printed); the configuration read is incomplete",
+                MAX_OUTPUT / (1024 * 1024),
+                out.stdout_len
+            );
+            self.limit(kind, detail);
         }
+        Some(CommandCapture {
+            kind: kind.to_string(),
+            pid: self.daemon.pid(),
+            command,
+            output: String::from_utf8_lossy(&out.stdout).into_owned(),
+        })
     }
 
     /// Reads `paths` as the daemon; each failure is a limit.

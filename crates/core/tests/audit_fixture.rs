@@ -72,7 +72,7 @@ fn captured_namespace_gives_the_expected_findings() {
 #[test]
 fn snapshot_round_trips_through_json() {
     let facts = snapshot();
-    let again = HostFacts::from_json(&facts.to_json()).expect("round trip");
+    let again = HostFacts::from_json(&facts.to_json().expect("serialise")).expect("round trip");
     assert_eq!(facts, again);
     assert_eq!(audit(&facts), audit(&again));
 }

@@ -126,7 +126,8 @@ fn docker_27_publishes_loopback_to_the_lan_and_docker_28_does_not() {
     let evidence = nat["evidence"].to_string();
     assert!(
         evidence.contains("dropped in prerouting")
-            && evidence.contains("iptables-nft raw: -A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP"),
+            && evidence
+                .contains("iptables-nft raw: -A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP"),
         "the drop is Docker 28's raw rule: {nat:#}"
     );
 }

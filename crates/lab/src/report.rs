@@ -205,6 +205,7 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
         | CheckId::RelaySshForwarding
         | CheckId::RelayReverseProxy
         | CheckId::RelayForwarder
+        | CheckId::RelayFtpBounce
         | CheckId::WebDnsRebinding
         | CheckId::WebCorsPermissive
         | CheckId::WebPrivateNetworkAccess

@@ -2,11 +2,13 @@
 
 mod audit;
 mod checks;
+mod completions;
 mod facts;
+mod man;
 mod output;
 mod prove;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -34,7 +36,8 @@ pub const EXIT_ERROR: u8 = 2;
   loopwarden audit --json --fail-on high   for CI: exit 1 on high or critical findings
   loopwarden facts --out host.json      snapshot this host; audit it anywhere with --facts
   loopwarden prove --scenario kube-route-localnet   watch CVE-2020-8558 in a throwaway lab
-  loopwarden checks                     what every check id means"
+  loopwarden checks                     what every check id means
+  loopwarden man | man -l -             the manual; `loopwarden completions bash` for tab completion"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +50,8 @@ enum Verb {
     Facts(facts::Args),
     Checks(checks::Args),
     Prove(prove::Args),
+    Man(man::Args),
+    Completions(completions::Args),
 }
 
 /// Parses the command line and runs the verb, mapping every outcome to an exit code.
@@ -64,6 +69,8 @@ pub fn main() -> ExitCode {
         Verb::Facts(args) => facts::run(args),
         Verb::Checks(args) => checks::run(args),
         Verb::Prove(args) => prove::run(args),
+        Verb::Man(args) => man::run(args, Cli::command()),
+        Verb::Completions(args) => completions::run(args, Cli::command()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,7 +9,8 @@ set -euo pipefail
 # namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
-          docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db)
+          docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
+          prometheus-node-exporter prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,7 @@ pub mod firewall;
 pub mod inventory;
 pub mod kernel;
 pub mod report;
+pub mod spoof_drops;
 
 pub use audit::audit;
 pub use facts::HostFacts;

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -195,8 +195,17 @@ impl StateDir {
     }
 }
 
-/// `net-<inode>` for the calling thread's network namespace.
+/// `SO_NETNS_COOKIE` (Linux 5.14, asm-generic value: x86, arm, riscv …).
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The name of the calling thread's network namespace's state directory: `netns-<cookie>`,
+/// the namespace's cookie, which the kernel never hands out twice in a boot — an inode number
+/// is reused once a namespace is gone, and a new namespace must never find a dead one's state.
+/// Kernels without cookies (before 5.14) fall back to `net-<inode>`.
 pub fn namespace_key() -> Result<String, ActError> {
+    if let Some(cookie) = netns_cookie() {
+        return Ok(format!("netns-{cookie}"));
+    }
     let link = Path::new("/proc/thread-self/ns/net");
     let target = std::fs::read_link(link).map_err(io(link))?;
     let text = target.to_string_lossy();
@@ -209,6 +218,30 @@ pub fn namespace_key() -> Result<String, ActError> {
             why: format!("unexpected link {text:?}"),
         })?;
     Ok(format!("net-{inode}"))
+}
+
+/// The cookie of the calling thread's network namespace, read from a socket made in it.
+fn netns_cookie() -> Option<u64> {
+    // SAFETY: a plain socket(2); the descriptor is owned (and closed) right away.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: raw is a fresh descriptor nobody else owns.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) writes at most `len` bytes into `cookie`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
 }
 
 /// Makes sure `dir` is a real directory only root can use, creating it (0700) when missing.
@@ -244,12 +277,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_namespace_key_is_the_inode_of_this_threads_namespace() {
+    fn the_namespace_key_is_this_namespaces_cookie() {
         let key = namespace_key().expect("readable");
+        let digits = key
+            .strip_prefix("netns-")
+            .or_else(|| key.strip_prefix("net-"))
+            .unwrap_or("");
         assert!(
-            key.starts_with("net-") && key[4..].chars().all(|c| c.is_ascii_digit()),
+            !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()),
             "{key}"
         );
+        assert_eq!(namespace_key().expect("again"), key);
     }
 
     #[test]

@@ -14,33 +14,37 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const EXAMPLES: &str = "Examples:
-  loopwarden harden                        print the plan: the nft table, the sysctls, what each
-                                           closes, what stays open and why (changes nothing)
+  loopwarden harden
+      print the plan: the nft table, the sysctls, what each closes, what stays open and why
   loopwarden harden --apply --confirm-within 60
-                                           apply it; unless `loopwarden harden --confirm` runs within
-                                           60 s (from any shell, e.g. a second SSH session), every rule
-                                           and sysctl goes back to what it was — closing the terminal
-                                           does not stop the rollback
-  loopwarden harden --confirm              keep the pending apply
-  loopwarden harden --apply --persist      apply and keep it across reboots and nftables reloads
-                                           (/etc/sysctl.d/99-loopwarden.conf, loopwarden-harden.service)
-  loopwarden harden --allow 8000=alice,@dev --apply
-                                           only root, the service's owner, alice and group dev may
-                                           connect to loopback port 8000
-  loopwarden harden --check                exit 0 when applied and intact, 1 when missing or drifted
-  loopwarden harden --remove               take it all away, restoring the previous sysctl values
-  loopwarden harden --netns web --apply    harden the network namespace `web` (a container needs
-                                           its own copy: the host's table does not cover it)
-  loopwarden audit                         afterwards: the findings blocked, and the table's counters
-                                           (\"N spoofed IPv4 packet(s) … on eth0\")
+      apply it; unless `loopwarden harden --confirm` runs within 60 s (from any shell, e.g. a
+      second SSH session), every rule and sysctl goes back to what it was, even when this
+      terminal is closed meanwhile
+  loopwarden harden --confirm
+      keep the pending apply
+  loopwarden harden --apply --persist
+      apply and keep it across reboots and nftables reloads
+      (/etc/sysctl.d/99-loopwarden.conf and loopwarden-harden.service)
+  loopwarden harden --apply --allow 8000=alice,@dev --limit-connections 8
+      only root, the owner of port 8000, alice and group dev may connect to loopback port
+      8000, each user with at most 8 connections at once
+  loopwarden harden --check
+      exit 0 when applied and intact, 1 when missing or drifted (after `nft flush ruleset`)
+  loopwarden harden --remove
+      take it all away, restoring the previous sysctl values
+  loopwarden harden --netns web --apply
+      harden the network namespace `web`: a container needs its own copy of the table
+  loopwarden audit
+      afterwards: the findings blocked, and what the table's counters caught
+      (\"dropped 3 spoofed IPv4 packet(s) since …: 3 on eth0\")
 
-What it never does: flush the ruleset or edit another table (Docker's, kube-proxy's, ufw's,
-firewalld's); set rp_filter unless --rp-filter asks; set route_localnet=0 where kube-proxy, Docker
-with userland-proxy=false or the ECS agent needs it (the raw drop covers those instead); install
-anything without --persist.
+Never: a `flush ruleset`, a change to another table (Docker's, kube-proxy's, ufw's,
+firewalld's), rp_filter unless --rp-filter asks, route_localnet=0 where kube-proxy, Docker
+with userland-proxy=false or the ECS agent needs it (the raw drop covers those instead),
+anything installed without --persist.
 
-Exit status: 0 done (or, with --check, intact); 1 with --check: missing, drifted or not applied;
-2 error — including a plan the firewall evaluator does not confirm, which is never applied.";
+Exit status: 0 done (with --check: intact); 1 with --check: missing, drifted or not applied;
+2 error, including a plan the firewall evaluator does not confirm (never applied).";
 
 /// Close the network paths the audit found open: one nftables table and a few sysctls,
 /// verified, applied atomically, rolled back unless confirmed.

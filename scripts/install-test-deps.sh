@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite and benchmarks need, on Debian/Ubuntu.
+# systemd is there for `systemd-analyze verify` of harden's unit, util-linux and bsdutils for
+# setpriv and script (a terminal torn down under a pending apply).
 # Daemons (nginx, sshd, tinyproxy, haproxy, caddy, apache2) are installed with a policy-rc.d that forbids starting
 # them on the host: the tests start their own copies inside network namespaces.
 set -euo pipefail
 
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
-          openssh-server openssh-client chromium haproxy caddy apache2 openssl)
+          openssh-server openssh-client chromium haproxy caddy apache2 openssl
+          systemd util-linux bsdutils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -66,7 +66,7 @@ fn sysctls(out: &mut String, plan: &Plan) {
     } else {
         out.push_str("sysctls:\n");
         for c in &plan.sysctls {
-            let _ = writeln!(out, "  {} {} -> {}   ({})", c.key, c.from, c.to, c.why);
+            let _ = writeln!(out, "  {} {} -> {}: {}", c.key, c.from, c.to, c.why);
         }
     }
     if plan.flush_route_cache {

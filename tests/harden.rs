@@ -841,3 +841,32 @@ fn netns_hardens_the_named_namespace_only() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+#[test]
+fn a_plan_the_evaluator_cannot_confirm_is_refused_loudly_and_nothing_changes() {
+    if !can_run("a_plan_the_evaluator_cannot_confirm_is_refused_loudly_and_nothing_changes") {
+        return;
+    }
+    let lan = exposed_host("refuse");
+    // A chain before loopwarden's rewrites the destination of some packets (`ip daddr set`, which
+    // the evaluator does not model): for packets from 127.0.0.0/8 to that address it cannot
+    // say what reaches the table, so it cannot confirm the source drop.
+    feed(
+        &lan.host,
+        &["nft", "-f", "-"],
+        "table inet rewrite {\n chain pre {\n  type filter hook prerouting priority -400; policy accept;\n  \
+         iifname \"eth0\" ip daddr 192.0.2.77 ip daddr set 192.0.2.1\n }\n}\n",
+    );
+    let (rules, conf) = (ruleset(&lan.host), ipv4_conf(&lan.host));
+    let out = harden(&lan.host, &["--apply"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not confirm")
+            && stderr.contains("cannot be confirmed: IPv4 from 127.0.0.0/8 arriving on eth0"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT CONFIRMED"));
+    assert_eq!(ruleset(&lan.host), rules, "nothing may be applied");
+    assert_eq!(ipv4_conf(&lan.host), conf);
+}

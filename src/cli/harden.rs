@@ -167,7 +167,7 @@ fn act(args: Args) -> anyhow::Result<u8> {
     let (plan, report) = plan::for_facts(&facts, &options)?;
     if !plan.verified() {
         output::print(&render_plan(&args, &plan, &report, None))?;
-        let failed: Vec<String> = plan.unverified().map(|p| p.path.clone()).collect();
+        let failed: Vec<String> = plan.unverified().map(|p| p.failure()).collect();
         return Err(ActError::Unverified(failed).into());
     }
     if !args.apply {

@@ -82,11 +82,7 @@ pub struct ApplyReport {
 /// Applies a verified plan (see the module documentation).
 pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> {
     if !plan.verified() {
-        return Err(ActError::Unverified(
-            plan.unverified()
-                .map(|p| format!("{:?}: {}", p.verdict, p.path))
-                .collect(),
-        ));
+        return Err(ActError::Unverified(plan.unverified().map(|p| p.failure()).collect()));
     }
     let nft = Nft::find()?;
     let state = StateDir::open(&opts.state_root)?;

@@ -49,7 +49,7 @@ pub enum ActError {
     /// The plan was not verified by the firewall evaluator: applying it would claim what it
     /// does not do.
     #[error(
-        "the plan does not close what it claims (a bug in loopwarden, please report it); not applied:\n  {}",
+        "the firewall evaluator does not confirm that the plan closes what it claims; nothing was applied:\n  {}",
         .0.join("\n  ")
     )]
     Unverified(Vec<String>),

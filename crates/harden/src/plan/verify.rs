@@ -48,6 +48,21 @@ pub struct PathProof {
     pub evidence: Vec<String>,
 }
 
+impl PathProof {
+    /// Why this claim stops the plan, in one line (for a proof that is not `Blocked`).
+    pub fn failure(&self) -> String {
+        match self.verdict {
+            Verdict::Blocked => format!("confirmed: {}", self.path),
+            Verdict::Open => format!(
+                "still open with the table: {} ({}) — a bug in loopwarden, please report it",
+                self.path,
+                self.evidence.first().map_or("no example", String::as_str)
+            ),
+            Verdict::Unknown => format!("cannot be confirmed: {} ({})", self.path, self.evidence.join("; ")),
+        }
+    }
+}
+
 /// `facts` without loopwarden's own table: what a plan starts from, since applying replaces it.
 pub fn without_own_table(facts: &HostFacts) -> HostFacts {
     let mut out = facts.clone();

@@ -106,7 +106,9 @@ fn verification(out: &mut String, plan: &Plan) {
         }
     }
     if !plan.verified() {
-        out.push_str("  THE PLAN DOES NOT CLOSE WHAT IT CLAIMS: this is a bug in loopwarden; it will not be applied\n");
+        out.push_str(
+            "  NOT CONFIRMED: the evaluator does not answer \"blocked\" for every path above; the plan will not be applied\n",
+        );
     }
     out.push('\n');
 }

@@ -15,6 +15,10 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 
+/// How long past its deadline a confirmation window may stay open before `--check` says that
+/// its watchdog did not roll it back (the watchdog polls every 100 ms).
+const ROLLBACK_GRACE_MS: u64 = 5_000;
+
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -87,7 +91,7 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
         counters: live.as_deref().map(counters).unwrap_or_default(),
     };
     if let Some(p) = &pending {
-        if clock::now_ms() > p.deadline_ms + 5_000 {
+        if clock::now_ms() > p.deadline_ms + ROLLBACK_GRACE_MS {
             report.status = Status::Drifted;
             report.problems.push(format!(
                 "the confirmation window closed at {} and nothing rolled back (watchdog pid {:?} is gone?): \

@@ -5,7 +5,7 @@
 
 use super::keep::Keeper;
 use super::sysctls::SysctlChange;
-use super::table::{AllowedBy, Table};
+use super::table::Table;
 use loopwarden_core::report::{Finding, Report, Severity, Status};
 use loopwarden_core::spoof_drops::Guard;
 use serde::Serialize;
@@ -123,17 +123,7 @@ fn restricted_to(f: &Finding, table: &Table) -> Option<Vec<String>> {
         .allows
         .iter()
         .find(|r| r.proto.as_str() == proto && r.port == port)?;
-    Some(
-        rule.uids
-            .iter()
-            .map(|a| match &a.by {
-                AllowedBy::Root => "0 (root)".to_string(),
-                AllowedBy::Owner => format!("{} (owner)", a.uid),
-                AllowedBy::Allow(name) if name == &a.uid.to_string() => name.clone(),
-                AllowedBy::Allow(name) => format!("{} ({name})", a.uid),
-            })
-            .collect(),
-    )
+    Some(rule.uids.iter().map(|a| a.label()).collect())
 }
 
 /// The plan's rules and settings that bear on a finding of `check`.

@@ -55,28 +55,27 @@ impl GuardRule {
         GuardRule { guard, addr, len }
     }
 
+    /// `127.0.0.0/8`, `::1`: the prefix as nft writes it (a whole address without a length).
+    pub fn prefix(&self) -> String {
+        if self.len == 128 {
+            self.addr.to_string()
+        } else {
+            format!("{}/{}", self.addr, self.len)
+        }
+    }
+
     /// `ip saddr 127.0.0.0/8`, `ip6 daddr ::1`: the match as nft writes it.
     pub fn matches(&self) -> String {
         let family = if self.guard.v6() { "ip6" } else { "ip" };
         let field = if self.guard.source() { "saddr" } else { "daddr" };
-        let prefix = if self.len == 128 {
-            self.addr.to_string()
-        } else {
-            format!("{}/{}", self.addr, self.len)
-        };
-        format!("{family} {field} {prefix}")
+        format!("{family} {field} {}", self.prefix())
     }
 
     /// The rule's comment in the table.
     pub fn comment(&self) -> String {
         let family = if self.guard.v6() { "IPv6" } else { "IPv4" };
         let what = if self.guard.source() { "from" } else { "to" };
-        let prefix = if self.len == 128 {
-            self.addr.to_string()
-        } else {
-            format!("{}/{}", self.addr, self.len)
-        };
-        format!("{family} {what} {prefix} arriving on a non-loopback interface")
+        format!("{family} {what} {} arriving on a non-loopback interface", self.prefix())
     }
 }
 
@@ -99,6 +98,18 @@ pub struct AllowedUid {
     pub uid: u32,
     /// Why.
     pub by: AllowedBy,
+}
+
+impl AllowedUid {
+    /// `0 (root)`, `1000 (owner)`, `1001 (bob)`: the uid and why, for people.
+    pub fn label(&self) -> String {
+        match &self.by {
+            AllowedBy::Root => format!("{} (root)", self.uid),
+            AllowedBy::Owner => format!("{} (owner)", self.uid),
+            AllowedBy::Allow(name) if *name == self.uid.to_string() => name.clone(),
+            AllowedBy::Allow(name) => format!("{} ({name})", self.uid),
+        }
+    }
 }
 
 /// A loopback port that only some local users may connect to.

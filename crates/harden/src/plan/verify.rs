@@ -202,11 +202,7 @@ fn guarded(table: &Table, v6: bool) -> (String, RangeSet) {
     let mut words: Vec<String> = Vec::new();
     for g in table.guards.iter().filter(|g| g.guard.v6() == v6 && g.guard.source()) {
         set = set.union(&RangeSet::from_ranges(vec![prefix_range(g.addr, g.len)]));
-        words.push(if g.len == 128 {
-            g.addr.to_string()
-        } else {
-            format!("{}/{}", g.addr, g.len)
-        });
+        words.push(g.prefix());
     }
     (words.join(" and "), set)
 }

@@ -3,7 +3,6 @@
 
 use crate::plan::findings::Outcome;
 use crate::plan::keep::Scope;
-use crate::plan::table::AllowedBy;
 use crate::plan::verify::Verdict;
 use crate::plan::Plan;
 use crate::render::nft_text;
@@ -36,16 +35,7 @@ fn table(out: &mut String, plan: &Plan) {
     }
     out.push_str("    each drop is also counted per input interface (set spoofed): `loopwarden audit` reports them\n");
     for r in &plan.table.allows {
-        let who: Vec<String> = r
-            .uids
-            .iter()
-            .map(|a| match &a.by {
-                AllowedBy::Root => "0 (root)".to_string(),
-                AllowedBy::Owner => format!("{} (owner)", a.uid),
-                AllowedBy::Allow(name) if *name == a.uid.to_string() => name.clone(),
-                AllowedBy::Allow(name) => format!("{} ({name})", a.uid),
-            })
-            .collect();
+        let who: Vec<String> = r.uids.iter().map(|a| a.label()).collect();
         let _ = writeln!(
             out,
             "  output on lo: {} port {} only for uids {}{}",

@@ -17,21 +17,13 @@ use std::time::{Duration, Instant};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/firewall");
 
-/// True when the test can run (root, iproute2, nft); otherwise it says why. Under
-/// `LOOPWARDEN_E2E=1` a test that cannot run fails.
+/// True when the test can run: root, iproute2, nftables, iptables and python3 (on a full run,
+/// `LOOPWARDEN_E2E=1`, a test that cannot run fails).
 fn can_run(test: &str) -> bool {
-    let e2e = std::env::var("LOOPWARDEN_E2E").is_ok_and(|v| v == "1");
-    let nft = ["/usr/sbin/nft", "/sbin/nft"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-    let ok = loopwarden_lab::netns::can_create_namespaces() && nft;
-    if !ok && e2e {
-        panic!("{test}: needs root, iproute2 and nftables (LOOPWARDEN_E2E=1 makes this a failure)");
-    }
-    if !ok {
-        eprintln!("SKIPPED {test}: needs root, iproute2 and nftables");
-    }
-    ok
+    require_root(test)
+        && ["nft", "iptables-restore", "python3"]
+            .iter()
+            .all(|tool| require_tool(test, tool))
 }
 
 /// A host namespace with `eth0` (192.0.2.1/24, 2001:db8::1/64) to a neighbour's `peer0`
@@ -95,6 +87,28 @@ fn lan(tag: &str) -> Lan {
     Lan { host, peer, state }
 }
 
+/// A host whose own traffic cannot move a rule counter while a test compares rulesets byte for
+/// byte: `eth0` with IPv4 only (no IPv6: no neighbour discovery, MLD or router solicitation).
+fn quiet(tag: &str) -> Lan {
+    let host = namespace(&format!("q{tag}"));
+    let peer = namespace(&format!("p{tag}"));
+    let peer_name = peer.name().to_string();
+    for argv in [
+        &[
+            "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0", "netns", &peer_name,
+        ][..],
+        &["sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"],
+        &["ip", "addr", "add", "192.0.2.10/24", "dev", "eth0"],
+        &["ip", "link", "set", "eth0", "up"],
+    ] {
+        host.exec(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    }
+    peer.exec(&["sysctl", "-qw", "net.ipv6.conf.peer0.disable_ipv6=1"])
+        .expect("peer without IPv6");
+    let state = State::of(&host);
+    Lan { host, peer, state }
+}
+
 /// The host of the issue: route_localnet on eth0, a Docker bridge with a `-p 127.0.0.1:8081:80`
 /// style DNAT (Docker 27's rule), forwarding on.
 fn exposed_host(tag: &str) -> Lan {
@@ -142,21 +156,25 @@ print("ready", flush=True)
 time.sleep(600)
 "#;
 
-/// Writes `input` to `argv` run in `ns`; it must succeed.
+/// Writes `input` to `argv` run in `ns`; it must succeed within [`COMMAND_TIMEOUT`].
 fn feed(ns: &Namespace, argv: &[&str], input: &str) {
     let mut child = ns
         .command(argv)
         .stdin(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), input.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{argv:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
+    }
+    let status = wait_until(&mut child, Instant::now() + COMMAND_TIMEOUT)
+        .unwrap_or_else(|| panic!("{argv:?} did not finish within {COMMAND_TIMEOUT:?}"));
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert!(status.success(), "{argv:?} failed: {stderr}");
 }
 
 fn harden(ns: &Namespace, args: &[&str]) -> Output {
@@ -456,7 +474,7 @@ fn other_tables_are_byte_identical_after_apply_and_after_remove() {
         "kube-proxy-firewall",
         "ufw-stock",
     ] {
-        let lan = lan(&name[..6]);
+        let lan = quiet(&name[..6]);
         load_scenario(&lan.host, name);
         let (rules, dumps, conf) = (ruleset(&lan.host), iptables_dumps(&lan.host), ipv4_conf(&lan.host));
         assert!(!rules.trim().is_empty(), "{name}: nothing loaded");
@@ -491,7 +509,8 @@ fn wait_for(secs: u64, mut what: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn an_unconfirmed_apply_rolls_back_exactly_even_when_its_terminal_is_gone() {
-    if !can_run("an_unconfirmed_apply_rolls_back_exactly_even_when_its_terminal_is_gone") {
+    let test = "an_unconfirmed_apply_rolls_back_exactly_even_when_its_terminal_is_gone";
+    if !can_run(test) || !require_tool(test, "script") {
         return;
     }
     let lan = exposed_host("rollback");
@@ -667,7 +686,8 @@ fn connect_as(ns: &Namespace, uid: u32, v6: bool) -> String {
 
 #[test]
 fn allow_lets_the_named_users_connect_and_refuses_the_others() {
-    if !can_run("allow_lets_the_named_users_connect_and_refuses_the_others") {
+    let test = "allow_lets_the_named_users_connect_and_refuses_the_others";
+    if !can_run(test) || !require_tool(test, "setpriv") {
         return;
     }
     let lan = lan("allow");
@@ -730,7 +750,8 @@ fn allow_lets_the_named_users_connect_and_refuses_the_others() {
 
 #[test]
 fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away() {
-    if !can_run("persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away") {
+    let test = "persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away";
+    if !can_run(test) || !require_tool(test, "systemd-analyze") {
         return;
     }
     let lan = exposed_host("persist");
@@ -829,11 +850,10 @@ fn netns_hardens_the_named_namespace_only() {
     assert!(own_table(&inner.host).is_some());
     assert_eq!(sysctl(&inner.host, "net.ipv4.conf.eth0.route_localnet"), "0");
     assert_eq!(ruleset(&outer), outer_rules, "the namespace harden ran in changed");
-    let check = outer
-        .command(&[loopwarden(), "harden", "--netns", inner.host.name(), "--check"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("check");
+    let check = output_within(
+        &mut outer.command(&[loopwarden(), "harden", "--netns", inner.host.name(), "--check"]),
+        LOOPWARDEN_TIMEOUT,
+    );
     assert_eq!(
         check.status.code(),
         Some(0),

@@ -8,6 +8,7 @@ mod output;
 mod prove;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit status: nothing at or above the threshold.
@@ -69,9 +70,9 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) if output::is_broken_pipe(&e) => ExitCode::from(EXIT_CLEAN),
         Err(e) => {
-            eprintln!("loopwarden: error: {e:#}");
+            // A closed stderr must not turn the error into a panic.
+            let _ = writeln!(std::io::stderr(), "loopwarden: error: {e:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -8,6 +8,7 @@
 //! the rule that counts them says since when in its comment ([`SINCE_PREFIX`]).
 //! Pure: facts in, evidence lines out.
 
+use crate::checks::CheckId;
 use crate::facts::{FirewallFacts, HostFacts};
 use crate::report::Finding;
 use serde_json::Value;
@@ -218,7 +219,10 @@ fn is_timestamp(text: &str) -> bool {
 /// Adds what loopwarden's table counted to the audit's per-family anti-spoofing findings.
 pub fn annotate(facts: &HostFacts, findings: &mut [Finding]) {
     let Some(drops) = read(&facts.firewall) else { return };
-    for f in findings.iter_mut().filter(|f| f.check == "net.no-loopback-antispoof") {
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.check == CheckId::NetNoLoopbackAntispoof)
+    {
         match f.subject.as_deref() {
             Some("ipv4") => f.evidence.extend(drops.evidence(false)),
             Some("ipv6") => f.evidence.extend(drops.evidence(true)),

@@ -5,7 +5,9 @@
 //! the live table is already the planned one, which keeps its counters); the sysctls are written
 //! and the route cache flushed; the table and sysctls are read back and compared with the plan.
 //! Any failure after the first change restores everything. With a confirmation window, a
-//! watchdog in its own session restores everything unless `--confirm` comes in time.
+//! watchdog in its own session — started before the first change — restores everything unless
+//! `--confirm` comes in time. From the first change to its record, SIGHUP, SIGINT, SIGTERM and
+//! SIGQUIT are ignored.
 
 use crate::clock;
 use crate::error::ActError;
@@ -15,6 +17,7 @@ use crate::plan::sysctls::SysctlKey;
 use crate::plan::Plan;
 use crate::render::nft_json::{self, batch, normalized};
 use crate::rollback;
+use crate::signals::Steady;
 use crate::state::{files, Applied, Before, Pending, Saved, StateDir};
 use crate::sysctl;
 use loopwarden_core::spoof_drops::SINCE_PREFIX;
@@ -146,47 +149,43 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
     if let Some(request) = &persist_request {
         persist::check(request)?;
     }
+    // From the first change to the record of it, a closing terminal or a Ctrl-C must not cut
+    // the apply short; a window's watchdog runs before the first change, so that even a
+    // SIGKILL leaves a way back.
+    let _steady = Steady::hold();
     remember_originals(&state, &writes)?;
-
-    // From here on, every failure restores what was there.
+    let window = match opts.confirm_within {
+        Some(within) => Some(open_window(
+            &state,
+            before.clone(),
+            persist_request.clone(),
+            within,
+            &opts.watchdog,
+        )?),
+        None => None,
+    };
     let acted = act(&nft, change, &table_batch, &writes).and_then(|()| read_back(&nft, &applied.table, &writes));
     if let Err(e) = acted {
+        if window.is_some() {
+            let _ = state.remove(files::PENDING);
+        }
         return Err(undo(&state, &nft, &before, e));
     }
     state.write(files::APPLIED, &applied)?;
     state.remove(files::ROLLED_BACK)?;
-    let mut report = ApplyReport {
+    let persisted = match (&window, &persist_request) {
+        (None, Some(request)) => persist::install(request)?,
+        _ => Vec::new(),
+    };
+    Ok(ApplyReport {
         table: change,
         route_cache_flushed: !writes.is_empty(),
         sysctls: writes,
-        confirm_by: None,
-        persisted: Vec::new(),
-        persist_on_confirm: false,
+        persist_on_confirm: window.is_some() && persist_request.is_some(),
+        confirm_by: window,
+        persisted,
         saved_in: state.path().to_path_buf(),
-    };
-    match opts.confirm_within {
-        Some(window) => {
-            let deadline_ms = clock::now_ms() + u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-            report.persist_on_confirm = persist_request.is_some();
-            let deadline = clock::rfc3339(deadline_ms / 1000);
-            open_window(
-                &state,
-                &nft,
-                before,
-                persist_request,
-                deadline_ms,
-                &deadline,
-                &opts.watchdog,
-            )?;
-            report.confirm_by = Some(deadline);
-        }
-        None => {
-            if let Some(request) = &persist_request {
-                report.persisted = persist::install(request)?;
-            }
-        }
-    }
-    Ok(report)
+    })
 }
 
 /// The sysctls loopwarden holds after this apply: those earlier applies wrote (still in force
@@ -271,22 +270,22 @@ fn live_since(objects: &[Value]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Records the window and starts its watchdog; if the watchdog cannot start, nothing may stay
-/// applied without a way back: everything is restored.
+/// Records the window (rolling back to `before` at its end) and starts its watchdog, before
+/// anything changes; returns the deadline. If the watchdog cannot start, nothing is applied.
 fn open_window(
     state: &StateDir,
-    nft: &Nft,
     before: Before,
     persist: Option<persist::Request>,
-    deadline_ms: u64,
-    deadline: &str,
+    within: Duration,
     watchdog: &[OsString],
-) -> Result<(), ActError> {
+) -> Result<String, ActError> {
+    let deadline_ms = clock::now_ms().saturating_add(u64::try_from(within.as_millis()).unwrap_or(u64::MAX));
+    let deadline = clock::rfc3339(deadline_ms / 1000);
     let token = (clock::now_ms() << 20) ^ u64::from(std::process::id());
     let mut pending = Pending {
         token,
         deadline_ms,
-        deadline: deadline.to_string(),
+        deadline: deadline.clone(),
         watchdog: None,
         before,
         persist,
@@ -295,15 +294,11 @@ fn open_window(
     match rollback::spawn_watchdog(watchdog, token) {
         Ok(pid) => {
             pending.watchdog = Some(pid);
-            state.write(files::PENDING, &pending)
+            state.write(files::PENDING, &pending)?;
+            Ok(deadline)
         }
         Err(e) => {
-            let e = undo(state, nft, &pending.before, e);
             let _ = state.remove(files::PENDING);
-            let _ = match &pending.before.applied {
-                Some(a) => state.write(files::APPLIED, a),
-                None => state.remove(files::APPLIED),
-            };
             Err(e)
         }
     }

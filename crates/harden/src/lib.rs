@@ -20,6 +20,7 @@ pub mod plan;
 pub mod remove;
 pub mod render;
 pub mod rollback;
+pub mod signals;
 pub mod state;
 pub mod sysctl;
 

@@ -79,6 +79,7 @@ pub fn spawn_watchdog(command: &[OsString], token: u64) -> Result<u32, ActError>
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            crate::signals::reset_for_child();
             libc::signal(libc::SIGHUP, libc::SIG_IGN);
             Ok(())
         });

@@ -1,7 +1,7 @@
 //! The attack catalogue: which packets to send to which decoy, derived from the plan and the
 //! built links. Pure.
 
-use crate::plan::{DecoyOrigin, DecoyPlan, LinkRole, Plan};
+use crate::plan::{DecoyOrigin, DecoyPlan, Plan};
 use crate::topology::Link;
 use loopwarden_core::facts::Protocol;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -119,7 +119,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
             Target::Decoy(*i),
         ));
     }
-    for (li, link) in links.iter().enumerate().filter(|(_, l)| l.plan.role == LinkRole::Lan) {
+    for (li, link) in links.iter().enumerate() {
         let v4 = link.victim_v4().zip(link.plan.peer_v4);
         let v6 = link.victim_v6().zip(link.peer_v6());
         let wild = |family_v6: bool| {

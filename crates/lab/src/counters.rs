@@ -5,7 +5,9 @@ use crate::netns::{Namespace, NetnsError};
 use std::collections::BTreeMap;
 
 /// Counters whose movement explains a drop or a refusal. Successful bypasses move none of
-/// them (notes §1), and a rejected IPv4 martian moves none either.
+/// them (notes §1), and a rejected IPv4 martian moves none either: where a probe was lost is
+/// told by the lab's own observation table ([`crate::observe`]), not by the kernel-wide
+/// `rt_cache` martian counters, which count every namespace on the machine.
 const DROP_COUNTERS: &[&str] = &[
     "IpInHdrErrors",
     "IpInAddrErrors",
@@ -40,7 +42,7 @@ pub struct Snapshot {
 /// loaded), since it costs a process.
 pub fn snapshot(victim: &Namespace, with_nft: bool) -> Result<Snapshot, NetnsError> {
     let texts = victim.run_in(|| {
-        ["snmp", "snmp6", "netstat", "stat/rt_cache"]
+        ["snmp", "snmp6", "netstat"]
             .map(|f| std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).unwrap_or_default())
     })?;
     let mut kernel = BTreeMap::new();
@@ -48,7 +50,6 @@ pub fn snapshot(victim: &Namespace, with_nft: bool) -> Result<Snapshot, NetnsErr
     parse_table_pairs(&texts[2], &mut kernel);
     parse_flat(&texts[1], &mut kernel);
     kernel.retain(|k, _| DROP_COUNTERS.contains(&k.as_str()));
-    parse_martians(&texts[3], &mut kernel);
     let rules = if with_nft {
         parse_nft_counters(&victim.exec(&["nft", "list", "ruleset"])?)
     } else {
@@ -62,12 +63,7 @@ pub fn moved(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for (name, value) in &after.kernel {
         let old = before.kernel.get(name).copied().unwrap_or(0);
-        if *value > old && name.starts_with(MARTIAN_PREFIX) {
-            out.push(format!(
-                "{name} +{} (martian: the IPv4 route lookup rejected it; counts all namespaces)",
-                value - old
-            ));
-        } else if *value > old {
+        if *value > old {
             out.push(format!("victim counter {name} +{}", value - old));
         }
     }
@@ -97,25 +93,6 @@ fn parse_table_pairs(text: &str, out: &mut BTreeMap<String, u64>) {
         }
     }
 }
-
-/// The kernel-wide martian counters of `/proc/net/stat/rt_cache` (one hex line per CPU, summed):
-/// the only trace a rejected IPv4 martian leaves (notes §1). They count for every namespace,
-/// so the evidence says so.
-fn parse_martians(text: &str, out: &mut BTreeMap<String, u64>) {
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else { return };
-    let names: Vec<&str> = header.split_whitespace().collect();
-    for line in lines {
-        for (name, value) in names.iter().zip(line.split_whitespace()) {
-            if let (true, Ok(v)) = (name.starts_with("in_martian"), u64::from_str_radix(value, 16)) {
-                *out.entry(format!("{MARTIAN_PREFIX}{name}")).or_insert(0) += v;
-            }
-        }
-    }
-}
-
-/// How the martian counters are named in evidence.
-const MARTIAN_PREFIX: &str = "kernel-wide rt_cache ";
 
 /// `/proc/net/snmp6`: `Ip6InReceives  12` per line.
 fn parse_flat(text: &str, out: &mut BTreeMap<String, u64>) {
@@ -186,12 +163,5 @@ mod tests {
                 .any(|l| l.starts_with("nft rule matched 2 packet(s): inet g pre")),
             "{lines:?}"
         );
-        let mut martians = BTreeMap::new();
-        parse_martians(
-            "entries  in_hit in_martian_dst in_martian_src\n00000036 00000000 0000002d 00000119\n00000036 00000000 00000001 00000001\n",
-            &mut martians,
-        );
-        assert_eq!(martians["kernel-wide rt_cache in_martian_dst"], 0x2e);
-        assert_eq!(martians["kernel-wide rt_cache in_martian_src"], 0x11a);
     }
 }

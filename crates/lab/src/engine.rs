@@ -7,7 +7,7 @@ use crate::counters;
 use crate::decoy::{local_client, peer_is_loopback, Decoy, TOKEN_PREFIX};
 use crate::mirror::Mirror;
 use crate::packet::{self, PacketSocket, Seen, TcpKind};
-use crate::report::{AttackResult, Outcome};
+use crate::report::{AttackResult, Outcome, Path};
 use crate::topology::Topology;
 use crate::{signal, LabError};
 use loopwarden_core::facts::Protocol;
@@ -25,6 +25,8 @@ struct Live {
     acked: bool,
     outcome: Option<Outcome>,
     peer: Option<SocketAddr>,
+    /// The listener the token arrived at, when it did.
+    arrived: Option<Target>,
     evidence: Vec<String>,
 }
 
@@ -48,6 +50,8 @@ pub struct Setup<'a> {
     pub stand_ins: Vec<Option<Decoy>>,
     /// Whether an nft ruleset is loaded (its counters are then read).
     pub nft: bool,
+    /// Whether the lab's observation table is loaded (see [`crate::observe`]).
+    pub observed: bool,
     /// How long a phase waits for undecided probes.
     pub timeout: Duration,
 }
@@ -61,17 +65,14 @@ pub fn run(
 ) -> Result<Vec<AttackResult>, LabError> {
     let topo = setup.topology;
     let mut sockets: Vec<Option<PacketSocket>> = Vec::new();
-    // Frames are sent and watched only where the neighbour is; backend links carry no attacks.
+    // Frames are sent and watched from the far end of every link: the neighbour (LAN) or the
+    // backend (the containers behind a bridge).
     for link in &topo.links {
-        if link.plan.role != crate::plan::LinkRole::Lan {
-            sockets.push(None);
-            continue;
-        }
         let ifindex = link.peer_ifindex;
         let socket = topo
-            .neighbour
+            .attacker(link)
             .run_in(move || PacketSocket::open(ifindex))?
-            .map_err(|e| LabError::io("packet socket on the neighbour", e))?;
+            .map_err(|e| LabError::io("packet socket on the attacker's side", e))?;
         sockets.push(Some(socket));
     }
     let lo = topo
@@ -89,6 +90,7 @@ pub fn run(
             acked: false,
             outcome: None,
             peer: None,
+            arrived: None,
             evidence: Vec::new(),
         })
         .collect();
@@ -104,12 +106,28 @@ pub fn run(
         phase(setup, &sockets, &lo, &mut live, &members)?;
         let after = counters::snapshot(&topo.victim, setup.nft)?;
         let moved = counters::moved(&before, &after);
+        let seen = if setup.observed {
+            Some(crate::observe::Seen::read(&topo.victim)?)
+        } else {
+            None
+        };
         for &i in &members {
             let l = &mut live[i];
             if l.outcome.is_none() {
                 l.outcome = Some(Outcome::Dropped);
             }
-            if !l.outcome.is_some_and(|o| o.delivered()) && !moved.is_empty() {
+            if l.outcome.is_some_and(|o| o.delivered()) {
+                continue;
+            }
+            let stage = seen.as_ref().filter(|_| l.spec.link.is_some()).and_then(|seen| {
+                let protocol = match l.spec.protocol {
+                    Protocol::Tcp => 6,
+                    Protocol::Udp => 17,
+                };
+                seen.explain(protocol, l.spec.src.port())
+            });
+            l.evidence.extend(stage);
+            if !moved.is_empty() {
                 l.evidence
                     .push(format!("during this attack phase: {}", moved.join(", ")));
             }
@@ -209,10 +227,7 @@ fn phase(
                         Outcome::Delivered
                     });
                     l.peer = Some(a.peer);
-                    if target != l.spec.target {
-                        l.evidence
-                            .push("arrived at another listener than the one aimed at".into());
-                    }
+                    l.arrived = Some(target);
                 }
             }
         }
@@ -301,8 +316,19 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
     } else {
         l.spec.src.to_string()
     };
+    // A token that turns up at another listener than the one its packet was addressed to was
+    // rewritten on the way: the path is NAT, whatever the attack set out to show.
+    let path = match l.arrived {
+        Some(t) if t != l.spec.target => Path::Nat,
+        _ => Path::Direct,
+    };
+    let mut evidence = l.evidence;
+    if path == Path::Nat {
+        evidence.push("arrived at another listener than the one addressed: a NAT rule rewrote it".into());
+    }
     AttackResult {
         attack: l.spec.kind.id().to_string(),
+        path,
         description: l.spec.kind.describe().to_string(),
         control: l.spec.kind.control(),
         service: l.spec.service,
@@ -312,7 +338,7 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
         destination: l.spec.dst.to_string(),
         outcome: l.outcome.unwrap_or(Outcome::Dropped),
         peer_seen: l.peer.map(|p| p.to_string()),
-        evidence: l.evidence,
+        evidence,
         uncertain: Vec::new(),
     }
 }
@@ -384,6 +410,7 @@ mod tests {
     fn row(attack: &str, src: &str, dst: &str, protocol: Protocol, outcome: Outcome) -> AttackResult {
         AttackResult {
             attack: attack.into(),
+            path: Path::Direct,
             description: String::new(),
             control: attack.starts_with("control."),
             service: "s".into(),

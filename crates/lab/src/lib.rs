@@ -26,6 +26,7 @@ pub mod engine;
 pub mod mirror;
 pub mod nat;
 pub mod netns;
+pub mod observe;
 pub mod packet;
 pub mod plan;
 pub mod render;
@@ -154,6 +155,7 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         decoys,
         stand_ins,
         nft: false,
+        observed: false,
         timeout: opts.phase_timeout,
     };
     // Controls run before the host's ruleset is loaded: they prove the lab's own plumbing (links,
@@ -164,6 +166,8 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         return Err(LabError::Interrupted);
     }
     setup.nft = mirror.nft_loaded || !mirror.iptables_loaded.is_empty();
+    observe::install(&topology.victim)?;
+    setup.observed = true;
     results.extend(engine::run(&mut setup, attacks, &|done, _, what| {
         report_step(control_phases + done, total, what)
     })?);

@@ -33,11 +33,17 @@ pub struct LinkPlan {
     pub v4: Vec<(Ipv4Addr, u8)>,
     /// IPv6 addresses (not link-local) with prefix length.
     pub v6: Vec<(Ipv6Addr, u8)>,
+    /// The host's IPv6 link-local address on this interface: the address a neighbour reaches
+    /// when the interface has no other IPv6 address (most LAN hosts), and the ntpd attack's.
+    pub link_local: Option<Ipv6Addr>,
+    /// The peer's link-local address on this segment.
+    pub peer_link_local: Option<Ipv6Addr>,
     /// The peer's IPv4 address on this segment.
     pub peer_v4: Option<Ipv4Addr>,
     /// The peer's IPv6 address on this segment (`None`: link-local only).
     pub peer_v6: Option<Ipv6Addr>,
-    /// Who the peer is.
+    /// Who the peer is: both kinds attack (a bridge's containers reach the host through the
+    /// bridge's MAC like LAN neighbours do).
     pub role: LinkRole,
 }
 
@@ -133,19 +139,33 @@ pub fn plan(facts: &HostFacts) -> Plan {
             target: p.target,
             link: containing_link(&links, p.target.ip()),
         })
-        .collect();
+        .fold(Vec::new(), |mut unique: Vec<StandInPlan>, s| {
+            // Several published ports may share one target (Docker `-p A:80 -p B:80`).
+            if !unique.iter().any(|u| u.protocol == s.protocol && u.target == s.target) {
+                unique.push(s);
+            }
+            unique
+        });
     for link in links.iter_mut() {
-        if stand_ins.iter().any(|s| s.link.as_deref() == Some(link.name.as_str())) {
+        let targets: Vec<Ipv4Addr> = stand_ins
+            .iter()
+            .filter(|s| s.link.as_deref() == Some(link.name.as_str()))
+            .filter_map(|s| match s.target.ip() {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if !targets.is_empty() {
             link.role = LinkRole::Backend;
         }
-    }
-    if !links.iter().any(|l| l.role == LinkRole::Lan) {
-        notes.push("no interface left for the neighbour; added a synthetic LAN interface lw-lan0".into());
-        links.push(link_from_addresses(
-            "lw-lan0",
-            vec![(Ipv4Addr::new(203, 0, 113, 1), 25)],
-            vec![],
-        ));
+        // The peer stands for the LAN or the bridge's containers: never on a stand-in's address.
+        if let (Some(peer), Some(&(addr, len))) = (link.peer_v4, link.v4.first()) {
+            if targets.contains(&peer) {
+                let mut taken: Vec<(Ipv4Addr, u8)> = link.v4.clone();
+                taken.extend(targets.iter().map(|t| (*t, 32)));
+                link.peer_v4 = Some(peer_v4(addr, len, &taken));
+            }
+        }
     }
     let decoys = decoys(facts, &published, &mut notes);
     Plan {
@@ -183,7 +203,11 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
                 _ => None,
             })
             .collect();
-        if v4.is_empty() && v6.is_empty() {
+        let link_local = iface.addresses.iter().find_map(|a| match a.address {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
+            _ => None,
+        });
+        if v4.is_empty() && v6.is_empty() && link_local.is_none() {
             continue;
         }
         if !usable_interface_name(&iface.name) {
@@ -196,7 +220,10 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
                 iface.name
             ));
         }
-        links.push(link_from_addresses(&iface.name, v4, v6));
+        let mut link = link_from_addresses(&iface.name, v4, v6);
+        link.link_local = link_local;
+        link.peer_link_local = link_local.map(peer_link_local);
+        links.push(link);
     }
     if links.is_empty() {
         notes.push(format!(
@@ -208,6 +235,16 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
     links
 }
 
+/// A link-local address for the peer that differs from the host's own.
+fn peer_link_local(host: Ipv6Addr) -> Ipv6Addr {
+    let candidate = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x1f, 0xfffe);
+    if candidate == host {
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x1f, 0xfffd)
+    } else {
+        candidate
+    }
+}
+
 fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>) -> LinkPlan {
     let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &v4));
     let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &v6));
@@ -215,6 +252,8 @@ fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u
         name: name.to_string(),
         v4,
         v6,
+        link_local: None,
+        peer_link_local: None,
         peer_v4,
         peer_v6,
         role: LinkRole::Lan,
@@ -474,6 +513,7 @@ mod tests {
                 address: "172.17.0.1".parse().unwrap(),
                 prefix_len: 16,
             }],
+            master: None,
         });
         facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
             family: loopwarden_core::facts::IptablesFamily::Ipv4,
@@ -491,5 +531,73 @@ mod tests {
         let docker0 = plan.links.iter().find(|l| l.name == "docker0").unwrap();
         assert_eq!(docker0.role, LinkRole::Backend);
         assert_eq!(docker0.peer_v4, Some(Ipv4Addr::new(172, 17, 255, 254)));
+    }
+
+    #[test]
+    fn a_link_local_only_ipv6_interface_is_mirrored_with_its_address() {
+        let mut facts = crate::scenario::base_facts("t");
+        let eth0 = facts.interfaces.iter_mut().find(|i| i.name == "eth0").expect("eth0");
+        eth0.addresses.retain(|a| a.address.is_ipv4());
+        eth0.addresses.push(InterfaceAddress {
+            address: "fe80::5054:ff:fe12:3456".parse().unwrap(),
+            prefix_len: 64,
+        });
+        let plan = plan(&facts);
+        let link = plan.links.iter().find(|l| l.name == "eth0").expect("eth0 mirrored");
+        assert!(link.v6.is_empty());
+        assert_eq!(link.link_local, Some("fe80::5054:ff:fe12:3456".parse().unwrap()));
+        assert!(link.peer_link_local.is_some_and(|p| Some(p) != link.link_local));
+    }
+
+    #[test]
+    fn several_ports_published_to_one_backend_share_one_stand_in_address() {
+        let mut facts = crate::scenario::base_facts("t");
+        facts.interfaces.push(Interface {
+            name: "cni0".into(),
+            index: 4,
+            up: true,
+            loopback: false,
+            kind: Some("bridge".into()),
+            mac: None,
+            addresses: vec![InterfaceAddress {
+                address: "10.244.0.1".parse().unwrap(),
+                prefix_len: 24,
+            }],
+            master: None,
+        });
+        // kube-proxy's shape for CoreDNS: 53/udp, 53/tcp and 9153/tcp on one pod, here published
+        // on localhost NodePorts.
+        let rules: String = [
+            ("udp", 30053, 53),
+            ("tcp", 30053, 53),
+            ("tcp", 30153, 9153),
+            ("tcp", 30154, 9153),
+        ]
+        .iter()
+        .map(|(p, from, to)| {
+            format!(
+                "-A PREROUTING -d 127.0.0.1/32 -p {p} -m {p} --dport {from} -j DNAT --to-destination 10.244.0.5:{to}\n"
+            )
+        })
+        .collect();
+        facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
+            family: loopwarden_core::facts::IptablesFamily::Ipv4,
+            backend: "nft".into(),
+            text: format!("*nat\n:PREROUTING ACCEPT [0:0]\n{rules}COMMIT\n"),
+        });
+        let plan = plan(&facts);
+        let mut targets: Vec<String> = plan
+            .stand_ins
+            .iter()
+            .map(|s| format!("{:?} {}", s.protocol, s.target))
+            .collect();
+        targets.sort();
+        assert_eq!(
+            targets,
+            vec!["Tcp 10.244.0.5:53", "Tcp 10.244.0.5:9153", "Udp 10.244.0.5:53"]
+        );
+        let cni = plan.links.iter().find(|l| l.name == "cni0").expect("cni0");
+        assert_eq!(cni.role, LinkRole::Backend);
+        assert_ne!(cni.peer_v4, Some("10.244.0.5".parse().unwrap()));
     }
 }

@@ -11,6 +11,7 @@ use crate::canary::Canary;
 use crate::http::Request;
 use crate::targets::Target;
 use crate::wire::{Answer, Conn, Scheme, Wire};
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Probes one listener for both relay kinds. `from_network` says whether the probe reached it at
@@ -30,8 +31,8 @@ pub async fn probe(
     };
     let mut out = Vec::new();
     let kinds = [
-        ("relay.http-proxy", "HTTP proxy", http),
-        ("relay.socks-proxy", "SOCKS proxy", socks),
+        (CheckId::RelayHttpProxy, "HTTP proxy", http),
+        (CheckId::RelaySocksProxy, "SOCKS proxy", socks),
     ];
     for (check, kind, proof) in kinds {
         let Some(proof) = proof else { continue };
@@ -75,7 +76,7 @@ pub async fn probe(
             ));
         }
         out.push(Finding {
-            check: check.to_string(),
+            check,
             service: Some(target.service.clone()),
             attacker: Attacker::Remote,
             severity,

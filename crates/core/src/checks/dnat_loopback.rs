@@ -8,7 +8,7 @@
 //! Each is followed through the whole ruleset and the routing decision; raw-table drops (Docker
 //! 28) and later drops are credited.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::socket_label;
 use crate::firewall::questions::LoopbackNat;
 use crate::firewall::verdict::Decision;
@@ -18,7 +18,7 @@ use std::net::IpAddr;
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.dnat-loopback",
+        id: CheckId::NetDnatLoopback,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "a NAT rule turns traffic from outside into traffic to/for a loopback address",
@@ -111,7 +111,7 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         Decision::Unknown => (Status::Unknown, Severity::High),
     };
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: service(ctx, nat),
         attacker: Attacker::Lan,
         severity,

@@ -1,13 +1,13 @@
 //! Open proxies that relay to loopback (`relay.http-proxy`, `relay.socks-proxy`): decided by
 //! `audit --probe`, proven only against a canary listener loopwarden opens itself.
 
-use super::{Check, CheckSpec, Stage};
+use super::{Check, CheckId, CheckSpec, Stage};
 use crate::report::Attacker;
 
 /// `relay.http-proxy`.
 pub const HTTP_PROXY: Check = Check {
     spec: CheckSpec {
-        id: "relay.http-proxy",
+        id: CheckId::RelayHttpProxy,
         attackers: &[Attacker::Remote],
         stage: Stage::Probe,
         summary: "a non-loopback listener relays HTTP/CONNECT to loopback",
@@ -20,7 +20,7 @@ pub const HTTP_PROXY: Check = Check {
 /// `relay.socks-proxy`.
 pub const SOCKS_PROXY: Check = Check {
     spec: CheckSpec {
-        id: "relay.socks-proxy",
+        id: CheckId::RelaySocksProxy,
         attackers: &[Attacker::Remote],
         stage: Stage::Probe,
         summary: "a non-loopback listener relays SOCKS4/4a/5 (no authentication) to loopback",

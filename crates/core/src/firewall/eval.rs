@@ -214,14 +214,30 @@ impl Host {
     }
 
     /// An IPv4 per-device sysctl for `dev`; `None` when the snapshot has no value (never the
-    /// `default` template, which only new interfaces inherit).
+    /// `default` template, which only new interfaces inherit — except for the stand-in for an
+    /// interface the snapshot does not have).
     fn conf(&self, dev: &str, name: &str) -> Option<i64> {
-        self.sysctls.ipv4_conf(dev, name)
+        self.sysctls.ipv4_conf(sysctl_dev(dev), name)
     }
 
     /// `route_localnet` as the kernel reads it: `all` OR the device (`None`: not in the snapshot).
     pub fn route_localnet(&self, dev: &str) -> Option<bool> {
-        crate::kernel::route_localnet(&self.sysctls, dev).ok()
+        crate::kernel::route_localnet(&self.sysctls, sysctl_dev(dev)).ok()
+    }
+
+    /// The effective IPv4 input settings of `dev` (see [`crate::kernel::Ipv4Input`]).
+    fn ipv4_input(&self, dev: &str) -> Result<crate::kernel::Ipv4Input, crate::kernel::MissingSysctl> {
+        crate::kernel::Ipv4Input::of(&self.sysctls, sysctl_dev(dev))
+    }
+}
+
+/// The device whose per-interface sysctls apply to `dev`: the `default` template for the stand-in
+/// for an interface the snapshot does not list, which would inherit it.
+fn sysctl_dev(dev: &str) -> &str {
+    if dev == super::questions::ANY_OUTSIDE_IFACE {
+        "default"
+    } else {
+        dev
     }
 }
 
@@ -1047,7 +1063,7 @@ impl Analysis {
                 let Some(hit) = hit else { continue };
                 let mut m = r.clone();
                 m.p = hit;
-                let input = crate::kernel::Ipv4Input::of(&self.host.sysctls, &iif);
+                let input = self.host.ipv4_input(&iif);
                 let input_key = AssumptionKey::Host(format!("IPv4 input settings of {iif}"));
                 let input = match (input, fixed_as(&input_key)) {
                     (Err(_), Some(accepts)) => Ok(Err(accepts)),

@@ -67,6 +67,7 @@ pub fn facts(name: &str) -> HostFacts {
                         .collect()
                 })
                 .unwrap_or_default(),
+            master: None,
         })
         .collect();
     let mut facts = crate::checks::test_facts::base();

@@ -6,6 +6,7 @@
 use super::keep::Keeper;
 use super::sysctls::SysctlChange;
 use super::table::Table;
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Finding, Report, Severity, Status};
 use loopwarden_core::spoof_drops::Guard;
 use serde::Serialize;
@@ -35,8 +36,8 @@ pub enum Outcome {
 /// One finding of the audit and what the plan does about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Disposition {
-    /// The check id.
-    pub check: String,
+    /// The check.
+    pub check: CheckId,
     /// The service, or `None` for host-wide findings.
     pub service: Option<String>,
     /// The finding's subject (`ipv4`, `ipv6`), when it has one.
@@ -79,7 +80,7 @@ pub fn dispose(
                 },
             };
             Disposition {
-                check: f.check.clone(),
+                check: f.check,
                 service: f.service.clone(),
                 subject: f.subject.clone(),
                 severity: f.severity,
@@ -113,7 +114,7 @@ fn counterpart<'a>(f: &Finding, after: &'a Report) -> Option<&'a Finding> {
 
 /// For `local.tcp-any-uid` on a port the plan restricts: who may still connect.
 fn restricted_to(f: &Finding, table: &Table) -> Option<Vec<String>> {
-    if f.check != "local.tcp-any-uid" {
+    if f.check != CheckId::LocalTcpAnyUid {
         return None;
     }
     let service = f.service.as_deref()?;
@@ -128,18 +129,18 @@ fn restricted_to(f: &Finding, table: &Table) -> Option<Vec<String>> {
 
 /// The plan's rules and settings that bear on a finding of `check`.
 fn closers(f: &Finding, table: &Table, sysctls: &[SysctlChange]) -> Vec<String> {
-    let guards: Vec<Guard> = match (f.check.as_str(), f.subject.as_deref()) {
-        ("net.no-loopback-antispoof", Some("ipv4")) => vec![Guard::Ipv4Source, Guard::Ipv4Destination],
-        ("net.no-loopback-antispoof", _) => vec![
+    let guards: Vec<Guard> = match (f.check, f.subject.as_deref()) {
+        (CheckId::NetNoLoopbackAntispoof, Some("ipv4")) => vec![Guard::Ipv4Source, Guard::Ipv4Destination],
+        (CheckId::NetNoLoopbackAntispoof, _) => vec![
             Guard::Ipv6Source,
             Guard::Ipv6Destination,
             Guard::MappedSource,
             Guard::MappedDestination,
         ],
-        ("net.route-localnet", _) => vec![Guard::Ipv4Destination],
-        ("net.dnat-loopback", _) => vec![Guard::Ipv4Destination, Guard::Ipv6Destination],
-        ("proto.udp-loopback", _) => vec![Guard::Ipv4Destination, Guard::Ipv4Source],
-        ("net.loopback-source-trust", _) => vec![Guard::Ipv4Source, Guard::MappedSource],
+        (CheckId::NetRouteLocalnet, _) => vec![Guard::Ipv4Destination],
+        (CheckId::NetDnatLoopback, _) => vec![Guard::Ipv4Destination, Guard::Ipv6Destination],
+        (CheckId::ProtoUdpLoopback, _) => vec![Guard::Ipv4Destination, Guard::Ipv4Source],
+        (CheckId::NetLoopbackSourceTrust, _) => vec![Guard::Ipv4Source, Guard::MappedSource],
         _ => vec![],
     };
     let mut by: Vec<String> = table
@@ -149,11 +150,17 @@ fn closers(f: &Finding, table: &Table, sysctls: &[SysctlChange]) -> Vec<String> 
         .map(|g| format!("rule {} (iifname != \"lo\" {} drop)", g.guard.counter(), g.matches()))
         .collect();
     // The sysctls decide what reaches the kernel's routing, not what the firewall drops.
-    let lan = (f.check.starts_with("net.") || f.check.starts_with("proto.")) && f.check != "net.no-loopback-antispoof";
+    let routed = matches!(
+        f.check,
+        CheckId::NetRouteLocalnet
+            | CheckId::NetDnatLoopback
+            | CheckId::ProtoUdpLoopback
+            | CheckId::NetLoopbackSourceTrust
+    );
     by.extend(
         sysctls
             .iter()
-            .filter(|_| lan)
+            .filter(|_| routed)
             .map(|c| format!("sysctl {} = {}", c.key, c.to)),
     );
     by
@@ -161,36 +168,40 @@ fn closers(f: &Finding, table: &Table, sysctls: &[SysctlChange]) -> Vec<String> 
 
 /// Why a finding stays open, and what would close it.
 fn why_open(f: &Finding, after: Option<&Finding>, kept: &[Keeper]) -> String {
-    let check = f.check.as_str();
-    if check.starts_with("relay.") {
-        return "a relay turns a remote client into a local one, which no packet filter on loopback can tell \
-                apart: change the relay's configuration (see the finding's fix) or put `loopwarden guard` in \
-                front of the service"
-            .into();
-    }
-    if check.starts_with("web.") {
-        return "the service itself must refuse foreign Host and Origin headers: change its configuration (see \
-                the finding's fix) or put `loopwarden guard` in front of it"
-            .into();
-    }
-    match check {
-        "local.tcp-any-uid" => "no --allow for this port: `loopwarden harden --allow PORT=USER` restricts it to \
-                                the users you name (or use `loopwarden guard`)"
+    match f.check {
+        CheckId::RelayHttpProxy
+        | CheckId::RelaySocksProxy
+        | CheckId::RelaySshForwarding
+        | CheckId::RelayReverseProxy
+        | CheckId::RelayForwarder => "a relay turns a remote client into a local one, which no packet filter on \
+                                      loopback can tell apart: change the relay's configuration (see the \
+                                      finding's fix) or put `loopwarden guard` in front of the service"
             .into(),
-        "local.port-squat" => "a configuration change: listen on both 127.0.0.1 and [::1] (see the finding's \
-                               fix); a packet filter cannot reserve a port"
+        CheckId::WebDnsRebinding
+        | CheckId::WebCorsPermissive
+        | CheckId::WebPrivateNetworkAccess
+        | CheckId::WebWebsocketOrigin
+        | CheckId::WebZeroAddress => "the service itself must refuse foreign Host and Origin headers: change \
+                                      its configuration (see the finding's fix) or put `loopwarden guard` in \
+                                      front of it"
             .into(),
-        "local.unix-world" | "local.unix-abstract" => "Unix sockets are outside the packet filter: change the \
-                                                       socket's mode or directory (see the finding's fix) or \
-                                                       use `loopwarden guard`"
+        CheckId::LocalTcpAnyUid => "no --allow for this port: `loopwarden harden --allow PORT=USER` restricts \
+                                    it to the users you name (or use `loopwarden guard`)"
             .into(),
-        "name.localhost-resolution" => {
+        CheckId::LocalPortSquat => "a configuration change: listen on both 127.0.0.1 and [::1] (see the \
+                                    finding's fix); a packet filter cannot reserve a port"
+            .into(),
+        CheckId::LocalUnixWorld | CheckId::LocalUnixAbstract => "Unix sockets are outside the packet filter: \
+                                                                 change the socket's mode or directory (see \
+                                                                 the finding's fix) or use `loopwarden guard`"
+            .into(),
+        CheckId::NameLocalhostResolution => {
             "name resolution, not a packet path: pin localhost in /etc/hosts (see the finding's fix)".into()
         }
-        "bind.wildcard" => "bound beyond loopback: a firewall rule would cut off the clients it may be meant \
-                            for; bind it to 127.0.0.1/::1 if only local clients need it"
+        CheckId::BindWildcard => "bound beyond loopback: a firewall rule would cut off the clients it may be \
+                                  meant for; bind it to 127.0.0.1/::1 if only local clients need it"
             .into(),
-        "net.dnat-loopback" if !kept.is_empty() => format!(
+        CheckId::NetDnatLoopback if !kept.is_empty() => format!(
             "route_localnet is kept for {}: restrict the DNAT rule to the interfaces and sources that need it",
             kept.iter().map(|k| k.component.name()).collect::<Vec<_>>().join(", ")
         ),
@@ -210,9 +221,9 @@ mod tests {
     use super::*;
     use loopwarden_core::report::{Attacker, Confidence, ReportHost};
 
-    fn finding(check: &str, service: Option<&str>, status: Status) -> Finding {
+    fn finding(check: CheckId, service: Option<&str>, status: Status) -> Finding {
         Finding {
-            check: check.into(),
+            check,
             service: service.map(str::to_string),
             attacker: Attacker::Lan,
             severity: Severity::High,
@@ -244,12 +255,12 @@ mod tests {
     #[test]
     fn the_planned_audit_decides_closed_or_left_open() {
         let before = report(vec![
-            finding("net.route-localnet", None, Status::Open),
-            finding("relay.forwarder", Some("tcp:127.0.0.1:8000"), Status::Open),
-            finding("bind.wildcard", Some("udp:[::]:53"), Status::Blocked),
+            finding(CheckId::NetRouteLocalnet, None, Status::Open),
+            finding(CheckId::RelayForwarder, Some("tcp:127.0.0.1:8000"), Status::Open),
+            finding(CheckId::BindWildcard, Some("udp:[::]:53"), Status::Blocked),
         ]);
         let after = report(vec![finding(
-            "relay.forwarder",
+            CheckId::RelayForwarder,
             Some("tcp:127.0.0.1:8000"),
             Status::Open,
         )]);

@@ -113,6 +113,7 @@ pub fn for_facts(facts: &HostFacts, options: &Options) -> Result<(Plan, Report),
 mod tests {
     use super::*;
     use findings::Outcome;
+    use loopwarden_core::checks::CheckId;
     use loopwarden_core::facts::Protocol;
     use loopwarden_core::report::Status;
 
@@ -137,22 +138,22 @@ mod tests {
     fn every_lan_finding_is_closed_and_verified() {
         let (plan, report) = for_facts(&host(), &Options::default()).expect("plan");
         assert!(plan.verified(), "{:#?}", plan.proofs);
-        let open_lan: Vec<&str> = report
+        let open_lan: Vec<CheckId> = report
             .findings
             .iter()
             .filter(|f| f.status != Status::Blocked && f.attacker == loopwarden_core::report::Attacker::Lan)
-            .map(|f| f.check.as_str())
+            .map(|f| f.check)
             .collect();
         for check in [
-            "net.route-localnet",
-            "net.no-loopback-antispoof",
-            "net.dnat-loopback",
-            "proto.udp-loopback",
-            "net.loopback-source-trust",
+            CheckId::NetRouteLocalnet,
+            CheckId::NetNoLoopbackAntispoof,
+            CheckId::NetDnatLoopback,
+            CheckId::ProtoUdpLoopback,
+            CheckId::NetLoopbackSourceTrust,
         ] {
             assert!(open_lan.contains(&check), "{check} should be open before: {open_lan:?}");
         }
-        for d in plan.findings.iter().filter(|d| open_lan.contains(&d.check.as_str())) {
+        for d in plan.findings.iter().filter(|d| open_lan.contains(&d.check)) {
             assert!(matches!(d.outcome, Outcome::Closed { .. }), "{d:#?}");
         }
         let keys: Vec<String> = plan.sysctls.iter().map(|c| c.key.to_string()).collect();

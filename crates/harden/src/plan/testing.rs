@@ -105,6 +105,7 @@ pub fn fixture(name: &str) -> HostFacts {
             loopback: i["link_type"] == "loopback",
             kind: None,
             mac: None,
+            master: None,
             addresses: i["addr_info"]
                 .as_array()
                 .into_iter()

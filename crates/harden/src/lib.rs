@@ -17,6 +17,7 @@ pub mod netns;
 pub mod nft;
 pub mod persist;
 pub mod plan;
+pub mod program;
 pub mod remove;
 pub mod render;
 pub mod rollback;

@@ -1,16 +1,16 @@
 //! Running `nft` with JSON or text on stdin, keeping its error text (the `nftables` crate loses
 //! stderr, issue #209, and swaps `<`/`>`, PR #248: it is not used).
 //!
-//! Only a root-owned binary in a system directory that no one else can write is run: harden runs
-//! as root.
+//! Only a root-owned binary in a system directory that no one else can write is run, with a
+//! fixed environment and a time limit: harden runs as root.
 
 use crate::error::ActError;
 use loopwarden_core::spoof_drops::{TABLE_FAMILY, TABLE_NAME};
 use serde_json::Value;
-use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Where `nft` is looked for, in order.
 const CANDIDATES: &[&str] = &["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
@@ -18,34 +18,18 @@ const CANDIDATES: &[&str] = &["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bi
 /// What nft says when the table does not exist.
 const NO_SUCH_TABLE: &str = "No such file or directory";
 
-/// A trusted `nft` binary.
+/// A trusted `nft` binary ([`crate::program::find`]).
 #[derive(Debug, Clone)]
 pub struct Nft {
     path: PathBuf,
 }
 
 impl Nft {
-    /// The first candidate that exists and that only root can change (the file and its
-    /// directory owned by root, not writable by group or others).
+    /// The first of the usual places that holds an `nft` only root can change.
     pub fn find() -> Result<Nft, ActError> {
-        let mut seen = Vec::new();
-        for candidate in CANDIDATES {
-            let path = Path::new(candidate);
-            match trusted(path) {
-                Ok(()) => {
-                    return Ok(Nft {
-                        path: path.to_path_buf(),
-                    })
-                }
-                Err(Some(why)) => seen.push(format!("{candidate}: {why}")),
-                Err(None) => {}
-            }
-        }
-        Err(ActError::NoNft(if seen.is_empty() {
-            format!("none of {} exists (install nftables)", CANDIDATES.join(", "))
-        } else {
-            seen.join("; ")
-        }))
+        crate::program::find(CANDIDATES)
+            .map(|path| Nft { path })
+            .map_err(|why| ActError::NoNft(format!("{why} (install nftables)")))
     }
 
     /// The binary's path (the persisted unit runs it).
@@ -101,77 +85,71 @@ impl Nft {
         }
     }
 
+    /// Runs nft with `input` on stdin, in the C locale (its messages are matched) and a fixed
+    /// `PATH`; stdout and stderr are read on threads of their own, and a run past [`TIMEOUT`]
+    /// is killed by its pid.
     fn run(&self, args: &[&str], input: &str) -> Result<String, ActError> {
         let command = std::iter::once("nft")
             .chain(args.iter().copied())
             .collect::<Vec<_>>()
             .join(" ");
-        let spawn_error = |e: std::io::Error| ActError::Nft {
+        let failed = |status: &str, stderr: String| ActError::Nft {
             command: command.clone(),
-            status: "not started".into(),
-            stderr: e.to_string(),
+            status: status.to_string(),
+            stderr,
         };
         let mut child = Command::new(&self.path)
             .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(spawn_error)?;
+            .map_err(|e| failed("not started", e.to_string()))?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes()).map_err(spawn_error)?;
+            // A refused batch may end nft before it read everything: its stderr says why.
+            let _ = stdin.write_all(input.as_bytes());
         }
-        let out = child.wait_with_output().map_err(spawn_error)?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(failed("killed", format!("no answer within {TIMEOUT:?}")));
+                }
+            }
+        };
+        let (out, err) = (collect(stdout), collect(stderr));
+        if status.success() {
+            Ok(out)
         } else {
-            Err(ActError::Nft {
-                command,
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            })
+            Err(failed(&status.to_string(), err.trim().to_string()))
         }
     }
 }
 
-/// `Ok` when root alone controls `path`; `Err(None)` when it does not exist.
-fn trusted(path: &Path) -> Result<(), Option<String>> {
-    let meta = std::fs::metadata(path).map_err(|_| None)?;
-    let real = std::fs::canonicalize(path).map_err(|e| Some(e.to_string()))?;
-    for (what, p) in [
-        ("binary", real.as_path()),
-        ("directory", real.parent().unwrap_or(Path::new("/"))),
-    ] {
-        let m = std::fs::metadata(p).map_err(|e| Some(format!("{}: {e}", p.display())))?;
-        if m.uid() != 0 || m.mode() & 0o022 != 0 {
-            return Err(Some(format!(
-                "the {what} {} is not root's alone (uid {}, mode {:o})",
-                p.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            )));
+/// How long one nft run may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
         }
-    }
-    if !meta.is_file() || meta.mode() & 0o111 == 0 {
-        return Err(Some("not an executable file".into()));
-    }
-    Ok(())
+        text
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::trusted;
-    use std::path::Path;
-
-    #[test]
-    fn only_root_owned_files_in_root_owned_directories_are_trusted() {
-        assert_eq!(trusted(Path::new("/nonexistent/nft")), Err(None));
-        let dir = std::env::temp_dir();
-        // The temporary directory is world-writable: nothing in it is trusted.
-        let file = dir.join(format!("lw-nft-trust-{}", std::process::id()));
-        std::fs::write(&file, "#!/bin/sh\n").expect("write");
-        let verdict = trusted(&file);
-        let _ = std::fs::remove_file(&file);
-        assert!(verdict.is_err_and(|e| e.is_some()));
-    }
+fn collect(reader: std::thread::JoinHandle<String>) -> String {
+    reader.join().unwrap_or_default()
 }

@@ -268,12 +268,20 @@ fn write_file(path: &Path, text: &str) -> Result<(), ActError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Tells a running systemd about the changed units, only when installing into the real root.
+/// Tells a running systemd about the changed units, only when installing into the real root
+/// (best effort: the files are in place either way, and the next boot reads them).
 fn reload_systemd(root: &Path) {
-    if root == Path::new("/") && Path::new("/run/systemd/system").is_dir() {
-        let _ = std::process::Command::new("systemctl")
+    if root != Path::new("/") || !Path::new("/run/systemd/system").is_dir() {
+        return;
+    }
+    if let Ok(systemctl) = crate::program::find(&["/usr/bin/systemctl", "/bin/systemctl"]) {
+        let _ = std::process::Command::new(systemctl)
             .arg("daemon-reload")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }

@@ -94,11 +94,27 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
             deadline: pending.deadline,
         });
     }
+    let prepared = prepare(plan, opts, &nft, &state)?;
+    commit(prepared, opts, &nft, &state)
+}
+
+/// Everything an apply decides before it changes anything.
+struct Prepared {
+    change: TableChange,
+    table_batch: Value,
+    writes: Vec<Written>,
+    before: Before,
+    applied: Applied,
+    persist: Option<persist::Request>,
+}
+
+/// Compares the plan with the live table and sysctls, checks the batch with `nft -c` and
+/// records what would be replaced. Changes nothing.
+fn prepare(plan: &Plan, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Result<Prepared, ActError> {
     let live = nft.list_table()?;
-    let plain = nft_json::objects(&plan.table, None);
     let change = match &live {
         None => TableChange::Created,
-        Some(l) if normalized(l) == normalized(&plain) => TableChange::Unchanged,
+        Some(l) if normalized(l) == normalized(&nft_json::objects(&plan.table, None)) => TableChange::Unchanged,
         Some(_) => TableChange::Replaced,
     };
     let since = match change {
@@ -138,7 +154,7 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
         table: objects,
         sysctls: merged(previous.as_ref(), &writes),
     };
-    let persist_request = opts.persist_root.as_ref().map(|root| persist::Request {
+    let persist = opts.persist_root.as_ref().map(|root| persist::Request {
         root: root.clone(),
         files: persist::files(
             &batch(&nft_json::objects(&plan.table, None)),
@@ -146,42 +162,55 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
             nft.path(),
         ),
     });
-    if let Some(request) = &persist_request {
+    if let Some(request) = &persist {
         persist::check(request)?;
     }
+    Ok(Prepared {
+        change,
+        table_batch,
+        writes,
+        before,
+        applied,
+        persist,
+    })
+}
+
+/// Makes the changes, reads them back and records them; restores everything on a failure.
+fn commit(p: Prepared, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Result<ApplyReport, ActError> {
     // From the first change to the record of it, a closing terminal or a Ctrl-C must not cut
     // the apply short; a window's watchdog runs before the first change, so that even a
     // SIGKILL leaves a way back.
     let _steady = Steady::hold();
-    remember_originals(&state, &writes)?;
+    remember_originals(state, &p.writes)?;
     let window = match opts.confirm_within {
         Some(within) => Some(open_window(
-            &state,
-            before.clone(),
-            persist_request.clone(),
+            state,
+            p.before.clone(),
+            p.persist.clone(),
             within,
             &opts.watchdog,
         )?),
         None => None,
     };
-    let acted = act(&nft, change, &table_batch, &writes).and_then(|()| read_back(&nft, &applied.table, &writes));
+    let acted =
+        act(nft, p.change, &p.table_batch, &p.writes).and_then(|()| read_back(nft, &p.applied.table, &p.writes));
     if let Err(e) = acted {
         if window.is_some() {
             let _ = state.remove(files::PENDING);
         }
-        return Err(undo(&state, &nft, &before, e));
+        return Err(undo(state, nft, &p.before, e));
     }
-    state.write(files::APPLIED, &applied)?;
+    state.write(files::APPLIED, &p.applied)?;
     state.remove(files::ROLLED_BACK)?;
-    let persisted = match (&window, &persist_request) {
+    let persisted = match (&window, &p.persist) {
         (None, Some(request)) => persist::install(request)?,
         _ => Vec::new(),
     };
     Ok(ApplyReport {
-        table: change,
-        route_cache_flushed: !writes.is_empty(),
-        sysctls: writes,
-        persist_on_confirm: window.is_some() && persist_request.is_some(),
+        table: p.change,
+        route_cache_flushed: !p.writes.is_empty(),
+        sysctls: p.writes,
+        persist_on_confirm: window.is_some() && p.persist.is_some(),
         confirm_by: window,
         persisted,
         saved_in: state.path().to_path_buf(),

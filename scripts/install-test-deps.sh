@@ -11,7 +11,7 @@ set -euo pipefail
 # bsdutils for script (a terminal torn down under a pending apply).
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
-          docker.io busybox-static ufw python3-scapy util-linux systemd bsdutils)
+          docker.io busybox-static ufw python3-scapy util-linux vsftpd systemd bsdutils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -460,7 +460,7 @@ fn kube_nodeport_to_loopback_with_and_without_kube_firewall() {
     let route = finding(&fenced, "net.route-localnet", None);
     assert_eq!(route["status"], "blocked", "{route:#}");
     assert!(
-        route["evidence"].to_string().contains("nft rule matched"),
+        route["evidence"].to_string().contains("rule matched"),
         "the drop should be attributed to the KUBE-FIREWALL rule: {route:#}"
     );
 }
@@ -501,7 +501,7 @@ fn the_complete_antispoof_table_blocks_everything_whatever_the_sysctls() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("nft rule matched") && l.contains("ip6 saddr ::ffff:127.0.0.0/104")),
+            .any(|l| l.contains("rule matched") && l.contains("ip6 saddr ::ffff:127.0.0.0/104")),
         "the mapped drop should be attributed to its rule: {lines:#?}"
     );
     assert_proven(&r, "net.loopback-source-trust", Some("udp:[::]:7008"), "blocked");

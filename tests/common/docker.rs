@@ -48,6 +48,8 @@ pub struct DockerHost {
     pub lan: Lan,
     dir: TempDir,
     daemon_pid: u32,
+    /// dockerd itself (`ip netns exec` and `unshare` exec into it), reaped when stopped.
+    daemon: std::process::Child,
     cgroup_parent: String,
     containers: Vec<String>,
     /// MAC address of `docker0` (what a container attacker aims at).
@@ -119,6 +121,7 @@ impl DockerHost {
         let mut host = DockerHost {
             lan,
             daemon_pid: child.id(),
+            daemon: child,
             dir,
             cgroup_parent,
             containers: Vec::new(),
@@ -233,16 +236,11 @@ impl DockerHost {
         self.dir.path()
     }
 
-    fn stop_daemon(&self) {
+    fn stop_daemon(&mut self) {
         let pid = self.daemon_pid.to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-            // Reap it if it is our child (it is: spawned by this process through ip/unshare/sh).
-            // SAFETY: waitpid on a pid this process spawned; WNOHANG never blocks.
-            unsafe {
-                libc::waitpid(self.daemon_pid as i32, std::ptr::null_mut(), libc::WNOHANG);
-            }
+        while !matches!(self.daemon.try_wait(), Ok(Some(_)) | Err(_)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -27,6 +27,8 @@ pub enum Kind {
     Ipv6SrcMapped,
     /// IPv4 to a loopback address and a port a DNAT rule publishes.
     NatPublished,
+    /// IPv4 to a port a DNAT rule translates to a loopback address.
+    NatToLoopback,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Ipv6DstLoopback => "ipv6.dst-loopback",
             Kind::Ipv6SrcMapped => "ipv6.src-mapped-loopback",
             Kind::NatPublished => "nat.published-loopback",
+            Kind::NatToLoopback => "nat.to-loopback",
         }
     }
 
@@ -61,6 +64,9 @@ impl Kind {
             Kind::Ipv6SrcLoopback => "IPv6 from a spoofed ::1 source (CVE-2014-9298)",
             Kind::Ipv6DstLoopback => "IPv6 to ::1 via the victim's MAC",
             Kind::Ipv6SrcMapped => "IPv6 from the IPv4-mapped source ::ffff:127.0.0.1 to a [::] listener",
+            Kind::NatToLoopback => {
+                "IPv4 to a port a DNAT rule translates to a loopback address (kube-proxy localhost services, ECS agent)"
+            }
             Kind::NatPublished => {
                 "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (kube-proxy / Docker -p 127.0.0.1:)"
             }
@@ -201,7 +207,10 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 }
             }
             for p in &plan.published {
-                let dst = SocketAddr::new(p.attack_address(), p.port);
+                let Some(address) = p.attack_address(Some(victim)) else {
+                    continue;
+                };
+                let dst = SocketAddr::new(address, p.port);
                 let src = SocketAddr::new(IpAddr::V4(peer), port());
                 let target = match plan
                     .stand_ins
@@ -217,7 +226,11 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 };
                 if let Some((target, service)) = target {
                     out.push(ProbeSpec {
-                        kind: Kind::NatPublished,
+                        kind: if p.to_loopback {
+                            Kind::NatToLoopback
+                        } else {
+                            Kind::NatPublished
+                        },
                         link: Some(li),
                         protocol: p.protocol,
                         src,

@@ -48,8 +48,8 @@ pub struct Setup<'a> {
     pub decoys: Vec<Option<Decoy>>,
     /// Stand-ins in the backend, in plan order.
     pub stand_ins: Vec<Option<Decoy>>,
-    /// Whether an nft ruleset is loaded (its counters are then read).
-    pub nft: bool,
+    /// Which rule counters to read around each phase.
+    pub counters: counters::Sources,
     /// Whether the lab's observation table is loaded (see [`crate::observe`]).
     pub observed: bool,
     /// How long a phase waits for undecided probes.
@@ -102,9 +102,9 @@ pub fn run(
             return Err(LabError::Interrupted);
         }
         let members: Vec<usize> = (0..live.len()).filter(|i| live[*i].spec.kind == kind).collect();
-        let before = counters::snapshot(&topo.victim, setup.nft)?;
+        let before = counters::snapshot(&topo.victim, &setup.counters)?;
         phase(setup, &sockets, &lo, &mut live, &members)?;
-        let after = counters::snapshot(&topo.victim, setup.nft)?;
+        let after = counters::snapshot(&topo.victim, &setup.counters)?;
         let moved = counters::moved(&before, &after);
         let seen = if setup.observed {
             Some(crate::observe::Seen::read(&topo.victim)?)

@@ -154,7 +154,7 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         topology: &topology,
         decoys,
         stand_ins,
-        nft: false,
+        counters: counters::Sources::default(),
         observed: false,
         timeout: opts.phase_timeout,
     };
@@ -165,7 +165,10 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     if signal::interrupted() {
         return Err(LabError::Interrupted);
     }
-    setup.nft = mirror.nft_loaded || !mirror.iptables_loaded.is_empty();
+    setup.counters = counters::Sources {
+        nft: mirror.nft_loaded,
+        iptables: mirror.iptables_loaded.clone(),
+    };
     observe::install(&topology.victim)?;
     setup.observed = true;
     results.extend(engine::run(&mut setup, attacks, &|done, _, what| {

@@ -133,13 +133,16 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
         "ipv4.dst-loopback" => vec![(CheckId::NetRouteLocalnet, None, None)],
         // The published address and port, as the static check names the service.
         "nat.published-loopback" => vec![(CheckId::NetDnatLoopback, published(), None)],
+        // Translated to a loopback target: the static check names the target's service.
+        "nat.to-loopback" if host_service => vec![(CheckId::NetDnatLoopback, Some(r.service.clone()), None)],
         "ipv4.src-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
             vec![(CheckId::NetLoopbackSourceTrust, Some(r.service.clone()), None)]
         }
         _ => vec![],
     };
+    // A datagram addressed to the loopback service that a NAT rule carried to what it publishes
+    // reached the service too (the static check asks the same question with NAT).
     if udp_loopback
-        && r.path == Path::Direct
         && matches!(
             r.attack.as_str(),
             "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback"
@@ -202,6 +205,7 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
         | CheckId::RelaySshForwarding
         | CheckId::RelayReverseProxy
         | CheckId::RelayForwarder
+        | CheckId::RelayFtpBounce
         | CheckId::WebDnsRebinding
         | CheckId::WebCorsPermissive
         | CheckId::WebPrivateNetworkAccess
@@ -423,6 +427,7 @@ mod tests {
             Kind::Ipv6DstLoopback,
             Kind::Ipv6SrcMapped,
             Kind::NatPublished,
+            Kind::NatToLoopback,
         ];
         let mut spoken = Vec::new();
         for kind in kinds {

@@ -105,6 +105,7 @@ pub static ALL: &[Check] = &[
     relay_ssh::CHECK,
     relay_reverse_proxy::CHECK,
     relay_forwarder::CHECK,
+    relay_proxy::FTP_BOUNCE,
     web::DNS_REBINDING,
     web::CORS_PERMISSIVE,
     web::PRIVATE_NETWORK_ACCESS,

@@ -100,7 +100,12 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             severity,
             status,
             confidence: Confidence::Inspected,
-            title: "a single spoofed datagram is acted on if any path delivers it".into(),
+            title: match status {
+                Status::Open => "a LAN neighbour's single spoofed datagram reaches this UDP service",
+                Status::Unknown => "whether a LAN neighbour's spoofed datagram reaches this UDP service is not decided",
+                Status::Blocked => "a spoofed datagram would be acted on, but every path from outside drops it",
+            }
+            .into(),
             evidence,
             fix: "keep route_localnet=0 and drop loopback sources and destinations on non-lo \
                   interfaces at priority raw; authenticate requests in the protocol itself or move \

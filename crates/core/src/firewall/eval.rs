@@ -407,6 +407,17 @@ impl Run {
     }
 }
 
+/// What one query walks: the stages in order, how far, and the undecidable conditions fixed one
+/// way for it.
+struct Walk<'a> {
+    stages: Vec<Stage>,
+    reach: Reach,
+    fixed: &'a [(AssumptionKey, bool)],
+}
+
+/// The verdict-map entries a piece of packets assumed (entry index, held or not).
+type Entries = Vec<(usize, bool)>;
+
 enum Test {
     Known(bool),
     Unknown,
@@ -523,6 +534,7 @@ impl Analysis {
                 Stage::Hook(Hook::Input),
             ],
         };
+        let walk = Walk { stages, reach, fixed };
         let mut work = vec![Run {
             p: start,
             stage: 0,
@@ -540,7 +552,7 @@ impl Analysis {
                 answer.truncated = true;
                 break;
             }
-            self.advance(run, &stages, reach, fixed, &mut work, &mut answer.leaves, &mut steps);
+            self.advance(run, &walk, &mut work, &mut answer.leaves, &mut steps);
         }
         answer
     }
@@ -609,16 +621,8 @@ impl Analysis {
         answer.leaves.iter().all(|l| through(&l.outcome))
     }
 
-    fn advance(
-        &self,
-        mut run: Run,
-        stages: &[Stage],
-        reach: Reach,
-        fixed: &[(AssumptionKey, bool)],
-        work: &mut Vec<Run>,
-        leaves: &mut Vec<Leaf>,
-        steps: &mut usize,
-    ) {
+    fn advance(&self, mut run: Run, walk: &Walk, work: &mut Vec<Run>, leaves: &mut Vec<Leaf>, steps: &mut usize) {
+        let (stages, reach, fixed) = (walk.stages.as_slice(), walk.reach, walk.fixed);
         loop {
             *steps += 1;
             if *steps > MAX_STEPS {
@@ -827,9 +831,8 @@ impl Analysis {
                 }
                 Item::VMap(entries) => {
                     // Each piece of the packets carries the entries it assumed (held or not).
-                    type Piece = (Packets, Vec<(usize, bool)>);
-                    let mut pending: Vec<Piece> = vec![(run.p.clone(), Vec::new())];
-                    let mut results: Vec<(Packets, Vec<(usize, bool)>, Option<&Verdict>)> = Vec::new();
+                    let mut pending: Vec<(Packets, Entries)> = vec![(run.p.clone(), Vec::new())];
+                    let mut results: Vec<(Packets, Entries, Option<&Verdict>)> = Vec::new();
                     for (entry, (cond, v)) in entries.iter().enumerate() {
                         let mut next = Vec::new();
                         let with = |a: &Vec<(usize, bool)>, holds: bool| {

@@ -349,7 +349,11 @@ impl Firewall {
                     };
                     let text = format!("{} {}: {}", table.label(), chain.name, rule.text);
                     for v6 in [false, true] {
-                        if !table.family.sees(v6) || reported.contains(&(text.as_str(), v6)) {
+                        // The walk found every rewrite of a loopback destination; a rule to a
+                        // loopback target is still asked about this host's other addresses.
+                        let to_loopback =
+                            matches!(nat, Nat::Dnat { addr: Some(a), .. } if crate::addr::is_loopback(*a));
+                        if !table.family.sees(v6) || (reported.contains(&(text.as_str(), v6)) && !to_loopback) {
                             continue;
                         }
                         if let Some(found) = self.judge_nat(&rule.items, nat, &text, v6) {
@@ -474,7 +478,12 @@ impl Firewall {
         }
         let to_loopback = to.0.is_some_and(crate::addr::is_loopback);
         let mut src = all_addrs(v6).subtract(&loopback(v6));
-        let mut dst = if to_loopback { all_addrs(v6) } else { loopback(v6) };
+        // Loopback destinations rewritten to loopback are the walk's (`rewrites_of_loopback_destinations`).
+        let mut dst = if to_loopback {
+            all_addrs(v6).subtract(&loopback(v6))
+        } else {
+            loopback(v6)
+        };
         let (mut proto, mut dport) = (RangeSet::range(0, 255), RangeSet::range(0, 65535));
         let mut explicit_loopback_dst = false;
         for item in items {

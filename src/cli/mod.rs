@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod completions;
 mod facts;
+mod harden;
 mod man;
 mod output;
 mod prove;
@@ -50,6 +51,7 @@ enum Verb {
     Facts(facts::Args),
     Checks(checks::Args),
     Prove(prove::Args),
+    Harden(harden::Args),
     Man(man::Args),
     Completions(completions::Args),
 }
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
         Verb::Facts(args) => facts::run(args),
         Verb::Checks(args) => checks::run(args),
         Verb::Prove(args) => prove::run(args),
+        Verb::Harden(args) => harden::run(args),
         Verb::Man(args) => man::run(args, Cli::command()),
         Verb::Completions(args) => completions::run(args, Cli::command()),
     };

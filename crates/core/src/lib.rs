@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod kernel;
 pub mod readers;
 pub mod report;
+pub mod spoof_drops;
 
 pub use audit::audit;
 pub use facts::HostFacts;

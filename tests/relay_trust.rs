@@ -6,7 +6,7 @@
 //! `facts` run as root: the program must never be executed again (it would leave a marker
 //! file), no line of `/etc/shadow` may appear anywhere, and the limits must say whose process
 //! and which check. A root-owned look-alike whose directory the user owns is refused the same
-//! way; the user's real (root-owned) caddy is still asked, as that user.
+//! way; the user's real (root-owned) caddy is not run either — its routes are unknown.
 
 mod common;
 
@@ -113,22 +113,9 @@ fn another_users_nginx_look_alike_is_never_executed() {
     let limits = limits(&report);
     let why = limits
         .iter()
-        .find(|l| l.starts_with("relays.nginx:") && l.contains("was not asked"))
+        .find(|l| l.starts_with("relays.nginx:") && l.contains("was not run"))
         .unwrap_or_else(|| panic!("no limit explains why nginx was not asked: {limits:#?}"));
-    assert!(
-        why.contains(&format!("uid {}", user.uid))
-            && why.contains(&format!(
-                "executable {} is owned by uid {}, not root",
-                exe.display(),
-                user.uid
-            ))
-            && why.contains(&format!(
-                "directory {} is owned by uid {}",
-                tree.user_dir.display(),
-                user.uid
-            )),
-        "{why}"
-    );
+    assert!(why.contains(&format!("runs as uid {}", user.uid)), "{why}");
 }
 
 #[test]
@@ -237,9 +224,12 @@ fn another_users_haproxy_cannot_read_root_only_files_into_the_snapshot() {
 }
 
 #[test]
-fn another_users_real_caddy_is_asked_as_that_user() {
-    if !require_root("another_users_real_caddy_is_asked_as_that_user")
-        || !require_tool("another_users_real_caddy_is_asked_as_that_user", "caddy")
+fn another_users_real_caddy_is_not_run_and_its_routes_are_unknown() {
+    if !require_root("another_users_real_caddy_is_not_run_and_its_routes_are_unknown")
+        || !require_tool(
+            "another_users_real_caddy_is_not_run_and_its_routes_are_unknown",
+            "caddy",
+        )
     {
         return;
     }
@@ -295,30 +285,33 @@ fn another_users_real_caddy_is_asked_as_that_user() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let report = audit_json(&ns, &["--fail-on", "critical"]);
-    let evidence: Vec<String> = findings(&report, "relay.reverse-proxy", Some("tcp:127.0.0.1:7405"))
-        .iter()
-        .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
-        .filter_map(|e| e.as_str().map(str::to_string))
-        .collect();
+    // Caddy (its program and its Caddyfile) is the user's: loopwarden runs no program another user
+    // configured (a Caddyfile can load code, and a user's program could reach root's terminal).
+    let limits = limits(&report);
     assert!(
-        evidence
-            .iter()
-            .any(|e| e.contains(&format!("{config}:6: reverse_proxy 127.0.0.1:7405"))),
-        "{evidence:#?}\n{report:#}"
+        limits.iter().any(|l| l.starts_with("relays.caddy")
+            && l.contains(&format!("runs as uid {}", user.uid))
+            && l.contains("was not run")),
+        "{limits:#?}"
     );
+    let unknown = findings(&report, "relay.reverse-proxy", Some("tcp:*:8405"));
+    let unknown = if unknown.is_empty() {
+        findings(&report, "relay.reverse-proxy", None)
+    } else {
+        unknown
+    };
     assert!(
-        !limits(&report).iter().any(|l| l.starts_with("relays.caddy")),
-        "{:#?}",
-        limits(&report)
+        unknown
+            .iter()
+            .any(|f| f["status"] == "unknown" && f["title"].as_str().is_some_and(|t| t.contains("caddy"))),
+        "what the unread proxy publishes is unknown, not nothing: {report:#}"
     );
     let snapshot = run_loopwarden(&ns, &["facts"]);
     let snapshot: Value = serde_json::from_slice(&snapshot.stdout).expect("facts JSON");
-    let adapt = snapshot["relays"]["captures"]
+    let adapted = snapshot["relays"]["captures"]
         .as_array()
         .expect("captures")
         .iter()
-        .find(|c| c["kind"] == "caddy")
-        .cloned()
-        .expect("a caddy adapt capture");
-    assert_eq!(adapt["command"][0], "/usr/bin/caddy", "{adapt:#}");
+        .any(|c| c["kind"] == "caddy");
+    assert!(!adapted, "no caddy adapt was run as the user: {snapshot:#}");
 }

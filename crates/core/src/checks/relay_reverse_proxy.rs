@@ -3,7 +3,7 @@
 //! (`nginx -T`), HAProxy (its `-f` files), Caddy (`caddy adapt`), Apache (`-D DUMP_INCLUDES` and
 //! the files it lists). The finding is on the upstream service, with the file and line.
 
-use super::relay_target::loopback_tcp_target;
+use super::relay_target::{loopback_tcp_target, outward_listeners};
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::HostFacts;
 use crate::readers::endpoint::is_loopback_host;
@@ -27,6 +27,56 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for p in published(&ctx.facts.relays.captures) {
         add(ctx.facts, p, &mut out);
+    }
+    out.extend(unread(ctx.facts));
+    out
+}
+
+/// The process names of the reverse proxies whose configuration the collector reads.
+const PROXIES: &[&str] = &["nginx", "haproxy", "caddy", "apache2", "httpd"];
+
+/// Reverse proxies listening beyond loopback whose configuration is not in the snapshot (their
+/// program was not run, or failed; the limits say why): what they publish is unknown, never
+/// "nothing". A worker counts as read when its parent (the master) was.
+fn unread(facts: &HostFacts) -> Vec<Finding> {
+    // A Caddyfile read for line numbers is not the configuration (`caddy adapt` is).
+    let read = |pid: u32| {
+        facts
+            .relays
+            .captures
+            .iter()
+            .any(|c| c.pid == pid && matches!(c.kind.as_str(), "nginx" | "haproxy" | "caddy" | "apache"))
+    };
+    let mut out: Vec<Finding> = Vec::new();
+    for p in facts.processes.iter().filter(|p| PROXIES.contains(&p.name.as_str())) {
+        if read(p.pid) || (p.ppid != 0 && read(p.ppid)) {
+            continue;
+        }
+        for listener in outward_listeners(facts, p.pid) {
+            if out.iter().any(|f| f.service.as_deref() == Some(listener.as_str())) {
+                continue;
+            }
+            out.push(Finding {
+                check: CHECK.spec.id,
+                service: Some(listener),
+                attacker: Attacker::Remote,
+                severity: Severity::Medium,
+                status: Status::Unknown,
+                confidence: Confidence::Inspected,
+                title: format!(
+                    "{} (pid {}) listens beyond loopback; whether it publishes a loopback upstream is unknown",
+                    p.name, p.pid
+                ),
+                evidence: vec![format!(
+                    "{} (pid {}, uid {}): its configuration is not in the snapshot; the limits say why",
+                    p.name, p.pid, p.uid
+                )],
+                fix: "run loopwarden as root (or as the proxy's own user) so that its configuration can be \
+                      read, or check its upstreams by hand"
+                    .to_string(),
+                subject: None,
+            });
+        }
     }
     out
 }

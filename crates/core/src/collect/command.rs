@@ -6,7 +6,8 @@
 //! much, and the caller learns the output was cut ([`Output::truncated`]) instead of seeing a
 //! failure. A child still running at the deadline is killed by its own pid — nothing else is
 //! signalled — and reaped. The environment is replaced by a fixed `PATH` and `LC_ALL=C` plus what
-//! the caller adds, stdin is `/dev/null` and the working directory `/`.
+//! the caller adds, stdin is `/dev/null` and the working directory `/`. Every child runs in a
+//! session of its own, with no controlling terminal and no descriptor of ours but its stdio.
 //!
 //! A program is either looked up on that fixed `PATH` (the listing tools: `nft`,
 //! `iptables-save`) or a [`VerifiedExe`]: a daemon's executable opened and checked by
@@ -183,6 +184,22 @@ fn build(request: &Request<'_>) -> std::io::Result<std::process::Command> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Every child starts its own session, without a controlling terminal, and inherits no
+    // descriptor but its stdio: a program asked for a configuration must not reach the terminal
+    // or the files of whoever runs loopwarden (TIOCSTI, an fd 9 opened by the caller's shell).
+    // CLOSE_RANGE_CLOEXEC keeps a verified executable's descriptor usable for fexecve.
+    // SAFETY: setsid and close_range are async-signal-safe system calls on the child only.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as u32) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     if let Some(identity) = request.run_as {
         // std drops the supplementary groups itself when root changes uid.
         command.uid(identity.uid).gid(identity.gid);
@@ -390,6 +407,44 @@ mod tests {
             timeout,
             cap,
         ))
+    }
+
+    /// A descriptor the caller left open without close-on-exec (as a shell's `9</etc/shadow`
+    /// does) is not inherited, and the child leads a session of its own with no controlling
+    /// terminal (no TIOCSTI into the caller's terminal).
+    #[test]
+    fn a_child_gets_no_descriptor_and_no_terminal_of_ours() {
+        // SAFETY: plain open/dup2/close on descriptors this test owns.
+        let leaked = unsafe {
+            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            assert!(fd >= 0);
+            let high = libc::dup2(fd, 77);
+            libc::close(fd);
+            high
+        };
+        assert_eq!(leaked, 77);
+        let out = sh(
+            "ls /proc/$$/fd; read -r pid comm state ppid pgrp session tty rest < /proc/$$/stat; \
+             echo \"session=$session pid=$$ tty=$tty\"",
+            Duration::from_secs(5),
+            4096,
+        )
+        .expect("sh runs");
+        // SAFETY: closes the descriptor opened above.
+        unsafe { libc::close(leaked) };
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let fds: Vec<&str> = text.lines().take_while(|l| !l.starts_with("session=")).collect();
+        assert!(!fds.contains(&"77"), "the caller's descriptor leaked: {text}");
+        let status = text.lines().last().unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(field("session"), field("pid"), "a session of its own: {status}");
+        assert_eq!(field("tty"), "0", "no controlling terminal: {status}");
     }
 
     #[test]

@@ -65,6 +65,18 @@ impl Relay {
         }
     }
 
+    /// The file names the daemon's program may have: a process that only *calls* itself nginx or
+    /// Apache (a user's python with `comm` set to `apache2`) is not asked to run its program.
+    fn programs(&self) -> &'static [&'static str] {
+        match self {
+            Relay::Sshd(_) => &["sshd"],
+            Relay::Nginx(_) => &["nginx", "nginx-debug", "openresty"],
+            Relay::Haproxy => &["haproxy"],
+            Relay::Caddy => &["caddy"],
+            Relay::Apache => &["apache2", "httpd"],
+        }
+    }
+
     /// The capture kind, also the limit scope's suffix.
     fn kind(&self) -> &'static str {
         match self {
@@ -96,6 +108,7 @@ pub fn collect(processes: &[Process], accounts: &Accounts, limits: &mut Vec<Limi
             Ok(daemon) => Asker {
                 daemon,
                 title: title(process),
+                programs: relay.programs(),
                 exe: None,
                 limits,
             },
@@ -140,6 +153,8 @@ fn title(process: &Process) -> String {
 struct Asker<'l> {
     daemon: Daemon,
     title: String,
+    /// The file names its program may have (see [`Relay::programs`]).
+    programs: &'static [&'static str],
     /// The verified executable, once looked at (a refusal is reported once).
     exe: Option<Result<VerifiedExe, Refusal>>,
     limits: &'l mut Vec<Limit>,
@@ -153,38 +168,60 @@ impl Asker<'_> {
         });
     }
 
-    /// Runs the daemon's own program with `args` (and `env`) and keeps its stdout.
+    /// Runs the daemon's own program with `args` (and `env`) and keeps its stdout — only for a
+    /// daemon that runs as root, or as the user loopwarden runs as: a program that another user
+    /// configured runs that user's code (an nginx `load_module`, a Caddy plugin), and loopwarden
+    /// runs nobody else's code.
     fn run(&mut self, kind: &str, args: Vec<String>, env: &[(String, String)]) -> Option<CommandCapture> {
+        if let Some(other) = self.daemon.run_as() {
+            if self.exe.is_none() {
+                let detail = format!(
+                    "`{}` (pid {}) runs as uid {}: its program was not run to ask for its configuration \
+                     (loopwarden runs no program another user configured; run loopwarden as that \
+                     user to include it)",
+                    self.title,
+                    self.daemon.pid(),
+                    other.uid
+                );
+                self.limit(kind, detail);
+                self.exe = Some(Err(Refusal("runs as another user".into())));
+            }
+            return None;
+        }
         self.verify(kind);
         let Some(Ok(exe)) = &self.exe else {
             return None;
         };
         let request = Request {
             env: env.to_vec(),
-            run_as: self.daemon.run_as(),
+            run_as: None,
             cwd: self.daemon.cwd_path(),
             ..Request::new(Program::Verified(exe), args, DUMP_TIMEOUT, MAX_OUTPUT)
         };
         let mut line: Vec<String> = vec![exe.path().to_string()];
         line.extend(request.args.iter().cloned());
-        let what = match request.run_as {
-            Some(who) => format!(
-                "`{}` for pid {} (run as uid {} gid {}, the daemon's own)",
-                request.shown(),
-                self.daemon.pid(),
-                who.uid,
-                who.gid
-            ),
-            None => format!("`{}` for pid {}", request.shown(), self.daemon.pid()),
-        };
+        let what = format!("`{}` for pid {}", request.shown(), self.daemon.pid());
         let outcome = command::run(&request);
         self.record(kind, &what, line, outcome)
     }
 
-    /// Verifies the daemon's executable once; a refusal becomes one limit.
+    /// Verifies the daemon's executable once — root's, in root's directories, and named as the
+    /// daemon it claims to be; a refusal becomes one limit.
     fn verify(&mut self, kind: &str) {
         if self.exe.is_none() {
-            let verified = self.daemon.executable();
+            let programs = self.programs;
+            let verified = self.daemon.executable().and_then(|exe| {
+                let name = exe.path().rsplit('/').next().unwrap_or_default().to_string();
+                if programs.contains(&name.as_str()) {
+                    Ok(exe)
+                } else {
+                    Err(Refusal(format!(
+                        "its executable {} is not {} (a process can take any name)",
+                        exe.path(),
+                        programs.join(" or ")
+                    )))
+                }
+            });
             if let Err(refusal) = &verified {
                 let detail = format!(
                     "`{}` (pid {}, {}) was not asked for its configuration: {refusal}. loopwarden \
@@ -584,9 +621,27 @@ mod tests {
         Asker {
             daemon: Daemon::inspect(process).expect("inspect our own child"),
             title: title(process),
+            // The stand-in daemons are coreutils' sleep and tail.
+            programs: &["sleep", "tail"],
             exe: None,
             limits,
         }
+    }
+
+    #[test]
+    fn a_process_named_like_a_daemon_whose_program_is_another_is_not_run() {
+        let sleeper = Sleeper::start(&sleep_binary());
+        let process = sleeper.process();
+        let mut limits = Vec::new();
+        let mut asker = asker(&process, &mut limits);
+        asker.programs = &["apache2", "httpd"];
+        assert!(asker.run("apache-includes", vec!["--version".into()], &[]).is_none());
+        assert!(
+            limits[0]
+                .detail
+                .contains("is not apache2 or httpd (a process can take any name)"),
+            "{limits:?}"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn can_run(test: &str) -> bool {
 
 /// A host namespace with `eth0` (192.0.2.1/24, 2001:db8::1/64) to a neighbour's `peer0`
 /// (192.0.2.254/24, 2001:db8::fffe/64). Dropped: both namespaces (and every process in them:
-/// a rollback watchdog too), then the host's harden state under /run/loopwarden.
+/// a rollback watchdog too), then the host's harden state under /run/loopwarden/harden.
 struct Lan {
     host: Namespace,
     peer: Namespace,

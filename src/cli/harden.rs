@@ -60,7 +60,7 @@ Exit status: 0 done (with --check: intact); 1 with --check: missing, drifted or 
 #[command(after_help = EXAMPLES)]
 #[command(group(clap::ArgGroup::new("action").args(["apply", "confirm", "check", "remove"])))]
 pub struct Args {
-    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/, one
+    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/harden/, one
     /// nft transaction, the sysctls, a route-cache flush, then read everything back.
     #[arg(long)]
     apply: bool,

@@ -1,7 +1,7 @@
 //! `--apply`: the plan on the host, never half-configured.
 //!
 //! `nft -c` first; then what the apply replaces (loopwarden's previous table, the sysctls' values)
-//! is saved under `/run/loopwarden/`; the table is replaced in one nft transaction (skipped when
+//! is saved under `/run/loopwarden/harden/`; the table is replaced in one nft transaction (skipped when
 //! the live table is already the planned one, which keeps its counters); the sysctls are written
 //! and the route cache flushed; the table and sysctls are read back and compared with the plan.
 //! Any failure after the first change restores everything. With a confirmation window, a
@@ -30,7 +30,7 @@ use std::time::Duration;
 /// How to apply.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// The root of the state directories (`/run/loopwarden`).
+    /// The root of the state directories (`/run/loopwarden/harden`).
     pub state_root: PathBuf,
     /// `--confirm-within`: roll back unless confirmed within this time.
     pub confirm_within: Option<Duration>,

@@ -103,7 +103,7 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
     let Some((table, sysctls)) = expected else {
         report.status = Status::NotApplied;
         report.problems.push(
-            "nothing was applied in this network namespace (no record under /run/loopwarden, no persistent copy)"
+            "nothing was applied in this network namespace (no record under /run/loopwarden/harden, no persistent copy)"
                 .into(),
         );
         return Ok(report);

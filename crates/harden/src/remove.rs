@@ -52,7 +52,7 @@ pub fn remove(state_root: &Path, persist_root: &Path) -> Result<RemoveReport, Ac
     for (key, set) in &held {
         let Some(before) = original.iter().find(|s| s.key == *key) else {
             report.left.push(format!(
-                "{key}: its value before loopwarden is not known here (/run/loopwarden is emptied by a reboot)"
+                "{key}: its value before loopwarden is not known here (/run is emptied by a reboot)"
             ));
             continue;
         };

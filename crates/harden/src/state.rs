@@ -1,4 +1,4 @@
-//! What harden remembers between runs, per network namespace, under `/run/loopwarden/`: what it
+//! What harden remembers between runs, per network namespace, under `/run/loopwarden/harden/`: what it
 //! applied, what it replaced (to roll back and to remove), and a confirmation window in progress.
 //! `/run` is a tmpfs: nothing survives a reboot, which is when runtime rules are gone too.
 //!
@@ -17,8 +17,9 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// The default root of the state directories.
-pub const DEFAULT_ROOT: &str = "/run/loopwarden";
+/// The default root of the state directories: harden's own, root-only, inside loopwarden's
+/// directory under `/run` (which the guard shares for its status files).
+pub const DEFAULT_ROOT: &str = "/run/loopwarden/harden";
 
 /// What `--apply` applied (and earlier applies since the last removal, for sysctls).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +105,12 @@ impl StateDir {
     /// Opens (creating it when missing) `<root>/<namespace>` and takes its lock, waiting for
     /// another holder to finish.
     pub fn open(root: &Path) -> Result<StateDir, ActError> {
+        if let Some(parent) = root
+            .parent()
+            .filter(|p| *p != Path::new("/run") && *p != Path::new("/"))
+        {
+            shared_dir(parent)?;
+        }
         private_dir(root)?;
         let path = root.join(namespace_key()?);
         private_dir(&path)?;
@@ -242,6 +249,30 @@ fn netns_cookie() -> Option<u64> {
         )
     };
     (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+}
+
+/// Makes sure `dir` is a real directory root owns and only root can write (others may read and
+/// search it: loopwarden's `/run/loopwarden`, shared with the guard), creating it (0755).
+fn shared_dir(dir: &Path) -> Result<(), ActError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new().mode(0o755).create(dir).map_err(io(dir))?;
+        }
+        Err(e) => return Err(io(dir)(e)),
+        Ok(_) => {}
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io(dir))?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(ActError::Untrusted {
+            path: dir.to_path_buf(),
+            why: format!(
+                "not a directory root owns and only root can write (uid {}, mode {:o})",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Makes sure `dir` is a real directory only root can use, creating it (0700) when missing.

@@ -25,8 +25,11 @@ struct Live {
     acked: bool,
     outcome: Option<Outcome>,
     peer: Option<SocketAddr>,
-    /// The listener the token arrived at, when it did.
-    arrived: Option<Target>,
+    /// The token arrived at a listener that could not have taken the packet as addressed: a NAT
+    /// rule rewrote it on the way.
+    rewritten: bool,
+    /// The decoy's service that received it, when another than the one aimed at.
+    received_by: Option<String>,
     evidence: Vec<String>,
 }
 
@@ -48,6 +51,9 @@ pub struct Setup<'a> {
     pub decoys: Vec<Option<Decoy>>,
     /// Stand-ins in the backend, in plan order.
     pub stand_ins: Vec<Option<Decoy>>,
+    /// The service id each decoy stands for, in plan order (results name the service that
+    /// received a token when it is not the one aimed at).
+    pub decoy_services: Vec<String>,
     /// Which rule counters to read around each phase.
     pub counters: counters::Sources,
     /// Whether the lab's observation table is loaded (see [`crate::observe`]).
@@ -90,7 +96,8 @@ pub fn run(
             acked: false,
             outcome: None,
             peer: None,
-            arrived: None,
+            rewritten: false,
+            received_by: None,
             evidence: Vec::new(),
         })
         .collect();
@@ -227,7 +234,17 @@ fn phase(
                         Outcome::Delivered
                     });
                     l.peer = Some(a.peer);
-                    l.arrived = Some(target);
+                    let listener = match target {
+                        Target::Decoy(k) => setup.decoys.get(k),
+                        Target::StandIn(k) => setup.stand_ins.get(k),
+                    }
+                    .and_then(Option::as_ref);
+                    // The kernel prefers the most specific socket: a datagram to 127.0.0.1:P
+                    // aimed at a `0.0.0.0:P` decoy lands on a `127.0.0.1:P` one, as addressed.
+                    l.rewritten = listener.is_none_or(|d| !d.takes(l.spec.dst));
+                    if let (Target::Decoy(k), false) = (target, target == l.spec.target || l.rewritten) {
+                        l.received_by = setup.decoy_services.get(k).cloned();
+                    }
                 }
             }
         }
@@ -318,10 +335,7 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
     };
     // A token that turns up at another listener than the one its packet was addressed to was
     // rewritten on the way: the path is NAT, whatever the attack set out to show.
-    let path = match l.arrived {
-        Some(t) if t != l.spec.target => Path::Nat,
-        _ => Path::Direct,
-    };
+    let path = if l.rewritten { Path::Nat } else { Path::Direct };
     let mut evidence = l.evidence;
     if path == Path::Nat {
         evidence.push("arrived at another listener than the one addressed: a NAT rule rewrote it".into());
@@ -329,6 +343,7 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
     AttackResult {
         attack: l.spec.kind.id().to_string(),
         path,
+        received_by: l.received_by,
         description: l.spec.kind.describe().to_string(),
         control: l.spec.kind.control(),
         service: l.spec.service,
@@ -411,6 +426,7 @@ mod tests {
         AttackResult {
             attack: attack.into(),
             path: Path::Direct,
+            received_by: None,
             description: String::new(),
             control: attack.starts_with("control."),
             service: "s".into(),

@@ -154,6 +154,7 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         topology: &topology,
         decoys,
         stand_ins,
+        decoy_services: plan.decoys.iter().map(|d| d.service.clone()).collect(),
         counters: counters::Sources::default(),
         observed: false,
         timeout: opts.phase_timeout,

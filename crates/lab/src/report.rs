@@ -63,6 +63,10 @@ pub struct AttackResult {
     pub attack: String,
     /// The path that carried it: direct, or rewritten by NAT.
     pub path: Path,
+    /// The service that received it as addressed, when another than the one aimed at (the
+    /// kernel prefers a socket bound to the exact address over a wildcard one on the same port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_by: Option<String>,
     /// What was sent, in words.
     pub description: String,
     /// A control (expected to be delivered), not an attack.
@@ -123,9 +127,12 @@ type CheckKey = (CheckId, Option<String>, Option<&'static str>);
 /// findings. Every loopback-addressed attack also speaks to its family's
 /// `net.no-loopback-antispoof` finding: delivered anywhere means the boundary is open.
 fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
-    let host_service = !r.service.starts_with("lab-control:");
+    // The service that took the packet: the one aimed at, or the more specific socket the kernel
+    // chose on the same address and port.
+    let service = r.received_by.as_deref().unwrap_or(&r.service);
+    let host_service = !service.starts_with("lab-control:");
     let udp_loopback =
-        r.protocol == Protocol::Udp && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+        r.protocol == Protocol::Udp && (service.starts_with("udp:127.") || service.starts_with("udp:[::1]:"));
     let published = || Some(format!("{}:{}", r.protocol.as_str(), r.destination));
     let mut out = match r.attack.as_str() {
         // A loopback-addressed packet that NAT rewrote proves the publish, not route_localnet.
@@ -134,9 +141,9 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
         // The published address and port, as the static check names the service.
         "nat.published-loopback" => vec![(CheckId::NetDnatLoopback, published(), None)],
         // Translated to a loopback target: the static check names the target's service.
-        "nat.to-loopback" if host_service => vec![(CheckId::NetDnatLoopback, Some(r.service.clone()), None)],
+        "nat.to-loopback" if host_service => vec![(CheckId::NetDnatLoopback, Some(service.to_string()), None)],
         "ipv4.src-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
-            vec![(CheckId::NetLoopbackSourceTrust, Some(r.service.clone()), None)]
+            vec![(CheckId::NetLoopbackSourceTrust, Some(service.to_string()), None)]
         }
         _ => vec![],
     };
@@ -148,7 +155,7 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
             "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback"
         )
     {
-        out.push((CheckId::ProtoUdpLoopback, Some(r.service.clone()), None));
+        out.push((CheckId::ProtoUdpLoopback, Some(service.to_string()), None));
     }
     let family = match r.attack.as_str() {
         "ipv4.dst-loopback" | "ipv4.src-loopback" | "ipv4.stub-spoof" | "nat.published-loopback" => Some("ipv4"),
@@ -330,6 +337,9 @@ pub fn evidence_line(r: &AttackResult) -> String {
         r.service,
         r.outcome.as_str()
     );
+    if let Some(receiver) = &r.received_by {
+        line.push_str(&format!(" by {receiver}"));
+    }
     if let Some(peer) = &r.peer_seen {
         line.push_str(&format!(" (application saw peer {peer})"));
     }
@@ -347,6 +357,7 @@ mod tests {
         AttackResult {
             attack: attack.into(),
             path: Path::Direct,
+            received_by: None,
             description: String::new(),
             control: attack.starts_with("control."),
             service: service.into(),

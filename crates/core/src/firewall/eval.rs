@@ -1109,9 +1109,13 @@ impl Analysis {
                                 next.push(o);
                             } else {
                                 o.evidence.push(format!(
-                                    "kernel: fib_validate_source() rejects a {} 127.0.0.0/8 source on {iif} \
+                                    "kernel: fib_validate_source() rejects {} on {iif} \
                                      (rp_filter={}, accept_local={})",
-                                    if is_configured { "configured" } else { "spoofed" },
+                                    if is_configured {
+                                        "the source 127.0.0.1, a configured address,"
+                                    } else {
+                                        "a spoofed 127.0.0.0/8 source"
+                                    },
                                     input.rp_filter,
                                     u8::from(input.accept_local)
                                 ));
@@ -1122,6 +1126,7 @@ impl Analysis {
                 }
             }
             pending = next;
+            pending = self.own_sources(pending, &iif, fixed, leaves);
         }
         for r in pending {
             let local = self.host.local(r.p.v6).clone();
@@ -1174,6 +1179,60 @@ impl Analysis {
         }
         run.stack.clear();
         out
+    }
+
+    /// IPv4 from outside whose source is one of this host's own (non-loopback) addresses: a martian
+    /// source for `fib_validate_source()` unless `accept_local` (with rp_filter 0 it looks the
+    /// source up among the interface addresses; otherwise the route to it is local). With
+    /// accept_local and a reverse-path filter the answer depends on which interface holds the
+    /// address: both ways are followed.
+    fn own_sources(
+        &self,
+        pending: Vec<Run>,
+        iif: &str,
+        fixed: &[(AssumptionKey, bool)],
+        leaves: &mut Vec<Leaf>,
+    ) -> Vec<Run> {
+        let loopback = RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)]);
+        let own = self.host.local_v4.subtract(&loopback);
+        let key = AssumptionKey::Host(format!("accepting this host's own addresses as sources on {iif}"));
+        let decided = fixed.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let mut next = Vec::new();
+        for r in pending {
+            let (hit, rest) = split(&r.p, Dir::Src, &own);
+            if let Some(rest) = rest {
+                let mut m = r.clone();
+                m.p = rest;
+                next.push(m);
+            }
+            let Some(hit) = hit else { continue };
+            let mut m = r.clone();
+            m.p = hit;
+            let verdict = match self.host.ipv4_input(iif) {
+                Ok(input) if !input.accept_local => Some(false),
+                Ok(input) if input.rp_filter == 0 => Some(true),
+                _ => decided,
+            };
+            match verdict {
+                Some(true) => next.push(m),
+                Some(false) => {
+                    m.evidence.push(format!(
+                        "kernel: fib_validate_source() rejects a source that is one of this host's own addresses on {iif} (accept_local=0)"
+                    ));
+                    leaves.push(leaf(m, Outcome::Dropped));
+                }
+                None => {
+                    let text =
+                        format!("whether {iif} accepts this host's own addresses as sources (accept_local, rp_filter)");
+                    let mut dropped = m.clone();
+                    dropped.assume(key.clone(), false, text.as_str());
+                    leaves.push(leaf(dropped, Outcome::Dropped));
+                    m.assume(key.clone(), true, text);
+                    next.push(m);
+                }
+            }
+        }
+        next
     }
 
     /// The output device of forwarded packets: the interface with a connected prefix holding
@@ -1621,7 +1680,13 @@ pub fn example(p: &Packets) -> String {
             IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]),
         ]
     } else {
-        vec![IpAddr::from([192, 0, 2, 1]), IpAddr::from([127, 0, 0, 1])]
+        vec![
+            IpAddr::from([192, 0, 2, 1]),
+            IpAddr::from([198, 51, 100, 1]),
+            IpAddr::from([203, 0, 113, 1]),
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([127, 0, 0, 2]),
+        ]
     };
     let proto = match pick(&p.proto, &[6, 17]) {
         Some(6) => "tcp".to_string(),

@@ -703,7 +703,13 @@ pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
                         .map(|e| format!("via {e}")),
                 );
             }
-            let drops = answer.drops();
+            // Rules that drop part of the packets (a port, a mark) tell what narrows the path; the
+            // kernel's own martian drops of some sources do not.
+            let drops: Vec<String> = answer
+                .drops()
+                .into_iter()
+                .filter(|d| !d.starts_with("kernel:"))
+                .collect();
             if !drops.is_empty() {
                 lines.push(format!("dropped only for some packets by: {}", drops.join(" | ")));
             }

@@ -105,10 +105,8 @@ impl StateDir {
     /// Opens (creating it when missing) `<root>/<namespace>` and takes its lock, waiting for
     /// another holder to finish.
     pub fn open(root: &Path) -> Result<StateDir, ActError> {
-        if let Some(parent) = root
-            .parent()
-            .filter(|p| *p != Path::new("/run") && *p != Path::new("/"))
-        {
+        // loopwarden's own directory under /run holds harden's and the guard's.
+        if let (true, Some(parent)) = (root == Path::new(DEFAULT_ROOT), root.parent()) {
             shared_dir(parent)?;
         }
         private_dir(root)?;

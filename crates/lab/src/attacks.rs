@@ -161,7 +161,11 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
             }
         }
         let host_only = |(_, d): &&(usize, &DecoyPlan)| d.origin != DecoyOrigin::Control;
-        if let Some((victim, peer)) = v4 {
+        // Loopback destinations and published ports need only the attacker's own address: an
+        // interface without an IPv4 address (a VM bridge) still takes them when route_localnet
+        // is on or a NAT rule publishes a loopback port.
+        let victim_v4 = link.victim_v4();
+        if let Some(peer) = link.plan.peer_v4 {
             for (i, d) in listening().filter(host_only).filter(|(_, d)| d.takes_ipv4()) {
                 let dsts: Vec<Ipv4Addr> = match d.address {
                     IpAddr::V4(a) if a.is_loopback() => vec![a],
@@ -180,6 +184,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 }
             }
             for (i, d) in wild(false).into_iter().filter(host_only) {
+                let Some(victim) = victim_v4 else { break };
                 for src in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)] {
                     out.push(spec(
                         Kind::Ipv4SrcLoopback,
@@ -207,7 +212,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 }
             }
             for p in &plan.published {
-                let Some(address) = p.attack_address(Some(victim)) else {
+                let Some(address) = p.attack_address(victim_v4) else {
                     continue;
                 };
                 let dst = SocketAddr::new(address, p.port);

@@ -126,14 +126,24 @@ pub fn run(
             if l.outcome.is_some_and(|o| o.delivered()) {
                 continue;
             }
-            let stage = seen.as_ref().filter(|_| l.spec.link.is_some()).and_then(|seen| {
-                let protocol = match l.spec.protocol {
-                    Protocol::Tcp => 6,
-                    Protocol::Udp => 17,
-                };
-                seen.explain(protocol, l.spec.src.port())
-            });
-            l.evidence.extend(stage);
+            let observed = seen.as_ref().filter(|_| l.spec.link.is_some());
+            let protocol = match l.spec.protocol {
+                Protocol::Tcp => 6,
+                Protocol::Udp => 17,
+            };
+            if let (Some(seen), Some(Outcome::Dropped)) = (observed, l.outcome) {
+                if protocol == 6 && seen.passed_input(protocol, l.spec.src.port()) {
+                    // The listener got the SYN; its SYN-ACK found no way back to the sender.
+                    l.outcome = Some(Outcome::Blind);
+                    l.evidence.push(
+                        "the SYN passed every input hook to the listener, but no SYN-ACK came back to the sender \
+                         (no route to it)"
+                            .into(),
+                    );
+                } else {
+                    l.evidence.extend(seen.explain(protocol, l.spec.src.port()));
+                }
+            }
             if !moved.is_empty() {
                 l.evidence
                     .push(format!("during this attack phase: {}", moved.join(", ")));

@@ -8,7 +8,7 @@
 //! DNAT reached through jump chains is found too. The rules themselves are loaded into the victim
 //! unchanged.
 
-use loopwarden_core::facts::{HostFacts, Protocol};
+use loopwarden_core::facts::Protocol;
 use loopwarden_core::firewall::questions::{Firewall, LoopbackNat};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,9 +49,9 @@ impl PublishedPort {
 /// Every IPv4 DNAT/redirect rule that rewrites loopback-addressed traffic from outside for a
 /// single TCP or UDP port. Rules for any port, or that the analysis could not read, cannot be
 /// aimed at and are left out.
-pub fn published_ports(facts: &HostFacts) -> Vec<PublishedPort> {
+pub fn published_ports(firewall: &Firewall) -> Vec<PublishedPort> {
     let mut out: Vec<PublishedPort> = Vec::new();
-    for port in Firewall::new(facts).loopback_nat().into_iter().filter_map(published) {
+    for port in firewall.loopback_nat().into_iter().filter_map(published) {
         if !out.iter().any(|p| {
             p.protocol == port.protocol
                 && p.port == port.port
@@ -89,7 +89,7 @@ fn published(nat: LoopbackNat) -> Option<PublishedPort> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loopwarden_core::facts::{IptablesDump, IptablesFamily};
+    use loopwarden_core::facts::{HostFacts, IptablesDump, IptablesFamily};
 
     fn facts(iptables: &str) -> HostFacts {
         let mut facts = crate::scenario::find("hardened").expect("scenario").facts();
@@ -110,7 +110,7 @@ mod tests {
             -A PREROUTING -d 192.0.2.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80\n\
             -A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80\n\
             -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\nCOMMIT\n";
-        let mut ports = published_ports(&facts(dump));
+        let mut ports = published_ports(&Firewall::new(&facts(dump)));
         ports.sort_by_key(|p| p.port);
         let got: Vec<(Protocol, u16, String)> = ports
             .iter()
@@ -135,7 +135,7 @@ mod tests {
             -A PREROUTING -j KUBE-NODEPORTS\n\
             -A KUBE-NODEPORTS -p tcp -m tcp --dport 30080 -j KUBE-SEP-A\n\
             -A KUBE-SEP-A -p tcp -j DNAT --to-destination 127.0.0.1:10249\nCOMMIT\n";
-        let ports = published_ports(&facts(dump));
+        let ports = published_ports(&Firewall::new(&facts(dump)));
         assert_eq!(ports.len(), 1, "{ports:#?}");
         assert_eq!(
             (ports[0].port, ports[0].target.to_string()),
@@ -148,7 +148,7 @@ mod tests {
         // The nftables wiki's layout: `tcp dport 8080 dnat to 127.0.0.1:7001` in a native table.
         let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n\
             -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 127.0.0.1:7001\nCOMMIT\n";
-        let ports = published_ports(&facts(dump));
+        let ports = published_ports(&Firewall::new(&facts(dump)));
         let to: Vec<&PublishedPort> = ports.iter().filter(|p| p.to_loopback).collect();
         assert_eq!(to.len(), 1, "{ports:#?}");
         let host = std::net::Ipv4Addr::new(192, 0, 2, 1);

@@ -92,6 +92,14 @@ impl Seen {
         Ok(seen)
     }
 
+    /// Whether a packet of `protocol` from source port `sport` passed every input hook: only the
+    /// socket layer was left.
+    pub fn passed_input(&self, protocol: u8, sport: u16) -> bool {
+        self.0
+            .get(&(protocol, sport))
+            .is_some_and(|s| s.contains(&Stage::InLast))
+    }
+
     /// Where a packet of `protocol` from source port `sport` was lost, in words, when it was.
     pub fn explain(&self, protocol: u8, sport: u16) -> Option<String> {
         let stages = self.0.get(&(protocol, sport)).map(Vec::as_slice).unwrap_or(&[]);
@@ -101,7 +109,7 @@ impl Seen {
         } else if !at(Stage::PreLast) {
             "dropped in prerouting by a firewall rule"
         } else if !at(Stage::InFirst) && !at(Stage::FwdFirst) {
-            "passed prerouting, then dropped by the kernel's routing decision (martian or reverse-path checks)"
+            "passed prerouting, then dropped by the kernel's routing decision (martian or reverse-path checks, or forwarding off)"
         } else if at(Stage::InFirst) && !at(Stage::InLast) && !at(Stage::FwdFirst) {
             "routed to this host, then dropped in input by a firewall rule or the chain's policy"
         } else if at(Stage::FwdFirst) && !at(Stage::FwdLast) && !at(Stage::InFirst) {

@@ -7,12 +7,18 @@
 use crate::nat::{published_ports, PublishedPort};
 use loopwarden_core::addr::{is_loopback, is_wildcard};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
+use loopwarden_core::firewall::eval::{Packets, Reach};
+use loopwarden_core::firewall::questions::Firewall;
+use loopwarden_core::firewall::ranges::{addr_value, value_addr, RangeSet};
+use loopwarden_core::firewall::verdict::Decision;
 use loopwarden_core::inventory::inet_service_id;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// At most this many host sockets get a decoy; more are named in the plan's notes.
 pub const MAX_DECOYS: usize = 64;
+/// At most this many interfaces are mirrored; more are named in the plan's notes.
+pub const MAX_LINKS: usize = 32;
 
 /// What sits on the other side of a mirrored interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -129,7 +135,8 @@ pub const SYNTHETIC_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 
 /// Derives the layout from a snapshot.
 pub fn plan(facts: &HostFacts) -> Plan {
     let mut notes = Vec::new();
-    let published = published_ports(facts);
+    let firewall = Firewall::new(facts);
+    let published = published_ports(&firewall);
     let mut links = mirrored_links(facts, &mut notes);
     let stand_ins: Vec<StandInPlan> = published
         .iter()
@@ -166,6 +173,14 @@ pub fn plan(facts: &HostFacts) -> Plan {
                 link.peer_v4 = Some(peer_v4(addr, len, &taken));
             }
         }
+        if let Some(trusted) = trusted_source(&firewall, link, &targets) {
+            notes.push(format!(
+                "{}: the firewall lets in {trusted} and not {}: the attacker spoofs {trusted}, as a LAN neighbour can",
+                link.name,
+                link.peer_v4.map(|p| p.to_string()).unwrap_or_default()
+            ));
+            link.peer_v4 = Some(trusted);
+        }
     }
     let decoys = decoys(facts, &published, &mut notes);
     Plan {
@@ -177,14 +192,57 @@ pub fn plan(facts: &HostFacts) -> Plan {
     }
 }
 
+/// A source address on `link`'s subnet that the host's firewall lets in, when it does not let in
+/// the attacker's default one: a rule that trusts one LAN address (`ip saddr 192.0.2.10 accept`,
+/// `ufw allow from …`) is a rule any neighbour spoofs. Asked of core's packet-path evaluator
+/// for packets to this host's addresses and to 127.0.0.0/8.
+fn trusted_source(firewall: &Firewall, link: &LinkPlan, stand_ins: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    let (peer, &(addr, len)) = (link.peer_v4?, link.v4.first()?);
+    if !firewall.captured || len > 30 {
+        return None;
+    }
+    let to_host = firewall.analysis.host.local(false).clone();
+    let lets_in = |src: RangeSet| {
+        firewall
+            .analysis
+            .query(Packets::arriving(false, &link.name, src, to_host.clone()), Reach::Full)
+    };
+    if lets_in(RangeSet::single(addr_value(IpAddr::V4(peer)))).decision() != Decision::Blocked {
+        return None;
+    }
+    let mask = u32::MAX << (32 - len);
+    let network = u32::from(addr) & mask;
+    let mut candidates = RangeSet::range(u128::from(network + 1), u128::from((network | !mask) - 1));
+    for taken in link
+        .v4
+        .iter()
+        .map(|(a, _)| *a)
+        .chain(stand_ins.iter().copied())
+        .chain([peer])
+    {
+        candidates = candidates.subtract(&RangeSet::single(addr_value(IpAddr::V4(taken))));
+    }
+    let answer = lets_in(candidates);
+    let through = answer.open_path()?;
+    match value_addr(through.packets.src.first()?, false) {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
 fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
     let mut links = Vec::new();
+    let mut skipped = 0;
     for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
         if iface.kind.as_deref() == Some("vrf") {
             notes.push(format!(
                 "{}: VRF masters are not mirrored (they are exempt from the loopback checks)",
                 iface.name
             ));
+            continue;
+        }
+        // A bridge or bond port hands its frames to its master, which is mirrored instead.
+        if !iface.receives_ip(&facts.interfaces) || !iface.up {
             continue;
         }
         let v4: Vec<(Ipv4Addr, u8)> = iface
@@ -207,11 +265,12 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
             _ => None,
         });
-        if v4.is_empty() && v6.is_empty() && link_local.is_none() {
-            continue;
-        }
         if !usable_interface_name(&iface.name) {
             notes.push(format!("{:?}: not a usable interface name here; left out", iface.name));
+            continue;
+        }
+        if links.len() >= MAX_LINKS {
+            skipped += 1;
             continue;
         }
         if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
@@ -220,14 +279,30 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
                 iface.name
             ));
         }
+        let addressless = v4.is_empty();
         let mut link = link_from_addresses(&iface.name, v4, v6);
+        if addressless {
+            // No IPv4 address (a VM bridge): packets to 127/8 still arrive there. The attacker
+            // sends from a documentation address of its own, to which the host has no route.
+            link.peer_v4 = Some(Ipv4Addr::new(198, 51, 100, 100 + links.len().min(150) as u8));
+            notes.push(format!(
+                "{}: no IPv4 address; attacked from {} (no route back: TCP can only be blind there)",
+                iface.name,
+                link.peer_v4.map(|p| p.to_string()).unwrap_or_default()
+            ));
+        }
         link.link_local = link_local;
         link.peer_link_local = link_local.map(peer_link_local);
         links.push(link);
     }
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} more interfaces were not mirrored (the lab mirrors at most {MAX_LINKS})"
+        ));
+    }
     if links.is_empty() {
         notes.push(format!(
-            "the snapshot has no interface with an address: the victim gets a synthetic eth0 ({}/{}, {}/{})",
+            "the snapshot has no interface to mirror: the victim gets a synthetic eth0 ({}/{}, {}/{})",
             SYNTHETIC_V4.0, SYNTHETIC_V4.1, SYNTHETIC_V6.0, SYNTHETIC_V6.1
         ));
         links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6]));

@@ -179,7 +179,7 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
              iifname != lo in a prerouting chain at priority raw",
         )),
         CheckId::NetRouteLocalnet => Some((
-            Severity::High,
+            Severity::Critical,
             "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
             "set net.ipv4.conf.all.route_localnet=0 and on every interface; drop `ip daddr 127.0.0.0/8` \
              on iifname != lo in a raw prerouting chain",
@@ -197,7 +197,7 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
              raw; never grant trust by peer address alone",
         )),
         CheckId::ProtoUdpLoopback => Some((
-            Severity::Medium,
+            Severity::High,
             "one spoofed datagram from the LAN reaches this loopback UDP socket",
             "drop loopback sources and destinations on iifname != lo at priority raw; keep route_localnet=0",
         )),
@@ -294,7 +294,13 @@ impl ProofReport {
                     check,
                     service,
                     attacker: Attacker::Lan,
-                    severity,
+                    // Proven open: as severe as the static check rates that path open; refuted:
+                    // nothing left to rate.
+                    severity: if status == Status::Blocked {
+                        Severity::Low
+                    } else {
+                        severity
+                    },
                     status,
                     confidence: Confidence::Proven,
                     title: {

@@ -168,8 +168,14 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
                     cmds.push(format!("addr add {}/{prefix} dev {peer}", s.target.ip()));
                 }
             }
+            // Replies from a stand-in go back through the link it sits on: one routing table per
+            // backend link, chosen by source address (two bridges' backends share one namespace).
             if let Some((a, _)) = link.v4.first() {
-                cmds.push(format!("route add default via {a}"));
+                let table = 100 + i;
+                for ip in &added {
+                    cmds.push(format!("rule add from {ip} lookup {table}"));
+                }
+                cmds.push(format!("route add default via {a} dev {peer} table {table}"));
             }
         }
     }

@@ -111,10 +111,10 @@ fn reachability(ctx: &Context, socket: &InetSocket, evidence: &mut Vec<String>) 
             statuses.push(Status::Unknown);
             continue;
         };
-        let keep = |l: &Leaf| l.rewrite.is_none();
-        let (decision, lines) =
-            ctx.firewall
-                .qualify(fold(inbound.for_port(socket.protocol.number(), socket.port, keep)));
+        // Packets a NAT rule carries on to what it publishes (Docker without its userland proxy)
+        // reach the service too.
+        let answers = inbound.for_port(socket.protocol.number(), socket.port, |_: &Leaf| true);
+        let (decision, lines) = ctx.firewall.qualify(fold(answers));
         evidence.push(format!("{family} from outside to this port:"));
         evidence.extend(lines.into_iter().map(|l| format!("  {l}")));
         statuses.push(match decision {

@@ -289,10 +289,12 @@ fn interface_sensitivity(ruleset: &Ruleset) -> (Vec<String>, bool) {
             }
             _ => vec![],
         };
-        for c in conds {
+        let mut conds = conds;
+        while let Some(c) = conds.pop() {
             match c {
                 Cond::Iface { names, .. } => patterns.extend(names.iter().cloned()),
                 Cond::RpfMissing { .. } | Cond::AddrType { iface_only: true, .. } => address_sensitive = true,
+                Cond::All(inner) | Cond::Any(inner) => conds.extend(inner.iter()),
                 _ => {}
             }
         }
@@ -1472,7 +1474,48 @@ impl Analysis {
                 no: vec![p.clone()],
                 unknown: vec![],
             },
+            Cond::All(conds) => {
+                let (mut yes, mut no, mut unknown) = (vec![p.clone()], Vec::new(), Vec::new());
+                for c in conds {
+                    let mut next = Vec::new();
+                    for q in yes {
+                        let (y, n, u) = self.pieces(c, &q);
+                        next.extend(y);
+                        no.extend(n);
+                        unknown.extend(u);
+                    }
+                    yes = next;
+                }
+                combine(yes, no, unknown)
+            }
+            Cond::Any(conds) => {
+                let (mut pending, mut yes, mut unknown) = (vec![p.clone()], Vec::new(), Vec::new());
+                for c in conds {
+                    let mut next = Vec::new();
+                    for q in pending {
+                        let (y, n, u) = self.pieces(c, &q);
+                        yes.extend(y);
+                        next.extend(n);
+                        unknown.extend(u);
+                    }
+                    pending = next;
+                    if pending.is_empty() {
+                        break;
+                    }
+                }
+                combine(yes, pending, unknown)
+            }
             Cond::Opaque(_) => Test::Unknown,
+        }
+    }
+
+    /// The packets for which `c` holds, does not hold, or cannot be told.
+    fn pieces(&self, c: &Cond, p: &Packets) -> (Vec<Packets>, Vec<Packets>, Vec<Packets>) {
+        match self.test(c, p) {
+            Test::Known(true) => (vec![p.clone()], Vec::new(), Vec::new()),
+            Test::Known(false) => (Vec::new(), vec![p.clone()], Vec::new()),
+            Test::Unknown => (Vec::new(), Vec::new(), vec![p.clone()]),
+            Test::Split { yes, no, unknown } => (yes, no, unknown),
         }
     }
 
@@ -1643,6 +1686,17 @@ fn cut_test(c: Cut, negate: bool) -> Test {
                 unknown: Vec::new(),
             }
         }
+    }
+}
+
+/// A test result from pieces that hold, do not hold, and cannot be told.
+fn combine(yes: Vec<Packets>, no: Vec<Packets>, unknown: Vec<Packets>) -> Test {
+    match (yes.is_empty(), no.is_empty(), unknown.is_empty()) {
+        (false, true, true) => Test::Known(true),
+        (true, false, true) => Test::Known(false),
+        (true, true, true) => Test::Known(false),
+        (true, true, false) => Test::Unknown,
+        _ => Test::Split { yes, no, unknown },
     }
 }
 

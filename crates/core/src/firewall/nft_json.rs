@@ -369,6 +369,7 @@ fn set_mark(body: &Value) -> Option<Item> {
             value: bits,
         }),
         ("&", true) => Some(Item::SetMark { mask: !bits, value: 0 }),
+        ("^", true) => Some(Item::SetMark { mask: 0, value: bits }),
         _ => None,
     }
 }
@@ -381,9 +382,15 @@ fn vmap(ctx: &Ctx, body: &Value) -> Option<Item> {
         None => ctx.elements(data)?,
     };
     let mut out = Vec::with_capacity(entries.len());
+    // A random or hashed choice (`numgen random mod N`, kube-proxy's endpoint pick): any entry.
+    let chance = key.get("numgen").is_some() || key.get("jhash").is_some() || key.get("symhash").is_some();
     for entry in entries {
         let pair = entry.as_array()?;
-        let cond = cond_for(ctx, key, "==", pair.first()?)?;
+        let cond = if chance {
+            Cond::Chance(format!("{} == {}", render_operand(key), render_operand(pair.first()?)))
+        } else {
+            cond_for(ctx, key, "==", pair.first()?)?
+        };
         let verdict = match pair.get(1)?.as_object()?.iter().next()? {
             (k, _) if k == "accept" => Verdict::Accept,
             (k, _) if k == "drop" || k == "reject" => Verdict::Drop,
@@ -417,6 +424,7 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
     };
     let (lkey, lbody) = left.as_object()?.iter().next()?;
     match lkey.as_str() {
+        "concat" if !negate => concat_cond(ctx, lbody.as_array()?, right),
         "meta" => match str_of(lbody, "key")? {
             k @ ("iifname" | "oifname" | "iif" | "oif") => Some(Cond::Iface {
                 dir: if k.starts_with('i') { Dir::Src } else { Dir::Dst },
@@ -568,6 +576,25 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
         }),
         _ => None,
     }
+}
+
+/// A concatenation (`ip daddr . meta l4proto . th dport`) compared with a set, a map's keys or
+/// one element: any element whose every component holds.
+fn concat_cond(ctx: &Ctx, parts: &[Value], right: &Value) -> Option<Cond> {
+    let mut any = Vec::new();
+    for element in ctx.elements(right)? {
+        let values = element.get("concat")?.as_array()?;
+        if values.len() != parts.len() {
+            return None;
+        }
+        let all = parts
+            .iter()
+            .zip(values)
+            .map(|(part, value)| cond_for(ctx, part, "==", value))
+            .collect::<Option<Vec<Cond>>>()?;
+        any.push(Cond::All(all));
+    }
+    Some(Cond::Any(any))
 }
 
 fn strings(ctx: &Ctx, right: &Value) -> Option<Vec<String>> {

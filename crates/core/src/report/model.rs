@@ -273,7 +273,8 @@ impl Report {
     /// stage replaces the status, title and confidence — the attack outranks the reading — while
     /// an active `unknown` establishes nothing: the old status and confidence stay (an inspected
     /// `open` is not weakened, and `unknown · proven` would be a contradiction). Either way the
-    /// new evidence is added and the higher severity wins. Any other finding is added.
+    /// new evidence is added; a path proven open takes the higher severity. Any other finding is
+    /// added.
     pub fn merge_active(&mut self, active: Vec<Finding>) {
         for new in active {
             match self
@@ -287,7 +288,11 @@ impl Report {
                         old.title = new.title;
                         old.confidence = old.confidence.max(new.confidence);
                     }
-                    old.severity = old.severity.max(new.severity);
+                    // A path proven open is at least as severe as the active stage rates it; a
+                    // refutation or an inconclusive attempt leaves the rating alone.
+                    if new.status == Status::Open {
+                        old.severity = old.severity.max(new.severity);
+                    }
                     old.evidence.extend(new.evidence);
                 }
                 None => self.findings.push(new),

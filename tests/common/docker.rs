@@ -194,8 +194,20 @@ impl DockerHost {
     /// `docker run -d --name NAME PUBLISH… IMAGE busybox sleep`, with the host's `/usr` and the
     /// test scripts mounted read-only.
     pub fn run(&mut self, name: &str, publish: &[&str]) -> Container {
+        self.launch(name, None, publish)
+    }
+
+    /// [`DockerHost::run`] on the user-defined `network` (made by `docker network create`).
+    pub fn run_on(&mut self, name: &str, network: &str, publish: &[&str]) -> Container {
+        self.launch(name, Some(network), publish)
+    }
+
+    fn launch(&mut self, name: &str, network: Option<&str>, publish: &[&str]) -> Container {
         let scripts = format!("{}:/lwtruth:ro", super::real::script("").display());
         let mut args = vec!["run", "-d", "--name", name, "-v", "/usr:/usr:ro", "-v", &scripts];
+        if let Some(network) = network {
+            args.extend(["--network", network]);
+        }
         for p in publish {
             args.extend(["-p", p]);
         }
@@ -203,7 +215,13 @@ impl DockerHost {
         self.docker(&args);
         self.containers.push(name.to_string());
         let pid = self.docker(&["inspect", "-f", "{{.State.Pid}}", name]);
-        let ip = self.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name]);
+        // One network per container here: the default bridge or the one named.
+        let ip = self.docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            name,
+        ]);
         Container {
             name: name.into(),
             pid: pid.trim().parse().expect("container pid"),

@@ -1122,3 +1122,271 @@ pub fn lab_delivered(proof: &Value, pred: impl Fn(&Value) -> bool) -> bool {
         .iter()
         .any(|r| r["outcome"].as_str().is_some_and(|o| o.starts_with("delivered")))
 }
+
+/// Starts the attacker on `iface` in `ns` (a VM behind a bridge, a second LAN), aiming at
+/// `dst_mac` and answering ARP / neighbour solicitations for every address in `claims`. The
+/// first IPv4 and the first IPv6 claim become the attacker's own addresses.
+pub fn attacker_on(ns: &Namespace, iface: &str, dst_mac: &str, claims: &[&str]) -> Attacker {
+    let script = script("attacker.py");
+    let mut argv = vec![
+        SYSTEM_PYTHON,
+        "-u",
+        script.to_str().unwrap_or_default(),
+        "--iface",
+        iface,
+    ];
+    for c in claims {
+        argv.extend(["--claim", c]);
+    }
+    let v4 = claims.iter().find(|c| !c.contains(':')).copied().unwrap_or_default();
+    let v6 = claims.iter().find(|c| c.contains(':')).copied().unwrap_or_default();
+    Attacker::start(ns.command(&argv), dst_mac, v4, v6)
+}
+
+impl Lan {
+    /// The attacker on the neighbour's `peer0`, answering ARP / neighbour solicitations for
+    /// `extra` as well as for [`CLAIM_V4`] and [`CLAIM_V6`]: a neighbour that impersonates an
+    /// address the victim's firewall trusts.
+    pub fn attacker_claiming(&self, extra: &[&str]) -> Attacker {
+        let mut claims = vec![CLAIM_V4, CLAIM_V6];
+        claims.extend_from_slice(extra);
+        attacker_on(&self.neighbour, "peer0", &self.victim_mac, &claims)
+    }
+}
+
+/// The member ports of `bridge` in `ns` (`ip -j link show master BRIDGE`).
+pub fn bridge_ports(ns: &Namespace, bridge: &str) -> Vec<String> {
+    let out = ns
+        .exec(&["ip", "-j", "link", "show", "master", bridge])
+        .expect("ip link show master");
+    let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every finding of `check` in `report`, whatever its service.
+pub fn all_verdicts(report: &Value, check: &str) -> Vec<Verdict> {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["check"] == check)
+        .map(|f| Verdict {
+            status: f["status"].as_str().unwrap_or_default().to_string(),
+            confidence: f["confidence"].as_str().unwrap_or_default().to_string(),
+            service: f["service"].as_str().map(str::to_string),
+            title: f["title"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+fn said_with_services(found: &[Verdict]) -> String {
+    if found.is_empty() {
+        return "no finding".into();
+    }
+    found
+        .iter()
+        .map(|v| format!("{} {v}", v.service.as_deref().unwrap_or("host-wide")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The attacks (`attack` field) of the lab rows in `proof` whose name starts with `prefix`.
+pub fn lab_attacks(proof: &Value, prefix: &str) -> Vec<String> {
+    lab_rows(proof, |r| r["attack"].as_str().is_some_and(|a| a.starts_with(prefix)))
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} -> {} on {}: {}",
+                r["attack"].as_str().unwrap_or(""),
+                r["protocol"].as_str().unwrap_or(""),
+                r["source"].as_str().unwrap_or(""),
+                r["destination"].as_str().unwrap_or(""),
+                r["interface"].as_str().unwrap_or(""),
+                r["outcome"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// A finding's severity, status and confidence.
+fn graded(f: &Value) -> String {
+    format!(
+        "{} · {} · {}",
+        f["status"].as_str().unwrap_or_default(),
+        f["confidence"].as_str().unwrap_or_default(),
+        f["severity"].as_str().unwrap_or_default()
+    )
+}
+
+impl Ledger {
+    /// No finding of `check` at all, about any service and with any status: the truth shows the
+    /// condition the check names does not exist on this host (a NAT finding without NAT).
+    pub fn expect_absent(&mut self, case: &str, truth: &str, run_name: &str, run: &Run, check: &str) {
+        let found = all_verdicts(&run.json, check);
+        let said = format!("{check}: {}", said_with_services(&found));
+        self.about_run(
+            case,
+            &format!("{truth} ⇒ no {check} finding"),
+            run_name,
+            run,
+            said,
+            found.is_empty(),
+        );
+    }
+
+    /// Every finding of `check`, about any service, is `blocked` (or there is none): the truth
+    /// shows no path, so neither `open` nor `unknown` may be said.
+    pub fn expect_nowhere_open(&mut self, case: &str, truth: &str, run_name: &str, run: &Run, check: &str) {
+        let found = all_verdicts(&run.json, check);
+        let agrees = found.iter().all(|v| v.status == "blocked");
+        let said = format!("{check}: {}", said_with_services(&found));
+        self.about_run(
+            case,
+            &format!("{truth} ⇒ {check} blocked or absent for every service"),
+            run_name,
+            run,
+            said,
+            agrees,
+        );
+    }
+
+    /// The lab upgraded (check, service) to `open · proven` in `run` and gave it the severity the
+    /// static audit `baseline` gives the same finding when it says `open` itself: the attack
+    /// settles whether it is open, not how bad an open one is.
+    #[allow(clippy::too_many_arguments)] // one comparison's whole statement, read at each call
+    pub fn severity_as_static(
+        &mut self,
+        case: &str,
+        baseline_name: &str,
+        baseline: &Run,
+        run_name: &str,
+        run: &Run,
+        check: &str,
+        service: Option<&str>,
+    ) {
+        let pick = |report: &Value, status: &str, confidence: Option<&str>| -> Option<Value> {
+            report["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| {
+                    f["check"] == check
+                        && f["status"] == status
+                        && confidence.is_none_or(|c| f["confidence"] == c)
+                        && match service {
+                            None => f["service"].is_null(),
+                            Some(s) => f["service"] == s,
+                        }
+                })
+                .cloned()
+        };
+        let subject = service.unwrap_or("host-wide");
+        let Some(open) = pick(&baseline.json, "open", None) else {
+            self.about_run(
+                case,
+                &format!("{check} {subject} open in the static audit ({baseline_name}), as the scenario is built"),
+                baseline_name,
+                baseline,
+                format!("{check} {subject}: {}", said(&verdicts(&baseline.json, check, service))),
+                false,
+            );
+            return;
+        };
+        let wanted = open["severity"].as_str().unwrap_or_default().to_string();
+        let truth = format!("{baseline_name} rates an open {check} {subject} {wanted} ⇒ open · proven · {wanted}");
+        let (said, agrees) = match pick(&run.json, "open", Some("proven")) {
+            Some(proven) => (
+                format!("{check} {subject}: {}", graded(&proven)),
+                proven["severity"] == wanted.as_str(),
+            ),
+            None => {
+                let all: Vec<String> = run.json["findings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|f| f["check"] == check && f["service"].as_str() == service)
+                    .map(graded)
+                    .collect();
+                (
+                    format!(
+                        "{check} {subject}: not open · proven ({})",
+                        if all.is_empty() {
+                            "no finding".into()
+                        } else {
+                            all.join(" + ")
+                        }
+                    ),
+                    false,
+                )
+            }
+        };
+        self.about_run(case, &truth, run_name, run, said, agrees);
+    }
+
+    /// `ports` (bridge member ports on the host) are not ingress interfaces of their own: traffic
+    /// through them enters the host's stack on their bridge. Checked in the lab's interface list,
+    /// in its rows, and in every evidence line of `run`'s findings.
+    pub fn member_ports_not_ingress(&mut self, case: &str, run_name: &str, run: &Run, ports: &[String]) {
+        assert!(
+            !ports.is_empty(),
+            "{case}: the scenario should have bridge member ports to check"
+        );
+        let names = |text: &str| -> Vec<String> {
+            text.split(|c: char| c.is_whitespace() || ",:()[]\"'".contains(c))
+                .filter(|w| ports.iter().any(|p| p == w))
+                .map(str::to_string)
+                .collect()
+        };
+        let mut wrong: Vec<String> = Vec::new();
+        for i in run.json["interfaces"].as_array().into_iter().flatten() {
+            let name = i
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| i["name"].as_str().map(str::to_string));
+            if let Some(n) = name.filter(|n| ports.contains(n)) {
+                wrong.push(format!("lab interface list has {n}"));
+            }
+        }
+        let rows: Vec<String> = run.json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["interface"].as_str())
+            .filter(|i| ports.iter().any(|p| p == i))
+            .map(|i| format!("lab row on {i}"))
+            .collect();
+        if let Some(first) = rows.first() {
+            wrong.push(format!("{} ({} rows)", first, rows.len()));
+        }
+        let lines: Vec<String> = run.json["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .filter(|e| !names(e).is_empty())
+            .collect();
+        if let Some(example) = lines.first() {
+            wrong.push(format!(
+                "{} evidence lines, e.g. \"{}\"",
+                lines.len(),
+                example.chars().take(160).collect::<String>()
+            ));
+        }
+        let truth = format!(
+            "{} enslaved to a bridge ⇒ never an ingress interface of its own",
+            ports.join(", ")
+        );
+        let said = if wrong.is_empty() {
+            "not named".to_string()
+        } else {
+            wrong.join("; ")
+        };
+        let agrees = wrong.is_empty();
+        self.about_run(case, &truth, run_name, run, said, agrees);
+    }
+}

@@ -118,6 +118,11 @@ pub fn run(
         } else {
             None
         };
+        let half_open = if members.iter().any(|&i| live[i].spec.protocol == Protocol::Tcp) {
+            syn_received(&topo.victim)?
+        } else {
+            Vec::new()
+        };
         for &i in &members {
             let l = &mut live[i];
             if l.outcome.is_none() {
@@ -132,12 +137,15 @@ pub fn run(
                 Protocol::Udp => 17,
             };
             if let (Some(seen), Some(Outcome::Dropped)) = (observed, l.outcome) {
-                if protocol == 6 && seen.passed_input(protocol, l.spec.src.port()) {
+                let accepted = half_open
+                    .iter()
+                    .any(|(local, peer)| *peer == l.spec.src && local.port() == l.spec.dst.port());
+                if protocol == 6 && seen.passed_input(protocol, l.spec.src.port()) && accepted {
                     // The listener got the SYN; its SYN-ACK found no way back to the sender.
                     l.outcome = Some(Outcome::Blind);
                     l.evidence.push(
-                        "the SYN passed every input hook to the listener, but no SYN-ACK came back to the sender \
-                         (no route to it)"
+                        "the listener took the SYN (a half-open connection from the sender was seen), but no \
+                         SYN-ACK came back to the sender (no route to it)"
                             .into(),
                     );
                 } else {
@@ -145,8 +153,10 @@ pub fn run(
                 }
             }
             if !moved.is_empty() {
-                l.evidence
-                    .push(format!("during this attack phase: {}", moved.join(", ")));
+                l.evidence.push(format!(
+                    "moved while this phase's probes were in flight (not this probe's alone): {}",
+                    moved.join(", ")
+                ));
             }
         }
         progress(done + 1, total, kind.id());
@@ -331,6 +341,25 @@ fn on_neighbour_frame(
         }
     }
     Ok(())
+}
+
+/// The victim's half-open TCP connections (`SYN-RECV`: the listener took a SYN and answered it, or
+/// tried to), as (local, peer) addresses.
+fn syn_received(victim: &crate::netns::Namespace) -> Result<Vec<(SocketAddr, SocketAddr)>, LabError> {
+    let text = victim.exec(&["ss", "-Htn", "state", "syn-recv"])?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let n = cols.len();
+            let parse = |s: &str| {
+                s.replace(['[', ']'], "").rsplit_once(':').and_then(|(ip, port)| {
+                    Some(SocketAddr::new(ip.split('%').next()?.parse().ok()?, port.parse().ok()?))
+                })
+            };
+            Some((parse(cols.get(n.checked_sub(2)?)?)?, parse(cols.get(n - 1)?)?))
+        })
+        .collect())
 }
 
 fn result(topo: &Topology, l: Live) -> AttackResult {

@@ -10,7 +10,6 @@ use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
 use loopwarden_core::firewall::eval::{Packets, Reach};
 use loopwarden_core::firewall::questions::Firewall;
 use loopwarden_core::firewall::ranges::{addr_value, value_addr, RangeSet};
-use loopwarden_core::firewall::verdict::Decision;
 use loopwarden_core::inventory::inet_service_id;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -192,42 +191,35 @@ pub fn plan(facts: &HostFacts) -> Plan {
     }
 }
 
-/// A source address on `link`'s subnet that the host's firewall lets in, when it does not let in
+/// A source address on `link`'s subnet that the host's firewall lets in where it does not let in
 /// the attacker's default one: a rule that trusts one LAN address (`ip saddr 192.0.2.10 accept`,
-/// `ufw allow from …`) is a rule any neighbour spoofs. Asked of core's packet-path evaluator
-/// for packets to this host's addresses and to 127.0.0.0/8.
+/// `ufw allow from …`) is a rule any neighbour spoofs. Asked of core's packet-path evaluator for
+/// packets from the whole subnet to this host's addresses and to 127.0.0.0/8: a path that gets
+/// through for some sources but not for the default attacker's names one.
 fn trusted_source(firewall: &Firewall, link: &LinkPlan, stand_ins: &[Ipv4Addr]) -> Option<Ipv4Addr> {
     let (peer, &(addr, len)) = (link.peer_v4?, link.v4.first()?);
     if !firewall.captured || len > 30 {
         return None;
     }
-    let to_host = firewall.analysis.host.local(false).clone();
-    let lets_in = |src: RangeSet| {
-        firewall
-            .analysis
-            .query(Packets::arriving(false, &link.name, src, to_host.clone()), Reach::Full)
-    };
-    if lets_in(RangeSet::single(addr_value(IpAddr::V4(peer)))).decision() != Decision::Blocked {
-        return None;
-    }
     let mask = u32::MAX << (32 - len);
     let network = u32::from(addr) & mask;
-    let mut candidates = RangeSet::range(u128::from(network + 1), u128::from((network | !mask) - 1));
-    for taken in link
-        .v4
+    let mut sources = RangeSet::range(u128::from(network + 1), u128::from((network | !mask) - 1));
+    for taken in link.v4.iter().map(|(a, _)| *a).chain(stand_ins.iter().copied()) {
+        sources = sources.subtract(&RangeSet::single(addr_value(IpAddr::V4(taken))));
+    }
+    let to_host = firewall.analysis.host.local(false).clone();
+    let answer = firewall
+        .analysis
+        .query(Packets::arriving(false, &link.name, sources, to_host), Reach::Full);
+    let peer = addr_value(IpAddr::V4(peer));
+    answer
+        .leaves
         .iter()
-        .map(|(a, _)| *a)
-        .chain(stand_ins.iter().copied())
-        .chain([peer])
-    {
-        candidates = candidates.subtract(&RangeSet::single(addr_value(IpAddr::V4(taken))));
-    }
-    let answer = lets_in(candidates);
-    let through = answer.open_path()?;
-    match value_addr(through.packets.src.first()?, false) {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
-    }
+        .filter(|l| l.certainly_through() && !l.packets.src.contains(peer))
+        .find_map(|l| match value_addr(l.packets.src.first()?, false) {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
 }
 
 fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {

@@ -81,17 +81,54 @@ pub fn nft_text_refusal(text: &str) -> Option<String> {
 }
 
 /// Why one line of nftables text must be left out, if it must: a cgroupv2 path with a `..`
-/// component.
+/// component (quoted or not), or an unquoted DNS name (a dotted word that is no address) — nft
+/// would resolve it as root, and a resolver reached through a socket (nscd, systemd-resolved)
+/// sends the query out of the lab.
 pub fn nft_line_refusal(line: &str) -> Option<String> {
-    if !line.contains("cgroupv2") {
-        return None;
+    let unquoted: Vec<&str> = line.split('"').step_by(2).collect();
+    let tokens: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '{' | '}' | ','))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if line.contains("cgroupv2") && tokens.iter().any(|t| t.split('/').any(|c| c == "..")) {
+        return Some("refused: a cgroupv2 path with `..` looks up a path outside the cgroup tree".to_string());
     }
-    let escapes = line
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .any(|quoted| quoted.split('/').any(|c| c == ".."));
-    escapes.then(|| "refused: a cgroupv2 path with `..` looks up a path outside the cgroup tree".to_string())
+    let words: Vec<&str> = unquoted
+        .iter()
+        .flat_map(|part| part.split(|c: char| c.is_whitespace() || matches!(c, '{' | '}' | ',')))
+        .filter(|t| !t.is_empty())
+        .collect();
+    // Names of chains, sets and tables may have dots: they follow these words.
+    let is_name = |i: usize| {
+        let before = |n: usize| i.checked_sub(n).and_then(|p| words.get(p)).copied();
+        matches!(
+            before(1),
+            Some("jump" | "goto" | "chain" | "set" | "map" | "flowtable" | "table")
+        ) || (matches!(before(1), Some("ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev"))
+            && before(2) == Some("table"))
+    };
+    let named = words
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !is_name(*i))
+        .map(|(_, w)| *w)
+        .filter(|w| looks_like_host_name(w));
+    named
+        .take(1)
+        .map(|name| format!("refused: `{name}` looks like a host name, which nft would resolve as root"))
+        .next()
+}
+
+/// An unquoted word with a dot that is not an address, prefix, range or number: a DNS name.
+fn looks_like_host_name(word: &str) -> bool {
+    let word = word.trim_start_matches('!');
+    let labels_ok = word
+        .split('.')
+        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    labels_ok
+        && word.contains('.')
+        && word.chars().any(|c| c.is_ascii_alphabetic())
+        && word.parse::<std::net::IpAddr>().is_err()
 }
 
 /// Why one `iptables-restore` line must be left out, if it must: `--modprobe`/`-M` or
@@ -149,6 +186,25 @@ mod tests {
         }
     }
 
+    /// Every ruleset captured from real software (Docker, kube-proxy, ufw, firewalld-style …)
+    /// passes untouched.
+    #[test]
+    fn no_captured_ruleset_is_refused() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/firewall");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("fixtures").flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("ruleset.nft")) else {
+                continue;
+            };
+            seen += 1;
+            assert_eq!(nft_text_refusal(&text), None, "{}", entry.path().display());
+            for line in text.lines() {
+                assert_eq!(nft_line_refusal(line), None, "{}: {line}", entry.path().display());
+            }
+        }
+        assert!(seen >= 10, "only {seen} captured rulesets found");
+    }
+
     #[test]
     fn a_real_ruleset_is_not_refused() {
         // As `nft list ruleset` prints them: quoted names, comments, sets, words that merely
@@ -159,6 +215,19 @@ mod tests {
         assert_eq!(nft_text_refusal(real), None);
         assert_eq!(nft_line_refusal("socket cgroupv2 level 1 \"user.slice\" drop"), None);
         assert!(nft_line_refusal("socket cgroupv2 level 2 \"user.slice/../../../../etc\" drop").is_some());
+        assert!(nft_line_refusal("socket cgroupv2 level 1 ../../../root/.cargo drop").is_some());
+        assert!(nft_line_refusal("ip saddr name.example drop").is_some());
+        assert!(nft_line_refusal("ip saddr != { 192.0.2.1, evil.example } drop").is_some());
+        for fine in [
+            "iifname \"eth0.100\" ip saddr 192.0.2.0/24 accept",
+            "ip daddr 10.0.0.1-10.0.0.9 tcp dport 80 accept",
+            "ip6 saddr ::ffff:127.0.0.0/104 drop",
+            "ip daddr @cluster-ips reject",
+            "ip daddr . meta l4proto . th dport vmap @service-ips",
+            "meta mark & 0x00004000 == 0x00000000 return",
+        ] {
+            assert_eq!(nft_line_refusal(fine), None, "{fine}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod firewall;
+mod guards;
 mod host;
 mod interfaces;
 mod names;
@@ -64,8 +65,10 @@ pub fn collect() -> HostFacts {
         accounts: accounts::collect(&mut limits),
         firewall: firewall::collect(&mut limits),
         relays: Default::default(),
+        guards: Vec::new(),
     };
     facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
+    facts.guards = guards::collect(&facts.inet_sockets, &facts.unix_sockets, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }

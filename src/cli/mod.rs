@@ -3,6 +3,7 @@
 mod audit;
 mod checks;
 mod facts;
+mod guard;
 mod output;
 mod prove;
 
@@ -46,6 +47,7 @@ enum Verb {
     Facts(facts::Args),
     Checks(checks::Args),
     Prove(prove::Args),
+    Guard(guard::Args),
 }
 
 /// Parses the command line and runs the verb, mapping every outcome to an exit code.
@@ -63,6 +65,7 @@ pub fn main() -> ExitCode {
         Verb::Facts(args) => facts::run(args),
         Verb::Checks(args) => checks::run(args),
         Verb::Prove(args) => prove::run(args),
+        Verb::Guard(args) => guard::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -108,6 +108,9 @@ pub struct Args {
     /// Seconds SIGTERM waits for open connections before closing them.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_DRAIN_TIMEOUT.as_secs())]
     drain_timeout: u64,
+    /// Worker threads, each accepting and serving on its own (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    workers: usize,
     /// Print what the running guards allow and their counters, and exit.
     #[arg(long)]
     status: bool,
@@ -179,6 +182,7 @@ fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
         }],
         status_dir: args.status_dir.clone(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
+        workers: args.workers,
     };
     config::validate(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(config)

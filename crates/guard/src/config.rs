@@ -12,8 +12,9 @@ pub const DEFAULT_MAX_CONNS: usize = 16384;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default largest HTTP request head, in bytes.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Default largest number of HTTP request header fields.
-pub const DEFAULT_MAX_HEADERS: usize = 64;
+/// Default largest number of HTTP request header fields (hyper's own bound, kept on the stack:
+/// another value costs a heap allocation per request).
+pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// Default time SIGTERM waits for open connections before closing them.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -28,6 +29,8 @@ pub struct GuardConfig {
     pub status_dir: Option<PathBuf>,
     /// How long SIGTERM waits for open connections.
     pub drain_timeout: Duration,
+    /// Worker threads (each accepts and serves on its own); `0`: one per core.
+    pub workers: usize,
 }
 
 /// One front: where clients connect, where allowed ones go, and who is allowed.
@@ -153,6 +156,8 @@ struct FileConfig {
     status_dir: Option<PathBuf>,
     drain_timeout_secs: Option<u64>,
     #[serde(default)]
+    workers: usize,
+    #[serde(default)]
     front: Vec<FileFront>,
 }
 
@@ -223,6 +228,7 @@ pub fn parse(text: &str, source: &str, default_name: &str) -> Result<GuardConfig
             .drain_timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+        workers: file.workers,
     };
     validate(&config)?;
     Ok(config)

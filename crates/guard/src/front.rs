@@ -24,6 +24,14 @@ pub enum Bound {
 }
 
 impl Bound {
+    /// Another descriptor for the same listening socket (each worker thread accepts on its own).
+    pub fn try_clone(&self) -> std::io::Result<Bound> {
+        Ok(match self {
+            Bound::Tcp(l) => Bound::Tcp(l.try_clone()?),
+            Bound::Unix(l) => Bound::Unix(l.try_clone()?),
+        })
+    }
+
     /// What it listens on, for messages.
     pub fn describe(&self) -> String {
         match self {

@@ -85,11 +85,6 @@ pub fn run(source: Source) -> Result<(), RunError> {
             None
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("loopwarden-guard")
-        .build()
-        .map_err(RunError::Runtime)?;
     let fronts: Vec<Arc<FrontState>> = config
         .fronts
         .iter()
@@ -97,33 +92,15 @@ pub fn run(source: Source) -> Result<(), RunError> {
         .zip(policies)
         .map(|(c, p)| Arc::new(FrontState::new(c, p)))
         .collect();
-    let result = runtime.block_on(serve_all(source, config, fronts, bound, status_dir.clone(), me));
-    if let Some(dir) = status_dir {
-        status::remove(&dir);
-    }
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    result
-}
-
-async fn serve_all(
-    source: Source,
-    config: GuardConfig,
-    fronts: Vec<Arc<FrontState>>,
-    bound: Vec<Vec<Bound>>,
-    status_dir: Option<PathBuf>,
-    me: GuardUser,
-) -> Result<(), RunError> {
     let (drain_tx, draining) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         name: config.name.clone(),
         accounts: Default::default(),
         refusal_log: Default::default(),
         draining,
     });
-    let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Runtime)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Runtime)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Runtime)?;
-    for (front, sockets) in fronts.iter().zip(bound) {
+    for (front, sockets) in fronts.iter().zip(&bound) {
         let names: Vec<String> = sockets.iter().map(Bound::describe).collect();
         eprintln!(
             "loopwarden guard {}: front {} listening on {} -> {} ({}), allowing {}",
@@ -138,20 +115,95 @@ async fn serve_all(
             },
             allowed(&front.policy())
         );
-        for socket in sockets {
-            tokio::spawn(crate::serve::accept_loop(
-                socket,
-                Arc::clone(front),
-                Arc::clone(&shared),
-            ));
-        }
     }
+    let workers = start_workers(config.workers, &fronts, &bound, &shared, &stop)?;
+    drop(bound);
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    let result = control.block_on(control_loop(
+        source,
+        &config,
+        &fronts,
+        &shared,
+        drain_tx,
+        status_dir.clone(),
+        me,
+    ));
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.join();
+    }
+    if let Some(dir) = status_dir {
+        status::remove(&dir);
+    }
+    result
+}
+
+/// One worker thread per core, each with a single-threaded runtime accepting on every front
+/// (nginx's model): a connection's tasks — accept, identification, both splice directions, or
+/// hyper's server and client halves — stay on one thread, with no cross-thread wake-ups.
+fn start_workers(
+    workers: usize,
+    fronts: &[Arc<FrontState>],
+    bound: &[Vec<Bound>],
+    shared: &Arc<Shared>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, RunError> {
+    let count = match workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut handles = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut sockets = Vec::new();
+        for (front, listeners) in fronts.iter().zip(bound) {
+            for l in listeners {
+                sockets.push((Arc::clone(front), l.try_clone().map_err(RunError::Runtime)?));
+            }
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(RunError::Runtime)?;
+        let (shared, mut stop) = (Arc::clone(shared), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("loopwarden-guard-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    for (front, socket) in sockets {
+                        tokio::spawn(crate::serve::accept_loop(socket, front, Arc::clone(&shared)));
+                    }
+                    let _ = stop.wait_for(|s| *s).await;
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })
+            .map_err(RunError::Runtime)?;
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+/// Signals, status publication and reloads, on the main thread; returns after the drain.
+async fn control_loop(
+    source: Source,
+    config: &GuardConfig,
+    fronts: &[Arc<FrontState>],
+    shared: &Shared,
+    drain_tx: tokio::sync::watch::Sender<bool>,
+    status_dir: Option<PathBuf>,
+    me: GuardUser,
+) -> Result<(), RunError> {
+    let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Runtime)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Runtime)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Runtime)?;
     let started = status::now();
     let mut ticker = tokio::time::interval(STATUS_INTERVAL);
     loop {
         tokio::select! {
-            _ = ticker.tick() => publish(&status_dir, &config.name, started, &fronts).await,
-            _ = sighup.recv() => reload(&source, &fronts, &shared, &me).await,
+            _ = ticker.tick() => publish(&status_dir, &config.name, started, fronts).await,
+            _ = sighup.recv() => reload(&source, fronts, shared, &me).await,
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
@@ -165,8 +217,8 @@ async fn serve_all(
     let deadline = tokio::time::Instant::now() + config.drain_timeout;
     while fronts.iter().any(|f| f.occupancy.open() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        publish(&status_dir, &config.name, started, &fronts).await;
     }
+    publish(&status_dir, &config.name, started, fronts).await;
     let left: usize = fronts.iter().map(|f| f.occupancy.open()).sum();
     eprintln!(
         "loopwarden guard {}: stopped ({left} connections cut at the drain deadline)",

@@ -191,11 +191,11 @@ impl HttpPolicy {
     }
 
     fn host_allowed(&self, value: &str) -> bool {
-        let Some((name, port)) = split_host(&value.to_ascii_lowercase()) else {
+        let Some((name, port)) = split_host_ref(value) else {
             return false;
         };
         self.hosts.iter().any(|h| {
-            h.name == name
+            h.name.eq_ignore_ascii_case(name)
                 && match h.port {
                     None => true,
                     Some(want) => port == Some(want) || (port.is_none() && want == 80),
@@ -302,21 +302,26 @@ fn lossy(v: &HeaderValue) -> String {
 /// `name`, `name:port`, `[v6]`, `[v6]:port` → (lower-case name, port). `None` for anything
 /// else (empty, spaces, userinfo, a bad port).
 fn split_host(text: &str) -> Option<(String, Option<u16>)> {
+    split_host_ref(text).map(|(name, port)| (name.to_ascii_lowercase(), port))
+}
+
+/// [`split_host`] without allocating: the name as written (compare it case-insensitively).
+fn split_host_ref(text: &str) -> Option<(&str, Option<u16>)> {
     if text.is_empty() || text.bytes().any(|b| b.is_ascii_whitespace() || b == b'@' || b == b'/') {
         return None;
     }
-    let (name, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (inside, after) = rest.split_once(']')?;
-        inside.parse::<std::net::Ipv6Addr>().ok()?;
-        let port = match after {
+    let (name, port) = if text.starts_with('[') {
+        let close = text.find(']')?;
+        text[1..close].parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match &text[close + 1..] {
             "" => None,
             p => Some(p.strip_prefix(':')?),
         };
-        (format!("[{inside}]"), port)
+        (&text[..=close], port)
     } else {
         match text.split_once(':') {
-            Some((n, p)) => (n.to_string(), Some(p)),
-            None => (text.to_string(), None),
+            Some((n, p)) => (n, Some(p)),
+            None => (text, None),
         }
     };
     if name.is_empty() {
@@ -337,7 +342,7 @@ pub fn parse_origin(text: &str) -> Option<Origin> {
     if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
         return None;
     }
-    let (host, port) = split_host(&rest.to_ascii_lowercase())?;
+    let (host, port) = split_host(rest)?;
     let port = port.or(match scheme.as_str() {
         "http" | "ws" => Some(80),
         "https" | "wss" => Some(443),

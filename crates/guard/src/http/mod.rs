@@ -14,8 +14,7 @@ use crate::identity::Peer;
 use crate::policy::Refusal;
 use crate::state::{FrontState, Shared};
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE};
@@ -31,18 +30,18 @@ use tokio::net::{TcpStream, UnixStream};
 /// Bound on connecting to the upstream.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Response bodies: the upstream's, streamed, or a refusal text.
-type Body = BoxBody<Bytes, hyper::Error>;
+/// Response bodies: the upstream's, streamed, or a refusal text (no boxing on the hot path).
+type Body = Either<Incoming, Full<Bytes>>;
 
 /// Headers that concern one hop only and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    hyper::header::TE,
+    hyper::header::TRAILER,
+    hyper::header::TRANSFER_ENCODING,
+    hyper::header::UPGRADE,
 ];
 
 /// One client connection: who it is and its upstream connection.
@@ -76,9 +75,11 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.timeout)
-        .max_headers(limits.max_headers)
         .max_header_size(limits.max_bytes)
         .max_buf_size(limits.max_bytes.max(64 * 1024));
+    if limits.max_headers != crate::config::DEFAULT_MAX_HEADERS {
+        builder.max_headers(limits.max_headers);
+    }
     let connection = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
     tokio::pin!(connection);
     let mut draining = shared.draining.clone();
@@ -130,8 +131,10 @@ async fn handle(
         http.identity_header.as_ref().map(|h| (h, conn.identity.as_str())),
     );
     strip_hop_by_hop(req.headers_mut(), upgrade);
-    if let Some(pq) = req.uri().path_and_query().cloned() {
-        *req.uri_mut() = Uri::from(pq);
+    if req.uri().authority().is_some() {
+        // Absolute-form (already checked against the allowed hosts): the upstream gets the path.
+        let path = req.uri().path_and_query().cloned();
+        *req.uri_mut() = path.map_or_else(|| Uri::from_static("/"), Uri::from);
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let mut slot = conn.upstream.lock().await;
@@ -167,7 +170,7 @@ async fn handle(
     } else {
         strip_hop_by_hop(resp.headers_mut(), false);
     }
-    resp.map(BodyExt::boxed)
+    resp.map(Either::Left)
 }
 
 /// Sends on the connection's upstream, (re)connecting when there is none or it closed. A
@@ -237,18 +240,24 @@ where
 /// Removes hop-by-hop headers and those the `Connection` header names; an upgrade request
 /// keeps `Connection: upgrade` and `Upgrade`, which the upstream must see.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    let upgrade_value = headers.get(hyper::header::UPGRADE).cloned();
-    for name in &listed {
-        headers.remove(name);
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in &listed {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    let upgrade_value = if upgrade {
+        headers.get(hyper::header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     if upgrade {
@@ -260,11 +269,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 }
 
 fn text(status: StatusCode, message: &str) -> Response<Body> {
-    let mut resp = Response::new(
-        Full::new(Bytes::from(format!("{message}\n")))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(format!("{message}\n")))));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -6,6 +6,7 @@
 
 mod bind_wildcard;
 mod dnat_loopback;
+mod guarded;
 mod localhost_resolution;
 mod loopback_source_trust;
 mod no_loopback_antispoof;
@@ -28,6 +29,8 @@ mod udp_loopback;
 mod unix_abstract;
 mod unix_world;
 mod web;
+
+pub use web::credit_guards;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
-          openssh-server openssh-client chromium haproxy caddy apache2 openssl)
+          openssh-server openssh-client chromium haproxy caddy apache2 openssl
+          python3-websockets iperf3 wrk libnginx-mod-stream)
 
 missing=()
 for p in "${packages[@]}"; do

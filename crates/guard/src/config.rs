@@ -410,6 +410,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let c = parse(
+            include_str!("../../../contrib/systemd/example.toml"),
+            "example.toml",
+            "example",
+        )
+        .unwrap();
+        assert_eq!(c.name, "example");
+        assert_eq!(c.fronts[0].listen, Listen::Tcp(8080));
+    }
+
+    #[test]
     fn modes_are_octal_permission_bits() {
         assert_eq!(parse_mode("0660"), Ok(0o660));
         assert_eq!(parse_mode("0o600"), Ok(0o600));

@@ -165,20 +165,27 @@ impl Guard {
         serde_json::from_slice(&out.stdout).expect("status JSON")
     }
 
-    /// The counters of the first front, once the status shows at least `refused` refusals
-    /// (the status is rewritten every second).
-    pub fn counters_after(&self, refused: u64) -> serde_json::Value {
+    /// The counters of the first front once `done` holds for them, or after 5 s (the status is
+    /// rewritten every second).
+    pub fn counters_until(&self, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let c = self.status()[0]["fronts"][0]["counters"].clone();
-            let total: u64 = c["refused"]
-                .as_object()
-                .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
-            if total >= refused || Instant::now() > deadline {
+            if done(&c) || Instant::now() > deadline {
                 return c;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The counters once they show at least `refused` refusals.
+    pub fn counters_after(&self, refused: u64) -> serde_json::Value {
+        self.counters_until(|c| {
+            c["refused"]
+                .as_object()
+                .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum::<u64>())
+                >= refused
+        })
     }
 
     /// Sends a signal to the guard.

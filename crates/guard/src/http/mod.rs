@@ -240,6 +240,12 @@ where
 /// Removes hop-by-hop headers and those the `Connection` header names; an upgrade request
 /// keeps `Connection: upgrade` and `Upgrade`, which the upstream must see.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Read first: `Connection: upgrade` names the Upgrade header among those removed below.
+    let upgrade_value = if upgrade {
+        headers.get(hyper::header::UPGRADE).cloned()
+    } else {
+        None
+    };
     if headers.contains_key(CONNECTION) {
         let listed: Vec<HeaderName> = headers
             .get_all(CONNECTION)
@@ -252,11 +258,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             headers.remove(name);
         }
     }
-    let upgrade_value = if upgrade {
-        headers.get(hyper::header::UPGRADE).cloned()
-    } else {
-        None
-    };
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }

@@ -44,15 +44,17 @@ srv.serve_forever()
 }
 
 fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| {
-        Path::new(p).exists()
-            && std::process::Command::new(p)
-                .arg("--version")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-    })
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| {
+            Path::new(p).exists()
+                && std::process::Command::new(p)
+                    .arg("--version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        })
 }
 
 fn dump_dom(ns: &Namespace, browser: &str, profile: &Path, url: &str) -> String {
@@ -60,9 +62,21 @@ fn dump_dom(ns: &Namespace, browser: &str, profile: &Path, url: &str) -> String 
     let profile = format!("--user-data-dir={}", profile.display());
     let out = ns
         .command(&[
-            "timeout", "40", browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            &profile, &rules, "--dump-dom", url,
+            "timeout",
+            "40",
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &profile,
+            &rules,
+            "--dump-dom",
+            url,
         ])
         .stdin(std::process::Stdio::null())
         .output()
@@ -87,7 +101,19 @@ fn a_rebinding_page_cannot_read_through_the_guard_and_a_page_of_the_allowed_orig
     std::fs::write(www.join("secret.txt"), "TOKEN-51c0de").expect("secret");
     let ns = namespace("guardchrome");
     let _files = file_server(&ns, 18095, &www);
-    let guard = start_guard(&ns, None, &["--listen", "localhost:8095", "--to", "127.0.0.1:18095", "--allow-user", "root", "--http"]);
+    let guard = start_guard(
+        &ns,
+        None,
+        &[
+            "--listen",
+            "localhost:8095",
+            "--to",
+            "127.0.0.1:18095",
+            "--allow-user",
+            "root",
+            "--http",
+        ],
+    );
     let runs = [
         format!("http://{FOREIGN}:18095/page.html"), // the bare service: the attack works
         format!("http://{FOREIGN}:8095/page.html"),  // through the guard under the foreign name
@@ -105,9 +131,23 @@ fn a_rebinding_page_cannot_read_through_the_guard_and_a_page_of_the_allowed_orig
         handles.into_iter().map(|h| h.join().expect("chromium")).collect()
     });
     let read = |dom: &str| dom.contains("status=200 body=TOKEN-51c0de");
-    assert!(read(&doms[0]), "control: the browser must read the bare service under {FOREIGN}:\n{}", doms[0]);
-    assert!(!read(&doms[1]) && doms[1].contains("loopwarden guard: refused: Host"), "through the guard under {FOREIGN}:\n{}\n{}", doms[1], guard.log());
-    assert!(read(&doms[2]), "the allowed origin reads through the guard:\n{}\n{}", doms[2], guard.log());
+    assert!(
+        read(&doms[0]),
+        "control: the browser must read the bare service under {FOREIGN}:\n{}",
+        doms[0]
+    );
+    assert!(
+        !read(&doms[1]) && doms[1].contains("loopwarden guard: refused: Host"),
+        "through the guard under {FOREIGN}:\n{}\n{}",
+        doms[1],
+        guard.log()
+    );
+    assert!(
+        read(&doms[2]),
+        "the allowed origin reads through the guard:\n{}\n{}",
+        doms[2],
+        guard.log()
+    );
 }
 
 /// The instance directory under the audit's status root, owned by the guard's user, removed
@@ -141,7 +181,13 @@ fn web_statuses(report: &serde_json::Value, service: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|f| f["service"] == service && f["check"].as_str().is_some_and(|c| c.starts_with("web.")))
-        .map(|f| format!("{}={}", f["check"].as_str().unwrap_or(""), f["status"].as_str().unwrap_or("")))
+        .map(|f| {
+            format!(
+                "{}={}",
+                f["check"].as_str().unwrap_or(""),
+                f["status"].as_str().unwrap_or("")
+            )
+        })
         .collect()
 }
 
@@ -160,8 +206,22 @@ fn audit_probe_finds_the_bare_upstream_open_the_front_clean_and_credits_the_guar
     let log = TempDir::new("guard-audit-log");
     let mut argv = as_user(&u.guard);
     argv.extend(
-        [loopwarden(), "guard", "--listen", "localhost:8096", "--to", "127.0.0.1:18096", "--allow-user", "lwg-alice", "--allow-user", "root", "--http", "--status-dir", &status_dir]
-            .map(String::from),
+        [
+            loopwarden(),
+            "guard",
+            "--listen",
+            "localhost:8096",
+            "--to",
+            "127.0.0.1:18096",
+            "--allow-user",
+            "lwg-alice",
+            "--allow-user",
+            "root",
+            "--http",
+            "--status-dir",
+            &status_dir,
+        ]
+        .map(String::from),
     );
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let _guard = Spawned(
@@ -178,9 +238,16 @@ fn audit_probe_finds_the_bare_upstream_open_the_front_clean_and_credits_the_guar
 
     let report = audit_json(&ns, &["--probe", "--no-post", "--fail-on", "critical"]);
     let upstream = web_statuses(&report, "tcp:127.0.0.1:18096");
-    assert!(upstream.contains(&"web.dns-rebinding=open".to_string()), "bare upstream: {upstream:?}");
+    assert!(
+        upstream.contains(&"web.dns-rebinding=open".to_string()),
+        "bare upstream: {upstream:?}"
+    );
     for front in ["tcp:127.0.0.1:8096", "tcp:[::1]:8096"] {
-        assert_eq!(web_statuses(&report, front), Vec::<String>::new(), "the guarded front {front}");
+        assert_eq!(
+            web_statuses(&report, front),
+            Vec::<String>::new(),
+            "the guarded front {front}"
+        );
     }
 
     // Only root (the probe, the service's owner) and the guard's user may reach the upstream now.
@@ -196,10 +263,19 @@ fn audit_probe_finds_the_bare_upstream_open_the_front_clean_and_credits_the_guar
     must(&mut ns.command(&["nft", "-f", file.to_str().expect("path")]));
     let report = audit_json(&ns, &["--probe", "--no-post", "--fail-on", "critical"]);
     let upstream = web_statuses(&report, "tcp:127.0.0.1:18096");
-    assert!(upstream.contains(&"web.dns-rebinding=blocked".to_string()), "credited upstream: {upstream:?}\n{report:#}");
+    assert!(
+        upstream.contains(&"web.dns-rebinding=blocked".to_string()),
+        "credited upstream: {upstream:?}\n{report:#}"
+    );
     assert!(!upstream.iter().any(|s| s.ends_with("=open")), "{upstream:?}");
     let dns = findings(&report, "web.dns-rebinding", Some("tcp:127.0.0.1:18096"));
-    assert!(dns[0]["title"].as_str().is_some_and(|t| t.starts_with("blocked by loopwarden guard")), "{:#}", dns[0]);
+    assert!(
+        dns[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("blocked by loopwarden guard")),
+        "{:#}",
+        dns[0]
+    );
     for service in ["tcp:127.0.0.1:18096", "tcp:127.0.0.1:8096", "tcp:[::1]:8096"] {
         let local = findings(&report, "local.tcp-any-uid", Some(service));
         assert_eq!(local.len(), 1, "{service}: {report:#}");

@@ -75,6 +75,8 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.timeout)
+        // A client that sends its request and shuts down writing still gets the answer.
+        .half_close(true)
         .max_header_size(limits.max_bytes)
         .max_buf_size(limits.max_bytes.max(64 * 1024));
     if limits.max_headers != crate::config::DEFAULT_MAX_HEADERS {
@@ -275,4 +277,114 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FrontConfig, HttpConfig, SocketFileConfig};
+    use crate::endpoint::Listen;
+    use crate::policy::Policy;
+    use proptest::prelude::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves `input` as one client connection (the upstream is a closed port) and returns what
+    /// the guard answered.
+    fn serve_bytes(input: Vec<u8>) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let config = FrontConfig {
+                name: "fuzz".into(),
+                listen: Listen::Tcp(8080),
+                upstream: Upstream::Tcp("127.0.0.1:1".parse().unwrap()),
+                allow_users: vec!["0".into()],
+                allow_groups: vec![],
+                http: Some(HttpConfig {
+                    header_timeout: Duration::from_millis(300),
+                    ..HttpConfig::default()
+                }),
+                max_conns: 10,
+                max_conns_per_user: None,
+                socket: SocketFileConfig::default(),
+            };
+            let policy = Policy::resolve(&config).unwrap();
+            let front = Arc::new(FrontState::new(config, policy));
+            let (_tx, draining) = tokio::sync::watch::channel(false);
+            let shared = Arc::new(Shared {
+                name: "fuzz".into(),
+                accounts: Default::default(),
+                refusal_log: Default::default(),
+                draining,
+            });
+            let peer = Peer {
+                uid: 0,
+                user: Some("root".into()),
+                gids: vec![0],
+                pid: None,
+                process: None,
+                from: "test".into(),
+                inode: None,
+            };
+            let (mut client, server) = tokio::io::duplex(1 << 16);
+            let task = tokio::spawn(serve(server, peer, front, shared));
+            client.write_all(&input).await.unwrap();
+            client.shutdown().await.unwrap();
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("connection ends")
+                .expect("no panic");
+            out
+        })
+    }
+
+    #[test]
+    fn a_foreign_host_is_answered_421_and_an_allowed_one_reaches_for_the_upstream() {
+        let out = serve_bytes(b"GET / HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n".to_vec());
+        assert!(out.starts_with(b"HTTP/1.1 421"), "{}", String::from_utf8_lossy(&out));
+        let out = serve_bytes(b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n".to_vec());
+        assert!(out.starts_with(b"HTTP/1.1 502"), "{}", String::from_utf8_lossy(&out));
+    }
+
+    fn request_like() -> impl Strategy<Value = Vec<u8>> {
+        let method = prop_oneof!["GET", "POST", "OPTIONS", "CONNECT", "G\0T", "[A-Z]{1,10}"];
+        let target = prop_oneof!["/", "http://evil.example/", "\\*", "[ -~]{0,30}"];
+        let header = ("[A-Za-z-]{0,12}", proptest::collection::vec(any::<u8>(), 0..24));
+        (
+            method,
+            target,
+            proptest::collection::vec(header, 0..12),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(m, t, headers, tail)| {
+                let mut out = format!("{m} {t} HTTP/1.1\r\n").into_bytes();
+                for (name, value) in headers {
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(&value);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&tail);
+                out
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_request_head_makes_the_guard_panic(input in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..512),
+            request_like(),
+        ]) {
+            let out = serve_bytes(input);
+            // Whatever came in, the answer is empty (closed) or an HTTP response.
+            prop_assert!(out.is_empty() || out.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&out));
+        }
+    }
 }

@@ -4,10 +4,11 @@
 #   firewall.sh  what analysing a 5,000-rule kube-proxy/Docker ruleset adds to an audit
 #   prove.sh     the lab's whole attack matrix for a dozen listeners
 #   probe.sh     `audit --probe` against 200 local HTTP listeners
+#   guard.sh     `loopwarden guard` vs direct, socat, HAProxy, nginx: throughput, latency, HTTP, idle
 # Usage: bench/all.sh   (figures are in the README; this reproduces them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in facts firewall prove probe; do
+for bench in facts firewall prove probe guard; do
     echo "=== bench/$bench.sh"
     "bench/$bench.sh"
     echo

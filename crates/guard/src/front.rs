@@ -8,7 +8,7 @@ use crate::endpoint::Listen;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Listen backlog (the kernel caps it at `somaxconn`).
@@ -167,8 +167,6 @@ fn private_parent(dir: &Path, group: Option<u32>) -> Result<(), String> {
         Err(e) => Err(format!("cannot inspect {}: {e}", dir.display())),
     }
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 /// Removes a socket file nobody listens on (left by a crash); refuses to touch anything else.
 fn clear_stale(path: &Path) -> Result<(), String> {

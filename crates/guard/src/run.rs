@@ -198,11 +198,11 @@ async fn control_loop(
     let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Runtime)?;
-    let started = status::now();
+    let publisher = status::Publisher::this_process(&config.name);
     let mut ticker = tokio::time::interval(STATUS_INTERVAL);
     loop {
         tokio::select! {
-            _ = ticker.tick() => publish(&status_dir, &config.name, started, fronts).await,
+            _ = ticker.tick() => publish(&status_dir, &publisher, fronts).await,
             _ = sighup.recv() => reload(&source, fronts, shared, &me).await,
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -218,7 +218,7 @@ async fn control_loop(
     while fronts.iter().any(|f| f.occupancy.open() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    publish(&status_dir, &config.name, started, fronts).await;
+    publish(&status_dir, &publisher, fronts).await;
     let left: usize = fronts.iter().map(|f| f.occupancy.open()).sum();
     eprintln!(
         "loopwarden guard {}: stopped ({left} connections cut at the drain deadline)",
@@ -227,9 +227,9 @@ async fn control_loop(
     Ok(())
 }
 
-async fn publish(dir: &Option<PathBuf>, name: &str, started: u64, fronts: &[Arc<FrontState>]) {
+async fn publish(dir: &Option<PathBuf>, me: &status::Publisher, fronts: &[Arc<FrontState>]) {
     let Some(dir) = dir.clone() else { return };
-    let snapshot = status::snapshot(name, started, fronts);
+    let snapshot = status::snapshot(me, fronts);
     let _ = tokio::task::spawn_blocking(move || {
         if let Err(e) = status::write(&dir, &snapshot) {
             eprintln!(

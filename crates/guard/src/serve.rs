@@ -8,6 +8,7 @@ use crate::identity::{self, Peer};
 use crate::policy::{Refusal, Slot};
 use crate::splice;
 use crate::state::{FrontState, Shared};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -17,9 +18,10 @@ const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after the process ran out of descriptors, before accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// A client connection of either kind.
+/// A client connection of either kind; a TCP one with the front address it came to and its
+/// own address (known from the listener and `accept`, so no system call asks again).
 enum Client {
-    Tcp(TcpStream),
+    Tcp(TcpStream, SocketAddr, SocketAddr),
     Unix(UnixStream),
 }
 
@@ -29,13 +31,15 @@ pub async fn accept_loop(bound: Bound, front: Arc<FrontState>, shared: Arc<Share
     match bound {
         Bound::Tcp(l) => {
             let listener = TcpListener::from_std(l)?;
+            // Bound to one loopback address (never a wildcard): every accepted socket has it.
+            let local = listener.local_addr()?;
             loop {
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
                     _ = crate::state::drained(&mut draining) => return Ok(()),
                 };
                 match accepted {
-                    Ok((stream, _)) => spawn(Client::Tcp(stream), &front, &shared),
+                    Ok((stream, peer)) => spawn(Client::Tcp(stream, local, peer), &front, &shared),
                     Err(e) => backoff(&shared, &front, e).await,
                 }
             }
@@ -93,7 +97,7 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
     front.counters.allowed();
     if policy.http.is_some() {
         match client {
-            Client::Tcp(s) => {
+            Client::Tcp(s, ..) => {
                 let _ = s.set_nodelay(true);
                 crate::http::serve(s, peer, front, shared).await
             }
@@ -106,11 +110,7 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
 
 fn identify(client: &Client, shared: &Shared) -> Result<Peer, String> {
     match client {
-        Client::Tcp(s) => {
-            let local = s.local_addr().map_err(|e| format!("local address: {e}"))?;
-            let remote = s.peer_addr().map_err(|e| format!("peer address: {e}"))?;
-            identity::tcp_peer(local, remote, &shared.accounts)
-        }
+        Client::Tcp(_, local, remote) => identity::tcp_peer(*local, *remote, &shared.accounts),
         Client::Unix(s) => identity::unix_peer(s),
     }
 }
@@ -124,16 +124,16 @@ async fn forward(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, 
         Err(_) => return upstream_failed(front, shared, "no connection within 5s"),
     };
     let result = match (client, upstream) {
-        (Client::Tcp(c), Client::Tcp(u)) => {
+        (Client::Tcp(c, ..), UpstreamStream::Tcp(u)) => {
             let _ = c.set_nodelay(true);
             splice::forward(c, u).await
         }
-        (Client::Tcp(c), Client::Unix(u)) => {
+        (Client::Tcp(c, ..), UpstreamStream::Unix(u)) => {
             let _ = c.set_nodelay(true);
             splice::forward(c, u).await
         }
-        (Client::Unix(c), Client::Tcp(u)) => splice::forward(c, u).await,
-        (Client::Unix(c), Client::Unix(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), UpstreamStream::Tcp(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), UpstreamStream::Unix(u)) => splice::forward(c, u).await,
     };
     let _ = result; // a reset mid-stream is the peers' business; both sides are closed now
 }
@@ -148,13 +148,19 @@ fn upstream_failed(front: &FrontState, shared: &Shared, why: &str) {
     }
 }
 
-async fn connect(upstream: &Upstream) -> std::io::Result<Client> {
+/// A connected upstream stream.
+enum UpstreamStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+async fn connect(upstream: &Upstream) -> std::io::Result<UpstreamStream> {
     Ok(match upstream {
         Upstream::Tcp(addr) => {
             let s = TcpStream::connect(addr).await?;
             s.set_nodelay(true)?;
-            Client::Tcp(s)
+            UpstreamStream::Tcp(s)
         }
-        Upstream::Unix(path) => Client::Unix(UnixStream::connect(path).await?),
+        Upstream::Unix(path) => UpstreamStream::Unix(UnixStream::connect(path).await?),
     })
 }

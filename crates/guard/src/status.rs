@@ -16,16 +16,41 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Who publishes: the guard's process, uid and account name (looked up once).
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    /// Instance name.
+    pub name: String,
+    /// Its effective uid.
+    pub uid: u32,
+    /// That uid's account name.
+    pub user: Option<String>,
+    /// Seconds since the epoch when it started.
+    pub started_at: u64,
+}
+
+impl Publisher {
+    /// This process, named `name`.
+    pub fn this_process(name: &str) -> Publisher {
+        let uid = rustix::process::geteuid().as_raw();
+        Publisher {
+            name: name.to_string(),
+            uid,
+            user: crate::accounts::user_name(uid),
+            started_at: now(),
+        }
+    }
+}
+
 /// The status of a running guard, as published.
-pub fn snapshot(name: &str, started_at: u64, fronts: &[Arc<FrontState>]) -> Guard {
-    let uid = rustix::process::geteuid().as_raw();
+pub fn snapshot(me: &Publisher, fronts: &[Arc<FrontState>]) -> Guard {
     Guard {
         schema: GUARD_STATUS_SCHEMA.to_string(),
-        name: name.to_string(),
+        name: me.name.clone(),
         pid: std::process::id(),
-        uid,
-        user: crate::accounts::user_name(uid),
-        started_at,
+        uid: me.uid,
+        user: me.user.clone(),
+        started_at: me.started_at,
         updated_at: now(),
         fronts: fronts.iter().map(|f| front(f)).collect(),
         status_file: String::new(),

@@ -5,10 +5,11 @@
 #   prove.sh     the lab's whole attack matrix for a dozen listeners
 #   probe.sh     `audit --probe` against 200 local HTTP listeners
 #   guard.sh     `loopwarden guard` vs direct, socat, HAProxy, nginx: throughput, latency, HTTP, idle
+#   harden.sh    `harden --apply` (plan, verification, nft transaction, sysctls) for 100 listeners
 # Usage: bench/all.sh   (figures are in the README; this reproduces them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in facts firewall prove probe guard; do
+for bench in facts firewall prove probe guard harden; do
     echo "=== bench/$bench.sh"
     "bench/$bench.sh"
     echo

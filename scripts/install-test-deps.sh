@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite and benchmarks need, on Debian/Ubuntu.
-# Daemons (nginx, sshd, tinyproxy, haproxy, caddy, apache2) are installed with a policy-rc.d that forbids starting
+# Daemons (nginx, sshd, tinyproxy, haproxy, caddy, apache2, dockerd, containerd) are installed with a policy-rc.d that forbids starting
 # them on the host: the tests start their own copies inside network namespaces.
 set -euo pipefail
 
+# The truth tests (tests/truth_*.rs) attack real software: Debian's docker.io (dockerd, run only
+# inside a test namespace; busybox-static is its image), ufw (enabled only inside a test
+# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
+# harden's tests: systemd for `systemd-analyze verify` of its unit, util-linux for setpriv and
+# bsdutils for script (a terminal torn down under a pending apply).
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
-          openssh-server openssh-client chromium haproxy caddy apache2 openssl
-          python3-websockets iperf3 wrk libnginx-mod-stream)
+          openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
+          docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
+          prometheus-node-exporter prometheus systemd bsdutils
+          python3-websockets iperf3 wrk libnginx-mod-stream curl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -62,3 +62,82 @@ fn help_teaches_the_verbs() {
         assert!(text.contains(verb), "--help does not mention {verb}: {text}");
     }
 }
+
+/// Runs `loopwarden ARGS` in a namespace of its own when root (so that the host is never read),
+/// else here, unprivileged.
+fn run_isolated(tag: &str, args: &[&str]) -> std::process::Output {
+    if loopwarden_lab::netns::can_create_namespaces() {
+        let ns = common::namespace(tag);
+        common::run_loopwarden(&ns, args)
+    } else {
+        common::output_within(
+            Command::new(common::loopwarden()).args(args),
+            common::LOOPWARDEN_TIMEOUT,
+        )
+    }
+}
+
+#[test]
+fn snapshots_are_written_for_their_owner_only_and_never_through_a_planted_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = common::TempDir::new("cli-out");
+    let dir = tmp.path();
+    let fresh = dir.join("fresh.json");
+    // A file someone left world-readable, and a symlink planted where the snapshot goes.
+    let loose = dir.join("loose.json");
+    std::fs::write(&loose, "old").expect("write");
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "untouched").expect("write");
+    let planted = dir.join("planted.json");
+    std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+    for (i, out) in [&fresh, &loose, &planted].iter().enumerate() {
+        let got = run_isolated(
+            &format!("out{i}"),
+            &["facts", "--out", out.to_str().expect("utf-8 path")],
+        );
+        assert_eq!(got.status.code(), Some(0), "{}", String::from_utf8_lossy(&got.stderr));
+        let meta = std::fs::symlink_metadata(out).expect("snapshot written");
+        assert!(meta.is_file(), "{} is not a regular file", out.display());
+        assert_eq!(meta.mode() & 0o777, 0o600, "{}", out.display());
+        let text = std::fs::read_to_string(out).expect("read snapshot");
+        assert!(text.contains("\"schema\": \"loopwarden.facts/v1\""), "{text}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "untouched");
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let bad = run(&["facts", "--out", "/nonexistent/dir/host.json"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/dir/host.json"));
+}
+
+#[test]
+fn findings_keep_their_exit_status_when_the_reader_closes_the_pipe() {
+    if !common::require_root("findings_keep_their_exit_status_when_the_reader_closes_the_pipe") {
+        return;
+    }
+    let ns = common::namespace("pipe-status");
+    // A loopback TCP listener: at least the low `local.tcp-any-uid` finding.
+    let _listener = common::python_in(
+        &ns,
+        None,
+        "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 7101)); s.listen()\nprint('ready', flush=True)\ntime.sleep(600)",
+    );
+    let lw = common::loopwarden();
+    // `head -1` as the CI gate does; `true` reads nothing and exits at once, so the
+    // write certainly meets a closed pipe.
+    for reader in ["head -1", "true"] {
+        let script = format!("set -o pipefail; {lw} audit --fail-on low | {reader}");
+        let out = common::output_within(&mut ns.command(&["bash", "-c", &script]), common::LOOPWARDEN_TIMEOUT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "`… | {reader}` with findings: {err}");
+        assert!(!err.contains("error") && !err.contains("panicked"), "{err}");
+    }
+    let script = format!("set -o pipefail; {lw} audit --fail-on critical | true");
+    let out = common::output_within(&mut ns.command(&["bash", "-c", &script]), common::LOOPWARDEN_TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

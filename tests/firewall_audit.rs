@@ -101,7 +101,11 @@ fn docker_28_raw_drops_are_credited_but_are_no_general_antispoof() {
     }
     let ns = scenario("docker-28-loopback-publish");
     let report = audit_json(&ns, &[]);
-    let f = one(&report, "net.dnat-loopback", "NAT publishes loopback 127.0.0.1:8080");
+    let f = one(
+        &report,
+        "net.dnat-loopback",
+        "a NAT rule would publish loopback 127.0.0.1:8080",
+    );
     assert_eq!(f["status"], "blocked", "{f:#}");
     assert!(
         evidence(f)

@@ -125,7 +125,9 @@ fn docker_27_publishes_loopback_to_the_lan_and_docker_28_does_not() {
     assert_eq!(nat["outcome"], "dropped", "{nat:#}");
     let evidence = nat["evidence"].to_string();
     assert!(
-        evidence.contains("ip raw PREROUTING") && evidence.contains("ip daddr 127.0.0.1 tcp dport 8080"),
+        evidence.contains("dropped in prerouting")
+            && evidence
+                .contains("iptables-nft raw: -A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP"),
         "the drop is Docker 28's raw rule: {nat:#}"
     );
 }

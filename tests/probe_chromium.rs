@@ -94,7 +94,10 @@ fn probe_verdicts_agree_with_a_real_browser() {
         return;
     }
     let Some(browser) = chromium() else {
-        eprintln!("SKIPPED probe_verdicts_agree_with_a_real_browser: chromium is not installed (scripts/install-test-deps.sh installs it)");
+        cannot_run(
+            "probe_verdicts_agree_with_a_real_browser",
+            "chromium is not installed (scripts/install-test-deps.sh installs it)",
+        );
         return;
     };
     let tmp = TempDir::new("probe-chromium");

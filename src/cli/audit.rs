@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         report.host.limits.extend(lab.limits());
     }
     let text = if args.json {
-        json::render(&report)
+        json::render(&report).context("cannot serialise the report as JSON")?
     } else {
         human::render(&report, output::use_color())
     };
@@ -75,8 +75,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// Reads a snapshot, naming the file in every error.
+/// The largest snapshot read: far above a large Kubernetes node's (tens of MiB of rules), low
+/// enough that a hostile file cannot exhaust memory.
+const MAX_SNAPSHOT: u64 = 256 * 1024 * 1024;
+
+/// Reads a snapshot, naming the file in every error. A snapshot is untrusted input: it is only
+/// ever parsed, bounded in size.
 pub(super) fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_SNAPSHOT + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    if text.len() as u64 > MAX_SNAPSHOT {
+        anyhow::bail!(
+            "snapshot {} is larger than {} MiB: refused",
+            path.display(),
+            MAX_SNAPSHOT / (1024 * 1024)
+        );
+    }
     HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

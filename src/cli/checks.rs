@@ -15,7 +15,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let specs: Vec<_> = loopwarden_core::checks::ALL.iter().map(|c| c.spec).collect();
     if args.json {
-        output::print(&serde_json::to_string_pretty(&specs)?)?;
+        output::print(&output::to_json(&specs, "check catalogue")?)?;
         return Ok(super::EXIT_CLEAN);
     }
     let mut text = String::new();

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Audit the snapshot later, here or on another machine, with `loopwarden audit --facts FILE`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Write the snapshot to FILE instead of stdout.
+    /// Write the snapshot to FILE (mode 0600: it holds configuration) instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -18,9 +18,9 @@ pub struct Args {
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let facts = loopwarden_core::collect::collect();
-    let json = facts.to_json();
+    let json = facts.to_json().context("cannot serialise the snapshot as JSON")?;
     match args.out {
-        Some(path) => std::fs::write(&path, json + "\n")
+        Some(path) => output::write_private(&path, &(json + "\n"))
             .with_context(|| format!("cannot write snapshot to {}", path.display()))?,
         None => output::print(&json)?,
     }

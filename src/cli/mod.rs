@@ -2,12 +2,16 @@
 
 mod audit;
 mod checks;
+mod completions;
 mod facts;
 mod guard;
+mod harden;
+mod man;
 mod output;
 mod prove;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit status: nothing at or above the threshold.
@@ -34,7 +38,8 @@ pub const EXIT_ERROR: u8 = 2;
   loopwarden audit --json --fail-on high   for CI: exit 1 on high or critical findings
   loopwarden facts --out host.json      snapshot this host; audit it anywhere with --facts
   loopwarden prove --scenario kube-route-localnet   watch CVE-2020-8558 in a throwaway lab
-  loopwarden checks                     what every check id means"
+  loopwarden checks                     what every check id means
+  loopwarden man | man -l -             the manual; `loopwarden completions bash` for tab completion"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +52,9 @@ enum Verb {
     Facts(facts::Args),
     Checks(checks::Args),
     Prove(prove::Args),
+    Harden(harden::Args),
+    Man(man::Args),
+    Completions(completions::Args),
     Guard(guard::Args),
 }
 
@@ -65,13 +73,16 @@ pub fn main() -> ExitCode {
         Verb::Facts(args) => facts::run(args),
         Verb::Checks(args) => checks::run(args),
         Verb::Prove(args) => prove::run(args),
+        Verb::Harden(args) => harden::run(args),
+        Verb::Man(args) => man::run(args, Cli::command()),
+        Verb::Completions(args) => completions::run(args, Cli::command()),
         Verb::Guard(args) => guard::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) if output::is_broken_pipe(&e) => ExitCode::from(EXIT_CLEAN),
         Err(e) => {
-            eprintln!("loopwarden: error: {e:#}");
+            // A closed stderr must not turn the error into a panic.
+            let _ = writeln!(std::io::stderr(), "loopwarden: error: {e:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }

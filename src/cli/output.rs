@@ -1,25 +1,68 @@
-//! Writing to stdout without panicking on a closed pipe, and colour decisions.
+//! Writing to stdout and files, and colour decisions.
 
+use anyhow::Context;
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
-/// Writes `text` to stdout. A closed pipe (`loopwarden … | head`) surfaces as an error that
-/// [`is_broken_pipe`] recognises, never as a panic.
+/// Writes `text` to stdout. A reader that went away (`loopwarden audit | head -1`) is not an
+/// error: the rest of the text is dropped and the verb still exits with its own status — the
+/// findings' status for `audit`, so that a `set -o pipefail` gate sees it.
 pub fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
     }
-    out.flush()?;
-    Ok(())
 }
 
-/// Whether an error is stdout's reader having gone away.
-pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// Serialises `value` as pretty JSON; a failure is an error, never a document that looks like
+/// output.
+pub fn to_json<T: serde::Serialize>(value: &T, what: &str) -> anyhow::Result<String> {
+    serde_json::to_string_pretty(value).with_context(|| format!("cannot serialise the {what} as JSON"))
+}
+
+/// Writes `text` to `path` readable by its owner only (mode 0600 from creation): it is written to
+/// a new file beside `path` (never one that exists, never through a symlink), then renamed over
+/// `path`, so neither a file someone else prepared nor a half-written snapshot is ever left there.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} does not name a file", path.display()))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = path.with_file_name(format!(
+        ".{}.{}-{nanos:x}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("cannot create {}", temp.display()))?;
+    let result = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).

@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let report = prove(&facts, source)?;
     let text = if args.json {
-        serde_json::to_string_pretty(&report)?
+        output::to_json(&report, "proof")?
     } else {
         loopwarden_lab::render::human(&report, output::use_color())
     };

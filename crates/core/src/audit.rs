@@ -16,6 +16,7 @@ pub fn audit(facts: &HostFacts) -> Report {
         .filter_map(|c| c.evaluate)
         .flat_map(|evaluate| evaluate(&ctx))
         .collect();
+    crate::spoof_drops::annotate(facts, &mut findings);
     sort_findings(&mut findings);
     Report {
         schema: REPORT_SCHEMA.to_string(),

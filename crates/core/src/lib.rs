@@ -1,9 +1,11 @@
 //! loopwarden's audit core.
 //!
 //! Data flows one way: [`collect`] reads one network namespace into [`facts::HostFacts`]
-//! (read-only, no judgement); [`checks`] are pure functions from facts to
-//! [`report::Finding`]s; [`audit::audit`] assembles them into a [`report::Report`], which the
-//! probe and lab crates may upgrade with active evidence and [`report`] renders.
+//! (read-only, no judgement); [`readers`] turn the third-party text it captured (daemon
+//! configuration dumps, `/etc/hosts`, forwarders' argv) into typed models; [`checks`] are pure
+//! functions from facts to [`report::Finding`]s; [`audit::audit`] assembles them into a
+//! [`report::Report`], which the probe and lab crates may upgrade with active evidence and
+//! [`report`] renders.
 #![warn(missing_docs)]
 
 pub mod addr;
@@ -14,7 +16,9 @@ pub mod facts;
 pub mod firewall;
 pub mod inventory;
 pub mod kernel;
+pub mod readers;
 pub mod report;
+pub mod spoof_drops;
 
 pub use audit::audit;
 pub use facts::HostFacts;

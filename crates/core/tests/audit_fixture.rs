@@ -1,6 +1,7 @@
 //! The whole audit pipeline on a real captured snapshot (`fixtures/facts/capture.sh`): no root and
 //! no namespace needed, and the snapshot survives a JSON round trip unchanged.
 
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Severity, Status};
 use loopwarden_core::{audit, HostFacts};
 
@@ -9,7 +10,7 @@ fn snapshot() -> HostFacts {
     HostFacts::from_json(text).expect("fixture parses")
 }
 
-fn ids(report: &loopwarden_core::Report, check: &str) -> Vec<String> {
+fn ids(report: &loopwarden_core::Report, check: CheckId) -> Vec<String> {
     let mut v: Vec<String> = report
         .findings
         .iter()
@@ -23,20 +24,23 @@ fn ids(report: &loopwarden_core::Report, check: &str) -> Vec<String> {
 #[test]
 fn captured_namespace_gives_the_expected_findings() {
     let report = audit(&snapshot());
-    assert_eq!(ids(&report, "bind.wildcard"), ["tcp:0.0.0.0:7002", "tcp:[::]:7005"]);
     assert_eq!(
-        ids(&report, "local.port-squat"),
+        ids(&report, CheckId::BindWildcard),
+        ["tcp:0.0.0.0:7002", "tcp:[::]:7005"]
+    );
+    assert_eq!(
+        ids(&report, CheckId::LocalPortSquat),
         ["tcp:127.0.0.1:7001", "udp:127.0.0.1:7003", "udp:[::1]:7004"]
     );
     assert_eq!(
-        ids(&report, "local.unix-world"),
+        ids(&report, CheckId::LocalUnixWorld),
         ["unix:/tmp/lw-fixture.ctiu2F/public/api.sock"]
     );
-    assert_eq!(ids(&report, "local.unix-abstract"), ["unix:@lw-fixture-abstract"]);
+    assert_eq!(ids(&report, CheckId::LocalUnixAbstract), ["unix:@lw-fixture-abstract"]);
     let localnet: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| f.check == "net.route-localnet")
+        .filter(|f| f.check == CheckId::NetRouteLocalnet)
         .collect();
     assert_eq!(localnet.len(), 1);
     assert_eq!(
@@ -44,7 +48,7 @@ fn captured_namespace_gives_the_expected_findings() {
         (Severity::Critical, Status::Open)
     );
     // The connected stub-resolver-style socket is a UDP loopback exposure too.
-    let udp = ids(&report, "proto.udp-loopback");
+    let udp = ids(&report, CheckId::ProtoUdpLoopback);
     let stub = udp
         .iter()
         .find(|id| id.starts_with("udp:127.0.0.1:") && *id != "udp:127.0.0.1:7003");
@@ -62,13 +66,13 @@ fn captured_namespace_gives_the_expected_findings() {
     assert!(report
         .findings
         .iter()
-        .any(|f| f.check == "name.localhost-resolution" && f.title == "DNS is consulted before /etc/hosts"));
+        .any(|f| f.check == CheckId::NameLocalhostResolution && f.title == "DNS is consulted before /etc/hosts"));
 }
 
 #[test]
 fn snapshot_round_trips_through_json() {
     let facts = snapshot();
-    let again = HostFacts::from_json(&facts.to_json()).expect("round trip");
+    let again = HostFacts::from_json(&facts.to_json().expect("serialise")).expect("round trip");
     assert_eq!(facts, again);
     assert_eq!(audit(&facts), audit(&again));
 }

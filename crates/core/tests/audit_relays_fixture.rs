@@ -2,6 +2,7 @@
 //! HAProxy, Caddy and Apache configuration dumps and socat/ncat forwarders, each once open and once
 //! configured safely. Offline: no root, no namespace, no daemons.
 
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Attacker, Status};
 use loopwarden_core::{audit, HostFacts};
 
@@ -12,7 +13,7 @@ fn report() -> loopwarden_core::Report {
     audit(&HostFacts::from_json(text).expect("fixture parses"))
 }
 
-fn ids(report: &loopwarden_core::Report, check: &str) -> Vec<String> {
+fn ids(report: &loopwarden_core::Report, check: CheckId) -> Vec<String> {
     let mut v: Vec<String> = report
         .findings
         .iter()
@@ -23,7 +24,7 @@ fn ids(report: &loopwarden_core::Report, check: &str) -> Vec<String> {
     v
 }
 
-fn evidence(report: &loopwarden_core::Report, check: &str, service: &str) -> String {
+fn evidence(report: &loopwarden_core::Report, check: CheckId, service: &str) -> String {
     let found: Vec<_> = report
         .findings
         .iter()
@@ -37,7 +38,7 @@ fn evidence(report: &loopwarden_core::Report, check: &str, service: &str) -> Str
 fn reverse_proxies_publish_exactly_their_open_upstreams() {
     let report = report();
     assert_eq!(
-        ids(&report, "relay.reverse-proxy"),
+        ids(&report, CheckId::RelayReverseProxy),
         [
             "tcp:127.0.0.1:7001",
             "tcp:127.0.0.1:7003",
@@ -45,7 +46,7 @@ fn reverse_proxies_publish_exactly_their_open_upstreams() {
             "tcp:127.0.0.1:7007"
         ]
     );
-    let nginx = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7001");
+    let nginx = evidence(&report, CheckId::RelayReverseProxy, "tcp:127.0.0.1:7001");
     assert!(
         nginx.contains(&format!("{DIR}/nginx.conf:8: upstream server 127.0.0.1:7001")),
         "{nginx}"
@@ -58,17 +59,17 @@ fn reverse_proxies_publish_exactly_their_open_upstreams() {
         nginx.contains(&format!("8080 ({DIR}/nginx.conf:10)")) && nginx.contains("$proxy_host"),
         "{nginx}"
     );
-    let haproxy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7003");
+    let haproxy = evidence(&report, CheckId::RelayReverseProxy, "tcp:127.0.0.1:7003");
     assert!(
         haproxy.contains(&format!("{DIR}/haproxy.cfg:13: server s1 127.0.0.1:7003")),
         "{haproxy}"
     );
-    let caddy = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7005");
+    let caddy = evidence(&report, CheckId::RelayReverseProxy, "tcp:127.0.0.1:7005");
     assert!(
         caddy.contains(&format!("{DIR}/Caddyfile:6: reverse_proxy 127.0.0.1:7005")),
         "{caddy}"
     );
-    let apache = evidence(&report, "relay.reverse-proxy", "tcp:127.0.0.1:7007");
+    let apache = evidence(&report, CheckId::RelayReverseProxy, "tcp:127.0.0.1:7007");
     assert!(
         apache.contains(&format!("{DIR}/apache-sites.conf:2: ProxyPass")),
         "{apache}"
@@ -77,7 +78,7 @@ fn reverse_proxies_publish_exactly_their_open_upstreams() {
         apache.contains(&format!("Listen 8087 ({DIR}/apache2.conf:13)")),
         "{apache}"
     );
-    for f in report.findings.iter().filter(|f| f.check == "relay.reverse-proxy") {
+    for f in report.findings.iter().filter(|f| f.check == CheckId::RelayReverseProxy) {
         assert_eq!((f.status, f.attacker), (Status::Open, Attacker::Remote));
         assert!(
             f.evidence
@@ -91,8 +92,8 @@ fn reverse_proxies_publish_exactly_their_open_upstreams() {
 #[test]
 fn sshd_with_default_forwarding_is_found_and_disableforwarding_is_not() {
     let report = report();
-    assert_eq!(ids(&report, "relay.ssh-forwarding"), ["tcp:0.0.0.0:2222"]);
-    let ssh = evidence(&report, "relay.ssh-forwarding", "tcp:0.0.0.0:2222");
+    assert_eq!(ids(&report, CheckId::RelaySshForwarding), ["tcp:0.0.0.0:2222"]);
+    let ssh = evidence(&report, CheckId::RelaySshForwarding, "tcp:0.0.0.0:2222");
     assert!(
         ssh.contains("allowtcpforwarding yes") && ssh.contains("permitopen any"),
         "{ssh}"
@@ -104,13 +105,13 @@ fn sshd_with_default_forwarding_is_found_and_disableforwarding_is_not() {
 fn forwarders_listening_beyond_loopback_are_found_on_their_targets() {
     let report = report();
     assert_eq!(
-        ids(&report, "relay.forwarder"),
+        ids(&report, CheckId::RelayForwarder),
         ["tcp:127.0.0.1:7001", "tcp:127.0.0.1:7009"]
     );
-    let socat = evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7001");
+    let socat = evidence(&report, CheckId::RelayForwarder, "tcp:127.0.0.1:7001");
     assert!(
         socat.contains("it listens beyond loopback on tcp:0.0.0.0:9090"),
         "{socat}"
     );
-    assert!(evidence(&report, "relay.forwarder", "tcp:127.0.0.1:7009").contains("ncat 127.0.0.1 7009"));
+    assert!(evidence(&report, CheckId::RelayForwarder, "tcp:127.0.0.1:7009").contains("ncat 127.0.0.1 7009"));
 }

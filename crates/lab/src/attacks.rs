@@ -1,7 +1,7 @@
 //! The attack catalogue: which packets to send to which decoy, derived from the plan and the
 //! built links. Pure.
 
-use crate::plan::{DecoyOrigin, DecoyPlan, LinkRole, Plan};
+use crate::plan::{DecoyOrigin, DecoyPlan, Plan};
 use crate::topology::Link;
 use loopwarden_core::facts::Protocol;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -27,6 +27,8 @@ pub enum Kind {
     Ipv6SrcMapped,
     /// IPv4 to a loopback address and a port a DNAT rule publishes.
     NatPublished,
+    /// IPv4 to a port a DNAT rule translates to a loopback address.
+    NatToLoopback,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Ipv6DstLoopback => "ipv6.dst-loopback",
             Kind::Ipv6SrcMapped => "ipv6.src-mapped-loopback",
             Kind::NatPublished => "nat.published-loopback",
+            Kind::NatToLoopback => "nat.to-loopback",
         }
     }
 
@@ -61,6 +64,9 @@ impl Kind {
             Kind::Ipv6SrcLoopback => "IPv6 from a spoofed ::1 source (CVE-2014-9298)",
             Kind::Ipv6DstLoopback => "IPv6 to ::1 via the victim's MAC",
             Kind::Ipv6SrcMapped => "IPv6 from the IPv4-mapped source ::ffff:127.0.0.1 to a [::] listener",
+            Kind::NatToLoopback => {
+                "IPv4 to a port a DNAT rule translates to a loopback address (kube-proxy localhost services, ECS agent)"
+            }
             Kind::NatPublished => {
                 "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (kube-proxy / Docker -p 127.0.0.1:)"
             }
@@ -119,7 +125,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
             Target::Decoy(*i),
         ));
     }
-    for (li, link) in links.iter().enumerate().filter(|(_, l)| l.plan.role == LinkRole::Lan) {
+    for (li, link) in links.iter().enumerate() {
         let v4 = link.victim_v4().zip(link.plan.peer_v4);
         let v6 = link.victim_v6().zip(link.peer_v6());
         let wild = |family_v6: bool| {
@@ -155,7 +161,11 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
             }
         }
         let host_only = |(_, d): &&(usize, &DecoyPlan)| d.origin != DecoyOrigin::Control;
-        if let Some((victim, peer)) = v4 {
+        // Loopback destinations and published ports need only the attacker's own address: an
+        // interface without an IPv4 address (a VM bridge) still takes them when route_localnet
+        // is on or a NAT rule publishes a loopback port.
+        let victim_v4 = link.victim_v4();
+        if let Some(peer) = link.plan.peer_v4 {
             for (i, d) in listening().filter(host_only).filter(|(_, d)| d.takes_ipv4()) {
                 let dsts: Vec<Ipv4Addr> = match d.address {
                     IpAddr::V4(a) if a.is_loopback() => vec![a],
@@ -174,6 +184,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 }
             }
             for (i, d) in wild(false).into_iter().filter(host_only) {
+                let Some(victim) = victim_v4 else { break };
                 for src in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)] {
                     out.push(spec(
                         Kind::Ipv4SrcLoopback,
@@ -201,7 +212,10 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 }
             }
             for p in &plan.published {
-                let dst = SocketAddr::new(p.attack_address(), p.port);
+                let Some(address) = p.attack_address(victim_v4) else {
+                    continue;
+                };
+                let dst = SocketAddr::new(address, p.port);
                 let src = SocketAddr::new(IpAddr::V4(peer), port());
                 let target = match plan
                     .stand_ins
@@ -217,7 +231,11 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                 };
                 if let Some((target, service)) = target {
                     out.push(ProbeSpec {
-                        kind: Kind::NatPublished,
+                        kind: if p.to_loopback {
+                            Kind::NatToLoopback
+                        } else {
+                            Kind::NatPublished
+                        },
                         link: Some(li),
                         protocol: p.protocol,
                         src,

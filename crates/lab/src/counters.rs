@@ -5,7 +5,9 @@ use crate::netns::{Namespace, NetnsError};
 use std::collections::BTreeMap;
 
 /// Counters whose movement explains a drop or a refusal. Successful bypasses move none of
-/// them (notes §1), and a rejected IPv4 martian moves none either.
+/// them (notes §1), and a rejected IPv4 martian moves none either: where a probe was lost is
+/// told by the lab's own observation table ([`crate::observe`]), not by the kernel-wide
+/// `rt_cache` martian counters, which count every namespace on the machine.
 const DROP_COUNTERS: &[&str] = &[
     "IpInHdrErrors",
     "IpInAddrErrors",
@@ -36,11 +38,29 @@ pub struct Snapshot {
     pub rules: BTreeMap<String, u64>,
 }
 
-/// Reads the victim's counters. The nft part is read only when `with_nft` (a ruleset was
-/// loaded), since it costs a process.
-pub fn snapshot(victim: &Namespace, with_nft: bool) -> Result<Snapshot, NetnsError> {
+/// Which rule counters to read: each costs a process, so only what the mirror loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// Native nftables tables were loaded.
+    pub nft: bool,
+    /// iptables dumps were loaded, as `ipv4/nft`, `ipv6/legacy` … (the mirror's names).
+    pub iptables: Vec<String>,
+}
+
+impl Sources {
+    /// Whether any rule counter is read.
+    pub fn any(&self) -> bool {
+        self.nft || !self.iptables.is_empty()
+    }
+}
+
+/// Reads the victim's counters: the kernel's, and the rule counters of what the mirror loaded.
+/// iptables rules are read with `iptables-save -c` in their own syntax — nft's rendering of an
+/// iptables-nft rule loses parts of it (`! --ctstate RELATED,ESTABLISHED,DNAT` prints as
+/// `ct status dnat`, which reads as the opposite) — and their tables are left out of nft's.
+pub fn snapshot(victim: &Namespace, sources: &Sources) -> Result<Snapshot, NetnsError> {
     let texts = victim.run_in(|| {
-        ["snmp", "snmp6", "netstat", "stat/rt_cache"]
+        ["snmp", "snmp6", "netstat"]
             .map(|f| std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).unwrap_or_default())
     })?;
     let mut kernel = BTreeMap::new();
@@ -48,12 +68,33 @@ pub fn snapshot(victim: &Namespace, with_nft: bool) -> Result<Snapshot, NetnsErr
     parse_table_pairs(&texts[2], &mut kernel);
     parse_flat(&texts[1], &mut kernel);
     kernel.retain(|k, _| DROP_COUNTERS.contains(&k.as_str()));
-    parse_martians(&texts[3], &mut kernel);
-    let rules = if with_nft {
-        parse_nft_counters(&victim.exec(&["nft", "list", "ruleset"])?)
-    } else {
-        BTreeMap::new()
-    };
+    let mut rules = BTreeMap::new();
+    let mut iptables_tables: Vec<String> = Vec::new();
+    for loaded in &sources.iptables {
+        let tool = match loaded.as_str() {
+            "ipv4/legacy" => "iptables-legacy-save",
+            "ipv6/legacy" => "ip6tables-legacy-save",
+            "ipv6/nft" => "ip6tables-nft-save",
+            _ => "iptables-nft-save",
+        };
+        let text = victim.exec(&[tool, "-c"])?;
+        if loaded.ends_with("/nft") {
+            let family = if loaded.starts_with("ipv6") { "ip6" } else { "ip" };
+            iptables_tables.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix('*'))
+                    .map(|t| format!("{family} {}", t.trim())),
+            );
+        }
+        parse_iptables_counters(&text, tool, &mut rules);
+    }
+    if sources.nft || !iptables_tables.is_empty() {
+        let nft = parse_nft_counters(&victim.exec(&["nft", "list", "ruleset"])?);
+        rules.extend(
+            nft.into_iter()
+                .filter(|(rule, _)| !iptables_tables.iter().any(|t| rule.starts_with(&format!("{t} ")))),
+        );
+    }
     Ok(Snapshot { kernel, rules })
 }
 
@@ -62,21 +103,19 @@ pub fn moved(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for (name, value) in &after.kernel {
         let old = before.kernel.get(name).copied().unwrap_or(0);
-        if *value > old && name.starts_with(MARTIAN_PREFIX) {
-            out.push(format!(
-                "{name} +{} (martian: the IPv4 route lookup rejected it; counts all namespaces)",
-                value - old
-            ));
-        } else if *value > old {
+        if *value > old {
             out.push(format!("victim counter {name} +{}", value - old));
         }
     }
     // Only rules that end a packet's way explain a drop; jumps and accepts are noise here.
-    let verdict = |rule: &str| rule.split_whitespace().any(|w| w == "drop" || w == "reject");
+    let verdict = |rule: &str| {
+        rule.split_whitespace()
+            .any(|w| matches!(w, "drop" | "reject" | "DROP" | "REJECT"))
+    };
     for (rule, value) in after.rules.iter().filter(|(r, _)| verdict(r)) {
         let old = before.rules.get(rule).copied().unwrap_or(0);
         if *value > old {
-            out.push(format!("nft rule matched {} packet(s): {rule}", value - old));
+            out.push(format!("rule matched {} packet(s): {rule}", value - old));
         }
     }
     out
@@ -98,25 +137,6 @@ fn parse_table_pairs(text: &str, out: &mut BTreeMap<String, u64>) {
     }
 }
 
-/// The kernel-wide martian counters of `/proc/net/stat/rt_cache` (one hex line per CPU, summed):
-/// the only trace a rejected IPv4 martian leaves (notes §1). They count for every namespace,
-/// so the evidence says so.
-fn parse_martians(text: &str, out: &mut BTreeMap<String, u64>) {
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else { return };
-    let names: Vec<&str> = header.split_whitespace().collect();
-    for line in lines {
-        for (name, value) in names.iter().zip(line.split_whitespace()) {
-            if let (true, Ok(v)) = (name.starts_with("in_martian"), u64::from_str_radix(value, 16)) {
-                *out.entry(format!("{MARTIAN_PREFIX}{name}")).or_insert(0) += v;
-            }
-        }
-    }
-}
-
-/// How the martian counters are named in evidence.
-const MARTIAN_PREFIX: &str = "kernel-wide rt_cache ";
-
 /// `/proc/net/snmp6`: `Ip6InReceives  12` per line.
 fn parse_flat(text: &str, out: &mut BTreeMap<String, u64>) {
     for line in text.lines() {
@@ -124,6 +144,27 @@ fn parse_flat(text: &str, out: &mut BTreeMap<String, u64>) {
         if let (Some(n), Some(Ok(v))) = (words.next(), words.next().map(str::parse)) {
             out.insert(n.to_string(), v);
         }
+    }
+}
+
+/// Rules of `iptables-save -c` output (`[packets:bytes] -A CHAIN …`), keyed as the tool and
+/// table name them with the rule as iptables prints it (without the counters).
+fn parse_iptables_counters(text: &str, tool: &str, out: &mut BTreeMap<String, u64>) {
+    let family = tool.trim_end_matches("-save");
+    let mut table = "";
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.trim();
+            continue;
+        }
+        let Some((counts, rule)) = line.strip_prefix('[').and_then(|l| l.split_once("] ")) else {
+            continue;
+        };
+        let Some(packets) = counts.split(':').next().and_then(|p| p.parse::<u64>().ok()) else {
+            continue;
+        };
+        *out.entry(format!("{family} {table}: {rule}")).or_insert(0) += packets;
     }
 }
 
@@ -183,15 +224,30 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with("nft rule matched 2 packet(s): inet g pre")),
+                .any(|l| l.starts_with("rule matched 2 packet(s): inet g pre")),
             "{lines:?}"
         );
-        let mut martians = BTreeMap::new();
-        parse_martians(
-            "entries  in_hit in_martian_dst in_martian_src\n00000036 00000000 0000002d 00000119\n00000036 00000000 00000001 00000001\n",
-            &mut martians,
+    }
+
+    /// `iptables-nft-save -c` 1.8.9 after kube-proxy's KUBE-FIREWALL dropped 12 packets: the rule
+    /// keeps its own syntax, negation included.
+    #[test]
+    fn iptables_rules_are_read_in_their_own_syntax() {
+        let text = "*filter\n:INPUT ACCEPT [40:2400]\n:KUBE-FIREWALL - [0:0]\n\
+                    [40:2400] -A INPUT -j KUBE-FIREWALL\n\
+                    [12:720] -A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\nCOMMIT\n";
+        let mut rules = BTreeMap::new();
+        parse_iptables_counters(text, "iptables-nft-save", &mut rules);
+        let key = "iptables-nft filter: -A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP";
+        assert_eq!(rules.get(key), Some(&12), "{rules:?}");
+        let lines = moved(
+            &Snapshot::default(),
+            &Snapshot {
+                kernel: BTreeMap::new(),
+                rules,
+            },
         );
-        assert_eq!(martians["kernel-wide rt_cache in_martian_dst"], 0x2e);
-        assert_eq!(martians["kernel-wide rt_cache in_martian_src"], 0x11a);
+        assert_eq!(lines.len(), 1, "only the drop explains: {lines:?}");
+        assert!(lines[0].contains("! --ctstate RELATED,ESTABLISHED,DNAT"));
     }
 }

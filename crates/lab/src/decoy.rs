@@ -29,6 +29,8 @@ pub struct DecoySpec {
 pub struct Decoy {
     socket: Socket,
     protocol: Protocol,
+    bind: SocketAddr,
+    v6only: Option<bool>,
     pending: Vec<(Socket, SocketAddr, Vec<u8>)>,
 }
 
@@ -92,11 +94,27 @@ fn open(spec: &DecoySpec) -> io::Result<Decoy> {
     Ok(Decoy {
         socket,
         protocol: spec.protocol,
+        bind: spec.bind,
+        v6only: spec.v6only,
         pending: Vec::new(),
     })
 }
 
 impl Decoy {
+    /// Whether the kernel could deliver a packet addressed to `dst` to this socket as addressed:
+    /// the same port, and the same address or a wildcard of the family (a dual-stack `[::]`
+    /// takes IPv4 too). A token that turns up here otherwise was rewritten on the way (NAT).
+    pub fn takes(&self, dst: SocketAddr) -> bool {
+        let ip = self.bind.ip();
+        let wildcard_for = match (ip, dst.ip()) {
+            (std::net::IpAddr::V4(a), std::net::IpAddr::V4(_)) => a.is_unspecified(),
+            (std::net::IpAddr::V6(a), std::net::IpAddr::V6(_)) => a.is_unspecified(),
+            (std::net::IpAddr::V6(a), std::net::IpAddr::V4(_)) => a.is_unspecified() && self.v6only == Some(false),
+            _ => false,
+        };
+        self.bind.port() == dst.port() && (ip == dst.ip() || wildcard_for)
+    }
+
     /// Collects every token that arrived since the last call: accepts waiting connections,
     /// reads what they sent, drains datagrams.
     pub fn poll(&mut self) -> Vec<Arrival> {

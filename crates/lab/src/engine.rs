@@ -7,7 +7,7 @@ use crate::counters;
 use crate::decoy::{local_client, peer_is_loopback, Decoy, TOKEN_PREFIX};
 use crate::mirror::Mirror;
 use crate::packet::{self, PacketSocket, Seen, TcpKind};
-use crate::report::{AttackResult, Outcome};
+use crate::report::{AttackResult, Outcome, Path};
 use crate::topology::Topology;
 use crate::{signal, LabError};
 use loopwarden_core::facts::Protocol;
@@ -25,6 +25,11 @@ struct Live {
     acked: bool,
     outcome: Option<Outcome>,
     peer: Option<SocketAddr>,
+    /// The token arrived at a listener that could not have taken the packet as addressed: a NAT
+    /// rule rewrote it on the way.
+    rewritten: bool,
+    /// The decoy's service that received it, when another than the one aimed at.
+    received_by: Option<String>,
     evidence: Vec<String>,
 }
 
@@ -46,8 +51,13 @@ pub struct Setup<'a> {
     pub decoys: Vec<Option<Decoy>>,
     /// Stand-ins in the backend, in plan order.
     pub stand_ins: Vec<Option<Decoy>>,
-    /// Whether an nft ruleset is loaded (its counters are then read).
-    pub nft: bool,
+    /// The service id each decoy stands for, in plan order (results name the service that
+    /// received a token when it is not the one aimed at).
+    pub decoy_services: Vec<String>,
+    /// Which rule counters to read around each phase.
+    pub counters: counters::Sources,
+    /// Whether the lab's observation table is loaded (see [`crate::observe`]).
+    pub observed: bool,
     /// How long a phase waits for undecided probes.
     pub timeout: Duration,
 }
@@ -61,17 +71,14 @@ pub fn run(
 ) -> Result<Vec<AttackResult>, LabError> {
     let topo = setup.topology;
     let mut sockets: Vec<Option<PacketSocket>> = Vec::new();
-    // Frames are sent and watched only where the neighbour is; backend links carry no attacks.
+    // Frames are sent and watched from the far end of every link: the neighbour (LAN) or the
+    // backend (the containers behind a bridge).
     for link in &topo.links {
-        if link.plan.role != crate::plan::LinkRole::Lan {
-            sockets.push(None);
-            continue;
-        }
         let ifindex = link.peer_ifindex;
         let socket = topo
-            .neighbour
+            .attacker(link)
             .run_in(move || PacketSocket::open(ifindex))?
-            .map_err(|e| LabError::io("packet socket on the neighbour", e))?;
+            .map_err(|e| LabError::io("packet socket on the attacker's side", e))?;
         sockets.push(Some(socket));
     }
     let lo = topo
@@ -89,6 +96,8 @@ pub fn run(
             acked: false,
             outcome: None,
             peer: None,
+            rewritten: false,
+            received_by: None,
             evidence: Vec::new(),
         })
         .collect();
@@ -100,16 +109,42 @@ pub fn run(
             return Err(LabError::Interrupted);
         }
         let members: Vec<usize> = (0..live.len()).filter(|i| live[*i].spec.kind == kind).collect();
-        let before = counters::snapshot(&topo.victim, setup.nft)?;
+        let before = counters::snapshot(&topo.victim, &setup.counters)?;
         phase(setup, &sockets, &lo, &mut live, &members)?;
-        let after = counters::snapshot(&topo.victim, setup.nft)?;
+        let after = counters::snapshot(&topo.victim, &setup.counters)?;
         let moved = counters::moved(&before, &after);
+        let seen = if setup.observed {
+            Some(crate::observe::Seen::read(&topo.victim)?)
+        } else {
+            None
+        };
         for &i in &members {
             let l = &mut live[i];
             if l.outcome.is_none() {
                 l.outcome = Some(Outcome::Dropped);
             }
-            if !l.outcome.is_some_and(|o| o.delivered()) && !moved.is_empty() {
+            if l.outcome.is_some_and(|o| o.delivered()) {
+                continue;
+            }
+            let observed = seen.as_ref().filter(|_| l.spec.link.is_some());
+            let protocol = match l.spec.protocol {
+                Protocol::Tcp => 6,
+                Protocol::Udp => 17,
+            };
+            if let (Some(seen), Some(Outcome::Dropped)) = (observed, l.outcome) {
+                if protocol == 6 && seen.passed_input(protocol, l.spec.src.port()) {
+                    // The listener got the SYN; its SYN-ACK found no way back to the sender.
+                    l.outcome = Some(Outcome::Blind);
+                    l.evidence.push(
+                        "the SYN passed every input hook to the listener, but no SYN-ACK came back to the sender \
+                         (no route to it)"
+                            .into(),
+                    );
+                } else {
+                    l.evidence.extend(seen.explain(protocol, l.spec.src.port()));
+                }
+            }
+            if !moved.is_empty() {
                 l.evidence
                     .push(format!("during this attack phase: {}", moved.join(", ")));
             }
@@ -209,9 +244,16 @@ fn phase(
                         Outcome::Delivered
                     });
                     l.peer = Some(a.peer);
-                    if target != l.spec.target {
-                        l.evidence
-                            .push("arrived at another listener than the one aimed at".into());
+                    let listener = match target {
+                        Target::Decoy(k) => setup.decoys.get(k),
+                        Target::StandIn(k) => setup.stand_ins.get(k),
+                    }
+                    .and_then(Option::as_ref);
+                    // The kernel prefers the most specific socket: a datagram to 127.0.0.1:P
+                    // aimed at a `0.0.0.0:P` decoy lands on a `127.0.0.1:P` one, as addressed.
+                    l.rewritten = listener.is_none_or(|d| !d.takes(l.spec.dst));
+                    if let (Target::Decoy(k), false) = (target, target == l.spec.target || l.rewritten) {
+                        l.received_by = setup.decoy_services.get(k).cloned();
                     }
                 }
             }
@@ -301,8 +343,17 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
     } else {
         l.spec.src.to_string()
     };
+    // A token that turns up at another listener than the one its packet was addressed to was
+    // rewritten on the way: the path is NAT, whatever the attack set out to show.
+    let path = if l.rewritten { Path::Nat } else { Path::Direct };
+    let mut evidence = l.evidence;
+    if path == Path::Nat {
+        evidence.push("arrived at another listener than the one addressed: a NAT rule rewrote it".into());
+    }
     AttackResult {
         attack: l.spec.kind.id().to_string(),
+        path,
+        received_by: l.received_by,
         description: l.spec.kind.describe().to_string(),
         control: l.spec.kind.control(),
         service: l.spec.service,
@@ -312,7 +363,7 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
         destination: l.spec.dst.to_string(),
         outcome: l.outcome.unwrap_or(Outcome::Dropped),
         peer_seen: l.peer.map(|p| p.to_string()),
-        evidence: l.evidence,
+        evidence,
         uncertain: Vec::new(),
     }
 }
@@ -384,6 +435,8 @@ mod tests {
     fn row(attack: &str, src: &str, dst: &str, protocol: Protocol, outcome: Outcome) -> AttackResult {
         AttackResult {
             attack: attack.into(),
+            path: Path::Direct,
+            received_by: None,
             description: String::new(),
             control: attack.starts_with("control."),
             service: "s".into(),

@@ -26,6 +26,7 @@ pub mod engine;
 pub mod mirror;
 pub mod nat;
 pub mod netns;
+pub mod observe;
 pub mod packet;
 pub mod plan;
 pub mod render;
@@ -153,7 +154,9 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         topology: &topology,
         decoys,
         stand_ins,
-        nft: false,
+        decoy_services: plan.decoys.iter().map(|d| d.service.clone()).collect(),
+        counters: counters::Sources::default(),
+        observed: false,
         timeout: opts.phase_timeout,
     };
     // Controls run before the host's ruleset is loaded: they prove the lab's own plumbing (links,
@@ -163,7 +166,12 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     if signal::interrupted() {
         return Err(LabError::Interrupted);
     }
-    setup.nft = mirror.nft_loaded || !mirror.iptables_loaded.is_empty();
+    setup.counters = counters::Sources {
+        nft: mirror.nft_loaded,
+        iptables: mirror.iptables_loaded.clone(),
+    };
+    observe::install(&topology.victim)?;
+    setup.observed = true;
     results.extend(engine::run(&mut setup, attacks, &|done, _, what| {
         report_step(control_phases + done, total, what)
     })?);

@@ -1,9 +1,13 @@
 //! Loading the host's sysctls and packet filter into the victim namespace.
 //!
-//! The ruleset is loaded as captured. A line the kernel or the tool refuses (a missing module, a
-//! cgroup path or socket that does not exist in the lab) is removed and the rest loaded again;
-//! every removed line is reported in [`Mirror::left_out`], and results that such a line could
-//! have decided are marked uncertain.
+//! The ruleset comes from a snapshot, which may come from anyone: before any of it reaches `nft`
+//! or `iptables-restore` (as root), [`screen`] refuses what would make those tools read local
+//! files or run programs, and what is too large. Then it is loaded as captured. A line the
+//! kernel or the tool refuses (a missing module, a cgroup path or socket that does not exist in
+//! the lab) is removed and the rest loaded again. Every refused or removed line is reported in
+//! [`Mirror::left_out`], and results that such a line could have decided are marked uncertain.
+
+mod screen;
 
 use crate::netns::{Namespace, NetnsError};
 use crate::topology::output_with_input;
@@ -64,7 +68,9 @@ pub fn apply_sysctls(
             let prefix = format!("net.{family}.conf.{scope}.");
             for (key, value) in sysctls.0.range(prefix.clone()..) {
                 let Some(name) = key.strip_prefix(&prefix) else { break };
-                if name.contains('.') || name == "accept_dad" {
+                // A snapshot's key names a file under /proc/sys: only plain sysctl names.
+                let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !plain || name == "accept_dad" {
                     continue;
                 }
                 args.push(format!("net/{family}/conf/{scope}/{name}={}", value.trim()));
@@ -111,6 +117,7 @@ pub fn apply_sysctls(
 
 /// Loads the host's packet filter into the victim: iptables dumps with their own restore tool
 /// (so `iptables-nft` rules keep their exact meaning), the native nftables tables with `nft -f`.
+/// Each text is screened first (see [`screen`]).
 pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut Mirror) -> Result<(), NetnsError> {
     let mut owned_by_iptables: Vec<(String, String)> = Vec::new();
     for dump in firewall.iptables.iter().filter(|d| !is_trivial(&d.text)) {
@@ -129,31 +136,91 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
             (IptablesFamily::Ipv4, _) => "iptables-nft-restore",
             (IptablesFamily::Ipv6, _) => "ip6tables-nft-restore",
         };
-        let label = format!(
-            "iptables ({}, {})",
-            if family == "ip" { "ipv4" } else { "ipv6" },
-            dump.backend
-        );
         let fam = if family == "ip" { "ipv4" } else { "ipv6" };
-        if load_lines(victim, &[tool], &dump.text, &label, fam, iptables_bad_lines, mirror)? {
+        let label = format!("iptables ({fam}, {})", dump.backend);
+        let Some(text) = screened(&dump.text, &label, fam, screen::iptables_line_refusal, None, mirror) else {
+            continue;
+        };
+        if load_lines(victim, &[tool], &text, &label, fam, iptables_bad_lines, mirror)? {
             mirror.iptables_loaded.push(format!("{fam}/{}", dump.backend));
         }
     }
     if let Some(text) = &firewall.nft_text {
         let native = without_tables(text, &owned_by_iptables);
-        if !native.trim().is_empty() {
-            mirror.nft_loaded = load_lines(
-                victim,
-                &["nft", "-f", "-"],
-                &native,
-                "nftables",
-                "both",
-                nft_bad_lines,
-                mirror,
-            )?;
+        if native.trim().is_empty() {
+            return Ok(());
         }
+        let whole = screen::nft_text_refusal;
+        let Some(native) = screened(
+            &native,
+            "nftables",
+            "both",
+            screen::nft_line_refusal,
+            Some(whole),
+            mirror,
+        ) else {
+            return Ok(());
+        };
+        mirror.nft_loaded = load_lines(
+            victim,
+            &["nft", "-f", "-"],
+            &native,
+            "nftables",
+            "both",
+            nft_bad_lines,
+            mirror,
+        )?;
     }
     Ok(())
+}
+
+/// `text` without the lines `line_refusal` refuses (each reported as left out), or `None` when
+/// none of it may be loaded: too large, refused as a whole by `whole_refusal`, or a refused line
+/// that is not a rule (a table or chain line cannot be dropped alone).
+fn screened(
+    text: &str,
+    source: &str,
+    family: &str,
+    line_refusal: fn(&str) -> Option<String>,
+    whole_refusal: Option<fn(&str) -> Option<String>>,
+    mirror: &mut Mirror,
+) -> Option<String> {
+    let refuse_all = |reason: String, mirror: &mut Mirror| {
+        mirror.left_out.push(LeftOut {
+            source: source.to_string(),
+            family: family.to_string(),
+            item: "the whole ruleset".into(),
+            reason,
+            inbound: true,
+        });
+        None
+    };
+    if let Some(reason) = screen::oversize(text).or_else(|| whole_refusal.and_then(|f| f(text))) {
+        return refuse_all(reason, mirror);
+    }
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut kept = String::with_capacity(text.len());
+    for (index, line) in lines.iter().enumerate() {
+        let Some(reason) = line_refusal(line) else {
+            kept.push_str(line);
+            kept.push('\n');
+            continue;
+        };
+        if !is_rule_line(line) {
+            return refuse_all(
+                format!("{reason} (line {}, not a rule that can be left out alone)", index + 1),
+                mirror,
+            );
+        }
+        mirror.left_out.push(LeftOut {
+            source: source.to_string(),
+            family: rule_family(line, family),
+            item: line.trim().to_string(),
+            reason,
+            inbound: !outbound_only(&lines, index),
+        });
+    }
+    Some(kept)
 }
 
 /// A dump without rules whose chains all accept: loading it would change nothing (and, for

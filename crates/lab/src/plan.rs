@@ -7,12 +7,18 @@
 use crate::nat::{published_ports, PublishedPort};
 use loopwarden_core::addr::{is_loopback, is_wildcard};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
+use loopwarden_core::firewall::eval::{Packets, Reach};
+use loopwarden_core::firewall::questions::Firewall;
+use loopwarden_core::firewall::ranges::{addr_value, value_addr, RangeSet};
+use loopwarden_core::firewall::verdict::Decision;
 use loopwarden_core::inventory::inet_service_id;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// At most this many host sockets get a decoy; more are named in the plan's notes.
 pub const MAX_DECOYS: usize = 64;
+/// At most this many interfaces are mirrored; more are named in the plan's notes.
+pub const MAX_LINKS: usize = 32;
 
 /// What sits on the other side of a mirrored interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,11 +39,17 @@ pub struct LinkPlan {
     pub v4: Vec<(Ipv4Addr, u8)>,
     /// IPv6 addresses (not link-local) with prefix length.
     pub v6: Vec<(Ipv6Addr, u8)>,
+    /// The host's IPv6 link-local address on this interface: the address a neighbour reaches
+    /// when the interface has no other IPv6 address (most LAN hosts), and the ntpd attack's.
+    pub link_local: Option<Ipv6Addr>,
+    /// The peer's link-local address on this segment.
+    pub peer_link_local: Option<Ipv6Addr>,
     /// The peer's IPv4 address on this segment.
     pub peer_v4: Option<Ipv4Addr>,
     /// The peer's IPv6 address on this segment (`None`: link-local only).
     pub peer_v6: Option<Ipv6Addr>,
-    /// Who the peer is.
+    /// Who the peer is: both kinds attack (a bridge's containers reach the host through the
+    /// bridge's MAC like LAN neighbours do).
     pub role: LinkRole,
 }
 
@@ -123,7 +135,8 @@ pub const SYNTHETIC_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 
 /// Derives the layout from a snapshot.
 pub fn plan(facts: &HostFacts) -> Plan {
     let mut notes = Vec::new();
-    let published = published_ports(facts);
+    let firewall = Firewall::new(facts);
+    let published = published_ports(&firewall);
     let mut links = mirrored_links(facts, &mut notes);
     let stand_ins: Vec<StandInPlan> = published
         .iter()
@@ -133,19 +146,41 @@ pub fn plan(facts: &HostFacts) -> Plan {
             target: p.target,
             link: containing_link(&links, p.target.ip()),
         })
-        .collect();
+        .fold(Vec::new(), |mut unique: Vec<StandInPlan>, s| {
+            // Several published ports may share one target (Docker `-p A:80 -p B:80`).
+            if !unique.iter().any(|u| u.protocol == s.protocol && u.target == s.target) {
+                unique.push(s);
+            }
+            unique
+        });
     for link in links.iter_mut() {
-        if stand_ins.iter().any(|s| s.link.as_deref() == Some(link.name.as_str())) {
+        let targets: Vec<Ipv4Addr> = stand_ins
+            .iter()
+            .filter(|s| s.link.as_deref() == Some(link.name.as_str()))
+            .filter_map(|s| match s.target.ip() {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if !targets.is_empty() {
             link.role = LinkRole::Backend;
         }
-    }
-    if !links.iter().any(|l| l.role == LinkRole::Lan) {
-        notes.push("no interface left for the neighbour; added a synthetic LAN interface lw-lan0".into());
-        links.push(link_from_addresses(
-            "lw-lan0",
-            vec![(Ipv4Addr::new(203, 0, 113, 1), 25)],
-            vec![],
-        ));
+        // The peer stands for the LAN or the bridge's containers: never on a stand-in's address.
+        if let (Some(peer), Some(&(addr, len))) = (link.peer_v4, link.v4.first()) {
+            if targets.contains(&peer) {
+                let mut taken: Vec<(Ipv4Addr, u8)> = link.v4.clone();
+                taken.extend(targets.iter().map(|t| (*t, 32)));
+                link.peer_v4 = Some(peer_v4(addr, len, &taken));
+            }
+        }
+        if let Some(trusted) = trusted_source(&firewall, link, &targets) {
+            notes.push(format!(
+                "{}: the firewall lets in {trusted} and not {}: the attacker spoofs {trusted}, as a LAN neighbour can",
+                link.name,
+                link.peer_v4.map(|p| p.to_string()).unwrap_or_default()
+            ));
+            link.peer_v4 = Some(trusted);
+        }
     }
     let decoys = decoys(facts, &published, &mut notes);
     Plan {
@@ -157,14 +192,57 @@ pub fn plan(facts: &HostFacts) -> Plan {
     }
 }
 
+/// A source address on `link`'s subnet that the host's firewall lets in, when it does not let in
+/// the attacker's default one: a rule that trusts one LAN address (`ip saddr 192.0.2.10 accept`,
+/// `ufw allow from …`) is a rule any neighbour spoofs. Asked of core's packet-path evaluator
+/// for packets to this host's addresses and to 127.0.0.0/8.
+fn trusted_source(firewall: &Firewall, link: &LinkPlan, stand_ins: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    let (peer, &(addr, len)) = (link.peer_v4?, link.v4.first()?);
+    if !firewall.captured || len > 30 {
+        return None;
+    }
+    let to_host = firewall.analysis.host.local(false).clone();
+    let lets_in = |src: RangeSet| {
+        firewall
+            .analysis
+            .query(Packets::arriving(false, &link.name, src, to_host.clone()), Reach::Full)
+    };
+    if lets_in(RangeSet::single(addr_value(IpAddr::V4(peer)))).decision() != Decision::Blocked {
+        return None;
+    }
+    let mask = u32::MAX << (32 - len);
+    let network = u32::from(addr) & mask;
+    let mut candidates = RangeSet::range(u128::from(network + 1), u128::from((network | !mask) - 1));
+    for taken in link
+        .v4
+        .iter()
+        .map(|(a, _)| *a)
+        .chain(stand_ins.iter().copied())
+        .chain([peer])
+    {
+        candidates = candidates.subtract(&RangeSet::single(addr_value(IpAddr::V4(taken))));
+    }
+    let answer = lets_in(candidates);
+    let through = answer.open_path()?;
+    match value_addr(through.packets.src.first()?, false) {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
 fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
     let mut links = Vec::new();
+    let mut skipped = 0;
     for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
         if iface.kind.as_deref() == Some("vrf") {
             notes.push(format!(
                 "{}: VRF masters are not mirrored (they are exempt from the loopback checks)",
                 iface.name
             ));
+            continue;
+        }
+        // A bridge or bond port hands its frames to its master, which is mirrored instead.
+        if !iface.receives_ip(&facts.interfaces) || !iface.up {
             continue;
         }
         let v4: Vec<(Ipv4Addr, u8)> = iface
@@ -183,11 +261,16 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
                 _ => None,
             })
             .collect();
-        if v4.is_empty() && v6.is_empty() {
-            continue;
-        }
+        let link_local = iface.addresses.iter().find_map(|a| match a.address {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
+            _ => None,
+        });
         if !usable_interface_name(&iface.name) {
             notes.push(format!("{:?}: not a usable interface name here; left out", iface.name));
+            continue;
+        }
+        if links.len() >= MAX_LINKS {
+            skipped += 1;
             continue;
         }
         if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
@@ -196,16 +279,45 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
                 iface.name
             ));
         }
-        links.push(link_from_addresses(&iface.name, v4, v6));
+        let addressless = v4.is_empty();
+        let mut link = link_from_addresses(&iface.name, v4, v6);
+        if addressless {
+            // No IPv4 address (a VM bridge): packets to 127/8 still arrive there. The attacker
+            // sends from a documentation address of its own, to which the host has no route.
+            link.peer_v4 = Some(Ipv4Addr::new(198, 51, 100, 100 + links.len().min(150) as u8));
+            notes.push(format!(
+                "{}: no IPv4 address; attacked from {} (no route back: TCP can only be blind there)",
+                iface.name,
+                link.peer_v4.map(|p| p.to_string()).unwrap_or_default()
+            ));
+        }
+        link.link_local = link_local;
+        link.peer_link_local = link_local.map(peer_link_local);
+        links.push(link);
+    }
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} more interfaces were not mirrored (the lab mirrors at most {MAX_LINKS})"
+        ));
     }
     if links.is_empty() {
         notes.push(format!(
-            "the snapshot has no interface with an address: the victim gets a synthetic eth0 ({}/{}, {}/{})",
+            "the snapshot has no interface to mirror: the victim gets a synthetic eth0 ({}/{}, {}/{})",
             SYNTHETIC_V4.0, SYNTHETIC_V4.1, SYNTHETIC_V6.0, SYNTHETIC_V6.1
         ));
         links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6]));
     }
     links
+}
+
+/// A link-local address for the peer that differs from the host's own.
+fn peer_link_local(host: Ipv6Addr) -> Ipv6Addr {
+    let candidate = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x1f, 0xfffe);
+    if candidate == host {
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x1f, 0xfffd)
+    } else {
+        candidate
+    }
 }
 
 fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>) -> LinkPlan {
@@ -215,6 +327,8 @@ fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u
         name: name.to_string(),
         v4,
         v6,
+        link_local: None,
+        peer_link_local: None,
         peer_v4,
         peer_v6,
         role: LinkRole::Lan,
@@ -474,6 +588,7 @@ mod tests {
                 address: "172.17.0.1".parse().unwrap(),
                 prefix_len: 16,
             }],
+            master: None,
         });
         facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
             family: loopwarden_core::facts::IptablesFamily::Ipv4,
@@ -491,5 +606,73 @@ mod tests {
         let docker0 = plan.links.iter().find(|l| l.name == "docker0").unwrap();
         assert_eq!(docker0.role, LinkRole::Backend);
         assert_eq!(docker0.peer_v4, Some(Ipv4Addr::new(172, 17, 255, 254)));
+    }
+
+    #[test]
+    fn a_link_local_only_ipv6_interface_is_mirrored_with_its_address() {
+        let mut facts = crate::scenario::base_facts("t");
+        let eth0 = facts.interfaces.iter_mut().find(|i| i.name == "eth0").expect("eth0");
+        eth0.addresses.retain(|a| a.address.is_ipv4());
+        eth0.addresses.push(InterfaceAddress {
+            address: "fe80::5054:ff:fe12:3456".parse().unwrap(),
+            prefix_len: 64,
+        });
+        let plan = plan(&facts);
+        let link = plan.links.iter().find(|l| l.name == "eth0").expect("eth0 mirrored");
+        assert!(link.v6.is_empty());
+        assert_eq!(link.link_local, Some("fe80::5054:ff:fe12:3456".parse().unwrap()));
+        assert!(link.peer_link_local.is_some_and(|p| Some(p) != link.link_local));
+    }
+
+    #[test]
+    fn several_ports_published_to_one_backend_share_one_stand_in_address() {
+        let mut facts = crate::scenario::base_facts("t");
+        facts.interfaces.push(Interface {
+            name: "cni0".into(),
+            index: 4,
+            up: true,
+            loopback: false,
+            kind: Some("bridge".into()),
+            mac: None,
+            addresses: vec![InterfaceAddress {
+                address: "10.244.0.1".parse().unwrap(),
+                prefix_len: 24,
+            }],
+            master: None,
+        });
+        // kube-proxy's shape for CoreDNS: 53/udp, 53/tcp and 9153/tcp on one pod, here published
+        // on localhost NodePorts.
+        let rules: String = [
+            ("udp", 30053, 53),
+            ("tcp", 30053, 53),
+            ("tcp", 30153, 9153),
+            ("tcp", 30154, 9153),
+        ]
+        .iter()
+        .map(|(p, from, to)| {
+            format!(
+                "-A PREROUTING -d 127.0.0.1/32 -p {p} -m {p} --dport {from} -j DNAT --to-destination 10.244.0.5:{to}\n"
+            )
+        })
+        .collect();
+        facts.firewall.iptables.push(loopwarden_core::facts::IptablesDump {
+            family: loopwarden_core::facts::IptablesFamily::Ipv4,
+            backend: "nft".into(),
+            text: format!("*nat\n:PREROUTING ACCEPT [0:0]\n{rules}COMMIT\n"),
+        });
+        let plan = plan(&facts);
+        let mut targets: Vec<String> = plan
+            .stand_ins
+            .iter()
+            .map(|s| format!("{:?} {}", s.protocol, s.target))
+            .collect();
+        targets.sort();
+        assert_eq!(
+            targets,
+            vec!["Tcp 10.244.0.5:53", "Tcp 10.244.0.5:9153", "Udp 10.244.0.5:53"]
+        );
+        let cni = plan.links.iter().find(|l| l.name == "cni0").expect("cni0");
+        assert_eq!(cni.role, LinkRole::Backend);
+        assert_ne!(cni.peer_v4, Some("10.244.0.5".parse().unwrap()));
     }
 }

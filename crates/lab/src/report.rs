@@ -2,6 +2,7 @@
 //! first, and the findings it proves or refutes for `audit --prove`.
 
 use crate::mirror::Mirror;
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::facts::{HostFacts, Protocol};
 use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
 use serde::Serialize;
@@ -44,11 +45,28 @@ impl Outcome {
     }
 }
 
+/// Which path carried an attack that got through: the packet as addressed, or a NAT rule that
+/// rewrote it to another listener (a DNAT-published port is not a route_localnet delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Path {
+    /// Delivered to the listener the packet was addressed to (or not delivered at all).
+    Direct,
+    /// Delivered to another listener: a NAT rule rewrote the destination.
+    Nat,
+}
+
 /// One row of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttackResult {
     /// The attack's id (`ipv4.dst-loopback`, `ipv6.src-mapped-loopback`, `control.lan` …).
     pub attack: String,
+    /// The path that carried it: direct, or rewritten by NAT.
+    pub path: Path,
+    /// The service that received it as addressed, when another than the one aimed at (the
+    /// kernel prefers a socket bound to the exact address over a wildcard one on the same port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_by: Option<String>,
     /// What was sent, in words.
     pub description: String,
     /// A control (expected to be delivered), not an attack.
@@ -102,36 +120,42 @@ pub struct ProofReport {
 
 /// A check id, the service it is about (`None`: host-wide) and the finding's subject (the
 /// address family, for the per-family anti-spoof findings).
-type CheckKey = (&'static str, Option<String>, Option<&'static str>);
+type CheckKey = (CheckId, Option<String>, Option<&'static str>);
 
 /// Which checks a lab result speaks to, each for a service or host-wide. The keys follow the
 /// static checks' (check id, service, subject) so that `Report::merge_active` upgrades their
 /// findings. Every loopback-addressed attack also speaks to its family's
 /// `net.no-loopback-antispoof` finding: delivered anywhere means the boundary is open.
 fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
-    let host_service = !r.service.starts_with("lab-control:");
+    // The service that took the packet: the one aimed at, or the more specific socket the kernel
+    // chose on the same address and port.
+    let service = r.received_by.as_deref().unwrap_or(&r.service);
+    let host_service = !service.starts_with("lab-control:");
     let udp_loopback =
-        r.protocol == Protocol::Udp && (r.service.starts_with("udp:127.") || r.service.starts_with("udp:[::1]:"));
+        r.protocol == Protocol::Udp && (service.starts_with("udp:127.") || service.starts_with("udp:[::1]:"));
+    let published = || Some(format!("{}:{}", r.protocol.as_str(), r.destination));
     let mut out = match r.attack.as_str() {
-        "ipv4.dst-loopback" => vec![("net.route-localnet", None, None)],
+        // A loopback-addressed packet that NAT rewrote proves the publish, not route_localnet.
+        "ipv4.dst-loopback" if r.path == Path::Nat => vec![(CheckId::NetDnatLoopback, published(), None)],
+        "ipv4.dst-loopback" => vec![(CheckId::NetRouteLocalnet, None, None)],
         // The published address and port, as the static check names the service.
-        "nat.published-loopback" => vec![(
-            "net.dnat-loopback",
-            Some(format!("{}:{}", r.protocol.as_str(), r.destination)),
-            None,
-        )],
+        "nat.published-loopback" => vec![(CheckId::NetDnatLoopback, published(), None)],
+        // Translated to a loopback target: the static check names the target's service.
+        "nat.to-loopback" if host_service => vec![(CheckId::NetDnatLoopback, Some(service.to_string()), None)],
         "ipv4.src-loopback" | "ipv6.src-loopback" | "ipv6.src-mapped-loopback" if host_service => {
-            vec![("net.loopback-source-trust", Some(r.service.clone()), None)]
+            vec![(CheckId::NetLoopbackSourceTrust, Some(service.to_string()), None)]
         }
         _ => vec![],
     };
+    // A datagram addressed to the loopback service that a NAT rule carried to what it publishes
+    // reached the service too (the static check asks the same question with NAT).
     if udp_loopback
         && matches!(
             r.attack.as_str(),
             "ipv4.dst-loopback" | "ipv4.stub-spoof" | "ipv6.dst-loopback"
         )
     {
-        out.push(("proto.udp-loopback", Some(r.service.clone()), None));
+        out.push((CheckId::ProtoUdpLoopback, Some(service.to_string()), None));
     }
     let family = match r.attack.as_str() {
         "ipv4.dst-loopback" | "ipv4.src-loopback" | "ipv4.stub-spoof" | "nat.published-loopback" => Some("ipv4"),
@@ -139,42 +163,61 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
         _ => None,
     };
     if let Some(family) = family {
-        out.push(("net.no-loopback-antispoof", None, Some(family)));
+        out.push((CheckId::NetNoLoopbackAntispoof, None, Some(family)));
     }
     out
 }
 
-fn spec(check: &str) -> (Severity, &'static str, &'static str) {
+/// What a lab finding of `check` says: its severity, title and fix; `None` for the checks no lab
+/// attack speaks to (the match names every check, so a new one must be placed here).
+fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
     match check {
-        "net.no-loopback-antispoof" => (
+        CheckId::NetNoLoopbackAntispoof => Some((
             Severity::Medium,
             "loopback-addressed packets from a LAN neighbour reach a service",
             "drop loopback sources and destinations (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) on \
              iifname != lo in a prerouting chain at priority raw",
-        ),
-        "net.route-localnet" => (
-            Severity::High,
+        )),
+        CheckId::NetRouteLocalnet => Some((
+            Severity::Critical,
             "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
             "set net.ipv4.conf.all.route_localnet=0 and on every interface; drop `ip daddr 127.0.0.0/8` \
              on iifname != lo in a raw prerouting chain",
-        ),
-        "net.dnat-loopback" => (
+        )),
+        CheckId::NetDnatLoopback => Some((
             Severity::High,
             "a NAT rule publishing a loopback address answers a LAN neighbour",
             "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); update Docker to \
              28.3.3+ or publish on a Unix socket",
-        ),
-        "net.loopback-source-trust" => (
+        )),
+        CheckId::NetLoopbackSourceTrust => Some((
             Severity::High,
             "a spoofed loopback source reaches this wildcard listener: the application sees a loopback peer",
             "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != lo at priority \
              raw; never grant trust by peer address alone",
-        ),
-        _ => (
-            Severity::Medium,
+        )),
+        CheckId::ProtoUdpLoopback => Some((
+            Severity::High,
             "one spoofed datagram from the LAN reaches this loopback UDP socket",
             "drop loopback sources and destinations on iifname != lo at priority raw; keep route_localnet=0",
-        ),
+        )),
+        CheckId::BindWildcard
+        | CheckId::LocalTcpAnyUid
+        | CheckId::LocalPortSquat
+        | CheckId::LocalUnixWorld
+        | CheckId::LocalUnixAbstract
+        | CheckId::NameLocalhostResolution
+        | CheckId::RelayHttpProxy
+        | CheckId::RelaySocksProxy
+        | CheckId::RelaySshForwarding
+        | CheckId::RelayReverseProxy
+        | CheckId::RelayForwarder
+        | CheckId::RelayFtpBounce
+        | CheckId::WebDnsRebinding
+        | CheckId::WebCorsPermissive
+        | CheckId::WebPrivateNetworkAccess
+        | CheckId::WebWebsocketOrigin
+        | CheckId::WebZeroAddress => None,
     }
 }
 
@@ -223,8 +266,8 @@ impl ProofReport {
         }
         groups
             .into_iter()
-            .map(|((check, service, subject), results)| {
-                let (severity, title, fix) = spec(check);
+            .filter_map(|((check, service, subject), results)| {
+                let (severity, title, fix) = spec(check)?;
                 let open = results.iter().any(|r| r.outcome.delivered() && r.uncertain.is_empty());
                 let uncertain = results.iter().any(|r| !r.uncertain.is_empty());
                 let status = if open {
@@ -247,11 +290,17 @@ impl ProofReport {
                         self.kernel, facts.host.kernel
                     ));
                 }
-                Finding {
-                    check: check.to_string(),
+                Some(Finding {
+                    check,
                     service,
                     attacker: Attacker::Lan,
-                    severity,
+                    // Proven open: as severe as the static check rates that path open; refuted:
+                    // nothing left to rate.
+                    severity: if status == Status::Blocked {
+                        Severity::Low
+                    } else {
+                        severity
+                    },
                     status,
                     confidence: Confidence::Proven,
                     title: {
@@ -259,16 +308,16 @@ impl ProofReport {
                             Some(family) => format!("{}: {title}", family.replace("ip", "IP")),
                             None => title.to_string(),
                         };
-                        if status == Status::Open {
-                            title
-                        } else {
-                            format!("refuted in the lab: {title}")
+                        match status {
+                            Status::Open => title,
+                            Status::Blocked => format!("refuted in the lab: {title}"),
+                            Status::Unknown => format!("not established in the lab: {title}"),
                         }
                     },
                     evidence,
                     fix: fix.to_string(),
                     subject: subject.map(str::to_string),
-                }
+                })
             })
             .collect()
     }
@@ -294,6 +343,9 @@ pub fn evidence_line(r: &AttackResult) -> String {
         r.service,
         r.outcome.as_str()
     );
+    if let Some(receiver) = &r.received_by {
+        line.push_str(&format!(" by {receiver}"));
+    }
     if let Some(peer) = &r.peer_seen {
         line.push_str(&format!(" (application saw peer {peer})"));
     }
@@ -310,6 +362,8 @@ mod tests {
     fn row(attack: &str, service: &str, outcome: Outcome) -> AttackResult {
         AttackResult {
             attack: attack.into(),
+            path: Path::Direct,
+            received_by: None,
             description: String::new(),
             control: attack.starts_with("control."),
             service: service.into(),
@@ -357,24 +411,58 @@ mod tests {
             true,
         );
         let found = r.findings(&facts);
-        let get = |check: &str, service: Option<&str>| {
+        let get = |check: CheckId, service: Option<&str>| {
             found
                 .iter()
                 .find(|f| f.check == check && f.service.as_deref() == service)
                 .unwrap()
         };
-        let route = get("net.route-localnet", None);
+        let route = get(CheckId::NetRouteLocalnet, None);
         assert_eq!((route.status, route.confidence), (Status::Open, Confidence::Proven));
         assert_eq!(route.evidence.len(), 2);
         assert_eq!(
-            get("proto.udp-loopback", Some("udp:127.0.0.1:8125")).status,
+            get(CheckId::ProtoUdpLoopback, Some("udp:127.0.0.1:8125")).status,
             Status::Open
         );
         assert_eq!(
-            get("net.loopback-source-trust", Some("tcp:0.0.0.0:10250")).status,
+            get(CheckId::NetLoopbackSourceTrust, Some("tcp:0.0.0.0:10250")).status,
             Status::Unknown
         );
-        assert!(found.iter().all(|f| f.check != "control.lan"));
+        assert!(found.iter().all(|f| f.check.as_str() != "control.lan"));
+    }
+
+    #[test]
+    fn every_check_an_attack_speaks_to_has_a_lab_spec() {
+        use crate::attacks::Kind;
+        let kinds = [
+            Kind::ControlLocal,
+            Kind::ControlLan,
+            Kind::Ipv4DstLoopback,
+            Kind::Ipv4SrcLoopback,
+            Kind::Ipv4StubSpoof,
+            Kind::Ipv6SrcLoopback,
+            Kind::Ipv6DstLoopback,
+            Kind::Ipv6SrcMapped,
+            Kind::NatPublished,
+            Kind::NatToLoopback,
+        ];
+        let mut spoken = Vec::new();
+        for kind in kinds {
+            for service in [
+                "tcp:0.0.0.0:10250",
+                "udp:127.0.0.1:8125",
+                "udp:[::1]:53",
+                "lab-control:x",
+            ] {
+                for key in checks_of(&row(kind.id(), service, Outcome::Dropped)) {
+                    assert!(spec(key.0).is_some(), "{} from {} has no lab spec", key.0, kind.id());
+                    spoken.push(key.0);
+                }
+            }
+        }
+        spoken.sort_by_key(|id| id.as_str());
+        spoken.dedup();
+        assert_eq!(spoken.len(), 5, "{spoken:?}");
     }
 
     #[test]
@@ -388,5 +476,25 @@ mod tests {
         let failed = report(rows, false);
         assert!(failed.findings(&facts).is_empty());
         assert!(failed.limits()[0].contains("controls failed"));
+    }
+
+    #[test]
+    fn a_loopback_destination_rewritten_by_nat_proves_the_publish_not_route_localnet() {
+        let facts = crate::scenario::find("docker-published-loopback").unwrap().facts();
+        let mut nat = row("ipv4.dst-loopback", "tcp:127.0.0.1:8081", Outcome::Delivered);
+        nat.destination = "127.0.0.1:8081".into();
+        nat.path = Path::Nat;
+        let found = report(vec![nat], true).findings(&facts);
+        assert!(
+            found.iter().all(|f| f.check.to_string() != "net.route-localnet"),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.check.to_string() == "net.dnat-loopback"
+                    && f.service.as_deref() == Some("tcp:127.0.0.1:8081")),
+            "{found:#?}"
+        );
     }
 }

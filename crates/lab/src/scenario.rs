@@ -116,6 +116,7 @@ pub fn interface(name: &str, index: u32, loopback: bool, addresses: &[(&str, u8)
         loopback,
         kind: None,
         mac: None,
+        master: None,
         addresses: addresses
             .iter()
             .filter_map(|(a, len)| {
@@ -270,7 +271,7 @@ mod tests {
     fn every_scenario_builds_a_valid_snapshot() {
         for s in SCENARIOS {
             let facts = s.facts();
-            let json = facts.to_json();
+            let json = facts.to_json().expect("a scenario serialises");
             assert!(HostFacts::from_json(&json).is_ok(), "{} does not round-trip", s.name);
             assert!(!facts.inet_sockets.is_empty(), "{} has no listeners", s.name);
         }

@@ -11,6 +11,7 @@
 use crate::http::{Request, Response};
 use crate::targets::Target;
 use crate::wire::{Answer, Scheme, Wire};
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -202,10 +203,10 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     if obs.scheme == Scheme::Https {
         common.push("TLS service; probed without certificate verification".to_string());
     }
-    let finding = |check: &str, severity, status, title: String, mut evidence: Vec<String>, fix: &str| {
+    let finding = |check: CheckId, severity, status, title: String, mut evidence: Vec<String>, fix: &str| {
         evidence.extend(common.iter().cloned());
         Finding {
-            check: check.to_string(),
+            check,
             service: Some(target.service.clone()),
             attacker: Attacker::Browser,
             severity,
@@ -220,7 +221,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some((severity, status, title, line)) = rebinding_verdict(base, &obs.foreign_host, target.port) {
         out.push(finding(
-            "web.dns-rebinding",
+            CheckId::WebDnsRebinding,
             severity,
             status,
             title,
@@ -248,7 +249,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     }
     if let Some(severity) = cors_severity {
         out.push(finding(
-            "web.cors-permissive",
+            CheckId::WebCorsPermissive,
             severity,
             Status::Open,
             "CORS grants a foreign origin: any web page can read its answers".to_string(),
@@ -263,7 +264,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if allowed {
             out.push(finding(
-                "web.private-network-access",
+                CheckId::WebPrivateNetworkAccess,
                 Severity::Medium,
                 Status::Open,
                 "answers Private Network Access preflights from public pages with yes".to_string(),
@@ -284,7 +285,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     }
     if let Some(resp) = obs.websocket.response().filter(|r| r.status == 101) {
         out.push(finding(
-            "web.websocket-origin",
+            CheckId::WebWebsocketOrigin,
             Severity::High,
             Status::Open,
             "accepts WebSocket connections from any web page (no Origin check)".to_string(),
@@ -302,7 +303,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
         if let Some(resp) = answer.response() {
             if resp.is_success() || resp.status == base.status {
                 out.push(finding(
-                    "web.zero-address",
+                    CheckId::WebZeroAddress,
                     Severity::Medium,
                     Status::Open,
                     "reachable from web pages as http://0.0.0.0:PORT".to_string(),
@@ -465,8 +466,8 @@ mod tests {
         }
     }
 
-    fn checks(findings: &[Finding]) -> Vec<(&str, Status)> {
-        findings.iter().map(|f| (f.check.as_str(), f.status)).collect()
+    fn checks(findings: &[Finding]) -> Vec<(CheckId, Status)> {
+        findings.iter().map(|f| (f.check, f.status)).collect()
     }
 
     #[test]
@@ -476,7 +477,7 @@ mod tests {
         assert!(judge(&strict, &t).is_empty());
         let open = observed(resp(200, &[], "data"), resp(200, &[], "data"));
         let findings = judge(&open, &t);
-        assert_eq!(checks(&findings), vec![("web.dns-rebinding", Status::Open)]);
+        assert_eq!(checks(&findings), vec![(CheckId::WebDnsRebinding, Status::Open)]);
         assert_eq!(findings[0].severity, Severity::High);
         assert!(findings[0]
             .evidence
@@ -492,7 +493,7 @@ mod tests {
             &observed(resp(200, &[], &page), resp(200, &[], "Invalid Host header")),
             &t,
         );
-        assert_eq!(checks(&refusal), vec![("web.dns-rebinding", Status::Unknown)]);
+        assert_eq!(checks(&refusal), vec![(CheckId::WebDnsRebinding, Status::Unknown)]);
         assert!(
             refusal[0].evidence[0].contains("Invalid Host header"),
             "{:?}",
@@ -500,18 +501,18 @@ mod tests {
         );
         let later = page.replace("dashboard", "dashboarD");
         let dynamic = judge(&observed(resp(200, &[], &page), resp(200, &[], &later)), &t);
-        assert_eq!(checks(&dynamic), vec![("web.dns-rebinding", Status::Open)]);
+        assert_eq!(checks(&dynamic), vec![(CheckId::WebDnsRebinding, Status::Open)]);
     }
 
     #[test]
     fn not_found_everywhere_is_unknown_but_a_shared_401_is_open() {
         let t = target("127.0.0.1", false);
         let nothing = judge(&observed(resp(404, &[], ""), resp(404, &[], "")), &t);
-        assert_eq!(checks(&nothing), vec![("web.dns-rebinding", Status::Unknown)]);
+        assert_eq!(checks(&nothing), vec![(CheckId::WebDnsRebinding, Status::Unknown)]);
         assert_eq!(nothing[0].severity, Severity::Info);
         let basic = [("WWW-Authenticate", "Basic realm=\"x\"")];
         let auth = judge(&observed(resp(401, &basic, ""), resp(401, &basic, "")), &t);
-        assert_eq!(checks(&auth), vec![("web.dns-rebinding", Status::Open)]);
+        assert_eq!(checks(&auth), vec![(CheckId::WebDnsRebinding, Status::Open)]);
         assert!(auth[0]
             .evidence
             .iter()
@@ -544,10 +545,10 @@ mod tests {
         assert_eq!(
             checks(&findings),
             vec![
-                ("web.cors-permissive", Status::Open),
-                ("web.private-network-access", Status::Open),
-                ("web.websocket-origin", Status::Open),
-                ("web.zero-address", Status::Open)
+                (CheckId::WebCorsPermissive, Status::Open),
+                (CheckId::WebPrivateNetworkAccess, Status::Open),
+                (CheckId::WebWebsocketOrigin, Status::Open),
+                (CheckId::WebZeroAddress, Status::Open)
             ]
         );
         assert_eq!(findings[0].severity, Severity::High);

@@ -17,6 +17,7 @@
 
 pub mod browser;
 pub mod canary;
+pub mod ftp;
 pub mod http;
 pub mod relay;
 pub mod targets;

@@ -11,6 +11,7 @@ use crate::canary::Canary;
 use crate::http::Request;
 use crate::targets::Target;
 use crate::wire::{Answer, Conn, Scheme, Wire};
+use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Probes one listener for both relay kinds. `from_network` says whether the probe reached it at
@@ -23,15 +24,24 @@ pub async fn probe(
     canary: &Canary,
     exposed: &[String],
 ) -> Vec<Finding> {
-    let (http, spoke_http) = http_proxy(wire, target, canary).await;
+    let (http, spoke_http, first) = http_proxy(wire, target, canary).await;
+    // A server that speaks first with 220 is (probably) FTP: asked for a bounce, not for SOCKS.
+    if let Answer::Other(bytes) = &first {
+        if crate::ftp::greets_like_ftp(bytes) {
+            return crate::ftp::probe(wire, target, from_network)
+                .await
+                .into_iter()
+                .collect();
+        }
+    }
     let socks = match spoke_http {
         true => None,
         false => socks_proxy(wire, target, canary).await,
     };
     let mut out = Vec::new();
     let kinds = [
-        ("relay.http-proxy", "HTTP proxy", http),
-        ("relay.socks-proxy", "SOCKS proxy", socks),
+        (CheckId::RelayHttpProxy, "HTTP proxy", http),
+        (CheckId::RelaySocksProxy, "SOCKS proxy", socks),
     ];
     for (check, kind, proof) in kinds {
         let Some(proof) = proof else { continue };
@@ -75,7 +85,7 @@ pub async fn probe(
             ));
         }
         out.push(Finding {
-            check: check.to_string(),
+            check,
             service: Some(target.service.clone()),
             attacker: Attacker::Remote,
             severity,
@@ -95,20 +105,23 @@ pub async fn probe(
 
 /// Tries `CONNECT` and an absolute-URI `GET` to the canary, under every spelling of loopback it
 /// listens on (address, name, decimal, 127.0.0.2, `[::1]`). Returns
-/// the evidence line of the first one that carried the token back, and whether the listener
-/// answered in HTTP at all (then it is no SOCKS server).
-async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<String>, bool) {
+/// the evidence line of the first one that carried the token back, whether the listener
+/// answered in HTTP at all (then it is no SOCKS server), and its first answer (a banner tells
+/// other protocols).
+async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<String>, bool, Answer) {
     let port = canary.addr.port();
     let mut spoke_http = false;
+    let mut first = None;
     for dest in canary.hosts.iter().map(|host| format!("{host}:{port}")) {
         let (answer, proven) = via_connect(wire, target, &dest, canary).await;
         spoke_http |= answer.response().is_some();
+        let first = first.get_or_insert_with(|| answer.clone()).clone();
         if proven {
             let line = format!(
                 "CONNECT {dest}: {}; the canary's token came back through the tunnel",
                 answer.describe()
             );
-            return (Some(line), true);
+            return (Some(line), true, first);
         }
         let absolute = Request::new("GET", format!("http://{dest}/"), dest.clone())
             .header("User-Agent", "loopwarden-probe")
@@ -122,13 +135,14 @@ async fn http_proxy(wire: &Wire, target: &Target, canary: &Canary) -> (Option<St
                     answer.describe()
                 )),
                 true,
+                first,
             );
         }
         if !spoke_http {
-            return (None, false);
+            return (None, false, first);
         }
     }
-    (None, spoke_http)
+    (None, spoke_http, first.unwrap_or(Answer::Silent))
 }
 
 /// `CONNECT dest`, and when accepted, a `GET /` through the tunnel. Returns the proxy's answer

@@ -183,6 +183,7 @@ mod tests {
             loopback: false,
             kind: None,
             mac: None,
+            master: None,
             addresses: addrs
                 .iter()
                 .map(|a| InterfaceAddress {

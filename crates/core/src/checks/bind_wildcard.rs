@@ -1,14 +1,18 @@
 //! `bind.wildcard`: a listener that is not local-only at all.
 
-use super::{Check, CheckSpec, Context, Stage};
-use crate::facts::SocketState;
+use super::{Check, CheckId, CheckSpec, Context, Stage};
+use crate::addr::unmapped;
+use crate::facts::{InetSocket, SocketState};
+use crate::firewall::questions::{fold, loopback};
+use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
+use crate::firewall::verdict::{Decision, Leaf};
 use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "bind.wildcard",
+        id: CheckId::BindWildcard,
         attackers: &[Attacker::Lan, Attacker::Remote],
         stage: Stage::Inspect,
         summary: "listener on 0.0.0.0, :: or a non-loopback address: not local-only at all",
@@ -52,14 +56,22 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         if let Some(dev) = &socket.bound_device {
             evidence.push(format!("bound to device {dev} (SO_BINDTODEVICE)"));
         }
+        let status = reachability(ctx, socket, &mut evidence);
+        let title = match status {
+            Status::Open => format!("reachable from the network, not only from this host ({what})"),
+            Status::Unknown => format!("bound beyond loopback ({what}); whether the network reaches it is not decided"),
+            Status::Blocked => {
+                format!("bound beyond loopback ({what}), but the firewall drops connections from outside")
+            }
+        };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Remote,
             severity: Severity::Medium,
-            status: Status::Open,
+            status,
             confidence: Confidence::Inspected,
-            title: format!("reachable from the network, not only from this host ({what})"),
+            title,
             evidence,
             fix: "bind to 127.0.0.1 and/or ::1 (or a Unix socket) if only local clients need it; \
                   otherwise restrict it in the firewall's input chain"
@@ -68,6 +80,51 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         });
     }
     out
+}
+
+/// Whether a neighbour's packets to the socket's addresses (this host's own, for a wildcard)
+/// on its protocol and port get through, asked of the packet-path evaluator: open to whom, or
+/// blocked by which rule, goes to `evidence`.
+fn reachability(ctx: &Context, socket: &InetSocket, evidence: &mut Vec<String>) -> Status {
+    let v6_socket = unmapped(socket.address).is_ipv6();
+    let takes_v4 = !v6_socket || (socket.address.is_unspecified() && socket.v6only != Some(true));
+    let families: Vec<bool> = [(false, takes_v4), (true, v6_socket)]
+        .into_iter()
+        .filter_map(|(v6, takes)| takes.then_some(v6))
+        .collect();
+    let mut statuses = Vec::new();
+    for v6 in families {
+        let src = all_addrs(v6).subtract(&loopback(v6));
+        let inbound = if socket.address.is_unspecified() {
+            ctx.firewall.to_host(v6, src)
+        } else {
+            Some(
+                ctx.firewall
+                    .inbound(v6, src, RangeSet::single(addr_value(unmapped(socket.address)))),
+            )
+        };
+        let family = if v6 { "IPv6" } else { "IPv4" };
+        let Some(inbound) = inbound else {
+            evidence.push(format!(
+                "the snapshot lists no {family} address of this host beyond loopback: who reaches it is unknown"
+            ));
+            statuses.push(Status::Unknown);
+            continue;
+        };
+        // Packets a NAT rule carries on to what it publishes (Docker without its userland proxy)
+        // reach the service too.
+        let answers = inbound.for_port(socket.protocol.number(), socket.port, |_: &Leaf| true);
+        let (decision, lines) = ctx.firewall.qualify(fold(answers));
+        evidence.push(format!("{family} from outside to this port:"));
+        evidence.extend(lines.into_iter().map(|l| format!("  {l}")));
+        statuses.push(match decision {
+            Decision::Open => Status::Open,
+            Decision::Blocked => Status::Blocked,
+            Decision::Unknown => Status::Unknown,
+        });
+    }
+    // `Open` sorts first: one family that gets through makes it open.
+    statuses.into_iter().min().unwrap_or(Status::Unknown)
 }
 
 #[cfg(test)]
@@ -85,5 +142,20 @@ mod tests {
         assert!(run(&CHECK, &facts).is_empty());
         facts.inet_sockets[0].bound_device = Some("eth0".into());
         assert_eq!(run(&CHECK, &facts).len(), 1);
+    }
+
+    /// ufw's default deny: a TCP listener on 9000 is blocked (the policy is named); ufw's stock
+    /// DHCP-client rule lets UDP to port 68 in, so a listener there stays open.
+    #[test]
+    fn an_input_policy_that_drops_the_port_is_named() {
+        let mut facts = crate::firewall::fixture_tests::facts("ufw-stock");
+        facts.inet_sockets.push(inet(Protocol::Tcp, "0.0.0.0", 9000));
+        facts.inet_sockets.push(inet(Protocol::Udp, "0.0.0.0", 68));
+        let found = run(&CHECK, &facts);
+        let get = |id: &str| found.iter().find(|f| f.service.as_deref() == Some(id)).expect(id);
+        let tcp = get("tcp:0.0.0.0:9000");
+        assert_eq!(tcp.status, Status::Blocked, "{tcp:#?}");
+        assert!(tcp.evidence.iter().any(|e| e.contains("policy drop")), "{tcp:#?}");
+        assert_eq!(get("udp:0.0.0.0:68").status, Status::Open);
     }
 }

@@ -8,7 +8,7 @@
 //! Each is followed through the whole ruleset and the routing decision; raw-table drops (Docker
 //! 28) and later drops are credited.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::socket_label;
 use crate::firewall::questions::LoopbackNat;
 use crate::firewall::verdict::Decision;
@@ -18,7 +18,7 @@ use std::net::IpAddr;
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.dnat-loopback",
+        id: CheckId::NetDnatLoopback,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "a NAT rule turns traffic from outside into traffic to/for a loopback address",
@@ -86,11 +86,14 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
                 .to_string(),
         )
     } else if nat.from_loopback {
+        let published = label(nat.matched.0, nat.matched.1);
         (
-            format!(
-                "NAT publishes loopback {} to the network (translated to {to})",
-                label(nat.matched.0, nat.matched.1)
-            ),
+            match nat.decision {
+                Decision::Blocked => format!(
+                    "a NAT rule would publish loopback {published} (to {to}), but such packets are dropped before it"
+                ),
+                _ => format!("NAT publishes loopback {published} to the network (translated to {to})"),
+            },
             "drop non-lo traffic to 127.0.0.0/8 before NAT (an nftables prerouting chain at priority raw; \
              Docker >= 28 adds `-t raw -A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp --dport P -j DROP`, \
              and 28.3.3 keeps it across firewalld reloads, CVE-2025-54388)"
@@ -98,7 +101,12 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         )
     } else {
         (
-            format!("NAT sends traffic from outside to loopback {to}"),
+            match nat.decision {
+                Decision::Blocked => {
+                    format!("a NAT rule would send traffic from outside to loopback {to}, but it is dropped")
+                }
+                _ => format!("NAT sends traffic from outside to loopback {to}"),
+            },
             "restrict the DNAT rule to the interfaces and sources that need it, keep route_localnet=0 where \
              possible, and drop `! -s 127.0.0.0/8 -d 127.0.0.0/8` for connections that are not DNAT'ed \
              (kube-proxy's KUBE-FIREWALL rule)"
@@ -111,7 +119,7 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         Decision::Unknown => (Status::Unknown, Severity::High),
     };
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: service(ctx, nat),
         attacker: Attacker::Lan,
         severity,

@@ -263,7 +263,7 @@ mod tests {
 
     fn probed(service: &str) -> Finding {
         Finding {
-            check: "web.dns-rebinding".into(),
+            check: crate::checks::CheckId::WebDnsRebinding,
             service: Some(service.into()),
             attacker: Attacker::Browser,
             severity: Severity::High,

@@ -1,15 +1,16 @@
 //! `name.localhost-resolution`: `localhost` must resolve to loopback, from the hosts file, before
 //! any DNS lookup.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::is_loopback;
+use crate::readers::hosts::{HostsEntry, HostsFile};
+use crate::readers::nsswitch::{HostsLookup, HostsSource};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
-use std::net::IpAddr;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "name.localhost-resolution",
+        id: CheckId::NameLocalhostResolution,
         attackers: &[Attacker::LocalUser, Attacker::Browser],
         stage: Stage::Inspect,
         summary: "`localhost` not pinned to loopback (/etc/hosts, nsswitch.conf)",
@@ -20,29 +21,9 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
-/// glibc's order when nsswitch.conf has no `hosts:` line.
-const GLIBC_DEFAULT: &str = "dns [!UNAVAIL=return] files";
-
-/// Sources that answer `localhost` with loopback by themselves.
-const SYNTHESISERS: &[&str] = &["myhostname", "resolve"];
-
-/// Addresses the hosts file gives `localhost`, with the line each came from.
-fn hosts_entries(text: &str) -> Vec<(Option<IpAddr>, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let content = line.split('#').next().unwrap_or("").trim();
-            let mut fields = content.split_whitespace();
-            let addr = fields.next()?;
-            fields
-                .any(|n| n.eq_ignore_ascii_case("localhost"))
-                .then(|| (addr.parse().ok(), line.trim().to_string()))
-        })
-        .collect()
-}
-
 fn finding(severity: Severity, status: Status, title: &str, evidence: Vec<String>) -> Finding {
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: None,
         attacker: Attacker::LocalUser,
         severity,
@@ -73,29 +54,28 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         )];
     }
     let mut out = Vec::new();
-    let (order, order_note) = match &names.nsswitch_hosts {
-        Some(line) => (line.clone(), format!("/etc/nsswitch.conf hosts: {line}")),
-        None => (
-            GLIBC_DEFAULT.to_string(),
-            format!("/etc/nsswitch.conf has no hosts: line: glibc uses `{GLIBC_DEFAULT}`"),
-        ),
+    let lookup = HostsLookup::parse(names.nsswitch_hosts.as_deref());
+    let order_note = if lookup.defaulted {
+        format!("/etc/nsswitch.conf has no hosts: line: glibc uses `{}`", lookup.line)
+    } else {
+        format!("/etc/nsswitch.conf hosts: {}", lookup.line)
     };
-    let sources: Vec<&str> = order.split_whitespace().filter(|w| !w.starts_with('[')).collect();
-    let position = |name: &str| sources.iter().position(|s| *s == name);
-    let entries = names.hosts_file.as_deref().map(hosts_entries);
+    let dns_at = lookup.position(&HostsSource::Dns);
+    let hosts = names.hosts_file.as_deref().map(HostsFile::parse);
 
-    match &entries {
+    match &hosts {
         None => out.push(finding(
             Severity::Medium,
             Status::Open,
             "/etc/hosts is missing: `localhost` is left to the other name sources",
             vec![order_note.clone()],
         )),
-        Some(entries) => {
+        Some(hosts) => {
+            let entries: Vec<&HostsEntry> = hosts.entries_for("localhost").collect();
             let foreign: Vec<String> = entries
                 .iter()
-                .filter(|(addr, _)| !addr.is_some_and(is_loopback))
-                .map(|(_, line)| format!("/etc/hosts: {line}"))
+                .filter(|e| !e.address.is_some_and(is_loopback))
+                .map(|e| format!("/etc/hosts: {}", e.line))
                 .collect();
             if !foreign.is_empty() {
                 out.push(finding(
@@ -105,11 +85,12 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                     foreign,
                 ));
             } else if entries.is_empty() {
-                let synthesised = sources
+                let pinned = lookup
+                    .sources
                     .iter()
-                    .position(|s| SYNTHESISERS.contains(s))
-                    .is_some_and(|p| position("dns").is_none_or(|d| p < d));
-                if !synthesised {
+                    .position(HostsSource::pins_localhost)
+                    .is_some_and(|p| dns_at.is_none_or(|d| p < d));
+                if !pinned {
                     out.push(finding(
                         Severity::Medium,
                         Status::Open,
@@ -120,8 +101,8 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             }
         }
     }
-    if let Some(dns) = position("dns") {
-        if position("files").is_none_or(|f| f > dns) {
+    if let Some(dns) = dns_at {
+        if lookup.position(&HostsSource::Files).is_none_or(|f| f > dns) {
             out.push(finding(
                 Severity::Medium,
                 Status::Open,

@@ -7,19 +7,19 @@
 //! delivered when `route_localnet` is on for the interface and `rp_filter` does not reject it
 //! (0, or 2 together with `accept_local`). TCP only gets a blind SYN, so it is not flagged.
 
-use super::no_loopback_antispoof::source_half;
-use super::{Check, CheckSpec, Context, Stage};
-use crate::facts::{HostFacts, Protocol, SocketState};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
+use crate::facts::{Protocol, SocketState};
+use crate::firewall::questions::{fold, loopback};
+use crate::firewall::ranges::RangeSet;
 use crate::firewall::verdict::Decision;
 use crate::inventory::{describe_owner, inet_service_id};
-use crate::kernel::Ipv4Input;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.loopback-source-trust",
+        id: CheckId::NetLoopbackSourceTrust,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "wildcard listener reachable with a spoofed loopback source the application may trust",
@@ -54,67 +54,52 @@ fn mapped_path(kernel: &str) -> MappedPath {
     }
 }
 
-/// Rules in the captured firewall that mention loopback-mapped or 127/8 sources: whether they
-/// close the path is for the firewall analysis or the lab to decide, not this check.
-fn rules_mentioning(facts: &HostFacts, needles: &[&str]) -> Vec<String> {
-    let nft = facts.firewall.nft_text.iter().flat_map(|t| t.lines());
-    let ipt = facts.firewall.iptables.iter().flat_map(|d| d.text.lines());
-    nft.chain(ipt)
-        .filter(|l| {
-            needles.iter().any(|n| l.contains(n))
-                && (l.contains("drop") || l.contains("DROP") || l.contains("reject") || l.contains("REJECT"))
-        })
-        .map(|l| l.trim().to_string())
-        .collect()
+/// IP protocol number of UDP.
+const UDP: u8 = 17;
+
+/// How a family's spoofed loopback sources fare against one UDP port.
+enum Path {
+    /// Every datagram is dropped by the kernel's own checks (IPv4 martian sources): nothing to
+    /// report for this family.
+    KernelCloses,
+    /// The evaluator's answer, with its evidence.
+    Decided(Status, Vec<String>),
 }
 
-/// Interfaces (not `lo`) on which an IPv4 127/8 source passes the martian and rp_filter checks.
-fn ipv4_open_interfaces(facts: &HostFacts) -> Result<Vec<String>, String> {
-    let mut open = Vec::new();
-    for ifname in super::sysctl_view::non_loopback_interfaces(facts) {
-        let input = Ipv4Input::of(&facts.sysctls, &ifname).map_err(|m| format!("{} not in the snapshot", m.0))?;
-        // 127.0.0.2 stands for any 127/8 source that is not a configured address.
-        if input.accepts_loopback_source(false) {
-            open.push(format!(
-                "{ifname}: route_localnet on, rp_filter={} (max of all and {ifname}), accept_local={}",
-                input.rp_filter,
-                u8::from(input.accept_local)
-            ));
-        }
+/// Datagrams from `src` (spoofed loopback sources of the family) to this host's addresses on
+/// `port`, asked of the packet-path evaluator: it applies route_localnet and the source checks
+/// (`kernel::Ipv4Input`) for IPv4, and the firewall for both families.
+fn path(ctx: &Context, v6: bool, src: RangeSet, port: u16) -> Path {
+    let Some(inbound) = ctx.firewall.to_host(v6, src) else {
+        let family = if v6 { "IPv6" } else { "IPv4" };
+        return Path::Decided(
+            Status::Unknown,
+            vec![format!(
+                "  the snapshot lists no {family} address of this host: where such datagrams go is unknown"
+            )],
+        );
+    };
+    let answers = inbound.for_port(UDP, port, |_| true);
+    if answers.iter().all(|a| a.dropped_by_kernel) {
+        return Path::KernelCloses;
     }
-    Ok(open)
+    let (decision, lines) = ctx.firewall.qualify(fold(answers));
+    let status = match decision {
+        Decision::Open => Status::Open,
+        Decision::Blocked => Status::Blocked,
+        Decision::Unknown => Status::Unknown,
+    };
+    Path::Decided(status, lines.into_iter().map(|l| format!("  {l}")).collect())
 }
 
-/// What the firewall does to a path the kernel leaves open: the evaluator's answer for the
-/// family's loopback sources on every outside interface; where it lets them through, a rule that
-/// mentions the source range may still cover this port, which makes it unknown.
-fn firewall_verdict(ctx: &Context, v6: bool, rules: &[String], evidence: &mut Vec<String>) -> Status {
-    let family = if v6 { "IPv6" } else { "IPv4" };
-    match source_half(&ctx.firewall, v6) {
-        Decision::Blocked => {
-            evidence.push(format!(
-                "the firewall drops {family} loopback sources arriving on every outside interface \
-                 (see net.no-loopback-antispoof for the rules)"
-            ));
-            Status::Blocked
-        }
-        Decision::Unknown => {
-            evidence.push(format!(
-                "whether the firewall drops {family} loopback sources is unknown"
-            ));
-            Status::Unknown
-        }
-        Decision::Open if rules.is_empty() => Status::Open,
-        Decision::Open => Status::Unknown,
-    }
+/// `::ffff:127.0.0.0/104`: IPv4-mapped loopback sources.
+fn mapped_loopback() -> RangeSet {
+    loopback(true).subtract(&RangeSet::single(1))
 }
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mapped = mapped_path(&facts.host.kernel);
-    let v4 = ipv4_open_interfaces(facts);
-    let mapped_rules = rules_mentioning(facts, &["::ffff:127", "::ffff:0.0.0.0/96", "::ffff:0:0/96"]);
-    let v4_rules = rules_mentioning(facts, &["127.0.0.0/8", "127.0.0.0/"]);
     let mut out: Vec<Finding> = Vec::new();
     let sockets = facts
         .inet_sockets
@@ -138,50 +123,48 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             match &mapped {
                 MappedPath::Delivered(why) => {
                     evidence.push(why.clone());
-                    statuses.push(firewall_verdict(ctx, true, &mapped_rules, &mut evidence));
+                    if let Path::Decided(status, lines) = path(ctx, true, mapped_loopback(), socket.port) {
+                        evidence.push(format!("a datagram from ::ffff:127.0.0.1 to port {}:", socket.port));
+                        evidence.extend(lines);
+                        statuses.push(status);
+                    }
                 }
                 MappedPath::Unknown(why) => {
                     evidence.push(why.clone());
                     statuses.push(Status::Unknown);
                 }
             }
-            evidence.extend(
-                mapped_rules
-                    .iter()
-                    .map(|r| format!("a rule mentions mapped loopback sources: {r}")),
-            );
         }
         let takes_v4 = socket.address.is_ipv4() || socket.v6only == Some(false);
         if takes_v4 {
-            match &v4 {
-                Ok(open) if open.is_empty() => {}
-                Ok(open) => {
-                    evidence.push(format!(
-                        "UDP *:{} takes IPv4 from a spoofed 127/8 source arriving on {}",
-                        socket.port,
-                        open.join("; ")
-                    ));
-                    statuses.push(firewall_verdict(ctx, false, &v4_rules, &mut evidence));
-                    evidence.extend(v4_rules.iter().map(|r| format!("a rule mentions 127.0.0.0/8: {r}")));
-                }
-                Err(missing) => {
-                    evidence.push(format!("IPv4 path undecided: {missing}"));
-                    statuses.push(Status::Unknown);
-                }
+            if let Path::Decided(status, lines) = path(ctx, false, loopback(false), socket.port) {
+                evidence.push(format!(
+                    "UDP *:{} takes IPv4; a datagram from a spoofed 127/8 source to this host:",
+                    socket.port
+                ));
+                evidence.extend(lines);
+                statuses.push(status);
             }
         }
         // `Open` sorts first: one open path makes the finding open.
         let Some(status) = statuses.iter().min().copied() else {
             continue;
         };
+        let title = match status {
+            Status::Open => "a LAN neighbour can send datagrams that appear to come from this host's loopback",
+            Status::Unknown => {
+                "a LAN neighbour may be able to send datagrams that appear to come from this host's loopback"
+            }
+            Status::Blocked => "datagrams with a spoofed loopback source would reach this socket, but are dropped",
+        };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Lan,
             severity: Severity::High,
             status,
             confidence: Confidence::Inspected,
-            title: "a LAN neighbour can send datagrams that appear to come from this host's loopback".to_string(),
+            title: title.to_string(),
             evidence,
             fix: "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != \"lo\" in a \
                   prerouting chain at priority raw; keep route_localnet=0; bind to 127.0.0.1/::1 if only local \
@@ -238,7 +221,17 @@ mod tests {
             loopback: false,
             kind: None,
             mac: None,
-            addresses: vec![],
+            addresses: ["192.0.2.10/24", "fe80::10/64"]
+                .iter()
+                .map(|a| {
+                    let (ip, len) = a.split_once('/').unwrap();
+                    crate::facts::InterfaceAddress {
+                        address: ip.parse().unwrap(),
+                        prefix_len: len.parse().unwrap(),
+                    }
+                })
+                .collect(),
+            master: None,
         });
         f
     }
@@ -309,10 +302,46 @@ mod tests {
         assert_eq!(found[0].status, Status::Blocked, "{found:#?}");
     }
 
+    /// The service's own port is asked: a drop of mapped sources to port 123 blocks the
+    /// socket on 123 and leaves the one on 124 open.
     #[test]
-    fn a_rule_naming_mapped_sources_makes_it_unknown() {
-        let mut f = facts("6.18.0", vec![udp("::", Some(true))], DEFAULTS);
-        f.firewall.nft_text = Some("iifname != \"lo\" ip6 saddr ::ffff:127.0.0.0/104 drop\n".into());
-        assert_eq!(run(&f)[0].status, Status::Unknown);
+    fn a_drop_for_another_port_does_not_block_this_one() {
+        let mut other = udp("::", Some(true));
+        other.port = 124;
+        let mut f = facts("6.18.0", vec![udp("::", Some(true)), other], DEFAULTS);
+        f.firewall.nft_json = None;
+        f.firewall.iptables.push(crate::facts::IptablesDump {
+            family: crate::facts::IptablesFamily::Ipv6,
+            backend: "nft".into(),
+            text: "*raw\n:PREROUTING ACCEPT [0:0]\n\
+                   -A PREROUTING -s ::ffff:127.0.0.0/104 ! -i lo -p udp -m udp --dport 123 -j DROP\nCOMMIT\n"
+                .into(),
+        });
+        let found = run(&f);
+        let status = |id: &str| {
+            found
+                .iter()
+                .find(|x| x.service.as_deref() == Some(id))
+                .map(|x| x.status)
+        };
+        assert_eq!(status("udp:[::]:123"), Some(Status::Blocked), "{found:#?}");
+        assert_eq!(status("udp:[::]:124"), Some(Status::Open), "{found:#?}");
+    }
+
+    /// ufw's default deny drops the mapped datagram to an unlisted port (its stock ip6tables
+    /// rules' hop-limit and routing-header matches do not make it unknown).
+    #[test]
+    fn ufw_default_deny_blocks_an_unlisted_port() {
+        let mut f = crate::firewall::fixture_tests::facts("ufw-stock");
+        f.host.kernel = "6.18.0".into();
+        let mut socket = udp("::", Some(true));
+        socket.port = 9002;
+        f.inet_sockets.push(socket);
+        let found: Vec<Finding> = run(&f)
+            .into_iter()
+            .filter(|x| x.service.as_deref() == Some("udp:[::]:9002"))
+            .collect();
+        assert_eq!(found[0].status, Status::Blocked, "{found:#?}");
+        assert!(found[0].title.contains("dropped"), "{}", found[0].title);
     }
 }

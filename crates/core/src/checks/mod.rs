@@ -7,6 +7,7 @@
 mod bind_wildcard;
 mod dnat_loopback;
 mod guarded;
+mod id;
 mod localhost_resolution;
 mod loopback_source_trust;
 mod no_loopback_antispoof;
@@ -16,10 +17,6 @@ mod relay_proxy;
 mod relay_reverse_proxy;
 mod relay_ssh;
 mod relay_target;
-mod reverse_proxy_apache;
-mod reverse_proxy_caddy;
-mod reverse_proxy_haproxy;
-mod reverse_proxy_nginx;
 mod route_localnet;
 mod sysctl_view;
 mod tcp_any_uid;
@@ -34,6 +31,7 @@ pub use web::credit_guards;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};
+pub use id::{CheckId, UnknownCheckId};
 
 /// Which stage decides a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -51,7 +49,7 @@ pub enum Stage {
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CheckSpec {
     /// The stable id (never reused with another meaning).
-    pub id: &'static str,
+    pub id: CheckId,
     /// Who exploits what it finds.
     pub attackers: &'static [Attacker],
     /// Which stage decides it.
@@ -110,6 +108,7 @@ pub static ALL: &[Check] = &[
     relay_ssh::CHECK,
     relay_reverse_proxy::CHECK,
     relay_forwarder::CHECK,
+    relay_proxy::FTP_BOUNCE,
     web::DNS_REBINDING,
     web::CORS_PERMISSIVE,
     web::PRIVATE_NETWORK_ACCESS,
@@ -118,6 +117,32 @@ pub static ALL: &[Check] = &[
 ];
 
 /// The catalogue entry for an id.
-pub fn spec(id: &str) -> Option<&'static CheckSpec> {
+pub fn spec(id: CheckId) -> Option<&'static CheckSpec> {
     ALL.iter().map(|c| &c.spec).find(|s| s.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_has_exactly_one_entry_in_the_catalogue_in_the_same_order() {
+        let listed: Vec<CheckId> = ALL.iter().map(|c| c.spec.id).collect();
+        assert_eq!(listed, CheckId::ALL);
+        for &id in CheckId::ALL {
+            assert_eq!(spec(id).map(|s| s.id), Some(id));
+        }
+    }
+
+    #[test]
+    fn exactly_the_inspected_checks_have_a_static_evaluation() {
+        for check in ALL {
+            assert_eq!(
+                check.evaluate.is_some(),
+                check.spec.stage == Stage::Inspect,
+                "{}",
+                check.spec.id
+            );
+        }
+    }
 }

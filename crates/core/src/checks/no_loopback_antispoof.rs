@@ -7,7 +7,7 @@
 //! dropped anywhere before delivery (NAT does not rewrite sources on the way in). A drop that
 //! fires only for some packets — a port, a mark — does not count.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::firewall::eval::{Packets, Reach};
 use crate::firewall::questions::{loopback, per_interface, summarize, worse, Firewall};
 use crate::firewall::ranges::all_addrs;
@@ -17,7 +17,7 @@ use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.no-loopback-antispoof",
+        id: CheckId::NetNoLoopbackAntispoof,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "no firewall rule drops loopback source/destination arriving on non-lo interfaces (per family)",
@@ -62,16 +62,6 @@ fn kernel_on_sources(v6: bool) -> &'static str {
 struct Half {
     decision: Decision,
     lines: Vec<String>,
-}
-
-/// The firewall's answer for spoofed loopback sources of one family arriving on every outside
-/// interface, whatever the port and protocol (`Unknown` when no firewall was captured).
-pub(super) fn source_half(fw: &Firewall, v6: bool) -> Decision {
-    if fw.captured {
-        half(fw, v6, false).decision
-    } else {
-        Decision::Unknown
-    }
 }
 
 fn half(fw: &Firewall, v6: bool, destination: bool) -> Half {
@@ -212,7 +202,7 @@ fn severity(ctx: &Context, v6: bool, dst: &Half, src: &Half) -> Severity {
 /// One family's finding; its subject (`ipv4`/`ipv6`) lets the lab's evidence find it.
 fn finding(v6: bool, status: Status, severity: Severity, title: String, evidence: Vec<String>) -> Finding {
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: None,
         attacker: Attacker::Lan,
         severity,

@@ -1,16 +1,17 @@
 //! `local.port-squat`: a loopback service on one address family leaves the same port on the other
 //! family free for any local user, and clients resolving `localhost` may connect there.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, InetSocket, Protocol};
 use crate::inventory::{inet_scope, inet_service_id, is_inet_service};
+use crate::readers::hosts::HostsFile;
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "local.port-squat",
+        id: CheckId::LocalPortSquat,
         attackers: &[Attacker::LocalUser],
         stage: Stage::Inspect,
         summary: "listening on 127.0.0.1:P but not [::1]:P (or the reverse): any user can take the \
@@ -38,15 +39,12 @@ fn covered(facts: &HostFacts, proto: Protocol, port: u16, target: IpAddr) -> boo
     })
 }
 
-/// Whether `localhost` in /etc/hosts includes an address of the free family.
+/// Whether `localhost` in /etc/hosts includes an address of the free family; `None` without a
+/// hosts file.
 fn localhost_maps_to(facts: &HostFacts, v6: bool) -> Option<bool> {
-    let text = facts.names.hosts_file.as_deref()?;
-    Some(text.lines().any(|line| {
-        let content = line.split('#').next().unwrap_or("");
-        let mut fields = content.split_whitespace();
-        let addr = fields.next().and_then(|a| a.parse::<IpAddr>().ok());
-        addr.is_some_and(|a| a.is_ipv6() == v6) && fields.any(|n| n.eq_ignore_ascii_case("localhost"))
-    }))
+    let hosts = HostsFile::parse(facts.names.hosts_file.as_deref()?);
+    let mut localhost = hosts.entries_for("localhost");
+    Some(localhost.any(|e| e.address.is_some_and(|a| a.is_ipv6() == v6)))
 }
 
 fn ipv6_available(facts: &HostFacts) -> bool {
@@ -110,7 +108,7 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
         None => Severity::Medium,
     };
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: Some(id),
         attacker: Attacker::LocalUser,
         severity,

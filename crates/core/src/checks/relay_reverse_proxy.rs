@@ -3,16 +3,17 @@
 //! (`nginx -T`), HAProxy (its `-f` files), Caddy (`caddy adapt`), Apache (`-D DUMP_INCLUDES` and
 //! the files it lists). The finding is on the upstream service, with the file and line.
 
-use super::relay_target::{is_loopback_host, loopback_tcp_target};
-use super::{reverse_proxy_apache, reverse_proxy_caddy, reverse_proxy_haproxy, reverse_proxy_nginx};
-use super::{Check, CheckSpec, Context, Stage};
+use super::relay_target::{loopback_tcp_target, outward_listeners};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::HostFacts;
+use crate::readers::endpoint::is_loopback_host;
+use crate::readers::reverse_proxy::{published, Access, Published, Upstream};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "relay.reverse-proxy",
+        id: CheckId::RelayReverseProxy,
         attackers: &[Attacker::Remote],
         stage: Stage::Inspect,
         summary: "a reverse-proxy configuration publishes a loopback upstream on a non-loopback listener",
@@ -22,51 +23,73 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
-/// Where a proxy sends requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Upstream {
-    /// `host:port` over TCP.
-    Tcp(String, u16),
-    /// A Unix socket path.
-    Unix(String),
-}
-
-/// One upstream a proxy publishes beyond loopback, as a proxy-specific reader found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Published {
-    /// `nginx`, `haproxy`, `caddy`, `apache`.
-    pub proxy: &'static str,
-    /// The proxy's pid.
-    pub pid: u32,
-    /// Where it sends requests.
-    pub upstream: Upstream,
-    /// The directive (`file:line: …`), the listener(s) beyond loopback, the Host handling.
-    pub evidence: Vec<String>,
-    /// `Open`, or `Unknown` when access rules were present that the reader does not evaluate.
-    pub status: Status,
-}
-
 fn evaluate(ctx: &Context) -> Vec<Finding> {
-    let captures = &ctx.facts.relays.captures;
-    let mut published = Vec::new();
-    for capture in captures {
-        match capture.kind.as_str() {
-            "nginx" => published.extend(reverse_proxy_nginx::published(capture)),
-            "haproxy" => published.extend(reverse_proxy_haproxy::published(capture)),
-            "caddy" => published.extend(reverse_proxy_caddy::published(capture, captures)),
-            "apache-includes" => published.extend(reverse_proxy_apache::published(capture, captures)),
-            _ => {}
-        }
-    }
     let mut out: Vec<Finding> = Vec::new();
-    for p in published {
+    for p in published(&ctx.facts.relays.captures) {
         add(ctx.facts, p, &mut out);
+    }
+    out.extend(unread(ctx.facts));
+    out
+}
+
+/// The process names of the reverse proxies whose configuration the collector reads.
+const PROXIES: &[&str] = &["nginx", "haproxy", "caddy", "apache2", "httpd"];
+
+/// Reverse proxies listening beyond loopback whose configuration is not in the snapshot (their
+/// program was not run, or failed; the limits say why): what they publish is unknown, never
+/// "nothing". A worker counts as read when its parent (the master) was.
+fn unread(facts: &HostFacts) -> Vec<Finding> {
+    // A Caddyfile read for line numbers is not the configuration (`caddy adapt` is).
+    let read = |pid: u32| {
+        facts
+            .relays
+            .captures
+            .iter()
+            .any(|c| c.pid == pid && matches!(c.kind.as_str(), "nginx" | "haproxy" | "caddy" | "apache"))
+    };
+    let mut out: Vec<Finding> = Vec::new();
+    for p in facts.processes.iter().filter(|p| PROXIES.contains(&p.name.as_str())) {
+        if read(p.pid) || (p.ppid != 0 && read(p.ppid)) {
+            continue;
+        }
+        for listener in outward_listeners(facts, p.pid) {
+            if out.iter().any(|f| f.service.as_deref() == Some(listener.as_str())) {
+                continue;
+            }
+            out.push(Finding {
+                check: CHECK.spec.id,
+                service: Some(listener),
+                attacker: Attacker::Remote,
+                severity: Severity::Medium,
+                status: Status::Unknown,
+                confidence: Confidence::Inspected,
+                title: format!(
+                    "{} (pid {}) listens beyond loopback; whether it publishes a loopback upstream is unknown",
+                    p.name, p.pid
+                ),
+                evidence: vec![format!(
+                    "{} (pid {}, uid {}): its configuration is not in the snapshot; the limits say why",
+                    p.name, p.pid, p.uid
+                )],
+                fix: "run loopwarden as root (or as the proxy's own user) so that its configuration can be \
+                      read, or check its upstreams by hand"
+                    .to_string(),
+                subject: None,
+            });
+        }
     }
     out
 }
 
-/// Adds one published upstream, merging with a finding already on the same service.
+/// Adds one published upstream, merging with a finding already on the same service. A route
+/// only loopback clients may use publishes nothing; rules the reader could not evaluate leave it
+/// unknown.
 fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
+    let (status, unevaluated) = match p.access {
+        Access::Anyone => (Status::Open, None),
+        Access::LoopbackOnly => return,
+        Access::Unevaluated(why) => (Status::Unknown, Some(why)),
+    };
     let (service, shown) = match &p.upstream {
         Upstream::Tcp(host, port) if is_loopback_host(host) => {
             let (id, listening) = loopback_tcp_target(facts, host, *port);
@@ -77,6 +100,7 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
         Upstream::Tcp(..) => return,
     };
     let mut evidence = p.evidence;
+    evidence.extend(unevaluated);
     evidence.push(format!(
         "{} connects to the upstream ({shown}) from this host and sets Host itself unless told \
          otherwise, so the upstream's own Host or loopback-peer checks do not tell remote clients apart",
@@ -88,17 +112,17 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
                 existing.evidence.push(line);
             }
         }
-        if p.status == Status::Open {
+        if status == Status::Open {
             existing.status = Status::Open;
         }
         return;
     }
     out.push(Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: Some(service),
         attacker: Attacker::Remote,
         severity: Severity::High,
-        status: p.status,
+        status,
         confidence: Confidence::Inspected,
         title: format!("published beyond loopback by {} (pid {})", p.proxy, p.pid),
         evidence,
@@ -108,4 +132,42 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
             .to_string(),
         subject: None,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_facts::{base, run};
+    use crate::facts::CommandCapture;
+
+    fn with_capture(kind: &str, command: &str, output: &str) -> HostFacts {
+        let mut facts = base();
+        facts.relays.captures.push(CommandCapture {
+            kind: kind.into(),
+            pid: 9,
+            command: command.split_whitespace().map(str::to_string).collect(),
+            output: output.into(),
+        });
+        facts
+    }
+
+    #[test]
+    fn access_rules_make_it_unknown() {
+        let cfg = "frontend web\n    bind 0.0.0.0:80\n    tcp-request connection reject if !{ src 127.0.0.1 }\n    default_backend app\nbackend app\n    server a 127.0.0.1:7001\n";
+        let found = run(&CHECK, &with_capture("haproxy", "cat /etc/h.cfg", cfg));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].status, Status::Unknown);
+        assert!(found[0].evidence[3].starts_with("access rules present and not evaluated: /etc/h.cfg:3:"));
+    }
+
+    #[test]
+    fn loopback_only_routes_publish_nothing() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n server {\n  listen 8080;\n  \
+                    location /open { proxy_pass http://127.0.0.1:7001; }\n  \
+                    location /admin { allow 127.0.0.1; deny all; proxy_pass http://127.0.0.1:7002; }\n }\n}\n";
+        let found = run(&CHECK, &with_capture("nginx", "nginx -T", dump));
+        let services: Vec<Option<&str>> = found.iter().map(|f| f.service.as_deref()).collect();
+        assert_eq!(services, [Some("tcp:127.0.0.1:7001")]);
+        assert_eq!(found[0].status, Status::Open);
+    }
 }

@@ -2,16 +2,17 @@
 //! loopback. Read from `sshd -T` of the running daemon (and `sshd -T -C user=…` per user when
 //! its configuration has `Match` blocks).
 
-use super::relay_target::{is_loopback_host, loopback_services, outward_listeners, split_host_port};
-use super::{Check, CheckSpec, Context, Stage};
+use super::relay_target::{loopback_services, outward_listeners};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{CommandCapture, HostFacts};
+use crate::readers::endpoint::{is_loopback_host, split_host_port};
+use crate::readers::sshd::{SshdConfig, TcpForwarding};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
-use std::collections::BTreeMap;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "relay.ssh-forwarding",
+        id: CheckId::RelaySshForwarding,
         attackers: &[Attacker::Remote],
         stage: Stage::Inspect,
         summary: "sshd permits TCP forwarding to loopback for its users",
@@ -30,45 +31,29 @@ struct Verdict {
     settings: Vec<String>,
 }
 
-/// Keys of `sshd -T` output, lowercased, with all values of repeated keys.
-fn settings(output: &str) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in output.lines() {
-        if let Some((key, value)) = line.trim().split_once(' ') {
-            map.entry(key.to_ascii_lowercase())
-                .or_default()
-                .push(value.trim().to_string());
-        }
-    }
-    map
-}
-
-fn verdict(output: &str) -> Option<Verdict> {
-    let map = settings(output);
-    let one = |k: &str| map.get(k).and_then(|v| v.first()).map(|v| v.to_ascii_lowercase());
-    let allow = one("allowtcpforwarding")?;
-    let disable = one("disableforwarding").unwrap_or_else(|| "no".into());
-    let permit_open: Vec<String> = map.get("permitopen").cloned().unwrap_or_else(|| vec!["any".into()]);
-    let permit_open: Vec<String> = permit_open
-        .iter()
-        .flat_map(|v| v.split_whitespace().map(str::to_string))
-        .collect();
+/// Judges one `sshd -T` dump: whether an `ssh -L` to a loopback destination is allowed.
+fn verdict(config: &SshdConfig) -> Verdict {
+    let allow = &config.allow_tcp_forwarding;
     let mut shown = vec![
-        format!("disableforwarding {disable}"),
+        format!(
+            "disableforwarding {}",
+            if config.disable_forwarding { "yes" } else { "no" }
+        ),
         format!("allowtcpforwarding {allow}"),
-        format!("permitopen {}", permit_open.join(" ")),
+        format!("permitopen {}", config.permit_open.join(" ")),
     ];
-    if let Some(g) = one("gatewayports") {
+    if let Some(g) = &config.gateway_ports {
         shown.push(format!("gatewayports {g}"));
     }
-    let open_to_loopback = permit_open.iter().any(|p| {
+    let open_to_loopback = config.permit_open.iter().any(|p| {
         p == "any" || p == "*" || p.starts_with("*:") || split_host_port(p).is_some_and(|(h, _)| is_loopback_host(&h))
     });
-    let allowed = disable != "yes" && matches!(allow.as_str(), "yes" | "all" | "local") && open_to_loopback;
-    Some(Verdict {
+    let allowed =
+        !config.disable_forwarding && matches!(allow, TcpForwarding::Yes | TcpForwarding::Local) && open_to_loopback;
+    Verdict {
         allowed,
         settings: shown,
-    })
+    }
 }
 
 /// sshd processes holding a listener beyond loopback whose effective configuration is not in
@@ -93,7 +78,7 @@ fn unread_daemons(facts: &HostFacts, captured: &[&CommandCapture]) -> Vec<Findin
 fn unknown(facts: &HostFacts, pid: u32, why: String) -> Finding {
     let listeners = outward_listeners(facts, pid);
     Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: listeners.first().cloned(),
         attacker: Attacker::Remote,
         severity: Severity::High,
@@ -119,7 +104,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     for pid in pids {
         let mut reasons = Vec::new();
         for capture in sshd.iter().filter(|c| c.pid == pid) {
-            let Some(v) = verdict(&capture.output) else {
+            let Some(v) = SshdConfig::parse(&capture.output).map(|config| verdict(&config)) else {
                 out.push(unknown(
                     facts,
                     pid,
@@ -174,7 +159,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 .to_string(),
         );
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service,
             attacker,
             severity,
@@ -196,27 +181,31 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
 mod tests {
     use super::*;
 
+    fn verdict_of(output: &str) -> Option<Verdict> {
+        SshdConfig::parse(output).map(|config| verdict(&config))
+    }
+
     #[test]
     fn defaults_allow_and_disable_or_permitopen_refuse() {
         let default = "allowtcpforwarding yes\ndisableforwarding no\npermitopen any\ngatewayports no\n";
-        assert!(verdict(default).unwrap().allowed);
+        assert!(verdict_of(default).unwrap().allowed);
         assert!(
-            !verdict("allowtcpforwarding yes\ndisableforwarding yes\n")
+            !verdict_of("allowtcpforwarding yes\ndisableforwarding yes\n")
                 .unwrap()
                 .allowed
         );
-        assert!(!verdict("allowtcpforwarding remote\n").unwrap().allowed);
+        assert!(!verdict_of("allowtcpforwarding remote\n").unwrap().allowed);
         assert!(
-            !verdict("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n")
+            !verdict_of("allowtcpforwarding yes\npermitopen 192.0.2.7:80 db.example:5432\n")
                 .unwrap()
                 .allowed
         );
         assert!(
-            verdict("allowtcpforwarding local\npermitopen localhost:5432\n")
+            verdict_of("allowtcpforwarding local\npermitopen localhost:5432\n")
                 .unwrap()
                 .allowed
         );
-        assert!(verdict("port 22\n").is_none());
+        assert!(verdict_of("port 22\n").is_none());
     }
 
     #[test]

@@ -1,18 +1,19 @@
 //! `net.route-localnet`: the kernel routes loopback-addressed packets that arrive from the LAN.
 
 use super::sysctl_view::route_localnet_interfaces;
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
-use crate::firewall::questions::per_interface;
+use crate::firewall::questions::{fold, loopback, per_interface};
+use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
 use crate::inventory::{inet_service_id, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "net.route-localnet",
+        id: CheckId::NetRouteLocalnet,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "net.ipv4.conf.<if>.route_localnet=1 on a non-loopback interface",
@@ -33,7 +34,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         Ok(interfaces) => interfaces,
         Err(missing) => {
             return vec![Finding {
-                check: CHECK.spec.id.to_string(),
+                check: CHECK.spec.id,
                 service: None,
                 attacker: Attacker::Lan,
                 severity: Severity::High,
@@ -49,55 +50,152 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     if interfaces.is_empty() {
         return vec![];
     }
-    let exposed: Vec<String> = ctx
-        .facts
-        .inet_sockets
-        .iter()
-        .filter(|s| is_inet_service(s) && matches!(unmapped(s.address), IpAddr::V4(v4) if v4.is_loopback()))
-        .map(inet_service_id)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let wildcard_v4 =
-        ctx.facts.inet_sockets.iter().any(|s| {
-            is_inet_service(s) && s.address.is_unspecified() && (s.address.is_ipv4() || s.v6only == Some(false))
-        });
     let mut evidence: Vec<String> = interfaces
         .iter()
         .map(|i| format!("interface {}: {}", i.name, i.keys.join(", ")))
         .collect();
-    if exposed.is_empty() {
+    let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    let services = Reach::of(ctx, &names);
+    if services.open.is_empty() && services.unknown.is_empty() && services.blocked.is_empty() {
         evidence.push("no service is bound to 127.0.0.0/8 now; any future one is exposed".into());
-    } else {
+    }
+    if !services.open.is_empty() {
         evidence.push(format!(
-            "IPv4 loopback services reachable from those interfaces: {}",
-            exposed.join(", ")
+            "IPv4 loopback services a neighbour reaches from there: {}",
+            services.open.join(", ")
         ));
     }
-    if wildcard_v4 {
-        evidence.push("wildcard listeners also answer packets addressed to 127.0.0.1 from there".into());
+    if !services.unknown.is_empty() {
+        evidence.push(format!(
+            "IPv4 loopback services whose reachability is unknown: {}",
+            services.unknown.join(", ")
+        ));
+    }
+    if !services.blocked.is_empty() {
+        evidence.push(format!(
+            "IPv4 loopback services the firewall or the kernel keeps out: {}",
+            services.blocked.join(", ")
+        ));
+    }
+    if !services.wildcard_open.is_empty() {
+        evidence.push(format!(
+            "wildcard listeners also answer packets addressed to 127.0.0.1 from there: {}",
+            services.wildcard_open.join(", ")
+        ));
     }
     if ctx.facts.sysctls.ipv4_conf("default", "route_localnet") == Some(1) {
         evidence.push("net.ipv4.conf.default.route_localnet = 1: new interfaces inherit it".into());
     }
-    let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
-    let status = firewall_status(ctx, &names, &mut evidence);
+    evidence.extend(services.example);
+    // Whatever the current services: does any loopback-addressed packet get in at all?
+    let any_port = firewall_status(ctx, &names, &mut evidence);
+    let status = if !services.open.is_empty() {
+        Status::Open
+    } else if !services.unknown.is_empty() && any_port != Status::Blocked {
+        Status::Unknown
+    } else {
+        any_port
+    };
+    let via = names.join(", ");
+    let title = match status {
+        Status::Open if !services.open.is_empty() => format!("LAN neighbours can reach 127.0.0.0/8 services via {via}"),
+        Status::Open => format!(
+            "LAN neighbours can send to 127.0.0.0/8 via {via}: a service on a port that gets through would be exposed"
+        ),
+        Status::Unknown => {
+            format!("LAN neighbours may reach 127.0.0.0/8 services via {via} (route_localnet): not decided")
+        }
+        Status::Blocked => {
+            format!("route_localnet is on for {via}, but loopback-addressed packets from there are dropped")
+        }
+    };
     vec![Finding {
-        check: CHECK.spec.id.to_string(),
+        check: CHECK.spec.id,
         service: None,
         attacker: Attacker::Lan,
-        severity: if exposed.is_empty() {
-            Severity::High
-        } else {
+        severity: if services.reached_by_rules {
             Severity::Critical
+        } else {
+            Severity::High
         },
         status,
         confidence: Confidence::Inspected,
-        title: format!("LAN neighbours can reach 127.0.0.0/8 services via {}", names.join(", ")),
+        title,
         evidence,
         fix: FIX.into(),
         subject: None,
     }]
+}
+
+/// The IPv4 services a neighbour's packets addressed to their loopback address (127.0.0.1 for
+/// wildcard listeners) reach, asked of the evaluator with each service's protocol and port;
+/// packets a NAT rule rewrote are `net.dnat-loopback`'s.
+struct Reach {
+    /// Loopback services reached.
+    open: Vec<String>,
+    /// Loopback services whose answer is unknown.
+    unknown: Vec<String>,
+    /// Loopback services every packet to which is dropped.
+    blocked: Vec<String>,
+    /// Wildcard services reached through 127.0.0.1.
+    wildcard_open: Vec<String>,
+    /// How the first reached (or else the first) service's packets fare, as evidence.
+    example: Vec<String>,
+    /// Some loopback service is reached as far as the snapshot's rules and the kernel tell
+    /// (open, or unknown only because no firewall was captured).
+    reached_by_rules: bool,
+}
+
+impl Reach {
+    /// Asked on the classes of interfaces that hold one of `names` (those with route_localnet).
+    fn of(ctx: &Context, names: &[&str]) -> Reach {
+        let mut reach = Reach {
+            open: Vec::new(),
+            unknown: Vec::new(),
+            blocked: Vec::new(),
+            wildcard_open: Vec::new(),
+            example: Vec::new(),
+            reached_by_rules: false,
+        };
+        let outside = all_addrs(false).subtract(&loopback(false));
+        let mut seen = std::collections::HashSet::new();
+        for socket in ctx.facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
+            let wildcard =
+                socket.address.is_unspecified() && (socket.address.is_ipv4() || socket.v6only == Some(false));
+            let dst = match unmapped(socket.address) {
+                IpAddr::V4(v4) if v4.is_loopback() => v4,
+                _ if wildcard => Ipv4Addr::LOCALHOST,
+                _ => continue,
+            };
+            let id = inet_service_id(socket);
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let inbound = ctx
+                .firewall
+                .inbound(false, outside.clone(), RangeSet::single(addr_value(IpAddr::V4(dst))));
+            let mut answers = inbound.for_port(socket.protocol.number(), socket.port, |l| l.rewrite.is_none());
+            answers.retain(|a| a.interfaces.split(", ").any(|i| names.contains(&i)));
+            let rules = fold(answers);
+            reach.reached_by_rules |= !wildcard && rules.0 == Decision::Open;
+            let (decision, lines) = ctx.firewall.qualify(rules);
+            let list = match (decision, wildcard) {
+                (Decision::Open, true) => &mut reach.wildcard_open,
+                (_, true) => continue,
+                (Decision::Open, false) => &mut reach.open,
+                (Decision::Unknown, false) => &mut reach.unknown,
+                (Decision::Blocked, false) => &mut reach.blocked,
+            };
+            list.push(id.clone());
+            let first_open = decision == Decision::Open && reach.open.len() == 1;
+            if !wildcard && (reach.example.is_empty() || first_open) {
+                reach.example = std::iter::once(format!("{id}:"))
+                    .chain(lines.into_iter().map(|l| format!("  {l}")))
+                    .collect();
+            }
+        }
+        reach
+    }
 }
 
 /// Whether the ruleset drops what route_localnet lets in: traffic from non-loopback sources to
@@ -222,5 +320,35 @@ mod tests {
         facts.sysctls.0.clear();
         let found = run(&CHECK, &facts);
         assert_eq!(found[0].status, Status::Unknown);
+    }
+
+    /// ufw's default deny with route_localnet=1: the services on 9000/tcp and 9001/udp are kept
+    /// out (asked with their own protocol and port), but ufw's stock DHCP-client rule (udp sport
+    /// 67 → dport 68, any destination) still lets a 127.0.0.1-addressed datagram in.
+    #[test]
+    fn ufw_keeps_out_the_services_it_drops_and_the_path_it_allows_stays_open() {
+        let mut facts = crate::firewall::fixture_tests::facts("ufw-stock");
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 9000));
+        facts.inet_sockets.push(inet(Protocol::Udp, "127.0.0.1", 9001));
+        let found = run(&CHECK, &facts);
+        let f = &found[0];
+        assert_eq!((f.status, f.severity), (Status::Open, Severity::High), "{f:#?}");
+        assert!(f.title.contains("would be exposed"), "{}", f.title);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.contains("keeps out: tcp:127.0.0.1:9000, udp:127.0.0.1:9001")),
+            "{:#?}",
+            f.evidence
+        );
+        assert!(
+            !f.evidence.iter().any(|e| e.contains("reaches from there")),
+            "{:#?}",
+            f.evidence
+        );
     }
 }

@@ -12,8 +12,9 @@ pub struct LocalnetInterface {
     pub keys: Vec<String>,
 }
 
-/// Names of the non-loopback interfaces, from the interface list or, when that is empty, from
-/// the per-interface sysctl keys.
+/// Names of the interfaces a neighbour's IP packets arrive on — not loopback, not a port of a
+/// bridge or bond (its master is listed instead) — from the interface list or, when that is
+/// empty, from the per-interface sysctl keys.
 pub fn non_loopback_interfaces(facts: &HostFacts) -> Vec<String> {
     let mut names: Vec<String> = if facts.interfaces.is_empty() {
         facts
@@ -28,7 +29,7 @@ pub fn non_loopback_interfaces(facts: &HostFacts) -> Vec<String> {
         facts
             .interfaces
             .iter()
-            .filter(|i| !i.loopback)
+            .filter(|i| i.receives_ip(&facts.interfaces))
             .map(|i| i.name.clone())
             .collect()
     };

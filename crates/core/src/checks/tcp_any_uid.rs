@@ -1,6 +1,6 @@
 //! `local.tcp-any-uid`: loopback TCP/UDP services accept every local user.
 
-use super::{guarded, Check, CheckSpec, Context, Stage};
+use super::{guarded, Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{InetSocket, Protocol};
 use crate::firewall::ranges::RangeSet;
 use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
@@ -9,7 +9,7 @@ use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "local.tcp-any-uid",
+        id: CheckId::LocalTcpAnyUid,
         attackers: &[Attacker::LocalUser],
         stage: Stage::Inspect,
         summary: "loopback TCP/UDP listener with no owner-match restriction: every local uid can connect",
@@ -71,7 +71,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             }
         };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id.clone()),
             attacker: Attacker::LocalUser,
             severity: Severity::Low,

@@ -93,6 +93,7 @@ fn iface(name: &str, index: u32, loopback: bool, addrs: &[&str]) -> Interface {
         loopback,
         kind: None,
         mac: (!loopback).then(|| "02:00:00:00:00:01".into()),
+        master: None,
         addresses: addrs
             .iter()
             .map(|a| {

@@ -1,20 +1,23 @@
 //! `proto.udp-loopback`: a UDP service on loopback trusts one datagram, which a spoofer can send.
 
-use super::route_localnet::firewall_status;
-use super::sysctl_view::{route_localnet_interfaces, LocalnetInterface};
-use super::{Check, CheckSpec, Context, Stage};
-use crate::addr::unmapped;
+use super::{Check, CheckId, CheckSpec, Context, Stage};
+use crate::addr::{socket_label, unmapped};
 use crate::facts::Protocol;
 use crate::facts::SocketState;
+use crate::firewall::questions::{fold, loopback};
+use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
+use crate::firewall::verdict::Decision;
 use crate::inventory::{describe_owner, inet_scope, inet_service_id};
-use crate::kernel::{Ipv4Input, MissingSysctl};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 use std::net::IpAddr;
+
+/// IP protocol number of UDP.
+const UDP: u8 = 17;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "proto.udp-loopback",
+        id: CheckId::ProtoUdpLoopback,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
         summary: "UDP loopback service: one spoofed datagram is enough if any path exists",
@@ -25,82 +28,32 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
-/// Whether some outside interface delivers a datagram to an IPv4 loopback socket: the kernel must
-/// route 127/8 from there (route_localnet) and, for a connected socket, accept the forged 127/8
-/// source (`kernel::Ipv4Input`); then the firewall must not drop it. What decides is added to
-/// `evidence`. High once the kernel lets it through (whatever is unknown about the firewall),
-/// medium when even that is unknown, low when blocked.
-fn paths(
-    ctx: &Context,
-    localnet: &Result<Vec<LocalnetInterface>, MissingSysctl>,
-    spoofed_source: Option<IpAddr>,
-    evidence: &mut Vec<String>,
-) -> (Severity, Status) {
-    let interfaces = match localnet {
-        Ok(interfaces) => interfaces,
-        Err(missing) => {
-            evidence.push(format!(
-                "{} is not in the snapshot: whether the kernel routes 127/8 from outside is unknown",
-                missing.0
-            ));
-            return (Severity::Medium, Status::Unknown);
-        }
+/// Whether a neighbour's datagram to `address:port` (IPv4) — from any outside source, or for a
+/// connected socket from its forged peer — reaches the socket or the target a NAT rule publishes
+/// it to: one question to the packet-path evaluator, which applies route_localnet, the source
+/// checks (`kernel::Ipv4Input`), NAT and the firewall, for this protocol and port. High when a
+/// datagram gets through, medium when that is unknown, low when every path is dropped.
+fn paths(ctx: &Context, address: IpAddr, port: u16, spoofed_source: Option<IpAddr>) -> (Severity, Status, Vec<String>) {
+    let src = match spoofed_source {
+        Some(peer) => RangeSet::single(addr_value(peer)),
+        None => all_addrs(false).subtract(&loopback(false)),
     };
-    if interfaces.is_empty() {
-        evidence.push("route_localnet is 0 on every interface: the kernel drops 127.0.0.0/8 from outside".into());
-        return (Severity::Low, Status::Blocked);
-    }
-    let mut open: Vec<&str> = Vec::new();
-    for iface in interfaces {
-        let Some(source) = spoofed_source else {
-            evidence.push(format!("path: interface {} ({})", iface.name, iface.keys.join(", ")));
-            open.push(&iface.name);
-            continue;
-        };
-        match Ipv4Input::of(&ctx.facts.sysctls, &iface.name) {
-            Err(missing) => {
-                evidence.push(format!(
-                    "{} is not in the snapshot: whether {} accepts a forged {source} is unknown",
-                    missing.0, iface.name
-                ));
-                return (Severity::Medium, Status::Unknown);
-            }
-            Ok(input) => {
-                let configured = ctx
-                    .facts
-                    .interfaces
-                    .iter()
-                    .any(|i| i.addresses.iter().any(|a| a.address == source));
-                let verdict = input.accepts_loopback_source(configured);
-                evidence.push(format!(
-                    "interface {}: route_localnet on, rp_filter={}, accept_local={}, {source} {} configured: the kernel {} a forged {source}",
-                    iface.name,
-                    input.rp_filter,
-                    u8::from(input.accept_local),
-                    if configured { "is" } else { "is not" },
-                    if verdict { "accepts" } else { "rejects" }
-                ));
-                if verdict {
-                    open.push(&iface.name);
-                }
-            }
-        }
-    }
-    if open.is_empty() {
-        return (Severity::Low, Status::Blocked);
-    }
-    if spoofed_source.is_some() {
-        evidence.push("spoofed loopback sources are judged by the kernel only here; see net.no-loopback-antispoof for the firewall".into());
-        return (Severity::High, Status::Open);
-    }
-    match firewall_status(ctx, &open, evidence) {
-        Status::Blocked => (Severity::Low, Status::Blocked),
-        status => (Severity::High, status),
+    let inbound = ctx.firewall.inbound(false, src, RangeSet::single(addr_value(address)));
+    let rules = fold(inbound.for_port(UDP, port, |_| true));
+    // The kernel lets it through when this snapshot's rules do; without a firewall capture that
+    // is still high, whatever a rule not seen might do.
+    let kernel_open = rules.0 == Decision::Open;
+    let (decision, lines) = ctx.firewall.qualify(rules);
+    let evidence = lines.into_iter().map(|l| format!("  {l}")).collect();
+    match decision {
+        Decision::Open => (Severity::High, Status::Open, evidence),
+        Decision::Unknown if kernel_open => (Severity::High, Status::Unknown, evidence),
+        Decision::Unknown => (Severity::Medium, Status::Unknown, evidence),
+        Decision::Blocked => (Severity::Low, Status::Blocked, evidence),
     }
 }
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
-    let localnet = route_localnet_interfaces(ctx.facts);
     let mut out: Vec<Finding> = Vec::new();
     for socket in ctx
         .facts
@@ -129,16 +82,30 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 evidence.push("the kernel drops ::1 arriving on non-loopback interfaces before any firewall".into());
                 (Severity::Low, Status::Blocked)
             }
-            IpAddr::V4(_) => paths(ctx, &localnet, spoofed_peer.map(|(peer, _)| peer), &mut evidence),
+            IpAddr::V4(v4) => {
+                let (severity, status, lines) =
+                    paths(ctx, IpAddr::V4(v4), socket.port, spoofed_peer.map(|(peer, _)| peer));
+                evidence.push(format!(
+                    "a datagram from outside to {}:",
+                    socket_label(IpAddr::V4(v4), socket.port)
+                ));
+                evidence.extend(lines);
+                (severity, status)
+            }
         };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::Lan,
             severity,
             status,
             confidence: Confidence::Inspected,
-            title: "a single spoofed datagram is acted on if any path delivers it".into(),
+            title: match status {
+                Status::Open => "a LAN neighbour's single spoofed datagram reaches this UDP service",
+                Status::Unknown => "whether a LAN neighbour's spoofed datagram reaches this UDP service is not decided",
+                Status::Blocked => "a spoofed datagram would be acted on, but every path from outside drops it",
+            }
+            .into(),
             evidence,
             fix: "keep route_localnet=0 and drop loopback sources and destinations on non-lo \
                   interfaces at priority raw; authenticate requests in the protocol itself or move \
@@ -192,6 +159,8 @@ mod tests {
         s.state = SocketState::Connected;
         s.peer = Some(("127.0.0.53".parse().expect("ip"), 53));
         facts.inet_sockets.push(s);
+        // An empty ruleset was captured: the kernel alone decides.
+        facts.firewall.nft_json = Some(serde_json::json!({"nftables": [{"metainfo": {"json_schema_version": 1}}]}));
         let status = |facts: &crate::facts::HostFacts| run(&CHECK, facts)[0].status;
         let set = |facts: &mut crate::facts::HostFacts, key: &str, v: &str| {
             facts.sysctls.0.insert(format!("net.ipv4.conf.{key}"), v.into());
@@ -217,8 +186,12 @@ mod tests {
             .0
             .insert("net.ipv4.conf.eth0.route_localnet".into(), "1".into());
         let found = run(&CHECK, &facts);
+        // route_localnet lets it in; no firewall was captured to say whether a rule drops it.
         assert_eq!(found[0].status, Status::Unknown, "{found:#?}");
-        assert!(found[0].evidence.iter().any(|e| e.contains("path: interface eth0")));
+        assert!(
+            found[0].evidence.iter().any(|e| e.contains("route_localnet=1 on eth0")),
+            "{found:#?}"
+        );
     }
 
     #[test]
@@ -233,6 +206,41 @@ mod tests {
             found[0].evidence[0].contains("connected to 127.0.0.53:53"),
             "{:?}",
             found[0].evidence
+        );
+    }
+
+    /// Docker before 28 publishing `-p 127.0.0.1:8081:8081/udp` (the captured Docker 27 rules,
+    /// with the publish turned into its UDP form) and route_localnet 0: the datagram is DNATed
+    /// before the martian check and reaches the container (measured with a real `docker.io`).
+    /// This check and `net.dnat-loopback` ask the evaluator the same question and agree.
+    #[test]
+    fn a_dnat_published_udp_port_is_open_whatever_route_localnet_says() {
+        let mut facts = crate::firewall::fixture_tests::facts("docker-27-loopback-publish");
+        for dump in &mut facts.firewall.iptables {
+            dump.text = dump
+                .text
+                .replace(
+                    "-p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+                    "-p udp -m udp --dport 8081 -j DNAT --to-destination 172.17.0.2:8081",
+                )
+                .replace(
+                    "-p tcp -m tcp --dport 80 -j ACCEPT",
+                    "-p udp -m udp --dport 8081 -j ACCEPT",
+                );
+        }
+        facts.inet_sockets.push(inet(Protocol::Udp, "127.0.0.1", 8081));
+        let found = run(&CHECK, &facts);
+        assert_eq!(found[0].status, Status::Open, "{:#?}", found[0].evidence);
+        assert!(
+            found[0].evidence.iter().any(|e| e.contains("172.17.0.2")),
+            "{:#?}",
+            found[0].evidence
+        );
+        let dnat = run(&super::super::dnat_loopback::CHECK, &facts);
+        assert!(
+            dnat.iter()
+                .any(|f| f.service.as_deref() == Some("udp:127.0.0.1:8081") && f.status == Status::Open),
+            "{dnat:#?}"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! `local.unix-abstract`: abstract Unix sockets have no permission check at all.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{UnixName, UnixType};
 use crate::inventory::{describe_owner, unix_service_id};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
@@ -8,7 +8,7 @@ use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "local.unix-abstract",
+        id: CheckId::LocalUnixAbstract,
         attackers: &[Attacker::LocalUser],
         stage: Stage::Inspect,
         summary: "abstract Unix socket: no permission check at all",
@@ -38,7 +38,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             continue;
         }
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(id),
             attacker: Attacker::LocalUser,
             severity: Severity::Medium,

@@ -4,7 +4,7 @@
 //! permission on every directory above it, each judged with the class (owner, group, other) that
 //! applies to the connecting user. Root bypasses both and is not counted.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{FileMeta, HostFacts, UnixName, UnixSocket};
 use crate::inventory::{describe_owner, unix_service_id};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
@@ -12,7 +12,7 @@ use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 /// Catalogue entry.
 pub const CHECK: Check = Check {
     spec: CheckSpec {
-        id: "local.unix-world",
+        id: CheckId::LocalUnixWorld,
         attackers: &[Attacker::LocalUser],
         stage: Stage::Inspect,
         summary: "Unix socket connectable by other uids (socket mode and every parent directory)",
@@ -154,7 +154,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             }
         };
         out.push(Finding {
-            check: CHECK.spec.id.to_string(),
+            check: CHECK.spec.id,
             service: Some(unix_service_id(socket)),
             attacker: Attacker::LocalUser,
             severity,

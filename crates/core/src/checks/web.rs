@@ -1,13 +1,13 @@
 //! Browser-borne checks (`web.*`): decided by `audit --probe`, which asks each local HTTP(S)
 //! service what a web page in a browser on this host can make it do.
 
-use super::{Check, CheckSpec, Context, Stage};
+use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::report::{Attacker, Finding, Status};
 
 /// `web.dns-rebinding`.
 pub const DNS_REBINDING: Check = Check {
     spec: CheckSpec {
-        id: "web.dns-rebinding",
+        id: CheckId::WebDnsRebinding,
         attackers: &[Attacker::Browser],
         stage: Stage::Probe,
         summary: "HTTP service answers a request whose Host is a foreign name",
@@ -20,7 +20,7 @@ pub const DNS_REBINDING: Check = Check {
 /// `web.cors-permissive`.
 pub const CORS_PERMISSIVE: Check = Check {
     spec: CheckSpec {
-        id: "web.cors-permissive",
+        id: CheckId::WebCorsPermissive,
         attackers: &[Attacker::Browser],
         stage: Stage::Probe,
         summary: "CORS grants a foreign origin (reflection, * on data, credentials)",
@@ -32,7 +32,7 @@ pub const CORS_PERMISSIVE: Check = Check {
 /// `web.private-network-access`.
 pub const PRIVATE_NETWORK_ACCESS: Check = Check {
     spec: CheckSpec {
-        id: "web.private-network-access",
+        id: CheckId::WebPrivateNetworkAccess,
         attackers: &[Attacker::Browser],
         stage: Stage::Probe,
         summary: "Private Network Access preflight answered with Access-Control-Allow-Private-Network: true",
@@ -45,7 +45,7 @@ pub const PRIVATE_NETWORK_ACCESS: Check = Check {
 /// `web.websocket-origin`.
 pub const WEBSOCKET_ORIGIN: Check = Check {
     spec: CheckSpec {
-        id: "web.websocket-origin",
+        id: CheckId::WebWebsocketOrigin,
         attackers: &[Attacker::Browser],
         stage: Stage::Probe,
         summary: "WebSocket upgrade accepted from a foreign Origin",
@@ -58,7 +58,7 @@ pub const WEBSOCKET_ORIGIN: Check = Check {
 /// `web.zero-address`.
 pub const ZERO_ADDRESS: Check = Check {
     spec: CheckSpec {
-        id: "web.zero-address",
+        id: CheckId::WebZeroAddress,
         attackers: &[Attacker::Browser],
         stage: Stage::Probe,
         summary: "HTTP service on 0.0.0.0 reachable as http://0.0.0.0:PORT",
@@ -79,7 +79,14 @@ pub fn credit_guards(ctx: &Context, findings: Vec<Finding>) -> Vec<Finding> {
     findings
         .into_iter()
         .map(|mut f| {
-            let evidence = (f.check.starts_with("web.") && f.status != Status::Blocked)
+            let web = [
+                DNS_REBINDING,
+                CORS_PERMISSIVE,
+                PRIVATE_NETWORK_ACCESS,
+                WEBSOCKET_ORIGIN,
+                ZERO_ADDRESS,
+            ];
+            let evidence = (web.iter().any(|c| c.spec.id == f.check) && f.status != Status::Blocked)
                 .then(|| {
                     f.service
                         .as_deref()

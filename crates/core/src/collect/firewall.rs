@@ -1,12 +1,19 @@
 //! The packet filter: `nft -j list ruleset`, `nft list ruleset`, and `iptables-save` /
 //! `ip6tables-save` for each backend that is installed.
 //!
-//! Only listing commands are run; nothing is changed. A missing binary, a permission error or
-//! unparsable output becomes a [`Limit`] and collection goes on.
+//! Only listing commands are run, through the bounded runner ([`super::command`]); nothing is
+//! changed. A missing binary, a permission error, a timeout or unparsable output becomes a
+//! [`Limit`] and collection goes on; a dump longer than [`MAX_DUMP`] is kept cut, with a limit
+//! saying so.
 
+use super::command::{self, Program, Request, RunError};
 use crate::facts::{FirewallFacts, IptablesDump, IptablesFamily, Limit};
-use std::io::ErrorKind;
-use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long one listing may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most kept of one listing: room for the rules of a large Kubernetes node.
+const MAX_DUMP: usize = 64 * 1024 * 1024;
 
 /// The iptables dump commands tried per family: each backend explicitly, then the unqualified
 /// name (whatever the alternatives system points at) when neither backend binary exists.
@@ -48,7 +55,7 @@ pub fn collect(limits: &mut Vec<Limit>) -> FirewallFacts {
                     found = true;
                     push_dump(&mut facts, *family, backend_of(binary, &text), text);
                 }
-                Err(RunError::Missing) => {}
+                Err(ListError::Missing) => {}
                 Err(e) => {
                     found = true;
                     limits.push(limit("firewall.iptables", e));
@@ -61,7 +68,7 @@ pub fn collect(limits: &mut Vec<Limit>) -> FirewallFacts {
         let save = format!("{plain}-save");
         match run(&save, &[]) {
             Ok(text) => push_dump(&mut facts, *family, backend_of(&save, &text), text),
-            Err(RunError::Missing) => {
+            Err(ListError::Missing) => {
                 limits.push(limit("firewall.iptables", format!("{save} is not installed")));
             }
             Err(e) => limits.push(limit("firewall.iptables", e)),
@@ -103,53 +110,56 @@ fn limit(scope: &str, detail: impl std::fmt::Display) -> Limit {
 
 /// Why a listing command gave nothing.
 #[derive(Debug)]
-enum RunError {
+enum ListError {
     /// The binary is not installed.
     Missing,
-    /// It could not be started for another reason.
-    Spawn(String, std::io::Error),
+    /// It could not be run to the end (spawn failure, timeout).
+    Run(String, RunError),
     /// It ran and failed (typically: not permitted without root).
     Failed(String, String),
+    /// Its output was longer than [`MAX_DUMP`]: a cut ruleset is not read as the whole one.
+    Truncated(String, u64),
 }
 
-impl std::fmt::Display for RunError {
+impl std::fmt::Display for ListError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Missing => f.write_str("not installed"),
-            RunError::Spawn(cmd, e) => write!(f, "cannot run `{cmd}`: {e}"),
-            RunError::Failed(cmd, err) => write!(f, "`{cmd}` failed: {err}"),
+            ListError::Missing => f.write_str("not installed"),
+            ListError::Run(cmd, e) => write!(f, "`{cmd}`: {e}"),
+            ListError::Failed(cmd, err) => write!(f, "`{cmd}` failed: {err}"),
+            ListError::Truncated(cmd, len) => write!(
+                f,
+                "`{cmd}` printed {len} bytes, more than the {} MiB kept: not read, since a cut ruleset \
+                 would be taken for the whole one",
+                MAX_DUMP / (1024 * 1024)
+            ),
         }
     }
 }
 
-fn run(binary: &str, args: &[&str]) -> Result<String, RunError> {
-    let line = std::iter::once(binary)
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let out = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                RunError::Missing
-            } else {
-                RunError::Spawn(line.clone(), e)
-            }
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message")
-            .trim()
-            .to_string();
-        Err(RunError::Failed(line, format!("{err} ({})", out.status)))
+fn run(binary: &str, args: &[&str]) -> Result<String, ListError> {
+    let request = Request::new(
+        Program::OnPath(binary),
+        args.iter().map(|a| a.to_string()).collect(),
+        LIST_TIMEOUT,
+        MAX_DUMP,
+    );
+    let line = request.shown();
+    let out = match command::run(&request) {
+        Ok(out) => out,
+        Err(RunError::NotFound) => return Err(ListError::Missing),
+        Err(e) => return Err(ListError::Run(line, e)),
+    };
+    if !out.status.success() {
+        return Err(ListError::Failed(
+            line,
+            format!("{} ({})", out.stderr_line(), out.status),
+        ));
     }
+    if out.truncated() {
+        return Err(ListError::Truncated(line, out.stdout_len));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

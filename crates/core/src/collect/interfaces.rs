@@ -12,11 +12,15 @@ use std::net::IpAddr;
 /// the list empty (or without addresses) and is recorded as a limit.
 pub fn collect(limits: &mut Vec<Limit>) -> Vec<Interface> {
     let mut interfaces = Vec::new();
+    let mut masters: Vec<(usize, u32)> = Vec::new();
     let links = netlink::dump(
         NETLINK_ROUTE,
         RouteNetlinkMessage::GetLink(LinkMessage::default()),
         |message| {
             if let RouteNetlinkMessage::NewLink(link) = message {
+                if let Some(master) = master_index(&link) {
+                    masters.push((interfaces.len(), master));
+                }
                 interfaces.push(interface(&link));
             }
         },
@@ -27,6 +31,10 @@ pub fn collect(limits: &mut Vec<Limit>) -> Vec<Interface> {
             detail: format!("cannot list links: {e}"),
         });
         return interfaces;
+    }
+    let names: std::collections::HashMap<u32, String> = interfaces.iter().map(|i| (i.index, i.name.clone())).collect();
+    for (position, master) in masters {
+        interfaces[position].master = names.get(&master).cloned();
     }
     let mut addresses = Vec::new();
     let result = netlink::dump(
@@ -44,13 +52,23 @@ pub fn collect(limits: &mut Vec<Limit>) -> Vec<Interface> {
             detail: format!("cannot list interface addresses: {e}"),
         });
     }
+    let position: std::collections::HashMap<u32, usize> =
+        interfaces.iter().enumerate().map(|(p, i)| (i.index, p)).collect();
     for (index, address) in addresses {
-        if let Some(interface) = interfaces.iter_mut().find(|i| i.index == index) {
-            interface.addresses.push(address);
+        if let Some(&p) = position.get(&index) {
+            interfaces[p].addresses.push(address);
         }
     }
     interfaces.sort_by_key(|i| i.index);
     interfaces
+}
+
+/// The index of the device a link is enslaved to (`IFLA_MASTER`).
+fn master_index(link: &LinkMessage) -> Option<u32> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(index) => Some(*index),
+        _ => None,
+    })
 }
 
 /// One link: name, index, flags, kind (`IFLA_INFO_KIND`) and a 6-byte hardware address.
@@ -78,6 +96,8 @@ fn interface(link: &LinkMessage) -> Interface {
         loopback: link.header.flags.contains(LinkFlags::Loopback),
         kind,
         mac,
+        // Named once every link is known (the master may come later in the dump).
+        master: None,
         addresses: Vec::new(),
     }
 }

@@ -4,6 +4,8 @@
 //! something, a [`Limit`] saying what and why — a collector failure never aborts collection.
 
 mod accounts;
+mod command;
+mod config_files;
 mod firewall;
 mod guards;
 mod host;
@@ -15,6 +17,9 @@ mod procfs_fallback;
 mod relays;
 mod sock_diag;
 mod sysctls;
+#[cfg(test)]
+mod test_process;
+mod trust;
 mod unix_files;
 
 use crate::facts::{HostFacts, InetSocket, Limit, Process, UnixSocket, FACTS_SCHEMA};

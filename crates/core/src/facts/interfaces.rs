@@ -20,6 +20,24 @@ pub struct Interface {
     pub mac: Option<String>,
     /// Configured addresses.
     pub addresses: Vec<InterfaceAddress>,
+    /// The device this one is enslaved to (a bridge, bond or VRF), by name: a bridge port hands
+    /// its frames to the bridge, whose own settings and addresses then apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+}
+
+impl Interface {
+    /// Whether IP packets arriving here are received by this device itself: not a loopback, and
+    /// not a port of a bridge or bond (those hand their frames to the master, which is listed on
+    /// its own).
+    pub fn receives_ip(&self, all: &[Interface]) -> bool {
+        if self.loopback {
+            return false;
+        }
+        let Some(master) = &self.master else { return true };
+        !all.iter()
+            .any(|m| &m.name == master && matches!(m.kind.as_deref(), Some("bridge" | "bond" | "team")))
+    }
 }
 
 /// An address configured on an interface.

@@ -109,8 +109,8 @@ impl HostFacts {
     }
 
     /// Serialises the snapshot as pretty JSON.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
     }
 
     /// The process with this pid, if the snapshot has it.

@@ -16,7 +16,8 @@ pub struct CommandCapture {
     pub kind: String,
     /// Pid of the daemon the configuration belongs to.
     pub pid: u32,
-    /// The command line that produced it.
+    /// The command line that produced it; `["read", PATH]` for a file loopwarden read itself
+    /// (as the daemon's uid), `["cat", PATH]` in snapshots from before that.
     pub command: Vec<String>,
     /// Its standard output.
     pub output: String,

@@ -21,6 +21,14 @@ impl Protocol {
             Protocol::Udp => "udp",
         }
     }
+
+    /// The IP protocol number (6, 17), as firewall rules match it.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
 }
 
 /// The socket state as far as reachability is concerned.

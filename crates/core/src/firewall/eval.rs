@@ -14,7 +14,7 @@
 
 use super::model::{ct, ChainKind, Cond, Dir, Hook, Item, Nat, Ruleset, Verdict};
 use super::ranges::{addr_value, all_addrs, prefix_range, value_addr, RangeSet};
-use super::verdict::{Answer, Leaf, Outcome, Rewrite};
+use super::verdict::{Answer, Assumption, AssumptionKey, Leaf, Outcome, Rewrite};
 use crate::facts::{HostFacts, Interface, Sysctls};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +26,10 @@ pub const MAX_PATHS: usize = 20_000;
 pub const MAX_STEPS: usize = 5_000_000;
 /// How an unknown outcome starts when the statement was in a nat chain (it may rewrite).
 pub const NAT_NOT_UNDERSTOOD: &str = "nat statement not understood";
+/// Paths with assumptions [`Analysis::settle`] tries per query.
+const MAX_SETTLE_CANDIDATES: usize = 4;
+/// Queries [`Analysis::settle`] may run per candidate (each undecidable condition doubles them).
+const MAX_SETTLE_QUERIES: usize = 64;
 /// Deepest jump nesting followed (the kernel allows 16 levels).
 const MAX_DEPTH: usize = 32;
 
@@ -210,14 +214,30 @@ impl Host {
     }
 
     /// An IPv4 per-device sysctl for `dev`; `None` when the snapshot has no value (never the
-    /// `default` template, which only new interfaces inherit).
+    /// `default` template, which only new interfaces inherit — except for the stand-in for an
+    /// interface the snapshot does not have).
     fn conf(&self, dev: &str, name: &str) -> Option<i64> {
-        self.sysctls.ipv4_conf(dev, name)
+        self.sysctls.ipv4_conf(sysctl_dev(dev), name)
     }
 
     /// `route_localnet` as the kernel reads it: `all` OR the device (`None`: not in the snapshot).
     pub fn route_localnet(&self, dev: &str) -> Option<bool> {
-        crate::kernel::route_localnet(&self.sysctls, dev).ok()
+        crate::kernel::route_localnet(&self.sysctls, sysctl_dev(dev)).ok()
+    }
+
+    /// The effective IPv4 input settings of `dev` (see [`crate::kernel::Ipv4Input`]).
+    fn ipv4_input(&self, dev: &str) -> Result<crate::kernel::Ipv4Input, crate::kernel::MissingSysctl> {
+        crate::kernel::Ipv4Input::of(&self.sysctls, sysctl_dev(dev))
+    }
+}
+
+/// The device whose per-interface sysctls apply to `dev`: the `default` template for the stand-in
+/// for an interface the snapshot does not list, which would inherit it.
+fn sysctl_dev(dev: &str) -> &str {
+    if dev == super::questions::ANY_OUTSIDE_IFACE {
+        "default"
+    } else {
+        dev
     }
 }
 
@@ -269,10 +289,12 @@ fn interface_sensitivity(ruleset: &Ruleset) -> (Vec<String>, bool) {
             }
             _ => vec![],
         };
-        for c in conds {
+        let mut conds = conds;
+        while let Some(c) = conds.pop() {
             match c {
                 Cond::Iface { names, .. } => patterns.extend(names.iter().cloned()),
                 Cond::RpfMissing { .. } | Cond::AddrType { iface_only: true, .. } => address_sensitive = true,
+                Cond::All(inner) | Cond::Any(inner) => conds.extend(inner.iter()),
                 _ => {}
             }
         }
@@ -360,11 +382,20 @@ struct Run {
     base_chain: Option<BaseRef>,
     stack: Vec<Frame>,
     evidence: Trail,
-    assumed: Vec<Arc<str>>,
+    assumed: Vec<Assumption>,
     rewrite: Option<Rewrite>,
 }
 
 impl Run {
+    /// Records that this path assumed `key` goes the way `holds` says.
+    fn assume(&mut self, key: AssumptionKey, holds: bool, text: impl Into<Arc<str>>) {
+        self.assumed.push(Assumption {
+            key,
+            holds,
+            text: text.into(),
+        });
+    }
+
     /// Starts evaluating base chain `b`.
     fn enter(&mut self, b: BaseRef) {
         self.base_chain = Some(b);
@@ -377,6 +408,17 @@ impl Run {
         self.base = 0;
     }
 }
+
+/// What one query walks: the stages in order, how far, and the undecidable conditions fixed one
+/// way for it.
+struct Walk<'a> {
+    stages: Vec<Stage>,
+    reach: Reach,
+    fixed: &'a [(AssumptionKey, bool)],
+}
+
+/// The verdict-map entries a piece of packets assumed (entry index, held or not).
+type Entries = Vec<(usize, bool)>;
 
 enum Test {
     Known(bool),
@@ -463,8 +505,19 @@ impl Analysis {
         key
     }
 
-    /// Every path the packets of `start` can take, as far as `reach`.
+    /// Every path the packets of `start` can take, as far as `reach`. Where a path goes through
+    /// conditions the evaluator cannot decide and no path certainly gets through, the answer is
+    /// settled where possible: a packet that gets through whichever way those conditions go is
+    /// added as a path without assumptions (see [`Analysis::settle`]).
     pub fn query(&self, start: Packets, reach: Reach) -> Answer {
+        let mut answer = self.query_fixed(start.clone(), reach, &[]);
+        self.settle(&start, reach, &mut answer);
+        answer
+    }
+
+    /// [`Analysis::query`] with some undecidable conditions fixed one way (`fixed`), and no
+    /// settling.
+    fn query_fixed(&self, start: Packets, reach: Reach, fixed: &[(AssumptionKey, bool)]) -> Answer {
         let stages: Vec<Stage> = match reach {
             Reach::BeforeNat => vec![Stage::Hook(Hook::Prerouting)],
             Reach::Full => {
@@ -483,6 +536,7 @@ impl Analysis {
                 Stage::Hook(Hook::Input),
             ],
         };
+        let walk = Walk { stages, reach, fixed };
         let mut work = vec![Run {
             p: start,
             stage: 0,
@@ -500,20 +554,77 @@ impl Analysis {
                 answer.truncated = true;
                 break;
             }
-            self.advance(run, &stages, reach, &mut work, &mut answer.leaves, &mut steps);
+            self.advance(run, &walk, &mut work, &mut answer.leaves, &mut steps);
         }
         answer
     }
 
-    fn advance(
+    /// When no path certainly gets through but some got through under assumptions, looks for one
+    /// packet of such a path that gets through whichever way every undecidable condition on its
+    /// way goes (each is tried both ways, within a budget), and adds it as a path without
+    /// assumptions: a match the evaluator cannot read does not make the answer unknown when it
+    /// cannot change the verdict for that packet.
+    fn settle(&self, start: &Packets, reach: Reach, answer: &mut Answer) {
+        if answer.truncated || answer.leaves.iter().any(Leaf::certainly_through) {
+            return;
+        }
+        let candidates: Vec<&Leaf> = answer
+            .leaves
+            .iter()
+            .filter(|l| through(&l.outcome) && !l.assumed.is_empty())
+            .take(MAX_SETTLE_CANDIDATES)
+            .collect();
+        for candidate in candidates {
+            let packet = concrete(start, candidate);
+            let mut budget = MAX_SETTLE_QUERIES;
+            if self.holds_for_all(&packet, reach, Vec::new(), &mut budget) {
+                let mut settled = candidate.clone();
+                narrow_to(&mut settled.packets, &packet, candidate.rewrite.is_some());
+                let undecided: Vec<&str> = candidate.assumed.iter().map(|a| &*a.text).collect();
+                settled.assumed.clear();
+                settled.evidence.push(
+                    format!(
+                        "gets through whichever way these go (each tried both ways): {}",
+                        undecided.join(" | ")
+                    )
+                    .into(),
+                );
+                answer.leaves.push(settled);
+                return;
+            }
+        }
+    }
+
+    /// Whether one concrete packet gets through (every path of it, under every way the
+    /// undecidable conditions on those paths can go, given `fixed`).
+    fn holds_for_all(
         &self,
-        mut run: Run,
-        stages: &[Stage],
+        packet: &Packets,
         reach: Reach,
-        work: &mut Vec<Run>,
-        leaves: &mut Vec<Leaf>,
-        steps: &mut usize,
-    ) {
+        fixed: Vec<(AssumptionKey, bool)>,
+        budget: &mut usize,
+    ) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        let answer = self.query_fixed(packet.clone(), reach, &fixed);
+        if answer.truncated || answer.leaves.is_empty() {
+            return false;
+        }
+        if let Some(open) = answer.leaves.iter().find_map(|l| l.assumed.first()) {
+            let mut when_true = fixed.clone();
+            when_true.push((open.key.clone(), true));
+            let mut when_false = fixed;
+            when_false.push((open.key.clone(), false));
+            return self.holds_for_all(packet, reach, when_true, budget)
+                && self.holds_for_all(packet, reach, when_false, budget);
+        }
+        answer.leaves.iter().all(|l| through(&l.outcome))
+    }
+
+    fn advance(&self, mut run: Run, walk: &Walk, work: &mut Vec<Run>, leaves: &mut Vec<Leaf>, steps: &mut usize) {
+        let (stages, reach, fixed) = (walk.stages.as_slice(), walk.reach, walk.fixed);
         loop {
             *steps += 1;
             if *steps > MAX_STEPS {
@@ -576,7 +687,7 @@ impl Analysis {
                     }
                     Stage::Route => {
                         if reach == Reach::Full {
-                            for r in self.route(run, leaves) {
+                            for r in self.route(run, fixed, leaves) {
                                 work.push(r);
                             }
                             return;
@@ -633,24 +744,42 @@ impl Analysis {
                 continue;
             };
             let here = || self.labels[frame.table][frame.chain][frame.rule].clone();
+            let key = |entry: usize| AssumptionKey::Item {
+                table: frame.table,
+                chain: frame.chain,
+                rule: frame.rule,
+                item: frame.item,
+                entry,
+            };
+            let fixed_as = |entry: usize| fixed.iter().find(|(k, _)| *k == key(entry)).map(|(_, v)| *v);
             match item {
                 Item::Cond(c) => match self.test(c, &run.p) {
                     Test::Known(true) => next_item(&mut run),
                     Test::Known(false) => next_rule(&mut run),
-                    Test::Unknown => {
-                        run.assumed.push(here());
-                        let mut other = run.clone();
-                        next_rule(&mut other);
-                        work.push(other);
-                        next_item(&mut run);
-                    }
+                    Test::Unknown => match fixed_as(0) {
+                        Some(true) => next_item(&mut run),
+                        Some(false) => next_rule(&mut run),
+                        None => {
+                            let mut other = run.clone();
+                            other.assume(key(0), false, here());
+                            next_rule(&mut other);
+                            work.push(other);
+                            run.assume(key(0), true, here());
+                            next_item(&mut run);
+                        }
+                    },
                     Test::Split { yes, no, unknown } => {
                         let mut pieces: Vec<(Packets, bool, bool)> = Vec::new();
                         pieces.extend(yes.into_iter().map(|p| (p, true, false)));
                         pieces.extend(no.into_iter().map(|p| (p, false, false)));
                         for p in unknown {
-                            pieces.push((p.clone(), true, true));
-                            pieces.push((p, false, true));
+                            match fixed_as(0) {
+                                Some(v) => pieces.push((p, v, false)),
+                                None => {
+                                    pieces.push((p.clone(), true, true));
+                                    pieces.push((p, false, true));
+                                }
+                            }
                         }
                         let Some((first, matched, assumed)) = pieces.pop() else {
                             return;
@@ -659,7 +788,7 @@ impl Analysis {
                         let go_on = |run: &mut Run, p: Packets, matched: bool, assumed: bool| {
                             run.p = p;
                             if assumed {
-                                run.assumed.push(here());
+                                run.assume(key(0), matched, here());
                             }
                             if matched {
                                 next_item(run)
@@ -703,24 +832,32 @@ impl Analysis {
                     }
                 }
                 Item::VMap(entries) => {
-                    let mut pending = vec![(run.p.clone(), false)];
-                    let mut results: Vec<(Packets, bool, Option<&Verdict>)> = Vec::new();
-                    for (cond, v) in entries {
+                    // Each piece of the packets carries the entries it assumed (held or not).
+                    let mut pending: Vec<(Packets, Entries)> = vec![(run.p.clone(), Vec::new())];
+                    let mut results: Vec<(Packets, Entries, Option<&Verdict>)> = Vec::new();
+                    for (entry, (cond, v)) in entries.iter().enumerate() {
                         let mut next = Vec::new();
+                        let with = |a: &Vec<(usize, bool)>, holds: bool| {
+                            let mut a = a.clone();
+                            a.push((entry, holds));
+                            a
+                        };
                         for (p, assumed) in pending {
-                            match self.test(cond, &p) {
-                                Test::Known(true) => results.push((p, assumed, Some(v))),
-                                Test::Known(false) => next.push((p, assumed)),
-                                Test::Unknown => {
-                                    results.push((p.clone(), true, Some(v)));
-                                    next.push((p, true));
-                                }
-                                Test::Split { yes, no, unknown } => {
-                                    results.extend(yes.into_iter().map(|y| (y, assumed, Some(v))));
-                                    next.extend(no.into_iter().map(|n| (n, assumed)));
-                                    for u in unknown {
-                                        results.push((u.clone(), true, Some(v)));
-                                        next.push((u, true));
+                            let (yes, no, unknown) = match self.test(cond, &p) {
+                                Test::Known(true) => (vec![p], vec![], vec![]),
+                                Test::Known(false) => (vec![], vec![p], vec![]),
+                                Test::Unknown => (vec![], vec![], vec![p]),
+                                Test::Split { yes, no, unknown } => (yes, no, unknown),
+                            };
+                            results.extend(yes.into_iter().map(|y| (y, assumed.clone(), Some(v))));
+                            next.extend(no.into_iter().map(|n| (n, assumed.clone())));
+                            for u in unknown {
+                                match fixed_as(entry) {
+                                    Some(true) => results.push((u, assumed.clone(), Some(v))),
+                                    Some(false) => next.push((u, assumed.clone())),
+                                    None => {
+                                        results.push((u.clone(), with(&assumed, true), Some(v)));
+                                        next.push((u, with(&assumed, false)));
                                     }
                                 }
                             }
@@ -734,8 +871,8 @@ impl Analysis {
                         .map(|(p, assumed, v)| {
                             let mut r = run.clone();
                             r.p = p;
-                            if assumed {
-                                r.assumed.push(text.clone());
+                            for (entry, holds) in assumed {
+                                r.assume(key(entry), holds, text.clone());
                             }
                             match v {
                                 None => next_rule(&mut r),
@@ -874,7 +1011,8 @@ impl Analysis {
     }
 
     /// The routing decision for arriving packets: martian checks, then local or forward.
-    fn route(&self, mut run: Run, leaves: &mut Vec<Leaf>) -> Vec<Run> {
+    fn route(&self, mut run: Run, fixed: &[(AssumptionKey, bool)], leaves: &mut Vec<Leaf>) -> Vec<Run> {
+        let fixed_as = |key: &AssumptionKey| fixed.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
         let iif: String = match &run.p.iif {
             Dev::Named(n) => n.to_string(),
             _ => "lo".into(),
@@ -883,7 +1021,8 @@ impl Analysis {
         let mut pending = vec![run.clone()];
         if !run.p.v6 && iif != "lo" {
             let loopback = RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)]);
-            let rl = self.host.route_localnet(&iif);
+            let rl_key = AssumptionKey::Host(format!("route_localnet of {iif}"));
+            let rl = self.host.route_localnet(&iif).or_else(|| fixed_as(&rl_key));
             let mut next = Vec::new();
             next.append(&mut pending);
             for r in next {
@@ -903,10 +1042,12 @@ impl Analysis {
                             leaves.push(leaf(m, Outcome::Dropped));
                         }
                         None => {
-                            m.assumed
-                                .push(format!("route_localnet of {iif} not in the snapshot").into());
-                            pending.push(m.clone());
-                            leaves.push(leaf(m, Outcome::Dropped));
+                            let text = format!("route_localnet of {iif} not in the snapshot");
+                            let mut dropped = m.clone();
+                            dropped.assume(rl_key.clone(), false, text.as_str());
+                            leaves.push(leaf(dropped, Outcome::Dropped));
+                            m.assume(rl_key.clone(), true, text);
+                            pending.push(m);
                         }
                     }
                 }
@@ -927,7 +1068,13 @@ impl Analysis {
                 let Some(hit) = hit else { continue };
                 let mut m = r.clone();
                 m.p = hit;
-                let input = crate::kernel::Ipv4Input::of(&self.host.sysctls, &iif);
+                let input = self.host.ipv4_input(&iif);
+                let input_key = AssumptionKey::Host(format!("IPv4 input settings of {iif}"));
+                let input = match (input, fixed_as(&input_key)) {
+                    (Err(_), Some(accepts)) => Ok(Err(accepts)),
+                    (Ok(i), _) => Ok(Ok(i)),
+                    (Err(missing), None) => Err(missing),
+                };
                 match (rl, input) {
                     (Some(false), _) => {
                         m.evidence.push(format!(
@@ -936,11 +1083,21 @@ impl Analysis {
                         leaves.push(leaf(m, Outcome::Dropped));
                     }
                     (_, Err(missing)) => {
-                        m.assumed.push(format!("{} not in the snapshot", missing.0).into());
-                        next.push(m.clone());
-                        leaves.push(leaf(m, Outcome::Dropped));
+                        let text = format!("{} not in the snapshot", missing.0);
+                        let mut dropped = m.clone();
+                        dropped.assume(input_key.clone(), false, text.as_str());
+                        leaves.push(leaf(dropped, Outcome::Dropped));
+                        m.assume(input_key.clone(), true, text);
+                        next.push(m);
                     }
-                    (_, Ok(input)) => {
+                    (_, Ok(Err(accepts))) => {
+                        if accepts {
+                            next.push(m);
+                        } else {
+                            leaves.push(leaf(m, Outcome::Dropped));
+                        }
+                    }
+                    (_, Ok(Ok(input))) => {
                         let configured = self
                             .host
                             .local_v4
@@ -954,9 +1111,13 @@ impl Analysis {
                                 next.push(o);
                             } else {
                                 o.evidence.push(format!(
-                                    "kernel: fib_validate_source() rejects a {} 127.0.0.0/8 source on {iif} \
+                                    "kernel: fib_validate_source() rejects {} on {iif} \
                                      (rp_filter={}, accept_local={})",
-                                    if is_configured { "configured" } else { "spoofed" },
+                                    if is_configured {
+                                        "the source 127.0.0.1, a configured address,"
+                                    } else {
+                                        "a spoofed 127.0.0.0/8 source"
+                                    },
                                     input.rp_filter,
                                     u8::from(input.accept_local)
                                 ));
@@ -967,6 +1128,7 @@ impl Analysis {
                 }
             }
             pending = next;
+            pending = self.own_sources(pending, &iif, fixed, leaves);
         }
         for r in pending {
             let local = self.host.local(r.p.v6).clone();
@@ -992,6 +1154,8 @@ impl Analysis {
             p.local = Some(false);
             p.oif = self.oif_for(&p);
             m.p = p;
+            let fwd_key = AssumptionKey::Host("forwarding".into());
+            let forwarding = forwarding.or_else(|| fixed_as(&fwd_key).map(i64::from));
             match forwarding {
                 Some(0) => {
                     m.evidence
@@ -1000,7 +1164,14 @@ impl Analysis {
                 }
                 f => {
                     if f.is_none() {
-                        m.assumed.push("forwarding sysctl not in the snapshot".into());
+                        let text = "forwarding sysctl not in the snapshot";
+                        let mut dropped = m.clone();
+                        dropped.assume(fwd_key.clone(), false, text);
+                        dropped
+                            .evidence
+                            .push("kernel: not addressed to this host and forwarding is off");
+                        leaves.push(leaf(dropped, Outcome::Dropped));
+                        m.assume(fwd_key.clone(), true, text);
                     }
                     m.stage += 1;
                     m.base = 0;
@@ -1010,6 +1181,60 @@ impl Analysis {
         }
         run.stack.clear();
         out
+    }
+
+    /// IPv4 from outside whose source is one of this host's own (non-loopback) addresses: a martian
+    /// source for `fib_validate_source()` unless `accept_local` (with rp_filter 0 it looks the
+    /// source up among the interface addresses; otherwise the route to it is local). With
+    /// accept_local and a reverse-path filter the answer depends on which interface holds the
+    /// address: both ways are followed.
+    fn own_sources(
+        &self,
+        pending: Vec<Run>,
+        iif: &str,
+        fixed: &[(AssumptionKey, bool)],
+        leaves: &mut Vec<Leaf>,
+    ) -> Vec<Run> {
+        let loopback = RangeSet::from_ranges(vec![prefix_range(IpAddr::from([127, 0, 0, 0]), 8)]);
+        let own = self.host.local_v4.subtract(&loopback);
+        let key = AssumptionKey::Host(format!("accepting this host's own addresses as sources on {iif}"));
+        let decided = fixed.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let mut next = Vec::new();
+        for r in pending {
+            let (hit, rest) = split(&r.p, Dir::Src, &own);
+            if let Some(rest) = rest {
+                let mut m = r.clone();
+                m.p = rest;
+                next.push(m);
+            }
+            let Some(hit) = hit else { continue };
+            let mut m = r.clone();
+            m.p = hit;
+            let verdict = match self.host.ipv4_input(iif) {
+                Ok(input) if !input.accept_local => Some(false),
+                Ok(input) if input.rp_filter == 0 => Some(true),
+                _ => decided,
+            };
+            match verdict {
+                Some(true) => next.push(m),
+                Some(false) => {
+                    m.evidence.push(format!(
+                        "kernel: fib_validate_source() rejects a source that is one of this host's own addresses on {iif} (accept_local=0)"
+                    ));
+                    leaves.push(leaf(m, Outcome::Dropped));
+                }
+                None => {
+                    let text =
+                        format!("whether {iif} accepts this host's own addresses as sources (accept_local, rp_filter)");
+                    let mut dropped = m.clone();
+                    dropped.assume(key.clone(), false, text.as_str());
+                    leaves.push(leaf(dropped, Outcome::Dropped));
+                    m.assume(key.clone(), true, text);
+                    next.push(m);
+                }
+            }
+        }
+        next
     }
 
     /// The output device of forwarded packets: the interface with a connected prefix holding
@@ -1249,7 +1474,48 @@ impl Analysis {
                 no: vec![p.clone()],
                 unknown: vec![],
             },
+            Cond::All(conds) => {
+                let (mut yes, mut no, mut unknown) = (vec![p.clone()], Vec::new(), Vec::new());
+                for c in conds {
+                    let mut next = Vec::new();
+                    for q in yes {
+                        let (y, n, u) = self.pieces(c, &q);
+                        next.extend(y);
+                        no.extend(n);
+                        unknown.extend(u);
+                    }
+                    yes = next;
+                }
+                combine(yes, no, unknown)
+            }
+            Cond::Any(conds) => {
+                let (mut pending, mut yes, mut unknown) = (vec![p.clone()], Vec::new(), Vec::new());
+                for c in conds {
+                    let mut next = Vec::new();
+                    for q in pending {
+                        let (y, n, u) = self.pieces(c, &q);
+                        yes.extend(y);
+                        next.extend(n);
+                        unknown.extend(u);
+                    }
+                    pending = next;
+                    if pending.is_empty() {
+                        break;
+                    }
+                }
+                combine(yes, pending, unknown)
+            }
             Cond::Opaque(_) => Test::Unknown,
+        }
+    }
+
+    /// The packets for which `c` holds, does not hold, or cannot be told.
+    fn pieces(&self, c: &Cond, p: &Packets) -> (Vec<Packets>, Vec<Packets>, Vec<Packets>) {
+        match self.test(c, p) {
+            Test::Known(true) => (vec![p.clone()], Vec::new(), Vec::new()),
+            Test::Known(false) => (Vec::new(), vec![p.clone()], Vec::new()),
+            Test::Unknown => (Vec::new(), Vec::new(), vec![p.clone()]),
+            Test::Split { yes, no, unknown } => (yes, no, unknown),
         }
     }
 
@@ -1278,6 +1544,49 @@ fn empty_run() -> Run {
         assumed: Vec::new(),
         rewrite: None,
     }
+}
+
+/// Whether a path's end lets the packets through.
+fn through(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Delivered | Outcome::Forwarded | Outcome::Passed)
+}
+
+/// One packet of a path, as it was when the query started: the first value of each field the
+/// path narrowed (the destination before any rewrite), the rest of the start's state.
+fn concrete(start: &Packets, path: &Leaf) -> Packets {
+    let one = |s: &RangeSet| s.first().map(RangeSet::single).unwrap_or_default();
+    let mut p = start.clone();
+    p.src = one(&path.packets.src);
+    p.proto = one(&path.packets.proto);
+    p.sport = one(&path.packets.sport);
+    match &path.rewrite {
+        Some(rw) => {
+            p.dst = one(&rw.original_dst);
+            p.dport = one(&rw.original_dport);
+        }
+        None => {
+            p.dst = one(&path.packets.dst);
+            p.dport = one(&path.packets.dport);
+        }
+    }
+    p.uid = path.packets.uid.as_ref().map(one);
+    p.gid = path.packets.gid.as_ref().map(one);
+    p.cgroups = path.packets.cgroups.clone();
+    p
+}
+
+/// Narrows a path's packets to the concrete packet's fields (the destination only when no
+/// rewrite replaced it).
+fn narrow_to(p: &mut Packets, packet: &Packets, rewritten: bool) {
+    p.src = packet.src.clone();
+    p.proto = packet.proto.clone();
+    p.sport = packet.sport.clone();
+    if !rewritten {
+        p.dst = packet.dst.clone();
+        p.dport = packet.dport.clone();
+    }
+    p.uid = packet.uid.clone();
+    p.gid = packet.gid.clone();
 }
 
 fn leaf(run: Run, outcome: Outcome) -> Leaf {
@@ -1380,6 +1689,17 @@ fn cut_test(c: Cut, negate: bool) -> Test {
     }
 }
 
+/// A test result from pieces that hold, do not hold, and cannot be told.
+fn combine(yes: Vec<Packets>, no: Vec<Packets>, unknown: Vec<Packets>) -> Test {
+    match (yes.is_empty(), no.is_empty(), unknown.is_empty()) {
+        (false, true, true) => Test::Known(true),
+        (true, false, true) => Test::Known(false),
+        (true, true, true) => Test::Known(false),
+        (true, true, false) => Test::Unknown,
+        _ => Test::Split { yes, no, unknown },
+    }
+}
+
 fn split_test(yes: Option<Packets>, no: Option<Packets>, negate: bool) -> Test {
     let (yes, no) = if negate { (no, yes) } else { (yes, no) };
     finish(yes.into_iter().collect(), no.into_iter().collect())
@@ -1414,7 +1734,13 @@ pub fn example(p: &Packets) -> String {
             IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]),
         ]
     } else {
-        vec![IpAddr::from([192, 0, 2, 1]), IpAddr::from([127, 0, 0, 1])]
+        vec![
+            IpAddr::from([192, 0, 2, 1]),
+            IpAddr::from([198, 51, 100, 1]),
+            IpAddr::from([203, 0, 113, 1]),
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([127, 0, 0, 2]),
+        ]
     };
     let proto = match pick(&p.proto, &[6, 17]) {
         Some(6) => "tcp".to_string(),
@@ -1426,4 +1752,42 @@ pub fn example(p: &Packets) -> String {
         .map(|v| format!(" port {v}"))
         .unwrap_or_default();
     format!("{proto} {} -> {}{port}", addr(&p.src, &prefs), addr(&p.dst, &prefs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::iptables_save;
+    use super::super::model::Origin;
+    use super::*;
+    use crate::firewall::verdict::Decision;
+
+    /// `-m policy` (IPsec) is a match this reader keeps opaque.
+    const OPAQUE_THEN_ALLOW_53: &str = "*filter\n:INPUT DROP [0:0]\n\
+        -A INPUT -m policy --dir in --pol ipsec -j ACCEPT\n\
+        -A INPUT -p udp -m udp --dport 53 -j ACCEPT\nCOMMIT\n";
+
+    fn udp_to(port: u16) -> Answer {
+        let mut rs = Ruleset::default();
+        iptables_save::read(OPAQUE_THEN_ALLOW_53, false, Origin::IptablesNft, &mut rs);
+        let analysis = Analysis::new(rs, Host::default());
+        let mut p = Packets::arriving(false, "eth0", RangeSet::single(1), RangeSet::single(2));
+        p.proto = RangeSet::single(17);
+        p.dport = RangeSet::single(port.into());
+        analysis.query(p, Reach::FirewallInput)
+    }
+
+    #[test]
+    fn an_unreadable_match_that_cannot_change_the_verdict_does_not_make_it_unknown() {
+        let allowed = udp_to(53);
+        assert_eq!(allowed.decision(), Decision::Open);
+        let settled = allowed.open_path().expect("a settled path");
+        assert!(settled.assumed.is_empty());
+        assert!(
+            settled.evidence.iter().any(|e| e.contains("whichever way")),
+            "{:?}",
+            settled.evidence
+        );
+        // Port 54 gets through only if the IPsec policy matches: that stays unknown.
+        assert_eq!(udp_to(54).decision(), Decision::Unknown);
+    }
 }

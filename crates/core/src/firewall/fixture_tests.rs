@@ -67,6 +67,7 @@ pub fn facts(name: &str) -> HostFacts {
                         .collect()
                 })
                 .unwrap_or_default(),
+            master: None,
         })
         .collect();
     let mut facts = crate::checks::test_facts::base();
@@ -353,4 +354,28 @@ fn conntrack_state_reads_invalid_in_raw_and_new_after_it() {
     p.before_conntrack = false;
     assert_eq!(f.analysis.test_cond(&invalid, &p), Some(false));
     assert_eq!(f.analysis.test_cond(&not_dnat, &p), Some(true));
+}
+
+/// A datagram from outside to `port` of the fixture's eth0 address (IPv6: from the IPv4-mapped
+/// loopback source the kernel delivers), through the whole input path.
+fn udp_to_port(f: &Firewall, v6: bool, port: u16) -> Decision {
+    let src = if v6 {
+        loopback(true).subtract(&RangeSet::single(1))
+    } else {
+        all_addrs(false).subtract(&loopback(false))
+    };
+    let dst = f.analysis.host.local(v6).subtract(&loopback(v6));
+    let mut p = Packets::arriving(v6, "eth0", src, dst);
+    p.proto = RangeSet::single(17);
+    p.dport = RangeSet::single(port.into());
+    f.analysis.query(p, Reach::Full).decision()
+}
+
+#[test]
+fn ufw_default_deny_is_known_for_both_families_despite_its_hop_limit_and_routing_header_matches() {
+    // ufw's ip6tables rules use `-m rt --rt-type 0` and `-m hl --hl-eq 255`: what the sender
+    // sets as it likes, not unknowns. Default deny incoming drops an unlisted port.
+    let f = fw("ufw-stock");
+    assert_eq!(udp_to_port(&f, true, 9002), Decision::Blocked);
+    assert_eq!(udp_to_port(&f, false, 9001), Decision::Blocked);
 }

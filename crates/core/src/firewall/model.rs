@@ -270,6 +270,12 @@ pub enum Cond {
     /// A match that lets some packets through and not others in a way the sender controls or
     /// cannot be predicted (`limit`, `statistic`, `quota`): both outcomes are possible.
     Chance(String),
+    /// Every one of these holds: one element of a concatenation (`ip daddr . meta l4proto . th
+    /// dport` equal to `10.96.0.10 . tcp . 80`).
+    All(Vec<Cond>),
+    /// At least one of these holds: a lookup in a set or map of concatenations (one [`Cond::All`]
+    /// per element; none at all for an empty set, which never matches).
+    Any(Vec<Cond>),
     /// A match this reader cannot evaluate (`xt` expressions, concatenations …).
     Opaque(String),
 }

@@ -145,6 +145,18 @@ pub fn read(json: &Value, keep: &dyn Fn(&Family, &str) -> bool, out: &mut Rulese
     }
 }
 
+/// The names of the chains nft's JSON lists for one table.
+pub fn chain_names(json: &Value, family: &str, table: &str) -> Vec<String> {
+    json.get("nftables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("chain"))
+        .filter(|c| str_of(c, "family") == Some(family) && str_of(c, "table") == Some(table))
+        .filter_map(|c| str_of(c, "name").map(str::to_string))
+        .collect()
+}
+
 fn find_table<'a>(tables: &'a mut [Table], obj: &Value) -> Option<&'a mut Table> {
     let f = family(str_of(obj, "family")?);
     let name = str_of(obj, "table")?;
@@ -240,9 +252,13 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
     let verdict = |v| Some(Item::Verdict(v));
     let target = || str_of(body, "target").map(str::to_string);
     match key.as_str() {
-        "match" => Some(Item::Cond(
-            match_cond(ctx, body).unwrap_or_else(|| Cond::Opaque(short(e))),
-        )),
+        "match" => Some(Item::Cond(match_cond(ctx, body).unwrap_or_else(|| {
+            if body.get("left").is_some_and(sender_controlled) {
+                Cond::Chance(render(e))
+            } else {
+                Cond::Opaque(short(e))
+            }
+        }))),
         "accept" => verdict(Verdict::Accept),
         "drop" | "reject" => verdict(Verdict::Drop),
         "return" => verdict(Verdict::Return),
@@ -265,6 +281,47 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
         "vmap" => Some(vmap(ctx, body).unwrap_or_else(|| Item::Opaque(short(e)))),
         "xt" if str_of(body, "type") == Some("match") => Some(Item::Cond(Cond::Opaque(short(e)))),
         _ => Some(Item::Opaque(short(e))),
+    }
+}
+
+/// Whether a match looks at a part of the packet the model does not track and the sender sets
+/// as it likes (TTL/hop limit, lengths, flags, extension headers, options, MAC addresses): such
+/// a match lets some packets through and not others, the sender's choice, so both ways are
+/// possible without anything being unknown.
+fn sender_controlled(left: &Value) -> bool {
+    let Some((key, body)) = left.as_object().and_then(|o| o.iter().next()) else {
+        return false;
+    };
+    match key.as_str() {
+        "payload" => {
+            let known = matches!(
+                str_of(body, "field"),
+                Some("saddr" | "daddr" | "sport" | "dport" | "protocol" | "nexthdr")
+            );
+            let header = matches!(
+                str_of(body, "protocol"),
+                Some(
+                    "ip" | "ip6"
+                        | "tcp"
+                        | "udp"
+                        | "udplite"
+                        | "sctp"
+                        | "dccp"
+                        | "icmp"
+                        | "icmpv6"
+                        | "th"
+                        | "ah"
+                        | "esp"
+                        | "comp"
+                        | "ether"
+                        | "vlan"
+                )
+            );
+            header && !known
+        }
+        "exthdr" | "tcp option" | "ip option" | "sctp chunk" => true,
+        "meta" => matches!(str_of(body, "key"), Some("pkttype" | "length")),
+        _ => false,
     }
 }
 
@@ -312,6 +369,7 @@ fn set_mark(body: &Value) -> Option<Item> {
             value: bits,
         }),
         ("&", true) => Some(Item::SetMark { mask: !bits, value: 0 }),
+        ("^", true) => Some(Item::SetMark { mask: 0, value: bits }),
         _ => None,
     }
 }
@@ -324,9 +382,15 @@ fn vmap(ctx: &Ctx, body: &Value) -> Option<Item> {
         None => ctx.elements(data)?,
     };
     let mut out = Vec::with_capacity(entries.len());
+    // A random or hashed choice (`numgen random mod N`, kube-proxy's endpoint pick): any entry.
+    let chance = key.get("numgen").is_some() || key.get("jhash").is_some() || key.get("symhash").is_some();
     for entry in entries {
         let pair = entry.as_array()?;
-        let cond = cond_for(ctx, key, "==", pair.first()?)?;
+        let cond = if chance {
+            Cond::Chance(format!("{} == {}", render_operand(key), render_operand(pair.first()?)))
+        } else {
+            cond_for(ctx, key, "==", pair.first()?)?
+        };
         let verdict = match pair.get(1)?.as_object()?.iter().next()? {
             (k, _) if k == "accept" => Verdict::Accept,
             (k, _) if k == "drop" || k == "reject" => Verdict::Drop,
@@ -360,6 +424,7 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
     };
     let (lkey, lbody) = left.as_object()?.iter().next()?;
     match lkey.as_str() {
+        "concat" if !negate => concat_cond(ctx, lbody.as_array()?, right),
         "meta" => match str_of(lbody, "key")? {
             k @ ("iifname" | "oifname" | "iif" | "oif") => Some(Cond::Iface {
                 dir: if k.starts_with('i') { Dir::Src } else { Dir::Dst },
@@ -511,6 +576,25 @@ fn cond_for(ctx: &Ctx, left: &Value, op: &str, right: &Value) -> Option<Cond> {
         }),
         _ => None,
     }
+}
+
+/// A concatenation (`ip daddr . meta l4proto . th dport`) compared with a set, a map's keys or
+/// one element: any element whose every component holds.
+fn concat_cond(ctx: &Ctx, parts: &[Value], right: &Value) -> Option<Cond> {
+    let mut any = Vec::new();
+    for element in ctx.elements(right)? {
+        let values = element.get("concat")?.as_array()?;
+        if values.len() != parts.len() {
+            return None;
+        }
+        let all = parts
+            .iter()
+            .zip(values)
+            .map(|(part, value)| cond_for(ctx, part, "==", value))
+            .collect::<Option<Vec<Cond>>>()?;
+        any.push(Cond::All(all));
+    }
+    Some(Cond::Any(any))
 }
 
 fn strings(ctx: &Ctx, right: &Value) -> Option<Vec<String>> {

@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 /// Paths grouped by the interface (class) they arrived on.
 type PerInterface<'a> = Vec<(String, Vec<&'a Leaf>)>;
 
-/// Name used for "an interface other than lo" when the snapshot lists none.
-pub const ANY_OUTSIDE_IFACE: &str = "eth0";
+/// The stand-in for "an interface other than lo" when the snapshot lists none: evidence names
+/// it as it is, rules match it as any name that is not `lo` would, and the kernel settings it
+/// gets are the `default` template a new interface would inherit (see `eval::Host`).
+pub const ANY_OUTSIDE_IFACE: &str = "an interface other than lo";
 
 /// Loopback destinations or sources of a family: `127.0.0.0/8`; `::1` and `::ffff:127.0.0.0/104`.
 pub fn loopback(v6: bool) -> RangeSet {
@@ -43,6 +45,87 @@ pub struct Firewall {
     pub classes: Vec<Vec<String>>,
     /// Answers of [`Firewall::loopback_destination_inbound`], which several checks ask.
     inbound_cache: Mutex<HashMap<(bool, String), Arc<Answer>>>,
+    /// Answers of [`Firewall::inbound`], by family, sources and destinations.
+    any_port_cache: Mutex<HashMap<(bool, RangeSet, RangeSet), Arc<Inbound>>>,
+}
+
+/// Where a neighbour's packets from some sources to some destinations go, for every protocol and
+/// port at once, per class of outside interfaces: one query per class (the rules split the ports
+/// as they need), read per service with [`Inbound::for_port`]. This is how a check asks about
+/// the service's own protocol and port without one query per service.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Each class's representative interface, its members joined (`eth0, eth1`), and the answer.
+    pub per_class: Vec<(String, String, Answer)>,
+}
+
+/// What happens to one service's packets arriving on one class of interfaces.
+#[derive(Debug, Clone)]
+pub struct PortAnswer {
+    /// The interfaces of the class, joined (`eth0, eth1`).
+    pub interfaces: String,
+    /// Open, blocked or unknown.
+    pub decision: Decision,
+    /// The rules and kernel decisions that show it.
+    pub lines: Vec<String>,
+    /// Every path was dropped by the kernel itself (martian checks), none by a rule.
+    pub dropped_by_kernel: bool,
+}
+
+impl Inbound {
+    /// The answer for packets of protocol `proto` to port `port` (as sent, before any rewrite),
+    /// among the paths `keep` selects, per class.
+    pub fn for_port(&self, proto: u8, port: u16, keep: impl Fn(&Leaf) -> bool) -> Vec<PortAnswer> {
+        let (proto_v, port_v) = (u128::from(proto), u128::from(port));
+        self.per_class
+            .iter()
+            .map(|(_, interfaces, answer)| {
+                let narrowed: Vec<Leaf> = answer
+                    .leaves
+                    .iter()
+                    .filter(|l| keep(l) && l.packets.proto.contains(proto_v))
+                    .filter_map(|l| narrow_to_port(l, proto_v, port_v))
+                    .collect();
+                let refs: Vec<&Leaf> = narrowed.iter().collect();
+                let (decision, lines) = summarize(&refs, answer.truncated);
+                let dropped_by_kernel = decision == Decision::Blocked
+                    && refs
+                        .iter()
+                        .all(|l| l.decided_by().is_some_and(|d| d.starts_with("kernel:")));
+                PortAnswer {
+                    interfaces: interfaces.clone(),
+                    decision,
+                    lines,
+                    dropped_by_kernel,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A path narrowed to one protocol and original destination port, or `None` when it does not
+/// carry that port.
+fn narrow_to_port(l: &Leaf, proto: u128, port: u128) -> Option<Leaf> {
+    let mut l = l.clone();
+    l.packets.proto = RangeSet::single(proto);
+    match &mut l.rewrite {
+        Some(rw) => {
+            if !rw.original_dport.contains(port) {
+                return None;
+            }
+            rw.original_dport = RangeSet::single(port);
+            if !l.packets.dport.is_empty() && rw.port.is_none() {
+                l.packets.dport = RangeSet::single(port);
+            }
+        }
+        None => {
+            if !l.packets.dport.contains(port) {
+                return None;
+            }
+            l.packets.dport = RangeSet::single(port);
+        }
+    }
+    Some(l)
 }
 
 /// One DNAT rule that turns outside traffic into loopback traffic, and what happens to it.
@@ -99,7 +182,7 @@ impl Firewall {
         let outside: Vec<String> = facts
             .interfaces
             .iter()
-            .filter(|i| !i.loopback && i.name != "lo")
+            .filter(|i| i.receives_ip(&facts.interfaces) && i.name != "lo")
             .map(|i| i.name.clone())
             .collect();
         let outside = if outside.is_empty() {
@@ -122,7 +205,50 @@ impl Firewall {
             outside: classes.iter().map(|(_, m)| m[0].clone()).collect(),
             classes: classes.into_iter().map(|(_, m)| m).collect(),
             inbound_cache: Mutex::new(HashMap::new()),
+            any_port_cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A decision drawn from this snapshot's rules, corrected for a snapshot without any firewall
+    /// capture: what the rules would let through is then unknown (a ruleset may exist that was
+    /// not seen), while what the kernel itself drops stays dropped.
+    pub fn qualify(&self, (decision, mut lines): (Decision, Vec<String>)) -> (Decision, Vec<String>) {
+        if self.captured || decision != Decision::Open {
+            return (decision, lines);
+        }
+        lines.push("the firewall was not captured: whether a rule drops it is unknown".into());
+        (Decision::Unknown, lines)
+    }
+
+    /// Where a neighbour's packets from `src` to `dst` go on every class of outside interfaces,
+    /// every protocol and port, through prerouting (NAT included), routing and input or forward.
+    pub fn inbound(&self, v6: bool, src: RangeSet, dst: RangeSet) -> Arc<Inbound> {
+        let key = (v6, src.clone(), dst.clone());
+
+        if let Some(hit) = self.any_port_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return hit;
+        }
+        let per_class = self
+            .outside
+            .iter()
+            .map(|iif| {
+                let start = Packets::arriving(v6, iif, src.clone(), dst.clone());
+                (iif.clone(), self.class_of(iif), self.analysis.query(start, Reach::Full))
+            })
+            .collect();
+        let inbound = Arc::new(Inbound { per_class });
+        if let Ok(mut cache) = self.any_port_cache.lock() {
+            cache.insert(key, inbound.clone());
+        }
+        inbound
+    }
+
+    /// Where a neighbour's packets from `src` to this host's own (non-loopback) addresses of the
+    /// family go; `None` when the snapshot lists no such address (the kernel's routing decision
+    /// needs one: what such packets do is then not known from the snapshot).
+    pub fn to_host(&self, v6: bool, src: RangeSet) -> Option<Arc<Inbound>> {
+        let own = self.analysis.host.local(v6).subtract(&loopback(v6));
+        (!own.is_empty()).then(|| self.inbound(v6, src, own))
     }
 
     /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving
@@ -223,7 +349,11 @@ impl Firewall {
                     };
                     let text = format!("{} {}: {}", table.label(), chain.name, rule.text);
                     for v6 in [false, true] {
-                        if !table.family.sees(v6) || reported.contains(&(text.as_str(), v6)) {
+                        // The walk found every rewrite of a loopback destination; a rule to a
+                        // loopback target is still asked about this host's other addresses.
+                        let to_loopback =
+                            matches!(nat, Nat::Dnat { addr: Some(a), .. } if crate::addr::is_loopback(*a));
+                        if !table.family.sees(v6) || (reported.contains(&(text.as_str(), v6)) && !to_loopback) {
                             continue;
                         }
                         if let Some(found) = self.judge_nat(&rule.items, nat, &text, v6) {
@@ -348,7 +478,12 @@ impl Firewall {
         }
         let to_loopback = to.0.is_some_and(crate::addr::is_loopback);
         let mut src = all_addrs(v6).subtract(&loopback(v6));
-        let mut dst = if to_loopback { all_addrs(v6) } else { loopback(v6) };
+        // Loopback destinations rewritten to loopback are the walk's (`rewrites_of_loopback_destinations`).
+        let mut dst = if to_loopback {
+            all_addrs(v6).subtract(&loopback(v6))
+        } else {
+            loopback(v6)
+        };
         let (mut proto, mut dport) = (RangeSet::range(0, 255), RangeSet::range(0, 65535));
         let mut explicit_loopback_dst = false;
         for item in items {
@@ -495,6 +630,16 @@ impl Firewall {
     }
 }
 
+/// Folds per-class answers for one service's port into one decision and evidence.
+pub fn fold(answers: Vec<PortAnswer>) -> (Decision, Vec<String>) {
+    per_interface(
+        answers
+            .into_iter()
+            .map(|a| (a.interfaces, a.decision, a.lines))
+            .collect(),
+    )
+}
+
 /// Folds per-interface results into one decision and evidence, naming interfaces with the same
 /// evidence together (`on eth0, eth1: …`).
 pub fn per_interface(results: Vec<(String, Decision, Vec<String>)>) -> (Decision, Vec<String>) {
@@ -558,7 +703,13 @@ pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
                         .map(|e| format!("via {e}")),
                 );
             }
-            let drops = answer.drops();
+            // Rules that drop part of the packets (a port, a mark) tell what narrows the path; the
+            // kernel's own martian drops of some sources do not.
+            let drops: Vec<String> = answer
+                .drops()
+                .into_iter()
+                .filter(|d| !d.starts_with("kernel:"))
+                .collect();
             if !drops.is_empty() {
                 lines.push(format!("dropped only for some packets by: {}", drops.join(" | ")));
             }

@@ -35,6 +35,40 @@ pub struct Rewrite {
     pub rule: Arc<str>,
 }
 
+/// Which undecidable thing an assumption is about: a condition of a rule (by position), or a
+/// host fact the snapshot lacks (a sysctl the routing decision needs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AssumptionKey {
+    /// Item `item` of rule `rule` of chain `chain` of table `table`; `entry` is the verdict-map
+    /// entry (0 for a plain condition).
+    Item {
+        /// Table index in the ruleset.
+        table: usize,
+        /// Chain index in the table.
+        chain: usize,
+        /// Rule index in the chain.
+        rule: usize,
+        /// Item index in the rule.
+        item: usize,
+        /// Verdict-map entry index.
+        entry: usize,
+    },
+    /// A fact of the host the snapshot does not have (`route_localnet of eth0`, `forwarding`).
+    Host(String),
+}
+
+/// A condition the evaluator could not decide, and which way a path assumed it went. The
+/// evaluator follows every such condition both ways, so each assumption has a counterpart path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assumption {
+    /// What was undecidable.
+    pub key: AssumptionKey,
+    /// Whether this path assumed it holds.
+    pub holds: bool,
+    /// How evidence names it (the rule, or the missing fact).
+    pub text: Arc<str>,
+}
+
 /// One path: the packets it stands for, how it ended, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leaf {
@@ -45,7 +79,7 @@ pub struct Leaf {
     /// The rules (and kernel decisions) that acted on it, in order.
     pub evidence: Vec<Arc<str>>,
     /// Conditions that could not be evaluated and were assumed to go this way.
-    pub assumed: Vec<Arc<str>>,
+    pub assumed: Vec<Assumption>,
     /// The destination rewrite, if a nat rule applied.
     pub rewrite: Option<Rewrite>,
 }
@@ -56,9 +90,11 @@ impl Leaf {
         self.assumed.is_empty() && matches!(self.outcome, Outcome::Delivered | Outcome::Forwarded | Outcome::Passed)
     }
 
-    /// Whether the path certainly ends in a drop.
+    /// Whether the path ends in a drop. Its assumptions do not matter for conclusions over all
+    /// paths: every undecidable condition is followed both ways, so when every path of a query
+    /// ends in a drop, the packets are dropped whichever way those conditions go.
     pub fn certainly_dropped(&self) -> bool {
-        self.assumed.is_empty() && self.outcome == Outcome::Dropped
+        self.outcome == Outcome::Dropped
     }
 
     /// The last piece of evidence: the rule or kernel decision that ended the path.
@@ -135,7 +171,7 @@ impl Paths<'_> {
             out.push("too many distinct paths: the evaluation was cut short".into());
         }
         for l in self.leaves {
-            let reasons = l.assumed.iter().map(|a| format!("not evaluable: {a}"));
+            let reasons = l.assumed.iter().map(|a| format!("not evaluable: {}", a.text));
             let ended = match &l.outcome {
                 Outcome::Unknown(why) => Some(why.clone()),
                 _ => None,

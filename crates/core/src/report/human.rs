@@ -203,6 +203,7 @@ mod tests {
             .sysctls
             .0
             .insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
+        facts.firewall.nft_json = Some(serde_json::json!({"nftables": [{"metainfo": {"json_schema_version": 1}}]}));
         let text = render(&crate::audit(&facts), false);
         let host = text.find("host-wide").expect("host-wide section");
         let svc = text

@@ -2,7 +2,8 @@
 
 use super::Report;
 
-/// The report as pretty-printed JSON.
-pub fn render(report: &Report) -> String {
-    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+/// The report as pretty-printed JSON; a serialisation failure is the caller's error to report,
+/// never a document that could pass for a report.
+pub fn render(report: &Report) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(report)
 }

@@ -1,7 +1,9 @@
-//! Reports: the schema (`model`), and its renderings for people (`human`) and machines (`json`).
+//! Reports: the schema (`model`), and its renderings for people (`human`) and machines (`json`,
+//! `prometheus`).
 
 pub mod human;
 pub mod json;
 mod model;
+pub mod prometheus;
 
 pub use model::*;

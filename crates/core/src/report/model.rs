@@ -1,5 +1,6 @@
 //! The report schema `loopwarden.report/v1` (see `shared/design.md`): services and findings.
 
+use crate::checks::CheckId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -204,7 +205,7 @@ pub struct Service {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check id (`net.route-localnet` …).
-    pub check: String,
+    pub check: CheckId,
     /// The service id, or `None` for host-wide findings.
     pub service: Option<String>,
     /// Who can use the path.
@@ -267,9 +268,13 @@ impl Report {
             .filter(move |f| f.severity >= threshold && f.status != Status::Blocked)
     }
 
-    /// Merges findings from an active stage (probe or lab) into the report. A finding for the same
-    /// check, service and subject takes the new status and confidence and gains the new evidence
-    /// (the higher severity wins); any other is added.
+    /// Merges findings from an active stage (probe or lab) into the report. For a finding of the
+    /// same check, service and subject, an established answer (open or blocked) from the active
+    /// stage replaces the status, title and confidence — the attack outranks the reading — while
+    /// an active `unknown` establishes nothing: the old status and confidence stay (an inspected
+    /// `open` is not weakened, and `unknown · proven` would be a contradiction). Either way the
+    /// new evidence is added; a path proven open takes the higher severity. Any other finding is
+    /// added.
     pub fn merge_active(&mut self, active: Vec<Finding>) {
         for new in active {
             match self
@@ -278,9 +283,16 @@ impl Report {
                 .find(|f| f.check == new.check && f.service == new.service && f.subject == new.subject)
             {
                 Some(old) => {
-                    old.status = new.status;
-                    old.confidence = old.confidence.max(new.confidence);
-                    old.severity = old.severity.max(new.severity);
+                    if new.status != Status::Unknown {
+                        old.status = new.status;
+                        old.title = new.title;
+                        old.confidence = old.confidence.max(new.confidence);
+                    }
+                    // A path proven open is at least as severe as the active stage rates it; a
+                    // refutation or an inconclusive attempt leaves the rating alone.
+                    if new.status == Status::Open {
+                        old.severity = old.severity.max(new.severity);
+                    }
                     old.evidence.extend(new.evidence);
                 }
                 None => self.findings.push(new),
@@ -290,13 +302,14 @@ impl Report {
     }
 }
 
-/// Orders findings most severe first, then by service and check, so reports are stable.
+/// Orders findings most severe first, then by service and check id (as spelled), so reports are
+/// stable.
 pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.service.cmp(&b.service))
-            .then_with(|| a.check.cmp(&b.check))
+            .then_with(|| a.check.as_str().cmp(b.check.as_str()))
             .then_with(|| a.evidence.cmp(&b.evidence))
     });
 }
@@ -333,7 +346,7 @@ mod tests {
     #[test]
     fn merge_matches_check_service_and_subject() {
         let finding = |subject: &str, status, confidence| Finding {
-            check: "net.no-loopback-antispoof".into(),
+            check: CheckId::NetNoLoopbackAntispoof,
             service: None,
             attacker: Attacker::Lan,
             severity: Severity::Medium,
@@ -360,9 +373,39 @@ mod tests {
     }
 
     #[test]
+    fn an_active_unknown_never_weakens_an_established_answer() {
+        let finding = |status, confidence, title: &str| Finding {
+            check: crate::checks::CheckId::ProtoUdpLoopback,
+            service: Some("udp:127.0.0.1:53".into()),
+            attacker: Attacker::Lan,
+            severity: Severity::Medium,
+            status,
+            confidence,
+            title: title.into(),
+            evidence: vec![title.into()],
+            fix: String::new(),
+            subject: None,
+        };
+        let mut report = report_of(vec![finding(Status::Open, Confidence::Inspected, "inspected")]);
+        report.merge_active(vec![finding(Status::Unknown, Confidence::Proven, "lab could not tell")]);
+        let f = &report.findings[0];
+        assert_eq!(
+            (f.status, f.confidence, f.title.as_str()),
+            (Status::Open, Confidence::Inspected, "inspected")
+        );
+        assert_eq!(f.evidence, vec!["inspected", "lab could not tell"]);
+        report.merge_active(vec![finding(Status::Blocked, Confidence::Proven, "refuted")]);
+        let f = &report.findings[0];
+        assert_eq!(
+            (f.status, f.confidence, f.title.as_str()),
+            (Status::Blocked, Confidence::Proven, "refuted")
+        );
+    }
+
+    #[test]
     fn blocked_findings_do_not_fail_but_unknown_ones_do() {
         let finding = |status| Finding {
-            check: "net.route-localnet".into(),
+            check: CheckId::NetRouteLocalnet,
             service: None,
             attacker: Attacker::Lan,
             severity: Severity::High,

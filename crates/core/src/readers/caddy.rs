@@ -1,12 +1,71 @@
-//! Caddy, for `relay.reverse-proxy`: reads the running caddy's configuration as `caddy adapt`
-//! printed it (JSON), and the Caddyfile itself when captured, for line numbers. Every
-//! `reverse_proxy` handler under a server that listens beyond loopback publishes its upstreams.
+//! Caddy: the running caddy's configuration as `caddy adapt` printed it (JSON), read into its
+//! HTTP servers and their `reverse_proxy` handlers, and the Caddyfile itself when captured, for
+//! line numbers. Every `reverse_proxy` under a server that listens beyond loopback publishes its
+//! upstreams.
 
-use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
+use super::endpoint::{is_loopback_host, split_host_port};
+use super::reverse_proxy::{Access, Proxy, Published, Upstream};
 use crate::facts::CommandCapture;
-use crate::report::Status;
 use serde_json::Value;
+
+/// One `reverse_proxy` upstream of a server's routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyDial {
+    /// The upstream's `dial` address as written (`127.0.0.1:7001`, `unix//run/app.sock`).
+    pub dial: String,
+    /// A route on the way has a client-address matcher (`remote_ip`, `client_ip`).
+    pub guarded: bool,
+}
+
+/// One server of the `http` app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddyServer {
+    /// Its name in the configuration (`srv0` …).
+    pub name: String,
+    /// Its listen addresses as written (`:443`, `127.0.0.1:8080`, `unix//run/x`).
+    pub listen: Vec<String>,
+    /// The upstreams of every `reverse_proxy` handler in its routes and subroutes, in order.
+    pub proxies: Vec<ProxyDial>,
+}
+
+/// The parts of an adapted Caddy configuration that route requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddyConfig {
+    /// The servers of `apps.http.servers`, by name.
+    pub servers: Vec<CaddyServer>,
+}
+
+impl CaddyConfig {
+    /// Reads `caddy adapt` output; `None` when it is not JSON.
+    pub fn parse(adapted: &str) -> Option<CaddyConfig> {
+        let config = serde_json::from_str::<Value>(adapted).ok()?;
+        let servers = config.pointer("/apps/http/servers").and_then(Value::as_object);
+        let servers = servers
+            .into_iter()
+            .flatten()
+            .map(|(name, server)| {
+                let mut dials = Vec::new();
+                walk(server.get("routes").unwrap_or(&Value::Null), false, &mut dials);
+                CaddyServer {
+                    name: name.clone(),
+                    listen: server
+                        .get("listen")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                    proxies: dials
+                        .into_iter()
+                        .map(|(dial, guarded)| ProxyDial { dial, guarded })
+                        .collect(),
+                }
+            })
+            .collect();
+        Some(CaddyConfig { servers })
+    }
+}
 
 /// Whether a Caddy listen address (`:8080`, `0.0.0.0:443`, `tcp/[::1]:80`, `unix//run/x`) reaches
 /// beyond loopback.
@@ -33,7 +92,7 @@ fn dial_upstream(dial: &str) -> Option<Upstream> {
     split_host_port(rest).map(|(h, p)| Upstream::Tcp(if h.is_empty() { "localhost".into() } else { h }, p))
 }
 
-/// Collects `(dial, restricted)` of every reverse_proxy under `routes`; `restricted` says a
+/// Collects `(dial, guarded)` of every reverse_proxy under `routes`; `guarded` says a
 /// client-address matcher guards the route.
 fn walk(routes: &Value, guarded: bool, out: &mut Vec<(String, bool)>) {
     for route in routes.as_array().into_iter().flatten() {
@@ -55,52 +114,48 @@ fn walk(routes: &Value, guarded: bool, out: &mut Vec<(String, bool)>) {
     }
 }
 
-/// Every upstream published beyond loopback by the caddy whose adapted configuration is in
-/// `capture`; `all` gives the Caddyfile capture of the same pid, if any, for line numbers.
-pub(super) fn published(capture: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
-    let Ok(config) = serde_json::from_str::<Value>(&capture.output) else {
+/// Every upstream the caddy whose adapted configuration is in `capture` serves on a listener
+/// beyond loopback; `all` gives the Caddyfile capture of the same pid, if any, for line numbers.
+pub fn published(capture: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
+    let Some(config) = CaddyConfig::parse(&capture.output) else {
         return Vec::new();
     };
     let caddyfile = all.iter().find(|c| c.kind == "caddyfile" && c.pid == capture.pid);
     let mut out = Vec::new();
-    let servers = config.pointer("/apps/http/servers").and_then(Value::as_object);
-    for (name, server) in servers.into_iter().flatten() {
-        let listens: Vec<&str> = server
-            .get("listen")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+    for server in &config.servers {
+        let outward: Vec<&str> = server
+            .listen
+            .iter()
+            .map(String::as_str)
+            .filter(|l| listen_is_outward(l))
             .collect();
-        let outward: Vec<&str> = listens.into_iter().filter(|l| listen_is_outward(l)).collect();
         if outward.is_empty() {
             continue;
         }
-        let mut dials = Vec::new();
-        walk(server.get("routes").unwrap_or(&Value::Null), false, &mut dials);
-        for (dial, guarded) in dials {
-            let Some(upstream) = dial_upstream(&dial) else { continue };
+        for ProxyDial { dial, guarded } in &server.proxies {
+            let Some(upstream) = dial_upstream(dial) else { continue };
             let mut evidence = vec![format!(
-                "server {name} (`{}`): reverse_proxy to {dial}, listening on {}",
+                "server {} (`{}`): reverse_proxy to {dial}, listening on {}",
+                server.name,
                 capture.command.join(" "),
                 outward.join(", ")
             )];
-            if let Some(line) = caddyfile.and_then(|c| caddyfile_line(c, &dial)) {
+            if let Some(line) = caddyfile.and_then(|c| caddyfile_line(c, dial)) {
                 evidence.push(line);
             }
             evidence.push("Caddy passes the client's Host through unchanged but connects from this host".into());
-            let status = if guarded {
-                evidence.push("the route has a remote_ip/client_ip matcher, not evaluated".into());
-                Status::Unknown
+            let access = if *guarded {
+                Access::Unevaluated("the route has a remote_ip/client_ip matcher, not evaluated".into())
             } else {
-                Status::Open
+                Access::Anyone
             };
             out.push(Published {
-                proxy: "caddy",
+                proxy: Proxy::Caddy,
                 pid: capture.pid,
                 upstream,
+                listen: outward.iter().map(|l| l.to_string()).collect(),
+                access,
                 evidence,
-                status,
             });
         }
     }

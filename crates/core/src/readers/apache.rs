@@ -1,13 +1,12 @@
-//! Apache httpd, for `relay.reverse-proxy`: the running daemon's files as `-D DUMP_INCLUDES`
-//! listed them, each captured. `ProxyPass`, `ProxyPassMatch` and `RewriteRule … [P]` in a virtual
-//! host (or the main server) whose port is listened on beyond loopback publish their URL, unless
-//! the enclosing `<Location>`/`<Proxy>` only lets local clients in (`Require local`,
-//! `Require ip 127.0.0.1`).
+//! Apache httpd: the running daemon's files as `-D DUMP_INCLUDES` listed them, each captured,
+//! read into its `Listen` addresses, proxying directives and balancer members. `ProxyPass`,
+//! `ProxyPassMatch` and `RewriteRule … [P]` in a virtual host (or the main server) whose port is
+//! listened on beyond loopback publish their URL; the enclosing `<Location>`/`<Proxy>` may let
+//! only local clients in (`Require local`, `Require ip 127.0.0.1`).
 
-use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
+use super::endpoint::{is_loopback_host, split_host_port};
+use super::reverse_proxy::{Access, Proxy, Published, Upstream};
 use crate::facts::CommandCapture;
-use crate::report::Status;
 
 /// Splits a configuration line into words, honouring double quotes.
 fn words(line: &str) -> Vec<String> {
@@ -32,42 +31,73 @@ fn words(line: &str) -> Vec<String> {
 }
 
 /// An open container (`<VirtualHost …>`, `<Location …>` …) and the `Require` lines seen in it.
-#[derive(Debug, Clone)]
-struct Container {
-    kind: String,
-    args: Vec<String>,
-    requires: Vec<String>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// The container's kind, lowercased (`virtualhost`, `location`, `proxy` …).
+    pub kind: String,
+    /// Its arguments (`*:8084`, `/admin`, `balancer://app`).
+    pub args: Vec<String>,
+    /// The arguments of each `Require` line directly in it (`local`, `ip 127.0.0.1`, `all granted`).
+    pub requires: Vec<String>,
 }
 
-/// A proxying directive with where it is and what encloses it.
-#[derive(Debug)]
-struct Pass {
-    at: String,
-    text: String,
-    url: String,
-    stack: Vec<Container>,
+/// A `Listen` directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// The address as written (`80`, `127.0.0.1:8085`, `[::]:443`).
+    pub address: String,
+    /// `file:line`.
+    pub at: String,
 }
 
-/// What the captured files say: `Listen` addresses (with `file:line`), proxying directives, and
-/// the members of `<Proxy balancer://…>` blocks as `(balancer, url)`.
-#[derive(Debug, Default)]
-struct Scan {
-    listens: Vec<(String, String)>,
-    passes: Vec<Pass>,
-    members: Vec<(String, String)>,
+/// A proxying directive (`ProxyPass`, `ProxyPassMatch`, `RewriteRule … [P]`) with where it is and
+/// what encloses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// `file:line`.
+    pub at: String,
+    /// The line as written, trimmed.
+    pub text: String,
+    /// The URL it proxies to (`http://127.0.0.1:7001/`, `balancer://app/`, `unix:/run/x|http://…`).
+    pub url: String,
+    /// The containers around it, outermost first.
+    pub stack: Vec<Container>,
 }
 
-fn scan(files: &[&CommandCapture]) -> Scan {
-    let mut scan = Scan::default();
-    let Scan {
-        listens,
-        passes,
-        members,
-    } = &mut scan;
-    for file in files {
-        let path = file.command.last().cloned().unwrap_or_default();
+/// A `BalancerMember` of a `<Proxy balancer://…>` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalancerMember {
+    /// The balancer's name without a trailing slash (`balancer://app`).
+    pub balancer: String,
+    /// The member's URL.
+    pub url: String,
+}
+
+/// What the captured files of one Apache say about proxying.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApacheConfig {
+    /// Every `Listen`, in file order.
+    pub listens: Vec<Listen>,
+    /// Every proxying directive, in file order.
+    pub passes: Vec<Pass>,
+    /// Every balancer member, in file order.
+    pub members: Vec<BalancerMember>,
+}
+
+impl ApacheConfig {
+    /// Reads the files of one Apache, as `(path, text)` in the order `-D DUMP_INCLUDES` listed
+    /// them. Containers are tracked per file; an unmatched closing tag closes nothing.
+    pub fn parse(files: &[(&str, &str)]) -> ApacheConfig {
+        let mut config = ApacheConfig::default();
+        for (path, text) in files {
+            config.read_file(path, text);
+        }
+        config
+    }
+
+    fn read_file(&mut self, path: &str, text: &str) {
         let mut stack: Vec<Container> = Vec::new();
-        for (i, raw) in file.output.lines().enumerate() {
+        for (i, raw) in text.lines().enumerate() {
             let at = format!("{path}:{}", i + 1);
             let line = raw.trim();
             if line.starts_with('#') || line.is_empty() {
@@ -94,7 +124,10 @@ fn scan(files: &[&CommandCapture]) -> Scan {
             let w = words(line);
             let Some((name, args)) = w.split_first() else { continue };
             match name.to_ascii_lowercase().as_str() {
-                "listen" => listens.extend(args.first().map(|a| (a.clone(), at.clone()))),
+                "listen" => self.listens.extend(args.first().map(|a| Listen {
+                    address: a.clone(),
+                    at: at.clone(),
+                })),
                 "require" => {
                     if let Some(top) = stack.last_mut() {
                         top.requires.push(args.join(" "));
@@ -107,14 +140,17 @@ fn scan(files: &[&CommandCapture]) -> Scan {
                         .find(|c| c.kind == "proxy")
                         .and_then(|c| c.args.first());
                     if let (Some(b), Some(url)) = (balancer, args.first()) {
-                        members.push((b.trim_end_matches('/').to_string(), url.clone()));
+                        self.members.push(BalancerMember {
+                            balancer: b.trim_end_matches('/').to_string(),
+                            url: url.clone(),
+                        });
                     }
                 }
                 "proxypass" | "proxypassmatch" => {
                     let in_location = stack.iter().any(|c| c.kind.starts_with("location"));
                     let url = if in_location { args.first() } else { args.get(1) };
                     if let Some(url) = url.filter(|u| u.as_str() != "!") {
-                        passes.push(Pass {
+                        self.passes.push(Pass {
                             at,
                             text: line.to_string(),
                             url: url.clone(),
@@ -130,7 +166,7 @@ fn scan(files: &[&CommandCapture]) -> Scan {
                     }) =>
                 {
                     if let Some(url) = args.get(1) {
-                        passes.push(Pass {
+                        self.passes.push(Pass {
                             at,
                             text: line.to_string(),
                             url: url.clone(),
@@ -142,7 +178,6 @@ fn scan(files: &[&CommandCapture]) -> Scan {
             }
         }
     }
-    scan
 }
 
 /// The port of a `Listen` or `<VirtualHost>` address, and whether its address reaches beyond
@@ -190,28 +225,30 @@ fn local_only(stack: &[Container]) -> Option<bool> {
     }))
 }
 
-/// Every upstream published beyond loopback by the Apache whose includes list is `includes`.
-pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
-    let files: Vec<&CommandCapture> = all
+/// Every upstream the Apache whose includes list is `includes` serves on a listener beyond
+/// loopback; its files are the `apache` captures of the same pid in `all`.
+pub fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Vec<Published> {
+    let files: Vec<(&str, &str)> = all
         .iter()
         .filter(|c| c.kind == "apache" && c.pid == includes.pid)
+        .map(|c| (c.command.last().map_or("", String::as_str), c.output.as_str()))
         .collect();
-    let Scan {
+    let ApacheConfig {
         listens,
         passes,
         members,
-    } = scan(&files);
-    let outward_ports: Vec<(u16, String)> = listens
+    } = ApacheConfig::parse(&files);
+    let outward_ports: Vec<(u16, &Listen)> = listens
         .iter()
-        .filter_map(|(addr, at)| match port_and_outward(addr) {
-            Some((port, true)) => Some((port, format!("Listen {addr} ({at})"))),
+        .filter_map(|l| match port_and_outward(&l.address) {
+            Some((port, true)) => Some((port, l)),
             _ => None,
         })
         .collect();
     let mut out = Vec::new();
     for pass in passes {
         let vhost = pass.stack.iter().find(|c| c.kind == "virtualhost");
-        let published_on: Vec<&String> = outward_ports
+        let published_on: Vec<&Listen> = outward_ports
             .iter()
             .filter(|(port, _)| match vhost {
                 None => true,
@@ -221,53 +258,55 @@ pub(super) fn published(includes: &CommandCapture, all: &[CommandCapture]) -> Ve
                     .filter_map(|a| port_and_outward(a))
                     .any(|(p, outward)| p == *port && outward),
             })
-            .map(|(_, shown)| shown)
+            .map(|(_, listen)| *listen)
             .collect();
         if published_on.is_empty() {
             continue;
         }
-        let status = match local_only(&pass.stack) {
-            Some(true) => continue,
+        let access = match local_only(&pass.stack) {
+            Some(true) => Access::LoopbackOnly,
             _ if pass
                 .stack
                 .iter()
                 .any(|c| c.requires.iter().any(|r| r.contains("user") || r.contains("group"))) =>
             {
-                Status::Unknown
+                Access::Unevaluated("the location demands authentication (Require user/group); not evaluated".into())
             }
-            _ => Status::Open,
+            _ => Access::Anyone,
         };
         let urls: Vec<String> = match pass.url.strip_prefix("balancer://") {
             Some(name) => {
                 let key = format!("balancer://{}", name.split('/').next().unwrap_or(name));
                 members
                     .iter()
-                    .filter(|(b, _)| *b == key)
-                    .map(|(_, u)| u.clone())
+                    .filter(|m| m.balancer == key)
+                    .map(|m| m.url.clone())
                     .collect()
             }
             None => vec![pass.url.clone()],
         };
         for url in urls {
             let Some(upstream) = url_upstream(&url) else { continue };
-            let mut evidence = vec![
+            let evidence = vec![
                 format!("{}: {} (`{}`)", pass.at, pass.text, includes.command.join(" ")),
                 format!(
                     "published on {}",
-                    published_on.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    published_on
+                        .iter()
+                        .map(|l| format!("Listen {} ({})", l.address, l.at))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "Apache sends the upstream's own name as Host unless ProxyPreserveHost On, and connects from this host"
                     .into(),
             ];
-            if status == Status::Unknown {
-                evidence.push("the location demands authentication (Require user/group); not evaluated".into());
-            }
             out.push(Published {
-                proxy: "apache",
+                proxy: Proxy::Apache,
                 pid: includes.pid,
                 upstream,
+                listen: published_on.iter().map(|l| l.address.clone()).collect(),
+                access: access.clone(),
                 evidence,
-                status,
             });
         }
     }
@@ -288,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn proxies_in_outward_vhosts_are_published_unless_local_only() {
+    fn proxies_in_outward_vhosts_are_published_and_local_only_ones_marked() {
         let includes = CommandCapture {
             kind: "apache-includes".into(),
             pid: 3,
@@ -304,11 +343,19 @@ mod tests {
                  <VirtualHost 127.0.0.1:8085>\n    ProxyPass / http://127.0.0.1:7003/\n</VirtualHost>\n",
             ),
         ];
-        let found = published(&includes, &all);
+        let all_found = published(&includes, &all);
+        let (local, found): (Vec<Published>, Vec<Published>) =
+            all_found.into_iter().partition(|p| p.access == Access::LoopbackOnly);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].upstream, Upstream::Tcp("127.0.0.1".into(), 7001));
+        assert_eq!(
+            (found[0].access.clone(), found[0].listen.clone()),
+            (Access::Anyone, vec!["8084".into()])
+        );
         assert!(found[0].evidence[0].starts_with("/etc/apache2/sites/a.conf:2: ProxyPass"));
         assert!(found[0].evidence[1].contains("Listen 8084 (/etc/apache2/apache2.conf:1)"));
+        let local: Vec<&Upstream> = local.iter().map(|p| &p.upstream).collect();
+        assert_eq!(local, [&Upstream::Tcp("127.0.0.1".into(), 7002)], "Require local");
     }
 
     #[test]

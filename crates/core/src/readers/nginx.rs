@@ -1,25 +1,47 @@
-//! nginx, for `relay.reverse-proxy`: reads `nginx -T` output (every file nginx loaded, each after a
-//! `# configuration file PATH:` line) into a directive tree and finds `proxy_pass`-like directives
-//! in server blocks that listen beyond loopback and are not limited to loopback clients.
+//! nginx: `nginx -T` output (every file nginx loaded, each after a `# configuration file PATH:`
+//! line) read into a directive tree, and the `proxy_pass`-like directives of server blocks that
+//! listen beyond loopback, with the allow/deny rules in front of them.
 
-use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
+use super::endpoint::{is_loopback_host, split_host_port};
+use super::reverse_proxy::{Access, Proxy, Published, Upstream};
 use crate::facts::CommandCapture;
-use crate::report::Status;
 
-/// One nginx directive with its position.
+/// One nginx directive with its position: `name args…;` or `name args… { block }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Directive {
-    name: String,
-    args: Vec<String>,
-    file: String,
-    line: usize,
-    block: Option<Vec<Directive>>,
+pub struct Directive {
+    /// The directive's name (`server`, `listen`, `proxy_pass` …).
+    pub name: String,
+    /// Its arguments, unquoted.
+    pub args: Vec<String>,
+    /// The file it is in, from `nginx -T`'s markers.
+    pub file: String,
+    /// Its line in that file (1-based).
+    pub line: usize,
+    /// The directives of its `{ … }` block, for block directives.
+    pub block: Option<Vec<Directive>>,
 }
 
 impl Directive {
-    fn at(&self) -> String {
+    /// `file:line`, as evidence cites it.
+    pub fn at(&self) -> String {
         format!("{}:{}", self.file, self.line)
+    }
+}
+
+/// The whole configuration of one `nginx -T` dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxConfig {
+    /// The top-level directives (`events`, `http`, `stream` …), in order.
+    pub directives: Vec<Directive>,
+}
+
+impl NginxConfig {
+    /// Reads `nginx -T` output. Unbalanced braces end a block where the text stops, so any text
+    /// gives a tree.
+    pub fn parse(dump: &str) -> NginxConfig {
+        NginxConfig {
+            directives: parse(&mut tokens(dump).into_iter().peekable()),
+        }
     }
 }
 
@@ -109,11 +131,6 @@ fn parse(tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>) -> Vec<Dir
     out
 }
 
-/// The whole configuration of one `nginx -T` dump.
-fn config(dump: &str) -> Vec<Directive> {
-    parse(&mut tokens(dump).into_iter().peekable())
-}
-
 /// A listen address of a server block and whether it reaches beyond loopback.
 fn listen_is_outward(arg: &str) -> bool {
     if arg.starts_with("unix:") {
@@ -183,6 +200,7 @@ fn loopback_only(rules: &[&Directive]) -> bool {
 /// A place where a server block passes requests to an upstream.
 struct Pass<'a> {
     directive: &'a Directive,
+    /// The innermost allow/deny rules leave only loopback clients.
     restricted: bool,
     sets_host: Option<&'a Directive>,
 }
@@ -215,23 +233,26 @@ fn passes<'a>(block: &'a [Directive], restricted: bool, sets_host: Option<&'a Di
     }
 }
 
-/// Every loopback-or-other upstream published beyond loopback by the nginx of `capture`.
-pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
+/// Every upstream the nginx of `capture` serves on a listener beyond loopback.
+pub fn published(capture: &CommandCapture) -> Vec<Published> {
     let mut out = Vec::new();
-    let root = config(&capture.output);
+    let root = NginxConfig::parse(&capture.output).directives;
     for context in root.iter().filter(|d| d.name == "http" || d.name == "stream") {
         let Some(body) = &context.block else { continue };
         let upstreams: Vec<&Directive> = body.iter().filter(|d| d.name == "upstream").collect();
         for server in body.iter().filter(|d| d.name == "server") {
             let Some(server_body) = &server.block else { continue };
             let listens: Vec<&Directive> = server_body.iter().filter(|d| d.name == "listen").collect();
-            let outward: Vec<String> = if listens.is_empty() && context.name == "http" {
-                vec![format!("*:80 (no listen directive; {})", server.at())]
+            let outward: Vec<(String, String)> = if listens.is_empty() && context.name == "http" {
+                vec![(
+                    "*:80".to_string(),
+                    format!("*:80 (no listen directive; {})", server.at()),
+                )]
             } else {
                 listens
                     .iter()
-                    .filter(|l| l.args.first().is_some_and(|a| listen_is_outward(a)))
-                    .map(|l| format!("{} ({})", l.args.first().cloned().unwrap_or_default(), l.at()))
+                    .filter_map(|l| l.args.first().filter(|a| listen_is_outward(a)).map(|a| (a, l)))
+                    .map(|(a, l)| (a.clone(), format!("{a} ({})", l.at())))
                     .collect()
             };
             if outward.is_empty() {
@@ -240,7 +261,7 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
             let body_rules: Vec<&Directive> = body.iter().filter(|d| d.name == "allow" || d.name == "deny").collect();
             let mut found = Vec::new();
             passes(server_body, loopback_only(&body_rules), None, &mut found);
-            for pass in found.iter().filter(|p| !p.restricted) {
+            for pass in &found {
                 let default_port = PASS_DIRECTIVES
                     .iter()
                     .find(|(n, _)| *n == pass.directive.name)
@@ -264,7 +285,7 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
 /// The evidence for one upstream of one pass directive.
 fn describe(
     capture: &CommandCapture,
-    outward: &[String],
+    outward: &[(String, String)],
     pass: &Pass,
     target: Dest,
     via: Option<&Directive>,
@@ -283,7 +304,14 @@ fn describe(
             d.args.join(" "),
             capture.command.join(" ")
         ),
-        format!("the server block listens beyond loopback on {}", outward.join(", ")),
+        format!(
+            "the server block listens beyond loopback on {}",
+            outward
+                .iter()
+                .map(|(_, shown)| shown.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     ];
     if let Some(server) = via {
         evidence.push(format!("{}: upstream server {}", server.at(), server.args.join(" ")));
@@ -299,11 +327,16 @@ fn describe(
         None => "nginx sends Host: $proxy_host (the upstream's own address) by default".to_string(),
     });
     Some(Published {
-        proxy: "nginx",
+        proxy: Proxy::Nginx,
         pid: capture.pid,
         upstream,
+        listen: outward.iter().map(|(addr, _)| addr.clone()).collect(),
+        access: if pass.restricted {
+            Access::LoopbackOnly
+        } else {
+            Access::Anyone
+        },
         evidence,
-        status: Status::Open,
     })
 }
 
@@ -333,7 +366,7 @@ mod tests {
     fn tokens_follow_file_markers_and_lines() {
         let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n  include x;\n}\n\n\
                     # configuration file /etc/nginx/x:\nserver { listen 8080; # c\n location / { proxy_pass \"http://127.0.0.1:7001\"; }\n}\n";
-        let cfg = config(dump);
+        let cfg = NginxConfig::parse(dump).directives;
         assert_eq!(cfg[0].name, "http");
         assert_eq!(cfg[1].name, "server");
         let server = cfg[1].block.as_ref().unwrap();
@@ -387,5 +420,38 @@ mod tests {
         assert!(loopback_only(&[&a, &b]));
         assert!(!loopback_only(&[&a, &c, &b]));
         assert!(!loopback_only(&[&a]));
+    }
+
+    #[test]
+    fn server_blocks_publish_their_passes_with_access_and_listeners() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n server {\n  listen 8080;\n  listen 127.0.0.1:8081;\n  \
+                    location /open { proxy_pass http://127.0.0.1:7001; }\n  \
+                    location /admin { allow 127.0.0.1; deny all; proxy_pass http://127.0.0.1:7002; }\n }\n \
+                    server { listen 127.0.0.1:8082; location / { proxy_pass http://127.0.0.1:7003; } }\n}\n";
+        let capture = CommandCapture {
+            kind: "nginx".into(),
+            pid: 7,
+            command: vec!["nginx".into(), "-T".into()],
+            output: dump.into(),
+        };
+        let found: Vec<(Upstream, Access, Vec<String>)> = published(&capture)
+            .into_iter()
+            .map(|p| (p.upstream, p.access, p.listen))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    Upstream::Tcp("127.0.0.1".into(), 7001),
+                    Access::Anyone,
+                    vec!["8080".to_string()]
+                ),
+                (
+                    Upstream::Tcp("127.0.0.1".into(), 7002),
+                    Access::LoopbackOnly,
+                    vec!["8080".to_string()]
+                ),
+            ]
+        );
     }
 }

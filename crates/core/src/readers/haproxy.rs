@@ -1,20 +1,68 @@
-//! HAProxy, for `relay.reverse-proxy`: reads a configuration file the running haproxy was started
-//! with (`-f`), as captured. `frontend`/`listen` sections with a `bind` beyond loopback publish
-//! the `server`s of their backends (`default_backend`, `use_backend`, or their own for `listen`).
+//! HAProxy: a configuration file the running haproxy was started with (`-f`), as captured, read
+//! into sections. `frontend`/`listen` sections with a `bind` beyond loopback publish the `server`s
+//! of their backends (`default_backend`, `use_backend`, or their own for `listen`).
 
-use super::relay_reverse_proxy::{Published, Upstream};
-use super::relay_target::{is_loopback_host, split_host_port};
+use super::endpoint::{is_loopback_host, split_host_port};
+use super::reverse_proxy::{Access, Proxy, Published, Upstream};
 use crate::facts::CommandCapture;
-use crate::report::Status;
 
-/// One section: its keyword, name, line, and its lines as words with their line numbers.
-#[derive(Debug)]
-struct Section {
-    kind: String,
-    name: String,
-    lines: Vec<(usize, Vec<String>)>,
+/// One line of a section, split into words (comments removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Its line number in the file (1-based).
+    pub number: usize,
+    /// Its words: the keyword first.
+    pub words: Vec<String>,
 }
 
+impl Line {
+    /// The line's keyword (`bind`, `server`, `default_backend` …).
+    pub fn keyword(&self) -> Option<&str> {
+        self.words.first().map(String::as_str)
+    }
+}
+
+/// One section: `frontend web`, `backend app`, `listen stats`, `global` …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The section keyword (`frontend`, `backend`, `listen`, `defaults` …).
+    pub kind: String,
+    /// Its name (empty for `global` and unnamed `defaults`).
+    pub name: String,
+    /// Its non-empty lines, in order.
+    pub lines: Vec<Line>,
+}
+
+/// A HAProxy configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyConfig {
+    /// The sections in file order; lines before the first section are left out.
+    pub sections: Vec<Section>,
+}
+
+impl HaproxyConfig {
+    /// Reads a configuration file's text. A section starts at an unindented section keyword.
+    pub fn parse(text: &str) -> HaproxyConfig {
+        let mut sections: Vec<Section> = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("");
+            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            let Some(first) = words.first() else { continue };
+            if SECTION_KEYWORDS.contains(&first.as_str()) && !raw.starts_with(char::is_whitespace) {
+                sections.push(Section {
+                    kind: first.clone(),
+                    name: words.get(1).cloned().unwrap_or_default(),
+                    lines: Vec::new(),
+                });
+            } else if let Some(section) = sections.last_mut() {
+                section.lines.push(Line { number: i + 1, words });
+            }
+        }
+        HaproxyConfig { sections }
+    }
+}
+
+/// The keywords that open a section.
 const SECTION_KEYWORDS: &[&str] = &[
     "global",
     "defaults",
@@ -35,25 +83,6 @@ const SECTION_KEYWORDS: &[&str] = &[
 
 /// Rules that may refuse clients, which this reader does not evaluate.
 const ACCESS_RULES: &[&str] = &["http-request", "tcp-request", "acl", "block"];
-
-fn sections(text: &str) -> Vec<Section> {
-    let mut out: Vec<Section> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("");
-        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        let Some(first) = words.first() else { continue };
-        if SECTION_KEYWORDS.contains(&first.as_str()) && !raw.starts_with(char::is_whitespace) {
-            out.push(Section {
-                kind: first.clone(),
-                name: words.get(1).cloned().unwrap_or_default(),
-                lines: Vec::new(),
-            });
-        } else if let Some(section) = out.last_mut() {
-            section.lines.push((i + 1, words));
-        }
-    }
-    out
-}
 
 /// Whether a `bind` address reaches beyond loopback.
 fn bind_is_outward(addr: &str) -> bool {
@@ -83,22 +112,22 @@ fn server_upstream(addr: &str) -> Option<Upstream> {
     split_host_port(addr).map(|(h, p)| Upstream::Tcp(h, p))
 }
 
-/// Every upstream published beyond loopback by the haproxy configuration in `capture`.
-pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
+/// Every upstream the haproxy configuration in `capture` serves on a listener beyond loopback.
+pub fn published(capture: &CommandCapture) -> Vec<Published> {
     let file = capture.command.last().cloned().unwrap_or_default();
-    let all = sections(&capture.output);
+    let all = HaproxyConfig::parse(&capture.output).sections;
     let mut out = Vec::new();
     for front in all.iter().filter(|s| s.kind == "frontend" || s.kind == "listen") {
-        let outward: Vec<String> = front
+        let outward: Vec<(&str, String)> = front
             .lines
             .iter()
-            .filter(|(_, w)| w.first().is_some_and(|k| k == "bind"))
-            .flat_map(|(n, w)| {
-                let addrs = w.get(1).cloned().unwrap_or_default();
+            .filter(|l| l.keyword() == Some("bind"))
+            .flat_map(|l| {
+                let addrs = l.words.get(1).map_or("", String::as_str);
                 addrs
                     .split(',')
                     .filter(|a| bind_is_outward(a))
-                    .map(|a| format!("bind {a} ({file}:{n})"))
+                    .map(|a| (a, format!("bind {a} ({file}:{})", l.number)))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -109,12 +138,10 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
         if front.kind == "listen" {
             backends.push(front);
         }
-        for (_, words) in &front.lines {
-            if matches!(
-                words.first().map(String::as_str),
-                Some("default_backend" | "use_backend")
-            ) {
-                if let Some(b) = words
+        for line in &front.lines {
+            if matches!(line.keyword(), Some("default_backend" | "use_backend")) {
+                if let Some(b) = line
+                    .words
                     .get(1)
                     .and_then(|n| all.iter().find(|s| s.kind == "backend" && &s.name == n))
                 {
@@ -125,22 +152,25 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
         let rules: Vec<String> = front
             .lines
             .iter()
-            .filter(|(_, w)| w.first().is_some_and(|k| ACCESS_RULES.contains(&k.as_str())))
-            .map(|(n, w)| format!("{file}:{n}: {}", w.join(" ")))
+            .filter(|l| l.keyword().is_some_and(|k| ACCESS_RULES.contains(&k)))
+            .map(|l| format!("{file}:{}: {}", l.number, l.words.join(" ")))
             .collect();
+        let access = if rules.is_empty() {
+            Access::Anyone
+        } else {
+            Access::Unevaluated(format!("access rules present and not evaluated: {}", rules.join("; ")))
+        };
+        let shown: Vec<&str> = outward.iter().map(|(_, shown)| shown.as_str()).collect();
         for backend in backends {
-            for (n, words) in backend
-                .lines
-                .iter()
-                .filter(|(_, w)| w.first().is_some_and(|k| k == "server"))
-            {
-                let Some(upstream) = words.get(2).and_then(|a| server_upstream(a)) else {
+            for line in backend.lines.iter().filter(|l| l.keyword() == Some("server")) {
+                let Some(upstream) = line.words.get(2).and_then(|a| server_upstream(a)) else {
                     continue;
                 };
-                let mut evidence = vec![
+                let evidence = vec![
                     format!(
-                        "{file}:{n}: {} (in {} {}; `{}`)",
-                        words.join(" "),
+                        "{file}:{}: {} (in {} {}; `{}`)",
+                        line.number,
+                        line.words.join(" "),
                         backend.kind,
                         backend.name,
                         capture.command.join(" ")
@@ -149,22 +179,17 @@ pub(super) fn published(capture: &CommandCapture) -> Vec<Published> {
                         "{} {} listens beyond loopback: {}",
                         front.kind,
                         front.name,
-                        outward.join(", ")
+                        shown.join(", ")
                     ),
                     "HAProxy passes the client's Host through unchanged but connects from this host".to_string(),
                 ];
-                let status = if rules.is_empty() {
-                    Status::Open
-                } else {
-                    evidence.push(format!("access rules present and not evaluated: {}", rules.join("; ")));
-                    Status::Unknown
-                };
                 out.push(Published {
-                    proxy: "haproxy",
+                    proxy: Proxy::Haproxy,
                     pid: capture.pid,
                     upstream,
+                    listen: outward.iter().map(|(addr, _)| addr.to_string()).collect(),
+                    access: access.clone(),
                     evidence,
-                    status,
                 });
             }
         }
@@ -205,8 +230,8 @@ mod tests {
     }
 
     #[test]
-    fn access_rules_make_it_unknown() {
+    fn access_rules_are_left_unevaluated() {
         let cfg = "frontend web\n    bind 0.0.0.0:80\n    tcp-request connection reject if !{ src 127.0.0.1 }\n    default_backend app\nbackend app\n    server a 127.0.0.1:7001\n";
-        assert_eq!(published(&capture(cfg))[0].status, Status::Unknown);
+        assert!(matches!(published(&capture(cfg))[0].access, Access::Unevaluated(_)));
     }
 }

@@ -1,0 +1,177 @@
+//! `--check`: whether what harden applied is still in place — the table exactly as planned (a
+//! `flush ruleset`, such as a reload of Debian's nftables.service, removes it) and the sysctls at
+//! the values it set — for monitoring and CI.
+
+use crate::clock;
+use crate::error::ActError;
+use crate::nft::Nft;
+use crate::persist;
+use crate::plan::sysctls::SysctlKey;
+use crate::render::nft_json::normalized;
+use crate::state::{files, Applied, Pending, RolledBack, StateDir};
+use crate::sysctl;
+use loopwarden_core::facts::FirewallFacts;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+
+/// How long past its deadline a confirmation window may stay open before `--check` says that
+/// its watchdog did not roll it back (the watchdog polls every 100 ms).
+const ROLLBACK_GRACE_MS: u64 = 5_000;
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Applied and intact.
+    Intact,
+    /// Applied, and the table is gone.
+    Missing,
+    /// Applied, and the table or a sysctl differs.
+    Drifted,
+    /// Nothing was applied in this namespace (no record, no persistent copy).
+    NotApplied,
+}
+
+/// What `--check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The verdict.
+    pub status: Status,
+    /// What is missing or differs.
+    pub problems: Vec<String>,
+    /// What the live state was compared with: the runtime record or the persistent copy.
+    pub compared_with: Option<String>,
+    /// A confirmation window in progress, if any: its deadline.
+    pub pending_until: Option<String>,
+    /// The last rollback in this namespace, if any.
+    pub rolled_back: Option<RolledBack>,
+    /// What the table's counters say (one line per family).
+    pub counters: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether the check passes (exit status 0).
+    pub fn ok(&self) -> bool {
+        self.status == Status::Intact
+    }
+}
+
+/// Compares the live table and sysctls with the runtime record (`state_root`), else with the
+/// persistent copy under `persist_root` (after a reboot `/run` is empty).
+pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActError> {
+    let nft = Nft::find()?;
+    let state = StateDir::open(state_root)?;
+    let applied: Option<Applied> = state.read(files::APPLIED)?;
+    let pending: Option<Pending> = state.read(files::PENDING)?;
+    let rolled_back: Option<RolledBack> = state.read(files::ROLLED_BACK)?;
+    let (expected, compared_with) = match applied {
+        Some(a) => (
+            Some((a.table, a.sysctls)),
+            Some(format!("what --apply applied at {}", a.at)),
+        ),
+        None => match persist::expected(persist_root)? {
+            Some(kept) => (
+                Some((kept.table, kept.sysctls)),
+                Some(format!(
+                    "the persistent copy in {}",
+                    persist_root.join(persist::TABLE_FILE).display()
+                )),
+            ),
+            None => (None, None),
+        },
+    };
+    let live = nft.list_table()?;
+    let mut report = CheckReport {
+        status: Status::Intact,
+        problems: Vec::new(),
+        compared_with,
+        pending_until: pending.as_ref().map(|p| p.deadline.clone()),
+        rolled_back,
+        counters: live.as_deref().map(counters).unwrap_or_default(),
+    };
+    if let Some(p) = &pending {
+        if clock::now_ms() > p.deadline_ms + ROLLBACK_GRACE_MS {
+            report.status = Status::Drifted;
+            report.problems.push(format!(
+                "the confirmation window closed at {} and nothing rolled back (watchdog pid {:?} is gone?): \
+                 `loopwarden harden --confirm` rolls back now",
+                p.deadline, p.watchdog
+            ));
+        }
+    }
+    let Some((table, sysctls)) = expected else {
+        report.status = Status::NotApplied;
+        report.problems.push(
+            "nothing was applied in this network namespace (no record under /run/loopwarden/harden, no persistent copy)"
+                .into(),
+        );
+        return Ok(report);
+    };
+    match &live {
+        None => {
+            report.status = Status::Missing;
+            report.problems.push(
+                "table inet loopwarden is gone: a `flush ruleset` removes it (Debian's /etc/nftables.conf starts with one, \
+                 so a reload of nftables.service does); `loopwarden harden --apply` puts it back, `--persist` keeps it"
+                    .into(),
+            );
+        }
+        Some(live) => {
+            let (want, got) = (normalized(&table), normalized(live));
+            if want != got {
+                report.status = Status::Drifted;
+                report.problems.extend(differences(&want, &got));
+            }
+        }
+    }
+    for (key, value) in &sysctls {
+        if let Some(problem) = sysctl_problem(key, value) {
+            if report.status == Status::Intact {
+                report.status = Status::Drifted;
+            }
+            report.problems.push(problem);
+        }
+    }
+    Ok(report)
+}
+
+fn sysctl_problem(key: &SysctlKey, value: &str) -> Option<String> {
+    match sysctl::read(key) {
+        Ok(now) if now == value => None,
+        Ok(now) => Some(format!("{key} is {now}, not {value} as harden set it")),
+        // An interface that went away takes its key with it: nothing to enforce there.
+        Err(_) if key.per_interface() && !key.proc_path().exists() => None,
+        Err(e) => Some(format!("{key}: {e}")),
+    }
+}
+
+/// Lines only one side has.
+fn differences(want: &[String], got: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = want
+        .iter()
+        .filter(|w| !got.contains(w))
+        .map(|w| format!("missing from the live table: {w}"))
+        .collect();
+    out.extend(
+        got.iter()
+            .filter(|g| !want.contains(g))
+            .map(|g| format!("in the live table but not planned: {g}")),
+    );
+    if out.is_empty() {
+        out.push("the live table has the planned rules in another order".into());
+    }
+    out
+}
+
+/// The table's counters, as `loopwarden audit` reports them.
+fn counters(live: &[Value]) -> Vec<String> {
+    let facts = FirewallFacts {
+        nft_json: Some(serde_json::json!({ "nftables": live })),
+        nft_text: None,
+        iptables: Vec::new(),
+    };
+    loopwarden_core::spoof_drops::read(&facts)
+        .map(|d| [d.evidence(false), d.evidence(true)].concat())
+        .unwrap_or_default()
+}

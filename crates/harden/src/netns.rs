@@ -1,0 +1,80 @@
+//! `--netns`: acting in another network namespace (a container's needs its own copy of the
+//! table: the host's does not cover it). The work runs on a dedicated thread that joined the
+//! namespace with `setns(2)`; threads and processes it starts (collection, `nft`, the rollback
+//! watchdog) inherit it, and the caller's thread never changes namespace.
+
+use crate::error::ActError;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+/// The namespace file of `target`: a name under `/run/netns` (`ip netns`), a pid, or a path.
+pub fn path_of(target: &str) -> Result<PathBuf, ActError> {
+    let bad = |why: &str| ActError::Netns {
+        target: target.to_string(),
+        why: why.to_string(),
+    };
+    if target.starts_with('/') {
+        return Ok(PathBuf::from(target));
+    }
+    if !target.is_empty() && target.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(PathBuf::from(format!("/proc/{target}/ns/net")));
+    }
+    if target.is_empty() || target.contains('/') || target == "." || target == ".." {
+        return Err(bad("expected an `ip netns` name, a pid or a path"));
+    }
+    Ok(PathBuf::from("/run/netns").join(target))
+}
+
+/// Runs `f` on a new thread inside the network namespace `target` and returns its result.
+pub fn run_in<R, F>(target: &str, f: F) -> Result<R, ActError>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let path = path_of(target)?;
+    let file = std::fs::File::open(&path).map_err(|e| ActError::Netns {
+        target: target.to_string(),
+        why: format!("{}: {e}", path.display()),
+    })?;
+    let name = target.to_string();
+    let handle = std::thread::Builder::new()
+        .name(format!("netns-{name}"))
+        .spawn(move || {
+            // SAFETY: setns(2) on a file we opened; it changes only this thread's namespace.
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(ActError::Netns {
+                    target: name,
+                    why: std::io::Error::last_os_error().to_string(),
+                });
+            }
+            Ok(f())
+        })
+        .map_err(|e| ActError::Netns {
+            target: target.to_string(),
+            why: format!("cannot start a thread: {e}"),
+        })?;
+    handle.join().unwrap_or_else(|_| {
+        Err(ActError::Netns {
+            target: target.to_string(),
+            why: "the work in the namespace panicked".into(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn names_pids_and_paths() {
+        assert_eq!(path_of("web").expect("name").to_str(), Some("/run/netns/web"));
+        assert_eq!(path_of("1234").expect("pid").to_str(), Some("/proc/1234/ns/net"));
+        assert_eq!(
+            path_of("/proc/1/ns/net").expect("path").to_str(),
+            Some("/proc/1/ns/net")
+        );
+        for bad in ["", "..", "a/b"] {
+            assert!(path_of(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! `--persist`: keeping the table and sysctls across reboots and firewall reloads, and nothing
+//! installed without it.
+//!
+//! Three files and a link, under an install root (`/` unless `--root`):
+//! - `etc/loopwarden/harden.json`: the nft JSON batch that re-creates the table (declare,
+//!   delete, re-create: idempotent);
+//! - `etc/sysctl.d/99-loopwarden.conf`: the sysctls (per-interface keys prefixed `-`, so that a
+//!   missing interface is not an error; systemd re-applies them when the interface appears);
+//! - `etc/systemd/system/loopwarden-harden.service`: loads the batch after nftables, firewalld
+//!   and docker, again whenever nftables.service (or firewalld) reloads or restarts — Debian's
+//!   `/etc/nftables.conf` begins with `flush ruleset`;
+//! - `etc/systemd/system/multi-user.target.wants/…`: the unit enabled.
+//!
+//! A file that is there and was not written by loopwarden is never overwritten nor removed.
+
+use crate::error::{io, ActError};
+use crate::plan::sysctls::SysctlKey;
+use loopwarden_core::spoof_drops::{TABLE_FAMILY, TABLE_NAME};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The batch file, relative to the install root.
+pub const TABLE_FILE: &str = "etc/loopwarden/harden.json";
+/// The sysctl drop-in, relative to the install root.
+pub const SYSCTL_FILE: &str = "etc/sysctl.d/99-loopwarden.conf";
+/// The unit, relative to the install root.
+pub const UNIT_FILE: &str = "etc/systemd/system/loopwarden-harden.service";
+/// The link that enables the unit, relative to the install root.
+pub const WANTS_LINK: &str = "etc/systemd/system/multi-user.target.wants/loopwarden-harden.service";
+/// The first line of every text file loopwarden installs.
+const MARKER: &str = "# Written by `loopwarden harden --persist`; `loopwarden harden --remove` takes it away.";
+
+/// The contents of the persistent copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Files {
+    /// [`TABLE_FILE`].
+    pub table_json: String,
+    /// [`SYSCTL_FILE`] (`None`: no sysctl to keep).
+    pub sysctl_conf: Option<String>,
+    /// [`UNIT_FILE`].
+    pub unit: String,
+}
+
+/// What to install where (kept in a confirmation window until confirmed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The install root.
+    pub root: PathBuf,
+    /// What.
+    pub files: Files,
+}
+
+/// The persistent copy of `batch` (the table, re-created) and `sysctls`, loaded by `nft`.
+pub fn files(batch: &Value, sysctls: &[(SysctlKey, String)], nft: &Path) -> Files {
+    let table_json = serde_json::to_string_pretty(batch).unwrap_or_default() + "\n";
+    let sysctl_conf = (!sysctls.is_empty()).then(|| {
+        let mut text = format!(
+            "{MARKER}\n# route_localnet=0: the kernel does not route 127.0.0.0/8 from outside (CVE-2020-8558);\n\
+             # accept_local=0: no forged source that is one of this host's own addresses.\n"
+        );
+        for (key, value) in sysctls {
+            let optional = if key.per_interface() { "-" } else { "" };
+            text.push_str(&format!("{optional}{} = {value}\n", key.sysctl_d()));
+        }
+        text
+    });
+    let file = Path::new("/").join(TABLE_FILE);
+    let nft = nft.display();
+    let file = file.display();
+    let unit = format!(
+        "{MARKER}\n[Unit]\n\
+         Description=loopwarden harden: drop spoofed loopback traffic (nftables table {TABLE_FAMILY} {TABLE_NAME})\n\
+         Documentation=man:nft(8)\n\
+         After=nftables.service firewalld.service docker.service\n\
+         PartOf=nftables.service firewalld.service\n\
+         ReloadPropagatedFrom=nftables.service firewalld.service\n\n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStart={nft} -j -f {file}\n\
+         ExecReload={nft} -j -f {file}\n\n\
+         [Install]\n\
+         WantedBy=multi-user.target\n"
+    );
+    Files {
+        table_json,
+        sysctl_conf,
+        unit,
+    }
+}
+
+/// The files of a request, with their paths (`None`: the file must not be there).
+fn targets(request: &Request) -> Vec<(PathBuf, Option<&str>)> {
+    let (root, files) = (&request.root, &request.files);
+    vec![
+        (root.join(TABLE_FILE), Some(files.table_json.as_str())),
+        (root.join(SYSCTL_FILE), files.sysctl_conf.as_deref()),
+        (root.join(UNIT_FILE), Some(files.unit.as_str())),
+    ]
+}
+
+/// Whether [`install`] may write every file of `request`: none is someone else's.
+pub fn check(request: &Request) -> Result<(), ActError> {
+    for (path, _) in targets(request) {
+        if !replaceable(&path)? {
+            return Err(ActError::Untrusted {
+                path,
+                why: "exists and was not written by loopwarden: not overwritten".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Installs the files under the request's root; returns the paths written (or removed: a
+/// drop-in of an earlier copy that no longer has sysctls). A file of someone else's in the way
+/// is an error, and nothing is written then.
+pub fn install(request: &Request) -> Result<Vec<PathBuf>, ActError> {
+    check(request)?;
+    let root = &request.root;
+    let mut changed = Vec::new();
+    for (path, contents) in targets(request) {
+        match contents {
+            Some(text) => {
+                write_file(&path, text)?;
+                changed.push(path);
+            }
+            None => remove_ours(&path, &mut changed)?,
+        }
+    }
+    let link = root.join(WANTS_LINK);
+    if std::fs::symlink_metadata(&link).is_err() {
+        let dir = link.parent().unwrap_or(root);
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::os::unix::fs::symlink("../loopwarden-harden.service", &link).map_err(io(&link))?;
+        changed.push(link);
+    }
+    reload_systemd(root);
+    Ok(changed)
+}
+
+/// Removes what [`install`] wrote under `root`; returns what was removed.
+pub fn uninstall(root: &Path) -> Result<Vec<PathBuf>, ActError> {
+    let mut removed = Vec::new();
+    let link = root.join(WANTS_LINK);
+    if std::fs::read_link(&link).is_ok_and(|t| t == Path::new("../loopwarden-harden.service")) {
+        std::fs::remove_file(&link).map_err(io(&link))?;
+        removed.push(link);
+    }
+    for file in [UNIT_FILE, SYSCTL_FILE, TABLE_FILE] {
+        remove_ours(&root.join(file), &mut removed)?;
+    }
+    let _ = std::fs::remove_dir(root.join("etc/loopwarden"));
+    if !removed.is_empty() {
+        reload_systemd(root);
+    }
+    Ok(removed)
+}
+
+/// What an installed copy keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    /// The table's objects.
+    pub table: Vec<Value>,
+    /// The sysctls and their values.
+    pub sysctls: Vec<(SysctlKey, String)>,
+}
+
+/// What the copy installed under `root` keeps (`None`: not installed).
+pub fn expected(root: &Path) -> Result<Option<Kept>, ActError> {
+    let table = root.join(TABLE_FILE);
+    let text = match std::fs::read_to_string(&table) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(table)(e)),
+    };
+    let objects = batch_objects(&text).ok_or_else(|| ActError::Untrusted {
+        path: table.clone(),
+        why: "not a batch loopwarden wrote".into(),
+    })?;
+    let conf = root.join(SYSCTL_FILE);
+    let sysctls = match std::fs::read_to_string(&conf) {
+        Ok(t) if t.starts_with(MARKER) => parse_sysctls(&t),
+        Ok(_) => Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(conf)(e)),
+    };
+    Ok(Some(Kept {
+        table: objects,
+        sysctls,
+    }))
+}
+
+/// The objects a batch of ours adds (after its `add table`/`delete table` pair), or `None` when
+/// the text is not such a batch (any command about another table).
+fn batch_objects(text: &str) -> Option<Vec<Value>> {
+    let json: Value = serde_json::from_str(text).ok()?;
+    let cmds = json.get("nftables")?.as_array()?;
+    let mut objects = Vec::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        let (verb, object) = cmd.as_object()?.iter().next()?;
+        let (_, body) = object.as_object()?.iter().next()?;
+        let ours = body.get("family")?.as_str()? == TABLE_FAMILY
+            && body.get("table").or_else(|| body.get("name"))?.as_str()? == TABLE_NAME;
+        if !ours || !(verb == "add" || (verb == "delete" && i == 1)) {
+            return None;
+        }
+        if i >= 2 {
+            objects.push(object.clone());
+        }
+    }
+    Some(objects)
+}
+
+fn parse_sysctls(text: &str) -> Vec<(SysctlKey, String)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.split_once(" = ")?;
+            let parts: Vec<&str> = key.trim_start_matches('-').split('/').collect();
+            match parts.as_slice() {
+                ["net", "ipv4", "conf", scope, name] => Some((SysctlKey::new(scope, name), value.trim().to_string())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Whether `path` may be written: absent, or a regular file loopwarden wrote.
+fn replaceable(path: &Path) -> Result<bool, ActError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(io(path)(e)),
+        Ok(meta) if !meta.is_file() => Ok(false),
+        Ok(_) => {
+            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            Ok(text.starts_with(MARKER) || batch_objects(&text).is_some())
+        }
+    }
+}
+
+fn remove_ours(path: &Path, removed: &mut Vec<PathBuf>) -> Result<(), ActError> {
+    if std::fs::symlink_metadata(path).is_ok() && replaceable(path)? {
+        std::fs::remove_file(path).map_err(io(path))?;
+        removed.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), ActError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Tells a running systemd about the changed units, only when installing into the real root
+/// (best effort: the files are in place either way, and the next boot reads them).
+fn reload_systemd(root: &Path) {
+    if root != Path::new("/") || !Path::new("/run/systemd/system").is_dir() {
+        return;
+    }
+    if let Ok(systemctl) = crate::program::find(&["/usr/bin/systemctl", "/bin/systemctl"]) {
+        let _ = std::process::Command::new(systemctl)
+            .arg("daemon-reload")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::table::Table;
+    use crate::render::nft_json;
+
+    fn request(root: &Path) -> Request {
+        let batch = nft_json::batch(&nft_json::objects(&Table::new(false, vec![]), None));
+        Request {
+            root: root.to_path_buf(),
+            files: files(
+                &batch,
+                &[
+                    (SysctlKey::new("all", "route_localnet"), "0".into()),
+                    (SysctlKey::new("eth0.100", "route_localnet"), "0".into()),
+                ],
+                Path::new("/usr/sbin/nft"),
+            ),
+        }
+    }
+
+    #[test]
+    fn installs_reads_back_and_removes_only_its_own_files() {
+        let root = std::env::temp_dir().join(format!("lw-persist-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let req = request(&root);
+        let written = install(&req).expect("install");
+        assert_eq!(written.len(), 4, "{written:?}");
+        let conf = std::fs::read_to_string(root.join(SYSCTL_FILE)).expect("conf");
+        assert!(conf.contains("\nnet/ipv4/conf/all/route_localnet = 0\n"), "{conf}");
+        assert!(
+            conf.contains("\n-net/ipv4/conf/eth0.100/route_localnet = 0\n"),
+            "{conf}"
+        );
+        let kept = expected(&root).expect("read").expect("installed");
+        assert_eq!(kept.table, nft_json::objects(&Table::new(false, vec![]), None));
+        assert_eq!(kept.sysctls.len(), 2);
+        // Installing again replaces its own files.
+        assert!(install(&req).is_ok());
+        // Someone else's unit of that name is neither replaced nor removed.
+        std::fs::write(root.join(UNIT_FILE), "[Unit]\nDescription=theirs\n").expect("write");
+        assert!(matches!(install(&req), Err(ActError::Untrusted { .. })));
+        let removed = uninstall(&root).expect("uninstall");
+        let theirs = std::fs::read_to_string(root.join(UNIT_FILE));
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert_eq!(theirs.expect("kept"), "[Unit]\nDescription=theirs\n");
+    }
+
+    #[test]
+    fn a_batch_about_another_table_is_not_ours() {
+        let theirs = r#"{"nftables": [{"add": {"table": {"family": "inet", "name": "filter"}}}]}"#;
+        assert_eq!(batch_objects(theirs), None);
+        assert_eq!(batch_objects("flush ruleset"), None);
+    }
+}

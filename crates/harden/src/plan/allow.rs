@@ -1,0 +1,250 @@
+//! `--allow PORT[/tcp|/udp]=USER[,USER|@GROUP…]`: which local users may connect to a loopback
+//! port, resolved against the snapshot's accounts and listeners.
+
+use super::table::{AllowedBy, AllowedUid, PortRule};
+use super::PlanError;
+use loopwarden_core::addr::{is_loopback, is_wildcard};
+use loopwarden_core::facts::{HostFacts, Protocol};
+use loopwarden_core::inventory::is_inet_service;
+use std::str::FromStr;
+
+/// Someone named in `--allow`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// A login name.
+    User(String),
+    /// A numeric uid.
+    Uid(u32),
+    /// `@group`: its members (primary or supplementary) when the plan is made.
+    Group(String),
+}
+
+/// One `--allow` argument as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowSpec {
+    /// The loopback port.
+    pub port: u16,
+    /// `/tcp` or `/udp`; without it, the protocols of the port's listeners (both when none).
+    pub proto: Option<Protocol>,
+    /// Who may connect besides root and the service's owner.
+    pub who: Vec<Who>,
+}
+
+impl FromStr for AllowSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AllowSpec, String> {
+        let (port, who) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected PORT=USER[,USER|@GROUP…], e.g. 8000=alice,@dev"))?;
+        let (port, proto) = match port.split_once('/') {
+            Some((p, "tcp")) => (p, Some(Protocol::Tcp)),
+            Some((p, "udp")) => (p, Some(Protocol::Udp)),
+            Some((_, other)) => return Err(format!("{s:?}: unknown protocol {other:?} (tcp or udp)")),
+            None => (port, None),
+        };
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{s:?}: {port:?} is not a port (1-65535)"))?;
+        let who = who
+            .split(',')
+            .map(|w| match w.strip_prefix('@') {
+                _ if w.is_empty() => Err(format!("{s:?}: an empty name")),
+                Some(group) => Ok(Who::Group(group.to_string())),
+                None => Ok(w.parse().map_or_else(|_| Who::User(w.to_string()), Who::Uid)),
+            })
+            .collect::<Result<Vec<Who>, String>>()?;
+        Ok(AllowSpec { port, proto, who })
+    }
+}
+
+/// The port restrictions the specs ask for: one per port and protocol, with root, the owners
+/// of the port's listeners and the named users. Unknown users and groups are errors.
+pub fn resolve(specs: &[AllowSpec], facts: &HostFacts, limit: Option<u32>) -> Result<Vec<PortRule>, PlanError> {
+    let mut rules: Vec<PortRule> = Vec::new();
+    for spec in specs {
+        let named = named_uids(spec, facts)?;
+        for proto in protocols(spec, facts) {
+            let mut uids = vec![AllowedUid {
+                uid: 0,
+                by: AllowedBy::Root,
+            }];
+            uids.extend(owners(facts, proto, spec.port).into_iter().map(|uid| AllowedUid {
+                uid,
+                by: AllowedBy::Owner,
+            }));
+            uids.extend(named.iter().cloned());
+            match rules.iter_mut().find(|r| r.proto == proto && r.port == spec.port) {
+                Some(rule) => rule.uids.extend(uids),
+                None => rules.push(PortRule {
+                    proto,
+                    port: spec.port,
+                    uids,
+                    limit,
+                }),
+            }
+        }
+    }
+    for rule in &mut rules {
+        rule.uids.sort_by_key(|a| (a.uid, rank(&a.by)));
+        rule.uids.dedup_by_key(|a| a.uid);
+    }
+    rules.sort_by_key(|r| (r.port, r.proto));
+    Ok(rules)
+}
+
+/// Root before owner before a name: the strongest reason is the one kept.
+fn rank(by: &AllowedBy) -> u8 {
+    match by {
+        AllowedBy::Root => 0,
+        AllowedBy::Owner => 1,
+        AllowedBy::Allow(_) => 2,
+    }
+}
+
+fn named_uids(spec: &AllowSpec, facts: &HostFacts) -> Result<Vec<AllowedUid>, PlanError> {
+    let accounts = &facts.accounts;
+    let mut out = Vec::new();
+    for who in &spec.who {
+        match who {
+            Who::Uid(uid) => out.push(AllowedUid {
+                uid: *uid,
+                by: AllowedBy::Allow(accounts.user_name(*uid).map_or_else(|| uid.to_string(), str::to_string)),
+            }),
+            Who::User(name) => {
+                let user = accounts
+                    .users
+                    .iter()
+                    .find(|u| &u.name == name)
+                    .ok_or_else(|| PlanError::UnknownUser(name.clone()))?;
+                out.push(AllowedUid {
+                    uid: user.uid,
+                    by: AllowedBy::Allow(name.clone()),
+                });
+            }
+            Who::Group(name) => {
+                let group = accounts
+                    .groups
+                    .iter()
+                    .find(|g| &g.name == name)
+                    .ok_or_else(|| PlanError::UnknownGroup(name.clone()))?;
+                for uid in accounts.group_members_except(group.gid, u32::MAX) {
+                    let user = accounts.user_name(uid).map_or_else(|| uid.to_string(), str::to_string);
+                    out.push(AllowedUid {
+                        uid,
+                        by: AllowedBy::Allow(format!("{user} (@{name})")),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The spec's protocol, else those of the port's loopback or wildcard listeners, else both.
+fn protocols(spec: &AllowSpec, facts: &HostFacts) -> Vec<Protocol> {
+    if let Some(p) = spec.proto {
+        return vec![p];
+    }
+    let mut found: Vec<Protocol> = [Protocol::Tcp, Protocol::Udp]
+        .into_iter()
+        .filter(|p| !owners(facts, *p, spec.port).is_empty())
+        .collect();
+    if found.is_empty() {
+        found = vec![Protocol::Tcp, Protocol::Udp];
+    }
+    found
+}
+
+/// Uids of the sockets serving `proto`/`port` on a loopback or wildcard address.
+pub fn owners(facts: &HostFacts, proto: Protocol, port: u16) -> Vec<u32> {
+    let mut uids: Vec<u32> = facts
+        .inet_sockets
+        .iter()
+        .filter(|s| {
+            is_inet_service(s)
+                && s.protocol == proto
+                && s.port == port
+                && (is_loopback(s.address) || is_wildcard(s.address))
+        })
+        .map(|s| s.uid)
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    uids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::facts_with;
+    use loopwarden_core::facts::{Group, User};
+
+    #[test]
+    fn parses_ports_protocols_users_uids_and_groups() {
+        let spec: AllowSpec = "8000/udp=alice,1002,@dev".parse().expect("valid");
+        assert_eq!(spec.port, 8000);
+        assert_eq!(spec.proto, Some(Protocol::Udp));
+        assert_eq!(
+            spec.who,
+            vec![Who::User("alice".into()), Who::Uid(1002), Who::Group("dev".into())]
+        );
+        for bad in ["8000", "0=alice", "x=alice", "8000/sctp=a", "8000=a,,b", "70000=a"] {
+            assert!(bad.parse::<AllowSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn root_and_the_owner_are_always_allowed_and_groups_expand() {
+        let mut facts = facts_with(&[(Protocol::Tcp, "127.0.0.1", 8000, 1000)]);
+        facts.accounts.users = vec![
+            User {
+                name: "alice".into(),
+                uid: 1000,
+                gid: 1000,
+            },
+            User {
+                name: "bob".into(),
+                uid: 1001,
+                gid: 100,
+            },
+            User {
+                name: "carol".into(),
+                uid: 1002,
+                gid: 1002,
+            },
+        ];
+        facts.accounts.groups = vec![Group {
+            name: "dev".into(),
+            gid: 2000,
+            members: vec!["carol".into()],
+        }];
+        let specs: Vec<AllowSpec> = vec!["8000=bob,@dev".parse().expect("valid")];
+        let rules = resolve(&specs, &facts, None).expect("resolves");
+        assert_eq!(rules.len(), 1, "only TCP listens on 8000: {rules:?}");
+        let uids: Vec<(u32, &AllowedBy)> = rules[0].uids.iter().map(|a| (a.uid, &a.by)).collect();
+        assert_eq!(
+            uids,
+            vec![
+                (0, &AllowedBy::Root),
+                (1000, &AllowedBy::Owner),
+                (1001, &AllowedBy::Allow("bob".into())),
+                (1002, &AllowedBy::Allow("carol (@dev)".into())),
+            ]
+        );
+        let unknown: Vec<AllowSpec> = vec!["8000=mallory".parse().expect("valid")];
+        assert!(matches!(resolve(&unknown, &facts, None), Err(PlanError::UnknownUser(n)) if n == "mallory"));
+    }
+
+    #[test]
+    fn a_port_nobody_listens_on_is_restricted_for_both_protocols() {
+        let facts = facts_with(&[]);
+        let specs: Vec<AllowSpec> = vec!["9000=0".parse().expect("valid")];
+        let rules = resolve(&specs, &facts, Some(3)).expect("resolves");
+        let protos: Vec<Protocol> = rules.iter().map(|r| r.proto).collect();
+        assert_eq!(protos, vec![Protocol::Tcp, Protocol::Udp]);
+        assert!(rules.iter().all(|r| r.uids.len() == 1 && r.limited_uids().is_empty()));
+    }
+}

@@ -1,0 +1,122 @@
+//! The plan for people: the table, the sysctls, what is kept, the evaluator's verification, what
+//! happens to every open finding, and the nft text.
+
+use crate::plan::findings::Outcome;
+use crate::plan::keep::Scope;
+use crate::plan::verify::Verdict;
+use crate::plan::Plan;
+use crate::render::nft_text;
+use loopwarden_core::report::Report;
+use std::fmt::Write;
+
+/// The whole plan as text.
+pub fn render(plan: &Plan, report: &Report) -> String {
+    let mut out = format!(
+        "loopwarden harden: plan for {} ({})\n\n",
+        report.host.hostname, report.host.netns
+    );
+    table(&mut out, plan);
+    sysctls(&mut out, plan);
+    verification(&mut out, plan);
+    findings(&mut out, plan);
+    let _ = write!(
+        out,
+        "\nThe table, as `nft list table inet loopwarden` will show it:\n\n{}",
+        nft_text::render(&plan.table, None)
+    );
+    out
+}
+
+fn table(out: &mut String, plan: &Plan) {
+    out.push_str("nftables: one table, inet loopwarden (no other table is touched, the ruleset is never flushed)\n");
+    out.push_str("  prerouting at priority raw (-300, before conntrack and NAT), on every interface but lo, drop:\n");
+    for g in &plan.table.guards {
+        let _ = writeln!(out, "    {:<34} counter {}", g.matches(), g.guard.counter());
+    }
+    out.push_str("    each drop is also counted per input interface (set spoofed): `loopwarden audit` reports them\n");
+    for r in &plan.table.allows {
+        let who: Vec<String> = r.uids.iter().map(|a| a.label()).collect();
+        let _ = writeln!(
+            out,
+            "  output on lo: {} port {} only for uids {}{}",
+            r.proto.as_str(),
+            r.port,
+            who.join(", "),
+            r.limit
+                .map(|l| format!("; at most {l} connections at once per allowed user"))
+                .unwrap_or_default()
+        );
+    }
+    out.push('\n');
+}
+
+fn sysctls(out: &mut String, plan: &Plan) {
+    if plan.sysctls.is_empty() {
+        out.push_str("sysctls: nothing to change\n");
+    } else {
+        out.push_str("sysctls:\n");
+        for c in &plan.sysctls {
+            let _ = writeln!(out, "  {} {} -> {}: {}", c.key, c.from, c.to, c.why);
+        }
+    }
+    if plan.flush_route_cache {
+        out.push_str("  then the route cache is flushed (a cached route keeps delivering to connected UDP sockets)\n");
+    }
+    for k in &plan.kept {
+        let key = match &k.scope {
+            Scope::All => "net.ipv4.conf.all.route_localnet".to_string(),
+            Scope::Interface(i) => format!("net.ipv4.conf.{i}.route_localnet"),
+        };
+        let _ = writeln!(
+            out,
+            "  kept: {key} for {} ({}); the raw drop of 127.0.0.0/8 covers the LAN side instead",
+            k.component.name(),
+            k.evidence
+        );
+    }
+    out.push('\n');
+}
+
+fn verification(out: &mut String, plan: &Plan) {
+    out.push_str("verified with the firewall evaluator (this snapshot plus the planned table):\n");
+    for p in &plan.proofs {
+        let verdict = match p.verdict {
+            Verdict::Blocked => "blocked",
+            Verdict::Open => "OPEN",
+            Verdict::Unknown => "UNKNOWN",
+        };
+        let _ = writeln!(out, "  {verdict:<8} {}", p.path);
+        let shown = if p.verdict == Verdict::Blocked {
+            1
+        } else {
+            p.evidence.len()
+        };
+        for e in p.evidence.iter().take(shown) {
+            let _ = writeln!(out, "           · {e}");
+        }
+    }
+    if !plan.verified() {
+        out.push_str(
+            "  NOT CONFIRMED: the evaluator does not answer \"blocked\" for every path above; the plan will not be applied\n",
+        );
+    }
+    out.push('\n');
+}
+
+fn findings(out: &mut String, plan: &Plan) {
+    if plan.findings.is_empty() {
+        out.push_str("findings: none open\n");
+        return;
+    }
+    out.push_str("findings:\n");
+    for d in &plan.findings {
+        let on = d.service.as_deref().unwrap_or("host-wide");
+        let (word, detail) = match &d.outcome {
+            Outcome::Closed { by } if by.is_empty() => ("CLOSED", "by the planned state".to_string()),
+            Outcome::Closed { by } => ("CLOSED", format!("by {}", by.join(", "))),
+            Outcome::Restricted { to } => ("LIMITED", format!("only uids {} may connect", to.join(", "))),
+            Outcome::LeftOpen { why } => ("OPEN", why.clone()),
+        };
+        let _ = writeln!(out, "  {word:<8} {} [{} · {on}]\n           {detail}", d.title, d.check);
+    }
+}

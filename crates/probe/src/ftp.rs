@@ -1,0 +1,279 @@
+//! `relay.ftp-bounce`: an FTP server beyond loopback that opens a data connection to any address
+//! a client names with `PORT`/`EPRT` carries a remote client to this host's loopback (the FTP
+//! bounce attack, RFC 2577).
+//!
+//! Proven only against a listener of our own: the probe logs in anonymously (the convention any
+//! FTP client uses; no password is ever guessed), asks for a data connection to a fresh loopback
+//! port it listens on, and asks for a file listing. The server connecting there is the proof;
+//! nothing is sent to the host's own services. A server that refuses the address, or that
+//! anonymous users cannot log into, is reported as such.
+
+use crate::targets::Target;
+use crate::wire::{printable, Conn, Scheme, Wire};
+use loopwarden_core::checks::CheckId;
+use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::{timeout, timeout_at, Instant};
+
+/// The most bytes read for one reply (a multi-line greeting included).
+const MAX_REPLY: usize = 8 * 1024;
+/// How long the server has to open the data connection once asked.
+const DATA_WAIT: Duration = Duration::from_secs(2);
+/// The anonymous password, by convention an address; this one can reach nobody (RFC 2606).
+const ANONYMOUS_PASSWORD: &str = "loopwarden@example.invalid";
+
+/// Whether bytes a service sent first look like an FTP greeting (`220`, possibly multi-line).
+pub fn greets_like_ftp(first: &[u8]) -> bool {
+    first.starts_with(b"220 ") || first.starts_with(b"220-")
+}
+
+/// One FTP reply: its code and its text (the last line of a multi-line reply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The three-digit code.
+    pub code: u16,
+    /// The reply as received, shortened and made printable for evidence.
+    pub text: String,
+}
+
+/// Parses a complete reply from `buf`: the first line's code, and the final line `CODE text`
+/// (RFC 959 §4.2). `None` until the final line has arrived.
+fn parse_reply(buf: &[u8]) -> Option<Reply> {
+    let text = std::str::from_utf8(buf).ok()?;
+    let mut lines = text.split("\r\n");
+    let first = lines.next()?;
+    let code: u16 = first.get(..3)?.parse().ok()?;
+    let prefix = format!("{code} ");
+    let complete = if first.as_bytes().get(3) == Some(&b'-') {
+        text.split("\r\n").skip(1).any(|l| l.starts_with(&prefix)) && text.ends_with("\r\n")
+    } else {
+        text.ends_with("\r\n")
+    };
+    complete.then(|| Reply {
+        code,
+        text: printable(text.trim_end().lines().last().unwrap_or("").as_bytes()),
+    })
+}
+
+/// A control connection with its deadline.
+struct Control {
+    conn: Conn,
+    deadline: Instant,
+    transcript: Vec<String>,
+}
+
+impl Control {
+    /// Reads one reply.
+    async fn reply(&mut self) -> Option<Reply> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(reply) = parse_reply(&buf) {
+                return Some(reply);
+            }
+            if buf.len() > MAX_REPLY {
+                return None;
+            }
+            match timeout_at(self.deadline, self.conn.io.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sends one command and reads its reply; the exchange is kept for evidence.
+    async fn command(&mut self, line: &str) -> Option<Reply> {
+        let sent = timeout_at(self.deadline, self.conn.io.write_all(format!("{line}\r\n").as_bytes())).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return None;
+        }
+        let reply = self.reply().await;
+        let shown = match &reply {
+            Some(r) => format!("{line} → {} {}", r.code, r.text),
+            None => format!("{line} → no reply"),
+        };
+        self.transcript.push(shown);
+        reply
+    }
+}
+
+/// How the bounce attempt ended.
+enum Outcome {
+    /// The server connected to our loopback listener: the exchange that did it.
+    Bounced,
+    /// The server refused every address it was given, or never connected.
+    Refused,
+    /// Anonymous users cannot log in: what logged-in users may do was not tested.
+    NoLogin,
+}
+
+/// Probes one listener that greeted like an FTP server. `from_network` says whether it was
+/// reached at a non-loopback address; `None` when it turns out not to speak FTP.
+pub async fn probe(wire: &Wire, target: &Target, from_network: bool) -> Option<Finding> {
+    let conn = wire.connect(target.connect, Scheme::Http).await.ok()?;
+    let mut control = Control {
+        conn,
+        deadline: Instant::now() + wire.io_timeout * 4,
+        transcript: Vec::new(),
+    };
+    let greeting = control.reply().await.filter(|r| r.code == 220)?;
+    control.transcript.push(format!("greeting: 220 {}", greeting.text));
+    let outcome = match login(&mut control).await? {
+        false => Outcome::NoLogin,
+        true => bounce(&mut control).await,
+    };
+    let _ = control.command("QUIT").await;
+    wire.log(
+        target.connect,
+        "ftp-bounce",
+        "PORT/EPRT to a loopback canary",
+        &control.transcript.join("; "),
+    );
+    Some(finding(target, from_network, outcome, control.transcript))
+}
+
+/// Logs in as `anonymous`. `Some(false)` when the server refuses anonymous users, `None` when it
+/// does not answer like an FTP server (an SMTP server greets with 220 too).
+async fn login(control: &mut Control) -> Option<bool> {
+    let user = control.command("USER anonymous").await?;
+    match user.code {
+        230 => Some(true),
+        331 => Some(control.command(&format!("PASS {ANONYMOUS_PASSWORD}")).await?.code == 230),
+        530 | 421 | 332 => Some(false),
+        _ => None,
+    }
+}
+
+/// Asks for a data connection to a listener of our own on 127.0.0.1 (`PORT`, then `EPRT`), and on
+/// `[::1]` (`EPRT |2|`), and waits for the server to connect after `NLST`.
+async fn bounce(control: &mut Control) -> Outcome {
+    let attempts: [(IpAddr, fn(SocketAddr) -> String); 3] = [
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), port_command),
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), eprt_command),
+        (IpAddr::V6(Ipv6Addr::LOCALHOST), eprt_command),
+    ];
+    for (ip, command) in attempts {
+        let Ok(listener) = TcpListener::bind((ip, 0)).await else {
+            continue;
+        };
+        let Ok(canary) = listener.local_addr() else { continue };
+        match control.command(&command(canary)).await {
+            Some(r) if r.code == 200 => {}
+            Some(_) => continue,
+            None => return Outcome::Refused,
+        }
+        let listing = control.command("NLST").await;
+        let accepted = timeout(DATA_WAIT, listener.accept()).await;
+        if let Ok(Ok((_, peer))) = accepted {
+            control.transcript.push(format!(
+                "the server opened a data connection from {peer} to our listener {canary}"
+            ));
+            return Outcome::Bounced;
+        }
+        if listing.is_none() {
+            return Outcome::Refused;
+        }
+    }
+    Outcome::Refused
+}
+
+/// `PORT h1,h2,h3,h4,p1,p2` (IPv4 only).
+fn port_command(addr: SocketAddr) -> String {
+    let IpAddr::V4(ip) = addr.ip() else {
+        return eprt_command(addr);
+    };
+    let [a, b, c, d] = ip.octets();
+    let [hi, lo] = addr.port().to_be_bytes();
+    format!("PORT {a},{b},{c},{d},{hi},{lo}")
+}
+
+/// `EPRT |1|127.0.0.1|PORT|` or `EPRT |2|::1|PORT|` (RFC 2428).
+fn eprt_command(addr: SocketAddr) -> String {
+    let family = if addr.is_ipv4() { 1 } else { 2 };
+    format!("EPRT |{family}|{}|{}|", addr.ip(), addr.port())
+}
+
+fn finding(target: &Target, from_network: bool, outcome: Outcome, transcript: Vec<String>) -> Finding {
+    let (status, severity, title) = match outcome {
+        Outcome::Bounced => (
+            Status::Open,
+            if from_network {
+                Severity::Critical
+            } else {
+                Severity::High
+            },
+            "FTP bounce: the server opens data connections to this host's loopback for its clients",
+        ),
+        Outcome::Refused => (
+            Status::Blocked,
+            Severity::Low,
+            "FTP server refuses data connections to loopback (no bounce)",
+        ),
+        Outcome::NoLogin => (
+            Status::Unknown,
+            Severity::Medium,
+            "FTP server: anonymous login refused, so whether logged-in users can bounce to loopback was not tested",
+        ),
+    };
+    let mut evidence = transcript;
+    evidence.push(format!(
+        "probed at {}{}; the only data connection asked for was to a listener loopwarden opened itself \
+         on loopback — nothing was sent to the host's own services, and no password was guessed",
+        target.connect,
+        if from_network {
+            ", a non-loopback address of this host"
+        } else {
+            ""
+        }
+    ));
+    Finding {
+        check: CheckId::RelayFtpBounce,
+        service: Some(target.service.clone()),
+        attacker: Attacker::Remote,
+        severity,
+        status,
+        confidence: Confidence::Probed,
+        title: title.to_string(),
+        evidence,
+        fix: "refuse PORT/EPRT to any address but the client's own (vsftpd: port_promiscuous=NO, the default; \
+              ProFTPD: AllowForeignAddress off; pure-ftpd without -W), or disable active mode and anonymous \
+              login, or bind the server to loopback"
+            .to_string(),
+        subject: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_complete_only_at_their_final_line() {
+        assert_eq!(parse_reply(b"220 (vsFTPd 3.0.3)\r\n").map(|r| r.code), Some(220));
+        assert_eq!(parse_reply(b"220 (vsFTPd 3.0.3)"), None);
+        assert_eq!(parse_reply(b"230-Welcome\r\n line two\r\n"), None);
+        let multi = parse_reply(b"230-Welcome\r\n line two\r\n230 Login successful.\r\n").expect("complete");
+        assert_eq!(multi.code, 230);
+        assert!(multi.text.contains("Login successful"));
+        assert_eq!(parse_reply(b"hello\r\n"), None);
+    }
+
+    #[test]
+    fn data_addresses_are_spelled_as_rfc_959_and_2428_say() {
+        let v4: SocketAddr = "127.0.0.1:50123".parse().unwrap();
+        assert_eq!(port_command(v4), "PORT 127,0,0,1,195,203");
+        assert_eq!(eprt_command(v4), "EPRT |1|127.0.0.1|50123|");
+        assert_eq!(eprt_command("[::1]:21".parse().unwrap()), "EPRT |2|::1|21|");
+    }
+
+    #[test]
+    fn only_a_220_greeting_is_taken_for_ftp() {
+        assert!(greets_like_ftp(b"220 (vsFTPd 3.0.3)\r\n"));
+        assert!(greets_like_ftp(b"220-multi\r\n"));
+        assert!(!greets_like_ftp(b"SSH-2.0-OpenSSH_9.2\r\n"));
+        assert!(!greets_like_ftp(b"HTTP/1.1 400 Bad Request\r\n"));
+    }
+}

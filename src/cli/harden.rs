@@ -1,0 +1,224 @@
+//! `loopwarden harden`: close what the audit found on the network paths — plan, apply with
+//! rollback, confirm, check, remove.
+
+use super::output;
+use anyhow::Context;
+use loopwarden_core::HostFacts;
+use loopwarden_harden::plan::allow::AllowSpec;
+use loopwarden_harden::plan::sysctls::RpFilter;
+use loopwarden_harden::plan::{self, Options};
+use loopwarden_harden::render::{human, json, outcome};
+use loopwarden_harden::{apply, check, remove, rollback, state, ActError};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const EXAMPLES: &str = "Examples:
+  loopwarden harden
+      print the plan: the nft table, the sysctls, what each closes, what stays open and why
+  loopwarden harden --apply --confirm-within 60
+      apply it; unless `loopwarden harden --confirm` runs within 60 s (from any shell, e.g. a
+      second SSH session), every rule and sysctl goes back to what it was, even when this
+      terminal is closed meanwhile
+  loopwarden harden --confirm
+      keep the pending apply
+  loopwarden harden --apply --persist
+      apply and keep it across reboots and nftables reloads
+      (/etc/sysctl.d/99-loopwarden.conf and loopwarden-harden.service)
+  loopwarden harden --apply --allow 8000=alice,@dev --limit-connections 8
+      only root, the owner of port 8000, alice and group dev may connect to loopback port
+      8000, each user with at most 8 connections at once
+  loopwarden harden --check
+      exit 0 when applied and intact, 1 when missing or drifted (after `nft flush ruleset`)
+  loopwarden harden --remove
+      take it all away, restoring the previous sysctl values
+  loopwarden harden --netns web --apply
+      harden the network namespace `web`: a container needs its own copy of the table
+  loopwarden audit
+      afterwards: the findings blocked, and what the table's counters caught
+      (\"dropped 3 spoofed IPv4 packet(s) since …: 3 on eth0\")
+
+Never: a `flush ruleset`, a change to another table (Docker's, kube-proxy's, ufw's,
+firewalld's), rp_filter unless --rp-filter asks, route_localnet=0 where kube-proxy, Docker
+with userland-proxy=false or the ECS agent needs it (the raw drop covers those instead),
+anything installed without --persist.
+
+Exit status: 0 done (with --check: intact); 1 with --check: missing, drifted or not applied;
+2 error, including a plan the firewall evaluator does not confirm (never applied).";
+
+/// Close the network paths the audit found open: one nftables table and a few sysctls,
+/// verified, applied atomically, rolled back unless confirmed.
+///
+/// Without an action, prints the plan: `table inet loopwarden` (a prerouting chain at priority
+/// raw, before conntrack and NAT, dropping loopback sources and destinations — 127.0.0.0/8, ::1,
+/// ::ffff:127.0.0.0/104 — that arrive on any interface but lo, with a named counter per rule;
+/// with --allow, an output chain restricting loopback ports to named users), the sysctls
+/// (route_localnet=0, accept_local=0), and for every open finding the rule that closes it or why
+/// it stays open. Before anything is printed or applied, the firewall evaluator is asked whether
+/// this host's ruleset plus the planned table blocks every path the plan claims to close.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+#[command(group(clap::ArgGroup::new("action").args(["apply", "confirm", "check", "remove"])))]
+pub struct Args {
+    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/harden/, one
+    /// nft transaction, the sysctls, a route-cache flush, then read everything back.
+    #[arg(long)]
+    apply: bool,
+    /// With --apply: roll everything back unless `loopwarden harden --confirm` runs within SECS
+    /// seconds (iptables-apply style).
+    #[arg(long, value_name = "SECS", requires = "apply")]
+    confirm_within: Option<u64>,
+    /// Keep a pending apply (see --confirm-within).
+    #[arg(long)]
+    confirm: bool,
+    /// Exit 0 when the applied table and sysctls are in place, 1 when missing or drifted (a
+    /// `flush ruleset` or an nftables reload removes the table).
+    #[arg(long)]
+    check: bool,
+    /// Remove the table and the persistent copy, and restore the sysctls' previous values.
+    #[arg(long)]
+    remove: bool,
+    /// Restrict loopback PORT (TCP and UDP, or PORT/tcp, PORT/udp) to these local users and
+    /// groups; root and the service's owner are always allowed. Repeatable.
+    #[arg(long, value_name = "PORT=USER[,USER|@GROUP…]")]
+    allow: Vec<AllowSpec>,
+    /// With --allow: at most N connections at once per allowed user and port (nft ct count), so
+    /// that one user cannot exhaust the service's accept queue.
+    #[arg(long, value_name = "N", requires = "allow")]
+    limit_connections: Option<u32>,
+    /// Also set net.ipv4.conf.all.rp_filter: strict (1) or loose (2). Never by default: strict
+    /// breaks asymmetric routing.
+    #[arg(long, value_name = "MODE")]
+    rp_filter: Option<RpFilter>,
+    /// Drop every IPv4-mapped IPv6 address (::ffff:0.0.0.0/96) from outside, not only mapped
+    /// loopback, as Linux 5.4–5.12 did (can break a rare sender of mapped sources).
+    #[arg(long)]
+    drop_all_mapped: bool,
+    /// Print as JSON (the plan: schema loopwarden.harden/v1).
+    #[arg(long)]
+    json: bool,
+    /// Plan for a snapshot saved by `loopwarden facts --out FILE` (print only).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["apply", "confirm", "check", "remove", "netns"])]
+    facts: Option<PathBuf>,
+    /// With --apply: keep the table and sysctls across reboots and firewall reloads (a sysctl.d
+    /// drop-in and a systemd unit re-applied when nftables.service reloads). With a confirmation
+    /// window, installed when confirmed.
+    #[arg(long, requires = "apply", conflicts_with = "netns")]
+    persist: bool,
+    /// Install root for --persist, and where --check and --remove look for the persistent copy
+    /// (for images and tests).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Act in another network namespace: an `ip netns` name, a pid or a path.
+    #[arg(long, value_name = "NAME")]
+    netns: Option<String>,
+    /// The rollback watchdog of a confirmation window (started by --apply itself).
+    #[arg(long, value_name = "TOKEN", hide = true, exclusive = true)]
+    rollback_watch: Option<u64>,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(token) = args.rollback_watch {
+        // Nobody reads its output: the state directory records what happened.
+        rollback::watch(&PathBuf::from(state::DEFAULT_ROOT), token)?;
+        return Ok(super::EXIT_CLEAN);
+    }
+    match args.netns.clone() {
+        Some(target) => loopwarden_harden::netns::run_in(&target, move || act(args))?,
+        None => act(args),
+    }
+}
+
+fn act(args: Args) -> anyhow::Result<u8> {
+    let state_root = PathBuf::from(state::DEFAULT_ROOT);
+    if args.apply || args.confirm || args.check || args.remove {
+        loopwarden_harden::require_root("changing or checking what harden applied")?;
+    }
+    if args.confirm {
+        let done = rollback::confirm(&state_root)?;
+        print(&args, &outcome::confirmed(&done), &done)?;
+        return Ok(super::EXIT_CLEAN);
+    }
+    if args.check {
+        let report = check::check(&state_root, &args.root)?;
+        print(&args, &outcome::checked(&report), &report)?;
+        return Ok(if report.ok() {
+            super::EXIT_CLEAN
+        } else {
+            super::EXIT_FINDINGS
+        });
+    }
+    if args.remove {
+        let report = remove::remove(&state_root, &args.root)?;
+        print(&args, &outcome::removed(&report), &report)?;
+        return Ok(super::EXIT_CLEAN);
+    }
+    let facts = match &args.facts {
+        Some(path) => load(path)?,
+        None => loopwarden_core::collect::collect(),
+    };
+    let options = Options {
+        allow: args.allow.clone(),
+        limit_connections: args.limit_connections,
+        rp_filter: args.rp_filter,
+        all_mapped: args.drop_all_mapped,
+    };
+    let (plan, report) = plan::for_facts(&facts, &options)?;
+    if !plan.verified() {
+        output::print(&render_plan(&args, &plan, &report, None))?;
+        let failed: Vec<String> = plan.unverified().map(|p| p.failure()).collect();
+        return Err(ActError::Unverified(failed).into());
+    }
+    if !args.apply {
+        output::print(&render_plan(&args, &plan, &report, None))?;
+        return Ok(super::EXIT_CLEAN);
+    }
+    let opts = apply::ApplyOptions {
+        state_root,
+        confirm_within: args.confirm_within.map(Duration::from_secs),
+        persist_root: args.persist.then(|| args.root.clone()),
+        watchdog: watchdog_command()?,
+    };
+    let done = apply::apply(&plan, &opts)?;
+    let text = if args.json {
+        json::render(&plan, &report, Some(&done))
+    } else {
+        format!("{}\n{}", human::render(&plan, &report), outcome::applied(&done))
+    };
+    output::print(&text)?;
+    Ok(super::EXIT_CLEAN)
+}
+
+fn render_plan(
+    args: &Args,
+    plan: &plan::Plan,
+    report: &loopwarden_core::Report,
+    done: Option<&apply::ApplyReport>,
+) -> String {
+    if args.json {
+        json::render(plan, report, done)
+    } else {
+        human::render(plan, report)
+    }
+}
+
+fn print<T: serde::Serialize>(args: &Args, text: &str, value: &T) -> anyhow::Result<()> {
+    if args.json {
+        output::print(&json::serialize(value))
+    } else {
+        output::print(text)
+    }
+}
+
+/// This binary, run as the rollback watchdog (the token is appended by `apply`).
+fn watchdog_command() -> anyhow::Result<Vec<OsString>> {
+    let exe = std::env::current_exe().context("cannot find this program's path for the rollback watchdog")?;
+    Ok(vec![exe.into(), "harden".into(), "--rollback-watch".into()])
+}
+
+/// Reads a snapshot, naming the file in every error.
+fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
+}

@@ -1,0 +1,117 @@
+//! The Debian package end to end: `scripts/build-deb.sh` builds it from the test binary, dpkg
+//! installs it into a private root made for the test (its own `--root`, so this machine's
+//! package database and /usr are never touched), and then: `man -w` finds a page for loopwarden
+//! and for every verb, the installed binary runs, the bash completion parses, and `dpkg -r`
+//! removes every file again.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    assert!(
+        out.status.success(),
+        "{shown} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Files under `root` outside dpkg's own database.
+fn installed_files(root: &Path) -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.retain(|p| !p.contains("/var/lib/dpkg/"));
+    out
+}
+
+#[test]
+fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
+    let test = "the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly";
+    if !require_tool(test, "dpkg-deb") || !require_tool(test, "strip") || !require_tool(test, "man") {
+        return;
+    }
+    let tmp = TempDir::new("deb");
+    let out = tmp.path().join("out");
+    let root = tmp.path().join("root");
+    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates"] {
+        std::fs::create_dir_all(root.join(dir)).expect("dpkg admin dir");
+    }
+    for file in ["var/lib/dpkg/status", "var/lib/dpkg/available"] {
+        std::fs::write(root.join(file), "").expect("dpkg database");
+    }
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let built =
+        run(Command::new(format!("{repo}/scripts/build-deb.sh")).args([loopwarden(), out.to_str().expect("utf-8")]));
+    let deb = built.trim();
+    assert!(deb.ends_with(".deb") && Path::new(deb).is_file(), "{built}");
+    let info = run(Command::new("dpkg-deb").args(["--info", deb]));
+    assert!(
+        info.contains("Package: loopwarden") && info.contains("Depends: iproute2"),
+        "{info}"
+    );
+
+    let dpkg = |args: &[&str]| {
+        let mut cmd = Command::new("dpkg");
+        cmd.arg(format!("--root={}", root.display()))
+            .arg("--log=/dev/null")
+            .args(args);
+        run(&mut cmd)
+    };
+    // Dependencies are this machine's business, not the private root's.
+    dpkg(&["--force-depends", "-i", deb]);
+
+    let man_dir = root.join("usr/share/man");
+    let verbs: Vec<String> = run(Command::new(loopwarden()).arg("--help"))
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A verb starts its line; wrapped descriptions are indented further.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|v| v != "help")
+        .collect();
+    assert!(verbs.contains(&"audit".to_string()), "{verbs:?}");
+    for page in std::iter::once("loopwarden".to_string()).chain(verbs.iter().map(|v| format!("loopwarden-{v}"))) {
+        let found = run(Command::new("man").env("MANPATH", &man_dir).args(["-w", &page]));
+        assert!(found.trim().ends_with(&format!("{page}.1.gz")), "{page}: {found}");
+    }
+    let version = run(Command::new(root.join("usr/bin/loopwarden")).arg("--version"));
+    assert_eq!(version.trim(), format!("loopwarden {}", env!("CARGO_PKG_VERSION")));
+    let completion = root.join("usr/share/bash-completion/completions/loopwarden");
+    run(Command::new("bash").arg("-n").arg(&completion));
+    assert!(
+        std::fs::read_to_string(&completion)
+            .expect("completion")
+            .contains("audit"),
+        "the completion knows the verbs"
+    );
+    for file in [
+        "usr/share/zsh/vendor-completions/_loopwarden",
+        "usr/share/fish/vendor_completions.d/loopwarden.fish",
+        "usr/share/doc/loopwarden/copyright",
+        "usr/share/doc/loopwarden/README.md",
+    ] {
+        assert!(root.join(file).is_file(), "{file} is packaged");
+    }
+
+    dpkg(&["-r", "loopwarden"]);
+    let left = installed_files(&root);
+    assert!(left.is_empty(), "dpkg -r left files behind: {left:?}");
+}

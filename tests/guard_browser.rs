@@ -4,8 +4,9 @@
 //!   works), cannot read it through the guard under that name, and can through the guard from
 //!   the allowed origin;
 //! - `audit --probe` finds the `web.*` paths open on the bare upstream and none on the guarded
-//!   front; once only the guard's user may reach the upstream (an nftables owner match) and the
-//!   guard publishes its status, the audit answers "blocked by loopwarden guard" for the upstream.
+//!   front; once `loopwarden harden --allow PORT=GUARD-USER` (the fix the guard's start-up
+//!   warning prints) leaves only the guard's user and the guard publishes its status, the audit
+//!   answers "blocked by loopwarden guard" for the upstream.
 
 mod common;
 mod guard_common;
@@ -250,17 +251,23 @@ fn audit_probe_finds_the_bare_upstream_open_the_front_clean_and_credits_the_guar
         );
     }
 
-    // Only root (the probe, the service's owner) and the guard's user may reach the upstream now.
-    let rules = format!(
-        "table inet lwguardtest {{ chain out {{ type filter hook output priority 0; policy accept;\n\
-         oif \"lo\" tcp dport 18096 meta skuid 0 accept\n\
-         oif \"lo\" tcp dport 18096 meta skuid {} accept\n\
-         oif \"lo\" tcp dport 18096 reject with tcp reset\n}}\n}}\n",
-        u.guard.uid
+    // The fix the guard's start-up warning names: only root (the probe, the service's owner)
+    // and the guard's user may reach the upstream now.
+    let warning = std::fs::read_to_string(log.path().join("log")).unwrap_or_default();
+    assert!(
+        warning.contains("`loopwarden harden --allow 18096=lwg-guard`"),
+        "{warning}"
     );
-    let file = tmp.path().join("rules.nft");
-    std::fs::write(&file, rules).expect("rules");
-    must(&mut ns.command(&["nft", "-f", file.to_str().expect("path")]));
+    let state = tmp.path().join("harden-state");
+    must(&mut ns.command(&[
+        loopwarden(),
+        "harden",
+        "--apply",
+        "--allow",
+        "18096=lwg-guard",
+        "--root",
+        state.to_str().expect("path"),
+    ]));
     let report = audit_json(&ns, &["--probe", "--no-post", "--fail-on", "critical"]);
     let upstream = web_statuses(&report, "tcp:127.0.0.1:18096");
     assert!(

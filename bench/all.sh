@@ -4,11 +4,12 @@
 #   firewall.sh  what analysing a 5,000-rule kube-proxy/Docker ruleset adds to an audit
 #   prove.sh     the lab's whole attack matrix for a dozen listeners
 #   probe.sh     `audit --probe` against 200 local HTTP listeners
+#   guard.sh     `loopwarden guard` vs direct, socat, HAProxy, nginx: throughput, latency, HTTP, idle
 #   harden.sh    `harden --apply` (plan, verification, nft transaction, sysctls) for 100 listeners
 # Usage: bench/all.sh   (figures are in the README; this reproduces them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in facts firewall prove probe harden; do
+for bench in facts firewall prove probe guard harden; do
     echo "=== bench/$bench.sh"
     "bench/$bench.sh"
     echo

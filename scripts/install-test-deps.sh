@@ -12,7 +12,8 @@ set -euo pipefail
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
-          prometheus-node-exporter prometheus systemd bsdutils)
+          prometheus-node-exporter prometheus systemd bsdutils
+          python3-websockets iperf3 wrk libnginx-mod-stream curl)
 
 missing=()
 for p in "${packages[@]}"; do

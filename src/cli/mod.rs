@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod completions;
 mod facts;
+mod guard;
 mod harden;
 mod man;
 mod output;
@@ -54,6 +55,7 @@ enum Verb {
     Harden(harden::Args),
     Man(man::Args),
     Completions(completions::Args),
+    Guard(guard::Args),
 }
 
 /// Parses the command line and runs the verb, mapping every outcome to an exit code.
@@ -74,6 +76,7 @@ pub fn main() -> ExitCode {
         Verb::Harden(args) => harden::run(args),
         Verb::Man(args) => man::run(args, Cli::command()),
         Verb::Completions(args) => completions::run(args, Cli::command()),
+        Verb::Guard(args) => guard::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

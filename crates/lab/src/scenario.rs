@@ -103,6 +103,7 @@ pub fn base_facts(name: &str) -> HostFacts {
         accounts: Default::default(),
         firewall: FirewallFacts::default(),
         relays: Default::default(),
+        guards: Vec::new(),
     }
 }
 

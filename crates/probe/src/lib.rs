@@ -90,7 +90,14 @@ pub fn probe(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, Pro
         .enable_all()
         .build()
         .map_err(ProbeError::Runtime)?;
-    runtime.block_on(run(facts, opts))
+    let findings = runtime.block_on(run(facts, opts))?;
+    // The probe runs as root and reaches a guarded upstream itself; core's web checks decide
+    // whether a running `loopwarden guard` keeps browser pages away from it.
+    if facts.guards.is_empty() {
+        return Ok(findings);
+    }
+    let ctx = loopwarden_core::checks::Context::new(facts);
+    Ok(loopwarden_core::checks::credit_guards(&ctx, findings))
 }
 
 async fn run(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, ProbeError> {

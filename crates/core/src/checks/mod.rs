@@ -6,6 +6,7 @@
 
 mod bind_wildcard;
 mod dnat_loopback;
+mod guarded;
 mod id;
 mod localhost_resolution;
 mod loopback_source_trust;
@@ -25,6 +26,8 @@ mod udp_loopback;
 mod unix_abstract;
 mod unix_world;
 mod web;
+
+pub use web::credit_guards;
 
 use crate::facts::HostFacts;
 use crate::report::{Attacker, Finding, Service};

@@ -1,6 +1,6 @@
 //! `local.tcp-any-uid`: loopback TCP/UDP services accept every local user.
 
-use super::{Check, CheckId, CheckSpec, Context, Stage};
+use super::{guarded, Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{InetSocket, Protocol};
 use crate::firewall::ranges::RangeSet;
 use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
@@ -33,7 +33,9 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         }
         let proto = socket.protocol.as_str();
         let owner = format!("{id} is held by {}", describe_owner(ctx.facts, &socket.owners));
-        let (status, title, evidence) = match restriction(ctx, socket) {
+        let guard = guard_verdict(ctx, socket, &owner);
+        let (status, title, evidence) = match guard.map_or_else(|| restriction(ctx, socket), Restriction::Guarded) {
+            Restriction::Guarded((title, evidence)) => (Status::Blocked, title, evidence),
             Restriction::None(line) => (
                 Status::Open,
                 format!(
@@ -89,9 +91,34 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// `loopwarden guard`'s credit: the socket is a guard front (each client's uid is checked), or
+/// an upstream only guards reach (the firewall keeps every other uid out). Title and evidence.
+fn guard_verdict(ctx: &Context, socket: &InetSocket, owner: &str) -> Option<(String, Vec<String>)> {
+    if let Some(cover) = guarded::front_of(ctx, socket) {
+        return Some((
+            "blocked by loopwarden guard: only the users it admits get through".into(),
+            vec![owner.to_string(), cover.describe()],
+        ));
+    }
+    let covers = guarded::fronts_to(ctx, socket);
+    if covers.is_empty() {
+        return None;
+    }
+    let reach = guarded::only_guards_reach(ctx, socket, &covers).ok()?;
+    let mut evidence = vec![owner.to_string()];
+    evidence.extend(covers.iter().map(guarded::Cover::describe));
+    evidence.push(reach);
+    Some((
+        "blocked by loopwarden guard: other users reach it only through the guard".into(),
+        evidence,
+    ))
+}
+
 /// What the output-path rules (`meta skuid`, `-m owner --uid-owner`, `socket cgroupv2`) leave of
 /// "every uid may connect".
 enum Restriction {
+    /// A `loopwarden guard` front, or an upstream only guards reach: title and evidence.
+    Guarded((String, Vec<String>)),
     /// No restriction: the evidence line says why.
     None(String),
     /// Only root and the socket's own uid may connect.

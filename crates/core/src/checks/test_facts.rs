@@ -81,6 +81,7 @@ pub fn base() -> HostFacts {
         },
         firewall: FirewallFacts::default(),
         relays: RelayFacts::default(),
+        guards: Vec::new(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Browser-borne checks (`web.*`): decided by `audit --probe`, which asks each local HTTP(S)
 //! service what a web page in a browser on this host can make it do.
 
-use super::{Check, CheckId, CheckSpec, Stage};
-use crate::report::Attacker;
+use super::{Check, CheckId, CheckSpec, Context, Stage};
+use crate::report::{Attacker, Finding, Status};
 
 /// `web.dns-rebinding`.
 pub const DNS_REBINDING: Check = Check {
@@ -67,3 +67,38 @@ pub const ZERO_ADDRESS: Check = Check {
     },
     evaluate: None,
 };
+
+/// Credits `loopwarden guard`: a `web.*` finding (from `--probe`, which runs as root and so
+/// reaches the upstream itself) on a service that only HTTP-mode guard fronts can reach — the
+/// firewall evaluator says no other uid connects — is `blocked by loopwarden guard`: a page in a
+/// user's browser meets the guard's Host and Origin checks first.
+pub fn credit_guards(ctx: &Context, findings: Vec<Finding>) -> Vec<Finding> {
+    if ctx.facts.guards.is_empty() {
+        return findings;
+    }
+    findings
+        .into_iter()
+        .map(|mut f| {
+            let web = [
+                DNS_REBINDING,
+                CORS_PERMISSIVE,
+                PRIVATE_NETWORK_ACCESS,
+                WEBSOCKET_ORIGIN,
+                ZERO_ADDRESS,
+            ];
+            let evidence = (web.iter().any(|c| c.spec.id == f.check) && f.status != Status::Blocked)
+                .then(|| {
+                    f.service
+                        .as_deref()
+                        .and_then(|id| super::guarded::http_guarded(ctx, id))
+                })
+                .flatten();
+            if let Some(evidence) = evidence {
+                f.status = Status::Blocked;
+                f.title = format!("blocked by loopwarden guard: {}", f.title);
+                f.evidence.extend(evidence);
+            }
+            f
+        })
+        .collect()
+}

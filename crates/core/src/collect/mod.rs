@@ -7,6 +7,7 @@ mod accounts;
 mod command;
 mod config_files;
 mod firewall;
+mod guards;
 mod host;
 mod interfaces;
 mod names;
@@ -69,8 +70,10 @@ pub fn collect() -> HostFacts {
         accounts: accounts::collect(&mut limits),
         firewall: firewall::collect(&mut limits),
         relays: Default::default(),
+        guards: Vec::new(),
     };
     facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
+    facts.guards = guards::collect(&facts.inet_sockets, &facts.unix_sockets, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }

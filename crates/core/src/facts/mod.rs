@@ -7,6 +7,7 @@
 
 mod accounts;
 mod firewall;
+mod guards;
 mod host;
 mod interfaces;
 mod names;
@@ -17,6 +18,10 @@ mod sysctls;
 
 pub use accounts::{Accounts, Group, User};
 pub use firewall::{FirewallFacts, IptablesDump, IptablesFamily};
+pub use guards::{
+    Guard, GuardAccount, GuardCounters, GuardEndpoint, GuardFront, GuardMode, GUARD_STATUS_DIR, GUARD_STATUS_FILE,
+    GUARD_STATUS_SCHEMA,
+};
 pub use host::{HostInfo, Limit};
 pub use interfaces::{Interface, InterfaceAddress};
 pub use names::NameResolution;
@@ -59,6 +64,9 @@ pub struct HostFacts {
     /// Configuration of relays that could turn a remote client into a local one.
     #[serde(default)]
     pub relays: RelayFacts,
+    /// Running `loopwarden guard` fronts, as they publish themselves (only trusted publications).
+    #[serde(default)]
+    pub guards: Vec<Guard>,
 }
 
 /// Why a snapshot could not be loaded.

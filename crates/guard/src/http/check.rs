@@ -1,0 +1,576 @@
+//! The per-request checks of an HTTP front, as a pure function of the request head.
+//!
+//! - `Host` (and the authority of an absolute-form target) must be an allowed name with the
+//!   front's port: a DNS-rebinding page sends its own name (Ollama CVE-2024-28224, Transmission
+//!   CVE-2018-5702). Missing or repeated `Host` is refused.
+//! - `Sec-Fetch-Site: cross-site` is refused except for a top-level GET navigation (the
+//!   resource-isolation policy), so cross-site fetches, forms, `<img>` and WebSockets fail.
+//! - State-changing methods and upgrades (WebSocket) with an `Origin` must come from an
+//!   allowed origin (the front's own, or `--allow-origin`); `Origin: null` is foreign.
+//! - CORS preflights and Private/Local Network Access preflights from foreign origins are
+//!   refused.
+
+use crate::config::HttpConfig;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, ORIGIN, UPGRADE};
+use hyper::{Method, StatusCode, Uri};
+
+/// The default `Host` names of a front (each with the front's port).
+pub const DEFAULT_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// A resolved HTTP policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpPolicy {
+    /// Accepted `Host` values.
+    pub hosts: Vec<HostEntry>,
+    /// Accepted origins for state-changing requests, upgrades and preflights.
+    pub origins: Vec<Origin>,
+    /// Header that carries the proven local user upstream.
+    pub identity_header: Option<HeaderName>,
+    /// Limits on request heads.
+    pub limits: HeadLimits,
+}
+
+/// Limits on what a client may send before its request is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadLimits {
+    /// Time to send a complete head.
+    pub timeout: std::time::Duration,
+    /// Largest head.
+    pub max_bytes: usize,
+    /// Most header fields.
+    pub max_headers: usize,
+}
+
+/// One accepted `Host`: a lower-case name and the port it must carry (`None`: any port — a
+/// Unix front, where ports mean nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEntry {
+    /// Lower-case host name or bracketed IPv6 address.
+    pub name: String,
+    /// Required port.
+    pub port: Option<u16>,
+}
+
+/// A web origin: scheme, lower-case host, port (defaulted by scheme).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `http` or `https` (or another scheme, compared exactly).
+    pub scheme: String,
+    /// Lower-case host (IPv6 bracketed).
+    pub host: String,
+    /// Port, the scheme's default when absent.
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}://{}:{p}", self.scheme, self.host),
+            None => write!(f, "{}://{}", self.scheme, self.host),
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpRefusal {
+    /// No `Host` header.
+    MissingHost,
+    /// More than one `Host` header.
+    MultipleHosts,
+    /// A `Host` (or absolute-form authority) not allowed: DNS rebinding.
+    ForeignHost(String),
+    /// `Sec-Fetch-Site: cross-site` on something else than a top-level GET navigation.
+    CrossSite(String),
+    /// A state-changing or upgrade request from a foreign `Origin`.
+    ForeignOrigin(String),
+    /// A CORS preflight from a foreign origin.
+    ForeignPreflight(String),
+    /// A Private/Local Network Access preflight from a foreign origin.
+    NetworkAccessPreflight(String),
+}
+
+impl HttpRefusal {
+    /// The counter key.
+    pub fn key(&self) -> &'static str {
+        match self {
+            HttpRefusal::MissingHost | HttpRefusal::MultipleHosts => "missing-host",
+            HttpRefusal::ForeignHost(_) => "foreign-host",
+            HttpRefusal::CrossSite(_) => "cross-site",
+            HttpRefusal::ForeignOrigin(_) => "foreign-origin",
+            HttpRefusal::ForeignPreflight(_) => "foreign-preflight",
+            HttpRefusal::NetworkAccessPreflight(_) => "network-access-preflight",
+        }
+    }
+
+    /// The status sent: 421 for a foreign Host (the request was not meant for this server), 400
+    /// for a missing one, 403 for the rest.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpRefusal::ForeignHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            HttpRefusal::MissingHost | HttpRefusal::MultipleHosts => StatusCode::BAD_REQUEST,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl std::fmt::Display for HttpRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpRefusal::MissingHost => write!(f, "no Host header"),
+            HttpRefusal::MultipleHosts => write!(f, "more than one Host header"),
+            HttpRefusal::ForeignHost(h) => write!(f, "Host {h:?} is not an allowed name (DNS rebinding?)"),
+            HttpRefusal::CrossSite(what) => write!(f, "cross-site request refused ({what})"),
+            HttpRefusal::ForeignOrigin(o) => write!(f, "Origin {o:?} is not allowed for this request"),
+            HttpRefusal::ForeignPreflight(o) => write!(f, "CORS preflight from foreign Origin {o:?}"),
+            HttpRefusal::NetworkAccessPreflight(o) => {
+                write!(f, "private/local network access preflight from foreign Origin {o:?}")
+            }
+        }
+    }
+}
+
+impl HttpPolicy {
+    /// Builds the policy of a front listening on `port` (`None`: a Unix front).
+    pub fn new(config: &HttpConfig, port: Option<u16>) -> Result<HttpPolicy, String> {
+        let mut hosts: Vec<HostEntry> = DEFAULT_HOSTS
+            .iter()
+            .map(|h| HostEntry {
+                name: h.to_string(),
+                port,
+            })
+            .collect();
+        for text in &config.allow_hosts {
+            let (name, explicit) = split_host(&text.to_ascii_lowercase())
+                .ok_or_else(|| format!("allowed host {text:?} is not a host name"))?;
+            hosts.push(HostEntry {
+                name,
+                port: explicit.or(port),
+            });
+        }
+        let mut origins: Vec<Origin> = match port {
+            Some(p) => DEFAULT_HOSTS
+                .iter()
+                .map(|h| Origin {
+                    scheme: "http".into(),
+                    host: h.to_string(),
+                    port: Some(p),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for text in &config.allow_origins {
+            origins.push(parse_origin(text).ok_or_else(|| format!("allowed origin {text:?} is not an origin"))?);
+        }
+        let identity_header = config
+            .identity_header
+            .as_deref()
+            .map(|h| HeaderName::from_bytes(h.as_bytes()).map_err(|_| format!("{h:?} is not a header name")))
+            .transpose()?;
+        Ok(HttpPolicy {
+            hosts,
+            origins,
+            identity_header,
+            limits: HeadLimits {
+                timeout: config.header_timeout,
+                max_bytes: config.max_header_bytes,
+                max_headers: config.max_headers,
+            },
+        })
+    }
+
+    /// The `Host` values as text, for the published status.
+    pub fn host_list(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .map(|h| match h.port {
+                Some(p) => format!("{}:{p}", h.name),
+                None => h.name.clone(),
+            })
+            .collect()
+    }
+
+    fn host_allowed(&self, value: &str) -> bool {
+        let Some((name, port)) = split_host_ref(value) else {
+            return false;
+        };
+        self.hosts.iter().any(|h| {
+            h.name.eq_ignore_ascii_case(name)
+                && match h.port {
+                    None => true,
+                    Some(want) => port == Some(want) || (port.is_none() && want == 80),
+                }
+        })
+    }
+
+    fn origin_allowed(&self, value: &str) -> bool {
+        parse_origin(value).is_some_and(|o| self.origins.contains(&o))
+    }
+
+    /// Checks one request head.
+    pub fn check(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), HttpRefusal> {
+        let mut hosts = headers.get_all(HOST).iter();
+        let host = hosts.next().ok_or(HttpRefusal::MissingHost)?;
+        if hosts.next().is_some() {
+            return Err(HttpRefusal::MultipleHosts);
+        }
+        let host = host.to_str().map_err(|_| HttpRefusal::ForeignHost(lossy(host)))?;
+        if !self.host_allowed(host) {
+            return Err(HttpRefusal::ForeignHost(host.to_string()));
+        }
+        if let Some(authority) = uri.authority() {
+            if !self.host_allowed(authority.as_str()) {
+                return Err(HttpRefusal::ForeignHost(authority.to_string()));
+            }
+        }
+        let upgrade = is_upgrade(headers);
+        cross_site(method, headers, upgrade)?;
+        let origin = headers.get(ORIGIN).map(lossy);
+        if method == Method::OPTIONS && headers.contains_key("access-control-request-method") {
+            return match origin {
+                Some(o) if !self.origin_allowed(&o) => {
+                    if headers.contains_key("access-control-request-private-network")
+                        || headers.contains_key("access-control-request-local-network")
+                    {
+                        Err(HttpRefusal::NetworkAccessPreflight(o))
+                    } else {
+                        Err(HttpRefusal::ForeignPreflight(o))
+                    }
+                }
+                _ => Ok(()),
+            };
+        }
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe || upgrade {
+            if let Some(o) = origin {
+                if !self.origin_allowed(&o) {
+                    return Err(HttpRefusal::ForeignOrigin(o));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The resource-isolation policy on `Sec-Fetch-Site`: cross-site requests pass only as top-level
+/// GET navigations (a link the user followed), never as fetches, embeds or WebSockets.
+fn cross_site(method: &Method, headers: &HeaderMap, upgrade: bool) -> Result<(), HttpRefusal> {
+    let Some(site) = headers.get("sec-fetch-site") else {
+        return Ok(());
+    };
+    if !site.as_bytes().eq_ignore_ascii_case(b"cross-site") {
+        return Ok(());
+    }
+    let mode = headers.get("sec-fetch-mode").map(lossy).unwrap_or_default();
+    let dest = headers.get("sec-fetch-dest").map(lossy).unwrap_or_default();
+    let navigation = mode.eq_ignore_ascii_case("navigate")
+        && *method == Method::GET
+        && !upgrade
+        && !matches!(dest.to_ascii_lowercase().as_str(), "object" | "embed");
+    if navigation {
+        Ok(())
+    } else {
+        Err(HttpRefusal::CrossSite(format!(
+            "Sec-Fetch-Site cross-site, mode {}, dest {}",
+            or_dash(&mode),
+            or_dash(&dest)
+        )))
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+/// Whether a request asks to switch protocols (`Connection: upgrade` with `Upgrade`).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE)
+        && headers.get_all(CONNECTION).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+        })
+}
+
+fn lossy(v: &HeaderValue) -> String {
+    String::from_utf8_lossy(v.as_bytes()).into_owned()
+}
+
+/// `name`, `name:port`, `[v6]`, `[v6]:port` → (lower-case name, port). `None` for anything
+/// else (empty, spaces, userinfo, a bad port).
+fn split_host(text: &str) -> Option<(String, Option<u16>)> {
+    split_host_ref(text).map(|(name, port)| (name.to_ascii_lowercase(), port))
+}
+
+/// [`split_host`] without allocating: the name as written (compare it case-insensitively).
+fn split_host_ref(text: &str) -> Option<(&str, Option<u16>)> {
+    if text.is_empty() || text.bytes().any(|b| b.is_ascii_whitespace() || b == b'@' || b == b'/') {
+        return None;
+    }
+    let (name, port) = if text.starts_with('[') {
+        let close = text.find(']')?;
+        text[1..close].parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match &text[close + 1..] {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (&text[..=close], port)
+    } else {
+        match text.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (text, None),
+        }
+    };
+    if name.is_empty() {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse().ok()?),
+        Some(_) => return None,
+    };
+    Some((name, port))
+}
+
+/// Parses an origin (`scheme://host[:port]`, no path); the port defaults by scheme.
+pub fn parse_origin(text: &str) -> Option<Origin> {
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+        return None;
+    }
+    let (host, port) = split_host(rest)?;
+    let port = port.or(match scheme.as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    });
+    Some(Origin { scheme, host, port })
+}
+
+/// Request headers that carry a client's claimed identity or address: removed before
+/// forwarding, so the upstream sees only what the guard proved.
+const IDENTITY_HEADERS: [&str; 3] = ["forwarded", "x-real-ip", "x-client-ip"];
+
+/// Removes claimed identities (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, the identity header)
+/// and, when configured, states the proven one.
+pub fn scrub(headers: &mut HeaderMap, identity: Option<(&HeaderName, &str)>) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| {
+            let k = k.as_str();
+            IDENTITY_HEADERS.contains(&k) || k.starts_with("x-forwarded-")
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+    if let Some((name, value)) = identity {
+        headers.remove(name);
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name.clone(), v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy() -> HttpPolicy {
+        HttpPolicy::new(
+            &HttpConfig {
+                allow_hosts: vec!["app.localhost".into(), "Dev.Example:9000".into()],
+                allow_origins: vec!["https://app.example".into()],
+                ..HttpConfig::default()
+            },
+            Some(8080),
+        )
+        .unwrap()
+    }
+
+    fn req(method: &str, uri: &str, headers: &[(&str, &str)]) -> Result<(), HttpRefusal> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        policy().check(&method.parse().unwrap(), &uri.parse().unwrap(), &map)
+    }
+
+    #[test]
+    fn only_allowed_host_names_with_the_front_port_pass() {
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "LOCALHOST:8080",
+            "app.localhost:8080",
+            "dev.example:9000",
+        ] {
+            assert_eq!(req("GET", "/", &[("host", ok)]), Ok(()), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "localhost:8081",
+            "localhost",
+            "localhost.:8080",
+            "127.0.0.1:8080@evil",
+            "",
+            "[::1",
+            "0.0.0.0:8080",
+        ] {
+            assert!(req("GET", "/", &[("host", bad)]).is_err(), "{bad}");
+        }
+        assert_eq!(req("GET", "/", &[]), Err(HttpRefusal::MissingHost));
+        assert_eq!(
+            req("GET", "/", &[("host", "localhost:8080"), ("host", "evil:8080")]),
+            Err(HttpRefusal::MultipleHosts)
+        );
+        assert_eq!(
+            req("GET", "http://evil.example:8080/", &[("host", "localhost:8080")]),
+            Err(HttpRefusal::ForeignHost("evil.example:8080".into()))
+        );
+    }
+
+    #[test]
+    fn state_changes_and_upgrades_need_an_allowed_origin() {
+        let h = ("host", "localhost:8080");
+        assert_eq!(
+            req("POST", "/", &[h]),
+            Ok(()),
+            "no Origin: not a browser's cross-origin request"
+        );
+        assert_eq!(req("POST", "/", &[h, ("origin", "http://localhost:8080")]), Ok(()));
+        assert_eq!(req("POST", "/", &[h, ("origin", "https://app.example")]), Ok(()));
+        assert_eq!(
+            req("POST", "/", &[h, ("origin", "http://evil.example")]),
+            Err(HttpRefusal::ForeignOrigin("http://evil.example".into()))
+        );
+        assert!(req("DELETE", "/", &[h, ("origin", "null")]).is_err());
+        assert_eq!(
+            req("GET", "/", &[h, ("origin", "http://evil.example")]),
+            Ok(()),
+            "reads are Host-checked"
+        );
+        let ws = [h, ("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")];
+        assert_eq!(
+            req(
+                "GET",
+                "/ws",
+                &[ws[0], ws[1], ws[2], ("origin", "http://127.0.0.1:8080")]
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            req(
+                "GET",
+                "/ws",
+                &[ws[0], ws[1], ws[2], ("origin", "http://evil.example:8080")]
+            ),
+            Err(HttpRefusal::ForeignOrigin(_))
+        ));
+    }
+
+    #[test]
+    fn cross_site_passes_only_as_a_top_level_navigation() {
+        let h = ("host", "localhost:8080");
+        let nav = [
+            h,
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ];
+        assert_eq!(req("GET", "/", &nav), Ok(()));
+        assert!(matches!(req("POST", "/", &nav), Err(HttpRefusal::CrossSite(_))));
+        let fetch = [
+            h,
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-dest", "image"),
+        ];
+        assert!(matches!(req("GET", "/", &fetch), Err(HttpRefusal::CrossSite(_))));
+        assert_eq!(req("GET", "/", &[h, ("sec-fetch-site", "same-origin")]), Ok(()));
+    }
+
+    #[test]
+    fn foreign_preflights_are_refused_and_own_ones_pass() {
+        let h = ("host", "localhost:8080");
+        let acrm = ("access-control-request-method", "PUT");
+        assert!(matches!(
+            req("OPTIONS", "/", &[h, acrm, ("origin", "http://evil.example")]),
+            Err(HttpRefusal::ForeignPreflight(_))
+        ));
+        assert!(matches!(
+            req(
+                "OPTIONS",
+                "/",
+                &[
+                    h,
+                    acrm,
+                    ("origin", "http://evil.example"),
+                    ("access-control-request-private-network", "true")
+                ]
+            ),
+            Err(HttpRefusal::NetworkAccessPreflight(_))
+        ));
+        assert_eq!(
+            req("OPTIONS", "/", &[h, acrm, ("origin", "https://app.example:443")]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn unix_fronts_accept_their_names_on_any_port() {
+        let p = HttpPolicy::new(&HttpConfig::default(), None).unwrap();
+        let mut m = HeaderMap::new();
+        m.insert(HOST, HeaderValue::from_static("localhost"));
+        assert_eq!(p.check(&Method::GET, &"/".parse().unwrap(), &m), Ok(()));
+        m.insert(HOST, HeaderValue::from_static("evil.example"));
+        assert!(p.check(&Method::GET, &"/".parse().unwrap(), &m).is_err());
+    }
+
+    #[test]
+    fn claimed_identities_are_removed_and_the_proven_one_set() {
+        let mut m = HeaderMap::new();
+        for (k, v) in [
+            ("forwarded", "for=1.2.3.4"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-user", "admin"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-loopwarden-user", "root"),
+            ("accept", "*/*"),
+        ] {
+            m.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let name = HeaderName::from_static("x-loopwarden-user");
+        scrub(&mut m, Some((&name, "alice")));
+        let left: Vec<_> = m.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect();
+        assert_eq!(left, vec![("accept", "*/*"), ("x-loopwarden-user", "alice")]);
+    }
+
+    proptest! {
+        #[test]
+        fn no_header_value_makes_the_check_panic(
+            method in "[A-Z]{1,8}",
+            host in proptest::collection::vec(any::<u8>(), 0..40),
+            origin in proptest::collection::vec(any::<u8>(), 0..40),
+            site in "(cross-site|same-origin|none|[a-z-]{0,12})",
+        ) {
+            let mut m = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&host) { m.insert(HOST, v); }
+            if let Ok(v) = HeaderValue::from_bytes(&origin) { m.insert(ORIGIN, v); }
+            m.insert("sec-fetch-site", HeaderValue::from_str(&site).unwrap());
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let _ = policy().check(&method, &Uri::from_static("/"), &m);
+            if let Ok(text) = std::str::from_utf8(&host) { let _ = parse_origin(text); let _ = split_host(text); }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Accepting on a front: each connection is counted, its peer identified and judged before a
+//! byte reaches the upstream, then forwarded — spliced (TCP mode) or served request by request
+//! (HTTP mode).
+
+use crate::endpoint::Upstream;
+use crate::front::Bound;
+use crate::identity::{self, Peer};
+use crate::policy::{Refusal, Slot};
+use crate::splice;
+use crate::state::{FrontState, Shared};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// Bound on connecting to the upstream in TCP mode.
+const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after the process ran out of descriptors, before accepting again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A client connection of either kind; a TCP one with the front address it came to and its
+/// own address (known from the listener and `accept`, so no system call asks again).
+enum Client {
+    Tcp(TcpStream, SocketAddr, SocketAddr),
+    Unix(UnixStream),
+}
+
+/// Accepts on one socket of a front until the guard drains.
+pub async fn accept_loop(bound: Bound, front: Arc<FrontState>, shared: Arc<Shared>) -> std::io::Result<()> {
+    let mut draining = shared.draining.clone();
+    match bound {
+        Bound::Tcp(l) => {
+            let listener = TcpListener::from_std(l)?;
+            // Bound to one loopback address (never a wildcard): every accepted socket has it.
+            let local = listener.local_addr()?;
+            loop {
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = crate::state::drained(&mut draining) => return Ok(()),
+                };
+                match accepted {
+                    Ok((stream, peer)) => spawn(Client::Tcp(stream, local, peer), &front, &shared),
+                    Err(e) => backoff(&shared, &front, e).await,
+                }
+            }
+        }
+        Bound::Unix(l) => {
+            let listener = UnixListener::from_std(l)?;
+            loop {
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = crate::state::drained(&mut draining) => return Ok(()),
+                };
+                match accepted {
+                    Ok((stream, _)) => spawn(Client::Unix(stream), &front, &shared),
+                    Err(e) => backoff(&shared, &front, e).await,
+                }
+            }
+        }
+    }
+}
+
+/// Out of descriptors or memory: the connection stays in the backlog; wait a little rather
+/// than spin.
+async fn backoff(shared: &Shared, front: &FrontState, e: std::io::Error) {
+    if shared.refusal_log.permit(&shared.name) {
+        eprintln!(
+            "loopwarden guard {} front {}: accept failed: {e}",
+            shared.name, front.config.name
+        );
+    }
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
+}
+
+fn spawn(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>) {
+    let (front, shared) = (Arc::clone(front), Arc::clone(shared));
+    tokio::spawn(async move { handle(client, front, shared).await });
+}
+
+async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
+    front.counters.accepted();
+    let policy = front.policy();
+    let mut slot = match front.occupancy.enter(policy.max_conns) {
+        Ok(slot) => slot,
+        Err(refusal) => return shared.refuse(&front, None, &refusal).await,
+    };
+    let peer = match identify(&client, &shared) {
+        Ok(peer) => peer,
+        Err(why) => return shared.refuse(&front, None, &Refusal::Unidentified(why)).await,
+    };
+    if !policy.admits(&peer) {
+        return shared.refuse(&front, Some(peer), &Refusal::NotAllowed).await;
+    }
+    if let Err(refusal) = front.occupancy.admit_user(&mut slot, peer.uid, policy.max_per_user) {
+        return shared.refuse(&front, Some(peer), &refusal).await;
+    }
+    front.counters.allowed();
+    if policy.http.is_some() {
+        match client {
+            Client::Tcp(s, ..) => {
+                let _ = s.set_nodelay(true);
+                crate::http::serve(s, peer, front, shared).await
+            }
+            Client::Unix(s) => crate::http::serve(s, peer, front, shared).await,
+        }
+    } else {
+        forward(client, &front, &shared, slot).await
+    }
+}
+
+fn identify(client: &Client, shared: &Shared) -> Result<Peer, String> {
+    match client {
+        Client::Tcp(_, local, remote) => identity::tcp_peer(*local, *remote, &shared.accounts),
+        Client::Unix(s) => identity::unix_peer(s),
+    }
+}
+
+/// TCP mode: connect the upstream and splice both ways; the slot is held until the end.
+async fn forward(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, _slot: Slot) {
+    let upstream = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, connect(&front.config.upstream)).await;
+    let upstream = match upstream {
+        Ok(Ok(u)) => u,
+        Ok(Err(e)) => return upstream_failed(front, shared, &e.to_string()),
+        Err(_) => return upstream_failed(front, shared, "no connection within 5s"),
+    };
+    let result = match (client, upstream) {
+        (Client::Tcp(c, ..), UpstreamStream::Tcp(u)) => {
+            let _ = c.set_nodelay(true);
+            splice::forward(c, u).await
+        }
+        (Client::Tcp(c, ..), UpstreamStream::Unix(u)) => {
+            let _ = c.set_nodelay(true);
+            splice::forward(c, u).await
+        }
+        (Client::Unix(c), UpstreamStream::Tcp(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), UpstreamStream::Unix(u)) => splice::forward(c, u).await,
+    };
+    let _ = result; // a reset mid-stream is the peers' business; both sides are closed now
+}
+
+fn upstream_failed(front: &FrontState, shared: &Shared, why: &str) {
+    front.counters.upstream_error();
+    if shared.refusal_log.permit(&shared.name) {
+        eprintln!(
+            "loopwarden guard {} front {}: upstream {}: {why}",
+            shared.name, front.config.name, front.config.upstream
+        );
+    }
+}
+
+/// A connected upstream stream.
+enum UpstreamStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+async fn connect(upstream: &Upstream) -> std::io::Result<UpstreamStream> {
+    Ok(match upstream {
+        Upstream::Tcp(addr) => {
+            let s = TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            UpstreamStream::Tcp(s)
+        }
+        Upstream::Unix(path) => UpstreamStream::Unix(UnixStream::connect(path).await?),
+    })
+}

@@ -1,0 +1,216 @@
+//! `loopwarden guard`: a front that lets only the intended local users (and, with --http, only
+//! the intended web pages) reach a local service.
+
+use anyhow::Context;
+use loopwarden_guard::config::{self, FrontConfig, GuardConfig, HttpConfig, SocketFileConfig};
+use loopwarden_guard::endpoint::{Listen, Upstream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Put a local service behind a front that admits only the users (and web pages) you intend.
+///
+/// Every connection's user is identified before a byte reaches the service — loopback TCP
+/// clients by the kernel's record of their socket (inet_diag), Unix clients by SO_PEERCRED —
+/// and refused unless allowed. A TCP front takes both 127.0.0.1 and [::1] on its port. Without
+/// --http, allowed connections are forwarded zero-copy (splice); with --http, every request's
+/// Host, Origin and Sec-Fetch-Site are checked too (DNS rebinding, cross-site requests,
+/// WebSocket hijacking), incoming X-Forwarded-*/Forwarded headers are removed, and refusals are
+/// answered 421/403 with the reason.
+///
+/// The service itself must not be reachable around the guard: keep it on a Unix socket in a
+/// private directory, or restrict its loopback port to the guard's user with
+/// `loopwarden harden --allow PORT=GUARD-USER` (the guard warns at start when it is not).
+///
+/// SIGTERM drains open connections, SIGHUP reloads the policy without dropping allowed ones.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  loopwarden guard --listen 127.0.0.1:8080 --to 127.0.0.1:18080 --allow-user alice
+        alice (only) reaches the service on 127.0.0.1:18080 through localhost:8080
+  loopwarden guard --listen localhost:8080 --to 127.0.0.1:18080 --allow-group dev --http
+        members of dev, from their own browser pages only: foreign Host/Origin refused
+  loopwarden guard --listen unix:/run/app/app.sock --to 127.0.0.1:18080 --allow-group dev --socket-mode 0660 --socket-group dev
+  loopwarden guard --config /etc/loopwarden/guard.toml      several fronts, one process
+  loopwarden guard --status                                 what running guards let in and refused
+  loopwarden harden --allow 18080=loopwarden-guard          then only the guard reaches the service
+
+Config file (TOML), one [[front]] table per front:
+  [[front]]
+  listen = \"127.0.0.1:8080\"        # or \"unix:/run/app/app.sock\"
+  to = \"127.0.0.1:18080\"           # or \"unix:/run/app-private/app.sock\"
+  allow_users = [\"alice\"]
+  allow_groups = [\"dev\"]
+  http = true
+  allow_hosts = [\"app.localhost\"]   # besides localhost, 127.0.0.1, [::1] with the port
+  allow_origins = [\"https://tool.example\"]
+  identity_header = \"X-Loopwarden-User\"
+  max_conns_per_user = 64")]
+pub struct Args {
+    /// Where clients connect: 127.0.0.1:PORT, [::1]:PORT or localhost:PORT (both families are
+    /// taken), or unix:PATH.
+    #[arg(long, value_name = "ADDR", required_unless_present_any = ["config", "status"], conflicts_with = "config")]
+    listen: Option<String>,
+    /// Where allowed clients are forwarded: a loopback HOST:PORT or unix:PATH.
+    #[arg(long, value_name = "ADDR", required_unless_present_any = ["config", "status"], conflicts_with = "config")]
+    to: Option<String>,
+    /// Admit this user (name or uid); repeat for several.
+    #[arg(long = "allow-user", value_name = "USER")]
+    allow_users: Vec<String>,
+    /// Admit members of this group (name or gid); repeat for several.
+    #[arg(long = "allow-group", value_name = "GROUP")]
+    allow_groups: Vec<String>,
+    /// Check every HTTP request: Host, Origin, Sec-Fetch-Site, CORS and network-access preflights.
+    #[arg(long)]
+    http: bool,
+    /// With --http: also accept this Host (NAME means NAME with the front's port); repeatable.
+    #[arg(long = "allow-host", value_name = "HOST", requires = "http")]
+    allow_hosts: Vec<String>,
+    /// With --http: also accept this Origin (scheme://host[:port]) for state-changing requests,
+    /// WebSocket upgrades and preflights; repeatable.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
+    allow_origins: Vec<String>,
+    /// With --http: tell the upstream who the proven local user is, in this header.
+    #[arg(long, value_name = "HEADER", requires = "http")]
+    identity_header: Option<String>,
+    /// With --http: seconds a client has to send a complete request head (slowloris).
+    #[arg(long, value_name = "SECS", requires = "http", default_value_t = config::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    header_timeout: u64,
+    /// With --http: largest request head in bytes (431 beyond).
+    #[arg(long, value_name = "BYTES", requires = "http", default_value_t = config::DEFAULT_MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
+    /// With --http: most request header fields (431 beyond).
+    #[arg(long, value_name = "N", requires = "http", default_value_t = config::DEFAULT_MAX_HEADERS)]
+    max_headers: usize,
+    /// Most connections open at once through the front (new ones are closed beyond).
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_CONNS)]
+    max_conns: usize,
+    /// Most connections open at once per user.
+    #[arg(long, value_name = "N")]
+    max_conns_per_user: Option<usize>,
+    /// Unix front: the socket file's mode (octal).
+    #[arg(long, value_name = "MODE", default_value = "0660")]
+    socket_mode: String,
+    /// Unix front: the socket file's owner.
+    #[arg(long, value_name = "USER")]
+    socket_owner: Option<String>,
+    /// Unix front: the socket file's group (and its directory's, when the guard creates it).
+    #[arg(long, value_name = "GROUP")]
+    socket_group: Option<String>,
+    /// Read the fronts from a TOML file instead (re-read on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Instance name: names the status directory /run/loopwarden/guard/NAME and the log lines
+    /// (a config file names itself: `name = …`, else its file name).
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    name: Option<String>,
+    /// Publish the status in this directory instead (a config file says `status_dir = …`).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    status_dir: Option<PathBuf>,
+    /// Seconds SIGTERM waits for open connections before closing them.
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_DRAIN_TIMEOUT.as_secs())]
+    drain_timeout: u64,
+    /// Worker threads, each accepting and serving on its own (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    workers: usize,
+    /// Print what the running guards allow and their counters, and exit.
+    #[arg(long)]
+    status: bool,
+    /// With --status: as JSON (loopwarden.guard-status/v1, one object per guard).
+    #[arg(long, requires = "status")]
+    json: bool,
+    /// With --status: in Prometheus text format (for node_exporter's textfile collector).
+    #[arg(long, requires = "status", conflicts_with = "json")]
+    prometheus: bool,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    if args.status {
+        return status(&args);
+    }
+    let source = match &args.config {
+        Some(path) => loopwarden_guard::Source::File(path.clone()),
+        None => loopwarden_guard::Source::Fixed(from_args(&args)?),
+    };
+    loopwarden_guard::run(source)?;
+    Ok(super::EXIT_CLEAN)
+}
+
+/// Builds a one-front configuration from the options, naming the option at fault.
+fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
+    let listen_text = args.listen.as_deref().unwrap_or_default();
+    let listen = Listen::parse(listen_text).map_err(|why| anyhow::anyhow!("--listen {listen_text}: {why}"))?;
+    let to_text = args.to.as_deref().unwrap_or_default();
+    let upstream = Upstream::parse(to_text).map_err(|why| anyhow::anyhow!("--to {to_text}: {why}"))?;
+    let mode = config::parse_mode(&args.socket_mode)
+        .map_err(|why| anyhow::anyhow!("--socket-mode {}: {why}", args.socket_mode))?;
+    let name = args.name.clone().unwrap_or_else(|| match &listen {
+        Listen::Tcp(port) => format!("port-{port}"),
+        Listen::Unix(path) => path
+            .file_stem()
+            .map(|s| {
+                s.to_string_lossy()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect()
+            })
+            .unwrap_or_else(|| "unix".into()),
+    });
+    let http = args.http.then(|| HttpConfig {
+        allow_hosts: args.allow_hosts.clone(),
+        allow_origins: args.allow_origins.clone(),
+        identity_header: args.identity_header.clone(),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        max_header_bytes: args.max_header_bytes,
+        max_headers: args.max_headers,
+    });
+    let config = GuardConfig {
+        name,
+        fronts: vec![FrontConfig {
+            name: listen.to_string(),
+            listen,
+            upstream,
+            allow_users: args.allow_users.clone(),
+            allow_groups: args.allow_groups.clone(),
+            http,
+            max_conns: args.max_conns,
+            max_conns_per_user: args.max_conns_per_user,
+            socket: SocketFileConfig {
+                mode,
+                owner: args.socket_owner.clone(),
+                group: args.socket_group.clone(),
+            },
+        }],
+        status_dir: args.status_dir.clone(),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        workers: args.workers,
+    };
+    config::validate(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(config)
+}
+
+fn status(args: &Args) -> anyhow::Result<u8> {
+    let root = args
+        .status_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(loopwarden_core::facts::GUARD_STATUS_DIR));
+    let root = match &args.name {
+        Some(name) if args.status_dir.is_none() => root.join(name),
+        _ => root,
+    };
+    let guards = if root.exists() {
+        loopwarden_guard::status::read_all(&root).map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&guards).context("cannot render the status as JSON")? + "\n"
+    } else if args.prometheus {
+        loopwarden_guard::status::prometheus(&guards)
+    } else if guards.is_empty() {
+        format!("no running guard publishes its status under {}\n", root.display())
+    } else {
+        loopwarden_guard::status::render(&guards)
+    };
+    super::output::print(&text)?;
+    Ok(super::EXIT_CLEAN)
+}

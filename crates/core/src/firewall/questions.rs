@@ -3,6 +3,7 @@
 use super::eval::NAT_NOT_UNDERSTOOD;
 use super::eval::{Analysis, Host, Packets, Reach};
 use super::model::{Cond, Dir, Item, Nat};
+use super::port_index::PortIndex;
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
 use super::verdict::{Answer, Decision, Leaf, Outcome, Paths, Rewrite};
 use crate::facts::HostFacts;
@@ -47,6 +48,9 @@ pub struct Firewall {
     inbound_cache: Mutex<HashMap<(bool, String), Arc<Answer>>>,
     /// Answers of [`Firewall::inbound`], by family, sources and destinations.
     any_port_cache: Mutex<HashMap<(bool, RangeSet, RangeSet), Arc<Inbound>>>,
+    /// Local clients' paths to a loopback destination over a protocol, every port at once
+    /// ([`Firewall::uids_allowed`]).
+    local_client_cache: Mutex<HashMap<(bool, RangeSet, u8), Arc<(Answer, PortIndex)>>>,
 }
 
 /// Where a neighbour's packets from some sources to some destinations go, for every protocol and
@@ -57,6 +61,8 @@ pub struct Firewall {
 pub struct Inbound {
     /// Each class's representative interface, its members joined (`eth0, eth1`), and the answer.
     pub per_class: Vec<(String, String, Answer)>,
+    /// Each class's answer indexed by port, in the order of `per_class`.
+    ports: Vec<PortIndex>,
 }
 
 /// What happens to one service's packets arriving on one class of interfaces.
@@ -79,11 +85,13 @@ impl Inbound {
         let (proto_v, port_v) = (u128::from(proto), u128::from(port));
         self.per_class
             .iter()
-            .map(|(_, interfaces, answer)| {
-                let narrowed: Vec<Leaf> = answer
-                    .leaves
+            .zip(&self.ports)
+            .map(|((_, interfaces, answer), index)| {
+                let narrowed: Vec<Leaf> = index
+                    .candidates(port)
                     .iter()
-                    .filter(|l| keep(l) && l.packets.proto.contains(proto_v))
+                    .filter_map(|&i| answer.leaves.get(i as usize))
+                    .filter(|l| keep(l))
                     .filter_map(|l| narrow_to_port(l, proto_v, port_v))
                     .collect();
                 let refs: Vec<&Leaf> = narrowed.iter().collect();
@@ -104,28 +112,32 @@ impl Inbound {
 }
 
 /// A path narrowed to one protocol and original destination port, or `None` when it does not
-/// carry that port.
+/// carry that port (decided before anything is copied).
 fn narrow_to_port(l: &Leaf, proto: u128, port: u128) -> Option<Leaf> {
+    if !carries(l, proto, port) {
+        return None;
+    }
     let mut l = l.clone();
     l.packets.proto = RangeSet::single(proto);
     match &mut l.rewrite {
         Some(rw) => {
-            if !rw.original_dport.contains(port) {
-                return None;
-            }
             rw.original_dport = RangeSet::single(port);
             if !l.packets.dport.is_empty() && rw.port.is_none() {
                 l.packets.dport = RangeSet::single(port);
             }
         }
-        None => {
-            if !l.packets.dport.contains(port) {
-                return None;
-            }
-            l.packets.dport = RangeSet::single(port);
-        }
+        None => l.packets.dport = RangeSet::single(port),
     }
     Some(l)
+}
+
+/// Whether a path carries packets of protocol `proto` sent to port `port` (before any rewrite).
+fn carries(l: &Leaf, proto: u128, port: u128) -> bool {
+    l.packets.proto.contains(proto)
+        && match &l.rewrite {
+            Some(rw) => rw.original_dport.contains(port),
+            None => l.packets.dport.contains(port),
+        }
 }
 
 /// One DNAT rule that turns outside traffic into loopback traffic, and what happens to it.
@@ -206,6 +218,7 @@ impl Firewall {
             classes: classes.into_iter().map(|(_, m)| m).collect(),
             inbound_cache: Mutex::new(HashMap::new()),
             any_port_cache: Mutex::new(HashMap::new()),
+            local_client_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -228,7 +241,7 @@ impl Firewall {
         if let Some(hit) = self.any_port_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
-        let per_class = self
+        let per_class: Vec<(String, String, Answer)> = self
             .outside
             .iter()
             .map(|iif| {
@@ -236,7 +249,11 @@ impl Firewall {
                 (iif.clone(), self.class_of(iif), self.analysis.query(start, Reach::Full))
             })
             .collect();
-        let inbound = Arc::new(Inbound { per_class });
+        let ports = per_class
+            .iter()
+            .map(|(_, _, answer)| PortIndex::new(&answer.leaves))
+            .collect();
+        let inbound = Arc::new(Inbound { per_class, ports });
         if let Ok(mut cache) = self.any_port_cache.lock() {
             cache.insert(key, inbound.clone());
         }
@@ -282,6 +299,11 @@ impl Firewall {
 
     /// Which uids may connect to `addr:port` (`proto` 6 or 17) from this host over loopback.
     /// A wildcard address is asked as `127.0.0.1` or `::1`.
+    ///
+    /// One query per address and protocol answers every port (cached); each port reads its
+    /// paths from it. Only when that cannot settle the port — the query was cut short, or the
+    /// port's paths all hinge on conditions the evaluator could not decide — is the port asked
+    /// on its own, as the evaluator then tries those conditions both ways for it.
     pub fn uids_allowed(&self, addr: IpAddr, proto: u8, port: u16) -> UidAccess {
         let v6 = addr.is_ipv6();
         let dst = if addr.is_unspecified() {
@@ -293,10 +315,27 @@ impl Firewall {
         } else {
             RangeSet::single(addr_value(addr))
         };
-        let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
-        start.proto = RangeSet::single(proto.into());
-        start.dport = RangeSet::single(port.into());
-        let answer = self.analysis.query(start, Reach::LocalClient);
+        let every_port = self.local_clients(v6, &dst, proto);
+        let (every_port, index) = (&every_port.0, &every_port.1);
+        let (proto_v, port_v) = (u128::from(proto), u128::from(port));
+        let leaves: Vec<Leaf> = index
+            .candidates(port)
+            .iter()
+            .filter_map(|&i| every_port.leaves.get(i as usize))
+            .filter_map(|l| narrow_to_port(l, proto_v, port_v))
+            .collect();
+        let unsettled = !leaves.iter().any(Leaf::certainly_through) && leaves.iter().any(|l| !l.assumed.is_empty());
+        let answer = if every_port.truncated || unsettled {
+            let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
+            start.proto = RangeSet::single(proto_v);
+            start.dport = RangeSet::single(port_v);
+            self.analysis.query(start, Reach::LocalClient)
+        } else {
+            Answer {
+                leaves,
+                truncated: false,
+            }
+        };
         let mut access = UidAccess {
             allowed: RangeSet::empty(),
             maybe: RangeSet::empty(),
@@ -330,6 +369,24 @@ impl Firewall {
             access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
         }
         access
+    }
+
+    /// Where connections from local clients of any uid to `dst` over `proto` go, for every port
+    /// at once (cached by destination and protocol).
+    fn local_clients(&self, v6: bool, dst: &RangeSet, proto: u8) -> Arc<(Answer, PortIndex)> {
+        let key = (v6, dst.clone(), proto);
+        if let Some(hit) = self.local_client_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return hit;
+        }
+        let mut start = Packets::local_client(v6, dst.clone(), dst.clone(), RangeSet::range(0, u32::MAX as u128));
+        start.proto = RangeSet::single(proto.into());
+        let answer = self.analysis.query(start, Reach::LocalClient);
+        let index = PortIndex::new(&answer.leaves);
+        let answer = Arc::new((answer, index));
+        if let Ok(mut cache) = self.local_client_cache.lock() {
+            cache.insert(key, answer.clone());
+        }
+        answer
     }
 
     /// Every DNAT/redirect rule that translates outside traffic addressed to a loopback address,

@@ -62,12 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         report.merge_active(lab.findings(&facts));
         report.host.limits.extend(lab.limits());
     }
-    let text = if args.json {
-        json::render(&report).context("cannot serialise the report as JSON")?
+    if args.json {
+        output::stream(|out| json::write(out, &report))?;
     } else {
-        human::render(&report, output::use_color())
-    };
-    output::print(&text)?;
+        let color = output::use_color();
+        output::stream(|out| human::write(out, &report, color))?;
+    }
     Ok(if report.failing(args.fail_on).next().is_some() {
         super::EXIT_FINDINGS
     } else {

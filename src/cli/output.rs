@@ -26,6 +26,16 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Streams what `write` produces to stdout through a buffer, so that a large report is never
+/// held as text. A reader that went away is not an error, as for [`print`].
+pub fn stream(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 /// Serialises `value` as pretty JSON; a failure is an error, never a document that looks like
 /// output.
 pub fn to_json<T: serde::Serialize>(value: &T, what: &str) -> anyhow::Result<String> {

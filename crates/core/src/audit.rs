@@ -2,7 +2,6 @@
 
 use crate::checks;
 use crate::facts::HostFacts;
-use crate::inventory;
 use crate::report::{sort_findings, Report, ReportHost, REPORT_SCHEMA};
 
 /// Evaluates every static check against `facts` and assembles the report.
@@ -17,6 +16,7 @@ pub fn audit(facts: &HostFacts) -> Report {
         .flat_map(|evaluate| evaluate(&ctx))
         .collect();
     sort_findings(&mut findings);
+    let services = ctx.into_services();
     Report {
         schema: REPORT_SCHEMA.to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -32,7 +32,7 @@ pub fn audit(facts: &HostFacts) -> Report {
                 .map(|l| format!("{}: {}", l.scope, l.detail))
                 .collect(),
         },
-        services: inventory::services(facts),
+        services,
         findings,
     }
 }

@@ -203,7 +203,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     if obs.scheme == Scheme::Https {
         common.push("TLS service; probed without certificate verification".to_string());
     }
-    let finding = |check: CheckId, severity, status, title: String, mut evidence: Vec<String>, fix: &str| {
+    let finding = |check: CheckId, severity, status, title: String, mut evidence: Vec<String>, fix: &'static str| {
         evidence.extend(common.iter().cloned());
         Finding {
             check,
@@ -212,9 +212,9 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             severity,
             status,
             confidence: Confidence::Probed,
-            title,
+            title: title.into(),
             evidence,
-            fix: fix.to_string(),
+            fix: fix.into(),
             subject: None,
         }
     };

@@ -6,7 +6,7 @@ use crate::facts::{InetSocket, SocketState};
 use crate::firewall::questions::{fold, loopback};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::{Decision, Leaf};
-use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
+use crate::inventory::{inet_scope, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 
 /// Catalogue entry.
@@ -24,16 +24,12 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for socket in ctx.facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
+    // Bound to `lo` (SO_BINDTODEVICE): only traffic arriving on loopback reaches it.
+    let beyond_loopback = |s: &InetSocket| {
+        is_inet_service(s) && inet_scope(s) != Scope::Loopback && s.bound_device.as_deref() != Some("lo")
+    };
+    for (socket, id) in ctx.inet_services(beyond_loopback) {
         let scope = inet_scope(socket);
-        // Bound to `lo` (SO_BINDTODEVICE): only traffic arriving on loopback reaches it.
-        if scope == Scope::Loopback || socket.bound_device.as_deref() == Some("lo") {
-            continue;
-        }
-        let id = inet_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
-            continue;
-        }
         let what = if scope == Scope::Wildcard {
             "every address"
         } else {
@@ -48,7 +44,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             "{} {verb} on {} ({what}), held by {}",
             socket.protocol.as_str().to_uppercase(),
             id.split_once(':').map(|(_, rest)| rest).unwrap_or(&id),
-            describe_owner(ctx.facts, &socket.owners)
+            ctx.processes.describe(&socket.owners)
         )];
         if socket.address.is_ipv6() && socket.address.is_unspecified() && socket.v6only == Some(false) {
             evidence.push("IPV6_V6ONLY is off: the socket takes IPv4 connections too".to_string());
@@ -57,25 +53,35 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             evidence.push(format!("bound to device {dev} (SO_BINDTODEVICE)"));
         }
         let status = reachability(ctx, socket, &mut evidence);
-        let title = match status {
-            Status::Open => format!("reachable from the network, not only from this host ({what})"),
-            Status::Unknown => format!("bound beyond loopback ({what}); whether the network reaches it is not decided"),
-            Status::Blocked => {
-                format!("bound beyond loopback ({what}), but the firewall drops connections from outside")
+        let wildcard = scope == Scope::Wildcard;
+        let title = match (status, wildcard) {
+            (Status::Open, true) => "reachable from the network, not only from this host (every address)",
+            (Status::Open, false) => "reachable from the network, not only from this host (a non-loopback address)",
+            (Status::Unknown, true) => {
+                "bound beyond loopback (every address); whether the network reaches it is not decided"
+            }
+            (Status::Unknown, false) => {
+                "bound beyond loopback (a non-loopback address); whether the network reaches it is not decided"
+            }
+            (Status::Blocked, true) => {
+                "bound beyond loopback (every address), but the firewall drops connections from outside"
+            }
+            (Status::Blocked, false) => {
+                "bound beyond loopback (a non-loopback address), but the firewall drops connections from outside"
             }
         };
         out.push(Finding {
             check: CHECK.spec.id,
-            service: Some(id),
+            service: Some(id.to_string()),
             attacker: Attacker::Remote,
             severity: Severity::Medium,
             status,
             confidence: Confidence::Inspected,
-            title,
+            title: title.into(),
             evidence,
             fix: "bind to 127.0.0.1 and/or ::1 (or a Unix socket) if only local clients need it; \
                   otherwise restrict it in the firewall's input chain"
-                .to_string(),
+                .into(),
             subject: None,
         });
     }

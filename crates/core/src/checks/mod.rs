@@ -26,9 +26,10 @@ mod unix_abstract;
 mod unix_world;
 mod web;
 
-use crate::facts::HostFacts;
+use crate::facts::{HostFacts, InetSocket};
 use crate::report::{Attacker, Finding, Service};
 pub use id::{CheckId, UnknownCheckId};
+use std::collections::{HashMap, HashSet};
 
 /// Which stage decides a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -70,8 +71,14 @@ pub struct Check {
 pub struct Context<'a> {
     /// The snapshot.
     pub facts: &'a HostFacts,
+    /// The snapshot's processes by pid (who holds a socket).
+    pub processes: crate::inventory::Processes<'a>,
     /// Services derived from the snapshot's sockets.
     pub services: Vec<Service>,
+    /// Indexes into `services` by port, for the checks that look a port up.
+    by_port: HashMap<u16, Vec<usize>>,
+    /// The service id of each of `facts.inet_sockets`, in the same order.
+    inet_ids: Vec<String>,
     /// The snapshot's firewall, read once and ready for packet-path questions.
     pub firewall: crate::firewall::questions::Firewall,
 }
@@ -79,11 +86,54 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     /// Derives what the checks share from the facts.
     pub fn new(facts: &'a HostFacts) -> Context<'a> {
+        let services = crate::inventory::services(facts);
+        let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+        for (i, s) in services.iter().enumerate() {
+            if let Some(port) = s.port {
+                by_port.entry(port).or_default().push(i);
+            }
+        }
         Context {
             facts,
-            services: crate::inventory::services(facts),
+            processes: crate::inventory::Processes::new(facts),
+            services,
+            by_port,
+            inet_ids: facts
+                .inet_sockets
+                .iter()
+                .map(crate::inventory::inet_service_id)
+                .collect(),
             firewall: crate::firewall::questions::Firewall::new(facts),
         }
+    }
+
+    /// The inet sockets `keep` selects, each with its service id, once per id: the sockets of a
+    /// `SO_REUSEPORT` group are one service, named by the first of them.
+    pub fn inet_services<'c>(
+        &'c self,
+        keep: impl Fn(&InetSocket) -> bool + 'c,
+    ) -> impl Iterator<Item = (&'a InetSocket, &'c str)> + 'c {
+        let mut seen: HashSet<&str> = HashSet::new();
+        self.facts
+            .inet_sockets
+            .iter()
+            .zip(&self.inet_ids)
+            .filter(move |(socket, id)| keep(socket) && seen.insert(id.as_str()))
+            .map(|(socket, id)| (socket, id.as_str()))
+    }
+
+    /// The services, once the checks are done with the rest.
+    pub fn into_services(self) -> Vec<Service> {
+        self.services
+    }
+
+    /// The inet services on `port`, in the order of `services`.
+    pub fn services_on_port(&self, port: u16) -> impl Iterator<Item = &Service> {
+        self.by_port
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.services.get(i))
     }
 }
 

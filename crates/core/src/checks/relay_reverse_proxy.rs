@@ -3,9 +3,8 @@
 //! (`nginx -T`), HAProxy (its `-f` files), Caddy (`caddy adapt`), Apache (`-D DUMP_INCLUDES` and
 //! the files it lists). The finding is on the upstream service, with the file and line.
 
-use super::relay_target::loopback_tcp_target;
+use super::relay_target::Listeners;
 use super::{Check, CheckId, CheckSpec, Context, Stage};
-use crate::facts::HostFacts;
 use crate::readers::endpoint::is_loopback_host;
 use crate::readers::reverse_proxy::{published, Access, Published, Upstream};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
@@ -25,8 +24,13 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for p in published(&ctx.facts.relays.captures) {
-        add(ctx.facts, p, &mut out);
+    let published = published(&ctx.facts.relays.captures);
+    if published.is_empty() {
+        return out;
+    }
+    let listeners = Listeners::new(ctx.facts);
+    for p in published {
+        add(&listeners, p, &mut out);
     }
     out
 }
@@ -34,7 +38,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
 /// Adds one published upstream, merging with a finding already on the same service. A route
 /// only loopback clients may use publishes nothing; rules the reader could not evaluate leave it
 /// unknown.
-fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
+fn add(listeners: &Listeners, p: Published, out: &mut Vec<Finding>) {
     let (status, unevaluated) = match p.access {
         Access::Anyone => (Status::Open, None),
         Access::LoopbackOnly => return,
@@ -42,7 +46,7 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
     };
     let (service, shown) = match &p.upstream {
         Upstream::Tcp(host, port) if is_loopback_host(host) => {
-            let (id, listening) = loopback_tcp_target(facts, host, *port);
+            let (id, listening) = listeners.loopback_tcp_target(host, *port);
             let now = if listening { "" } else { " (nothing listens there now)" };
             (id, format!("{host}:{port}{now}"))
         }
@@ -74,12 +78,12 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
         severity: Severity::High,
         status,
         confidence: Confidence::Inspected,
-        title: format!("published beyond loopback by {} (pid {})", p.proxy, p.pid),
+        title: format!("published beyond loopback by {} (pid {})", p.proxy, p.pid).into(),
         evidence,
         fix: "make the proxy listen on 127.0.0.1/::1 only, or restrict who may use that route \
               (nginx: allow 127.0.0.1; deny all; Apache: Require local; HAProxy/Caddy: a client-address \
               rule) or put authentication in front; do not rely on the upstream's own Host or peer checks"
-            .to_string(),
+            .into(),
         subject: None,
     });
 }
@@ -88,7 +92,7 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
 mod tests {
     use super::*;
     use crate::checks::test_facts::{base, run};
-    use crate::facts::CommandCapture;
+    use crate::facts::{CommandCapture, HostFacts};
 
     fn with_capture(kind: &str, command: &str, output: &str) -> HostFacts {
         let mut facts = base();

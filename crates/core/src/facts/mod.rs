@@ -104,9 +104,4 @@ impl HostFacts {
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self)
     }
-
-    /// The process with this pid, if the snapshot has it.
-    pub fn process(&self, pid: u32) -> Option<&Process> {
-        self.processes.iter().find(|p| p.pid == pid)
-    }
 }

@@ -1,8 +1,11 @@
 //! The terminal rendering: host-wide findings first, then each service with its process and the
 //! findings about it (who can reach it, how, the evidence and the fix).
 
+use super::shown::{self, line};
 use super::{Finding, Report, Service, Severity, Status};
-use std::fmt::Write;
+use std::collections::hash_map::{Entry, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, Write};
 
 /// ANSI styling, or none.
 struct Style {
@@ -39,96 +42,114 @@ impl Style {
     }
 }
 
-/// Renders the report for a terminal; `color` adds ANSI colours (the caller decides: only on a
-/// TTY and without `NO_COLOR`).
+/// The report for a terminal, as one string (see [`write`]).
 pub fn render(report: &Report, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and every line written is valid UTF-8.
+    let _ = write(&mut out, report, color);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the report for a terminal to `out` as it goes (a report of 100,000 services is never
+/// held twice); `color` adds ANSI colours (the caller decides: only on a TTY and without
+/// `NO_COLOR`).
+///
+/// Every string in the report may come from the host or a snapshot, so each printed line is
+/// escaped and clipped ([`shown::line`]): one finding line stays one line, and the only escape
+/// sequences in the output are the colours added here. A lab attack or a fix already printed
+/// under an earlier finding is referred to, not repeated.
+pub fn write(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<()> {
     let style = Style { color };
-    let mut out = String::new();
+    let mut shown = Shown::default();
     let h = &report.host;
-    let _ = writeln!(
+    writeln!(
         out,
         "{} {} (kernel {}, {}){}",
         style.bold("loopwarden audit of"),
-        style.bold(&h.hostname),
-        h.kernel,
-        h.netns,
+        style.bold(&line(&h.hostname)),
+        line(&h.kernel),
+        line(&h.netns),
         if h.privileged {
             ""
         } else {
             " — unprivileged: some socket owners unseen"
         }
-    );
-    let _ = writeln!(out, "{}", summary(report));
+    )?;
+    writeln!(out, "{}", summary(report))?;
 
-    let host_wide: Vec<&Finding> = report.findings.iter().filter(|f| f.service.is_none()).collect();
+    let mut by_service: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    let mut host_wide: Vec<&Finding> = Vec::new();
+    for f in &report.findings {
+        match f.service.as_deref() {
+            Some(id) => by_service.entry(id).or_default().push(f),
+            None => host_wide.push(f),
+        }
+    }
     if !host_wide.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("host-wide"));
+        writeln!(out, "\n{}", style.bold("host-wide"))?;
         for f in host_wide {
-            finding(&mut out, &style, f);
+            finding(out, &style, &mut shown, f)?;
         }
     }
 
     let mut quiet: Vec<&Service> = Vec::new();
-    let mut with_findings: Vec<(&Service, Vec<&Finding>)> = report
-        .services
-        .iter()
-        .filter_map(|s| {
-            let fs: Vec<&Finding> = report
-                .findings
-                .iter()
-                .filter(|f| f.service.as_deref() == Some(s.id.as_str()))
-                .collect();
-            if fs.is_empty() {
-                quiet.push(s);
-                None
-            } else {
-                Some((s, fs))
-            }
-        })
-        .collect();
-    with_findings.sort_by_key(|(s, fs)| (std::cmp::Reverse(fs.iter().map(|f| f.severity).max()), s.id.clone()));
-    for (service, findings) in with_findings {
-        let _ = writeln!(
-            out,
-            "\n{}  {}",
-            style.bold(&service.id),
-            style.dim(&process_label(service))
-        );
-        for f in findings {
-            finding(&mut out, &style, f);
+    let mut with_findings: Vec<(&Service, Vec<&Finding>)> = Vec::new();
+    for s in &report.services {
+        match by_service.remove(s.id.as_str()) {
+            Some(fs) => with_findings.push((s, fs)),
+            None => quiet.push(s),
         }
     }
-    let orphans: Vec<&Finding> = report
+    with_findings.sort_by(|(a, fa), (b, fb)| max_severity(fb).cmp(&max_severity(fa)).then_with(|| a.id.cmp(&b.id)));
+    for (service, findings) in with_findings {
+        writeln!(
+            out,
+            "\n{}  {}",
+            style.bold(&line(&service.id)),
+            style.dim(&line(&process_label(service)))
+        )?;
+        for f in findings {
+            finding(out, &style, &mut shown, f)?;
+        }
+    }
+    // Findings about a service the report does not list, in the order of the findings.
+    for f in report
         .findings
         .iter()
-        .filter(|f| {
-            f.service
-                .as_ref()
-                .is_some_and(|id| !report.services.iter().any(|s| &s.id == id))
-        })
-        .collect();
-    for f in orphans {
-        let _ = writeln!(out, "\n{}", style.bold(f.service.as_deref().unwrap_or("")));
-        finding(&mut out, &style, f);
+        .filter(|f| f.service.as_deref().is_some_and(|id| by_service.contains_key(id)))
+    {
+        writeln!(out, "\n{}", style.bold(&line(f.service.as_deref().unwrap_or(""))))?;
+        finding(out, &style, &mut shown, f)?;
     }
     if !quiet.is_empty() {
-        let ids: Vec<String> = quiet
+        let mut named: Vec<String> = quiet
             .iter()
-            .map(|s| format!("{} ({})", s.id, process_label(s)))
+            .take(shown::MAX_LIST)
+            .map(|s| format!("{} ({})", line(&s.id), line(&process_label(s))))
             .collect();
-        let _ = writeln!(out, "\n{} {}", style.bold("no findings:"), ids.join(", "));
+        if quiet.len() > shown::MAX_LIST {
+            named.push(format!(
+                "and {} more (--json lists them)",
+                quiet.len() - shown::MAX_LIST
+            ));
+        }
+        writeln!(out, "\n{} {}", style.bold("no findings:"), named.join(", "))?;
     }
     if !h.limits.is_empty() {
-        let _ = writeln!(
+        writeln!(
             out,
             "\n{}",
             style.bold("not seen (results touching these are unknown):")
-        );
+        )?;
         for l in &h.limits {
-            let _ = writeln!(out, "  - {l}");
+            writeln!(out, "  - {}", line(l))?;
         }
     }
-    out
+    Ok(())
+}
+
+fn max_severity(findings: &[&Finding]) -> Option<Severity> {
+    findings.iter().map(|f| f.severity).max()
 }
 
 fn summary(report: &Report) -> String {
@@ -168,12 +189,23 @@ fn process_label(service: &Service) -> String {
     }
 }
 
-fn finding(out: &mut String, style: &Style, f: &Finding) {
-    let _ = writeln!(
+/// The prefix of evidence lines that report a lab attack (`loopwarden-lab`'s `evidence_line`).
+const LAB: &str = "lab: ";
+
+/// What the report printed already, so that a repeat is a reference: lab attacks get a number
+/// the first time (`lab [3]: …`), fixes are remembered with the finding that first gave them.
+#[derive(Default)]
+struct Shown<'a> {
+    lab: HashMap<&'a str, usize>,
+    fixes: HashMap<&'a str, String>,
+}
+
+fn finding<'a>(out: &mut dyn Write, style: &Style, shown: &mut Shown<'a>, f: &'a Finding) -> io::Result<()> {
+    writeln!(
         out,
         "  {} {}  {}",
         style.severity(f.severity),
-        style.bold(&f.title),
+        style.bold(&line(&f.title)),
         style.dim(&format!(
             "[{} · {} · {} · {}]",
             f.check,
@@ -181,11 +213,55 @@ fn finding(out: &mut String, style: &Style, f: &Finding) {
             f.status.as_str(),
             f.confidence.as_str()
         ))
-    );
+    )?;
+    let mut repeated: Vec<usize> = Vec::new();
     for e in &f.evidence {
-        let _ = writeln!(out, "           · {e}");
+        let Some(attack) = e.strip_prefix(LAB) else {
+            refer(out, &mut repeated)?;
+            writeln!(out, "           · {}", line(e))?;
+            continue;
+        };
+        let next = shown.lab.len() + 1;
+        match shown.lab.entry(attack) {
+            Entry::Occupied(n) => repeated.push(*n.get()),
+            Entry::Vacant(v) => {
+                refer(out, &mut repeated)?;
+                v.insert(next);
+                writeln!(out, "           · lab [{next}]: {}", line(attack))?;
+            }
+        }
     }
-    let _ = writeln!(out, "           {} {}", style.dim("fix:"), f.fix);
+    refer(out, &mut repeated)?;
+    match shown.fixes.entry(&f.fix) {
+        Entry::Occupied(first) => writeln!(out, "           {} as for {} above", style.dim("fix:"), first.get()),
+        Entry::Vacant(v) => {
+            writeln!(out, "           {} {}", style.dim("fix:"), line(&f.fix))?;
+            v.insert(reference_name(f));
+            Ok(())
+        }
+    }
+}
+
+/// How a later finding names `f`: `net.no-loopback-antispoof (ipv4)`, `bind.wildcard on
+/// tcp:0.0.0.0:80`.
+fn reference_name(f: &Finding) -> String {
+    let mut here = f.check.to_string();
+    if let Some(subject) = &f.subject {
+        let _ = write!(here, " ({})", line(subject));
+    }
+    if let Some(service) = &f.service {
+        let _ = write!(here, " on {}", line(service));
+    }
+    here
+}
+
+/// One line referring to lab attacks shown under an earlier finding.
+fn refer(out: &mut dyn Write, repeated: &mut Vec<usize>) -> io::Result<()> {
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<String> = repeated.drain(..).map(|n| format!("[{n}]")).collect();
+    writeln!(out, "           · lab {}: shown above", refs.join(", "))
 }
 
 #[cfg(test)]

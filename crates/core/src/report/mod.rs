@@ -3,5 +3,6 @@
 pub mod human;
 pub mod json;
 mod model;
+pub mod shown;
 
 pub use model::*;

@@ -31,10 +31,11 @@ pub fn collect() -> HostFacts {
     // The `/proc` pass for socket owners is the slowest part and needs nothing from the netlink
     // dumps, so it runs on a second thread meanwhile. The dumps stay on the calling thread, whose
     // network namespace is the one being collected.
+    let netns = owners::own_netns();
     let (interfaces, sockets, scan) = std::thread::scope(|scope| {
         let scanner = std::thread::Builder::new()
             .name("loopwarden-owners".into())
-            .spawn_scoped(scope, owners::scan);
+            .spawn_scoped(scope, move || owners::scan(netns));
         let interfaces = interfaces::collect(&mut limits);
         let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
         // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped:
@@ -49,7 +50,7 @@ pub fn collect() -> HostFacts {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the /proc scan panicked"))),
-            Err(_) => owners::scan(),
+            Err(_) => owners::scan(netns),
         };
         (interfaces, sockets, scan)
     });
@@ -106,7 +107,7 @@ fn attach_owners(
     unix: &mut [UnixSocket],
     limits: &mut Vec<Limit>,
 ) -> Vec<Process> {
-    let scan = match scan {
+    let mut scan = match scan {
         Ok(scan) => scan,
         Err(e) => {
             limits.push(Limit {
@@ -117,6 +118,18 @@ fn attach_owners(
         }
     };
     limits.extend(owners::unreadable_limit(&scan));
+    // A socket of this namespace may be held by a process that moved to another one since.
+    let orphaned = |inode: &u64| !scan.by_inode.contains_key(inode);
+    if !scan.elsewhere.is_empty()
+        && inet
+            .iter()
+            .map(|s| &s.inode)
+            .chain(unix.iter().map(|s| &s.inode))
+            .any(orphaned)
+    {
+        let elsewhere = std::mem::take(&mut scan.elsewhere);
+        owners::scan_pids(&elsewhere, &mut scan);
+    }
     let mut pids = BTreeSet::new();
     let mut owners_of = |inode: u64| -> Vec<u32> {
         let found = scan.by_inode.get(&inode).cloned().unwrap_or_default();

@@ -1,9 +1,7 @@
 //! `loopwarden audit`: the main job.
 
 use super::output;
-use anyhow::Context;
 use loopwarden_core::report::{human, json, Severity};
-use loopwarden_core::HostFacts;
 use std::path::PathBuf;
 
 /// Audit this host's local services: who can reach each one, by which path, and how to close it.
@@ -17,7 +15,8 @@ pub struct Args {
     /// Print the report as JSON (schema loopwarden.report/v1).
     #[arg(long)]
     json: bool,
-    /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host.
+    /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
+    /// it from standard input).
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity is open or unknown
@@ -44,7 +43,7 @@ pub struct Args {
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let facts = match &args.facts {
-        Some(path) => load(path)?,
+        Some(path) => super::snapshot::load(path)?,
         None => loopwarden_core::collect::collect(),
     };
     let mut report = loopwarden_core::audit(&facts);
@@ -73,27 +72,4 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         super::EXIT_CLEAN
     })
-}
-
-/// The largest snapshot read: far above a large Kubernetes node's (tens of MiB of rules), low
-/// enough that a hostile file cannot exhaust memory.
-const MAX_SNAPSHOT: u64 = 256 * 1024 * 1024;
-
-/// Reads a snapshot, naming the file in every error. A snapshot is untrusted input: it is only
-/// ever parsed, bounded in size.
-pub(super) fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_SNAPSHOT + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
-    if text.len() as u64 > MAX_SNAPSHOT {
-        anyhow::bail!(
-            "snapshot {} is larger than {} MiB: refused",
-            path.display(),
-            MAX_SNAPSHOT / (1024 * 1024)
-        );
-    }
-    HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

@@ -5,6 +5,7 @@ mod checks;
 mod facts;
 mod output;
 mod prove;
+mod snapshot;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -69,7 +70,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // A closed stderr must not turn the error into a panic.
-            let _ = writeln!(std::io::stderr(), "loopwarden: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "loopwarden: error: {}", output::error_message(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -79,3 +79,21 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
+
+/// An error and its causes as one line, each cause said once — a message that already ends with
+/// its cause (`"cannot read X: {source}"`) is not followed by that cause again — and escaped:
+/// errors quote input (a path, a snapshot's text), which must not reach the terminal raw.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if message.ends_with(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    loopwarden_core::report::shown::line(&message).into_owned()
+}

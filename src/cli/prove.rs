@@ -27,7 +27,8 @@ pub struct Args {
     /// Print the attack matrix as JSON (schema loopwarden.proof/v1).
     #[arg(long)]
     json: bool,
-    /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host.
+    /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
+    /// it from standard input).
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
     facts: Option<PathBuf>,
     /// Run a built-in demonstration without reading this host: kube-route-localnet,
@@ -48,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             })?;
             (s.facts(), format!("scenario:{name}"))
         }
-        (None, Some(path)) => (super::audit::load(path)?, "snapshot".to_string()),
+        (None, Some(path)) => (super::snapshot::load(path)?, "snapshot".to_string()),
         (None, None) => (loopwarden_core::collect::collect(), "host".to_string()),
     };
     let report = prove(&facts, source)?;

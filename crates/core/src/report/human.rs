@@ -293,4 +293,52 @@ mod tests {
         assert!(!text.contains('\x1b'));
         assert!(render(&crate::audit(&facts), true).contains("\x1b[1;31m"));
     }
+
+    /// A hostile snapshot's strings (hostname, kernel, a limit, a process name, evidence) are
+    /// shown escaped; lab attacks and fixes already shown are referred to.
+    #[test]
+    fn snapshot_strings_are_escaped_and_repeats_are_referred_to() {
+        let mut facts = base();
+        facts.host.hostname = "h\x1b]0;owned\x07".into();
+        facts.host.kernel = "6.1\n  CRITICAL forged".into();
+        facts.host.limits.push(crate::facts::Limit {
+            scope: "owners".into(),
+            detail: "\x1b[2J".into(),
+        });
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7001));
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7002));
+        facts.processes[0].name = "\x1b[8mx\u{202e}".into();
+        let mut report = crate::audit(&facts);
+        let lab = "lab: ipv4.dst-loopback TCP 192.0.2.254:1 -> 127.0.0.1:7001 on eth0: delivered".to_string();
+        for f in report.findings.iter_mut() {
+            f.evidence.push(lab.clone());
+        }
+        let text = render(&report, true);
+        let without_colours: String = [
+            "\x1b[0m",
+            "\x1b[1m",
+            "\x1b[2m",
+            "\x1b[31m",
+            "\x1b[1;31m",
+            "\x1b[33m",
+            "\x1b[36m",
+        ]
+        .iter()
+        .fold(text.clone(), |t, c| t.replace(c, ""));
+        assert!(!without_colours.contains('\x1b') && !text.contains('\x07'), "{text}");
+        assert!(
+            text.contains("h\\x1b]0;owned\\x07") && text.contains("\\x1b[8mx\\u{202e}"),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("CRITICAL forged")),
+            "{text}"
+        );
+        assert_eq!(text.matches("lab [1]: ipv4.dst-loopback").count(), 1, "{text}");
+        assert!(text.contains("· lab [1]: shown above"), "{text}");
+        assert!(
+            text.contains("as for local.tcp-any-uid on tcp:127.0.0.1:7001 above"),
+            "{text}"
+        );
+    }
 }

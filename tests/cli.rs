@@ -230,3 +230,14 @@ fn snapshot_errors_say_each_cause_once_and_where() {
         assert!(err.contains(name), "{name}: {err}");
     }
 }
+
+/// `--fail-on never` reports without failing; progress never reaches a pipe.
+#[test]
+fn fail_on_never_exits_zero_and_a_pipe_gets_no_progress() {
+    let out = run(&["audit", "--facts", FIXTURE, "--fail-on", "never"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("findings ("));
+    let failing = run(&["audit", "--facts", FIXTURE]);
+    assert_eq!(failing.status.code(), Some(1));
+}

@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod facts;
 mod output;
+mod progress;
 mod prove;
 mod snapshot;
 

@@ -34,5 +34,6 @@ pub fn audit(facts: &HostFacts) -> Report {
         },
         services,
         findings,
+        activity: Vec::new(),
     }
 }

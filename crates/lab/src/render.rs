@@ -49,18 +49,7 @@ pub fn human(report: &ProofReport, color: bool) -> String {
     } else {
         "controls: FAILED — nothing below is proven\n"
     });
-    let attacks: Vec<_> = report.results.iter().filter(|r| !r.control).collect();
-    let through = attacks.iter().filter(|r| r.outcome.delivered()).count();
-    let trusted = attacks
-        .iter()
-        .filter(|r| r.outcome == Outcome::DeliveredToTrust)
-        .count();
-    let uncertain = attacks.iter().filter(|r| !r.uncertain.is_empty()).count();
-    out.push_str(&format!(
-        "attacks: {} fired, {through} got through ({trusted} with a loopback peer), {} stopped, {uncertain} uncertain\n\n",
-        attacks.len(),
-        attacks.len() - through
-    ));
+    out.push_str(&format!("attacks: {}\n\n", attacks(report)));
     let width = report
         .results
         .iter()
@@ -96,6 +85,35 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         }
     }
     out
+}
+
+/// What the attacks came to: `46 fired, 5 got through (1 with a loopback peer), 41 stopped,
+/// 0 uncertain`.
+pub fn attacks(report: &ProofReport) -> String {
+    let attacks: Vec<_> = report.results.iter().filter(|r| !r.control).collect();
+    let through = attacks.iter().filter(|r| r.outcome.delivered()).count();
+    let trusted = attacks
+        .iter()
+        .filter(|r| r.outcome == Outcome::DeliveredToTrust)
+        .count();
+    let uncertain = attacks.iter().filter(|r| !r.uncertain.is_empty()).count();
+    format!(
+        "{} fired, {through} got through ({trusted} with a loopback peer), {} stopped, {uncertain} uncertain",
+        attacks.len(),
+        attacks.len() - through
+    )
+}
+
+/// One line for an audit report saying what the lab did.
+pub fn activity(report: &ProofReport) -> String {
+    if !report.controls_passed {
+        return "lab: the controls failed: nothing the lab saw is used".to_string();
+    }
+    format!(
+        "lab: {} interface(s) mirrored; attacks from a neighbour namespace: {}",
+        report.interfaces.len(),
+        attacks(report)
+    )
 }
 
 fn paint(outcome: Outcome, color: bool) -> String {

@@ -26,6 +26,12 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Collects a snapshot of the network namespace the calling thread is in.
 pub fn collect() -> HostFacts {
+    collect_reporting(&|_| {})
+}
+
+/// [`collect`], calling `step` with the name of each step as it starts (for a progress line).
+pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
+    step("collecting sockets, interfaces and socket owners");
     let mut limits: Vec<Limit> = Vec::new();
     let host = host::collect();
     // The `/proc` pass for socket owners is the slowest part and needs nothing from the netlink
@@ -58,6 +64,14 @@ pub fn collect() -> HostFacts {
     let mut unix_sockets = unix_with_files(sockets.unix, &mut limits);
     let processes = attach_owners(scan, &mut inet_sockets, &mut unix_sockets, &mut limits);
 
+    step("collecting sysctls, name resolution and accounts");
+    let sysctls = sysctls::collect(&mut limits);
+    let names = names::collect(&mut limits);
+    let accounts = accounts::collect(&mut limits);
+    step("collecting the firewall rules");
+    let firewall = firewall::collect(&mut limits);
+    step("collecting relay configuration");
+    let relays = relays::collect(&processes, &accounts, &mut limits);
     let mut facts = HostFacts {
         schema: FACTS_SCHEMA.to_string(),
         host,
@@ -65,13 +79,12 @@ pub fn collect() -> HostFacts {
         unix_sockets,
         processes,
         interfaces,
-        sysctls: sysctls::collect(&mut limits),
-        names: names::collect(&mut limits),
-        accounts: accounts::collect(&mut limits),
-        firewall: firewall::collect(&mut limits),
-        relays: Default::default(),
+        sysctls,
+        names,
+        accounts,
+        firewall,
+        relays,
     };
-    facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }

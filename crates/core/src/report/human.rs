@@ -76,6 +76,9 @@ pub fn write(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<()
         }
     )?;
     writeln!(out, "{}", summary(report))?;
+    for a in &report.activity {
+        writeln!(out, "{}", line(a))?;
+    }
 
     let mut by_service: HashMap<&str, Vec<&Finding>> = HashMap::new();
     let mut host_wide: Vec<&Finding> = Vec::new();

@@ -260,6 +260,11 @@ pub struct Report {
     pub services: Vec<Service>,
     /// Every finding, most severe first.
     pub findings: Vec<Finding>,
+    /// What the active stages did — what `--probe` asked and `--prove` fired, what they left
+    /// alone and why — so that a run that found nothing still says what it tried. Omitted from
+    /// JSON when empty (a plain audit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<String>,
 }
 
 impl Report {
@@ -345,6 +350,7 @@ mod tests {
             },
             services: vec![],
             findings,
+            activity: vec![],
         }
     }
 

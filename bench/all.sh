@@ -4,10 +4,11 @@
 #   firewall.sh  what analysing a 5,000-rule kube-proxy/Docker ruleset adds to an audit
 #   prove.sh     the lab's whole attack matrix for a dozen listeners
 #   probe.sh     `audit --probe` against 200 local HTTP listeners
+#   scale.sh     `audit --facts` against `facts` at 1,000, 10,000 and 100,000 sockets
 # Usage: bench/all.sh   (figures are in the README; this reproduces them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in facts firewall prove probe; do
+for bench in facts firewall prove probe scale; do
     echo "=== bench/$bench.sh"
     "bench/$bench.sh"
     echo

@@ -6,10 +6,12 @@ set -euo pipefail
 
 # The truth tests (tests/truth_*.rs) attack real software: Debian's docker.io (dockerd, run only
 # inside a test namespace; busybox-static is its image), ufw (enabled only inside a test
-# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
+# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare
+# and bsdutils script(1) (a pty for the terminal-escape test). The benchmarks read peak memory with
+# /usr/bin/time (package time).
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
-          docker.io busybox-static ufw python3-scapy util-linux)
+          docker.io busybox-static ufw python3-scapy util-linux bsdutils time)
 
 missing=()
 for p in "${packages[@]}"; do

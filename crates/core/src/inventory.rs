@@ -94,20 +94,32 @@ impl<'a> Processes<'a> {
 /// `SO_REUSEPORT` group are one service; the first socket listed names its process), plus
 /// connected loopback UDP sockets.
 pub fn services(facts: &HostFacts) -> Vec<Service> {
+    let ids: Vec<String> = facts.inet_sockets.iter().map(inet_service_id).collect();
+    services_named(facts, &ids)
+}
+
+/// [`services`], with the inet sockets' ids already made (`ids[i]` is the id of
+/// `facts.inet_sockets[i]`).
+pub fn services_named(facts: &HostFacts, ids: &[String]) -> Vec<Service> {
     let processes = Processes::new(facts);
     // Connected UDP sockets on loopback are listed too: they are clients, but a forged datagram
     // from their peer's address reaches them, and findings (proto.udp-loopback) name them.
     let listed =
         |s: &&InetSocket| is_inet_service(s) || (s.state == SocketState::Connected && inet_scope(s) == Scope::Loopback);
-    let inet = facts.inet_sockets.iter().filter(listed).map(|socket| Service {
-        id: inet_service_id(socket),
-        proto: socket.protocol.as_str().to_string(),
-        address: Some(socket.address.to_string()),
-        port: Some(socket.port),
-        path: None,
-        scope: inet_scope(socket),
-        process: process_of(&processes, &socket.owners),
-    });
+    let inet = facts
+        .inet_sockets
+        .iter()
+        .zip(ids)
+        .filter(|(s, _)| listed(s))
+        .map(|(socket, id)| Service {
+            id: id.clone(),
+            proto: socket.protocol.as_str().to_string(),
+            address: Some(socket.address.to_string()),
+            port: Some(socket.port),
+            path: None,
+            scope: inet_scope(socket),
+            process: process_of(&processes, &socket.owners),
+        });
     let unix = facts.unix_sockets.iter().map(|socket| Service {
         id: unix_service_id(socket),
         proto: "unix".to_string(),

@@ -79,6 +79,9 @@ pub struct Context<'a> {
     by_port: HashMap<u16, Vec<usize>>,
     /// The service id of each of `facts.inet_sockets`, in the same order.
     inet_ids: Vec<String>,
+    /// Whether two inet sockets share a service id (a `SO_REUSEPORT` group, a snapshot listing
+    /// one twice): only then does [`Context::inet_services`] need to remember the ids it gave.
+    shared_ids: bool,
     /// The snapshot's firewall, read once and ready for packet-path questions.
     pub firewall: crate::firewall::questions::Firewall,
 }
@@ -86,7 +89,14 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     /// Derives what the checks share from the facts.
     pub fn new(facts: &'a HostFacts) -> Context<'a> {
-        let services = crate::inventory::services(facts);
+        let inet_ids: Vec<String> = facts
+            .inet_sockets
+            .iter()
+            .map(crate::inventory::inet_service_id)
+            .collect();
+        let mut distinct: HashSet<&str> = HashSet::with_capacity(inet_ids.len());
+        let shared_ids = !inet_ids.iter().all(|id| distinct.insert(id));
+        let services = crate::inventory::services_named(facts, &inet_ids);
         let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
         for (i, s) in services.iter().enumerate() {
             if let Some(port) = s.port {
@@ -98,11 +108,8 @@ impl<'a> Context<'a> {
             processes: crate::inventory::Processes::new(facts),
             services,
             by_port,
-            inet_ids: facts
-                .inet_sockets
-                .iter()
-                .map(crate::inventory::inet_service_id)
-                .collect(),
+            inet_ids,
+            shared_ids,
             firewall: crate::firewall::questions::Firewall::new(facts),
         }
     }
@@ -114,11 +121,12 @@ impl<'a> Context<'a> {
         keep: impl Fn(&InetSocket) -> bool + 'c,
     ) -> impl Iterator<Item = (&'a InetSocket, &'c str)> + 'c {
         let mut seen: HashSet<&str> = HashSet::new();
+        let shared = self.shared_ids;
         self.facts
             .inet_sockets
             .iter()
             .zip(&self.inet_ids)
-            .filter(move |(socket, id)| keep(socket) && seen.insert(id.as_str()))
+            .filter(move |(socket, id)| keep(socket) && (!shared || seen.insert(id.as_str())))
             .map(|(socket, id)| (socket, id.as_str()))
     }
 

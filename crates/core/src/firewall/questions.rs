@@ -50,7 +50,7 @@ pub struct Firewall {
     any_port_cache: Mutex<HashMap<(bool, RangeSet, RangeSet), Arc<Inbound>>>,
     /// Local clients' paths to a loopback destination over a protocol, every port at once
     /// ([`Firewall::uids_allowed`]).
-    local_client_cache: Mutex<HashMap<(bool, RangeSet, u8), Arc<(Answer, PortIndex)>>>,
+    local_client_cache: Mutex<HashMap<(bool, RangeSet, u8), Arc<LocalClients>>>,
 }
 
 /// Where a neighbour's packets from some sources to some destinations go, for every protocol and
@@ -138,6 +138,60 @@ fn carries(l: &Leaf, proto: u128, port: u128) -> bool {
             Some(rw) => rw.original_dport.contains(port),
             None => l.packets.dport.contains(port),
         }
+}
+
+/// Local clients' paths to one loopback destination over one protocol, every port at once.
+#[derive(Debug)]
+struct LocalClients {
+    /// The paths.
+    answer: Answer,
+    /// The paths by destination port.
+    index: PortIndex,
+    /// The answer for any port, when no rule on the way looked at the port.
+    same_for_every_port: Option<UidAccess>,
+}
+
+/// Whether the evaluator left these paths to be settled: none certainly gets through, and some
+/// hinge on a condition it could not decide (a query of their own tries those both ways).
+fn unsettled(leaves: &[Leaf]) -> bool {
+    !leaves.iter().any(Leaf::certainly_through) && leaves.iter().any(|l| !l.assumed.is_empty())
+}
+
+/// Which uids the paths of `answer` (local clients of every uid) let through.
+fn uid_access(answer: &Answer) -> UidAccess {
+    let mut access = UidAccess {
+        allowed: RangeSet::empty(),
+        maybe: RangeSet::empty(),
+        restricting: answer.drops(),
+        allowing: Vec::new(),
+        unknowns: answer.unknowns(),
+        cgroups: Vec::new(),
+    };
+    for l in &answer.leaves {
+        let uids = l.packets.uid.clone().unwrap_or_default();
+        let member_of: Vec<&String> = l.packets.cgroups.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
+        if !member_of.is_empty() && !l.certainly_dropped() {
+            for c in member_of {
+                if !access.cgroups.contains(c) {
+                    access.cgroups.push(c.clone());
+                }
+            }
+            if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                access.allowing.push(rule.to_string());
+            }
+        } else if l.certainly_through() {
+            access.allowed = access.allowed.union(&uids);
+            if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                access.allowing.push(rule.to_string());
+            }
+        } else if !l.certainly_dropped() {
+            access.maybe = access.maybe.union(&uids);
+        }
+    }
+    if answer.truncated {
+        access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
+    }
+    access
 }
 
 /// One DNAT rule that turns outside traffic into loopback traffic, and what happens to it.
@@ -301,9 +355,10 @@ impl Firewall {
     /// A wildcard address is asked as `127.0.0.1` or `::1`.
     ///
     /// One query per address and protocol answers every port (cached); each port reads its
-    /// paths from it. Only when that cannot settle the port — the query was cut short, or the
-    /// port's paths all hinge on conditions the evaluator could not decide — is the port asked
-    /// on its own, as the evaluator then tries those conditions both ways for it.
+    /// paths from it, and when no rule on the way looks at the port the answer is the same for
+    /// every port and is worked out once. Only when the query cannot settle a port — it was cut
+    /// short, or the port's paths all hinge on conditions the evaluator could not decide — is
+    /// the port asked on its own, as the evaluator then tries those conditions both ways for it.
     pub fn uids_allowed(&self, addr: IpAddr, proto: u8, port: u16) -> UidAccess {
         let v6 = addr.is_ipv6();
         let dst = if addr.is_unspecified() {
@@ -316,64 +371,32 @@ impl Firewall {
             RangeSet::single(addr_value(addr))
         };
         let every_port = self.local_clients(v6, &dst, proto);
-        let (every_port, index) = (&every_port.0, &every_port.1);
+        if let Some(access) = &every_port.same_for_every_port {
+            return access.clone();
+        }
         let (proto_v, port_v) = (u128::from(proto), u128::from(port));
-        let leaves: Vec<Leaf> = index
+        let leaves: Vec<Leaf> = every_port
+            .index
             .candidates(port)
             .iter()
-            .filter_map(|&i| every_port.leaves.get(i as usize))
+            .filter_map(|&i| every_port.answer.leaves.get(i as usize))
             .filter_map(|l| narrow_to_port(l, proto_v, port_v))
             .collect();
-        let unsettled = !leaves.iter().any(Leaf::certainly_through) && leaves.iter().any(|l| !l.assumed.is_empty());
-        let answer = if every_port.truncated || unsettled {
+        if every_port.answer.truncated || unsettled(&leaves) {
             let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
             start.proto = RangeSet::single(proto_v);
             start.dport = RangeSet::single(port_v);
-            self.analysis.query(start, Reach::LocalClient)
-        } else {
-            Answer {
-                leaves,
-                truncated: false,
-            }
-        };
-        let mut access = UidAccess {
-            allowed: RangeSet::empty(),
-            maybe: RangeSet::empty(),
-            restricting: answer.drops(),
-            allowing: Vec::new(),
-            unknowns: answer.unknowns(),
-            cgroups: Vec::new(),
-        };
-        for l in &answer.leaves {
-            let uids = l.packets.uid.clone().unwrap_or_default();
-            let member_of: Vec<&String> = l.packets.cgroups.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
-            if !member_of.is_empty() && !l.certainly_dropped() {
-                for c in member_of {
-                    if !access.cgroups.contains(c) {
-                        access.cgroups.push(c.clone());
-                    }
-                }
-                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
-                    access.allowing.push(rule.to_string());
-                }
-            } else if l.certainly_through() {
-                access.allowed = access.allowed.union(&uids);
-                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
-                    access.allowing.push(rule.to_string());
-                }
-            } else if !l.certainly_dropped() {
-                access.maybe = access.maybe.union(&uids);
-            }
+            return uid_access(&self.analysis.query(start, Reach::LocalClient));
         }
-        if answer.truncated {
-            access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
-        }
-        access
+        uid_access(&Answer {
+            leaves,
+            truncated: false,
+        })
     }
 
     /// Where connections from local clients of any uid to `dst` over `proto` go, for every port
     /// at once (cached by destination and protocol).
-    fn local_clients(&self, v6: bool, dst: &RangeSet, proto: u8) -> Arc<(Answer, PortIndex)> {
+    fn local_clients(&self, v6: bool, dst: &RangeSet, proto: u8) -> Arc<LocalClients> {
         let key = (v6, dst.clone(), proto);
         if let Some(hit) = self.local_client_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
@@ -382,11 +405,22 @@ impl Firewall {
         start.proto = RangeSet::single(proto.into());
         let answer = self.analysis.query(start, Reach::LocalClient);
         let index = PortIndex::new(&answer.leaves);
-        let answer = Arc::new((answer, index));
+        let every = RangeSet::range(0, 65_535);
+        let port_blind = answer.leaves.iter().all(|l| {
+            let sent = l.rewrite.as_ref().map_or(&l.packets.dport, |rw| &rw.original_dport);
+            every.is_subset(sent)
+        });
+        let same_for_every_port =
+            (port_blind && !answer.truncated && !unsettled(&answer.leaves)).then(|| uid_access(&answer));
+        let found = Arc::new(LocalClients {
+            answer,
+            index,
+            same_for_every_port,
+        });
         if let Ok(mut cache) = self.local_client_cache.lock() {
-            cache.insert(key, answer.clone());
+            cache.insert(key, found.clone());
         }
-        answer
+        found
     }
 
     /// Every DNAT/redirect rule that translates outside traffic addressed to a loopback address,

@@ -3,8 +3,9 @@
 
 use super::shown::{self, line};
 use super::{Finding, Report, Service, Severity, Status};
+use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 /// ANSI styling, or none.
@@ -12,33 +13,67 @@ struct Style {
     color: bool,
 }
 
-impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+/// `text` in an ANSI style when colour is on, as it is otherwise; written without building a
+/// string (a report of 100,000 findings would build hundreds of thousands).
+struct Painted<T> {
+    code: &'static str,
+    text: T,
+    color: bool,
+}
+
+impl<T: fmt::Display> fmt::Display for Painted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            write!(f, "\x1b[{}m{}\x1b[0m", self.code, self.text)
         } else {
-            text.to_string()
+            self.text.fmt(f)
+        }
+    }
+}
+
+impl Style {
+    fn paint<T: fmt::Display>(&self, code: &'static str, text: T) -> Painted<T> {
+        Painted {
+            code,
+            text,
+            color: self.color,
         }
     }
 
-    fn severity(&self, s: Severity) -> String {
-        let label = format!("{:<8}", s.as_str().to_uppercase());
-        let code = match s {
-            Severity::Critical => "1;31",
-            Severity::High => "31",
-            Severity::Medium => "33",
-            Severity::Low => "36",
-            Severity::Info => "2",
+    fn severity(&self, s: Severity) -> Painted<&'static str> {
+        let (code, label) = match s {
+            Severity::Critical => ("1;31", "CRITICAL"),
+            Severity::High => ("31", "HIGH    "),
+            Severity::Medium => ("33", "MEDIUM  "),
+            Severity::Low => ("36", "LOW     "),
+            Severity::Info => ("2", "INFO    "),
         };
-        self.paint(code, &label)
+        self.paint(code, label)
     }
 
-    fn bold(&self, text: &str) -> String {
+    fn bold<T: fmt::Display>(&self, text: T) -> Painted<T> {
         self.paint("1", text)
     }
 
-    fn dim(&self, text: &str) -> String {
+    fn dim<T: fmt::Display>(&self, text: T) -> Painted<T> {
         self.paint("2", text)
+    }
+}
+
+/// A finding's `[check · attacker · status · confidence]` tag.
+struct Tag<'a>(&'a Finding);
+
+impl fmt::Display for Tag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        write!(
+            f,
+            "[{} · {} · {} · {}]",
+            x.check,
+            x.attacker.as_str(),
+            x.status.as_str(),
+            x.confidence.as_str()
+        )
     }
 }
 
@@ -200,7 +235,24 @@ const LAB: &str = "lab: ";
 #[derive(Default)]
 struct Shown<'a> {
     lab: HashMap<&'a str, usize>,
-    fixes: HashMap<&'a str, String>,
+    fixes: HashMap<FixKey<'a>, String>,
+}
+
+/// How a fix is recognised as printed before: a fixed text by where it lives (a report of
+/// 100,000 findings then hashes no fix text), any other by its text.
+#[derive(PartialEq, Eq, Hash)]
+enum FixKey<'a> {
+    Fixed(usize, usize),
+    Text(&'a str),
+}
+
+impl<'a> FixKey<'a> {
+    fn of(fix: &'a Cow<'static, str>) -> FixKey<'a> {
+        match fix {
+            Cow::Borrowed(text) => FixKey::Fixed(text.as_ptr() as usize, text.len()),
+            Cow::Owned(text) => FixKey::Text(text),
+        }
+    }
 }
 
 fn finding<'a>(out: &mut dyn Write, style: &Style, shown: &mut Shown<'a>, f: &'a Finding) -> io::Result<()> {
@@ -209,13 +261,7 @@ fn finding<'a>(out: &mut dyn Write, style: &Style, shown: &mut Shown<'a>, f: &'a
         "  {} {}  {}",
         style.severity(f.severity),
         style.bold(&line(&f.title)),
-        style.dim(&format!(
-            "[{} · {} · {} · {}]",
-            f.check,
-            f.attacker.as_str(),
-            f.status.as_str(),
-            f.confidence.as_str()
-        ))
+        style.dim(Tag(f))
     )?;
     let mut repeated: Vec<usize> = Vec::new();
     for e in &f.evidence {
@@ -235,7 +281,7 @@ fn finding<'a>(out: &mut dyn Write, style: &Style, shown: &mut Shown<'a>, f: &'a
         }
     }
     refer(out, &mut repeated)?;
-    match shown.fixes.entry(&f.fix) {
+    match shown.fixes.entry(FixKey::of(&f.fix)) {
         Entry::Occupied(first) => writeln!(out, "           {} as for {} above", style.dim("fix:"), first.get()),
         Entry::Vacant(v) => {
             writeln!(out, "           {} {}", style.dim("fix:"), line(&f.fix))?;

@@ -3,11 +3,13 @@
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
 use crate::facts::{InetSocket, SocketState};
-use crate::firewall::questions::{fold, loopback};
+use crate::firewall::questions::{fold, loopback, Inbound};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::{Decision, Leaf};
 use crate::inventory::{inet_scope, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
+use std::cell::OnceCell;
+use std::sync::Arc;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
@@ -24,6 +26,7 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
+    let outside = OnceCell::new();
     // Bound to `lo` (SO_BINDTODEVICE): only traffic arriving on loopback reaches it.
     let beyond_loopback = |s: &InetSocket| {
         is_inet_service(s) && inet_scope(s) != Scope::Loopback && s.bound_device.as_deref() != Some("lo")
@@ -52,7 +55,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         if let Some(dev) = &socket.bound_device {
             evidence.push(format!("bound to device {dev} (SO_BINDTODEVICE)"));
         }
-        let status = reachability(ctx, socket, &mut evidence);
+        let status = reachability(ctx, outside.get_or_init(|| Outside::new(ctx)), socket, &mut evidence);
         let wildcard = scope == Scope::Wildcard;
         let title = match (status, wildcard) {
             (Status::Open, true) => "reachable from the network, not only from this host (every address)",
@@ -88,10 +91,25 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// A neighbour's packets, per family (IPv4 first): their sources (any but loopback), and where
+/// those sent to this host's own addresses go — asked once, read by every wildcard listener.
+struct Outside {
+    src: [RangeSet; 2],
+    to_host: [Option<Arc<Inbound>>; 2],
+}
+
+impl Outside {
+    fn new(ctx: &Context) -> Outside {
+        let src = [false, true].map(|v6| all_addrs(v6).subtract(&loopback(v6)));
+        let to_host = [false, true].map(|v6| ctx.firewall.to_host(v6, src[usize::from(v6)].clone()));
+        Outside { src, to_host }
+    }
+}
+
 /// Whether a neighbour's packets to the socket's addresses (this host's own, for a wildcard)
 /// on its protocol and port get through, asked of the packet-path evaluator: open to whom, or
 /// blocked by which rule, goes to `evidence`.
-fn reachability(ctx: &Context, socket: &InetSocket, evidence: &mut Vec<String>) -> Status {
+fn reachability(ctx: &Context, outside: &Outside, socket: &InetSocket, evidence: &mut Vec<String>) -> Status {
     let v6_socket = unmapped(socket.address).is_ipv6();
     let takes_v4 = !v6_socket || (socket.address.is_unspecified() && socket.v6only != Some(true));
     let families: Vec<bool> = [(false, takes_v4), (true, v6_socket)]
@@ -100,10 +118,10 @@ fn reachability(ctx: &Context, socket: &InetSocket, evidence: &mut Vec<String>) 
         .collect();
     let mut statuses = Vec::new();
     for v6 in families {
-        let src = all_addrs(v6).subtract(&loopback(v6));
         let inbound = if socket.address.is_unspecified() {
-            ctx.firewall.to_host(v6, src)
+            outside.to_host[usize::from(v6)].clone()
         } else {
+            let src = outside.src[usize::from(v6)].clone();
             Some(
                 ctx.firewall
                     .inbound(v6, src, RangeSet::single(addr_value(unmapped(socket.address)))),

@@ -87,15 +87,15 @@ impl Inbound {
             .iter()
             .zip(&self.ports)
             .map(|((_, interfaces, answer), index)| {
-                let narrowed: Vec<Leaf> = index
+                // The paths themselves, not narrowed copies: only the example a line shows is
+                // narrowed to the port (at 100,000 services, copying every path was most of it).
+                let refs: Vec<&Leaf> = index
                     .candidates(port)
                     .iter()
                     .filter_map(|&i| answer.leaves.get(i as usize))
-                    .filter(|l| keep(l))
-                    .filter_map(|l| narrow_to_port(l, proto_v, port_v))
+                    .filter(|l| keep(l) && carries(l, proto_v, port_v))
                     .collect();
-                let refs: Vec<&Leaf> = narrowed.iter().collect();
-                let (decision, lines) = summarize(&refs, answer.truncated);
+                let (decision, lines) = summarize_sent(&refs, answer.truncated, Some((proto_v, port_v)));
                 let dropped_by_kernel = decision == Decision::Blocked
                     && refs
                         .iter()
@@ -153,12 +153,14 @@ struct LocalClients {
 
 /// Whether the evaluator left these paths to be settled: none certainly gets through, and some
 /// hinge on a condition it could not decide (a query of their own tries those both ways).
-fn unsettled(leaves: &[Leaf]) -> bool {
-    !leaves.iter().any(Leaf::certainly_through) && leaves.iter().any(|l| !l.assumed.is_empty())
+fn unsettled(leaves: &[&Leaf]) -> bool {
+    !leaves.iter().any(|l| l.certainly_through()) && leaves.iter().any(|l| !l.assumed.is_empty())
 }
 
-/// Which uids the paths of `answer` (local clients of every uid) let through.
-fn uid_access(answer: &Answer) -> UidAccess {
+/// Which uids the paths `leaves` of local clients of every uid let through (`truncated`: the
+/// query they come from was cut short).
+fn uid_access(leaves: &[&Leaf], truncated: bool) -> UidAccess {
+    let answer = Paths { leaves, truncated };
     let mut access = UidAccess {
         allowed: RangeSet::empty(),
         maybe: RangeSet::empty(),
@@ -167,7 +169,7 @@ fn uid_access(answer: &Answer) -> UidAccess {
         unknowns: answer.unknowns(),
         cgroups: Vec::new(),
     };
-    for l in &answer.leaves {
+    for l in leaves {
         let uids = l.packets.uid.clone().unwrap_or_default();
         let member_of: Vec<&String> = l.packets.cgroups.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
         if !member_of.is_empty() && !l.certainly_dropped() {
@@ -188,7 +190,7 @@ fn uid_access(answer: &Answer) -> UidAccess {
             access.maybe = access.maybe.union(&uids);
         }
     }
-    if answer.truncated {
+    if truncated {
         access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
     }
     access
@@ -375,23 +377,22 @@ impl Firewall {
             return access.clone();
         }
         let (proto_v, port_v) = (u128::from(proto), u128::from(port));
-        let leaves: Vec<Leaf> = every_port
+        // Who gets through does not depend on the port a path was narrowed to: no copies.
+        let leaves: Vec<&Leaf> = every_port
             .index
             .candidates(port)
             .iter()
             .filter_map(|&i| every_port.answer.leaves.get(i as usize))
-            .filter_map(|l| narrow_to_port(l, proto_v, port_v))
+            .filter(|l| carries(l, proto_v, port_v))
             .collect();
         if every_port.answer.truncated || unsettled(&leaves) {
             let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
             start.proto = RangeSet::single(proto_v);
             start.dport = RangeSet::single(port_v);
-            return uid_access(&self.analysis.query(start, Reach::LocalClient));
+            let answer = self.analysis.query(start, Reach::LocalClient);
+            return uid_access(&answer.leaves.iter().collect::<Vec<_>>(), answer.truncated);
         }
-        uid_access(&Answer {
-            leaves,
-            truncated: false,
-        })
+        uid_access(&leaves, false)
     }
 
     /// Where connections from local clients of any uid to `dst` over `proto` go, for every port
@@ -410,8 +411,9 @@ impl Firewall {
             let sent = l.rewrite.as_ref().map_or(&l.packets.dport, |rw| &rw.original_dport);
             every.is_subset(sent)
         });
+        let all: Vec<&Leaf> = answer.leaves.iter().collect();
         let same_for_every_port =
-            (port_blind && !answer.truncated && !unsettled(&answer.leaves)).then(|| uid_access(&answer));
+            (port_blind && !answer.truncated && !unsettled(&all)).then(|| uid_access(&all, false));
         let found = Arc::new(LocalClients {
             answer,
             index,
@@ -762,6 +764,12 @@ pub fn worse(a: Option<Decision>, b: Decision) -> Decision {
 /// Decision and evidence lines over some paths: an example of what passes, else the drops,
 /// plus what could not be evaluated.
 pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
+    summarize_sent(leaves, truncated, None)
+}
+
+/// [`summarize`]; with `sent` (protocol, port), the example packet shown is narrowed to what
+/// was sent to that port.
+fn summarize_sent(leaves: &[&Leaf], truncated: bool, sent: Option<(u128, u128)>) -> (Decision, Vec<String>) {
     let answer = Paths { leaves, truncated };
     let decision = if leaves.is_empty() {
         Decision::Unknown
@@ -777,7 +785,10 @@ pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
                     super::verdict::Outcome::Passed => "not dropped",
                     _ => "delivered",
                 };
-                lines.push(format!("{what}: {}", l.example()));
+                let example = sent
+                    .and_then(|(proto, port)| narrow_to_port(l, proto, port))
+                    .map_or_else(|| l.example(), |narrowed| narrowed.example());
+                lines.push(format!("{what}: {example}"));
                 if let Some(r) = &l.rewrite {
                     let to = match (r.addr, r.port) {
                         (Some(a), Some(p)) => crate::addr::socket_label(a, p),

@@ -132,10 +132,11 @@ fn hostile_process_names_and_socket_paths_are_shown_escaped() {
     );
 
     // On a terminal (a pty from script(1)) the report is coloured: its own colours are the only
-    // escape sequences in it.
+    // escape sequences in it. Standard error goes to a file there, so no progress line mixes in.
     let lw = loopwarden();
+    let err_file = format!("{dir}/stderr");
     let tty = common::output_within(
-        &mut ns.command(&["script", "-qec", &format!("{lw} audit"), "/dev/null"]),
+        &mut ns.command(&["script", "-qec", &format!("{lw} audit 2>{err_file}"), "/dev/null"]),
         LOOPWARDEN_TIMEOUT,
     );
     let coloured = String::from_utf8_lossy(&tty.stdout);
@@ -154,5 +155,27 @@ fn hostile_process_names_and_socket_paths_are_shown_escaped() {
         "coloured on a terminal: {coloured}"
     );
     let foreign: Vec<&String> = sequences.iter().filter(|s| !ours.contains(&s.as_str())).collect();
+    assert!(foreign.is_empty(), "escape sequences not loopwarden's own: {foreign:?}");
+    let err = std::fs::read_to_string(&err_file).expect("stderr file");
+    assert!(
+        err.is_empty(),
+        "no progress when standard error is not a terminal: {err:?}"
+    );
+
+    // With standard error on the terminal, the progress line is drawn there (and erased): its
+    // line erases and the colours are the only sequences, the hostile names never appear raw.
+    let progress = common::output_within(
+        &mut ns.command(&["script", "-qec", &format!("{lw} audit >/dev/null"), "/dev/null"]),
+        LOOPWARDEN_TIMEOUT,
+    );
+    let drawn = String::from_utf8_lossy(&progress.stdout);
+    assert!(
+        drawn.contains("auditing") || drawn.contains("collecting"),
+        "a progress line: {drawn:?}"
+    );
+    let foreign: Vec<String> = escape_sequences(&drawn)
+        .into_iter()
+        .filter(|s| !ours.contains(&s.as_str()) && s != "\x1b[2K" && s != "\x1b[?25l" && s != "\x1b[?25h")
+        .collect();
     assert!(foreign.is_empty(), "escape sequences not loopwarden's own: {foreign:?}");
 }

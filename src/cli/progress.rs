@@ -3,6 +3,7 @@
 //! log file gets the report alone.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loopwarden_core::report::shown::line;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -30,19 +31,20 @@ impl Progress {
 
     /// Says which step runs now.
     pub fn step(&self, what: &str) {
-        self.bar.set_message(what.to_string());
+        self.bar.set_message(line(what).into_owned());
     }
 
     /// Says how far a counted step is: `probing 12/40`.
     pub fn count(&self, what: &str, done: usize, total: usize) {
-        self.bar.set_message(format!("{what} {done}/{total}"));
+        self.bar.set_message(format!("{} {done}/{total}", line(what)));
     }
 
     /// A callback for a step that reports its own progress as `(done, total, what)` (the lab's),
     /// writing to this line.
     pub fn reporter(&self, step: &'static str) -> impl Fn(usize, usize, &str) + 'static {
         let bar = self.bar.clone();
-        move |done, total, what| bar.set_message(format!("{step}: {what} {done}/{total}"))
+        // What the lab is at may name an interface or a service of the snapshot: escaped too.
+        move |done, total, what| bar.set_message(format!("{step}: {} {done}/{total}", line(what)))
     }
 
     /// Removes the line, before the report is written.

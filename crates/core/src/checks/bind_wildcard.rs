@@ -46,7 +46,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         let mut evidence = vec![format!(
             "{} {verb} on {} ({what}), held by {}",
             socket.protocol.as_str().to_uppercase(),
-            id.split_once(':').map(|(_, rest)| rest).unwrap_or(&id),
+            id.split_once(':').map(|(_, rest)| rest).unwrap_or(id),
             ctx.processes.describe(&socket.owners)
         )];
         if socket.address.is_ipv6() && socket.address.is_unspecified() && socket.v6only == Some(false) {

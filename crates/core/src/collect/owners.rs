@@ -35,7 +35,7 @@ pub type NetnsId = (u64, u64);
 pub fn own_netns() -> Option<NetnsId> {
     rustix::fs::stat("/proc/thread-self/ns/net")
         .ok()
-        .map(|st| (st.st_dev as u64, st.st_ino as u64))
+        .map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Scans the descriptors of every process in the network namespace `netns` (of every process
@@ -82,7 +82,7 @@ fn in_other_netns(proc_dir: &OwnedFd, path: &mut Vec<u8>, own: NetnsId) -> bool 
     path.extend_from_slice(b"/ns/net");
     let found = rustix::fs::statat(proc_dir, path.as_slice(), AtFlags::empty());
     path.truncate(len);
-    found.is_ok_and(|st| (st.st_dev as u64, st.st_ino as u64) != own)
+    found.is_ok_and(|st| (st.st_dev, st.st_ino) != own)
 }
 
 /// Reads the descriptors of `pids` only (the processes [`scan`] passed over), adding what they

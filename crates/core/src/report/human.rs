@@ -247,8 +247,8 @@ enum FixKey<'a> {
 }
 
 impl<'a> FixKey<'a> {
-    fn of(fix: &'a Cow<'static, str>) -> FixKey<'a> {
-        match fix {
+    fn of(finding: &'a Finding) -> FixKey<'a> {
+        match &finding.fix {
             Cow::Borrowed(text) => FixKey::Fixed(text.as_ptr() as usize, text.len()),
             Cow::Owned(text) => FixKey::Text(text),
         }
@@ -281,7 +281,7 @@ fn finding<'a>(out: &mut dyn Write, style: &Style, shown: &mut Shown<'a>, f: &'a
         }
     }
     refer(out, &mut repeated)?;
-    match shown.fixes.entry(FixKey::of(&f.fix)) {
+    match shown.fixes.entry(FixKey::of(f)) {
         Entry::Occupied(first) => writeln!(out, "           {} as for {} above", style.dim("fix:"), first.get()),
         Entry::Vacant(v) => {
             writeln!(out, "           {} {}", style.dim("fix:"), line(&f.fix))?;

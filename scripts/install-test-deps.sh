@@ -6,13 +6,14 @@ set -euo pipefail
 
 # The truth tests (tests/truth_*.rs) attack real software: Debian's docker.io (dockerd, run only
 # inside a test namespace; busybox-static is its image), ufw (enabled only inside a test
-# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
-# harden's tests: systemd for `systemd-analyze verify` of its unit, util-linux for setpriv and
-# bsdutils for script (a terminal torn down under a pending apply).
+# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare
+# and setpriv; bsdutils script(1) (a pty for the terminal-escape test, a terminal torn down under a
+# pending harden apply); systemd for `systemd-analyze verify` of harden's unit. The benchmarks read
+# peak memory with /usr/bin/time (package time).
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
-          prometheus-node-exporter prometheus systemd bsdutils
+          prometheus-node-exporter prometheus systemd bsdutils time
           python3-websockets iperf3 wrk libnginx-mod-stream curl)
 
 missing=()

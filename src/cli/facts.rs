@@ -17,7 +17,9 @@ pub struct Args {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let facts = loopwarden_core::collect::collect();
+    let progress = super::progress::Progress::new();
+    let facts = loopwarden_core::collect::collect_reporting(&|step| progress.step(step));
+    progress.clear();
     let json = facts.to_json().context("cannot serialise the snapshot as JSON")?;
     match args.out {
         Some(path) => output::write_private(&path, &(json + "\n"))

@@ -8,7 +8,9 @@ mod guard;
 mod harden;
 mod man;
 mod output;
+mod progress;
 mod prove;
+mod snapshot;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
@@ -55,7 +57,7 @@ enum Verb {
     Harden(harden::Args),
     Man(man::Args),
     Completions(completions::Args),
-    Guard(guard::Args),
+    Guard(Box<guard::Args>),
 }
 
 /// Parses the command line and runs the verb, mapping every outcome to an exit code.
@@ -76,13 +78,13 @@ pub fn main() -> ExitCode {
         Verb::Harden(args) => harden::run(args),
         Verb::Man(args) => man::run(args, Cli::command()),
         Verb::Completions(args) => completions::run(args, Cli::command()),
-        Verb::Guard(args) => guard::run(args),
+        Verb::Guard(args) => guard::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // A closed stderr must not turn the error into a panic.
-            let _ = writeln!(std::io::stderr(), "loopwarden: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "loopwarden: error: {}", output::error_message(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -26,6 +26,16 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Streams what `write` produces to stdout through a buffer, so that a large report is never
+/// held as text. A reader that went away is not an error, as for [`print`].
+pub fn stream(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 /// Serialises `value` as pretty JSON; a failure is an error, never a document that looks like
 /// output.
 pub fn to_json<T: serde::Serialize>(value: &T, what: &str) -> anyhow::Result<String> {
@@ -68,4 +78,22 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
 pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// An error and its causes as one line, each cause said once — a message that already ends with
+/// its cause (`"cannot read X: {source}"`) is not followed by that cause again — and escaped:
+/// errors quote input (a path, a snapshot's text), which must not reach the terminal raw.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if message.ends_with(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    loopwarden_core::report::shown::line(&message).into_owned()
 }

@@ -2,11 +2,10 @@
 //! throwaway namespaces, with the real attacks fired from a neighbour.
 
 use super::output;
+use super::progress::Progress;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loopwarden_core::HostFacts;
 use loopwarden_lab::{scenario, ProofReport, ProveOptions};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Replay this host in throwaway network namespaces and fire the real LAN attacks at mirrors
@@ -27,7 +26,8 @@ pub struct Args {
     /// Print the attack matrix as JSON (schema loopwarden.proof/v1).
     #[arg(long)]
     json: bool,
-    /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host.
+    /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
+    /// it from standard input).
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
     facts: Option<PathBuf>,
     /// Run a built-in demonstration without reading this host: kube-route-localnet,
@@ -38,6 +38,7 @@ pub struct Args {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let progress = Progress::new();
     let (facts, source) = match (&args.scenario, &args.facts) {
         (Some(name), _) => {
             let s = scenario::find(name).with_context(|| {
@@ -48,10 +49,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             })?;
             (s.facts(), format!("scenario:{name}"))
         }
-        (None, Some(path)) => (super::audit::load(path)?, "snapshot".to_string()),
-        (None, None) => (loopwarden_core::collect::collect(), "host".to_string()),
+        (None, Some(path)) => (super::snapshot::load(path)?, "snapshot".to_string()),
+        (None, None) => (
+            loopwarden_core::collect::collect_reporting(&|step| progress.step(step)),
+            "host".to_string(),
+        ),
     };
-    let report = prove(&facts, source)?;
+    let report = prove(&facts, source, &progress)?;
+    progress.clear();
     let text = if args.json {
         output::to_json(&report, "proof")?
     } else {
@@ -69,29 +74,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// Runs the lab with a progress bar on stderr when it is a terminal.
-pub fn prove(facts: &HostFacts, source: String) -> anyhow::Result<ProofReport> {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} lab {bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let progress_bar = bar.clone();
+/// Runs the lab, showing how far it is on `progress`.
+pub fn prove(facts: &HostFacts, source: String, progress: &Progress) -> anyhow::Result<ProofReport> {
     let opts = ProveOptions {
         source,
-        progress: Some(Box::new(move |done, total, what| {
-            progress_bar.set_length(total as u64);
-            progress_bar.set_position(done as u64);
-            progress_bar.set_message(what.to_string());
-        })),
+        progress: Some(Box::new(progress.reporter("lab"))),
         ..ProveOptions::default()
     };
-    let report = loopwarden_lab::prove(facts, &opts);
-    bar.finish_and_clear();
-    report.context("the proof lab failed")
+    loopwarden_lab::prove(facts, &opts).context("the proof lab failed")
 }

@@ -27,15 +27,22 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Collects a snapshot of the network namespace the calling thread is in.
 pub fn collect() -> HostFacts {
+    collect_reporting(&|_| {})
+}
+
+/// [`collect`], calling `step` with the name of each step as it starts (for a progress line).
+pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
+    step("collecting sockets, interfaces and socket owners");
     let mut limits: Vec<Limit> = Vec::new();
     let host = host::collect();
     // The `/proc` pass for socket owners is the slowest part and needs nothing from the netlink
     // dumps, so it runs on a second thread meanwhile. The dumps stay on the calling thread, whose
     // network namespace is the one being collected.
+    let netns = owners::own_netns();
     let (interfaces, sockets, scan) = std::thread::scope(|scope| {
         let scanner = std::thread::Builder::new()
             .name("loopwarden-owners".into())
-            .spawn_scoped(scope, owners::scan);
+            .spawn_scoped(scope, move || owners::scan(netns));
         let interfaces = interfaces::collect(&mut limits);
         let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
         // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped:
@@ -50,7 +57,7 @@ pub fn collect() -> HostFacts {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the /proc scan panicked"))),
-            Err(_) => owners::scan(),
+            Err(_) => owners::scan(netns),
         };
         (interfaces, sockets, scan)
     });
@@ -58,6 +65,14 @@ pub fn collect() -> HostFacts {
     let mut unix_sockets = unix_with_files(sockets.unix, &mut limits);
     let processes = attach_owners(scan, &mut inet_sockets, &mut unix_sockets, &mut limits);
 
+    step("collecting sysctls, name resolution and accounts");
+    let sysctls = sysctls::collect(&mut limits);
+    let names = names::collect(&mut limits);
+    let accounts = accounts::collect(&mut limits);
+    step("collecting the firewall rules");
+    let firewall = firewall::collect(&mut limits);
+    step("collecting relay configuration");
+    let relays = relays::collect(&processes, &accounts, &mut limits);
     let mut facts = HostFacts {
         schema: FACTS_SCHEMA.to_string(),
         host,
@@ -65,14 +80,13 @@ pub fn collect() -> HostFacts {
         unix_sockets,
         processes,
         interfaces,
-        sysctls: sysctls::collect(&mut limits),
-        names: names::collect(&mut limits),
-        accounts: accounts::collect(&mut limits),
-        firewall: firewall::collect(&mut limits),
-        relays: Default::default(),
+        sysctls,
+        names,
+        accounts,
+        firewall,
+        relays,
         guards: Vec::new(),
     };
-    facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.guards = guards::collect(&facts.inet_sockets, &facts.unix_sockets, &mut limits);
     facts.host.limits.extend(limits);
     facts
@@ -109,7 +123,7 @@ fn attach_owners(
     unix: &mut [UnixSocket],
     limits: &mut Vec<Limit>,
 ) -> Vec<Process> {
-    let scan = match scan {
+    let mut scan = match scan {
         Ok(scan) => scan,
         Err(e) => {
             limits.push(Limit {
@@ -120,6 +134,18 @@ fn attach_owners(
         }
     };
     limits.extend(owners::unreadable_limit(&scan));
+    // A socket of this namespace may be held by a process that moved to another one since.
+    let orphaned = |inode: &u64| !scan.by_inode.contains_key(inode);
+    if !scan.elsewhere.is_empty()
+        && inet
+            .iter()
+            .map(|s| &s.inode)
+            .chain(unix.iter().map(|s| &s.inode))
+            .any(orphaned)
+    {
+        let elsewhere = std::mem::take(&mut scan.elsewhere);
+        owners::scan_pids(&elsewhere, &mut scan);
+    }
     let mut pids = BTreeSet::new();
     let mut owners_of = |inode: u64| -> Vec<u32> {
         let found = scan.by_inode.get(&inode).cloned().unwrap_or_default();

@@ -5,5 +5,6 @@ pub mod human;
 pub mod json;
 mod model;
 pub mod prometheus;
+pub mod shown;
 
 pub use model::*;

@@ -1,8 +1,8 @@
 //! `loopwarden audit`: the main job.
 
-use super::output;
+use super::format;
 use anyhow::Context;
-use loopwarden_core::report::{human, json, Severity};
+use loopwarden_core::report::Severity;
 use loopwarden_core::HostFacts;
 use std::path::PathBuf;
 
@@ -14,9 +14,9 @@ use std::path::PathBuf;
 /// Exit status: 0 when no finding is at or above --fail-on, 1 when some are, 2 on error.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the report as JSON (schema loopwarden.report/v1).
-    #[arg(long)]
-    json: bool,
+    /// --json, --format human|json|html|prometheus, --out FILE (JSON: loopwarden.report/v1).
+    #[command(flatten)]
+    output: format::Output,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host.
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
@@ -43,6 +43,7 @@ pub struct Args {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let clock = format::Clock::start();
     let facts = match &args.facts {
         Some(path) => load(path)?,
         None => loopwarden_core::collect::collect(),
@@ -62,12 +63,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         report.merge_active(lab.findings(&facts));
         report.host.limits.extend(lab.limits());
     }
-    let text = if args.json {
-        json::render(&report).context("cannot serialise the report as JSON")?
-    } else {
-        human::render(&report, output::use_color())
-    };
-    output::print(&text)?;
+    let out = &args.output;
+    out.emit(&format::render_report(
+        out.format(),
+        &report,
+        &facts,
+        &clock,
+        out.color(),
+    )?)?;
     Ok(if report.failing(args.fail_on).next().is_some() {
         super::EXIT_FINDINGS
     } else {

@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod completions;
 mod facts;
+mod format;
 mod guard;
 mod harden;
 mod man;

@@ -12,6 +12,7 @@
 //! the multi-namespace report and the fleet reuse the same renderer.
 
 mod assets;
+mod fleet;
 
 mod map;
 mod tables;
@@ -82,6 +83,8 @@ impl<'a> Page<'a> {
         .into_string()
     }
 }
+
+pub use fleet::render_fleet;
 
 /// The page of one report (`audit --format html`).
 pub fn render(report: &Report) -> String {

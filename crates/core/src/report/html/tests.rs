@@ -254,3 +254,30 @@ fn a_big_host_draws_the_worst_services_and_names_the_rest() {
     assert!(page.contains("more with findings are in the tables below"));
     assert_eq!(page.matches("<tr class=\"finding\"").count(), report.findings.len());
 }
+
+#[test]
+fn the_fleet_page_links_each_host_to_its_section_and_escapes_host_names() {
+    use crate::fleet::{Fleet, FleetHost};
+    let kube = crate::fleet::tests::exposed();
+    let fleet = Fleet::assemble(vec![
+        FleetHost::audit("<b>kube</b>".into(), "kube.json".into(), Ok(kube)),
+        FleetHost::audit(
+            "quiet".into(),
+            "quiet.json".into(),
+            Ok(crate::checks::test_facts::base()),
+        ),
+        FleetHost::audit("gone".into(), "gone.json".into(), Err("gone.json: <truncated>".into())),
+    ]);
+    let page = render_fleet(&fleet);
+    assert_eq!(
+        page.matches("<section class=\"report\"").count(),
+        2,
+        "one per usable host"
+    );
+    assert!(page.contains("&lt;b&gt;kube&lt;/b&gt;") && !page.contains("<b>kube"));
+    assert!(page.contains("unusable: gone.json: &lt;truncated&gt;"));
+    // The worst host's row links to its section, whose map has its route_localnet edge.
+    assert!(page.contains("<a href=\"#r0\">&lt;b&gt;kube&lt;/b&gt;</a>"), "{page}");
+    assert!(page.contains("data-check=\"net.route-localnet\" data-status=\"open\""));
+    assert_eq!(page.matches("<script").count(), 1);
+}

@@ -94,7 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 /// The snapshot files named on the command line: files as given, directories' `*.json` files
-/// (not hidden ones, not in subdirectories), in name order.
+/// (not hidden ones, not in subdirectories), in name order. A path that does not exist is an
+/// error (a typo); a file that cannot be read or parsed is an unusable host.
 fn snapshot_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in given {
@@ -111,8 +112,10 @@ fn snapshot_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .collect();
             found.sort();
             files.extend(found);
-        } else {
+        } else if path.exists() {
             files.push(path.clone());
+        } else {
+            anyhow::bail!("no snapshot or directory {}", path.display());
         }
         if files.len() > MAX_SNAPSHOTS {
             anyhow::bail!("more than {MAX_SNAPSHOTS} snapshots: refused");

@@ -58,7 +58,7 @@ fn matrix(out: &mut String, fleet: &Fleet) {
         }
         let _ = writeln!(out);
         if let Some(e) = &host.error {
-            let _ = writeln!(out, "{:width$}  {}: {}", "", printable(&host.source), printable(e));
+            let _ = writeln!(out, "{:width$}  {}", "", printable(e));
         }
     }
     for (i, check) in fleet.checks.iter().enumerate() {

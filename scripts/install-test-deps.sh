@@ -14,13 +14,26 @@ packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microso
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
           prometheus-node-exporter prometheus systemd bsdutils time
-          python3-websockets iperf3 wrk libnginx-mod-stream curl)
+          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv)
+
+# The fleet test drives contrib/ansible/ with ansible-core from PyPI, in a venv of the
+# repository's own (target/ansible-venv), so that nothing is installed system-wide.
+install_ansible() {
+    local venv
+    venv="$(cd "$(dirname "$0")/.." && pwd)/target/ansible-venv"
+    [ -x "$venv/bin/ansible-playbook" ] && return 0
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'ansible-core>=2.17,<2.18'
+}
 
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+    install_ansible
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing packages (${missing[*]}) and not root: install them or run as root" >&2
@@ -38,3 +51,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_ansible

@@ -241,3 +241,22 @@ fn fail_on_never_exits_zero_and_a_pipe_gets_no_progress() {
     let failing = run(&["audit", "--facts", FIXTURE]);
     assert_eq!(failing.status.code(), Some(1));
 }
+
+#[test]
+fn output_options_are_checked_and_errors_name_the_input() {
+    let both = run(&["audit", "--json", "--format", "html"]);
+    assert_eq!(both.status.code(), Some(2), "--json is --format json: not both");
+    let unknown = run(&["audit", "--format", "pdf"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("human, json, html, prometheus"));
+    let prove = run(&["prove", "--scenario", "hardened", "--format", "prometheus"]);
+    assert_eq!(prove.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&prove.stderr).contains("audit --prove --format prometheus"));
+    let none = run(&["fleet", "/nonexistent/fleet-dir"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("/nonexistent/fleet-dir"));
+    let tmp = common::TempDir::new("cli-fleet");
+    let empty = run(&["fleet", tmp.path().to_str().expect("utf-8 path")]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no snapshot found"));
+}

@@ -1,5 +1,6 @@
 //! `loopwarden audit`: the main job.
 
+use super::format::{self, Format};
 use super::output;
 use super::progress::Progress;
 use loopwarden_core::report::{human, json, Severity};
@@ -13,9 +14,9 @@ use std::path::PathBuf;
 /// Exit status: 0 when no finding is at or above --fail-on, 1 when some are, 2 on error.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the report as JSON (schema loopwarden.report/v1).
-    #[arg(long)]
-    json: bool,
+    /// --json, --format human|json|html|prometheus, --out FILE (JSON: loopwarden.report/v1).
+    #[command(flatten)]
+    output: format::Output,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input).
     #[arg(long, value_name = "FILE")]
@@ -70,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             anyhow::bail!("{flag} applies to --probe only, which was not given (and cannot be with --facts: a snapshot's listeners are not this host's)");
         }
     }
+    let clock = format::Clock::start();
     let progress = Progress::new();
     let facts = match &args.facts {
         Some(path) => {
@@ -107,11 +109,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         report.activity.push(loopwarden_lab::render::activity(&lab));
     }
     progress.clear();
-    if args.json {
-        output::stream(|out| json::write(out, &report))?;
-    } else {
-        let color = output::use_color();
-        output::stream(|out| human::write(out, &report, color))?;
+    // To a terminal or a pipe, human and JSON reports are streamed (a 100,000-socket report is
+    // never held whole); every other case is rendered, then written (atomically to --out).
+    match (args.output.format(), args.output.to_stdout()) {
+        (Format::Json, true) => output::stream(|out| json::write(out, &report))?,
+        (Format::Human, true) => {
+            let color = args.output.color();
+            output::stream(|out| human::write(out, &report, color))?
+        }
+        (format, _) => {
+            let text = format::render_report(format, &report, &facts, &clock, args.output.color())?;
+            args.output.emit(&text)?
+        }
     }
     let failing = match args.fail_on {
         FailOn::Never => false,

@@ -42,10 +42,17 @@ pub fn to_json<T: serde::Serialize>(value: &T, what: &str) -> anyhow::Result<Str
     serde_json::to_string_pretty(value).with_context(|| format!("cannot serialise the {what} as JSON"))
 }
 
-/// Writes `text` to `path` readable by its owner only (mode 0600 from creation): it is written to
-/// a new file beside `path` (never one that exists, never through a symlink), then renamed over
-/// `path`, so neither a file someone else prepared nor a half-written snapshot is ever left there.
+/// Writes `text` to `path` readable by its owner only (mode 0600 from creation), as
+/// [`write_atomic`] does.
 pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_atomic(path, text, 0o600)
+}
+
+/// Writes `text` to `path` with `mode` from creation: it is written to a new file beside `path`
+/// (never one that exists, never through a symlink), then renamed over `path`, so neither a file
+/// someone else prepared nor a half-written one is ever left there — a reader (node_exporter's
+/// textfile collector, a browser) sees the old file or the new one, nothing in between.
+pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{} does not name a file", path.display()))?;
@@ -61,11 +68,13 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&temp)
         .with_context(|| format!("cannot create {}", temp.display()))?;
+    // The umask may have taken bits the reader needs (a 0644 metrics file under umask 077).
     let result = file
-        .write_all(text.as_bytes())
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .and_then(|()| file.write_all(text.as_bytes()))
         .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::rename(&temp, path));
     if let Err(e) = result {

@@ -1,6 +1,7 @@
 //! `loopwarden prove`: the lab — this host (or a snapshot, or a built-in scenario) replayed in
 //! throwaway namespaces, with the real attacks fired from a neighbour.
 
+use super::format::{self, Format};
 use super::output;
 use super::progress::Progress;
 use anyhow::Context;
@@ -23,9 +24,11 @@ use std::path::PathBuf;
 /// Exit status: 0 when no attack got through, 1 when one did, 2 on error (or failed controls).
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the attack matrix as JSON (schema loopwarden.proof/v1).
-    #[arg(long)]
-    json: bool,
+    /// --json, --format human|json|html, --out FILE. JSON is the attack matrix
+    /// (loopwarden.proof/v1); html is the audit report with the lab's outcomes as proven paths
+    /// (as `audit --prove --format html` writes it).
+    #[command(flatten)]
+    output: format::Output,
     /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input).
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
@@ -55,14 +58,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "host".to_string(),
         ),
     };
+    if args.output.format() == Format::Prometheus {
+        anyhow::bail!(
+            "prove has no metrics of its own: `loopwarden audit --prove --format prometheus` writes the audit's, with the lab's outcomes"
+        );
+    }
     let report = prove(&facts, source, &progress)?;
     progress.clear();
-    let text = if args.json {
-        output::to_json(&report, "proof")?
-    } else {
-        loopwarden_lab::render::human(&report, output::use_color())
+    let text = match args.output.format() {
+        Format::Json => output::to_json(&report, "proof")?,
+        Format::Html => {
+            let mut audit = loopwarden_core::audit(&facts);
+            audit.merge_active(report.findings(&facts));
+            audit.host.limits.extend(report.limits());
+            loopwarden_core::report::html::render(&audit)
+        }
+        Format::Human | Format::Prometheus => loopwarden_lab::render::human(&report, args.output.color()),
     };
-    output::print(&text)?;
+    args.output.emit(&text)?;
     if !report.controls_passed {
         return Ok(super::EXIT_ERROR);
     }

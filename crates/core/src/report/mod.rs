@@ -1,6 +1,8 @@
 //! Reports: the schema (`model`), and its renderings for people (`human`) and machines (`json`,
 //! `prometheus`).
 
+pub mod fleet_human;
+pub mod html;
 pub mod human;
 pub mod json;
 mod model;

@@ -172,7 +172,7 @@ fn devices_and_binaries_are_refused_at_once_naming_the_problem() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{device}: {err}");
         assert!(err.contains(device) && err.contains(said), "{device}: {err}");
-        assert!(took < std::time::Duration::from_secs(1), "{device} took {took:?}");
+        assert!(took < std::time::Duration::from_secs(5), "{device} took {took:?}");
     }
     let started = std::time::Instant::now();
     let file = std::fs::File::open("/dev/zero").expect("open /dev/zero");
@@ -183,7 +183,7 @@ fn devices_and_binaries_are_refused_at_once_naming_the_problem() {
         err.contains("standard input") && err.contains("byte 0 is 0x00"),
         "{err}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 /// `--facts -` reads standard input, with the same report as the file.

@@ -42,7 +42,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 status: Status::Unknown,
                 confidence: Confidence::Inspected,
                 title: "route_localnet could not be read: loopback exposure to the LAN is unknown".into(),
-                evidence: vec![format!("{} is not in the snapshot", missing.0)],
+                evidence: vec![missing.describe(&ctx.facts.sysctls)],
                 fix: FIX.into(),
                 subject: None,
             }]

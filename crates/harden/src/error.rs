@@ -49,8 +49,9 @@ pub enum ActError {
     /// The plan was not verified by the firewall evaluator: applying it would claim what it
     /// does not do.
     #[error(
-        "the firewall evaluator does not confirm that the plan closes what it claims; nothing was applied:\n  {}",
-        .0.join("\n  ")
+        "the firewall evaluator does not confirm that the plan closes what it claims, so nothing was applied \
+         (the plan above shows each path): {}",
+        .0.join("; ")
     )]
     Unverified(Vec<String>),
     /// What was applied does not read back as planned; everything was restored.

@@ -3,7 +3,7 @@
 //! `nft -j -f -` applies in one transaction (declare, delete, re-create: idempotent).
 
 use crate::plan::table::{
-    GuardRule, PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, PREROUTING_CHAIN, RAW_PRIORITY, SET_SIZE,
+    GuardRule, PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, OUTPUT_PRIORITY, PREROUTING_CHAIN, RAW_PRIORITY, SET_SIZE,
 };
 use loopwarden_core::facts::Protocol;
 use loopwarden_core::spoof_drops::{PER_INTERFACE_SET, SINCE_PREFIX, TABLE_FAMILY, TABLE_NAME};
@@ -59,7 +59,7 @@ pub fn objects(table: &Table, since: Option<&str>) -> Vec<Value> {
     out.push(chain(DROP_CHAIN, None));
     out.push(chain(PREROUTING_CHAIN, Some(("prerouting", RAW_PRIORITY))));
     if !table.allows.is_empty() {
-        out.push(chain(OUTPUT_CHAIN, Some(("output", 0))));
+        out.push(chain(OUTPUT_CHAIN, Some(("output", OUTPUT_PRIORITY))));
     }
     out.push(rule(
         DROP_CHAIN,

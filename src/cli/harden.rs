@@ -64,8 +64,8 @@ pub struct Args {
     #[arg(long)]
     apply: bool,
     /// With --apply: roll everything back unless `loopwarden harden --confirm` runs within SECS
-    /// seconds (iptables-apply style).
-    #[arg(long, value_name = "SECS", requires = "apply")]
+    /// seconds, 1 to 86400 (iptables-apply style).
+    #[arg(long, value_name = "SECS", requires = "apply", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     confirm_within: Option<u64>,
     /// Keep a pending apply (see --confirm-within).
     #[arg(long)]
@@ -81,9 +81,9 @@ pub struct Args {
     /// groups; root and the service's owner are always allowed. Repeatable.
     #[arg(long, value_name = "PORT=USER[,USER|@GROUP…]")]
     allow: Vec<AllowSpec>,
-    /// With --allow: at most N connections at once per allowed user and port (nft ct count), so
-    /// that one user cannot exhaust the service's accept queue.
-    #[arg(long, value_name = "N", requires = "allow")]
+    /// With --allow: at most N connections at once per allowed user and port, 1 to 65535 (nft ct
+    /// count), so that one user cannot exhaust the service's accept queue.
+    #[arg(long, value_name = "N", requires = "allow", value_parser = clap::value_parser!(u32).range(1..=65_535))]
     limit_connections: Option<u32>,
     /// Also set net.ipv4.conf.all.rp_filter: strict (1) or loose (2). Never by default: strict
     /// breaks asymmetric routing.

@@ -7,43 +7,58 @@ use loopwarden_harden::plan::allow::AllowSpec;
 use loopwarden_harden::plan::sysctls::RpFilter;
 use loopwarden_harden::plan::{self, Options};
 use loopwarden_harden::render::{human, json, outcome};
-use loopwarden_harden::{apply, check, remove, rollback, state, ActError};
+use loopwarden_harden::{apply, check, persist, remove, rollback, state, ActError};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const EXAMPLES: &str = "Examples:
   loopwarden harden
-      print the plan: the nft table, the sysctls, what each closes, what stays open and why
+      print the plan: the nft table, the sysctls, what each
+      closes, what stays open and why
   loopwarden harden --apply --confirm-within 60
-      apply it; unless `loopwarden harden --confirm` runs within 60 s (from any shell, e.g. a
-      second SSH session), every rule and sysctl goes back to what it was, even when this
+      apply it; unless `loopwarden harden --confirm` runs within
+      60 s (from any shell, e.g. a second SSH session), every rule
+      and sysctl goes back to what it was, even when this
       terminal is closed meanwhile
   loopwarden harden --confirm
       keep the pending apply
   loopwarden harden --apply --persist
       apply and keep it across reboots and nftables reloads
-      (/etc/sysctl.d/99-loopwarden.conf and loopwarden-harden.service)
-  loopwarden harden --apply --allow 8000=alice,@dev --limit-connections 8
-      only root, the owner of port 8000, alice and group dev may connect to loopback port
-      8000, each user with at most 8 connections at once
+      (/etc/sysctl.d/99-zz-loopwarden.conf, /etc/loopwarden/
+      harden.json and loopwarden-harden.service); a later
+      --apply updates that copy
+  loopwarden harden --apply --allow 8000=alice,@dev \\
+          --limit-connections 8
+      only root, the owner of port 8000, alice and group dev
+      may connect to loopback port 8000, each user with at most
+      8 connections at once
   loopwarden harden --check
-      exit 0 when applied and intact, 1 when missing or drifted (after `nft flush ruleset`)
+      exit 0 when applied and intact, 1 when missing or drifted
+      (after `nft flush ruleset`), interrupted, or pending with
+      its rollback watchdog gone
   loopwarden harden --remove
       take it all away, restoring the previous sysctl values
   loopwarden harden --netns web --apply
-      harden the network namespace `web`: a container needs its own copy of the table
+      harden the network namespace `web`: a container needs its
+      own copy of the table
   loopwarden audit
-      afterwards: the findings blocked, and what the table's counters caught
-      (\"dropped 3 spoofed IPv4 packet(s) since …: 3 on eth0\")
+      afterwards: the findings blocked, and what the table's
+      counters caught (\"dropped 3 spoofed IPv4 packet(s) since
+      …: 3 on eth0\")
 
-Never: a `flush ruleset`, a change to another table (Docker's, kube-proxy's, ufw's,
-firewalld's), rp_filter unless --rp-filter asks, route_localnet=0 where kube-proxy, Docker
-with userland-proxy=false or the ECS agent needs it (the raw drop covers those instead),
+Never: a `flush ruleset`, a change to another table (Docker's,
+kube-proxy's, ufw's, firewalld's), a `table inet loopwarden`
+harden did not make replaced or deleted without --force,
+rp_filter unless --rp-filter asks, route_localnet=0 where
+kube-proxy's iptables mode, Docker with userland-proxy=false or
+the ECS agent needs it (the raw drop covers those instead),
 anything installed without --persist.
 
-Exit status: 0 done (with --check: intact); 1 with --check: missing, drifted or not applied;
-2 error, including a plan the firewall evaluator does not confirm (never applied).";
+Exit status: 0 done (with --check: intact); 1 with --check:
+missing, drifted, not applied, interrupted or unwatched; 2 error,
+including a plan the firewall evaluator does not confirm (never
+applied).";
 
 /// Close the network paths the audit found open: one nftables table and a few sysctls,
 /// verified, applied atomically, rolled back unless confirmed.
@@ -104,10 +119,15 @@ pub struct Args {
     /// window, installed when confirmed.
     #[arg(long, requires = "apply", conflicts_with = "netns")]
     persist: bool,
-    /// Install root for --persist, and where --check and --remove look for the persistent copy
-    /// (for images and tests).
+    /// Install root for --persist, and where --apply, --check and --remove look for the
+    /// persistent copy (for images and tests). An --apply without --persist updates a copy
+    /// installed there, so that a reboot does not bring back an older table.
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
+    /// With --apply or --remove: replace or delete a `table inet loopwarden` that harden did not
+    /// make (without it, such a table is left alone and the action refused).
+    #[arg(long)]
+    force: bool,
     /// Act in another network namespace: an `ip netns` name, a pid or a path.
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
@@ -149,7 +169,7 @@ fn act(args: Args) -> anyhow::Result<u8> {
         });
     }
     if args.remove {
-        let report = remove::remove(&state_root, &args.root)?;
+        let report = remove::remove(&state_root, &args.root, args.force)?;
         print(&args, &outcome::removed(&report), &report)?;
         return Ok(super::EXIT_CLEAN);
     }
@@ -173,11 +193,26 @@ fn act(args: Args) -> anyhow::Result<u8> {
         output::print(&render_plan(&args, &plan, &report, None))?;
         return Ok(super::EXIT_CLEAN);
     }
+    let host_root = args.root == std::path::Path::new("/");
+    if args.persist && host_root && !loopwarden_harden::netns::is_initial() {
+        anyhow::bail!(
+            "--persist writes the host's boot configuration under /, and this is not the host's network namespace \
+             (PID 1's): run it there, or give --root DIR for an image"
+        );
+    }
+    // A copy an earlier --persist installed is kept up to date (but the host's, under /, only
+    // from the host's own network namespace).
+    let persist_existing = !args.persist
+        && (!host_root || loopwarden_harden::netns::is_initial())
+        && args.netns.is_none()
+        && persist::installed(&args.root)?;
     let opts = apply::ApplyOptions {
         state_root,
         confirm_within: args.confirm_within.map(Duration::from_secs),
-        persist_root: args.persist.then(|| args.root.clone()),
+        persist_root: (args.persist || persist_existing).then(|| args.root.clone()),
+        persist_existing,
         watchdog: watchdog_command()?,
+        force: args.force,
     };
     let done = apply::apply(&plan, &opts)?;
     let text = if args.json {

@@ -25,6 +25,16 @@ fn count_comment_base() -> &'static str {
     SINCE_PREFIX.trim_end_matches(" since ")
 }
 
+/// Whether a listing of `table inet loopwarden` carries harden's mark: the comment of the rule
+/// that counts drops per interface, which every table harden makes has (runtime or persisted).
+pub fn carries_mark(objects: &[Value]) -> bool {
+    objects
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .filter_map(|r| r.get("comment").and_then(Value::as_str))
+        .any(|c| c.starts_with(count_comment_base()))
+}
+
 /// The table's objects in listing order and form (no handles, no counter values).
 pub fn objects(table: &Table, since: Option<&str>) -> Vec<Value> {
     let mut out = vec![json!({"table": {"family": TABLE_FAMILY, "name": TABLE_NAME}})];

@@ -30,20 +30,34 @@ pub fn report(root: &Path, own: &Path) -> Vec<String> {
     }
     dirs.sort();
     let live = live_namespaces();
-    dirs.iter()
-        .filter_map(|dir| match recorded_inode(dir) {
-            Some(inode) if live.contains(&inode) => None,
-            Some(inode) => Some(format!(
+    let mut out = Vec::new();
+    let mut untold = Vec::new();
+    for dir in &dirs {
+        match recorded_inode(dir) {
+            Some(inode) if live.contains(&inode) => {}
+            Some(inode) => out.push(format!(
                 "{}: state of network namespace net:[{inode}], which no longer exists (no process, thread, mount or \
                  open descriptor holds it); its table and sysctls went with it — remove the directory",
                 dir.display()
             )),
-            None => Some(format!(
-                "{}: cannot tell whether its network namespace still exists (no namespace record in it)",
-                dir.display()
-            )),
-        })
-        .collect()
+            None => untold.push(
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+    if !untold.is_empty() {
+        out.push(format!(
+            "{} state director{} in {} ({}) record no namespace (an earlier loopwarden made them): whether their \
+             namespaces still exist cannot be told",
+            untold.len(),
+            if untold.len() == 1 { "y" } else { "ies" },
+            root.display(),
+            untold.join(", ")
+        ));
+    }
+    out
 }
 
 /// The namespace inode a state directory records (or, for a `net-<inode>` directory, names).

@@ -183,6 +183,7 @@ impl StateDir {
             // while this one waited: the lock it got is then on a file no longer there.
             if still_there(&path.join(files::LOCK), &lock)? {
                 let dir = StateDir { path, _lock: lock };
+                dir.remove_temporaries();
                 dir.record_namespace()?;
                 return Ok(dir);
             }
@@ -221,6 +222,22 @@ impl StateDir {
         File::open(&self.path)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.path))
+    }
+
+    /// Removes the temporary files of a writer that died before its rename (none can be
+    /// writing now: the lock is held).
+    fn remove_temporaries(&self) {
+        for entry in std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Records the namespace's inode, once.

@@ -73,9 +73,11 @@ applied).";
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 #[command(group(clap::ArgGroup::new("action").args(["apply", "confirm", "check", "remove"])))]
+#[command(group(clap::ArgGroup::new("replacing").args(["apply", "remove"])))]
 pub struct Args {
-    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/harden/, one
-    /// nft transaction, the sysctls, a route-cache flush, then read everything back.
+    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/harden/
+    /// before changing anything, one nft transaction, the sysctls, a route-cache flush, then read
+    /// everything back.
     #[arg(long)]
     apply: bool,
     /// With --apply: roll everything back unless `loopwarden harden --confirm` runs within SECS
@@ -86,18 +88,21 @@ pub struct Args {
     #[arg(long)]
     confirm: bool,
     /// Exit 0 when the applied table and sysctls are in place, 1 when missing or drifted (a
-    /// `flush ruleset` or an nftables reload removes the table).
+    /// `flush ruleset` or an nftables reload removes the table), when an apply died half-way, or
+    /// when a confirmation window's rollback watchdog is gone. Changes nothing.
     #[arg(long)]
     check: bool,
-    /// Remove the table and the persistent copy, and restore the sysctls' previous values.
+    /// Remove the table and the persistent copy, and restore the sysctls' previous values (after
+    /// putting back what an apply that died half-way replaced).
     #[arg(long)]
     remove: bool,
     /// Restrict loopback PORT (TCP and UDP, or PORT/tcp, PORT/udp) to these local users and
     /// groups; root and the service's owner are always allowed. Repeatable.
     #[arg(long, value_name = "PORT=USER[,USER|@GROUP…]")]
     allow: Vec<AllowSpec>,
-    /// With --allow: at most N connections at once per allowed user and port, 1 to 65535 (nft ct
-    /// count), so that one user cannot exhaust the service's accept queue.
+    /// With --allow: at most N connections at once per named user and port, 1 to 65535 (nft ct
+    /// count; root and the service's owner are never limited), so that one user cannot exhaust
+    /// the service's accept queue.
     #[arg(long, value_name = "N", requires = "allow", value_parser = clap::value_parser!(u32).range(1..=65_535))]
     limit_connections: Option<u32>,
     /// Also set net.ipv4.conf.all.rp_filter: strict (1) or loose (2). Never by default: strict
@@ -126,7 +131,7 @@ pub struct Args {
     root: PathBuf,
     /// With --apply or --remove: replace or delete a `table inet loopwarden` that harden did not
     /// make (without it, such a table is left alone and the action refused).
-    #[arg(long)]
+    #[arg(long, requires = "replacing")]
     force: bool,
     /// Act in another network namespace: an `ip netns` name, a pid or a path.
     #[arg(long, value_name = "NAME")]

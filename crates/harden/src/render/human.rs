@@ -47,9 +47,18 @@ fn table(out: &mut String, plan: &Plan) {
             r.proto.as_str(),
             r.port,
             who.join(", "),
-            r.limit
-                .map(|l| format!("; at most {l} connections at once per allowed user"))
-                .unwrap_or_default()
+            match (r.limit, r.limited_uids().is_empty()) {
+                (Some(l), false) => format!(
+                    "; uids {} at most {l} connections at once each (root and owners are never limited)",
+                    r.limited_uids()
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (Some(_), true) => "; no named user to limit (root and owners are never limited)".to_string(),
+                (None, _) => String::new(),
+            }
         );
     }
     out.push('\n');

@@ -1,4 +1,5 @@
-//! Collectors: read one network namespace (the caller's) into [`HostFacts`].
+//! Collectors: read one network namespace (the caller's) into [`HostFacts`], or every network
+//! namespace of the host ([`netns`]).
 //!
 //! Read-only and judgement-free. Each collector adds what it saw and, where it could not see
 //! something, a [`Limit`] saying what and why — a collector failure never aborts collection.
@@ -6,21 +7,29 @@
 mod accounts;
 mod command;
 mod config_files;
+mod etc_view;
 mod firewall;
 mod guards;
 mod host;
 mod interfaces;
 mod names;
 mod netlink;
+pub mod netns;
+mod nf_tables;
 mod owners;
 mod procfs_fallback;
 mod relays;
+mod rooted;
 mod sock_diag;
+mod socket_roots;
 mod sysctls;
 #[cfg(test)]
 mod test_process;
 mod trust;
 mod unix_files;
+
+use etc_view::EtcView;
+use socket_roots::SocketRoots;
 
 use crate::facts::{HostFacts, InetSocket, Limit, Process, UnixSocket, FACTS_SCHEMA};
 use std::collections::{BTreeSet, HashMap};
@@ -37,15 +46,7 @@ pub fn collect() -> HostFacts {
             .name("loopwarden-owners".into())
             .spawn_scoped(scope, owners::scan);
         let interfaces = interfaces::collect(&mut limits);
-        let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
-        // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped:
-        // `None` would claim the socket is not bound to a device at all.
-        let device_name = |index: u32| -> String {
-            device_names
-                .get(&index)
-                .map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
-        };
-        let sockets = sock_diag::collect(&device_name, &mut limits);
+        let sockets = dump_sockets(&interfaces, &mut limits);
         let scan = match scanner {
             Ok(handle) => handle
                 .join()
@@ -54,8 +55,58 @@ pub fn collect() -> HostFacts {
         };
         (interfaces, sockets, scan)
     });
+    finish(host, interfaces, sockets, scan, &EtcView::Own, None, limits)
+}
+
+/// Collects the network namespace the calling thread entered, with a `/proc` scan of socket
+/// owners made once for every namespace (`shared`), `/etc` read through `etc`, and Unix socket
+/// paths without a known owner looked up in the root of `default_pid`.
+fn collect_entered(shared: &owners::Owners, etc: &EtcView, default_pid: Option<u32>) -> HostFacts {
+    let mut limits: Vec<Limit> = Vec::new();
+    let host = host::collect();
+    let interfaces = interfaces::collect(&mut limits);
+    let sockets = dump_sockets(&interfaces, &mut limits);
+    let inodes = sockets
+        .inet
+        .iter()
+        .map(|s| s.inode)
+        .chain(sockets.unix.iter().map(|d| d.socket.inode));
+    let scan = Ok(netns::owners_of(shared, inodes));
+    finish(host, interfaces, sockets, scan, etc, default_pid, limits)
+}
+
+/// The namespace's sockets, with bound devices named after `interfaces`.
+fn dump_sockets(interfaces: &[crate::facts::Interface], limits: &mut Vec<Limit>) -> sock_diag::Sockets {
+    let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+    // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped: `None`
+    // would claim the socket is not bound to a device at all.
+    let device_name = |index: u32| -> String {
+        device_names
+            .get(&index)
+            .map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
+    };
+    sock_diag::collect(&device_name, limits)
+}
+
+/// Everything after the socket dumps and the owner scan, for one namespace.
+fn finish(
+    host: crate::facts::HostInfo,
+    interfaces: Vec<crate::facts::Interface>,
+    sockets: sock_diag::Sockets,
+    scan: std::io::Result<owners::Owners>,
+    etc: &EtcView,
+    default_pid: Option<u32>,
+    mut limits: Vec<Limit>,
+) -> HostFacts {
     let mut inet_sockets = sockets.inet;
-    let mut unix_sockets = unix_with_files(sockets.unix, &mut limits);
+    let first_owner = |inode: u64| -> Option<u32> {
+        scan.as_ref()
+            .ok()
+            .and_then(|s| s.by_inode.get(&inode))
+            .and_then(|pids| pids.first().copied())
+    };
+    let mut roots = SocketRoots::new(default_pid);
+    let mut unix_sockets = unix_with_files(sockets.unix, &mut roots, &first_owner, &mut limits);
     let processes = attach_owners(scan, &mut inet_sockets, &mut unix_sockets, &mut limits);
 
     let mut facts = HostFacts {
@@ -66,8 +117,8 @@ pub fn collect() -> HostFacts {
         processes,
         interfaces,
         sysctls: sysctls::collect(&mut limits),
-        names: names::collect(&mut limits),
-        accounts: accounts::collect(&mut limits),
+        names: names::collect(etc, &mut limits),
+        accounts: accounts::collect(etc, &mut limits),
         firewall: firewall::collect(&mut limits),
         relays: Default::default(),
         guards: Vec::new(),
@@ -78,15 +129,20 @@ pub fn collect() -> HostFacts {
     facts
 }
 
-/// Adds socket file and directory metadata to path sockets.
-fn unix_with_files(found: Vec<sock_diag::unix::DiagUnix>, limits: &mut Vec<Limit>) -> Vec<UnixSocket> {
-    let mut walker = unix_files::Walker::default();
+/// Adds socket file and directory metadata to path sockets, each path looked up in the file
+/// system of the socket's first owner (`first_owner`).
+fn unix_with_files(
+    found: Vec<sock_diag::unix::DiagUnix>,
+    roots: &mut SocketRoots,
+    first_owner: &dyn Fn(u64) -> Option<u32>,
+    limits: &mut Vec<Limit>,
+) -> Vec<UnixSocket> {
     found
         .into_iter()
         .map(|diag| {
             let mut socket = diag.socket;
             if let Some(path) = diag.path {
-                let facts = walker.inspect(&path, diag.vfs);
+                let facts = roots.walker(first_owner(socket.inode)).inspect(&path, diag.vfs);
                 socket.file = facts.file;
                 socket.parents = facts.parents;
                 if let Some(problem) = facts.problem {

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "netns")]
     facts: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity is open or unknown
     /// (info, low, medium, high, critical).
@@ -39,22 +39,37 @@ pub struct Args {
     /// test proven open or blocked.
     #[arg(long)]
     prove: bool,
+    #[command(flatten)]
+    netns: super::netns_args::NetnsArgs,
 }
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let probe = args.probe.then(|| loopwarden_probe::ProbeOptions {
+        post: !args.no_post,
+        verbose: args.verbose,
+        ..Default::default()
+    });
+    if args.netns.all_netns {
+        let set = match &args.facts {
+            Some(path) => super::all_netns::load(path)?,
+            None => super::netns_args::collect_all(),
+        };
+        let opts = super::all_netns::AuditOptions {
+            probe,
+            prove: args.prove,
+            json: args.json,
+            fail_on: args.fail_on,
+        };
+        return super::all_netns::audit(&set, &opts);
+    }
     let facts = match &args.facts {
         Some(path) => load(path)?,
-        None => loopwarden_core::collect::collect(),
+        None => args.netns.collect_one()?,
     };
     let mut report = loopwarden_core::audit(&facts);
-    if args.probe {
-        let opts = loopwarden_probe::ProbeOptions {
-            post: !args.no_post,
-            verbose: args.verbose,
-            ..Default::default()
-        };
-        report.merge_active(loopwarden_probe::probe(&facts, &opts)?);
+    if let Some(opts) = &probe {
+        report.merge_active(args.netns.run_in(&|| loopwarden_probe::probe(&facts, opts))??);
     }
     if args.prove {
         let source = if args.facts.is_some() { "snapshot" } else { "host" };

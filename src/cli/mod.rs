@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments and hands each verb to the library.
 
+mod all_netns;
 mod audit;
 mod checks;
 mod completions;
@@ -7,6 +8,7 @@ mod facts;
 mod guard;
 mod harden;
 mod man;
+mod netns_args;
 mod output;
 mod prove;
 

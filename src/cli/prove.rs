@@ -28,16 +28,25 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host.
-    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "netns"])]
     facts: Option<PathBuf>,
     /// Run a built-in demonstration without reading this host: kube-route-localnet,
     /// docker-published-loopback, ntpd-ipv6-loopback, mapped-loopback-udp, hardened.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["netns", "all_netns"])]
     scenario: Option<String>,
+    #[command(flatten)]
+    netns: super::netns_args::NetnsArgs,
 }
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if args.netns.all_netns {
+        let set = match &args.facts {
+            Some(path) => super::all_netns::load(path)?,
+            None => super::netns_args::collect_all(),
+        };
+        return super::all_netns::prove(&set, args.json);
+    }
     let (facts, source) = match (&args.scenario, &args.facts) {
         (Some(name), _) => {
             let s = scenario::find(name).with_context(|| {
@@ -49,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             (s.facts(), format!("scenario:{name}"))
         }
         (None, Some(path)) => (super::audit::load(path)?, "snapshot".to_string()),
-        (None, None) => (loopwarden_core::collect::collect(), "host".to_string()),
+        (None, None) => (args.netns.collect_one()?, "host".to_string()),
     };
     let report = prove(&facts, source)?;
     let text = if args.json {

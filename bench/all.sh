@@ -6,10 +6,11 @@
 #   probe.sh     `audit --probe` against 200 local HTTP listeners
 #   guard.sh     `loopwarden guard` vs direct, socat, HAProxy, nginx: throughput, latency, HTTP, idle
 #   harden.sh    `harden --apply` (plan, verification, nft transaction, sysctls) for 100 listeners
+#   netns.sh     `audit --all-netns` over 100 namespaces of 50 sockets vs a loop of `ip netns exec … audit`
 # Usage: bench/all.sh   (figures are in the README; this reproduces them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in facts firewall prove probe guard harden; do
+for bench in facts firewall prove probe guard harden netns; do
     echo "=== bench/$bench.sh"
     "bench/$bench.sh"
     echo

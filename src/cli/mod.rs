@@ -7,6 +7,7 @@ mod completions;
 mod facts;
 mod guard;
 mod harden;
+mod harden_all;
 mod man;
 mod netns_args;
 mod output;

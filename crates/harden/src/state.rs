@@ -200,6 +200,16 @@ impl StateDir {
     }
 }
 
+/// Whether `--apply` left a record (an applied or a pending table) for the calling thread's
+/// network namespace under `root`. Creates nothing: for visiting every namespace and acting
+/// only where harden applied something.
+pub fn recorded(root: &Path) -> Result<bool, ActError> {
+    let dir = root.join(namespace_key()?);
+    Ok([files::APPLIED, files::PENDING]
+        .iter()
+        .any(|f| dir.join(f).symlink_metadata().is_ok()))
+}
+
 /// `SO_NETNS_COOKIE` (Linux 5.14, asm-generic value: x86, arm, riscv …).
 const SO_NETNS_COOKIE: libc::c_int = 71;
 

@@ -1,6 +1,7 @@
 //! `harden --all-netns`: the harden table for every network namespace that needs it. Every
 //! namespace is collected and planned (pure, verified with the firewall evaluator as always);
-//! those whose plan closes an open finding or changes a sysctl are printed and, with `--apply`,
+//! those with an interface beyond `lo` whose plan closes an open finding or changes a sysctl are
+//! printed and, with `--apply`,
 //! applied by a thread that entered the namespace — each namespace gets its own table, its own
 //! state directory (keyed by its cookie) and its own rollback watchdog. `--check`, `--confirm`
 //! and `--remove` visit every namespace and act where `--apply` left a record.
@@ -92,13 +93,17 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
     })
 }
 
-/// Whether the plan changes anything: it closes an open finding or writes a sysctl.
-fn needed(plan: &Plan) -> bool {
-    !plan.sysctls.is_empty()
-        || plan
-            .findings
-            .iter()
-            .any(|d| matches!(d.outcome, Outcome::Closed { .. }))
+/// Whether namespace `n` needs the plan: something can reach it from outside (an interface
+/// beyond `lo`: a namespace with only `lo` gets no packet from anyone until one is added, and is
+/// planned again then), and the plan closes an open finding or writes a sysctl.
+fn needed(n: &NamespaceFacts, plan: &Plan) -> bool {
+    let interfaces = &n.facts.interfaces;
+    let reachable = interfaces.iter().any(|i| i.receives_ip(interfaces));
+    let closes = plan
+        .findings
+        .iter()
+        .any(|d| matches!(d.outcome, Outcome::Closed { .. }));
+    reachable && (closes || !plan.sysctls.is_empty())
 }
 
 /// The plan of one namespace, applied inside it with `--apply`; `None` when it needs nothing.
@@ -108,7 +113,7 @@ fn plan_part(n: &NamespaceFacts, options: &Options, action: &Action) -> anyhow::
         let failed: Vec<String> = plan.unverified().map(|p| p.failure()).collect();
         return Err(ActError::Unverified(failed).into());
     }
-    if !needed(&plan) {
+    if !needed(n, &plan) {
         return Ok(None);
     }
     let done = match action {

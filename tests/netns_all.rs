@@ -24,10 +24,11 @@ ip netns exec lw-a sysctl -qw net.ipv4.conf.eth0.route_localnet=1
 printf '127.0.0.1 localhost\n::1 localhost\n192.0.2.9 lw-a-marker\n' > "$OUT/hosts-a"
 chmod 644 "$OUT/hosts-a"
 # A service in lw-a whose process sees its own /etc/hosts (as a container does).
-ip netns exec lw-a sh -c 'mount --bind "$OUT/hosts-a" /etc/hosts && exec python3 -u -c "
-import socket, time
-s = socket.socket(); s.bind((\"127.0.0.1\", 8080)); s.listen()
-print(\"ready\", flush=True); time.sleep(600)"' > "$OUT/a.out" &
+# It is an HTTP server that answers any Host: a web page rebinding a name to 127.0.0.1 reads it.
+ip netns exec lw-a sh -c 'cd "$OUT" && mount --bind "$OUT/hosts-a" /etc/hosts && exec python3 -u -c "
+import http.server
+server = http.server.HTTPServer((\"127.0.0.1\", 8080), http.server.SimpleHTTPRequestHandler)
+print(\"ready\", flush=True); server.serve_forever()"' > "$OUT/a.out" 2>/dev/null &
 # A namespace only a process holds.
 unshare --net sh -c 'ip link set lo up && exec python3 -u -c "
 import socket, time
@@ -52,6 +53,9 @@ test ! -e "$OUT/private/lwpriv/app.sock" && echo absent > "$OUT/c-path-on-host"
 "$LOOPWARDEN" facts --netns "/proc/$(cat "$OUT/b.pid")/ns/net" > "$OUT/b-facts.json"
 "$LOOPWARDEN" facts > "$OUT/own.json"
 "$LOOPWARDEN" audit --all-netns --facts "$OUT/facts.json" --json > "$OUT/offline.json" || test $? -eq 1
+"$LOOPWARDEN" audit --netns lw-a --probe --json > "$OUT/a-probe.json" || test $? -eq 1
+"$LOOPWARDEN" audit --all-netns --probe --prove --json > "$OUT/active.json" || test $? -eq 1
+"$LOOPWARDEN" prove --all-netns --json > "$OUT/prove.json" || test $? -eq 1
 "$LOOPWARDEN" audit --netns no-such-namespace > /dev/null 2> "$OUT/missing.err" || echo $? > "$OUT/missing.rc"
 "#;
 
@@ -222,6 +226,53 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
     // The snapshot audited offline gives the same whole-host findings.
     let offline = sandbox::json(&dir, "offline.json");
     assert_eq!(offline["findings"], audit["findings"]);
+
+    // Probes run inside the namespace: 127.0.0.1:8080 exists only in lw-a.
+    let probed = sandbox::json(&dir, "a-probe.json");
+    let rebinding = findings(&probed, "web.dns-rebinding", Some("tcp:127.0.0.1:8080"));
+    assert_eq!(rebinding.len(), 1, "{}", probed["findings"]);
+    assert_eq!(
+        (&rebinding[0]["status"], &rebinding[0]["confidence"]),
+        (&Value::from("open"), &Value::from("probed"))
+    );
+    // The same in the whole-host run, with each namespace proven in a lab of its own.
+    let active = sandbox::json(&dir, "active.json");
+    let a_active = &by_ip_netns(&active, "lw-a")["report"];
+    assert_eq!(
+        findings(a_active, "web.dns-rebinding", Some("tcp:127.0.0.1:8080")).len(),
+        1
+    );
+    let route = findings(a_active, "net.route-localnet", None);
+    assert_eq!(
+        (&route[0]["status"], &route[0]["confidence"]),
+        (&Value::from("open"), &Value::from("proven")),
+        "{}",
+        route[0]
+    );
+    let b_active = &by_pid(&active, b_pid)["report"];
+    assert!(
+        b_active["host"]["limits"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|l| l.as_str().unwrap_or_default().contains("no interface beyond lo"))),
+        "a namespace with only lo gets no lab: {}",
+        b_active["host"]["limits"]
+    );
+    let proofs = sandbox::json(&dir, "prove.json");
+    assert_eq!(proofs["schema"], "loopwarden.host-proof/v1");
+    let a_proof = by_ip_netns(&proofs, "lw-a");
+    let delivered = a_proof["proof"]["results"]
+        .as_array()
+        .expect("lab results")
+        .iter()
+        .any(|r| {
+            r["attack"] == "ipv4.dst-loopback" && r["outcome"].as_str().is_some_and(|o| o.starts_with("delivered"))
+        });
+    assert!(
+        delivered,
+        "route_localnet=1 in lw-a lets the lab's neighbour reach 127.0.0.1:8080: {}",
+        a_proof["proof"]["results"]
+    );
+    assert!(by_pid(&proofs, b_pid)["proof"].is_null());
 
     let missing = std::fs::read_to_string(dir.path().join("missing.err")).unwrap_or_default();
     assert!(

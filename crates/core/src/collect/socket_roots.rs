@@ -16,6 +16,7 @@ type FsIdentity = (u64, u64, u64);
 pub struct SocketRoots {
     ours: Option<FsIdentity>,
     default_pid: Option<u32>,
+    identities: HashMap<u32, Option<FsIdentity>>,
     walkers: HashMap<Option<FsIdentity>, Walker>,
 }
 
@@ -26,6 +27,7 @@ impl SocketRoots {
         SocketRoots {
             ours: identity("/proc/self"),
             default_pid,
+            identities: HashMap::new(),
             walkers: HashMap::new(),
         }
     }
@@ -35,7 +37,12 @@ impl SocketRoots {
     /// walk's bound-inode check then reports a path of another file system as such.
     pub fn walker(&mut self, owner: Option<u32>) -> &mut Walker {
         let pid = owner.or(self.default_pid);
-        let theirs = pid.and_then(|pid| identity(&format!("/proc/{pid}")));
+        let theirs = pid.and_then(|pid| {
+            *self
+                .identities
+                .entry(pid)
+                .or_insert_with(|| identity(&format!("/proc/{pid}")))
+        });
         let key = match theirs {
             Some(id) if Some(id) != self.ours => Some(id),
             _ => None,

@@ -9,12 +9,13 @@ set -euo pipefail
 # namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
 # harden's tests: systemd for `systemd-analyze verify` of its unit, util-linux for setpriv and
 # bsdutils for script (a terminal torn down under a pending apply). The --all-netns tests: passt
-# for pasta, the user-mode network of rootless Podman, which they run inside a sandbox.
+# for pasta, the user-mode network of rootless Podman, and podman itself (conmon, runc), which
+# they run inside a sandbox.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
           prometheus-node-exporter prometheus systemd bsdutils
-          python3-websockets iperf3 wrk libnginx-mod-stream curl passt)
+          python3-websockets iperf3 wrk libnginx-mod-stream curl passt podman)
 
 missing=()
 for p in "${packages[@]}"; do

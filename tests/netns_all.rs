@@ -80,7 +80,7 @@ fn by_ip_netns<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no namespace named {name}"))
 }
 
-fn by_pid<'a>(doc: &'a Value, pid: u64) -> &'a Value {
+fn by_pid(doc: &Value, pid: u64) -> &Value {
     namespaces(doc)
         .iter()
         .find(|n| {

@@ -238,7 +238,6 @@ pub(super) fn owners_of(shared: &Owners, inodes: impl Iterator<Item = u64>) -> O
             .collect(),
         unreadable: shared.unreadable,
         scanned: shared.scanned,
-        ..Default::default()
     }
 }
 

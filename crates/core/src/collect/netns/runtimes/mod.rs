@@ -1,5 +1,6 @@
-//! Who a network namespace belongs to, from the container runtimes' own state on disk: Docker
-//! ([`docker`]), containerd and Kubernetes' CRI ([`containerd`]), Podman ([`podman`]) and
+//! Who a network namespace belongs to, from the container runtimes' own state on disk (and
+//! conmon's command line): Docker ([`docker`]), containerd and Kubernetes' CRI ([`containerd`]),
+//! Podman ([`podman`]) and
 //! systemd-nspawn ([`nspawn`]). No runtime API is asked and none is required: a daemon that is
 //! down, or state that cannot be read, only leaves a namespace named by its processes.
 //!
@@ -42,7 +43,7 @@ pub fn read(discovery: &Discovery) -> Names {
     let mut names = Names::default();
     let mut found = Vec::new();
     found.extend(docker::read(discovery, &mut names.limits));
-    found.extend(podman::read(discovery));
+    found.extend(podman::read(discovery, &mut names.limits));
     found.extend(containerd::read(discovery, &mut names.limits));
     for placed in found {
         if !names

@@ -19,6 +19,8 @@ if [ "${LW_BENCH_SANDBOX:-}" != 1 ]; then
 fi
 binary=$LW_BENCH_BINARY
 namespaces=100
+# The namespace bind mounts copied from the machine's mount namespace go (from this copy only).
+findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l "$m"; done
 mount -t tmpfs -o mode=755 tmpfs /run
 ip link set lo up
 dir=$(mktemp -d /tmp/lw-bench-netns.XXXX)

@@ -11,8 +11,13 @@ use super::{output_within, TempDir};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// What every sandbox script starts with: its own `/run`, and `lo` up.
-const PRELUDE: &str = "set -euo pipefail\nmount -t tmpfs -o mode=755 tmpfs /run\nip link set lo up\n";
+/// What every sandbox script starts with: the namespace bind mounts copied from the machine's
+/// mount namespace taken away (in the sandbox's copy only: its mounts are private), its own
+/// `/run`, and `lo` up.
+const PRELUDE: &str = "set -euo pipefail\n\
+    findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l \"$m\"; done\n\
+    mount -t tmpfs -o mode=755 tmpfs /run\n\
+    ip link set lo up\n";
 
 /// Runs `script` (bash) in a new sandbox and returns its output. The script finds the binary
 /// under test in `$LOOPWARDEN` and a directory for its results in `$OUT` (`dir`, shared with the

@@ -6,22 +6,35 @@ set -euo pipefail
 
 # The truth tests (tests/truth_*.rs) attack real software: Debian's docker.io (dockerd, run only
 # inside a test namespace; busybox-static is its image), ufw (enabled only inside a test
-# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare.
-# harden's tests: systemd for `systemd-analyze verify` of its unit, util-linux for setpriv and
-# bsdutils for script (a terminal torn down under a pending apply). The --all-netns tests: passt
-# for pasta, the user-mode network of rootless Podman, and podman itself (conmon, runc), which
-# they run inside a sandbox.
+# namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare
+# and setpriv; bsdutils script(1) (a pty for the terminal-escape test, a terminal torn down under a
+# pending harden apply); systemd for `systemd-analyze verify` of harden's unit. The benchmarks read
+# peak memory with /usr/bin/time (package time). The --all-netns tests: passt for pasta, the
+# user-mode network of rootless Podman, and podman itself (conmon, runc), run inside a sandbox.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
-          prometheus-node-exporter prometheus systemd bsdutils
-          python3-websockets iperf3 wrk libnginx-mod-stream curl passt podman)
+          prometheus-node-exporter prometheus systemd bsdutils time
+          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv passt podman)
+
+# The fleet test drives contrib/ansible/ with ansible-core from PyPI, in a venv of the
+# repository's own (target/ansible-venv), so that nothing is installed system-wide.
+install_ansible() {
+    local venv
+    venv="$(cd "$(dirname "$0")/.." && pwd)/target/ansible-venv"
+    [ -x "$venv/bin/ansible-playbook" ] && return 0
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'ansible-core>=2.17,<2.18'
+}
 
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+    install_ansible
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing packages (${missing[*]}) and not root: install them or run as root" >&2
@@ -39,3 +52,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_ansible

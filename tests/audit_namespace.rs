@@ -257,3 +257,51 @@ fn closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+/// The evidence names only interfaces the namespace has: with `lo` alone, the anti-spoof and
+/// other packet-path evidence speak of "an interface other than lo", never of an `eth0` that
+/// does not exist.
+#[test]
+fn evidence_never_names_an_interface_the_host_lacks() {
+    if !require_root("evidence_never_names_an_interface_the_host_lacks") {
+        return;
+    }
+    let ns = namespace("onlylo");
+    let _held = python_in(
+        &ns,
+        None,
+        "import socket, time\nt = socket.socket(); t.bind(('0.0.0.0', 7400)); t.listen()\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('127.0.0.1', 7401))\nprint('ready', flush=True)\ntime.sleep(120)",
+    );
+    let report = audit_json(&ns, &[]);
+    let interfaces: Vec<String> = {
+        let out = ns.exec(&["ip", "-o", "link", "show"]).expect("ip link");
+        out.lines()
+            .filter_map(|l| {
+                l.split(": ")
+                    .nth(1)
+                    .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            })
+            .collect()
+    };
+    assert_eq!(interfaces, ["lo"], "the namespace has lo only");
+    let evidence: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().expect("evidence").iter())
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(!evidence.iter().any(|e| e.contains("eth0")), "{evidence:#?}");
+    let antispoof = findings(&report, "net.no-loopback-antispoof", None);
+    assert!(!antispoof.is_empty(), "{report:#}");
+    for f in antispoof {
+        assert!(
+            f["evidence"]
+                .as_array()
+                .expect("evidence")
+                .iter()
+                .any(|e| e.as_str().is_some_and(|e| e.contains("on an interface other than lo:"))),
+            "{f:#}"
+        );
+    }
+}

@@ -141,3 +141,122 @@ fn findings_keep_their_exit_status_when_the_reader_closes_the_pipe() {
     let out = common::output_within(&mut ns.command(&["bash", "-c", &script]), common::LOOPWARDEN_TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Runs `loopwarden ARGS` with `stdin` as its standard input.
+fn run_with_stdin(args: &[&str], stdin: std::process::Stdio) -> std::process::Output {
+    Command::new(common::loopwarden())
+        .args(args)
+        .stdin(stdin)
+        .output()
+        .expect("run loopwarden")
+}
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/core/tests/fixtures/facts/namespace-every-listener-kind.json"
+);
+
+/// Endless or random input is refused within a second, naming the byte that shows it is not a
+/// snapshot — not read up to the size limit first.
+#[test]
+fn devices_and_binaries_are_refused_at_once_naming_the_problem() {
+    // /dev/urandom starts with '{' once in 256 runs, or with whitespace: its first problem is
+    // then a later byte, still in the first read.
+    for (device, said) in [
+        ("/dev/zero", "byte 0 is 0x00, a control character"),
+        ("/dev/urandom", "byte "),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(&["audit", "--facts", device]);
+        let took = started.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{device}: {err}");
+        assert!(err.contains(device) && err.contains(said), "{device}: {err}");
+        assert!(took < std::time::Duration::from_secs(1), "{device} took {took:?}");
+    }
+    let started = std::time::Instant::now();
+    let file = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+    let out = run_with_stdin(&["audit", "--facts", "-"], file.into());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("standard input") && err.contains("byte 0 is 0x00"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
+
+/// `--facts -` reads standard input, with the same report as the file.
+#[test]
+fn a_snapshot_on_standard_input_is_audited_like_the_file() {
+    let from_file = run(&["audit", "--json", "--facts", FIXTURE]);
+    let file = std::fs::File::open(FIXTURE).expect("open fixture");
+    let from_stdin = run_with_stdin(&["audit", "--json", "--facts", "-"], file.into());
+    assert_eq!(from_stdin.status.code(), from_file.status.code());
+    assert!(
+        from_file.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+}
+
+/// Each cause once; encodings named with the offset of the first bad byte.
+#[test]
+fn snapshot_errors_say_each_cause_once_and_where() {
+    let tmp = common::TempDir::new("cli-err");
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "truncated.json",
+            b"{\"schema\": \"loopwarden.facts/v1\", \"host\": {",
+            "EOF while parsing",
+        ),
+        ("bom.json", b"\xEF\xBB\xBF{}", "UTF-8 byte order mark"),
+        (
+            "latin1.json",
+            b"{\"schema\": \"caf\xE9\"}",
+            "byte 15 (0xe9) is not UTF-8",
+        ),
+        ("utf16.json", b"\xFF\xFE{\0}\0", "UTF-16 little-endian byte order mark"),
+    ];
+    for (name, bytes, said) in cases {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let out = run(&["audit", "--facts", path.to_str().expect("utf-8 path")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.matches(said).count(), 1, "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
+
+/// `--fail-on never` reports without failing; progress never reaches a pipe.
+#[test]
+fn fail_on_never_exits_zero_and_a_pipe_gets_no_progress() {
+    let out = run(&["audit", "--facts", FIXTURE, "--fail-on", "never"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("findings ("));
+    let failing = run(&["audit", "--facts", FIXTURE]);
+    assert_eq!(failing.status.code(), Some(1));
+}
+
+#[test]
+fn output_options_are_checked_and_errors_name_the_input() {
+    let both = run(&["audit", "--json", "--format", "html"]);
+    assert_eq!(both.status.code(), Some(2), "--json is --format json: not both");
+    let unknown = run(&["audit", "--format", "pdf"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("human, json, html, prometheus"));
+    let prove = run(&["prove", "--scenario", "hardened", "--format", "prometheus"]);
+    assert_eq!(prove.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&prove.stderr).contains("audit --prove --format prometheus"));
+    let none = run(&["fleet", "/nonexistent/fleet-dir"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("/nonexistent/fleet-dir"));
+    let tmp = common::TempDir::new("cli-fleet");
+    let empty = run(&["fleet", tmp.path().to_str().expect("utf-8 path")]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no snapshot found"));
+}

@@ -310,3 +310,49 @@ fn unprivileged_facts_succeed_and_say_what_owners_they_could_not_see() {
         "{owner_limit}"
     );
 }
+
+/// `facts` reads the descriptors of the collected namespace's processes only, except when a
+/// socket is left without an owner: a process that created its socket in the namespace and then
+/// moved to another one (setns) still holds it, and is still named as its owner.
+#[test]
+fn a_socket_held_from_another_namespace_keeps_its_owner() {
+    if !common::require_root("a_socket_held_from_another_namespace_keeps_its_owner") {
+        return;
+    }
+    let dir = TempDir::new("facts-moved");
+    let ns = common::namespace("factsmoved");
+    let elsewhere = common::namespace("factselse");
+    let mover = format!(
+        r#"
+import ctypes, os, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+home = os.open("/proc/self/ns/net", os.O_RDONLY)
+target = os.open("/run/netns/{name}", os.O_RDONLY)
+assert libc.setns(target, CLONE_NEWNET) == 0, ctypes.get_errno()
+s = socket.socket(); s.bind(("127.0.0.1", 7200)); s.listen()
+assert libc.setns(home, CLONE_NEWNET) == 0, ctypes.get_errno()
+print("ready", flush=True)
+time.sleep(120)
+"#,
+        name = ns.name()
+    );
+    let moved = common::python_in(&elsewhere, None, &mover);
+    // A process that only lives in the other namespace: never an owner here.
+    let stranger = common::python_in(
+        &elsewhere,
+        None,
+        "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 7201)); s.listen()\nprint('ready', flush=True)\ntime.sleep(120)",
+    );
+    let facts = facts(&ns, false, dir.path());
+    let listener = inet(&facts, "tcp", "127.0.0.1", 7200);
+    assert_eq!(owners(listener), vec![u64::from(moved.0.id())], "{listener}");
+    let pids: Vec<u64> = facts["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter_map(|p| p["pid"].as_u64())
+        .collect();
+    assert_eq!(pids, vec![u64::from(moved.0.id())]);
+    assert!(!pids.contains(&u64::from(stranger.0.id())));
+}

@@ -8,6 +8,10 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Every lab run sweeps namespaces left by dead runs: the sweep test runs alone (write), the
+/// other lab runs of this file together (read).
+static LAB: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn prove(args: &[&str]) -> (Option<i32>, Value) {
     let out = Command::new(loopwarden())
         .arg("prove")
@@ -53,6 +57,7 @@ fn an_unknown_scenario_is_an_error_naming_it_and_the_choices() {
 
 #[test]
 fn mapped_loopback_udp_reaches_both_v6_sockets_with_a_loopback_peer() {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
     if !require_root("mapped_loopback_udp_reaches_both_v6_sockets_with_a_loopback_peer") {
         return;
     }
@@ -83,6 +88,7 @@ fn mapped_loopback_udp_reaches_both_v6_sockets_with_a_loopback_peer() {
 
 #[test]
 fn hardened_blocks_every_attack_and_exits_clean() {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
     if !require_root("hardened_blocks_every_attack_and_exits_clean") {
         return;
     }
@@ -99,6 +105,7 @@ fn hardened_blocks_every_attack_and_exits_clean() {
 /// Starts a lab run, waits until its namespaces exist, sends `signal`, and requires a clean
 /// "interrupted" exit with every namespace removed.
 fn interrupt_mid_run(signal: libc::c_int) {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
     let child = Command::new(loopwarden())
         .args(["prove", "--scenario", "hardened", "--json"])
         .stdout(Stdio::null())
@@ -176,6 +183,7 @@ fn snapshot_with_unloadable_rule() -> std::path::PathBuf {
 
 #[test]
 fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
     if !require_root("a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain") {
         return;
     }
@@ -256,6 +264,7 @@ fn audit_prove_without_root_is_a_clear_error() {
 
 #[test]
 fn namespaces_left_by_a_killed_run_are_swept_and_named() {
+    let _lab = LAB.write().unwrap_or_else(|e| e.into_inner());
     if !require_root("namespaces_left_by_a_killed_run_are_swept_and_named") {
         return;
     }

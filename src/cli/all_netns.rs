@@ -3,8 +3,9 @@
 //! and proven in a lab of its own when asked, plus the whole-host checks), `prove` one lab run
 //! per namespace that has an interface beyond `lo`.
 
-use super::netns_args::{bar, escaped};
+use super::format::{Format, Output};
 use super::output;
+use super::progress::Progress;
 use anyhow::Context;
 use loopwarden_core::facts::{HostFactsSet, NamespaceFacts};
 use loopwarden_core::report::{host_human, Finding, Report, Severity};
@@ -37,31 +38,34 @@ pub struct AuditOptions {
     pub probe: Option<loopwarden_probe::ProbeOptions>,
     /// `--prove`.
     pub prove: bool,
-    /// `--json`.
-    pub json: bool,
-    /// `--fail-on`.
-    pub fail_on: Severity,
+    /// `--fail-on`: `None` for `never`.
+    pub fail_on: Option<Severity>,
 }
 
-/// `audit --all-netns`: prints the whole-host report and returns the exit status.
-pub fn audit(set: &HostFactsSet, opts: &AuditOptions) -> anyhow::Result<u8> {
+/// `audit --all-netns`: writes the whole-host report (human or JSON) and returns the exit
+/// status.
+pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output, progress: &Progress) -> anyhow::Result<u8> {
+    let format = out.format();
+    if !matches!(format, Format::Human | Format::Json) {
+        anyhow::bail!("audit --all-netns writes human or json (loopwarden.host-report/v1), not {format:?}");
+    }
+    progress.step(&format!("auditing {} network namespaces", set.namespaces.len()));
     let mut reports: Vec<Report> = set
         .namespaces
         .iter()
         .map(|n| loopwarden_core::audit(&n.facts))
         .collect();
     if let Some(probe) = &opts.probe {
+        progress.step("probing the listeners of every namespace, from inside each");
         for (report, findings) in reports.iter_mut().zip(probe_each(set, probe)?) {
             report.merge_active(findings);
         }
     }
     if opts.prove {
-        let progress = bar("lab");
-        progress.set_length(set.namespaces.len() as u64);
+        let total = set.namespaces.len();
         for (i, (n, report)) in set.namespaces.iter().zip(reports.iter_mut()).enumerate() {
-            progress.set_position(i as u64);
-            progress.set_message(escaped(&n.namespace.label()));
-            match prove_one(n)? {
+            progress.count(&format!("lab for {}; namespaces", n.namespace.label()), i, total);
+            match prove_one(n, progress)? {
                 Some(lab) => {
                     report.merge_active(lab.findings(&n.facts));
                     report.host.limits.extend(lab.limits());
@@ -69,16 +73,15 @@ pub fn audit(set: &HostFactsSet, opts: &AuditOptions) -> anyhow::Result<u8> {
                 None => report.host.limits.push(no_lab(n)),
             }
         }
-        progress.finish_and_clear();
     }
+    progress.clear();
     let report = loopwarden_core::audit_host::host_report(set, reports);
-    let text = if opts.json {
-        output::to_json(&report, "whole-host report")?
-    } else {
-        host_human::render(&report, output::use_color())
+    let text = match format {
+        Format::Json => output::to_json(&report, "whole-host report")?,
+        _ => host_human::render(&report, out.color()),
     };
-    output::print(&text)?;
-    Ok(if report.fails(opts.fail_on) {
+    out.emit(&text)?;
+    Ok(if opts.fail_on.is_some_and(|threshold| report.fails(threshold)) {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_CLEAN
@@ -91,7 +94,9 @@ fn probe_each(set: &HostFactsSet, opts: &loopwarden_probe::ProbeOptions) -> anyh
     let inodes: Vec<u64> = set.namespaces.iter().map(|n| n.namespace.inode).collect();
     let facts_of = |inode: u64| set.namespace(inode).map(|n| &n.facts);
     let results = loopwarden_core::collect::netns::in_each(&inodes, 2, &|inode| match facts_of(inode) {
-        Some(facts) => loopwarden_probe::probe(facts, opts).map_err(|e| e.to_string()),
+        Some(facts) => loopwarden_probe::probe(facts, opts, &|_, _| {})
+            .map(|probed| probed.findings)
+            .map_err(|e| e.to_string()),
         None => Ok(Vec::new()),
     });
     let mut out = Vec::new();
@@ -100,12 +105,8 @@ fn probe_each(set: &HostFactsSet, opts: &loopwarden_probe::ProbeOptions) -> anyh
             Ok(Ok(findings)) => out.push(findings),
             Ok(Err(e)) => anyhow::bail!("probing {} ({}) failed: {e}", n.namespace.id, n.namespace.label()),
             Err(e) => {
-                eprintln!(
-                    "loopwarden: {} ({}) not probed: {}",
-                    n.namespace.id,
-                    escaped(&n.namespace.label()),
-                    e.why
-                );
+                let label = loopwarden_core::report::shown::line(&n.namespace.label()).into_owned();
+                eprintln!("loopwarden: {} ({label}) not probed: {}", n.namespace.id, e.why);
                 out.push(Vec::new());
             }
         }
@@ -115,12 +116,13 @@ fn probe_each(set: &HostFactsSet, opts: &loopwarden_probe::ProbeOptions) -> anyh
 
 /// The lab for one namespace; `None` when it has no interface beyond `lo` (no LAN attack to
 /// replay: nothing reaches it from outside).
-fn prove_one(n: &NamespaceFacts) -> anyhow::Result<Option<ProofReport>> {
+fn prove_one(n: &NamespaceFacts, progress: &Progress) -> anyhow::Result<Option<ProofReport>> {
     if !n.facts.interfaces.iter().any(|i| !i.loopback) {
         return Ok(None);
     }
     let opts = ProveOptions {
         source: format!("namespace {} ({})", n.namespace.id, n.namespace.label()),
+        progress: Some(Box::new(progress.reporter("lab"))),
         ..ProveOptions::default()
     };
     loopwarden_lab::prove(&n.facts, &opts)
@@ -155,17 +157,19 @@ struct HostProof<'a> {
     namespaces: &'a [NamespaceProof<'a>],
 }
 
-/// `prove --all-netns`: one lab per namespace with an interface beyond `lo`; prints every
-/// matrix and returns the exit status (2 when any lab's controls failed, 1 when an attack got
-/// through anywhere).
-pub fn prove(set: &HostFactsSet, json: bool) -> anyhow::Result<u8> {
-    let progress = bar("lab");
-    progress.set_length(set.namespaces.len() as u64);
+/// `prove --all-netns`: one lab per namespace with an interface beyond `lo`; writes every
+/// matrix (human or JSON) and returns the exit status (2 when any lab's controls failed, 1 when
+/// an attack got through anywhere).
+pub fn prove(set: &HostFactsSet, out: &Output, progress: &Progress) -> anyhow::Result<u8> {
+    let format = out.format();
+    if !matches!(format, Format::Human | Format::Json) {
+        anyhow::bail!("prove --all-netns writes human or json (loopwarden.host-proof/v1), not {format:?}");
+    }
     let mut proofs = Vec::new();
+    let total = set.namespaces.len();
     for (i, n) in set.namespaces.iter().enumerate() {
-        progress.set_position(i as u64);
-        progress.set_message(escaped(&n.namespace.label()));
-        let proof = prove_one(n)?;
+        progress.count(&format!("lab for {}; namespaces", n.namespace.label()), i, total);
+        let proof = prove_one(n, progress)?;
         let skipped = proof.is_none().then(|| no_lab(n));
         proofs.push(NamespaceProof {
             namespace: &n.namespace,
@@ -173,8 +177,8 @@ pub fn prove(set: &HostFactsSet, json: bool) -> anyhow::Result<u8> {
             skipped,
         });
     }
-    progress.finish_and_clear();
-    let text = if json {
+    progress.clear();
+    let text = if format == Format::Json {
         output::to_json(
             &HostProof {
                 schema: HOST_PROOF_SCHEMA,
@@ -186,9 +190,10 @@ pub fn prove(set: &HostFactsSet, json: bool) -> anyhow::Result<u8> {
     } else {
         let mut text = String::new();
         for p in &proofs {
-            text.push_str(&format!("══ {} — {}\n", escaped(&p.namespace.label()), p.namespace.id));
+            let label = loopwarden_core::report::shown::line(&p.namespace.label()).into_owned();
+            text.push_str(&format!("══ {label} — {}\n", p.namespace.id));
             match (&p.proof, &p.skipped) {
-                (Some(proof), _) => text.push_str(&loopwarden_lab::render::human(proof, output::use_color())),
+                (Some(proof), _) => text.push_str(&loopwarden_lab::render::human(proof, out.color())),
                 (None, Some(why)) => text.push_str(why),
                 (None, None) => {}
             }
@@ -196,7 +201,7 @@ pub fn prove(set: &HostFactsSet, json: bool) -> anyhow::Result<u8> {
         }
         text
     };
-    output::print(text.trim_end())?;
+    out.emit(text.trim_end())?;
     let labs: Vec<&ProofReport> = proofs.iter().filter_map(|p| p.proof.as_ref()).collect();
     if labs.iter().any(|r| !r.controls_passed) {
         return Ok(super::EXIT_ERROR);

@@ -1,9 +1,9 @@
 //! `loopwarden audit`: the main job.
 
+use super::format::{self, Format};
 use super::output;
-use anyhow::Context;
+use super::progress::Progress;
 use loopwarden_core::report::{human, json, Severity};
-use loopwarden_core::HostFacts;
 use std::path::PathBuf;
 
 /// Audit this host's local services: who can reach each one, by which path, and how to close it.
@@ -14,25 +14,26 @@ use std::path::PathBuf;
 /// Exit status: 0 when no finding is at or above --fail-on, 1 when some are, 2 on error.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the report as JSON (schema loopwarden.report/v1).
-    #[arg(long)]
-    json: bool,
-    /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host.
+    /// --json, --format human|json|html|prometheus, --out FILE (JSON: loopwarden.report/v1).
+    #[command(flatten)]
+    output: format::Output,
+    /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
+    /// it from standard input; with --all-netns, one of `facts --all-netns`).
     #[arg(long, value_name = "FILE", conflicts_with = "netns")]
     facts: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity is open or unknown
-    /// (info, low, medium, high, critical).
+    /// (info, low, medium, high, critical), or never (`never`: report only).
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
-    fail_on: Severity,
+    fail_on: FailOn,
     /// Also ask this host's own listeners: browser-borne checks on local HTTP(S) services and
     /// relay checks (HTTP/SOCKS proxies, proven against a canary loopwarden opens itself).
     #[arg(long, conflicts_with = "facts")]
     probe: bool,
     /// With --probe: do not send the one state-changing request (an empty cross-site text/plain
     /// POST to services with an open finding).
-    #[arg(long, requires = "probe")]
+    #[arg(long)]
     no_post: bool,
-    /// Log every probe request and its outcome on stderr.
+    /// With --probe: log every probe request and its outcome on stderr.
     #[arg(long)]
     verbose: bool,
     /// Replay the attacks in a throwaway lab (needs root) and mark each finding the lab can
@@ -43,72 +44,127 @@ pub struct Args {
     netns: super::netns_args::NetnsArgs,
 }
 
+/// `--all-netns`: every namespace (or a `facts --all-netns` snapshot), one whole-host report.
+fn all_netns(args: &Args, progress: &Progress) -> anyhow::Result<u8> {
+    let set = match &args.facts {
+        Some(path) => {
+            progress.step("reading the snapshot");
+            super::all_netns::load(path)?
+        }
+        None => super::netns_args::collect_all(progress),
+    };
+    let opts = super::all_netns::AuditOptions {
+        probe: args.probe.then(|| loopwarden_probe::ProbeOptions {
+            post: !args.no_post,
+            verbose: args.verbose,
+            ..Default::default()
+        }),
+        prove: args.prove,
+        fail_on: match args.fail_on {
+            FailOn::Never => None,
+            FailOn::At(threshold) => Some(threshold),
+        },
+    };
+    super::all_netns::audit(&set, &opts, &args.output, progress)
+}
+
+/// The `--fail-on` threshold: a severity, or `never` (always exit 0 unless something fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    /// Exit 1 for an open or unknown finding at or above this severity.
+    At(Severity),
+    /// Never exit 1 for findings.
+    Never,
+}
+
+impl std::str::FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FailOn, String> {
+        if s.eq_ignore_ascii_case("never") {
+            return Ok(FailOn::Never);
+        }
+        s.parse::<Severity>()
+            .map(FailOn::At)
+            .map_err(|e| format!("{e}, or never"))
+    }
+}
+
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let probe = args.probe.then(|| loopwarden_probe::ProbeOptions {
-        post: !args.no_post,
-        verbose: args.verbose,
-        ..Default::default()
-    });
+    // Said, not ignored: a user who asks for them believes something is probed.
+    for (given, flag) in [(args.no_post, "--no-post"), (args.verbose, "--verbose")] {
+        if given && !args.probe {
+            anyhow::bail!("{flag} applies to --probe only, which was not given (and cannot be with --facts: a snapshot's listeners are not this host's)");
+        }
+    }
+    let clock = format::Clock::start();
+    let progress = Progress::new();
     if args.netns.all_netns {
-        let set = match &args.facts {
-            Some(path) => super::all_netns::load(path)?,
-            None => super::netns_args::collect_all(),
-        };
-        let opts = super::all_netns::AuditOptions {
-            probe,
-            prove: args.prove,
-            json: args.json,
-            fail_on: args.fail_on,
-        };
-        return super::all_netns::audit(&set, &opts);
+        return all_netns(&args, &progress);
     }
     let facts = match &args.facts {
-        Some(path) => load(path)?,
-        None => args.netns.collect_one()?,
+        Some(path) => {
+            progress.step("reading the snapshot");
+            super::snapshot::load(path)?
+        }
+        None => args.netns.collect_one(&progress)?,
     };
+    progress.step(&format!(
+        "auditing {} sockets",
+        facts.inet_sockets.len() + facts.unix_sockets.len()
+    ));
     let mut report = loopwarden_core::audit(&facts);
-    if let Some(opts) = &probe {
-        report.merge_active(args.netns.run_in(&|| loopwarden_probe::probe(&facts, opts))??);
+    if args.probe {
+        let opts = loopwarden_probe::ProbeOptions {
+            post: !args.no_post,
+            verbose: args.verbose,
+            ..Default::default()
+        };
+        if args.verbose {
+            // The log goes to stderr line by line; a progress line would be torn through it.
+            progress.clear();
+        }
+        // Inside the namespace --netns names: its listeners are only there.
+        let probed = args.netns.run_in(&|| {
+            loopwarden_probe::probe(&facts, &opts, &|done, total| {
+                progress.count("probing listeners", done, total)
+            })
+        })??;
+        report.merge_active(probed.findings);
+        report.activity.extend(probed.summary.lines());
     }
     if args.prove {
         let source = if args.facts.is_some() { "snapshot" } else { "host" };
-        let lab = super::prove::prove(&facts, source.to_string())?;
+        let lab = super::prove::prove(&facts, source.to_string(), &progress)?;
         report.merge_active(lab.findings(&facts));
         report.host.limits.extend(lab.limits());
+        report.activity.push(loopwarden_lab::render::activity(&lab));
     }
-    let text = if args.json {
-        json::render(&report).context("cannot serialise the report as JSON")?
-    } else {
-        human::render(&report, output::use_color())
+    progress.clear();
+    // To a terminal or a pipe, human and JSON reports are streamed (a 100,000-socket report is
+    // never held whole); every other case is rendered, then written (atomically to --out).
+    match (args.output.format(), args.output.to_stdout()) {
+        (Format::Json, true) => output::stream(|out| json::write(out, &report))?,
+        (Format::Human, true) => {
+            let color = args.output.color();
+            output::stream(|out| human::write(out, &report, color))?
+        }
+        (format, _) => {
+            let text = format::render_report(format, &report, &facts, &clock, args.output.color())?;
+            args.output.emit(&text)?
+        }
+    }
+    let failing = match args.fail_on {
+        FailOn::Never => false,
+        FailOn::At(threshold) => report.failing(threshold).next().is_some(),
     };
-    output::print(&text)?;
-    Ok(if report.failing(args.fail_on).next().is_some() {
+    // The process ends next: giving 100,000 findings back to the allocator one by one costs
+    // more than writing them out; the kernel takes the memory back at exit in one go.
+    std::mem::forget(report);
+    std::mem::forget(facts);
+    Ok(if failing {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_CLEAN
     })
-}
-
-/// The largest snapshot read: far above a large Kubernetes node's (tens of MiB of rules), low
-/// enough that a hostile file cannot exhaust memory.
-const MAX_SNAPSHOT: u64 = 256 * 1024 * 1024;
-
-/// Reads a snapshot, naming the file in every error. A snapshot is untrusted input: it is only
-/// ever parsed, bounded in size.
-pub(super) fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_SNAPSHOT + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
-    if text.len() as u64 > MAX_SNAPSHOT {
-        anyhow::bail!(
-            "snapshot {} is larger than {} MiB: refused",
-            path.display(),
-            MAX_SNAPSHOT / (1024 * 1024)
-        );
-    }
-    HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

@@ -20,12 +20,14 @@ pub struct Args {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let progress = super::progress::Progress::new();
     let json = if args.netns.all_netns {
-        super::netns_args::collect_all().to_json()
+        super::netns_args::collect_all(&progress).to_json()
     } else {
-        args.netns.collect_one()?.to_json()
+        args.netns.collect_one(&progress)?.to_json()
     }
     .context("cannot serialise the snapshot as JSON")?;
+    progress.clear();
     match args.out {
         Some(path) => output::write_private(&path, &(json + "\n"))
             .with_context(|| format!("cannot write snapshot to {}", path.display()))?,

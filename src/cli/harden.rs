@@ -3,7 +3,6 @@
 
 use super::output;
 use anyhow::Context;
-use loopwarden_core::HostFacts;
 use loopwarden_harden::plan::allow::AllowSpec;
 use loopwarden_harden::plan::sysctls::RpFilter;
 use loopwarden_harden::plan::{self, Options};
@@ -193,7 +192,7 @@ fn act(args: Args) -> anyhow::Result<u8> {
         return Ok(super::EXIT_CLEAN);
     }
     let facts = match &args.facts {
-        Some(path) => load(path)?,
+        Some(path) => super::snapshot::load(path)?,
         None => loopwarden_core::collect::collect(),
     };
     let options = Options {
@@ -253,10 +252,4 @@ fn print<T: serde::Serialize>(args: &Args, text: &str, value: &T) -> anyhow::Res
 fn watchdog_command() -> anyhow::Result<Vec<OsString>> {
     let exe = std::env::current_exe().context("cannot find this program's path for the rollback watchdog")?;
     Ok(vec![exe.into(), "harden".into(), "--rollback-watch".into()])
-}
-
-/// Reads a snapshot, naming the file in every error.
-fn load(path: &PathBuf) -> anyhow::Result<HostFacts> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
-    HostFacts::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

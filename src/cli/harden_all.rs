@@ -8,6 +8,7 @@
 
 use super::netns_args::collect_all;
 use super::output;
+use super::progress::Progress;
 use loopwarden_core::facts::{NamespaceFacts, NamespaceIdentity};
 use loopwarden_harden::apply::{self, ApplyOptions};
 use loopwarden_harden::plan::findings::Outcome;
@@ -48,7 +49,9 @@ struct Part {
 /// `harden --all-netns` (see the module documentation): returns the exit status.
 pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u8> {
     loopwarden_harden::require_root("hardening every network namespace")?;
-    let set = collect_all();
+    let progress = Progress::new();
+    let set = collect_all(&progress);
+    progress.clear();
     let mut parts = Vec::new();
     for n in &set.namespaces {
         let part = match &action {

@@ -5,13 +5,17 @@ mod audit;
 mod checks;
 mod completions;
 mod facts;
+mod fleet;
+mod format;
 mod guard;
 mod harden;
 mod harden_all;
 mod man;
 mod netns_args;
 mod output;
+mod progress;
 mod prove;
+mod snapshot;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
@@ -41,6 +45,8 @@ pub const EXIT_ERROR: u8 = 2;
   loopwarden audit --json --fail-on high   for CI: exit 1 on high or critical findings
   loopwarden facts --out host.json      snapshot this host; audit it anywhere with --facts
   loopwarden prove --scenario kube-route-localnet   watch CVE-2020-8558 in a throwaway lab
+  loopwarden audit --format html --out report.html   the reachability map, in a browser
+  loopwarden fleet snapshots/           one report over many hosts' snapshots
   loopwarden checks                     what every check id means
   loopwarden man | man -l -             the manual; `loopwarden completions bash` for tab completion"
 )]
@@ -58,7 +64,8 @@ enum Verb {
     Harden(harden::Args),
     Man(man::Args),
     Completions(completions::Args),
-    Guard(guard::Args),
+    Guard(Box<guard::Args>),
+    Fleet(fleet::Args),
 }
 
 /// Parses the command line and runs the verb, mapping every outcome to an exit code.
@@ -79,13 +86,14 @@ pub fn main() -> ExitCode {
         Verb::Harden(args) => harden::run(args),
         Verb::Man(args) => man::run(args, Cli::command()),
         Verb::Completions(args) => completions::run(args, Cli::command()),
-        Verb::Guard(args) => guard::run(args),
+        Verb::Guard(args) => guard::run(*args),
+        Verb::Fleet(args) => fleet::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // A closed stderr must not turn the error into a panic.
-            let _ = writeln!(std::io::stderr(), "loopwarden: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "loopwarden: error: {}", output::error_message(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }

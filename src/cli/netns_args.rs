@@ -1,9 +1,8 @@
 //! `--netns NAME|PID|PATH` and `--all-netns`, shared by the verbs that read a namespace
 //! (`facts`, `audit`, `prove`), and the collection they select.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use super::progress::Progress;
 use loopwarden_core::facts::{HostFacts, HostFactsSet};
-use std::io::IsTerminal;
 
 /// Which network namespace(s) a verb reads.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -23,10 +22,11 @@ pub struct NetnsArgs {
 impl NetnsArgs {
     /// The facts of this namespace, or of the one `--netns` names (its `host.netns` then says who
     /// it is: `net:[N] (container web (docker, nginx:1))`).
-    pub fn collect_one(&self) -> anyhow::Result<HostFacts> {
+    pub fn collect_one(&self, progress: &Progress) -> anyhow::Result<HostFacts> {
         let Some(target) = &self.netns else {
-            return Ok(loopwarden_core::collect::collect());
+            return Ok(loopwarden_core::collect::collect_reporting(&|step| progress.step(step)));
         };
+        progress.step(&format!("collecting network namespace {target}"));
         let one = loopwarden_core::collect::netns::collect_one(target)?;
         let mut facts = one.facts;
         let label = one.namespace.label();
@@ -35,9 +35,7 @@ impl NetnsArgs {
         }
         Ok(facts)
     }
-}
 
-impl NetnsArgs {
     /// Runs `work` in the namespace the verb reads: here, or on a thread inside the one
     /// `--netns` names (for the probes, which talk to that namespace's own listeners).
     pub fn run_in<R: Send>(&self, work: &(dyn Fn() -> R + Sync)) -> anyhow::Result<R> {
@@ -54,31 +52,9 @@ impl NetnsArgs {
     }
 }
 
-/// Every namespace of the host, with a progress bar on standard error when it is a terminal.
-pub fn collect_all() -> HostFactsSet {
-    let bar = bar("namespaces");
-    let set = loopwarden_core::collect::netns::collect_all(&|done, total, label| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(escaped(label));
-    });
-    bar.finish_and_clear();
-    set
-}
-
-/// A progress bar counting `what` on standard error when it is a terminal; hidden otherwise, so
-/// that a pipe or a log gets the report alone.
-pub fn bar(what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let template = format!("{{spinner}} {what} {{bar:30}} {{pos}}/{{len}} {{msg}}");
-    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
-    bar
-}
-
-/// A label from the host (a container's name) made safe for a terminal line.
-pub fn escaped(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(60).collect()
+/// Every namespace of the host, counted on `progress`.
+pub fn collect_all(progress: &Progress) -> HostFactsSet {
+    loopwarden_core::collect::netns::collect_all(&|done, total, label| {
+        progress.count(&format!("collected {label}; namespaces"), done, total)
+    })
 }

@@ -26,16 +26,33 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Streams what `write` produces to stdout through a buffer, so that a large report is never
+/// held as text. A reader that went away is not an error, as for [`print`].
+pub fn stream(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 /// Serialises `value` as pretty JSON; a failure is an error, never a document that looks like
 /// output.
 pub fn to_json<T: serde::Serialize>(value: &T, what: &str) -> anyhow::Result<String> {
     serde_json::to_string_pretty(value).with_context(|| format!("cannot serialise the {what} as JSON"))
 }
 
-/// Writes `text` to `path` readable by its owner only (mode 0600 from creation): it is written to
-/// a new file beside `path` (never one that exists, never through a symlink), then renamed over
-/// `path`, so neither a file someone else prepared nor a half-written snapshot is ever left there.
+/// Writes `text` to `path` readable by its owner only (mode 0600 from creation), as
+/// [`write_atomic`] does.
 pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_atomic(path, text, 0o600)
+}
+
+/// Writes `text` to `path` with `mode` from creation: it is written to a new file beside `path`
+/// (never one that exists, never through a symlink), then renamed over `path`, so neither a file
+/// someone else prepared nor a half-written one is ever left there — a reader (node_exporter's
+/// textfile collector, a browser) sees the old file or the new one, nothing in between.
+pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{} does not name a file", path.display()))?;
@@ -51,11 +68,13 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&temp)
         .with_context(|| format!("cannot create {}", temp.display()))?;
+    // The umask may have taken bits the reader needs (a 0644 metrics file under umask 077).
     let result = file
-        .write_all(text.as_bytes())
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .and_then(|()| file.write_all(text.as_bytes()))
         .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::rename(&temp, path));
     if let Err(e) = result {
@@ -68,4 +87,22 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
 pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// An error and its causes as one line, each cause said once — a message that already ends with
+/// its cause (`"cannot read X: {source}"`) is not followed by that cause again — and escaped:
+/// errors quote input (a path, a snapshot's text), which must not reach the terminal raw.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if message.ends_with(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    loopwarden_core::report::shown::line(&message).into_owned()
 }

@@ -1,12 +1,12 @@
 //! `loopwarden prove`: the lab — this host (or a snapshot, or a built-in scenario) replayed in
 //! throwaway namespaces, with the real attacks fired from a neighbour.
 
+use super::format::{self, Format};
 use super::output;
+use super::progress::Progress;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loopwarden_core::HostFacts;
 use loopwarden_lab::{scenario, ProofReport, ProveOptions};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Replay this host in throwaway network namespaces and fire the real LAN attacks at mirrors
@@ -24,10 +24,13 @@ use std::path::PathBuf;
 /// Exit status: 0 when no attack got through, 1 when one did, 2 on error (or failed controls).
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the attack matrix as JSON (schema loopwarden.proof/v1).
-    #[arg(long)]
-    json: bool,
-    /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host.
+    /// --json, --format human|json|html, --out FILE. JSON is the attack matrix
+    /// (loopwarden.proof/v1); html is the audit report with the lab's outcomes as proven paths
+    /// (as `audit --prove --format html` writes it).
+    #[command(flatten)]
+    output: format::Output,
+    /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
+    /// it from standard input).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "netns"])]
     facts: Option<PathBuf>,
     /// Run a built-in demonstration without reading this host: kube-route-localnet,
@@ -40,12 +43,13 @@ pub struct Args {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let progress = Progress::new();
     if args.netns.all_netns {
         let set = match &args.facts {
             Some(path) => super::all_netns::load(path)?,
-            None => super::netns_args::collect_all(),
+            None => super::netns_args::collect_all(&progress),
         };
-        return super::all_netns::prove(&set, args.json);
+        return super::all_netns::prove(&set, &args.output, &progress);
     }
     let (facts, source) = match (&args.scenario, &args.facts) {
         (Some(name), _) => {
@@ -57,16 +61,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             })?;
             (s.facts(), format!("scenario:{name}"))
         }
-        (None, Some(path)) => (super::audit::load(path)?, "snapshot".to_string()),
-        (None, None) => (args.netns.collect_one()?, "host".to_string()),
+        (None, Some(path)) => (super::snapshot::load(path)?, "snapshot".to_string()),
+        (None, None) => (args.netns.collect_one(&progress)?, "host".to_string()),
     };
-    let report = prove(&facts, source)?;
-    let text = if args.json {
-        output::to_json(&report, "proof")?
-    } else {
-        loopwarden_lab::render::human(&report, output::use_color())
+    if args.output.format() == Format::Prometheus {
+        anyhow::bail!(
+            "prove has no metrics of its own: `loopwarden audit --prove --format prometheus` writes the audit's, with the lab's outcomes"
+        );
+    }
+    let report = prove(&facts, source, &progress)?;
+    progress.clear();
+    let text = match args.output.format() {
+        Format::Json => output::to_json(&report, "proof")?,
+        Format::Html => {
+            let mut audit = loopwarden_core::audit(&facts);
+            audit.merge_active(report.findings(&facts));
+            audit.host.limits.extend(report.limits());
+            loopwarden_core::report::html::render(&audit)
+        }
+        Format::Human | Format::Prometheus => loopwarden_lab::render::human(&report, args.output.color()),
     };
-    output::print(&text)?;
+    args.output.emit(&text)?;
     if !report.controls_passed {
         return Ok(super::EXIT_ERROR);
     }
@@ -78,29 +93,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// Runs the lab with a progress bar on stderr when it is a terminal.
-pub fn prove(facts: &HostFacts, source: String) -> anyhow::Result<ProofReport> {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} lab {bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let progress_bar = bar.clone();
+/// Runs the lab, showing how far it is on `progress`.
+pub fn prove(facts: &HostFacts, source: String, progress: &Progress) -> anyhow::Result<ProofReport> {
     let opts = ProveOptions {
         source,
-        progress: Some(Box::new(move |done, total, what| {
-            progress_bar.set_length(total as u64);
-            progress_bar.set_position(done as u64);
-            progress_bar.set_message(what.to_string());
-        })),
+        progress: Some(Box::new(progress.reporter("lab"))),
         ..ProveOptions::default()
     };
-    let report = loopwarden_lab::prove(facts, &opts);
-    bar.finish_and_clear();
-    report.context("the proof lab failed")
+    loopwarden_lab::prove(facts, &opts).context("the proof lab failed")
 }

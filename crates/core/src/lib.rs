@@ -16,6 +16,7 @@ pub mod checks;
 pub mod collect;
 pub mod facts;
 pub mod firewall;
+pub mod fleet;
 pub mod inventory;
 pub mod kernel;
 pub mod readers;

@@ -10,8 +10,10 @@
 
 use crate::checks::CheckId;
 use crate::facts::{FirewallFacts, HostFacts};
+use crate::report::prometheus::Family;
 use crate::report::Finding;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The family of loopwarden's table.
 pub const TABLE_FAMILY: &str = "inet";
@@ -231,6 +233,65 @@ pub fn annotate(facts: &HostFacts, findings: &mut [Finding]) {
     }
 }
 
+/// What the table counted, as Prometheus families for node_exporter's textfile collector:
+/// whether the table is loaded at all, and the packets it dropped per input interface and
+/// family and per rule. Counters restart from zero when the table is loaded again, which
+/// Prometheus' `rate()` handles as a reset. A hostile snapshot naming one interface twice
+/// yields one series (the sum), never a duplicate that would make the collector drop the file.
+pub fn metrics(facts: &HostFacts) -> Vec<Family> {
+    let drops = read(&facts.firewall);
+    let mut families = vec![Family {
+        name: "loopwarden_harden_table".into(),
+        help: format!(
+            "1 when loopwarden's anti-spoofing table ({TABLE_FAMILY} {TABLE_NAME}, from `loopwarden harden`) is loaded in this network namespace, else 0."
+        ),
+        kind: "gauge",
+        series: vec![(Vec::new(), if drops.is_some() { 1.0 } else { 0.0 })],
+    }];
+    let Some(drops) = drops else { return families };
+    let family_name = |v6: bool| if v6 { "ipv6" } else { "ipv4" }.to_string();
+    let mut per_interface: BTreeMap<(String, bool), u64> = BTreeMap::new();
+    for (iif, v6, n) in &drops.by_interface {
+        *per_interface.entry((iif.clone(), *v6)).or_insert(0) += n;
+    }
+    families.push(Family {
+        name: "loopwarden_spoofed_packets_dropped_total".into(),
+        help: "Packets with a loopback source or destination that arrived on a non-loopback interface and loopwarden's table dropped, per input interface and family.".into(),
+        kind: "counter",
+        series: per_interface
+            .into_iter()
+            .map(|((iif, v6), n)| {
+                (
+                    vec![("interface".into(), iif), ("family".into(), family_name(v6))],
+                    n as f64,
+                )
+            })
+            .collect(),
+    });
+    let mut per_rule: BTreeMap<Guard, u64> = BTreeMap::new();
+    for (guard, n) in &drops.by_guard {
+        *per_rule.entry(*guard).or_insert(0) += n;
+    }
+    families.push(Family {
+        name: "loopwarden_spoofed_packets_dropped_by_rule_total".into(),
+        help: "Packets loopwarden's table dropped, per drop rule (its named counter) and family.".into(),
+        kind: "counter",
+        series: per_rule
+            .into_iter()
+            .map(|(guard, n)| {
+                (
+                    vec![
+                        ("rule".into(), guard.counter().to_string()),
+                        ("family".into(), family_name(guard.v6())),
+                    ],
+                    n as f64,
+                )
+            })
+            .collect(),
+    });
+    families
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +360,39 @@ mod tests {
         assert!(
             drops.by_interface.iter().any(|(n, _, _)| n == "\"e\\u{1b}th0\""),
             "{drops:?}"
+        );
+    }
+
+    #[test]
+    fn drops_become_counters_per_interface_family_and_rule() {
+        let mut facts = crate::checks::test_facts::base();
+        facts.firewall = listed();
+        let families = metrics(&facts);
+        let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "loopwarden_harden_table",
+                "loopwarden_spoofed_packets_dropped_total",
+                "loopwarden_spoofed_packets_dropped_by_rule_total"
+            ]
+        );
+        assert_eq!(families[0].series, vec![(vec![], 1.0)]);
+        let label = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            families[1].series,
+            vec![
+                (vec![label("interface", "eth0"), label("family", "ipv4")], 3.0),
+                (vec![label("interface", "eth0"), label("family", "ipv6")], 1.0),
+            ]
+        );
+        assert!(families[2]
+            .series
+            .contains(&(vec![label("rule", "mapped-source"), label("family", "ipv6")], 1.0)));
+        assert_eq!(
+            metrics(&crate::checks::test_facts::base())[0].series,
+            vec![(vec![], 0.0)],
+            "no table: said, and no counter invented"
         );
     }
 }

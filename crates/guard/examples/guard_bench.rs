@@ -4,7 +4,7 @@
 //! - `latency ADDR N`            N × (connect, write 1 byte, read it back, close): median/p99 in µs
 //! - `lookup N`                  N exact inet_diag lookups of one connection: median in µs
 //! - `hold ADDR N SECS`          opens N connections (each echoes one byte to prove it is
-//!                               through), holds them SECS seconds, then closes them
+//!   through), holds them SECS seconds, then closes them
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

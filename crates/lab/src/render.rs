@@ -1,16 +1,21 @@
 //! The attack matrix for people: controls first, one line per attack, the evidence under it.
+//!
+//! Names and texts come from the host or a snapshot (interface names, rule texts, service ids,
+//! the kernel release): each is escaped ([`line`]) so that a line stays a line and the only escape
+//! sequences printed are the outcomes' colours.
 
 use crate::report::{Outcome, ProofReport};
+use loopwarden_core::report::shown::line;
 
 /// Renders the report as text; `color` adds ANSI colours to the outcomes.
 pub fn human(report: &ProofReport, color: bool) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "loopwarden prove — {} on kernel {} ({} ms)\nmirrored interfaces: {}\n",
-        report.source,
-        report.kernel,
+        line(&report.source),
+        line(&report.kernel),
         report.duration_ms,
-        report.interfaces.join(", ")
+        line(&report.interfaces.join(", "))
     ));
     let m = &report.mirror;
     out.push_str(&format!(
@@ -20,7 +25,7 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         if m.iptables_loaded.is_empty() {
             "none".to_string()
         } else {
-            m.iptables_loaded.join(", ")
+            line(&m.iptables_loaded.join(", ")).into_owned()
         }
     ));
     for l in &m.left_out {
@@ -31,29 +36,20 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         };
         out.push_str(&format!(
             "  left out ({}, {scope}): {} — {}\n",
-            l.source, l.item, l.reason
+            line(&l.source),
+            line(&l.item),
+            line(&l.reason)
         ));
     }
     for n in &report.notes {
-        out.push_str(&format!("note: {n}\n"));
+        out.push_str(&format!("note: {}\n", line(n)));
     }
     out.push_str(if report.controls_passed {
         "controls: passed\n"
     } else {
         "controls: FAILED — nothing below is proven\n"
     });
-    let attacks: Vec<_> = report.results.iter().filter(|r| !r.control).collect();
-    let through = attacks.iter().filter(|r| r.outcome.delivered()).count();
-    let trusted = attacks
-        .iter()
-        .filter(|r| r.outcome == Outcome::DeliveredToTrust)
-        .count();
-    let uncertain = attacks.iter().filter(|r| !r.uncertain.is_empty()).count();
-    out.push_str(&format!(
-        "attacks: {} fired, {through} got through ({trusted} with a loopback peer), {} stopped, {uncertain} uncertain\n\n",
-        attacks.len(),
-        attacks.len() - through
-    ));
+    out.push_str(&format!("attacks: {}\n\n", attacks(report)));
     let width = report
         .results
         .iter()
@@ -64,31 +60,60 @@ pub fn human(report: &ProofReport, color: bool) -> String {
     let mut last = "";
     for r in &report.results {
         if r.attack != last {
-            out.push_str(&format!("{} — {}\n", r.attack, r.description));
+            out.push_str(&format!("{} — {}\n", line(&r.attack), line(&r.description)));
             last = &r.attack;
         }
         let outcome = paint(r.outcome, color);
         out.push_str(&format!(
             "  {:<width$}  {} {} -> {} via {}  {}",
-            r.service,
+            line(&r.service),
             r.protocol.as_str().to_uppercase(),
-            r.source,
-            r.destination,
-            r.interface,
+            line(&r.source),
+            line(&r.destination),
+            line(&r.interface),
             outcome
         ));
         if let Some(peer) = &r.peer_seen {
-            out.push_str(&format!(" (peer seen {peer})"));
+            out.push_str(&format!(" (peer seen {})", line(peer)));
         }
         if !r.uncertain.is_empty() {
             out.push_str(" [uncertain]");
         }
         out.push('\n');
         for e in r.evidence.iter().chain(r.uncertain.iter()) {
-            out.push_str(&format!("  {:<width$}    {e}\n", ""));
+            out.push_str(&format!("  {:<width$}    {}\n", "", line(e)));
         }
     }
     out
+}
+
+/// What the attacks came to: `46 fired, 5 got through (1 with a loopback peer), 41 stopped,
+/// 0 uncertain`.
+pub fn attacks(report: &ProofReport) -> String {
+    let attacks: Vec<_> = report.results.iter().filter(|r| !r.control).collect();
+    let through = attacks.iter().filter(|r| r.outcome.delivered()).count();
+    let trusted = attacks
+        .iter()
+        .filter(|r| r.outcome == Outcome::DeliveredToTrust)
+        .count();
+    let uncertain = attacks.iter().filter(|r| !r.uncertain.is_empty()).count();
+    format!(
+        "{} fired, {through} got through ({trusted} with a loopback peer), {} stopped, {uncertain} uncertain",
+        attacks.len(),
+        attacks.len() - through
+    )
+}
+
+/// One line for an audit report saying what the lab did.
+pub fn activity(report: &ProofReport) -> String {
+    if !report.controls_passed {
+        return "lab: the controls failed: nothing the lab saw is used".to_string();
+    }
+    format!(
+        "lab: {} interface(s) mirrored; attacks from a neighbour namespace: {}",
+        report.interfaces.len(),
+        attacks(report)
+    )
 }
 
 fn paint(outcome: Outcome, color: bool) -> String {
@@ -102,4 +127,68 @@ fn paint(outcome: Outcome, color: bool) -> String {
         Outcome::Refused | Outcome::Dropped => "32",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::{LeftOut, Mirror};
+    use crate::report::{AttackResult, Path, PROOF_SCHEMA};
+    use loopwarden_core::facts::Protocol;
+
+    /// Every string of a hostile snapshot (an interface name, a rule text, a service id) is
+    /// printed escaped: no terminal control reaches the output, and each row stays one line.
+    #[test]
+    fn strings_from_a_snapshot_cannot_drive_the_terminal_or_forge_lines() {
+        let hostile = "eth0\x1b[2J\x1b[8m\ncontrols: passed";
+        let report = ProofReport {
+            schema: PROOF_SCHEMA.into(),
+            source: "snapshot".into(),
+            kernel: "6.1\x1b]0;owned\x07".into(),
+            controls_passed: true,
+            interfaces: vec![hostile.into()],
+            mirror: Mirror {
+                left_out: vec![LeftOut {
+                    source: "nftables".into(),
+                    family: "ipv4".into(),
+                    item: "add rule ip t c comment \"\x1b[2J\"".into(),
+                    reason: "Error:\nforged line".into(),
+                    inbound: true,
+                }],
+                ..Mirror::default()
+            },
+            notes: vec!["note\u{202e}".into()],
+            results: vec![AttackResult {
+                attack: "ipv4.dst-loopback".into(),
+                path: Path::Direct,
+                received_by: Some("udp:127.0.0.1:1\x1b[2J".into()),
+                description: "IPv4 to 127.0.0.1".into(),
+                control: false,
+                service: "unix:/tmp/a\nCRITICAL x".into(),
+                interface: hostile.into(),
+                protocol: Protocol::Tcp,
+                source: "192.0.2.254:30001".into(),
+                destination: "127.0.0.1:80".into(),
+                outcome: Outcome::Delivered,
+                peer_seen: None,
+                evidence: vec!["rule \x1b[8mhidden".into()],
+                uncertain: vec![],
+            }],
+            duration_ms: 1,
+        };
+        for color in [false, true] {
+            let text = human(&report, color);
+            let without_colours = text.replace("\x1b[1;31m", "").replace("\x1b[0m", "");
+            assert!(!without_colours.contains('\x1b'), "{text}");
+            assert!(!text.contains('\x07') && !text.contains('\u{202e}'), "{text}");
+            assert!(text.contains("eth0\\x1b[2J\\x1b[8m\\ncontrols: passed"), "{text}");
+            assert_eq!(text.matches("\ncontrols: passed").count(), 1, "{text}");
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.starts_with("CRITICAL") || l.starts_with("forged")),
+                "{text}"
+            );
+        }
+    }
 }

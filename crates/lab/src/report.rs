@@ -316,9 +316,10 @@ impl ProofReport {
                             Status::Blocked => format!("refuted in the lab: {title}"),
                             Status::Unknown => format!("not established in the lab: {title}"),
                         }
+                        .into()
                     },
                     evidence,
-                    fix: fix.to_string(),
+                    fix: fix.into(),
                     subject: subject.map(str::to_string),
                 })
             })

@@ -43,10 +43,22 @@ pub struct Observed {
     pub zero_address: Option<Answer>,
 }
 
-/// Probes one listener. Returns no findings for services that do not speak HTTP(S).
-pub async fn probe(wire: &Wire, target: &Target, post: bool) -> Vec<Finding> {
+/// What probing one listener gave: whether it speaks HTTP or HTTPS, and the findings.
+#[derive(Debug)]
+pub struct Probed {
+    /// HTTP, HTTPS, or neither (`None`: nothing more was asked).
+    pub scheme: Option<Scheme>,
+    /// The findings (none for a service that does not speak HTTP(S)).
+    pub findings: Vec<Finding>,
+}
+
+/// Probes one listener.
+pub async fn probe(wire: &Wire, target: &Target, post: bool) -> Probed {
     let Some((scheme, baseline)) = recognise(wire, target).await else {
-        return Vec::new();
+        return Probed {
+            scheme: None,
+            findings: Vec::new(),
+        };
     };
     let local_host = host_value(target.connect);
     let addr = target.connect;
@@ -101,7 +113,10 @@ pub async fn probe(wire: &Wire, target: &Target, post: bool) -> Vec<Finding> {
             f.evidence.push(line.clone());
         }
     }
-    findings
+    Probed {
+        scheme: Some(scheme),
+        findings,
+    }
 }
 
 /// The baseline request; tells HTTP from HTTPS from neither.
@@ -203,7 +218,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
     if obs.scheme == Scheme::Https {
         common.push("TLS service; probed without certificate verification".to_string());
     }
-    let finding = |check: CheckId, severity, status, title: String, mut evidence: Vec<String>, fix: &str| {
+    let finding = |check: CheckId, severity, status, title: String, mut evidence: Vec<String>, fix: &'static str| {
         evidence.extend(common.iter().cloned());
         Finding {
             check,
@@ -212,9 +227,9 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             severity,
             status,
             confidence: Confidence::Probed,
-            title,
+            title: title.into(),
             evidence,
-            fix: fix.to_string(),
+            fix: fix.into(),
             subject: None,
         }
     };

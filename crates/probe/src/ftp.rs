@@ -150,7 +150,7 @@ async fn login(control: &mut Control) -> Option<bool> {
 /// Asks for a data connection to a listener of our own on 127.0.0.1 (`PORT`, then `EPRT`), and on
 /// `[::1]` (`EPRT |2|`), and waits for the server to connect after `NLST`.
 async fn bounce(control: &mut Control) -> Outcome {
-    let attempts: [(IpAddr, fn(SocketAddr) -> String); 3] = [
+    let attempts: [(IpAddr, DataCommand); 3] = [
         (IpAddr::V4(Ipv4Addr::LOCALHOST), port_command),
         (IpAddr::V4(Ipv4Addr::LOCALHOST), eprt_command),
         (IpAddr::V6(Ipv6Addr::LOCALHOST), eprt_command),
@@ -179,6 +179,9 @@ async fn bounce(control: &mut Control) -> Outcome {
     }
     Outcome::Refused
 }
+
+/// Spells a data-connection request (`PORT`, `EPRT`) for an address.
+type DataCommand = fn(SocketAddr) -> String;
 
 /// `PORT h1,h2,h3,h4,p1,p2` (IPv4 only).
 fn port_command(addr: SocketAddr) -> String {
@@ -236,12 +239,12 @@ fn finding(target: &Target, from_network: bool, outcome: Outcome, transcript: Ve
         severity,
         status,
         confidence: Confidence::Probed,
-        title: title.to_string(),
+        title: title.into(),
         evidence,
         fix: "refuse PORT/EPRT to any address but the client's own (vsftpd: port_promiscuous=NO, the default; \
               ProFTPD: AllowForeignAddress off; pure-ftpd without -W), or disable active mode and anonymous \
               login, or bind the server to loopback"
-            .to_string(),
+            .into(),
         subject: None,
     }
 }

@@ -80,9 +80,80 @@ pub enum ProbeError {
     Options(String),
 }
 
+/// What probing found, and what it did: the findings (all with confidence `probed`) and the
+/// summary a report shows, so that a run that found nothing still says what it asked.
+#[derive(Debug)]
+pub struct ProbeReport {
+    /// The findings, sorted.
+    pub findings: Vec<Finding>,
+    /// What was probed and what was not.
+    pub summary: Summary,
+}
+
+/// What the probes asked, and what they left alone and why.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Loopback- and wildcard-bound TCP listeners asked as a web page would.
+    pub browser_targets: usize,
+    /// Of those, how many speak HTTP, and how many HTTPS.
+    pub http: usize,
+    /// How many speak HTTPS.
+    pub https: usize,
+    /// Listeners beyond loopback asked to relay to the canary.
+    pub relay_targets: usize,
+    /// How many relayed.
+    pub relays: usize,
+    /// TCP listeners bound to an address this host does not have: not probed.
+    pub foreign_address: Vec<String>,
+    /// UDP services, which no probe speaks to.
+    pub udp: usize,
+    /// Unix sockets, which no probe speaks to.
+    pub unix: usize,
+}
+
+impl Summary {
+    /// The summary as report lines.
+    pub fn lines(&self) -> Vec<String> {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut asked = format!(
+            "probe: {} asked as a web page would ({} speak HTTP, {} HTTPS)",
+            plural(self.browser_targets, "TCP listener", "TCP listeners"),
+            self.http,
+            self.https
+        );
+        if self.relay_targets > 0 {
+            asked.push_str(&format!(
+                "; {} beyond loopback asked to relay to a canary (HTTP GET/CONNECT, SOCKS4/4a/5): {} did",
+                plural(self.relay_targets, "listener", "listeners"),
+                self.relays
+            ));
+        }
+        let mut out = vec![asked];
+        if !self.foreign_address.is_empty() {
+            out.push(format!(
+                "probe: not probed: {} bound to an address this host does not have (the probe would leave the host): {}",
+                plural(self.foreign_address.len(), "listener", "listeners"),
+                loopwarden_core::report::shown::list(&self.foreign_address)
+            ));
+        }
+        if self.udp + self.unix > 0 {
+            out.push(format!(
+                "probe: not probed: {} and {} (the probes speak HTTP, TLS and SOCKS over TCP)",
+                plural(self.udp, "UDP service", "UDP services"),
+                plural(self.unix, "Unix socket", "Unix sockets")
+            ));
+        }
+        out
+    }
+}
+
 /// Probes this host's listeners named in `facts` (which must describe the network namespace the
-/// caller runs in) and returns the findings, all with confidence `probed`.
-pub fn probe(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, ProbeError> {
+/// caller runs in). `progress` is called with (done, total) as targets finish.
+pub fn probe(
+    facts: &HostFacts,
+    opts: &ProbeOptions,
+    progress: &dyn Fn(usize, usize),
+) -> Result<ProbeReport, ProbeError> {
     if opts.concurrency == 0 {
         return Err(ProbeError::Options("concurrency must be at least 1".to_string()));
     }
@@ -90,17 +161,27 @@ pub fn probe(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, Pro
         .enable_all()
         .build()
         .map_err(ProbeError::Runtime)?;
-    let findings = runtime.block_on(run(facts, opts))?;
+    let mut report = runtime.block_on(run(facts, opts, progress))?;
     // The probe runs as root and reaches a guarded upstream itself; core's web checks decide
     // whether a running `loopwarden guard` keeps browser pages away from it.
-    if facts.guards.is_empty() {
-        return Ok(findings);
+    if !facts.guards.is_empty() {
+        let ctx = loopwarden_core::checks::Context::new(facts);
+        report.findings = loopwarden_core::checks::credit_guards(&ctx, report.findings);
     }
-    let ctx = loopwarden_core::checks::Context::new(facts);
-    Ok(loopwarden_core::checks::credit_guards(&ctx, findings))
+    Ok(report)
 }
 
-async fn run(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, ProbeError> {
+/// What one probe task gave.
+enum Done {
+    Browser(browser::Probed),
+    Relay(Vec<Finding>),
+}
+
+async fn run(
+    facts: &HostFacts,
+    opts: &ProbeOptions,
+    progress: &dyn Fn(usize, usize),
+) -> Result<ProbeReport, ProbeError> {
     let wire = Wire {
         connect_timeout: opts.connect_timeout,
         io_timeout: opts.io_timeout,
@@ -109,34 +190,59 @@ async fn run(facts: &HostFacts, opts: &ProbeOptions) -> Result<Vec<Finding>, Pro
         permits: Arc::new(Semaphore::new(opts.concurrency)),
     };
     let relay_targets = targets::relay_targets(facts);
+    let browser_targets = targets::browser_targets(facts);
+    let services = loopwarden_core::inventory::services(facts);
+    let mut summary = Summary {
+        browser_targets: browser_targets.len(),
+        relay_targets: relay_targets.len(),
+        foreign_address: targets::foreign_address_listeners(facts),
+        udp: services.iter().filter(|s| s.proto == "udp").count(),
+        unix: services.iter().filter(|s| s.proto == "unix").count(),
+        ..Summary::default()
+    };
     let canary = match relay_targets.is_empty() {
         true => None,
         false => Some(Arc::new(canary::Canary::open().await.map_err(ProbeError::Canary)?)),
     };
     let exposed: Arc<Vec<String>> = Arc::new(
-        loopwarden_core::inventory::services(facts)
+        services
             .into_iter()
             .filter(|s| s.proto == "tcp" && s.scope == Scope::Loopback)
             .map(|s| s.id)
             .collect(),
     );
-    let mut tasks: JoinSet<Vec<Finding>> = JoinSet::new();
-    for target in targets::browser_targets(facts) {
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    for target in browser_targets {
         let wire = wire.clone();
         let post = opts.post;
-        tasks.spawn(async move { browser::probe(&wire, &target, post).await });
+        tasks.spawn(async move { Done::Browser(browser::probe(&wire, &target, post).await) });
     }
     if let Some(canary) = &canary {
         for (target, from_network) in relay_targets {
             let (wire, canary, exposed) = (wire.clone(), Arc::clone(canary), Arc::clone(&exposed));
-            tasks.spawn(async move { relay::probe(&wire, &target, from_network, &canary, &exposed).await });
+            tasks
+                .spawn(async move { Done::Relay(relay::probe(&wire, &target, from_network, &canary, &exposed).await) });
         }
     }
+    let total = tasks.len();
     let mut findings = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        let mut found = done.map_err(|e| ProbeError::Task(e.to_string()))?;
-        findings.append(&mut found);
+        match done.map_err(|e| ProbeError::Task(e.to_string()))? {
+            Done::Browser(probed) => {
+                match probed.scheme {
+                    Some(wire::Scheme::Http) => summary.http += 1,
+                    Some(wire::Scheme::Https) => summary.https += 1,
+                    None => {}
+                }
+                findings.extend(probed.findings);
+            }
+            Done::Relay(found) => {
+                summary.relays += usize::from(!found.is_empty());
+                findings.extend(found);
+            }
+        }
+        progress(total - tasks.len(), total);
     }
     sort_findings(&mut findings);
-    Ok(findings)
+    Ok(ProbeReport { findings, summary })
 }

@@ -91,12 +91,12 @@ pub async fn probe(
             severity,
             status,
             confidence: Confidence::Probed,
-            title: format!("open {kind}: relays clients to this host's loopback services"),
+            title: format!("open {kind}: relays clients to this host's loopback services").into(),
             evidence,
             fix: "make the proxy refuse loopback and local destinations (squid: http_access deny \
                   to_localhost; tinyproxy: a Filter with FilterDefaultDeny or filter entries for 127. \
                   and localhost), demand authentication, restrict its clients, or bind it to loopback"
-                .to_string(),
+                .into(),
             subject: None,
         });
     }

@@ -3,6 +3,7 @@
 use loopwarden_core::addr::{is_loopback, is_wildcard, unmapped};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
 use loopwarden_core::inventory::inet_service_id;
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One TCP listener of the snapshot, with the address a probe connects to.
@@ -25,12 +26,13 @@ pub struct Target {
 /// one per service id.
 pub fn browser_targets(facts: &HostFacts) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
+    let mut seen = HashSet::new();
     for socket in tcp_listeners(facts) {
         if !(is_loopback(socket.address) || is_wildcard(socket.address)) {
             continue;
         }
         let service = inet_service_id(socket);
-        if out.iter().any(|t| t.service == service) {
+        if !seen.insert(service.clone()) {
             continue;
         }
         let connect_ip = match socket.address {
@@ -57,12 +59,13 @@ pub fn browser_targets(facts: &HostFacts) -> Vec<Target> {
 /// (`ip_nonlocal_bind`) is not probed at all: traffic must never leave the host.
 pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
     let mut out: Vec<(Target, bool)> = Vec::new();
+    let mut seen = HashSet::new();
     for socket in tcp_listeners(facts) {
         if is_loopback(socket.address) {
             continue;
         }
         let service = inet_service_id(socket);
-        if out.iter().any(|(t, _)| t.service == service) {
+        if !seen.insert(service.clone()) {
             continue;
         }
         let (connect_ip, from_network) = if is_wildcard(socket.address) {
@@ -89,6 +92,18 @@ pub fn relay_targets(facts: &HostFacts) -> Vec<(Target, bool)> {
             from_network,
         ));
     }
+    out
+}
+
+/// Service ids of the TCP listeners bound to an address this host does not have: never probed,
+/// since connecting there would send the probe to another machine.
+pub fn foreign_address_listeners(facts: &HostFacts) -> Vec<String> {
+    let mut out: Vec<String> = tcp_listeners(facts)
+        .filter(|s| !is_loopback(s.address) && !is_wildcard(s.address) && !host_has_address(facts, s.address))
+        .map(inet_service_id)
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }
 

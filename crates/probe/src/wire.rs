@@ -183,10 +183,12 @@ impl Wire {
         Ok(buf)
     }
 
-    /// Logs one request and its outcome when verbose.
+    /// Logs one request and its outcome when verbose, escaped: the outcome quotes what the
+    /// listener answered, which is not to reach the terminal raw.
     pub fn log(&self, addr: SocketAddr, what: &str, request: &str, outcome: &str) {
         if self.verbose {
-            eprintln!("loopwarden probe: {addr} {what} {request} -> {outcome}");
+            let line = format!("loopwarden probe: {addr} {what} {request} -> {outcome}");
+            eprintln!("{}", loopwarden_core::report::shown::line(&line));
         }
     }
 }

@@ -3,11 +3,13 @@
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
 use crate::facts::{InetSocket, SocketState};
-use crate::firewall::questions::{fold, loopback};
+use crate::firewall::questions::{fold, loopback, Inbound};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::{Decision, Leaf};
-use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
+use crate::inventory::{inet_scope, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
+use std::cell::OnceCell;
+use std::sync::Arc;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
@@ -24,16 +26,13 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for socket in ctx.facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
+    let outside = OnceCell::new();
+    // Bound to `lo` (SO_BINDTODEVICE): only traffic arriving on loopback reaches it.
+    let beyond_loopback = |s: &InetSocket| {
+        is_inet_service(s) && inet_scope(s) != Scope::Loopback && s.bound_device.as_deref() != Some("lo")
+    };
+    for (socket, id) in ctx.inet_services(beyond_loopback) {
         let scope = inet_scope(socket);
-        // Bound to `lo` (SO_BINDTODEVICE): only traffic arriving on loopback reaches it.
-        if scope == Scope::Loopback || socket.bound_device.as_deref() == Some("lo") {
-            continue;
-        }
-        let id = inet_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
-            continue;
-        }
         let what = if scope == Scope::Wildcard {
             "every address"
         } else {
@@ -47,8 +46,8 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         let mut evidence = vec![format!(
             "{} {verb} on {} ({what}), held by {}",
             socket.protocol.as_str().to_uppercase(),
-            id.split_once(':').map(|(_, rest)| rest).unwrap_or(&id),
-            describe_owner(ctx.facts, &socket.owners)
+            id.split_once(':').map(|(_, rest)| rest).unwrap_or(id),
+            ctx.processes.describe(&socket.owners)
         )];
         if socket.address.is_ipv6() && socket.address.is_unspecified() && socket.v6only == Some(false) {
             evidence.push("IPV6_V6ONLY is off: the socket takes IPv4 connections too".to_string());
@@ -56,36 +55,61 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         if let Some(dev) = &socket.bound_device {
             evidence.push(format!("bound to device {dev} (SO_BINDTODEVICE)"));
         }
-        let status = reachability(ctx, socket, &mut evidence);
-        let title = match status {
-            Status::Open => format!("reachable from the network, not only from this host ({what})"),
-            Status::Unknown => format!("bound beyond loopback ({what}); whether the network reaches it is not decided"),
-            Status::Blocked => {
-                format!("bound beyond loopback ({what}), but the firewall drops connections from outside")
+        let status = reachability(ctx, outside.get_or_init(|| Outside::new(ctx)), socket, &mut evidence);
+        let wildcard = scope == Scope::Wildcard;
+        let title = match (status, wildcard) {
+            (Status::Open, true) => "reachable from the network, not only from this host (every address)",
+            (Status::Open, false) => "reachable from the network, not only from this host (a non-loopback address)",
+            (Status::Unknown, true) => {
+                "bound beyond loopback (every address); whether the network reaches it is not decided"
+            }
+            (Status::Unknown, false) => {
+                "bound beyond loopback (a non-loopback address); whether the network reaches it is not decided"
+            }
+            (Status::Blocked, true) => {
+                "bound beyond loopback (every address), but the firewall drops connections from outside"
+            }
+            (Status::Blocked, false) => {
+                "bound beyond loopback (a non-loopback address), but the firewall drops connections from outside"
             }
         };
         out.push(Finding {
             check: CHECK.spec.id,
-            service: Some(id),
+            service: Some(id.to_string()),
             attacker: Attacker::Remote,
             severity: Severity::Medium,
             status,
             confidence: Confidence::Inspected,
-            title,
+            title: title.into(),
             evidence,
             fix: "bind to 127.0.0.1 and/or ::1 (or a Unix socket) if only local clients need it; \
                   otherwise restrict it in the firewall's input chain"
-                .to_string(),
+                .into(),
             subject: None,
         });
     }
     out
 }
 
+/// A neighbour's packets, per family (IPv4 first): their sources (any but loopback), and where
+/// those sent to this host's own addresses go — asked once, read by every wildcard listener.
+struct Outside {
+    src: [RangeSet; 2],
+    to_host: [Option<Arc<Inbound>>; 2],
+}
+
+impl Outside {
+    fn new(ctx: &Context) -> Outside {
+        let src = [false, true].map(|v6| all_addrs(v6).subtract(&loopback(v6)));
+        let to_host = [false, true].map(|v6| ctx.firewall.to_host(v6, src[usize::from(v6)].clone()));
+        Outside { src, to_host }
+    }
+}
+
 /// Whether a neighbour's packets to the socket's addresses (this host's own, for a wildcard)
 /// on its protocol and port get through, asked of the packet-path evaluator: open to whom, or
 /// blocked by which rule, goes to `evidence`.
-fn reachability(ctx: &Context, socket: &InetSocket, evidence: &mut Vec<String>) -> Status {
+fn reachability(ctx: &Context, outside: &Outside, socket: &InetSocket, evidence: &mut Vec<String>) -> Status {
     let v6_socket = unmapped(socket.address).is_ipv6();
     let takes_v4 = !v6_socket || (socket.address.is_unspecified() && socket.v6only != Some(true));
     let families: Vec<bool> = [(false, takes_v4), (true, v6_socket)]
@@ -94,10 +118,10 @@ fn reachability(ctx: &Context, socket: &InetSocket, evidence: &mut Vec<String>) 
         .collect();
     let mut statuses = Vec::new();
     for v6 in families {
-        let src = all_addrs(v6).subtract(&loopback(v6));
         let inbound = if socket.address.is_unspecified() {
-            ctx.firewall.to_host(v6, src)
+            outside.to_host[usize::from(v6)].clone()
         } else {
+            let src = outside.src[usize::from(v6)].clone();
             Some(
                 ctx.firewall
                     .inbound(v6, src, RangeSet::single(addr_value(unmapped(socket.address)))),

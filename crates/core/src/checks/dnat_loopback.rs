@@ -63,11 +63,9 @@ fn service(ctx: &Context, nat: &LoopbackNat) -> Option<String> {
         Some(17) => Some("udp"),
         _ => None,
     };
-    ctx.services
-        .iter()
+    ctx.services_on_port(port)
         .find(|s| {
-            s.port == Some(port)
-                && proto.is_none_or(|p| s.proto == p)
+            proto.is_none_or(|p| s.proto == p)
                 && s.address
                     .as_deref()
                     .and_then(|a| a.parse::<IpAddr>().ok())
@@ -125,9 +123,9 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         severity,
         status,
         confidence: Confidence::Inspected,
-        title,
+        title: title.into(),
         evidence: nat.evidence.clone(),
-        fix,
+        fix: fix.into(),
         subject: None,
     }
 }

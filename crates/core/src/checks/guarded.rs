@@ -271,7 +271,7 @@ mod tests {
             confidence: Confidence::Probed,
             title: "answers requests for a foreign Host name (DNS rebinding)".into(),
             evidence: vec![],
-            fix: String::new(),
+            fix: "".into(),
             subject: None,
         }
     }

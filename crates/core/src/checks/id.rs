@@ -189,9 +189,9 @@ mod tests {
                 severity: Severity::Low,
                 status: Status::Open,
                 confidence: Confidence::Inspected,
-                title: String::new(),
+                title: Default::default(),
                 evidence: Vec::new(),
-                fix: String::new(),
+                fix: Default::default(),
                 subject: None,
             };
             let json = serde_json::to_value(&finding).expect("a finding serialises");

@@ -21,7 +21,7 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
-fn finding(severity: Severity, status: Status, title: &str, evidence: Vec<String>) -> Finding {
+fn finding(severity: Severity, status: Status, title: &'static str, evidence: Vec<String>) -> Finding {
     Finding {
         check: CHECK.spec.id,
         service: None,

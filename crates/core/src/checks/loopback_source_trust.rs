@@ -8,11 +8,10 @@
 //! (0, or 2 together with `accept_local`). TCP only gets a blind SYN, so it is not flagged.
 
 use super::{Check, CheckId, CheckSpec, Context, Stage};
-use crate::facts::{Protocol, SocketState};
+use crate::facts::{InetSocket, Protocol, SocketState};
 use crate::firewall::questions::{fold, loopback};
 use crate::firewall::ranges::RangeSet;
 use crate::firewall::verdict::Decision;
-use crate::inventory::{describe_owner, inet_service_id};
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
 
@@ -101,16 +100,11 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mapped = mapped_path(&facts.host.kernel);
     let mut out: Vec<Finding> = Vec::new();
-    let sockets = facts
-        .inet_sockets
-        .iter()
-        .filter(|s| s.protocol == Protocol::Udp && s.state == SocketState::Unconnected && s.address.is_unspecified());
-    for socket in sockets {
-        let id = inet_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
-            continue;
-        }
-        let owner = describe_owner(facts, &socket.owners);
+    let wildcard_udp = |s: &InetSocket| {
+        s.protocol == Protocol::Udp && s.state == SocketState::Unconnected && s.address.is_unspecified()
+    };
+    for (socket, id) in ctx.inet_services(wildcard_udp) {
+        let owner = ctx.processes.describe(&socket.owners);
         let mut evidence = Vec::new();
         let mut statuses = Vec::new();
         if matches!(socket.address, IpAddr::V6(_)) {
@@ -159,17 +153,17 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         };
         out.push(Finding {
             check: CHECK.spec.id,
-            service: Some(id),
+            service: Some(id.to_string()),
             attacker: Attacker::Lan,
             severity: Severity::High,
             status,
             confidence: Confidence::Inspected,
-            title: title.to_string(),
+            title: title.into(),
             evidence,
             fix: "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != \"lo\" in a \
                   prerouting chain at priority raw; keep route_localnet=0; bind to 127.0.0.1/::1 if only local \
                   clients need it; never grant trust by peer address alone"
-                .to_string(),
+                .into(),
             subject: None,
         });
     }

@@ -30,9 +30,10 @@ mod web;
 
 pub use web::credit_guards;
 
-use crate::facts::HostFacts;
+use crate::facts::{HostFacts, InetSocket};
 use crate::report::{Attacker, Finding, Service};
 pub use id::{CheckId, UnknownCheckId};
+use std::collections::{HashMap, HashSet};
 
 /// Which stage decides a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -76,8 +77,17 @@ pub struct Check {
 pub struct Context<'a> {
     /// The snapshot.
     pub facts: &'a HostFacts,
+    /// The snapshot's processes by pid (who holds a socket).
+    pub processes: crate::inventory::Processes<'a>,
     /// Services derived from the snapshot's sockets.
     pub services: Vec<Service>,
+    /// Indexes into `services` by port, for the checks that look a port up.
+    by_port: HashMap<u16, Vec<usize>>,
+    /// The service id of each of `facts.inet_sockets`, in the same order.
+    inet_ids: Vec<String>,
+    /// Whether two inet sockets share a service id (a `SO_REUSEPORT` group, a snapshot listing
+    /// one twice): only then does [`Context::inet_services`] need to remember the ids it gave.
+    shared_ids: bool,
     /// The snapshot's firewall, read once and ready for packet-path questions.
     pub firewall: crate::firewall::questions::Firewall,
 }
@@ -85,11 +95,59 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     /// Derives what the checks share from the facts.
     pub fn new(facts: &'a HostFacts) -> Context<'a> {
+        let inet_ids: Vec<String> = facts
+            .inet_sockets
+            .iter()
+            .map(crate::inventory::inet_service_id)
+            .collect();
+        let mut distinct: HashSet<&str> = HashSet::with_capacity(inet_ids.len());
+        let shared_ids = !inet_ids.iter().all(|id| distinct.insert(id));
+        let services = crate::inventory::services_named(facts, &inet_ids);
+        let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+        for (i, s) in services.iter().enumerate() {
+            if let Some(port) = s.port {
+                by_port.entry(port).or_default().push(i);
+            }
+        }
         Context {
             facts,
-            services: crate::inventory::services(facts),
+            processes: crate::inventory::Processes::new(facts),
+            services,
+            by_port,
+            inet_ids,
+            shared_ids,
             firewall: crate::firewall::questions::Firewall::new(facts),
         }
+    }
+
+    /// The inet sockets `keep` selects, each with its service id, once per id: the sockets of a
+    /// `SO_REUSEPORT` group are one service, named by the first of them.
+    pub fn inet_services<'c>(
+        &'c self,
+        keep: impl Fn(&InetSocket) -> bool + 'c,
+    ) -> impl Iterator<Item = (&'a InetSocket, &'c str)> + 'c {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let shared = self.shared_ids;
+        self.facts
+            .inet_sockets
+            .iter()
+            .zip(&self.inet_ids)
+            .filter(move |(socket, id)| keep(socket) && (!shared || seen.insert(id.as_str())))
+            .map(|(socket, id)| (socket, id.as_str()))
+    }
+
+    /// The services, once the checks are done with the rest.
+    pub fn into_services(self) -> Vec<Service> {
+        self.services
+    }
+
+    /// The inet services on `port`, in the order of `services`.
+    pub fn services_on_port(&self, port: u16) -> impl Iterator<Item = &Service> {
+        self.by_port
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.services.get(i))
     }
 }
 

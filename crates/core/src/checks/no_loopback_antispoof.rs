@@ -208,7 +208,7 @@ fn finding(v6: bool, status: Status, severity: Severity, title: String, evidence
         severity,
         status,
         confidence: Confidence::Inspected,
-        title,
+        title: title.into(),
         evidence,
         fix: FIX.into(),
         subject: Some(if v6 { "ipv6" } else { "ipv4" }.to_string()),

@@ -3,9 +3,10 @@
 
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{HostFacts, InetSocket, Protocol};
-use crate::inventory::{inet_scope, inet_service_id, is_inet_service};
+use crate::inventory::{inet_scope, is_inet_service};
 use crate::readers::hosts::HostsFile;
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Catalogue entry.
@@ -23,20 +24,23 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
+/// The snapshot's services by protocol and port.
+type ByPort<'a> = HashMap<(Protocol, u16), Vec<&'a InetSocket>>;
+
 /// Whether some socket of `proto` on `port` already holds `target` (exactly, by wildcard, or by a
 /// dual-stack `[::]`).
-fn covered(facts: &HostFacts, proto: Protocol, port: u16, target: IpAddr) -> bool {
-    facts.inet_sockets.iter().filter(|s| is_inet_service(s)).any(|s| {
-        s.protocol == proto
-            && s.port == port
-            && match (s.address, target) {
-                (a, t) if a == t => true,
-                (IpAddr::V4(a), IpAddr::V4(_)) => a.is_unspecified(),
-                (IpAddr::V6(a), IpAddr::V6(_)) => a.is_unspecified(),
-                (IpAddr::V6(a), IpAddr::V4(_)) => a.is_unspecified() && s.v6only == Some(false),
-                _ => false,
-            }
-    })
+fn covered(by_port: &ByPort, proto: Protocol, port: u16, target: IpAddr) -> bool {
+    by_port
+        .get(&(proto, port))
+        .into_iter()
+        .flatten()
+        .any(|s| match (s.address, target) {
+            (a, t) if a == t => true,
+            (IpAddr::V4(a), IpAddr::V4(_)) => a.is_unspecified(),
+            (IpAddr::V6(a), IpAddr::V6(_)) => a.is_unspecified(),
+            (IpAddr::V6(a), IpAddr::V4(_)) => a.is_unspecified() && s.v6only == Some(false),
+            _ => false,
+        })
 }
 
 /// Whether `localhost` in /etc/hosts includes an address of the free family; `None` without a
@@ -58,33 +62,38 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         .sysctls
         .get_int("net.ipv4.ip_unprivileged_port_start")
         .unwrap_or(1024);
+    let mut by_port: ByPort = HashMap::new();
+    for s in facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
+        by_port.entry((s.protocol, s.port)).or_default().push(s);
+    }
+    let localhost = [false, true].map(|v6| localhost_maps_to(facts, v6));
     let mut out: Vec<Finding> = Vec::new();
-    for socket in facts
-        .inet_sockets
-        .iter()
-        .filter(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback)
-    {
+    for (socket, id) in ctx.inet_services(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback) {
         let (free, free_label, v6) = match socket.address {
             IpAddr::V4(a) if a == Ipv4Addr::LOCALHOST => (IpAddr::V6(Ipv6Addr::LOCALHOST), "[::1]", true),
             IpAddr::V6(a) if a == Ipv6Addr::LOCALHOST => (IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1", false),
             _ => continue,
         };
-        if covered(facts, socket.protocol, socket.port, free) || i64::from(socket.port) < unprivileged_start {
+        if covered(&by_port, socket.protocol, socket.port, free) || i64::from(socket.port) < unprivileged_start {
             continue;
         }
         if v6 && !ipv6_available(facts) {
             continue;
         }
-        let id = inet_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
-            continue;
-        }
-        out.push(finding(facts, socket, id, free_label, v6, unprivileged_start));
+        out.push(finding(
+            socket,
+            id.to_string(),
+            free_label,
+            (v6, localhost[usize::from(v6)]),
+            unprivileged_start,
+        ));
     }
     out
 }
 
-fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str, v6: bool, start: i64) -> Finding {
+/// The finding for `socket`, whose other family (`v6`: IPv6) is free; `maps` says whether
+/// /etc/hosts maps localhost to that family (`None`: no hosts file).
+fn finding(socket: &InetSocket, id: String, free_label: &str, (v6, maps): (bool, Option<bool>), start: i64) -> Finding {
     let proto = socket.protocol.as_str();
     let mut evidence = vec![
         format!("{id} is bound, but nothing holds {proto} {free_label}:{}", socket.port),
@@ -93,7 +102,7 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
             socket.port
         ),
     ];
-    let severity = match localhost_maps_to(facts, v6) {
+    let severity = match maps {
         Some(true) => {
             evidence.push(format!(
                 "/etc/hosts maps localhost to {}: clients of `localhost` connect there",
@@ -117,13 +126,15 @@ fn finding(facts: &HostFacts, socket: &InetSocket, id: String, free_label: &str,
         title: format!(
             "another user can squat {free_label}:{} and receive clients meant for this service",
             socket.port
-        ),
+        )
+        .into(),
         evidence,
         fix: format!(
             "listen on both 127.0.0.1 and [::1] port {} (or have clients connect to the exact address, \
              not `localhost`)",
             socket.port
-        ),
+        )
+        .into(),
         subject: None,
     }
 }

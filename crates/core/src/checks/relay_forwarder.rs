@@ -7,11 +7,12 @@
 //! finding is on the destination service when that is on this host (its owner is the one whose
 //! boundary breaks), otherwise on the forwarder's own listener.
 
-use super::relay_target::{loopback_services, loopback_tcp_target, outward_listeners};
+use super::relay_target::Listeners;
 use super::{Check, CheckId, CheckSpec, Context, Stage};
-use crate::facts::{HostFacts, Process};
+use crate::facts::Process;
 use crate::readers::forwarder_argv::{forwards, Destination, Forward, Tool};
-use crate::report::{Attacker, Confidence, Finding, Severity, Status};
+use crate::report::{shown, Attacker, Confidence, Finding, Severity, Status};
+use std::collections::HashMap;
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
@@ -30,42 +31,53 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
+    let listeners = std::cell::OnceCell::new();
     let mut out: Vec<Finding> = Vec::new();
+    // Forked children (socat fork, ncat -k) share the parent's argv and listener: one finding
+    // per service and forwarding, naming every pid.
+    let mut by_forwarding: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
     for process in &facts.processes {
         for forward in forwards(&process.cmdline) {
-            let listeners = outward_listeners(facts, process.pid);
-            let Some(finding) = judge(facts, process, &forward, &listeners) else {
+            let Some(finding) = judge(listeners.get_or_init(|| Listeners::new(facts)), process, &forward) else {
                 continue;
             };
-            // Forked children (socat fork, ncat -k) share the parent's argv and listener: one
-            // finding per service and forwarding, naming every pid.
-            let same = out
-                .iter_mut()
-                .find(|f| f.service == finding.service && f.evidence.get(1) == finding.evidence.get(1));
-            match same {
+            let key = (finding.service.clone(), finding.evidence.get(1).cloned());
+            match by_forwarding.get(&key).and_then(|&i| out.get_mut(i)) {
                 Some(existing) => existing.evidence.push(format!("also held by pid {}", process.pid)),
-                None => out.push(finding),
+                None => {
+                    by_forwarding.insert(key, out.len());
+                    out.push(finding);
+                }
             }
         }
     }
     out
 }
 
-fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[String]) -> Option<Finding> {
-    let who = format!("{} (pid {}, uid {})", process.name, process.pid, process.uid);
+fn judge(all: &Listeners, process: &Process, forward: &Forward) -> Option<Finding> {
+    let listeners = all.outward(process.pid);
+    let who = format!(
+        "{} (pid {}, uid {})",
+        shown::clip(&process.name, shown::MAX_NAME),
+        process.pid,
+        process.uid
+    );
     let mut evidence = vec![
-        format!("{who} runs `{}`", process.cmdline.join(" ")),
+        format!(
+            "{who} runs `{}`",
+            shown::clip(&process.cmdline.join(" "), shown::MAX_NAME)
+        ),
         format!("{}: {}", forward.tool, forward.spec),
     ];
     if !forward.remote_listener && forward.destination != Destination::SandboxLoopback {
         if listeners.is_empty() {
             return None;
         }
-        evidence.push(format!("it listens beyond loopback on {}", listeners.join(", ")));
+        evidence.push(format!("it listens beyond loopback on {}", shown::list(listeners)));
     }
     let (service, severity, title) = match &forward.destination {
         Destination::LocalTcp(host, port) => {
-            let (id, listening) = loopback_tcp_target(facts, host, *port);
+            let (id, listening) = all.loopback_tcp_target(host, *port);
             if !listening {
                 evidence.push(format!("nothing listens on {host}:{port} now"));
             }
@@ -80,7 +92,7 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
                     format!(
                         "published beyond loopback by {} on {}",
                         forward.tool,
-                        listeners.join(", ")
+                        shown::list(listeners)
                     ),
                 )
             };
@@ -97,9 +109,12 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
             format!("publishes {what} to the network"),
         ),
         Destination::SandboxLoopback => {
-            let exposed = loopback_services(facts);
+            let exposed = all.loopback_services();
             if !exposed.is_empty() {
-                evidence.push(format!("loopback services the sandbox reaches: {}", exposed.join(", ")));
+                evidence.push(format!(
+                    "loopback services the sandbox reaches: {}",
+                    shown::list(exposed)
+                ));
             }
             (
                 None,
@@ -120,9 +135,9 @@ fn judge(facts: &HostFacts, process: &Process, forward: &Forward, listeners: &[S
         severity,
         status: Status::Open,
         confidence: Confidence::Inspected,
-        title,
+        title: title.into(),
         evidence,
-        fix: fix(forward.tool).to_string(),
+        fix: fix(forward.tool).into(),
         subject: None,
     })
 }

@@ -3,7 +3,7 @@
 //! (`nginx -T`), HAProxy (its `-f` files), Caddy (`caddy adapt`), Apache (`-D DUMP_INCLUDES` and
 //! the files it lists). The finding is on the upstream service, with the file and line.
 
-use super::relay_target::{loopback_tcp_target, outward_listeners};
+use super::relay_target::Listeners;
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::HostFacts;
 use crate::readers::endpoint::is_loopback_host;
@@ -25,10 +25,12 @@ pub const CHECK: Check = Check {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for p in published(&ctx.facts.relays.captures) {
-        add(ctx.facts, p, &mut out);
+    let published = published(&ctx.facts.relays.captures);
+    let listeners = Listeners::new(ctx.facts);
+    for p in published {
+        add(&listeners, p, &mut out);
     }
-    out.extend(unread(ctx.facts));
+    out.extend(unread(ctx.facts, &listeners));
     out
 }
 
@@ -38,7 +40,7 @@ const PROXIES: &[&str] = &["nginx", "haproxy", "caddy", "apache2", "httpd"];
 /// Reverse proxies listening beyond loopback whose configuration is not in the snapshot (their
 /// program was not run, or failed; the limits say why): what they publish is unknown, never
 /// "nothing". A worker counts as read when its parent (the master) was.
-fn unread(facts: &HostFacts) -> Vec<Finding> {
+fn unread(facts: &HostFacts, listeners: &Listeners) -> Vec<Finding> {
     // A Caddyfile read for line numbers is not the configuration (`caddy adapt` is).
     let read = |pid: u32| {
         facts
@@ -52,7 +54,7 @@ fn unread(facts: &HostFacts) -> Vec<Finding> {
         if read(p.pid) || (p.ppid != 0 && read(p.ppid)) {
             continue;
         }
-        for listener in outward_listeners(facts, p.pid) {
+        for listener in listeners.outward(p.pid).iter().cloned() {
             if out.iter().any(|f| f.service.as_deref() == Some(listener.as_str())) {
                 continue;
             }
@@ -66,14 +68,15 @@ fn unread(facts: &HostFacts) -> Vec<Finding> {
                 title: format!(
                     "{} (pid {}) listens beyond loopback; whether it publishes a loopback upstream is unknown",
                     p.name, p.pid
-                ),
+                )
+                .into(),
                 evidence: vec![format!(
                     "{} (pid {}, uid {}): its configuration is not in the snapshot; the limits say why",
                     p.name, p.pid, p.uid
                 )],
                 fix: "run loopwarden as root (or as the proxy's own user) so that its configuration can be \
                       read, or check its upstreams by hand"
-                    .to_string(),
+                    .into(),
                 subject: None,
             });
         }
@@ -84,7 +87,7 @@ fn unread(facts: &HostFacts) -> Vec<Finding> {
 /// Adds one published upstream, merging with a finding already on the same service. A route
 /// only loopback clients may use publishes nothing; rules the reader could not evaluate leave it
 /// unknown.
-fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
+fn add(listeners: &Listeners, p: Published, out: &mut Vec<Finding>) {
     let (status, unevaluated) = match p.access {
         Access::Anyone => (Status::Open, None),
         Access::LoopbackOnly => return,
@@ -92,7 +95,7 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
     };
     let (service, shown) = match &p.upstream {
         Upstream::Tcp(host, port) if is_loopback_host(host) => {
-            let (id, listening) = loopback_tcp_target(facts, host, *port);
+            let (id, listening) = listeners.loopback_tcp_target(host, *port);
             let now = if listening { "" } else { " (nothing listens there now)" };
             (id, format!("{host}:{port}{now}"))
         }
@@ -124,12 +127,12 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
         severity: Severity::High,
         status,
         confidence: Confidence::Inspected,
-        title: format!("published beyond loopback by {} (pid {})", p.proxy, p.pid),
+        title: format!("published beyond loopback by {} (pid {})", p.proxy, p.pid).into(),
         evidence,
         fix: "make the proxy listen on 127.0.0.1/::1 only, or restrict who may use that route \
               (nginx: allow 127.0.0.1; deny all; Apache: Require local; HAProxy/Caddy: a client-address \
               rule) or put authentication in front; do not rely on the upstream's own Host or peer checks"
-            .to_string(),
+            .into(),
         subject: None,
     });
 }
@@ -138,7 +141,7 @@ fn add(facts: &HostFacts, p: Published, out: &mut Vec<Finding>) {
 mod tests {
     use super::*;
     use crate::checks::test_facts::{base, run};
-    use crate::facts::CommandCapture;
+    use crate::facts::{CommandCapture, HostFacts};
 
     fn with_capture(kind: &str, command: &str, output: &str) -> HostFacts {
         let mut facts = base();

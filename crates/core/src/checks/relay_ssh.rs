@@ -2,12 +2,13 @@
 //! loopback. Read from `sshd -T` of the running daemon (and `sshd -T -C user=…` per user when
 //! its configuration has `Match` blocks).
 
-use super::relay_target::{loopback_services, outward_listeners};
+use super::relay_target::Listeners;
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{CommandCapture, HostFacts};
 use crate::readers::endpoint::{is_loopback_host, split_host_port};
 use crate::readers::sshd::{SshdConfig, TcpForwarding};
-use crate::report::{Attacker, Confidence, Finding, Severity, Status};
+use crate::report::{shown, Attacker, Confidence, Finding, Severity, Status};
+use std::collections::{BTreeMap, HashSet};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
@@ -58,15 +59,16 @@ fn verdict(config: &SshdConfig) -> Verdict {
 
 /// sshd processes holding a listener beyond loopback whose effective configuration is not in
 /// the snapshot (`sshd -T` failed or was not run): unknown, never safe.
-fn unread_daemons(facts: &HostFacts, captured: &[&CommandCapture]) -> Vec<Finding> {
+fn unread_daemons(facts: &HostFacts, listeners: &Listeners, captured: &[&CommandCapture]) -> Vec<Finding> {
+    let captured: HashSet<u32> = captured.iter().map(|c| c.pid).collect();
     facts
         .processes
         .iter()
-        .filter(|p| p.name == "sshd" && !captured.iter().any(|c| c.pid == p.pid))
-        .filter(|p| !outward_listeners(facts, p.pid).is_empty())
+        .filter(|p| p.name == "sshd" && !captured.contains(&p.pid))
+        .filter(|p| !listeners.outward(p.pid).is_empty())
         .map(|p| {
             unknown(
-                facts,
+                listeners,
                 p.pid,
                 "its effective configuration (sshd -T) is not in the snapshot; see the limits".into(),
             )
@@ -75,8 +77,8 @@ fn unread_daemons(facts: &HostFacts, captured: &[&CommandCapture]) -> Vec<Findin
 }
 
 /// A finding that sshd `pid` may forward to loopback, for a reason that left it undecided.
-fn unknown(facts: &HostFacts, pid: u32, why: String) -> Finding {
-    let listeners = outward_listeners(facts, pid);
+fn unknown(listeners: &Listeners, pid: u32, why: String) -> Finding {
+    let listeners = listeners.outward(pid);
     Finding {
         check: CHECK.spec.id,
         service: listeners.first().cloned(),
@@ -84,11 +86,11 @@ fn unknown(facts: &HostFacts, pid: u32, why: String) -> Finding {
         severity: Severity::High,
         status: Status::Unknown,
         confidence: Confidence::Inspected,
-        title: "whether sshd lets its users forward TCP to loopback services is unknown".to_string(),
+        title: "whether sshd lets its users forward TCP to loopback services is unknown".into(),
         evidence: vec![format!("sshd (pid {pid}): {why}")],
         fix: "run `sshd -T` as root to see the effective AllowTcpForwarding, DisableForwarding and \
               PermitOpen"
-            .to_string(),
+            .into(),
         subject: None,
     }
 }
@@ -97,16 +99,21 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mut out: Vec<Finding> = Vec::new();
     let sshd: Vec<&CommandCapture> = facts.relays.captures.iter().filter(|c| c.kind == "sshd").collect();
-    let mut pids: Vec<u32> = sshd.iter().map(|c| c.pid).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    out.extend(unread_daemons(facts, &sshd));
-    for pid in pids {
+    if sshd.is_empty() && !facts.processes.iter().any(|p| p.name == "sshd") {
+        return out;
+    }
+    let listeners = Listeners::new(facts);
+    let mut by_pid: BTreeMap<u32, Vec<&CommandCapture>> = BTreeMap::new();
+    for capture in &sshd {
+        by_pid.entry(capture.pid).or_default().push(capture);
+    }
+    out.extend(unread_daemons(facts, &listeners, &sshd));
+    for (pid, captures) in by_pid {
         let mut reasons = Vec::new();
-        for capture in sshd.iter().filter(|c| c.pid == pid) {
+        for capture in captures {
             let Some(v) = SshdConfig::parse(&capture.output).map(|config| verdict(&config)) else {
                 out.push(unknown(
-                    facts,
+                    &listeners,
                     pid,
                     format!("`{}` printed nothing sshd -T would", capture.command.join(" ")),
                 ));
@@ -129,13 +136,13 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         if reasons.is_empty() {
             continue;
         }
-        let listeners = outward_listeners(facts, pid);
-        let (service, severity, attacker, reach) = match listeners.first() {
+        let outward = listeners.outward(pid);
+        let (service, severity, attacker, reach) = match outward.first() {
             Some(first) => (
                 Some(first.clone()),
                 Severity::High,
                 Attacker::Remote,
-                format!("sshd (pid {pid}) listens beyond loopback on {}", listeners.join(", ")),
+                format!("sshd (pid {pid}) listens beyond loopback on {}", shown::list(outward)),
             ),
             None => (
                 None,
@@ -146,11 +153,11 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         };
         let mut evidence = reasons;
         evidence.push(reach);
-        let exposed = loopback_services(facts);
+        let exposed = listeners.loopback_services();
         if !exposed.is_empty() {
             evidence.push(format!(
                 "loopback services an ssh user reaches with -L: {}",
-                exposed.join(", ")
+                shown::list(exposed)
             ));
         }
         evidence.push(
@@ -165,12 +172,12 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             severity,
             status: Status::Open,
             confidence: Confidence::Inspected,
-            title: "sshd lets every user who can log in forward TCP to loopback services".to_string(),
+            title: "sshd lets every user who can log in forward TCP to loopback services".into(),
             evidence,
             fix: "set DisableForwarding yes (or AllowTcpForwarding no) globally and allow it only in \
                   Match blocks for the users who need it, or restrict PermitOpen to the needed \
                   host:port pairs"
-                .to_string(),
+                .into(),
             subject: None,
         });
     }

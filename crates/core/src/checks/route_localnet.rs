@@ -3,11 +3,12 @@
 use super::sysctl_view::route_localnet_interfaces;
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
+use crate::facts::InetSocket;
 use crate::firewall::questions::{fold, loopback, per_interface};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
-use crate::inventory::{inet_service_id, is_inet_service};
-use crate::report::{Attacker, Confidence, Finding, Severity, Status};
+use crate::inventory::is_inet_service;
+use crate::report::{shown, Attacker, Confidence, Finding, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Catalogue entry.
@@ -62,25 +63,25 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     if !services.open.is_empty() {
         evidence.push(format!(
             "IPv4 loopback services a neighbour reaches from there: {}",
-            services.open.join(", ")
+            shown::list(&services.open)
         ));
     }
     if !services.unknown.is_empty() {
         evidence.push(format!(
             "IPv4 loopback services whose reachability is unknown: {}",
-            services.unknown.join(", ")
+            shown::list(&services.unknown)
         ));
     }
     if !services.blocked.is_empty() {
         evidence.push(format!(
             "IPv4 loopback services the firewall or the kernel keeps out: {}",
-            services.blocked.join(", ")
+            shown::list(&services.blocked)
         ));
     }
     if !services.wildcard_open.is_empty() {
         evidence.push(format!(
             "wildcard listeners also answer packets addressed to 127.0.0.1 from there: {}",
-            services.wildcard_open.join(", ")
+            shown::list(&services.wildcard_open)
         ));
     }
     if ctx.facts.sysctls.ipv4_conf("default", "route_localnet") == Some(1) {
@@ -96,7 +97,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     } else {
         any_port
     };
-    let via = names.join(", ");
+    let via = shown::list(&names);
     let title = match status {
         Status::Open if !services.open.is_empty() => format!("LAN neighbours can reach 127.0.0.0/8 services via {via}"),
         Status::Open => format!(
@@ -120,7 +121,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         },
         status,
         confidence: Confidence::Inspected,
-        title,
+        title: title.into(),
         evidence,
         fix: FIX.into(),
         subject: None,
@@ -130,15 +131,15 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
 /// The IPv4 services a neighbour's packets addressed to their loopback address (127.0.0.1 for
 /// wildcard listeners) reach, asked of the evaluator with each service's protocol and port;
 /// packets a NAT rule rewrote are `net.dnat-loopback`'s.
-struct Reach {
+struct Reach<'c> {
     /// Loopback services reached.
-    open: Vec<String>,
+    open: Vec<&'c str>,
     /// Loopback services whose answer is unknown.
-    unknown: Vec<String>,
+    unknown: Vec<&'c str>,
     /// Loopback services every packet to which is dropped.
-    blocked: Vec<String>,
+    blocked: Vec<&'c str>,
     /// Wildcard services reached through 127.0.0.1.
-    wildcard_open: Vec<String>,
+    wildcard_open: Vec<&'c str>,
     /// How the first reached (or else the first) service's packets fare, as evidence.
     example: Vec<String>,
     /// Some loopback service is reached as far as the snapshot's rules and the kernel tell
@@ -146,9 +147,9 @@ struct Reach {
     reached_by_rules: bool,
 }
 
-impl Reach {
+impl<'c> Reach<'c> {
     /// Asked on the classes of interfaces that hold one of `names` (those with route_localnet).
-    fn of(ctx: &Context, names: &[&str]) -> Reach {
+    fn of(ctx: &'c Context, names: &[&str]) -> Reach<'c> {
         let mut reach = Reach {
             open: Vec::new(),
             unknown: Vec::new(),
@@ -158,19 +159,17 @@ impl Reach {
             reached_by_rules: false,
         };
         let outside = all_addrs(false).subtract(&loopback(false));
-        let mut seen = std::collections::HashSet::new();
-        for socket in ctx.facts.inet_sockets.iter().filter(|s| is_inet_service(s)) {
-            let wildcard =
-                socket.address.is_unspecified() && (socket.address.is_ipv4() || socket.v6only == Some(false));
+        // IPv4 loopback services, and wildcard ones that take IPv4.
+        let wildcard = |s: &InetSocket| s.address.is_unspecified() && (s.address.is_ipv4() || s.v6only == Some(false));
+        let takes_loopback_v4 = move |s: &InetSocket| {
+            is_inet_service(s) && (wildcard(s) || matches!(unmapped(s.address), IpAddr::V4(v4) if v4.is_loopback()))
+        };
+        for (socket, id) in ctx.inet_services(takes_loopback_v4) {
+            let wildcard = wildcard(socket);
             let dst = match unmapped(socket.address) {
                 IpAddr::V4(v4) if v4.is_loopback() => v4,
-                _ if wildcard => Ipv4Addr::LOCALHOST,
-                _ => continue,
+                _ => Ipv4Addr::LOCALHOST,
             };
-            let id = inet_service_id(socket);
-            if !seen.insert(id.clone()) {
-                continue;
-            }
             let inbound = ctx
                 .firewall
                 .inbound(false, outside.clone(), RangeSet::single(addr_value(IpAddr::V4(dst))));
@@ -186,7 +185,7 @@ impl Reach {
                 (Decision::Unknown, false) => &mut reach.unknown,
                 (Decision::Blocked, false) => &mut reach.blocked,
             };
-            list.push(id.clone());
+            list.push(id);
             let first_open = decision == Decision::Open && reach.open.len() == 1;
             if !wildcard && (reach.example.is_empty() || first_open) {
                 reach.example = std::iter::once(format!("{id}:"))

@@ -3,7 +3,7 @@
 use super::{guarded, Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{InetSocket, Protocol};
 use crate::firewall::ranges::RangeSet;
-use crate::inventory::{describe_owner, inet_scope, inet_service_id, is_inet_service};
+use crate::inventory::{inet_scope, is_inet_service};
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 
 /// Catalogue entry.
@@ -19,29 +19,31 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
+/// The fix, one text per protocol (the port is the service's): shared by every finding.
+const FIX_TCP: &str = "serve on a Unix socket in a directory only the intended users can search, or allow \
+                       only the intended uids in an nftables output chain: `oif lo tcp dport <port> meta \
+                       skuid != <uid> reject` (root and descriptor passing bypass owner matches)";
+const FIX_UDP: &str = "serve on a Unix socket in a directory only the intended users can search, or allow \
+                       only the intended uids in an nftables output chain: `oif lo udp dport <port> meta \
+                       skuid != <uid> reject` (root and descriptor passing bypass owner matches)";
+
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for socket in ctx
-        .facts
-        .inet_sockets
-        .iter()
-        .filter(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback)
-    {
-        let id = inet_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
-            continue;
-        }
-        let proto = socket.protocol.as_str();
-        let owner = format!("{id} is held by {}", describe_owner(ctx.facts, &socket.owners));
+    for (socket, id) in ctx.inet_services(|s| is_inet_service(s) && inet_scope(s) == Scope::Loopback) {
+        let owner = format!("{id} is held by {}", ctx.processes.describe(&socket.owners));
         let guard = guard_verdict(ctx, socket, &owner);
         let (status, title, evidence) = match guard.map_or_else(|| restriction(ctx, socket), Restriction::Guarded) {
-            Restriction::Guarded((title, evidence)) => (Status::Blocked, title, evidence),
+            Restriction::Guarded((title, evidence)) => (Status::Blocked, title.into(), evidence),
             Restriction::None(line) => (
                 Status::Open,
-                format!(
-                    "every local user can connect (loopback {} has no per-user access control)",
-                    proto.to_uppercase()
-                ),
+                match socket.protocol {
+                    Protocol::Tcp => {
+                        "every local user can connect (loopback TCP has no per-user access control)".into()
+                    }
+                    Protocol::Udp => {
+                        "every local user can connect (loopback UDP has no per-user access control)".into()
+                    }
+                },
                 vec![owner, line],
             ),
             Restriction::OwnerOnly => continue,
@@ -58,13 +60,13 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 if others.is_empty() {
                     (
                         Status::Unknown,
-                        "whether other local users can connect is unknown".to_string(),
+                        "whether other local users can connect is unknown".into(),
                         evidence,
                     )
                 } else {
                     (
                         Status::Open,
-                        format!("other local users can still connect ({others})"),
+                        format!("other local users can still connect ({others})").into(),
                         evidence,
                     )
                 }
@@ -72,19 +74,17 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         };
         out.push(Finding {
             check: CHECK.spec.id,
-            service: Some(id.clone()),
+            service: Some(id.to_string()),
             attacker: Attacker::LocalUser,
             severity: Severity::Low,
             status,
             confidence: Confidence::Inspected,
             title,
             evidence,
-            fix: format!(
-                "serve on a Unix socket in a directory only the intended users can search, or allow \
-                 only the intended uids in an nftables output chain: `oif lo {proto} dport {} meta skuid \
-                 != <uid> reject` (root and descriptor passing bypass owner matches)",
-                socket.port
-            ),
+            fix: match socket.protocol {
+                Protocol::Tcp => FIX_TCP.into(),
+                Protocol::Udp => FIX_UDP.into(),
+            },
             subject: None,
         });
     }

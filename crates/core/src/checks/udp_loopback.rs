@@ -7,7 +7,7 @@ use crate::facts::SocketState;
 use crate::firewall::questions::{fold, loopback};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
-use crate::inventory::{describe_owner, inet_scope, inet_service_id};
+use crate::inventory::inet_scope;
 use crate::report::{Attacker, Confidence, Finding, Scope, Severity, Status};
 use std::net::IpAddr;
 
@@ -55,17 +55,8 @@ fn paths(ctx: &Context, address: IpAddr, port: u16, spoofed_source: Option<IpAdd
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for socket in ctx
-        .facts
-        .inet_sockets
-        .iter()
-        .filter(|s| s.protocol == Protocol::Udp && inet_scope(s) == Scope::Loopback)
-    {
-        let id = inet_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
-            continue;
-        }
-        let owner = describe_owner(ctx.facts, &socket.owners);
+    for (socket, id) in ctx.inet_services(|s| s.protocol == Protocol::Udp && inet_scope(s) == Scope::Loopback) {
+        let owner = ctx.processes.describe(&socket.owners);
         let spoofed_peer = match (socket.state, socket.peer) {
             (SocketState::Connected, Some((peer, port))) => Some((unmapped(peer), port)),
             _ => None,
@@ -95,7 +86,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         };
         out.push(Finding {
             check: CHECK.spec.id,
-            service: Some(id),
+            service: Some(id.to_string()),
             attacker: Attacker::Lan,
             severity,
             status,

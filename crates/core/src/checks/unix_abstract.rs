@@ -2,7 +2,7 @@
 
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{UnixName, UnixType};
-use crate::inventory::{describe_owner, unix_service_id};
+use crate::inventory::unix_service_id;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.
@@ -29,12 +29,13 @@ fn kind_name(kind: UnixType) -> &'static str {
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for socket in &ctx.facts.unix_sockets {
         let UnixName::Abstract(name) = &socket.name else {
             continue;
         };
         let id = unix_service_id(socket);
-        if out.iter().any(|f| f.service.as_deref() == Some(id.as_str())) {
+        if !seen.insert(id.clone()) {
             continue;
         }
         out.push(Finding {
@@ -49,7 +50,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 format!(
                     "abstract {} socket @{name}, held by {}",
                     kind_name(socket.kind),
-                    describe_owner(ctx.facts, &socket.owners)
+                    ctx.processes.describe(&socket.owners)
                 ),
                 format!(
                     "owner uid: {}",

@@ -6,7 +6,7 @@
 
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::{FileMeta, HostFacts, UnixName, UnixSocket};
-use crate::inventory::{describe_owner, unix_service_id};
+use crate::inventory::unix_service_id;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
 /// Catalogue entry.
@@ -111,7 +111,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     {
         let owner = socket.uid.or(socket.file.as_ref().map(|f| f.uid)).unwrap_or(0);
         let reach = reach(facts, socket, owner);
-        let mut evidence = vec![format!("held by {}", describe_owner(facts, &socket.owners))];
+        let mut evidence = vec![format!("held by {}", ctx.processes.describe(&socket.owners))];
         if let Some(file) = &socket.file {
             evidence.push(format!("socket {}", describe(file, facts)));
         }
@@ -160,7 +160,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             severity,
             status,
             confidence: Confidence::Inspected,
-            title,
+            title: title.into(),
             evidence,
             fix: "put the socket in a directory owned by the service with mode 0700 (or 0750 with a \
                   dedicated group for the intended clients) and create it with mode 0600/0660; \

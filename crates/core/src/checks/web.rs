@@ -95,7 +95,7 @@ pub fn credit_guards(ctx: &Context, findings: Vec<Finding>) -> Vec<Finding> {
                 .flatten();
             if let Some(evidence) = evidence {
                 f.status = Status::Blocked;
-                f.title = format!("blocked by loopwarden guard: {}", f.title);
+                f.title = format!("blocked by loopwarden guard: {}", f.title).into();
                 f.evidence.extend(evidence);
             }
             f

@@ -36,26 +36,39 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Collects a snapshot of the network namespace the calling thread is in.
 pub fn collect() -> HostFacts {
+    collect_reporting(&|_| {})
+}
+
+/// [`collect`], calling `step` with the name of each step as it starts (for a progress line).
+pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
+    step("collecting sockets, interfaces and socket owners");
     let mut limits: Vec<Limit> = Vec::new();
     let host = host::collect();
     // The `/proc` pass for socket owners is the slowest part and needs nothing from the netlink
     // dumps, so it runs on a second thread meanwhile. The dumps stay on the calling thread, whose
     // network namespace is the one being collected.
+    let netns = owners::own_netns();
     let (interfaces, sockets, scan) = std::thread::scope(|scope| {
         let scanner = std::thread::Builder::new()
             .name("loopwarden-owners".into())
-            .spawn_scoped(scope, owners::scan);
+            .spawn_scoped(scope, move || owners::scan(netns));
         let interfaces = interfaces::collect(&mut limits);
         let sockets = dump_sockets(&interfaces, &mut limits);
         let scan = match scanner {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the /proc scan panicked"))),
-            Err(_) => owners::scan(),
+            Err(_) => owners::scan(netns),
         };
         (interfaces, sockets, scan)
     });
-    finish(host, interfaces, sockets, scan, &EtcView::Own, None, limits)
+    let dumped = Dumped {
+        host,
+        interfaces,
+        sockets,
+        scan,
+    };
+    finish(dumped, &EtcView::Own, None, limits, step)
 }
 
 /// Collects the network namespace the calling thread entered, with a `/proc` scan of socket
@@ -72,7 +85,13 @@ fn collect_entered(shared: &owners::Owners, etc: &EtcView, default_pid: Option<u
         .map(|s| s.inode)
         .chain(sockets.unix.iter().map(|d| d.socket.inode));
     let scan = Ok(netns::owners_of(shared, inodes));
-    finish(host, interfaces, sockets, scan, etc, default_pid, limits)
+    let dumped = Dumped {
+        host,
+        interfaces,
+        sockets,
+        scan,
+    };
+    finish(dumped, etc, default_pid, limits, &|_| {})
 }
 
 /// The namespace's sockets, with bound devices named after `interfaces`.
@@ -88,27 +107,49 @@ fn dump_sockets(interfaces: &[crate::facts::Interface], limits: &mut Vec<Limit>)
     sock_diag::collect(&device_name, limits)
 }
 
-/// Everything after the socket dumps and the owner scan, for one namespace.
-fn finish(
+/// What the first, netlink and `/proc` part of a collection gives.
+struct Dumped {
     host: crate::facts::HostInfo,
     interfaces: Vec<crate::facts::Interface>,
     sockets: sock_diag::Sockets,
     scan: std::io::Result<owners::Owners>,
+}
+
+/// Everything after the socket dumps and the owner scan, for one namespace: owners, socket
+/// files (in each owner's file system), sysctls, `/etc` (through `etc`), firewall, relays,
+/// guards.
+fn finish(
+    dumped: Dumped,
     etc: &EtcView,
     default_pid: Option<u32>,
     mut limits: Vec<Limit>,
+    step: &dyn Fn(&str),
 ) -> HostFacts {
+    let Dumped {
+        host,
+        interfaces,
+        sockets,
+        scan,
+    } = dumped;
     let mut inet_sockets = sockets.inet;
-    let first_owner = |inode: u64| -> Option<u32> {
-        scan.as_ref()
-            .ok()
-            .and_then(|s| s.by_inode.get(&inode))
-            .and_then(|pids| pids.first().copied())
-    };
-    let mut roots = SocketRoots::new(default_pid);
-    let mut unix_sockets = unix_with_files(sockets.unix, &mut roots, &first_owner, &mut limits);
+    let (mut unix_sockets, paths): (Vec<UnixSocket>, Vec<_>) =
+        sockets.unix.into_iter().map(|d| (d.socket, (d.path, d.vfs))).unzip();
     let processes = attach_owners(scan, &mut inet_sockets, &mut unix_sockets, &mut limits);
+    add_unix_files(
+        &mut unix_sockets,
+        paths,
+        &mut SocketRoots::new(default_pid),
+        &mut limits,
+    );
 
+    step("collecting sysctls, name resolution and accounts");
+    let sysctls = sysctls::collect(&mut limits);
+    let names = names::collect(etc, &mut limits);
+    let accounts = accounts::collect(etc, &mut limits);
+    step("collecting the firewall rules");
+    let firewall = firewall::collect(&mut limits);
+    step("collecting relay configuration");
+    let relays = relays::collect(&processes, &accounts, &mut limits);
     let mut facts = HostFacts {
         schema: FACTS_SCHEMA.to_string(),
         host,
@@ -116,45 +157,39 @@ fn finish(
         unix_sockets,
         processes,
         interfaces,
-        sysctls: sysctls::collect(&mut limits),
-        names: names::collect(etc, &mut limits),
-        accounts: accounts::collect(etc, &mut limits),
-        firewall: firewall::collect(&mut limits),
-        relays: Default::default(),
+        sysctls,
+        names,
+        accounts,
+        firewall,
+        relays,
         guards: Vec::new(),
     };
-    facts.relays = relays::collect(&facts.processes, &facts.accounts, &mut limits);
     facts.guards = guards::collect(&facts.inet_sockets, &facts.unix_sockets, &mut limits);
     facts.host.limits.extend(limits);
     facts
 }
 
-/// Adds socket file and directory metadata to path sockets, each path looked up in the file
-/// system of the socket's first owner (`first_owner`).
-fn unix_with_files(
-    found: Vec<sock_diag::unix::DiagUnix>,
+/// Adds socket file and directory metadata to path sockets (`paths`: each socket's bound path
+/// and inode, in the order of `unix`), each path looked up in the file system of the socket's
+/// first owner.
+fn add_unix_files(
+    unix: &mut [UnixSocket],
+    paths: Vec<(Option<std::path::PathBuf>, Option<sock_diag::unix::VfsId>)>,
     roots: &mut SocketRoots,
-    first_owner: &dyn Fn(u64) -> Option<u32>,
     limits: &mut Vec<Limit>,
-) -> Vec<UnixSocket> {
-    found
-        .into_iter()
-        .map(|diag| {
-            let mut socket = diag.socket;
-            if let Some(path) = diag.path {
-                let facts = roots.walker(first_owner(socket.inode)).inspect(&path, diag.vfs);
-                socket.file = facts.file;
-                socket.parents = facts.parents;
-                if let Some(problem) = facts.problem {
-                    limits.push(Limit {
-                        scope: "sockets.unix.files".into(),
-                        detail: problem,
-                    });
-                }
-            }
-            socket
-        })
-        .collect()
+) {
+    for (socket, (path, vfs)) in unix.iter_mut().zip(paths) {
+        let Some(path) = path else { continue };
+        let facts = roots.walker(socket.owners.first().copied()).inspect(&path, vfs);
+        socket.file = facts.file;
+        socket.parents = facts.parents;
+        if let Some(problem) = facts.problem {
+            limits.push(Limit {
+                scope: "sockets.unix.files".into(),
+                detail: problem,
+            });
+        }
+    }
 }
 
 /// Fills every socket's `owners` from the `/proc` pass and returns the processes that own at
@@ -165,7 +200,7 @@ fn attach_owners(
     unix: &mut [UnixSocket],
     limits: &mut Vec<Limit>,
 ) -> Vec<Process> {
-    let scan = match scan {
+    let mut scan = match scan {
         Ok(scan) => scan,
         Err(e) => {
             limits.push(Limit {
@@ -176,6 +211,18 @@ fn attach_owners(
         }
     };
     limits.extend(owners::unreadable_limit(&scan));
+    // A socket of this namespace may be held by a process that moved to another one since.
+    let orphaned = |inode: &u64| !scan.by_inode.contains_key(inode);
+    if !scan.elsewhere.is_empty()
+        && inet
+            .iter()
+            .map(|s| &s.inode)
+            .chain(unix.iter().map(|s| &s.inode))
+            .any(orphaned)
+    {
+        let elsewhere = std::mem::take(&mut scan.elsewhere);
+        owners::scan_pids(&elsewhere, &mut scan);
+    }
     let mut pids = BTreeSet::new();
     let mut owners_of = |inode: u64| -> Vec<u32> {
         let found = scan.by_inode.get(&inode).cloned().unwrap_or_default();

@@ -2,10 +2,14 @@
 //! `ss -p` does), then the details of the processes that own a reported socket.
 //!
 //! The pass uses directory descriptors (`openat`, `getdents64`, `readlinkat` relative to the
-//! `fd` directory) so that each descriptor costs one short syscall and no allocation.
+//! `fd` directory) so that each descriptor costs one short syscall and no allocation. Processes
+//! of other network namespaces (containers, other test namespaces, a load generator's) are
+//! passed over after one `stat` of their `ns/net`: their descriptors are read only if a socket
+//! of the collected namespace is left without an owner ([`scan_pids`]) — a process can hold a
+//! socket created before it moved to another namespace.
 
 use crate::facts::{Limit, Process};
-use rustix::fs::{openat, readlinkat_raw, Mode, OFlags, RawDir, CWD};
+use rustix::fs::{openat, readlinkat_raw, AtFlags, Mode, OFlags, RawDir, CWD};
 use rustix::io::Errno;
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -20,11 +24,24 @@ pub struct Owners {
     pub unreadable: usize,
     /// Processes looked at.
     pub scanned: usize,
+    /// Processes in another network namespace, whose descriptors were not read.
+    pub elsewhere: Vec<u32>,
 }
 
-/// Scans every process's descriptors once and records which pids hold each socket (of any
-/// namespace: the caller picks its own). Processes that exit meanwhile are skipped silently.
-pub fn scan() -> std::io::Result<Owners> {
+/// A network namespace's identity: the device and inode of its `ns/net` file.
+pub type NetnsId = (u64, u64);
+
+/// The identity of the calling thread's network namespace, when `/proc` tells it.
+pub fn own_netns() -> Option<NetnsId> {
+    rustix::fs::stat("/proc/thread-self/ns/net")
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
+}
+
+/// Scans the descriptors of every process in the network namespace `netns` (of every process
+/// when `None`, or when a process's namespace cannot be read) once and records which pids hold
+/// each socket. Processes that exit meanwhile are skipped silently.
+pub fn scan(netns: Option<NetnsId>) -> std::io::Result<Owners> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let proc_dir = openat(CWD, "/proc", flags, Mode::empty())?;
     let mut owners = Owners::default();
@@ -37,9 +54,13 @@ pub fn scan() -> std::io::Result<Owners> {
         let Some(pid) = parse_u32(entry.file_name().to_bytes()) else {
             continue;
         };
-        owners.scanned += 1;
         path.clear();
         path.extend_from_slice(entry.file_name().to_bytes());
+        if netns.is_some_and(|own| in_other_netns(&proc_dir, &mut path, own)) {
+            owners.elsewhere.push(pid);
+            continue;
+        }
+        owners.scanned += 1;
         path.extend_from_slice(b"/fd");
         let fd_dir = match openat(&proc_dir, path.as_slice(), flags, Mode::empty()) {
             Ok(dir) => dir,
@@ -52,6 +73,33 @@ pub fn scan() -> std::io::Result<Owners> {
         scan_fds(pid, &fd_dir, &mut fd_buffer, &mut owners.by_inode);
     }
     Ok(owners)
+}
+
+/// Whether the process whose `/proc` entry `path` names is known to be in another network
+/// namespace than `own` (`path` is left as it was).
+fn in_other_netns(proc_dir: &OwnedFd, path: &mut Vec<u8>, own: NetnsId) -> bool {
+    let len = path.len();
+    path.extend_from_slice(b"/ns/net");
+    let found = rustix::fs::statat(proc_dir, path.as_slice(), AtFlags::empty());
+    path.truncate(len);
+    found.is_ok_and(|st| (st.st_dev, st.st_ino) != own)
+}
+
+/// Reads the descriptors of `pids` only (the processes [`scan`] passed over), adding what they
+/// hold to `owners`.
+pub fn scan_pids(pids: &[u32], owners: &mut Owners) {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd_buffer: Vec<MaybeUninit<u8>> = vec![MaybeUninit::uninit(); 32 * 1024];
+    for &pid in pids {
+        let Ok(fd_dir) = openat(CWD, format!("/proc/{pid}/fd"), flags, Mode::empty()) else {
+            continue;
+        };
+        scan_fds(pid, &fd_dir, &mut fd_buffer, &mut owners.by_inode);
+    }
+    for holders in owners.by_inode.values_mut() {
+        holders.sort_unstable();
+        holders.dedup();
+    }
 }
 
 /// Adds `pid` to every socket among the descriptors in `fd_dir`.
@@ -201,8 +249,23 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&listener))).unwrap();
         let inode = socket_inode(link.to_string_lossy().as_bytes()).unwrap();
-        let owners = scan().unwrap();
+        let owners = scan(own_netns()).unwrap();
         assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));
         assert!(owners.scanned > 1);
+    }
+
+    /// Processes of another namespace are passed over, and read only when asked.
+    #[test]
+    fn other_namespaces_are_passed_over_until_asked_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&listener))).unwrap();
+        let inode = socket_inode(link.to_string_lossy().as_bytes()).unwrap();
+        // No namespace has this identity: every process is elsewhere.
+        let mut owners = scan(Some((0, 0))).unwrap();
+        assert_eq!(owners.by_inode.get(&inode), None);
+        assert!(owners.elsewhere.contains(&std::process::id()));
+        let elsewhere = std::mem::take(&mut owners.elsewhere);
+        scan_pids(&elsewhere, &mut owners);
+        assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));
     }
 }

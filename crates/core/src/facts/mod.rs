@@ -10,6 +10,7 @@ mod firewall;
 mod guards;
 mod host;
 mod interfaces;
+mod load;
 mod names;
 mod namespaces;
 mod processes;
@@ -74,12 +75,55 @@ pub struct HostFacts {
     pub guards: Vec<Guard>,
 }
 
-/// Why a snapshot could not be loaded.
+/// Why a snapshot could not be loaded. Each message says the cause once (the JSON parser's own
+/// error is part of [`FactsError::Malformed`]'s message, not a further cause).
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
+    /// Reading the input failed.
+    #[error("cannot be read: {0}")]
+    Read(std::io::Error),
+    /// The input is larger than the limit.
+    #[error("larger than {} MiB, the most a snapshot may be", .limit / (1024 * 1024))]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The input is empty, or whitespace only.
+    #[error("it is empty")]
+    Empty,
+    /// The input starts with a byte order mark.
+    #[error("it starts with a {encoding} byte order mark (JSON has none): save it without one")]
+    ByteOrderMark {
+        /// Which mark: `UTF-8`, `UTF-16 little-endian`, `UTF-16 big-endian`.
+        encoding: &'static str,
+    },
+    /// A byte that is not part of valid UTF-8.
+    #[error("byte {offset} (0x{byte:02x}) is not UTF-8: a snapshot is UTF-8 JSON text")]
+    NotUtf8 {
+        /// Where, counted from 0.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// A control byte, which JSON text never contains (binary input, `/dev/zero`).
+    #[error("byte {offset} is 0x{byte:02x}, a control character: a snapshot is JSON text, which has none")]
+    ControlByte {
+        /// Where, counted from 0.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// The first byte that is not whitespace does not open an object.
+    #[error("byte {offset} is {}: a snapshot is a JSON object, which starts with '{{'", shown_byte(*.byte))]
+    NotAnObject {
+        /// Where, counted from 0.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
     /// The text is not JSON of the snapshot's shape.
     #[error("not a loopwarden facts snapshot: {0}")]
-    Malformed(#[source] serde_json::Error),
+    Malformed(serde_json::Error),
     /// The snapshot carries another schema tag (another tool, or another version).
     #[error("unsupported snapshot schema {found:?} (this build reads {expected:?})")]
     Schema {
@@ -88,6 +132,27 @@ pub enum FactsError {
         /// The tag this build reads.
         expected: &'static str,
     },
+}
+
+impl FactsError {
+    /// Where in the input the problem is, for the errors that have a place.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            FactsError::NotUtf8 { offset, .. }
+            | FactsError::ControlByte { offset, .. }
+            | FactsError::NotAnObject { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}
+
+/// A byte as an error message shows it: `'['` when printable ASCII, else `0xe9`.
+fn shown_byte(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        format!("'{}'", byte as char)
+    } else {
+        format!("0x{byte:02x}")
+    }
 }
 
 impl HostFacts {
@@ -116,10 +181,5 @@ impl HostFacts {
     /// Serialises the snapshot as pretty JSON.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self)
-    }
-
-    /// The process with this pid, if the snapshot has it.
-    pub fn process(&self, pid: u32) -> Option<&Process> {
-        self.processes.iter().find(|p| p.pid == pid)
     }
 }

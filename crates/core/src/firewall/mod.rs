@@ -20,6 +20,7 @@ mod iptables_save;
 pub mod model;
 mod names;
 mod nft_json;
+mod port_index;
 pub mod questions;
 pub mod ranges;
 pub mod verdict;

@@ -3,6 +3,7 @@
 use super::eval::NAT_NOT_UNDERSTOOD;
 use super::eval::{Analysis, Host, Packets, Reach};
 use super::model::{Cond, Dir, Item, Nat};
+use super::port_index::PortIndex;
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
 use super::verdict::{Answer, Decision, Leaf, Outcome, Paths, Rewrite};
 use crate::facts::HostFacts;
@@ -47,6 +48,9 @@ pub struct Firewall {
     inbound_cache: Mutex<HashMap<(bool, String), Arc<Answer>>>,
     /// Answers of [`Firewall::inbound`], by family, sources and destinations.
     any_port_cache: Mutex<HashMap<(bool, RangeSet, RangeSet), Arc<Inbound>>>,
+    /// Local clients' paths to a loopback destination over a protocol, every port at once
+    /// ([`Firewall::uids_allowed`]).
+    local_client_cache: Mutex<HashMap<(bool, RangeSet, u8), Arc<LocalClients>>>,
 }
 
 /// Where a neighbour's packets from some sources to some destinations go, for every protocol and
@@ -57,6 +61,8 @@ pub struct Firewall {
 pub struct Inbound {
     /// Each class's representative interface, its members joined (`eth0, eth1`), and the answer.
     pub per_class: Vec<(String, String, Answer)>,
+    /// Each class's answer indexed by port, in the order of `per_class`.
+    ports: Vec<PortIndex>,
 }
 
 /// What happens to one service's packets arriving on one class of interfaces.
@@ -79,15 +85,17 @@ impl Inbound {
         let (proto_v, port_v) = (u128::from(proto), u128::from(port));
         self.per_class
             .iter()
-            .map(|(_, interfaces, answer)| {
-                let narrowed: Vec<Leaf> = answer
-                    .leaves
+            .zip(&self.ports)
+            .map(|((_, interfaces, answer), index)| {
+                // The paths themselves, not narrowed copies: only the example a line shows is
+                // narrowed to the port (at 100,000 services, copying every path was most of it).
+                let refs: Vec<&Leaf> = index
+                    .candidates(port)
                     .iter()
-                    .filter(|l| keep(l) && l.packets.proto.contains(proto_v))
-                    .filter_map(|l| narrow_to_port(l, proto_v, port_v))
+                    .filter_map(|&i| answer.leaves.get(i as usize))
+                    .filter(|l| keep(l) && carries(l, proto_v, port_v))
                     .collect();
-                let refs: Vec<&Leaf> = narrowed.iter().collect();
-                let (decision, lines) = summarize(&refs, answer.truncated);
+                let (decision, lines) = summarize_sent(&refs, answer.truncated, Some((proto_v, port_v)));
                 let dropped_by_kernel = decision == Decision::Blocked
                     && refs
                         .iter()
@@ -104,28 +112,88 @@ impl Inbound {
 }
 
 /// A path narrowed to one protocol and original destination port, or `None` when it does not
-/// carry that port.
+/// carry that port (decided before anything is copied).
 fn narrow_to_port(l: &Leaf, proto: u128, port: u128) -> Option<Leaf> {
+    if !carries(l, proto, port) {
+        return None;
+    }
     let mut l = l.clone();
     l.packets.proto = RangeSet::single(proto);
     match &mut l.rewrite {
         Some(rw) => {
-            if !rw.original_dport.contains(port) {
-                return None;
-            }
             rw.original_dport = RangeSet::single(port);
             if !l.packets.dport.is_empty() && rw.port.is_none() {
                 l.packets.dport = RangeSet::single(port);
             }
         }
-        None => {
-            if !l.packets.dport.contains(port) {
-                return None;
-            }
-            l.packets.dport = RangeSet::single(port);
-        }
+        None => l.packets.dport = RangeSet::single(port),
     }
     Some(l)
+}
+
+/// Whether a path carries packets of protocol `proto` sent to port `port` (before any rewrite).
+fn carries(l: &Leaf, proto: u128, port: u128) -> bool {
+    l.packets.proto.contains(proto)
+        && match &l.rewrite {
+            Some(rw) => rw.original_dport.contains(port),
+            None => l.packets.dport.contains(port),
+        }
+}
+
+/// Local clients' paths to one loopback destination over one protocol, every port at once.
+#[derive(Debug)]
+struct LocalClients {
+    /// The paths.
+    answer: Answer,
+    /// The paths by destination port.
+    index: PortIndex,
+    /// The answer for any port, when no rule on the way looked at the port.
+    same_for_every_port: Option<UidAccess>,
+}
+
+/// Whether the evaluator left these paths to be settled: none certainly gets through, and some
+/// hinge on a condition it could not decide (a query of their own tries those both ways).
+fn unsettled(leaves: &[&Leaf]) -> bool {
+    !leaves.iter().any(|l| l.certainly_through()) && leaves.iter().any(|l| !l.assumed.is_empty())
+}
+
+/// Which uids the paths `leaves` of local clients of every uid let through (`truncated`: the
+/// query they come from was cut short).
+fn uid_access(leaves: &[&Leaf], truncated: bool) -> UidAccess {
+    let answer = Paths { leaves, truncated };
+    let mut access = UidAccess {
+        allowed: RangeSet::empty(),
+        maybe: RangeSet::empty(),
+        restricting: answer.drops(),
+        allowing: Vec::new(),
+        unknowns: answer.unknowns(),
+        cgroups: Vec::new(),
+    };
+    for l in leaves {
+        let uids = l.packets.uid.clone().unwrap_or_default();
+        let member_of: Vec<&String> = l.packets.cgroups.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
+        if !member_of.is_empty() && !l.certainly_dropped() {
+            for c in member_of {
+                if !access.cgroups.contains(c) {
+                    access.cgroups.push(c.clone());
+                }
+            }
+            if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                access.allowing.push(rule.to_string());
+            }
+        } else if l.certainly_through() {
+            access.allowed = access.allowed.union(&uids);
+            if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
+                access.allowing.push(rule.to_string());
+            }
+        } else if !l.certainly_dropped() {
+            access.maybe = access.maybe.union(&uids);
+        }
+    }
+    if truncated {
+        access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
+    }
+    access
 }
 
 /// One DNAT rule that turns outside traffic into loopback traffic, and what happens to it.
@@ -206,6 +274,7 @@ impl Firewall {
             classes: classes.into_iter().map(|(_, m)| m).collect(),
             inbound_cache: Mutex::new(HashMap::new()),
             any_port_cache: Mutex::new(HashMap::new()),
+            local_client_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -228,7 +297,7 @@ impl Firewall {
         if let Some(hit) = self.any_port_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
-        let per_class = self
+        let per_class: Vec<(String, String, Answer)> = self
             .outside
             .iter()
             .map(|iif| {
@@ -236,7 +305,11 @@ impl Firewall {
                 (iif.clone(), self.class_of(iif), self.analysis.query(start, Reach::Full))
             })
             .collect();
-        let inbound = Arc::new(Inbound { per_class });
+        let ports = per_class
+            .iter()
+            .map(|(_, _, answer)| PortIndex::new(&answer.leaves))
+            .collect();
+        let inbound = Arc::new(Inbound { per_class, ports });
         if let Ok(mut cache) = self.any_port_cache.lock() {
             cache.insert(key, inbound.clone());
         }
@@ -282,6 +355,12 @@ impl Firewall {
 
     /// Which uids may connect to `addr:port` (`proto` 6 or 17) from this host over loopback.
     /// A wildcard address is asked as `127.0.0.1` or `::1`.
+    ///
+    /// One query per address and protocol answers every port (cached); each port reads its
+    /// paths from it, and when no rule on the way looks at the port the answer is the same for
+    /// every port and is worked out once. Only when the query cannot settle a port — it was cut
+    /// short, or the port's paths all hinge on conditions the evaluator could not decide — is
+    /// the port asked on its own, as the evaluator then tries those conditions both ways for it.
     pub fn uids_allowed(&self, addr: IpAddr, proto: u8, port: u16) -> UidAccess {
         let v6 = addr.is_ipv6();
         let dst = if addr.is_unspecified() {
@@ -293,43 +372,57 @@ impl Firewall {
         } else {
             RangeSet::single(addr_value(addr))
         };
-        let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
+        let every_port = self.local_clients(v6, &dst, proto);
+        if let Some(access) = &every_port.same_for_every_port {
+            return access.clone();
+        }
+        let (proto_v, port_v) = (u128::from(proto), u128::from(port));
+        // Who gets through does not depend on the port a path was narrowed to: no copies.
+        let leaves: Vec<&Leaf> = every_port
+            .index
+            .candidates(port)
+            .iter()
+            .filter_map(|&i| every_port.answer.leaves.get(i as usize))
+            .filter(|l| carries(l, proto_v, port_v))
+            .collect();
+        if every_port.answer.truncated || unsettled(&leaves) {
+            let mut start = Packets::local_client(v6, dst.clone(), dst, RangeSet::range(0, u32::MAX as u128));
+            start.proto = RangeSet::single(proto_v);
+            start.dport = RangeSet::single(port_v);
+            let answer = self.analysis.query(start, Reach::LocalClient);
+            return uid_access(&answer.leaves.iter().collect::<Vec<_>>(), answer.truncated);
+        }
+        uid_access(&leaves, false)
+    }
+
+    /// Where connections from local clients of any uid to `dst` over `proto` go, for every port
+    /// at once (cached by destination and protocol).
+    fn local_clients(&self, v6: bool, dst: &RangeSet, proto: u8) -> Arc<LocalClients> {
+        let key = (v6, dst.clone(), proto);
+        if let Some(hit) = self.local_client_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return hit;
+        }
+        let mut start = Packets::local_client(v6, dst.clone(), dst.clone(), RangeSet::range(0, u32::MAX as u128));
         start.proto = RangeSet::single(proto.into());
-        start.dport = RangeSet::single(port.into());
         let answer = self.analysis.query(start, Reach::LocalClient);
-        let mut access = UidAccess {
-            allowed: RangeSet::empty(),
-            maybe: RangeSet::empty(),
-            restricting: answer.drops(),
-            allowing: Vec::new(),
-            unknowns: answer.unknowns(),
-            cgroups: Vec::new(),
-        };
-        for l in &answer.leaves {
-            let uids = l.packets.uid.clone().unwrap_or_default();
-            let member_of: Vec<&String> = l.packets.cgroups.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
-            if !member_of.is_empty() && !l.certainly_dropped() {
-                for c in member_of {
-                    if !access.cgroups.contains(c) {
-                        access.cgroups.push(c.clone());
-                    }
-                }
-                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
-                    access.allowing.push(rule.to_string());
-                }
-            } else if l.certainly_through() {
-                access.allowed = access.allowed.union(&uids);
-                if let Some(rule) = l.decided_by().filter(|r| !access.allowing.iter().any(|a| a == r)) {
-                    access.allowing.push(rule.to_string());
-                }
-            } else if !l.certainly_dropped() {
-                access.maybe = access.maybe.union(&uids);
-            }
+        let index = PortIndex::new(&answer.leaves);
+        let every = RangeSet::range(0, 65_535);
+        let port_blind = answer.leaves.iter().all(|l| {
+            let sent = l.rewrite.as_ref().map_or(&l.packets.dport, |rw| &rw.original_dport);
+            every.is_subset(sent)
+        });
+        let all: Vec<&Leaf> = answer.leaves.iter().collect();
+        let same_for_every_port =
+            (port_blind && !answer.truncated && !unsettled(&all)).then(|| uid_access(&all, false));
+        let found = Arc::new(LocalClients {
+            answer,
+            index,
+            same_for_every_port,
+        });
+        if let Ok(mut cache) = self.local_client_cache.lock() {
+            cache.insert(key, found.clone());
         }
-        if answer.truncated {
-            access.maybe = RangeSet::range(0, u32::MAX as u128).subtract(&access.allowed);
-        }
-        access
+        found
     }
 
     /// Every DNAT/redirect rule that translates outside traffic addressed to a loopback address,
@@ -671,6 +764,12 @@ pub fn worse(a: Option<Decision>, b: Decision) -> Decision {
 /// Decision and evidence lines over some paths: an example of what passes, else the drops,
 /// plus what could not be evaluated.
 pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
+    summarize_sent(leaves, truncated, None)
+}
+
+/// [`summarize`]; with `sent` (protocol, port), the example packet shown is narrowed to what
+/// was sent to that port.
+fn summarize_sent(leaves: &[&Leaf], truncated: bool, sent: Option<(u128, u128)>) -> (Decision, Vec<String>) {
     let answer = Paths { leaves, truncated };
     let decision = if leaves.is_empty() {
         Decision::Unknown
@@ -686,7 +785,10 @@ pub fn summarize(leaves: &[&Leaf], truncated: bool) -> (Decision, Vec<String>) {
                     super::verdict::Outcome::Passed => "not dropped",
                     _ => "delivered",
                 };
-                lines.push(format!("{what}: {}", l.example()));
+                let example = sent
+                    .and_then(|(proto, port)| narrow_to_port(l, proto, port))
+                    .map_or_else(|| l.example(), |narrowed| narrowed.example());
+                lines.push(format!("{what}: {example}"));
                 if let Some(r) = &l.rewrite {
                     let to = match (r.addr, r.port) {
                         (Some(a), Some(p)) => crate::addr::socket_label(a, p),

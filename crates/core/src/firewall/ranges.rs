@@ -68,7 +68,9 @@ impl RangeSet {
 
     /// Whether `v` is in the set.
     pub fn contains(&self, v: u128) -> bool {
-        self.0.iter().any(|&(a, b)| a <= v && v <= b)
+        // Sorted and disjoint: the first range not ending before `v` is the only candidate.
+        let i = self.0.partition_point(|&(_, b)| b < v);
+        self.0.get(i).is_some_and(|&(a, _)| a <= v)
     }
 
     /// Whether the sets share a value (no allocation).

@@ -5,6 +5,7 @@
 use super::endpoint::{is_loopback_host, split_host_port};
 use super::reverse_proxy::{Access, Proxy, Published, Upstream};
 use crate::facts::CommandCapture;
+use std::rc::Rc;
 
 /// One nginx directive with its position: `name args…;` or `name args… { block }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +14,8 @@ pub struct Directive {
     pub name: String,
     /// Its arguments, unquoted.
     pub args: Vec<String>,
-    /// The file it is in, from `nginx -T`'s markers.
-    pub file: String,
+    /// The file it is in, from `nginx -T`'s markers (shared by every directive of the file).
+    pub file: Rc<str>,
     /// Its line in that file (1-based).
     pub line: usize,
     /// The directives of its `{ … }` block, for block directives.
@@ -48,7 +49,7 @@ impl NginxConfig {
 /// A token of `nginx -T` output with its file and line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
-    Word(String, String, usize),
+    Word(String, Rc<str>, usize),
     Semicolon,
     Open,
     Close,
@@ -57,14 +58,14 @@ enum Token {
 /// Splits `nginx -T` output into tokens, following its `# configuration file PATH:` markers.
 fn tokens(dump: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut file = String::from("<nginx -T>");
+    let mut file: Rc<str> = Rc::from("<nginx -T>");
     let mut line_in_file = 0usize;
     for raw in dump.lines() {
         if let Some(path) = raw
             .strip_prefix("# configuration file ")
             .and_then(|r| r.strip_suffix(':'))
         {
-            file = path.to_string();
+            file = Rc::from(path);
             line_in_file = 0;
             continue;
         }
@@ -73,7 +74,7 @@ fn tokens(dump: &str) -> Vec<Token> {
         let mut word = String::new();
         let flush = |word: &mut String, out: &mut Vec<Token>| {
             if !word.is_empty() {
-                out.push(Token::Word(std::mem::take(word), file.clone(), line_in_file));
+                out.push(Token::Word(std::mem::take(word), Rc::clone(&file), line_in_file));
             }
         };
         while let Some(c) = chars.next() {
@@ -105,20 +106,36 @@ fn tokens(dump: &str) -> Vec<Token> {
     out
 }
 
+/// The deepest block read: real configurations nest a few levels (`http` › `server` ›
+/// `location` › `if`); deeper blocks of a hostile dump are skipped, not followed down the stack.
+const MAX_DEPTH: usize = 32;
+
 /// Parses tokens into a directive tree (unbalanced input ends the block where it stops).
 fn parse(tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>) -> Vec<Directive> {
+    directives(tokens, 0)
+}
+
+/// The directives up to the `}` closing the block at `depth` (or the end of the tokens).
+fn directives(tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>, depth: usize) -> Vec<Directive> {
     let mut out = Vec::new();
-    let mut words: Vec<(String, String, usize)> = Vec::new();
+    let mut words: Vec<(String, Rc<str>, usize)> = Vec::new();
     while let Some(token) = tokens.next() {
         match token {
             Token::Word(w, f, l) => words.push((w, f, l)),
             Token::Semicolon | Token::Open => {
-                let block = (token == Token::Open).then(|| parse(tokens));
+                let block = match token {
+                    Token::Open if depth < MAX_DEPTH => Some(directives(tokens, depth + 1)),
+                    Token::Open => {
+                        skip_block(tokens);
+                        Some(Vec::new())
+                    }
+                    _ => None,
+                };
                 if let Some(((name, file, line), rest)) = words.split_first() {
                     out.push(Directive {
                         name: name.clone(),
                         args: rest.iter().map(|(w, _, _)| w.clone()).collect(),
-                        file: file.clone(),
+                        file: Rc::clone(file),
                         line: *line,
                         block,
                     });
@@ -129,6 +146,19 @@ fn parse(tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>) -> Vec<Dir
         }
     }
     out
+}
+
+/// Consumes a block's tokens up to its closing `}`, however deep, without recursion.
+fn skip_block(tokens: &mut std::iter::Peekable<std::vec::IntoIter<Token>>) {
+    let mut open = 1usize;
+    for token in tokens.by_ref() {
+        match token {
+            Token::Open => open += 1,
+            Token::Close if open == 1 => return,
+            Token::Close => open -= 1,
+            _ => {}
+        }
+    }
 }
 
 /// A listen address of a server block and whether it reaches beyond loopback.
@@ -371,7 +401,7 @@ mod tests {
         assert_eq!(cfg[1].name, "server");
         let server = cfg[1].block.as_ref().unwrap();
         assert_eq!(
-            (server[0].name.as_str(), server[0].file.as_str(), server[0].line),
+            (server[0].name.as_str(), &*server[0].file, server[0].line),
             ("listen", "/etc/nginx/x", 1)
         );
         let location = server[1].block.as_ref().unwrap();
@@ -412,7 +442,7 @@ mod tests {
         let d = |name: &str, arg: &str| Directive {
             name: name.into(),
             args: vec![arg.into()],
-            file: String::new(),
+            file: Rc::from(""),
             line: 0,
             block: None,
         };

@@ -3,8 +3,9 @@
 //! namespace that has findings, each as `loopwarden audit` would print it inside that namespace.
 //!
 //! Container names, images and process names come from the host's processes and runtime state:
-//! control characters in them are shown escaped, never sent to the terminal.
+//! like everything a report prints, they go through [`super::shown`] (escaped and bounded).
 
+use super::shown::line;
 use super::{human, Finding, HostFinding, HostReport, NamespaceReport, Report, Severity, Status};
 use std::fmt::Write;
 
@@ -200,17 +201,9 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Text from the host, with control characters escaped (`\x1b` shown as `\u{1b}`).
+/// Text from the host, escaped and bounded for one line.
 fn shown(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_unicode().collect::<Vec<char>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    line(text).into_owned()
 }
 
 #[cfg(test)]
@@ -219,7 +212,7 @@ mod tests {
 
     #[test]
     fn control_characters_from_the_host_are_escaped() {
-        assert_eq!(shown("web\x1b[2Jx\n"), "web\\u{1b}[2Jx\\u{a}");
+        assert_eq!(shown("web\x1b[2Jx\n"), "web\\x1b[2Jx\\n");
         assert_eq!(shown("plain name"), "plain name");
     }
 }

@@ -1,134 +1,193 @@
 //! The terminal rendering: host-wide findings first, then each service with its process and the
 //! findings about it (who can reach it, how, the evidence and the fix).
 
+use super::shown::{self, line};
 use super::{Finding, Report, Service, Severity, Status};
-use std::fmt::Write;
+use std::borrow::Cow;
+use std::collections::hash_map::{Entry, HashMap};
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
 
 /// ANSI styling, or none.
 struct Style {
     color: bool,
 }
 
-impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+/// `text` in an ANSI style when colour is on, as it is otherwise; written without building a
+/// string (a report of 100,000 findings would build hundreds of thousands).
+struct Painted<T> {
+    code: &'static str,
+    text: T,
+    color: bool,
+}
+
+impl<T: fmt::Display> fmt::Display for Painted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            write!(f, "\x1b[{}m{}\x1b[0m", self.code, self.text)
         } else {
-            text.to_string()
+            self.text.fmt(f)
+        }
+    }
+}
+
+impl Style {
+    fn paint<T: fmt::Display>(&self, code: &'static str, text: T) -> Painted<T> {
+        Painted {
+            code,
+            text,
+            color: self.color,
         }
     }
 
-    fn severity(&self, s: Severity) -> String {
-        let label = format!("{:<8}", s.as_str().to_uppercase());
-        let code = match s {
-            Severity::Critical => "1;31",
-            Severity::High => "31",
-            Severity::Medium => "33",
-            Severity::Low => "36",
-            Severity::Info => "2",
+    fn severity(&self, s: Severity) -> Painted<&'static str> {
+        let (code, label) = match s {
+            Severity::Critical => ("1;31", "CRITICAL"),
+            Severity::High => ("31", "HIGH    "),
+            Severity::Medium => ("33", "MEDIUM  "),
+            Severity::Low => ("36", "LOW     "),
+            Severity::Info => ("2", "INFO    "),
         };
-        self.paint(code, &label)
+        self.paint(code, label)
     }
 
-    fn bold(&self, text: &str) -> String {
+    fn bold<T: fmt::Display>(&self, text: T) -> Painted<T> {
         self.paint("1", text)
     }
 
-    fn dim(&self, text: &str) -> String {
+    fn dim<T: fmt::Display>(&self, text: T) -> Painted<T> {
         self.paint("2", text)
     }
 }
 
-/// Renders the report for a terminal; `color` adds ANSI colours (the caller decides: only on a
-/// TTY and without `NO_COLOR`).
+/// A finding's `[check · attacker · status · confidence]` tag.
+struct Tag<'a>(&'a Finding);
+
+impl fmt::Display for Tag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        write!(
+            f,
+            "[{} · {} · {} · {}]",
+            x.check,
+            x.attacker.as_str(),
+            x.status.as_str(),
+            x.confidence.as_str()
+        )
+    }
+}
+
+/// The report for a terminal, as one string (see [`write`]).
 pub fn render(report: &Report, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and every line written is valid UTF-8.
+    let _ = write(&mut out, report, color);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the report for a terminal to `out` as it goes (a report of 100,000 services is never
+/// held twice); `color` adds ANSI colours (the caller decides: only on a TTY and without
+/// `NO_COLOR`).
+///
+/// Every string in the report may come from the host or a snapshot, so each printed line is
+/// escaped and clipped ([`shown::line`]): one finding line stays one line, and the only escape
+/// sequences in the output are the colours added here. A lab attack or a fix already printed
+/// under an earlier finding is referred to, not repeated.
+pub fn write(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<()> {
     let style = Style { color };
-    let mut out = String::new();
+    let mut shown = Shown::default();
     let h = &report.host;
-    let _ = writeln!(
+    writeln!(
         out,
         "{} {} (kernel {}, {}){}",
         style.bold("loopwarden audit of"),
-        style.bold(&h.hostname),
-        h.kernel,
-        h.netns,
+        style.bold(&line(&h.hostname)),
+        line(&h.kernel),
+        line(&h.netns),
         if h.privileged {
             ""
         } else {
             " — unprivileged: some socket owners unseen"
         }
-    );
-    let _ = writeln!(out, "{}", summary(report));
+    )?;
+    writeln!(out, "{}", summary(report))?;
+    for a in &report.activity {
+        writeln!(out, "{}", line(a))?;
+    }
 
-    let host_wide: Vec<&Finding> = report.findings.iter().filter(|f| f.service.is_none()).collect();
+    let mut by_service: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    let mut host_wide: Vec<&Finding> = Vec::new();
+    for f in &report.findings {
+        match f.service.as_deref() {
+            Some(id) => by_service.entry(id).or_default().push(f),
+            None => host_wide.push(f),
+        }
+    }
     if !host_wide.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("host-wide"));
+        writeln!(out, "\n{}", style.bold("host-wide"))?;
         for f in host_wide {
-            finding(&mut out, &style, f);
+            finding(out, &style, &mut shown, f)?;
         }
     }
 
     let mut quiet: Vec<&Service> = Vec::new();
-    let mut with_findings: Vec<(&Service, Vec<&Finding>)> = report
-        .services
-        .iter()
-        .filter_map(|s| {
-            let fs: Vec<&Finding> = report
-                .findings
-                .iter()
-                .filter(|f| f.service.as_deref() == Some(s.id.as_str()))
-                .collect();
-            if fs.is_empty() {
-                quiet.push(s);
-                None
-            } else {
-                Some((s, fs))
-            }
-        })
-        .collect();
-    with_findings.sort_by_key(|(s, fs)| (std::cmp::Reverse(fs.iter().map(|f| f.severity).max()), s.id.clone()));
-    for (service, findings) in with_findings {
-        let _ = writeln!(
-            out,
-            "\n{}  {}",
-            style.bold(&service.id),
-            style.dim(&process_label(service))
-        );
-        for f in findings {
-            finding(&mut out, &style, f);
+    let mut with_findings: Vec<(&Service, Vec<&Finding>)> = Vec::new();
+    for s in &report.services {
+        match by_service.remove(s.id.as_str()) {
+            Some(fs) => with_findings.push((s, fs)),
+            None => quiet.push(s),
         }
     }
-    let orphans: Vec<&Finding> = report
+    with_findings.sort_by(|(a, fa), (b, fb)| max_severity(fb).cmp(&max_severity(fa)).then_with(|| a.id.cmp(&b.id)));
+    for (service, findings) in with_findings {
+        writeln!(
+            out,
+            "\n{}  {}",
+            style.bold(&line(&service.id)),
+            style.dim(&line(&process_label(service)))
+        )?;
+        for f in findings {
+            finding(out, &style, &mut shown, f)?;
+        }
+    }
+    // Findings about a service the report does not list, in the order of the findings.
+    for f in report
         .findings
         .iter()
-        .filter(|f| {
-            f.service
-                .as_ref()
-                .is_some_and(|id| !report.services.iter().any(|s| &s.id == id))
-        })
-        .collect();
-    for f in orphans {
-        let _ = writeln!(out, "\n{}", style.bold(f.service.as_deref().unwrap_or("")));
-        finding(&mut out, &style, f);
+        .filter(|f| f.service.as_deref().is_some_and(|id| by_service.contains_key(id)))
+    {
+        writeln!(out, "\n{}", style.bold(&line(f.service.as_deref().unwrap_or(""))))?;
+        finding(out, &style, &mut shown, f)?;
     }
     if !quiet.is_empty() {
-        let ids: Vec<String> = quiet
+        let mut named: Vec<String> = quiet
             .iter()
-            .map(|s| format!("{} ({})", s.id, process_label(s)))
+            .take(shown::MAX_LIST)
+            .map(|s| format!("{} ({})", line(&s.id), line(&process_label(s))))
             .collect();
-        let _ = writeln!(out, "\n{} {}", style.bold("no findings:"), ids.join(", "));
+        if quiet.len() > shown::MAX_LIST {
+            named.push(format!(
+                "and {} more (--json lists them)",
+                quiet.len() - shown::MAX_LIST
+            ));
+        }
+        writeln!(out, "\n{} {}", style.bold("no findings:"), named.join(", "))?;
     }
     if !h.limits.is_empty() {
-        let _ = writeln!(
+        writeln!(
             out,
             "\n{}",
             style.bold("not seen (results touching these are unknown):")
-        );
+        )?;
         for l in &h.limits {
-            let _ = writeln!(out, "  - {l}");
+            writeln!(out, "  - {}", line(l))?;
         }
     }
-    out
+    Ok(())
+}
+
+fn max_severity(findings: &[&Finding]) -> Option<Severity> {
+    findings.iter().map(|f| f.severity).max()
 }
 
 fn summary(report: &Report) -> String {
@@ -168,24 +227,90 @@ fn process_label(service: &Service) -> String {
     }
 }
 
-fn finding(out: &mut String, style: &Style, f: &Finding) {
-    let _ = writeln!(
+/// The prefix of evidence lines that report a lab attack (`loopwarden-lab`'s `evidence_line`).
+const LAB: &str = "lab: ";
+
+/// What the report printed already, so that a repeat is a reference: lab attacks get a number
+/// the first time (`lab [3]: …`), fixes are remembered with the finding that first gave them.
+#[derive(Default)]
+struct Shown<'a> {
+    lab: HashMap<&'a str, usize>,
+    fixes: HashMap<FixKey<'a>, String>,
+}
+
+/// How a fix is recognised as printed before: a fixed text by where it lives (a report of
+/// 100,000 findings then hashes no fix text), any other by its text.
+#[derive(PartialEq, Eq, Hash)]
+enum FixKey<'a> {
+    Fixed(usize, usize),
+    Text(&'a str),
+}
+
+impl<'a> FixKey<'a> {
+    fn of(finding: &'a Finding) -> FixKey<'a> {
+        match &finding.fix {
+            Cow::Borrowed(text) => FixKey::Fixed(text.as_ptr() as usize, text.len()),
+            Cow::Owned(text) => FixKey::Text(text),
+        }
+    }
+}
+
+fn finding<'a>(out: &mut dyn Write, style: &Style, shown: &mut Shown<'a>, f: &'a Finding) -> io::Result<()> {
+    writeln!(
         out,
         "  {} {}  {}",
         style.severity(f.severity),
-        style.bold(&f.title),
-        style.dim(&format!(
-            "[{} · {} · {} · {}]",
-            f.check,
-            f.attacker.as_str(),
-            f.status.as_str(),
-            f.confidence.as_str()
-        ))
-    );
+        style.bold(&line(&f.title)),
+        style.dim(Tag(f))
+    )?;
+    let mut repeated: Vec<usize> = Vec::new();
     for e in &f.evidence {
-        let _ = writeln!(out, "           · {e}");
+        let Some(attack) = e.strip_prefix(LAB) else {
+            refer(out, &mut repeated)?;
+            writeln!(out, "           · {}", line(e))?;
+            continue;
+        };
+        let next = shown.lab.len() + 1;
+        match shown.lab.entry(attack) {
+            Entry::Occupied(n) => repeated.push(*n.get()),
+            Entry::Vacant(v) => {
+                refer(out, &mut repeated)?;
+                v.insert(next);
+                writeln!(out, "           · lab [{next}]: {}", line(attack))?;
+            }
+        }
     }
-    let _ = writeln!(out, "           {} {}", style.dim("fix:"), f.fix);
+    refer(out, &mut repeated)?;
+    match shown.fixes.entry(FixKey::of(f)) {
+        Entry::Occupied(first) => writeln!(out, "           {} as for {} above", style.dim("fix:"), first.get()),
+        Entry::Vacant(v) => {
+            writeln!(out, "           {} {}", style.dim("fix:"), line(&f.fix))?;
+            v.insert(reference_name(f));
+            Ok(())
+        }
+    }
+}
+
+/// How a later finding names `f`: `net.no-loopback-antispoof (ipv4)`, `bind.wildcard on
+/// tcp:0.0.0.0:80`.
+fn reference_name(f: &Finding) -> String {
+    let mut here = f.check.to_string();
+    if let Some(subject) = &f.subject {
+        let _ = write!(here, " ({})", line(subject));
+    }
+    if let Some(service) = &f.service {
+        let _ = write!(here, " on {}", line(service));
+    }
+    here
+}
+
+/// One line referring to lab attacks shown under an earlier finding.
+fn refer(out: &mut dyn Write, repeated: &mut Vec<usize>) -> io::Result<()> {
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<String> = repeated.drain(..).map(|n| format!("[{n}]")).collect();
+    writeln!(out, "           · lab {}: shown above", refs.join(", "))
 }
 
 #[cfg(test)]
@@ -216,5 +341,53 @@ mod tests {
         );
         assert!(!text.contains('\x1b'));
         assert!(render(&crate::audit(&facts), true).contains("\x1b[1;31m"));
+    }
+
+    /// A hostile snapshot's strings (hostname, kernel, a limit, a process name, evidence) are
+    /// shown escaped; lab attacks and fixes already shown are referred to.
+    #[test]
+    fn snapshot_strings_are_escaped_and_repeats_are_referred_to() {
+        let mut facts = base();
+        facts.host.hostname = "h\x1b]0;owned\x07".into();
+        facts.host.kernel = "6.1\n  CRITICAL forged".into();
+        facts.host.limits.push(crate::facts::Limit {
+            scope: "owners".into(),
+            detail: "\x1b[2J".into(),
+        });
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7001));
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7002));
+        facts.processes[0].name = "\x1b[8mx\u{202e}".into();
+        let mut report = crate::audit(&facts);
+        let lab = "lab: ipv4.dst-loopback TCP 192.0.2.254:1 -> 127.0.0.1:7001 on eth0: delivered".to_string();
+        for f in report.findings.iter_mut() {
+            f.evidence.push(lab.clone());
+        }
+        let text = render(&report, true);
+        let without_colours: String = [
+            "\x1b[0m",
+            "\x1b[1m",
+            "\x1b[2m",
+            "\x1b[31m",
+            "\x1b[1;31m",
+            "\x1b[33m",
+            "\x1b[36m",
+        ]
+        .iter()
+        .fold(text.clone(), |t, c| t.replace(c, ""));
+        assert!(!without_colours.contains('\x1b') && !text.contains('\x07'), "{text}");
+        assert!(
+            text.contains("h\\x1b]0;owned\\x07") && text.contains("\\x1b[8mx\\u{202e}"),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("CRITICAL forged")),
+            "{text}"
+        );
+        assert_eq!(text.matches("lab [1]: ipv4.dst-loopback").count(), 1, "{text}");
+        assert!(text.contains("· lab [1]: shown above"), "{text}");
+        assert!(
+            text.contains("as for local.tcp-any-uid on tcp:127.0.0.1:7001 above"),
+            "{text}"
+        );
     }
 }

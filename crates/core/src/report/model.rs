@@ -2,6 +2,8 @@
 
 use crate::checks::CheckId;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -216,12 +218,13 @@ pub struct Finding {
     pub status: Status,
     /// How the status was established.
     pub confidence: Confidence,
-    /// One line saying what is wrong.
-    pub title: String,
+    /// One line saying what is wrong. Most titles are fixed texts, shared by every finding
+    /// that uses them rather than copied into each.
+    pub title: Cow<'static, str>,
     /// The facts, rules, requests or packets that show it.
     pub evidence: Vec<String>,
-    /// What to change to close it.
-    pub fix: String,
+    /// What to change to close it (a fixed text, shared, for most checks).
+    pub fix: Cow<'static, str>,
     /// What within the service (or the host) the finding is about, when one check reports
     /// several findings there — `ipv4` and `ipv6` for the per-family anti-spoof findings. Part of
     /// a finding's identity for [`Report::merge_active`]; omitted from JSON when absent.
@@ -257,6 +260,11 @@ pub struct Report {
     pub services: Vec<Service>,
     /// Every finding, most severe first.
     pub findings: Vec<Finding>,
+    /// What the active stages did — what `--probe` asked and `--prove` fired, what they left
+    /// alone and why — so that a run that found nothing still says what it tried. Omitted from
+    /// JSON when empty (a plain audit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<String>,
 }
 
 impl Report {
@@ -276,12 +284,16 @@ impl Report {
     /// new evidence is added; a path proven open takes the higher severity. Any other finding is
     /// added.
     pub fn merge_active(&mut self, active: Vec<Finding>) {
+        // The first finding with a key is the one merged into, as a scan would find it.
+        let mut index: HashMap<(CheckId, Option<String>, Option<String>), usize> = HashMap::new();
+        for (i, f) in self.findings.iter().enumerate() {
+            index
+                .entry((f.check, f.service.clone(), f.subject.clone()))
+                .or_insert(i);
+        }
         for new in active {
-            match self
-                .findings
-                .iter_mut()
-                .find(|f| f.check == new.check && f.service == new.service && f.subject == new.subject)
-            {
+            let key = (new.check, new.service.clone(), new.subject.clone());
+            match index.get(&key).and_then(|&i| self.findings.get_mut(i)) {
                 Some(old) => {
                     if new.status != Status::Unknown {
                         old.status = new.status;
@@ -295,7 +307,10 @@ impl Report {
                     }
                     old.evidence.extend(new.evidence);
                 }
-                None => self.findings.push(new),
+                None => {
+                    index.insert(key, self.findings.len());
+                    self.findings.push(new);
+                }
             }
         }
         sort_findings(&mut self.findings);
@@ -340,6 +355,7 @@ mod tests {
             },
             services: vec![],
             findings,
+            activity: vec![],
         }
     }
 
@@ -352,9 +368,9 @@ mod tests {
             severity: Severity::Medium,
             status,
             confidence,
-            title: subject.into(),
+            title: subject.to_string().into(),
             evidence: vec![format!("{subject} {confidence:?}")],
-            fix: String::new(),
+            fix: Default::default(),
             subject: Some(subject.into()),
         };
         let mut report = report_of(vec![
@@ -381,23 +397,23 @@ mod tests {
             severity: Severity::Medium,
             status,
             confidence,
-            title: title.into(),
+            title: title.to_string().into(),
             evidence: vec![title.into()],
-            fix: String::new(),
+            fix: Default::default(),
             subject: None,
         };
         let mut report = report_of(vec![finding(Status::Open, Confidence::Inspected, "inspected")]);
         report.merge_active(vec![finding(Status::Unknown, Confidence::Proven, "lab could not tell")]);
         let f = &report.findings[0];
         assert_eq!(
-            (f.status, f.confidence, f.title.as_str()),
+            (f.status, f.confidence, &*f.title),
             (Status::Open, Confidence::Inspected, "inspected")
         );
         assert_eq!(f.evidence, vec!["inspected", "lab could not tell"]);
         report.merge_active(vec![finding(Status::Blocked, Confidence::Proven, "refuted")]);
         let f = &report.findings[0];
         assert_eq!(
-            (f.status, f.confidence, f.title.as_str()),
+            (f.status, f.confidence, &*f.title),
             (Status::Blocked, Confidence::Proven, "refuted")
         );
     }
@@ -411,9 +427,9 @@ mod tests {
             severity: Severity::High,
             status,
             confidence: Confidence::Inspected,
-            title: String::new(),
+            title: Default::default(),
             evidence: vec![],
-            fix: String::new(),
+            fix: Default::default(),
             subject: None,
         };
         let report = report_of(vec![finding(Status::Blocked), finding(Status::Unknown)]);

@@ -334,7 +334,7 @@ mod tests {
             client.shutdown().await.unwrap();
             let mut out = Vec::new();
             let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out)).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), task)
+            tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .expect("connection ends")
                 .expect("no panic");

@@ -214,7 +214,7 @@ mod tests {
         let mapped: SocketAddr = format!("[::ffff:127.0.0.1]:{port}").parse().unwrap();
         socket.connect(&mapped.into()).unwrap();
         let (accepted, peer) = listener.accept().unwrap();
-        let front = SocketAddr::new(format!("::ffff:127.0.0.1").parse().unwrap(), port);
+        let front = SocketAddr::new("::ffff:127.0.0.1".parse().unwrap(), port);
         assert_eq!(lookup(front, peer).unwrap().uid, own_uid());
         assert_eq!(lookup(accepted.local_addr().unwrap(), peer).unwrap().uid, own_uid());
     }

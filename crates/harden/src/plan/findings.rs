@@ -84,7 +84,7 @@ pub fn dispose(
                 service: f.service.clone(),
                 subject: f.subject.clone(),
                 severity: f.severity,
-                title: f.title.clone(),
+                title: f.title.to_string(),
                 before: f.status,
                 after: after_status,
                 outcome,
@@ -229,9 +229,9 @@ mod tests {
             severity: Severity::High,
             status,
             confidence: Confidence::Inspected,
-            title: format!("{check} title"),
+            title: format!("{check} title").into(),
             evidence: vec!["first".into()],
-            fix: String::new(),
+            fix: "".into(),
             subject: None,
         }
     }
@@ -249,6 +249,7 @@ mod tests {
             },
             services: vec![],
             findings,
+            activity: vec![],
         }
     }
 

@@ -52,8 +52,13 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
 fn forwarder<'a>(ctx: &'a HostContext, link: &NamespaceLink) -> Option<&'a Process> {
     ctx.set
         .namespace(link.from)
-        .and_then(|n| n.facts.process(link.pid))
-        .or_else(|| ctx.set.namespaces.iter().find_map(|n| n.facts.process(link.pid)))
+        .and_then(|n| process(&n.facts, link.pid))
+        .or_else(|| ctx.set.namespaces.iter().find_map(|n| process(&n.facts, link.pid)))
+}
+
+/// Process `pid` in `facts`.
+fn process(facts: &HostFacts, pid: u32) -> Option<&Process> {
+    facts.processes.iter().find(|p| p.pid == pid)
 }
 
 /// The findings for one `-t`/`-u` option: every loopback-only service of `to` it forwards to,
@@ -88,7 +93,8 @@ fn published(forward: &PortForward, pasta: &Process, from: &NamespaceFacts, to: 
                     "published in {} ({}) on port {listen} by pasta: its local users reach this loopback-only service",
                     from.namespace.id,
                     from.namespace.label()
-                ),
+                )
+                .into(),
                 evidence: vec![
                     format!(
                         "pasta (pid {}, uid {}) runs `{}`",
@@ -124,7 +130,8 @@ fn published(forward: &PortForward, pasta: &Process, from: &NamespaceFacts, to: 
                      default `auto`; Podman: publish with -p, run pasta with `-t none`), or bind the service to \
                      the namespace's own address, or restrict who reaches port {listen} there \
                      (`loopwarden harden --allow {listen}=USER` in that namespace)"
-                ),
+                )
+                .into(),
                 subject: None,
             },
         });

@@ -7,7 +7,7 @@
 use super::{HostCheck, HostContext};
 use crate::checks::{CheckId, CheckSpec, Stage};
 use crate::facts::{Container, UnixName};
-use crate::inventory::{describe_owner, unix_service_id};
+use crate::inventory::{unix_service_id, Processes};
 use crate::report::{Attacker, Confidence, Finding, HostFinding, Severity, Status};
 
 /// Catalogue entry.
@@ -34,6 +34,7 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
             continue;
         }
         let container_pids: Vec<u32> = sharers.iter().filter_map(|c| c.pid).collect();
+        let processes = Processes::new(&ns.facts);
         for socket in &ns.facts.unix_sockets {
             let UnixName::Abstract(name) = &socket.name else {
                 continue;
@@ -53,7 +54,7 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
                 "abstract socket @{name} in {} ({}), held by {}",
                 ns.namespace.id,
                 ns.namespace.label(),
-                describe_owner(&ns.facts, &socket.owners)
+                processes.describe(&socket.owners)
             )];
             evidence.extend(sharers.iter().map(|c| sharer(c)));
             evidence.push(
@@ -78,7 +79,8 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
                         } else {
                             "containers share"
                         }
-                    ),
+                    )
+                    .into(),
                     evidence,
                     fix: "bind a filesystem path in a directory the containers cannot see (containerd fixed \
                           CVE-2020-15257 so), or check SO_PEERCRED on every connection; run containers with \

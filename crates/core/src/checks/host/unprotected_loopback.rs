@@ -100,12 +100,12 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
                 title: format!(
                     "{}: its own interfaces accept loopback-addressed traffic (the host's protection does not cover it)",
                     ns.namespace.label()
-                ),
+                ).into(),
                 evidence,
                 fix: format!(
                     "give the namespace its own anti-spoof table and sysctls: `loopwarden harden --netns {target} --apply` \
                      (or `loopwarden harden --all-netns --apply` for every namespace that needs it)"
-                ),
+                ).into(),
                 subject: Some(ns.namespace.id.clone()),
             },
         });

@@ -102,7 +102,7 @@ pub fn collect_all(progress: &(dyn Fn(usize, usize, &str) + Sync)) -> HostFactsS
     let (discovery, names, links, scan) = std::thread::scope(|scope| {
         let scanner = std::thread::Builder::new()
             .name("loopwarden-owners".into())
-            .spawn_scoped(scope, super::owners::scan);
+            .spawn_scoped(scope, || super::owners::scan(None));
         let discovery = discover::discover();
         let names = runtimes::read(&discovery);
         let links = links::collect(&discovery);
@@ -110,7 +110,7 @@ pub fn collect_all(progress: &(dyn Fn(usize, usize, &str) + Sync)) -> HostFactsS
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the /proc scan panicked"))),
-            Err(_) => super::owners::scan(),
+            Err(_) => super::owners::scan(None),
         };
         (discovery, names, links, scan)
     });
@@ -174,7 +174,7 @@ pub fn collect_one(target: &str) -> Result<NamespaceFacts, TargetError> {
     let discovery = discover::discover();
     let names = runtimes::read(&discovery);
     let mut limits = Vec::new();
-    let shared = shared_scan(super::owners::scan(), &mut limits);
+    let shared = shared_scan(super::owners::scan(None), &mut limits);
     let mut plan = plan(&discovery, &names, inode, &mut limits);
     plan.handles.insert(0, target_path(target)?);
     let mut results = enter::for_each(
@@ -238,6 +238,8 @@ pub(super) fn owners_of(shared: &Owners, inodes: impl Iterator<Item = u64>) -> O
             .collect(),
         unreadable: shared.unreadable,
         scanned: shared.scanned,
+        // The shared scan read every process: nobody was passed over.
+        elsewhere: Vec::new(),
     }
 }
 

@@ -1,0 +1,200 @@
+//! The report as one self-contained HTML page: a reachability map (inline SVG) over the findings
+//! and services tables. Nothing is loaded from anywhere — no font, image, style sheet or script
+//! outside the file — so it works from `file://` and as a mail attachment, and a Content
+//! Security Policy says so: `default-src 'none'`, and only this page's own style sheet and
+//! script (by their SHA-256) may apply. Everything is readable without JavaScript; the script
+//! adds the detail panel, sorting and filters.
+//!
+//! All host text (process names, socket paths, rule texts, evidence) is hostile: maud escapes it
+//! and [`text::shown`] spells out control characters.
+//!
+//! A page holds one or more [`Section`]s, one per report (a host, a network namespace), so that
+//! the multi-namespace report and the fleet reuse the same renderer.
+
+mod assets;
+mod fleet;
+
+mod map;
+mod tables;
+mod text;
+
+use crate::report::{Attacker, Report, Status};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+/// One report on a page, under its own heading.
+pub struct Section<'a> {
+    /// What the section is about (`host-a`, `netns docker-1` …): host text, escaped when shown.
+    pub heading: String,
+    /// The report.
+    pub report: &'a Report,
+}
+
+/// A whole page: a title, what comes before the sections (the fleet's hosts × checks table)
+/// and the sections.
+pub struct Page<'a> {
+    title: String,
+    preface: Option<Markup>,
+    sections: Vec<Section<'a>>,
+}
+
+impl<'a> Page<'a> {
+    /// A page titled `title` with one section per report.
+    pub fn new(title: impl Into<String>, sections: Vec<Section<'a>>) -> Page<'a> {
+        Page {
+            title: title.into(),
+            preface: None,
+            sections,
+        }
+    }
+
+    /// Markup shown before the sections.
+    pub(crate) fn with_preface(mut self, preface: Markup) -> Page<'a> {
+        self.preface = Some(preface);
+        self
+    }
+
+    /// The whole document.
+    pub fn render(&self) -> String {
+        let csp = assets::content_security_policy();
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta http-equiv="Content-Security-Policy" content=(csp);
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="referrer" content="no-referrer";
+                    title { (text::shown(&self.title)) }
+                    style { (PreEscaped(assets::STYLE)) }
+                }
+                body {
+                    header.page {
+                        h1 { (text::shown(&self.title)) }
+                        (legend())
+                    }
+                    @if let Some(preface) = &self.preface { (preface) }
+                    @for (i, s) in self.sections.iter().enumerate() {
+                        (section(s, &Ids { prefix: format!("r{i}") }))
+                    }
+                    script { (PreEscaped(assets::SCRIPT)) }
+                }
+            }
+        }
+        .into_string()
+    }
+}
+
+pub use fleet::render_fleet;
+
+/// The page of one report (`audit --format html`).
+pub fn render(report: &Report) -> String {
+    let heading = report.host.hostname.clone();
+    Page::new(
+        format!("loopwarden audit of {}", report.host.hostname),
+        vec![Section { heading, report }],
+    )
+    .render()
+}
+
+/// Element ids of one section: every id on the page starts with the section's prefix, so that
+/// several reports share a page.
+pub struct Ids {
+    prefix: String,
+}
+
+impl Ids {
+    fn section(&self) -> String {
+        self.prefix.clone()
+    }
+    fn attacker(&self, a: Attacker) -> String {
+        format!("{}-a-{}", self.prefix, a.as_str())
+    }
+    fn node(&self, n: usize) -> String {
+        format!("{}-n-{n}", self.prefix)
+    }
+    fn edge(&self, e: usize) -> String {
+        format!("{}-e-{e}", self.prefix)
+    }
+    fn finding(&self, k: usize) -> String {
+        format!("{}-f-{k}", self.prefix)
+    }
+    fn service_row(&self, n: usize) -> String {
+        format!("{}-s-{n}", self.prefix)
+    }
+    fn arrow(&self, s: Status) -> String {
+        format!("{}-arrow-{}", self.prefix, s.as_str())
+    }
+    fn findings_table(&self) -> String {
+        format!("{}-findings", self.prefix)
+    }
+}
+
+fn section(s: &Section, ids: &Ids) -> Markup {
+    let report = s.report;
+    let paths = map::Paths::of(report);
+    let mut edge_of = vec![0; report.findings.len()];
+    for (e, edge) in paths.edges.iter().enumerate() {
+        for k in &edge.findings {
+            edge_of[*k] = e;
+        }
+    }
+    let count = |status: Status| report.findings.iter().filter(|f| f.status == status).count();
+    let h = &report.host;
+    html! {
+        section.report id=(ids.section()) {
+            h2 { (text::shown(&s.heading)) }
+            p.host {
+                "Host " code { (text::shown(&h.hostname)) } ", kernel " (text::shown(&h.kernel))
+                ", network namespace " code { (text::shown(&h.netns)) }
+                ", loopwarden " (text::shown(&report.tool_version)) "."
+                @if !h.privileged { " Unprivileged run: some socket owners were not seen." }
+            }
+            p.summary {
+                (report.services.len()) " services, " (report.findings.len()) " findings: "
+                span.status.status-open { (count(Status::Open)) " open" } ", "
+                span.status.status-unknown { (count(Status::Unknown)) " unknown" } ", "
+                span.status.status-blocked { (count(Status::Blocked)) " blocked" } "."
+            }
+            @if !h.limits.is_empty() {
+                details.limits open {
+                    summary { "What this audit could not see (" (h.limits.len()) ")" }
+                    ul { @for l in &h.limits { li { (text::shown(l)) } } }
+                }
+            }
+            div.mapbox {
+                (map::svg(report, &paths, ids))
+                aside.detail hidden aria-live="polite" {}
+            }
+            h3 { "Findings" }
+            (tables::findings(report, &paths, &edge_of, ids))
+            h3 { "Services" }
+            (tables::services(report, &paths, ids))
+        }
+    }
+}
+
+/// How to read the map: colours by status, strokes by confidence.
+fn legend() -> Markup {
+    use crate::report::Confidence;
+    html! {
+        p.legend {
+            "Paths: "
+            @for s in [Status::Open, Status::Unknown, Status::Blocked] {
+                span class=(format!("status status-{}", s.as_str())) { "━ " (s.as_str()) } " "
+            }
+            " · drawn "
+            @for c in [Confidence::Inspected, Confidence::Probed, Confidence::Proven] {
+                @let (dash, width) = map::confidence_stroke(c);
+                svg.sample width="40" height="10" viewBox="0 0 40 10" aria-hidden="true" {
+                    line x1="0" y1="5" x2="40" y2="5" stroke="#444" stroke-width=(width) stroke-dasharray=(dash) {}
+                }
+                " " (c.as_str()) " "
+            }
+            "(read from configuration · the service answered · the lab replayed the attack). "
+            "Unknown is never safe. Click a service or a path for its findings."
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

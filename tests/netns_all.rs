@@ -53,6 +53,7 @@ test ! -e "$OUT/private/lwpriv/app.sock" && echo absent > "$OUT/c-path-on-host"
 "$LOOPWARDEN" facts --netns "/proc/$(cat "$OUT/b.pid")/ns/net" > "$OUT/b-facts.json"
 "$LOOPWARDEN" facts > "$OUT/own.json"
 "$LOOPWARDEN" audit --all-netns --facts "$OUT/facts.json" --json > "$OUT/offline.json" || test $? -eq 1
+"$LOOPWARDEN" audit --all-netns --facts - --json < "$OUT/facts.json" > "$OUT/offline-stdin.json" || test $? -eq 1
 "$LOOPWARDEN" audit --netns lw-a --probe --json > "$OUT/a-probe.json" || test $? -eq 1
 "$LOOPWARDEN" audit --all-netns --probe --prove --json > "$OUT/active.json" || test $? -eq 1
 "$LOOPWARDEN" prove --all-netns --json > "$OUT/prove.json" || test $? -eq 1
@@ -226,6 +227,7 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
     // The snapshot audited offline gives the same whole-host findings.
     let offline = sandbox::json(&dir, "offline.json");
     assert_eq!(offline["findings"], audit["findings"]);
+    assert_eq!(sandbox::json(&dir, "offline-stdin.json")["findings"], audit["findings"]);
 
     // Probes run inside the namespace: 127.0.0.1:8080 exists only in lw-a.
     let probed = sandbox::json(&dir, "a-probe.json");

@@ -16,14 +16,20 @@ use std::path::Path;
 /// The schema tag of `prove --all-netns --json`.
 pub const HOST_PROOF_SCHEMA: &str = "loopwarden.host-proof/v1";
 
-/// Reads a multi-namespace snapshot (`facts --all-netns --out FILE`), naming the file in every
-/// error. Hostile input: only parsed, bounded in size.
+/// Reads a multi-namespace snapshot (`facts --all-netns --out FILE`; `-`: standard input), naming
+/// the file in every error. Hostile input: only parsed, bounded in size (a host's namespaces
+/// together may hold several single snapshots' worth of firewall dumps).
 pub fn load(path: &Path) -> anyhow::Result<HostFactsSet> {
     use std::io::Read;
     const MAX: u64 = 1024 * 1024 * 1024;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("cannot read snapshot {}", path.display()))?)
+    };
     let mut text = String::new();
-    file.take(MAX + 1)
+    reader
+        .take(MAX + 1)
         .read_to_string(&mut text)
         .with_context(|| format!("cannot read snapshot {}", path.display()))?;
     if text.len() as u64 > MAX {

@@ -57,6 +57,7 @@ test ! -e "$OUT/private/lwpriv/app.sock" && echo absent > "$OUT/c-path-on-host"
 "$LOOPWARDEN" audit --netns lw-a --probe --json > "$OUT/a-probe.json" || test $? -eq 1
 "$LOOPWARDEN" audit --all-netns --probe --prove --json > "$OUT/active.json" || test $? -eq 1
 "$LOOPWARDEN" prove --all-netns --json > "$OUT/prove.json" || test $? -eq 1
+setpriv --reuid=65534 --regid=65534 --clear-groups "$LOOPWARDEN" audit --all-netns --json > "$OUT/unprivileged.json" || test $? -eq 1
 "$LOOPWARDEN" audit --netns no-such-namespace > /dev/null 2> "$OUT/missing.err" || echo $? > "$OUT/missing.rc"
 "#;
 
@@ -275,6 +276,16 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
         a_proof["proof"]["results"]
     );
     assert!(by_pid(&proofs, b_pid)["proof"].is_null());
+
+    // Unprivileged: its own namespace (the host, as far as it can tell), and what it could not
+    // enter or read named in the limits — never a silent partial view.
+    let unprivileged = sandbox::json(&dir, "unprivileged.json");
+    let seen = namespaces(&unprivileged);
+    assert_eq!(seen.len(), 1, "{}", unprivileged["host"]);
+    assert_eq!(seen[0]["namespace"]["host"], true);
+    let limits = unprivileged["host"]["limits"].to_string();
+    assert!(limits.contains("permission denied") && limits.contains("lw-a"), "{limits}");
+    assert!(unprivileged["findings"].as_array().is_some_and(|f| f.is_empty()));
 
     let missing = std::fs::read_to_string(dir.path().join("missing.err")).unwrap_or_default();
     assert!(

@@ -53,7 +53,8 @@ pub struct AuditOptions {
 pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output, progress: &Progress) -> anyhow::Result<u8> {
     let format = out.format();
     if !matches!(format, Format::Human | Format::Json) {
-        anyhow::bail!("audit --all-netns writes human or json (loopwarden.host-report/v1), not {format:?}");
+        let asked = format!("{format:?}").to_lowercase();
+        anyhow::bail!("audit --all-netns writes human or json (loopwarden.host-report/v1), not {asked}");
     }
     progress.step(&format!("auditing {} network namespaces", set.namespaces.len()));
     let mut reports: Vec<Report> = set
@@ -169,7 +170,8 @@ struct HostProof<'a> {
 pub fn prove(set: &HostFactsSet, out: &Output, progress: &Progress) -> anyhow::Result<u8> {
     let format = out.format();
     if !matches!(format, Format::Human | Format::Json) {
-        anyhow::bail!("prove --all-netns writes human or json (loopwarden.host-proof/v1), not {format:?}");
+        let asked = format!("{format:?}").to_lowercase();
+        anyhow::bail!("prove --all-netns writes human or json (loopwarden.host-proof/v1), not {asked}");
     }
     let mut proofs = Vec::new();
     let total = set.namespaces.len();

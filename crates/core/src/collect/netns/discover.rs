@@ -54,7 +54,8 @@ pub struct Discovery {
     pub namespaces: BTreeMap<u64, Found>,
     /// Every process, by pid.
     pub processes: HashMap<u32, Proc>,
-    /// The host's network namespace: the initial one, where the kernel's threads are.
+    /// The host's network namespace: the initial one, where the kernel's threads are (ours when
+    /// that cannot be seen).
     pub host: Option<u64>,
     /// Our own (the calling thread's) network namespace.
     pub own: Option<u64>,
@@ -112,10 +113,14 @@ pub fn discover() -> Discovery {
 }
 
 /// The initial network namespace: that of `kthreadd` (pid 2, whose parent is 0), where every
-/// kernel thread runs; else pid 1's (in a pid namespace of our own, pid 1 is its init).
+/// kernel thread runs; else pid 1's (in a pid namespace of our own, pid 1 is its init); else,
+/// when neither can be read (unprivileged), the one we run in.
 fn host_namespace(found: &Discovery) -> Option<u64> {
     let kthreadd = found.processes.get(&2).filter(|p| p.ppid == 0 && p.name == "kthreadd");
-    kthreadd.or_else(|| found.processes.get(&1)).map(|p| p.netns)
+    kthreadd
+        .or_else(|| found.processes.get(&1))
+        .map(|p| p.netns)
+        .or(found.own)
 }
 
 /// One pass over `/proc`: every process's namespaces, name, parent and owner.

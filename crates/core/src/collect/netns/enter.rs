@@ -53,8 +53,12 @@ fn open_one(handle: &Path, inode: u64) -> Result<OwnedFd, String> {
     Ok(fd)
 }
 
-/// Moves the calling thread into the network namespace `fd`.
+/// Moves the calling thread into the network namespace `fd` (nothing to do, and no privilege
+/// needed, when it is there already: an unprivileged run still collects its own namespace).
 pub fn enter(fd: &OwnedFd, inode: u64) -> Result<(), EnterError> {
+    if super::discover::ns_inode("/proc/thread-self/ns/net") == Some(inode) {
+        return Ok(());
+    }
     move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::Network)).map_err(|e| EnterError {
         inode,
         why: format!("setns: {e}"),

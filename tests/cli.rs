@@ -260,3 +260,54 @@ fn output_options_are_checked_and_errors_name_the_input() {
     assert_eq!(empty.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no snapshot found"));
 }
+
+/// `--out` into a pipe or a device writes into it: the FIFO and the device stay what they are
+/// (renaming over `/dev/null` as root would break it for the whole host).
+#[test]
+fn out_writes_into_pipes_and_devices_and_never_replaces_them() {
+    let tmp = common::TempDir::new("cli-out-stream");
+    let fifo = tmp.path().join("report.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().expect("utf-8 path")).expect("no NUL");
+    // SAFETY: mkfifo on a path in this test's own directory.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the fifo"))
+    };
+    let out = run(&[
+        "audit",
+        "--facts",
+        FIXTURE,
+        "--format",
+        "json",
+        "--out",
+        fifo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = reader.join().expect("reader");
+    assert!(text.contains("loopwarden.report/v1"), "{text}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type()
+        .is_fifo());
+    if !common::require_root("out_writes_into_pipes_and_devices_and_never_replaces_them") {
+        return;
+    }
+    // A private /dev with its own null device: the host's is never at stake.
+    let script = format!(
+        "mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && {} audit --facts {FIXTURE} --format prometheus --out /dev/null; stat -c %F /dev/null",
+        common::loopwarden()
+    );
+    let dev = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let said = String::from_utf8_lossy(&dev.stdout);
+    assert_eq!(
+        said.trim(),
+        "character special file",
+        "{said}{}",
+        String::from_utf8_lossy(&dev.stderr)
+    );
+}

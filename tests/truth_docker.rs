@@ -1,6 +1,6 @@
 //! Truth on a real Docker host (issue 8, items 1, 2, 3, 4, 9): Debian's `docker.io` 20.10 dockerd
 //! running in the victim namespace of a LAN segment (see `common/docker.rs` for how), once with
-//! its defaults and once with `--userland-proxy=false`.
+//! its defaults and once with `"userland-proxy": false` in its daemon.json.
 //!
 //! How the truth is established: an independent attacker (Debian's python3-scapy,
 //! `tests/real/attacker.py`) in the neighbour namespace sends hand-built Ethernet frames to the
@@ -186,7 +186,7 @@ fn docker_without_userland_proxy_exposes_host_loopback_to_containers() {
     if !require_root(name) || !require_truth_tools(name, DOCKER_TOOLS) {
         return;
     }
-    let mut ledger = Ledger::new("docker 20.10 --userland-proxy=false");
+    let mut ledger = Ledger::new("docker 20.10 userland-proxy=false (daemon.json)");
     let mut host = DockerHost::start("nuprx", Proxy::Off);
     eprintln!("dockerd up in {:.1}s", host.startup.as_secs_f64());
     let host_rx = Receiver::in_namespace(&host.lan.victim, HOST_SOCKETS);
@@ -285,5 +285,68 @@ fn docker_without_userland_proxy_exposes_host_loopback_to_containers() {
         let truth = format!("container {proto} → {dst} via docker0 delivered");
         ledger.lab(case, &truth, &runs.prove, true, lab_row(proto, &dst, Some("docker0")));
     }
+    harden_keeps_docker_working(&mut ledger, &host, &mut inside, &host_rx, &published);
     ledger.finish();
+}
+
+/// Sends `token` over TCP to `127.0.0.1:port` from the Docker host itself (a host client of a
+/// published port: DNAT in OUTPUT, then over docker0 to the container).
+fn host_client(host: &DockerHost, port: u16, token: &str) {
+    let code = format!(
+        "import socket\ns=socket.create_connection(('127.0.0.1',{port}),timeout=3)\ns.sendall(b'{token}\\n')\ns.close()"
+    );
+    let _ = host.lan.victim.exec(&["python3", "-c", &code]);
+}
+
+/// `harden --apply` on this host (userland-proxy=false from daemon.json, so dockerd's command line
+/// does not say so): the plan keeps docker0's route_localnet, host clients still reach the
+/// published port over the bridge, and the container's attack on the host's loopback — delivered
+/// before — is now dropped (the raw-table drop closes it).
+fn harden_keeps_docker_working(
+    ledger: &mut Ledger,
+    host: &DockerHost,
+    inside: &mut Attacker,
+    host_rx: &Receiver,
+    published: &Published,
+) {
+    let applied = loopwarden_in(&host.lan.victim, &["harden", "--apply", "--json"]);
+    assert_eq!(applied.code, Some(0), "harden --apply: {}", applied.summary());
+    let kept = applied.json["kept"].as_array().cloned().unwrap_or_default();
+    let docker0_kept = kept
+        .iter()
+        .any(|k| k["component"] == "docker-userland-proxy-off" && k["scope"]["interface"] == "docker0");
+    ledger.record(
+        "4 harden keeps docker0",
+        "dockerd needs route_localnet=1 on docker0",
+        format!("kept: {kept:?}"),
+        docker0_kept,
+    );
+    let route_localnet = host
+        .lan
+        .victim
+        .exec(&["sysctl", "-n", "net.ipv4.conf.docker0.route_localnet"])
+        .unwrap_or_default();
+    ledger.record(
+        "4 harden keeps docker0",
+        "docker0 route_localnet stays 1",
+        format!("after apply: {}", route_localnet.trim()),
+        route_localnet.trim() == "1",
+    );
+    let token = published.receivers[0].token("host-client-8080");
+    host_client(host, 8080, &token);
+    let truth = published.receivers[0].wait_for(&token, std::time::Duration::from_secs(3));
+    ledger.record(
+        "4 host client after harden",
+        "host → 127.0.0.1:8080 (published, over docker0)",
+        truth.to_string(),
+        truth.delivered(),
+    );
+    let attack = Attack::tcp("ctr-tcp-7001-hardened", CONTAINER_CLAIM_V4, "127.0.0.1", 7001);
+    let truth = inside.fire(host_rx, &attack);
+    ledger.record(
+        "4 container attack after harden",
+        "container → 127.0.0.1:7001 must be dropped",
+        truth.to_string(),
+        !truth.delivered(),
+    );
 }

@@ -53,6 +53,17 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 /// someone else prepared nor a half-written one is ever left there — a reader (node_exporter's
 /// textfile collector, a browser) sees the old file or the new one, nothing in between.
 pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
+    if let Some(stream) = existing_stream(path)? {
+        // A device or a pipe (`--out /dev/null`, `/dev/stdout`, a FIFO) is written into, never
+        // replaced: renaming over `/dev/null` would break it for the whole host.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&stream)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        return file
+            .write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()));
+    }
     let name = path
         .file_name()
         .with_context(|| format!("{} does not name a file", path.display()))?;
@@ -82,6 +93,33 @@ pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
         return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
     Ok(())
+}
+
+/// The path to write into directly when `path` is an existing character device or FIFO, or a
+/// root-owned (or our own) symlink to one (`/dev/stdout`); `None` when the file is to be created
+/// or replaced: nothing there, a regular file, or any other symlink — which is replaced, never
+/// followed, so that a link another user planted cannot redirect root's write.
+fn existing_stream(path: &Path) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(None);
+    };
+    let is_stream = |t: std::fs::FileType| t.is_char_device() || t.is_fifo();
+    if is_stream(meta.file_type()) {
+        return Ok(Some(path.to_path_buf()));
+    }
+    if !meta.file_type().is_symlink() {
+        anyhow::ensure!(
+            meta.is_file(),
+            "{} exists and is neither a regular file, a device nor a pipe: not written",
+            path.display()
+        );
+        return Ok(None);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let trusted = meta.uid() == 0 || meta.uid() == unsafe { libc::geteuid() };
+    let to_stream = std::fs::metadata(path).is_ok_and(|t| is_stream(t.file_type()));
+    Ok((trusted && to_stream).then(|| path.to_path_buf()))
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).

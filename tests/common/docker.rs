@@ -27,7 +27,8 @@ pub const CONTAINER_CLAIM_V6: &str = "2001:db8:d0c::200";
 pub enum Proxy {
     /// The default: docker-proxy listens on the published address, plus DNAT rules.
     Userland,
-    /// `--userland-proxy=false`: DNAT rules only, and route_localnet=1 on docker0.
+    /// `"userland-proxy": false` in dockerd's `daemon.json` (where hosts set it, so its command
+    /// line does not say so): DNAT rules only, and route_localnet=1 on docker0.
     Off,
 }
 
@@ -105,8 +106,15 @@ impl DockerHost {
             format!("--bip={BRIDGE_V4}/24"),
             format!("--cgroup-parent={cgroup_parent}"),
             "--storage-driver=overlay2".into(),
-            format!("--userland-proxy={}", proxy == Proxy::Userland),
         ]);
+        match proxy {
+            Proxy::Userland => argv.push("--userland-proxy=true".into()),
+            Proxy::Off => {
+                let config = root.join("daemon.json");
+                std::fs::write(&config, "{\"userland-proxy\": false}\n").expect("daemon.json");
+                argv.push(format!("--config-file={}", config.display()));
+            }
+        }
         let log = std::fs::File::create(root.join("dockerd.log")).expect("dockerd log");
         let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
         let started = Instant::now();

@@ -147,8 +147,8 @@ fn reachability(ctx: &Context, outside: &Outside, socket: &InetSocket, evidence:
             Decision::Unknown => Status::Unknown,
         });
     }
-    // `Open` sorts first: one family that gets through makes it open.
-    statuses.into_iter().min().unwrap_or(Status::Unknown)
+    // One family that gets through makes it open; an undecided one keeps it unknown.
+    Status::worst(statuses).unwrap_or(Status::Unknown)
 }
 
 #[cfg(test)]

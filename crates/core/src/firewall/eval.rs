@@ -704,6 +704,8 @@ impl Analysis {
                         match list.get(run.base).copied() {
                             Some(b) => {
                                 run.base += 1;
+                                // Input and forward run after conntrack, whatever ran before.
+                                run.p.before_conntrack = false;
                                 run.enter(b);
                             }
                             None => run.next_stage(),

@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// IP protocol number of UDP.
+const UDP: u8 = 17;
+
 /// Paths grouped by the interface (class) they arrived on.
 type PerInterface<'a> = Vec<(String, Vec<&'a Leaf>)>;
 
@@ -45,12 +48,21 @@ pub struct Firewall {
     /// The members of each class, in the order of `outside`.
     pub classes: Vec<Vec<String>>,
     /// Answers of [`Firewall::loopback_destination_inbound`], which several checks ask.
-    inbound_cache: Mutex<HashMap<(bool, String), Arc<Answer>>>,
+    inbound_cache: Mutex<HashMap<(bool, Senders, String), Arc<Answer>>>,
     /// Answers of [`Firewall::inbound`], by family, sources and destinations.
     any_port_cache: Mutex<HashMap<(bool, RangeSet, RangeSet), Arc<Inbound>>>,
     /// Local clients' paths to a loopback destination over a protocol, every port at once
     /// ([`Firewall::uids_allowed`]).
     local_client_cache: Mutex<HashMap<(bool, RangeSet, u8), Arc<LocalClients>>>,
+}
+
+/// Whose sources a question about loopback destinations asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Senders {
+    /// A neighbour's own, non-loopback sources.
+    Neighbour,
+    /// Spoofed loopback sources (`127.0.0.0/8`, `::1`).
+    SpoofedLoopback,
 }
 
 /// Where a neighbour's packets from some sources to some destinations go, for every protocol and
@@ -324,15 +336,19 @@ impl Firewall {
         (!own.is_empty()).then(|| self.inbound(v6, src, own))
     }
 
-    /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving
-    /// on `iif`, through prerouting, routing and input/forward.
-    pub fn loopback_destination_inbound(&self, v6: bool, iif: &str) -> Arc<Answer> {
+    /// Packets from a neighbour (`senders`: its own non-loopback sources, or spoofed loopback
+    /// ones) to a loopback destination, arriving on `iif`, through prerouting, routing and
+    /// input/forward.
+    pub fn loopback_destination_inbound(&self, v6: bool, senders: Senders, iif: &str) -> Arc<Answer> {
         let iif = self.representative(iif);
-        let key = (v6, iif.to_string());
+        let key = (v6, senders, iif.to_string());
         if let Some(hit) = self.inbound_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
-        let src = all_addrs(v6).subtract(&loopback(v6));
+        let src = match senders {
+            Senders::Neighbour => all_addrs(v6).subtract(&loopback(v6)),
+            Senders::SpoofedLoopback => loopback(v6),
+        };
         let answer = Arc::new(
             self.analysis
                 .query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full),
@@ -348,8 +364,23 @@ impl Firewall {
     /// (those are [`Firewall::loopback_nat`]'s). Evidence: the dropping rules, or an example of
     /// what passes.
     pub fn localnet_drop(&self, iif: &str) -> (Decision, Vec<String>) {
-        let answer = self.loopback_destination_inbound(false, iif);
+        let answer = self.loopback_destination_inbound(false, Senders::Neighbour, iif);
         let leaves: Vec<&Leaf> = answer.leaves.iter().filter(|l| l.rewrite.is_none()).collect();
+        summarize(&leaves, answer.truncated)
+    }
+
+    /// The same for datagrams with a spoofed `127/8` source: the kernel's source checks
+    /// (route_localnet, rp_filter, accept_local) decide whether it takes them, and a rule that
+    /// drops only non-loopback sources (kube-proxy's KUBE-FIREWALL) lets them through. UDP
+    /// only: the reply to a TCP SYN goes to `lo`, so such a sender gets no more than a blind SYN.
+    pub fn localnet_drop_spoofed_loopback(&self, iif: &str) -> (Decision, Vec<String>) {
+        let answer = self.loopback_destination_inbound(false, Senders::SpoofedLoopback, iif);
+        let udp = u128::from(UDP);
+        let leaves: Vec<&Leaf> = answer
+            .leaves
+            .iter()
+            .filter(|l| l.rewrite.is_none() && l.packets.proto.contains(udp))
+            .collect();
         summarize(&leaves, answer.truncated)
     }
 
@@ -467,7 +498,7 @@ impl Firewall {
             let answers: Vec<(&String, Arc<Answer>)> = self
                 .outside
                 .iter()
-                .map(|iif| (iif, self.loopback_destination_inbound(v6, iif)))
+                .map(|iif| (iif, self.loopback_destination_inbound(v6, Senders::Neighbour, iif)))
                 .collect();
             let mut groups: Vec<(Rewrite, PerInterface)> = Vec::new();
             for (iif, answer) in &answers {

@@ -88,24 +88,30 @@ fn kube_proxy(facts: &HostFacts, ruleset: &Ruleset) -> Option<Keeper> {
     })
 }
 
-/// Bridges whose own `route_localnet` is on while Docker runs with `userland-proxy=false`
-/// (dockerd's command line says so), or on a host with Docker's NAT chain when the command line
-/// is not in the snapshot.
+/// Bridges whose own `route_localnet` is on while Docker is there (dockerd runs, or its nat
+/// chain `DOCKER` is loaded). dockerd sets a bridge's own key only when the userland proxy is
+/// off, and that can come from its command line or from `/etc/docker/daemon.json`
+/// (`"userland-proxy": false`), which the snapshot does not hold: the bridge's setting is the
+/// evidence, the command line only names the cause when it shows it.
 fn docker_bridges(facts: &HostFacts, ruleset: &Ruleset) -> Vec<Keeper> {
     let dockerd = facts.processes.iter().find(|p| p.name == "dockerd");
-    let flag_off = dockerd.is_some_and(|p| {
-        p.cmdline
-            .windows(2)
-            .any(|w| w[0] == "--userland-proxy" && w[1] == "false")
-            || p.cmdline.iter().any(|a| a == "--userland-proxy=false")
-    });
     let docker_chain = ruleset
         .tables
         .iter()
         .any(|t| t.name == "nat" && t.chains.iter().any(|c| c.name == "DOCKER"));
-    if !(flag_off || (dockerd.is_none() && docker_chain)) {
+    if dockerd.is_none() && !docker_chain {
         return Vec::new();
     }
+    let cause = match dockerd {
+        Some(p) if userland_proxy_off_flag(&p.cmdline) => {
+            format!("dockerd (pid {}) runs with --userland-proxy=false", p.pid)
+        }
+        Some(p) => format!(
+            "dockerd (pid {}) runs (userland-proxy=false comes from its daemon.json, not its command line)",
+            p.pid
+        ),
+        None => "Docker's nat chain DOCKER is loaded".to_string(),
+    };
     facts
         .interfaces
         .iter()
@@ -114,19 +120,20 @@ fn docker_bridges(facts: &HostFacts, ruleset: &Ruleset) -> Vec<Keeper> {
         .map(|i| Keeper {
             component: Component::DockerUserlandProxyOff,
             scope: Scope::Interface(i.name.clone()),
-            evidence: match dockerd {
-                Some(p) => format!(
-                    "dockerd (pid {}) runs with --userland-proxy=false and set route_localnet=1 on bridge {}",
-                    p.pid, i.name
-                ),
-                None => format!(
-                    "bridge {} has route_localnet=1 and Docker's nat chain DOCKER is loaded (dockerd with \
-                     userland-proxy=false sets it)",
-                    i.name
-                ),
-            },
+            evidence: format!(
+                "{cause}, and bridge {} has route_localnet=1 (dockerd sets it when its userland proxy is off)",
+                i.name
+            ),
         })
         .collect()
+}
+
+/// Whether dockerd's command line turns the userland proxy off.
+fn userland_proxy_off_flag(cmdline: &[String]) -> bool {
+    cmdline
+        .windows(2)
+        .any(|w| w[0] == "--userland-proxy" && w[1] == "false")
+        || cmdline.iter().any(|a| a == "--userland-proxy=false")
 }
 
 /// NAT rules translating traffic that is *not* addressed to loopback to a loopback address
@@ -208,5 +215,25 @@ mod tests {
         let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat());
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].scope, Scope::Interface("docker0".into()));
+    }
+
+    #[test]
+    fn a_docker_bridge_set_by_daemon_json_is_kept_though_the_command_line_says_nothing() {
+        let mut facts = fixture("docker-27-loopback-publish");
+        facts
+            .sysctls
+            .0
+            .insert("net.ipv4.conf.docker0.route_localnet".into(), "1".into());
+        for i in facts.interfaces.iter_mut().filter(|i| i.name == "docker0") {
+            i.kind = Some("bridge".into());
+        }
+        for p in facts.processes.iter_mut().filter(|p| p.name == "dockerd") {
+            p.cmdline.retain(|a| !a.contains("userland-proxy") && a != "false");
+        }
+        let fw = Firewall::new(&facts);
+        let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].scope, Scope::Interface("docker0".into()));
+        assert!(found[0].evidence.contains("route_localnet=1"), "{}", found[0].evidence);
     }
 }

@@ -20,7 +20,7 @@ fi
 binary=$LW_BENCH_BINARY
 namespaces=100
 # The namespace bind mounts copied from the machine's mount namespace go (from this copy only).
-findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l "$m"; done
+{ findmnt -rn -t nsfs -o TARGET || true; } | while read -r m; do umount -l "$m"; done
 mount -t tmpfs -o mode=755 tmpfs /run
 ip link set lo up
 dir=$(mktemp -d /tmp/lw-bench-netns.XXXX)

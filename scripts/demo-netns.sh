@@ -18,7 +18,7 @@ exec 3>&1
 unshare --net --pid --fork --kill-child --mount --mount-proc --propagation private \
     bash -euo pipefail -s -- "$@" <<'SANDBOX'
 # The namespace bind mounts copied from the machine's mount namespace go (from this copy only).
-findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l "$m"; done
+{ findmnt -rn -t nsfs -o TARGET || true; } | while read -r m; do umount -l "$m"; done
 mount -t tmpfs -o mode=755 tmpfs /run
 ip link set lo up
 d=$LW_DEMO_DIR

@@ -12,10 +12,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 /// What every sandbox script starts with: the namespace bind mounts copied from the machine's
-/// mount namespace taken away (in the sandbox's copy only: its mounts are private), its own
-/// `/run`, and `lo` up.
+/// mount namespace taken away (in the sandbox's copy only: its mounts are private; findmnt fails
+/// when there are none), its own `/run`, and `lo` up.
 const PRELUDE: &str = "set -euo pipefail\n\
-    findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l \"$m\"; done\n\
+    { findmnt -rn -t nsfs -o TARGET || true; } | while read -r m; do umount -l \"$m\"; done\n\
     mount -t tmpfs -o mode=755 tmpfs /run\n\
     ip link set lo up\n";
 

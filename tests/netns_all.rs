@@ -284,7 +284,10 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
     assert_eq!(seen.len(), 1, "{}", unprivileged["host"]);
     assert_eq!(seen[0]["namespace"]["host"], true);
     let limits = unprivileged["host"]["limits"].to_string();
-    assert!(limits.contains("permission denied") && limits.contains("lw-a"), "{limits}");
+    assert!(
+        limits.contains("permission denied") && limits.contains("lw-a"),
+        "{limits}"
+    );
     assert!(unprivileged["findings"].as_array().is_some_and(|f| f.is_empty()));
 
     let missing = std::fs::read_to_string(dir.path().join("missing.err")).unwrap_or_default();

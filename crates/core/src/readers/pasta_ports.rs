@@ -49,18 +49,18 @@ impl PortForward {
     }
 }
 
-/// The forwardings of a pasta command line; empty for any other program, or when pasta does not
-/// join another namespace (passt mode).
-pub fn forwards(argv: &[String]) -> Vec<PortForward> {
-    let Some(program) = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)) else {
-        return Vec::new();
-    };
-    if !program.starts_with("pasta") {
-        return Vec::new();
-    }
+/// Whether a program, named by its executable (`/usr/bin/passt.avx2`: `pasta` is passt under
+/// another name) or by `comm`, is pasta/passt. Not by `argv[0]`, which its caller chooses.
+pub fn is_pasta(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    base.starts_with("passt") || base.starts_with("pasta")
+}
+
+/// The forwardings pasta's arguments (`argv` without `argv[0]`) set up.
+pub fn forwards(args: &[String]) -> Vec<PortForward> {
     let mut out = Vec::new();
     let (mut tcp, mut udp) = (false, false);
-    let mut args = argv[1..].iter();
+    let mut args = args.iter();
     while let Some(arg) = args.next() {
         let (protocol, value): (Protocol, Option<&str>) = if let Some(v) = arg.strip_prefix("--tcp-ports=") {
             (Protocol::Tcp, Some(v))
@@ -160,8 +160,9 @@ fn range(text: &str) -> Option<RangeInclusive<u16>> {
 mod tests {
     use super::*;
 
+    /// The arguments of a command line, without `argv[0]`.
     fn argv(line: &str) -> Vec<String> {
-        line.split_whitespace().map(str::to_string).collect()
+        line.split_whitespace().skip(1).map(str::to_string).collect()
     }
 
     #[test]
@@ -199,9 +200,9 @@ mod tests {
     }
 
     #[test]
-    fn other_programs_and_garbage_give_nothing() {
-        assert!(forwards(&argv("socat TCP-LISTEN:1 TCP:127.0.0.1:2")).is_empty());
-        assert!(forwards(&[]).is_empty());
+    fn pasta_is_known_by_its_executable_and_garbage_gives_nothing() {
+        assert!(is_pasta("/usr/bin/passt.avx2") && is_pasta("passt.avx2") && is_pasta("/usr/bin/pasta"));
+        assert!(!is_pasta("/usr/bin/socat") && !is_pasta("python3"));
         let odd = forwards(&argv("pasta -t 99999 -t 5-1 -u"));
         assert!(odd.iter().all(|f| f.protocol == Protocol::Udp || f.auto), "{odd:?}");
     }

@@ -14,7 +14,7 @@ use crate::addr::socket_label;
 use crate::checks::{CheckId, CheckSpec, Stage};
 use crate::facts::{HostFacts, InetSocket, NamespaceFacts, NamespaceLink, Process};
 use crate::inventory::{inet_scope, inet_service_id, is_inet_service};
-use crate::readers::pasta_ports::{forwards, PortForward};
+use crate::readers::pasta_ports::{forwards, is_pasta, PortForward};
 use crate::report::{Attacker, Confidence, Finding, HostFinding, Scope, Severity, Status};
 
 /// Catalogue entry.
@@ -41,7 +41,12 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
         let Some(process) = forwarder(ctx, link) else {
             continue;
         };
-        for forward in forwards(&process.cmdline) {
+        // pasta by what it runs (or its kernel name), never by the argv[0] it was given.
+        let program = process.exe.as_deref().unwrap_or(&process.name);
+        if !is_pasta(program) && !is_pasta(&process.name) {
+            continue;
+        }
+        for forward in forwards(process.cmdline.get(1..).unwrap_or_default()) {
             out.extend(published(&forward, process, from, to));
         }
     }
@@ -213,6 +218,24 @@ mod tests {
             "{:?}",
             f.evidence
         );
+    }
+
+    #[test]
+    fn pasta_is_told_by_its_executable_not_by_argv0() {
+        let mut renamed = pasta_host("podman-net -t 28080:18080", 28080);
+        let found = evaluate(&CHECK, &linked(vec![renamed.clone(), container("127.0.0.1", 18080)]));
+        assert_eq!(found.len(), 1, "a pasta started as `exec -a podman-net` is still pasta");
+        let forwarder = renamed
+            .facts
+            .processes
+            .iter_mut()
+            .find(|p| p.pid == 700)
+            .expect("the forwarder");
+        forwarder.exe = Some("/usr/bin/socat".into());
+        forwarder.name = "socat".into();
+        forwarder.cmdline[0] = "pasta".into();
+        let impostor = evaluate(&CHECK, &linked(vec![renamed, container("127.0.0.1", 18080)]));
+        assert!(impostor.is_empty(), "socat calling itself pasta is not read as pasta");
     }
 
     #[test]

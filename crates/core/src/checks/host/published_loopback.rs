@@ -41,9 +41,9 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
         let Some(process) = forwarder(ctx, link) else {
             continue;
         };
-        // pasta by what it runs (or its kernel name), never by the argv[0] it was given.
-        let program = process.exe.as_deref().unwrap_or(&process.name);
-        if !is_pasta(program) && !is_pasta(&process.name) {
+        // pasta by the file it runs (its kernel name only when that is unknown: any process may
+        // set its own), never by the argv[0] it was given.
+        if !is_pasta(process.exe.as_deref().unwrap_or(&process.name)) {
             continue;
         }
         for forward in forwards(process.cmdline.get(1..).unwrap_or_default()) {

@@ -42,6 +42,10 @@ const EXAMPLES: &str = "Examples:
   loopwarden harden --netns web --apply
       harden the network namespace `web`: a container needs its
       own copy of the table
+  loopwarden harden --all-netns [--apply]
+      the plan (and apply it) for every network namespace that
+      needs one: each container's, pod's and `ip netns` gets its
+      own table and sysctls
   loopwarden audit
       afterwards: the findings blocked, and what the table's
       counters caught (\"dropped 3 spoofed IPv4 packet(s) since
@@ -136,6 +140,10 @@ pub struct Args {
     /// Act in another network namespace: an `ip netns` name, a pid or a path.
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
+    /// Act in every network namespace of this host: plan each, and apply (or confirm, check,
+    /// remove) in those that need it, each with its own table, sysctls and rollback.
+    #[arg(long, conflicts_with_all = ["netns", "facts", "persist", "allow"])]
+    all_netns: bool,
     /// The rollback watchdog of a confirmation window (started by --apply itself).
     #[arg(long, value_name = "TOKEN", hide = true, exclusive = true)]
     rollback_watch: Option<u64>,
@@ -148,10 +156,43 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         rollback::watch(&PathBuf::from(state::DEFAULT_ROOT), token)?;
         return Ok(super::EXIT_CLEAN);
     }
+    if args.all_netns {
+        return all_netns(args);
+    }
     match args.netns.clone() {
         Some(target) => loopwarden_harden::netns::run_in(&target, move || act(args))?,
         None => act(args),
     }
+}
+
+/// `--all-netns`: the same actions in every namespace that needs them.
+fn all_netns(args: Args) -> anyhow::Result<u8> {
+    use super::harden_all::Action;
+    let action = if args.confirm {
+        Action::Confirm
+    } else if args.check {
+        Action::Check(args.root.clone())
+    } else if args.remove {
+        Action::Remove(args.root.clone(), args.force)
+    } else if args.apply {
+        Action::Apply(apply::ApplyOptions {
+            state_root: PathBuf::from(state::DEFAULT_ROOT),
+            confirm_within: args.confirm_within.map(Duration::from_secs),
+            persist_root: None,
+            persist_existing: false,
+            watchdog: watchdog_command()?,
+            force: args.force,
+        })
+    } else {
+        Action::Plan
+    };
+    let options = Options {
+        allow: Vec::new(),
+        limit_connections: None,
+        rp_filter: args.rp_filter,
+        all_mapped: args.drop_all_mapped,
+    };
+    super::harden_all::run(action, &options, args.json)
 }
 
 fn act(args: Args) -> anyhow::Result<u8> {

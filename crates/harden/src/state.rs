@@ -351,6 +351,17 @@ pub fn namespace_inode() -> Option<u64> {
     std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| m.ino())
 }
 
+/// Whether `--apply` left a record (an applied or pending table, or an apply that died half-way)
+/// for the calling thread's
+/// network namespace under `root`. Creates nothing: for visiting every namespace and acting
+/// only where harden applied something.
+pub fn recorded(root: &Path) -> Result<bool, ActError> {
+    let dir = root.join(namespace_key()?);
+    Ok([files::APPLIED, files::PENDING, files::APPLYING]
+        .iter()
+        .any(|f| dir.join(f).symlink_metadata().is_ok()))
+}
+
 /// `SO_NETNS_COOKIE` (Linux 5.14, asm-generic value: x86, arm, riscv …).
 const SO_NETNS_COOKIE: libc::c_int = 71;
 

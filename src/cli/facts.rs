@@ -29,8 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     .context("cannot serialise the snapshot as JSON")?;
     progress.clear();
     match args.out {
-        Some(path) => output::write_private(&path, &(json + "\n"))
-            .with_context(|| format!("cannot write snapshot to {}", path.display()))?,
+        // write_private names the path in every error it returns.
+        Some(path) => output::write_private(&path, &(json + "\n"))?,
         None => output::print(&json)?,
     }
     Ok(super::EXIT_CLEAN)

@@ -76,7 +76,7 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
         for p in &parts {
             text.push_str(&format!(
                 "══ {} — {}\n{}\n\n",
-                p.namespace.label(),
+                loopwarden_core::report::shown::line(&p.namespace.label()),
                 p.namespace.id,
                 p.text.trim_end()
             ));

@@ -359,6 +359,9 @@ mod tests {
     fn a_single_namespace_snapshot_is_refused_by_name() {
         let err = HostFactsSet::from_json(r#"{"schema":"loopwarden.facts/v1"}"#).unwrap_err();
         assert!(err.to_string().contains("\"loopwarden.facts/v1\""), "{err}");
+        assert!(err.to_string().ends_with("read it without --all-netns"), "{err}");
+        let err = HostFacts::from_json(r#"{"schema":"loopwarden.host-facts/v1"}"#).unwrap_err();
+        assert!(err.to_string().ends_with("read it with --all-netns"), "{err}");
         assert!(matches!(
             HostFactsSet::from_json("[1]").unwrap_err(),
             FactsError::Schema { .. } | FactsError::Malformed(_)

@@ -125,7 +125,10 @@ pub enum FactsError {
     #[error("not a loopwarden facts snapshot: {0}")]
     Malformed(serde_json::Error),
     /// The snapshot carries another schema tag (another tool, or another version).
-    #[error("unsupported snapshot schema {found:?} (this build reads {expected:?}){}", schema_hint(found, expected))]
+    #[error(
+        "unsupported snapshot schema {found:?} (this build reads {expected:?}){}",
+        schema_hint(found, expected)
+    )]
     Schema {
         /// The tag found in the snapshot.
         found: String,

@@ -74,6 +74,11 @@ fn every_namespace_that_needs_the_table_gets_its_own_and_no_other() {
     assert_eq!(parts[0]["result"]["verified"], true);
 
     assert!(read(&dir, "apply.txt").contains("table inet loopwarden created"));
+    assert!(
+        read(&dir, "apply.txt").contains("applied in 1 of 3 network namespace(s); 2 needed nothing"),
+        "{}",
+        read(&dir, "apply.txt")
+    );
     assert!(read(&dir, "a-table.txt").contains("table inet loopwarden"));
     assert_eq!(read(&dir, "b-table.txt").trim(), "absent");
     assert_eq!(read(&dir, "host-table.txt").trim(), "absent");

@@ -86,6 +86,13 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
                 Action::Plan | Action::Apply(_) => "no network namespace has an open path harden closes",
                 _ => "no network namespace has anything `harden --apply` recorded",
             });
+        } else {
+            text.push_str(&summary(
+                &action,
+                parts.len(),
+                set.namespaces.len(),
+                parts.iter().filter(|p| p.failed).count(),
+            ));
         }
         output::print(text.trim_end())?;
     }
@@ -94,6 +101,23 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
     } else {
         super::EXIT_CLEAN
     })
+}
+
+/// The last line: in how many of the namespaces seen the action was taken, and how many failed.
+fn summary(action: &Action, acted: usize, seen: usize, failed: usize) -> String {
+    let (verb, others) = match action {
+        Action::Plan => ("planned for", "needed nothing"),
+        Action::Apply(_) => ("applied in", "needed nothing"),
+        Action::Confirm => ("confirmed in", "had nothing recorded"),
+        Action::Check(_) => ("checked in", "had nothing recorded"),
+        Action::Remove(..) => ("removed from", "had nothing recorded"),
+    };
+    let rest = seen - acted;
+    let failing = match failed {
+        0 => String::new(),
+        n => format!("; {n} not intact"),
+    };
+    format!("{verb} {acted} of {seen} network namespace(s); {rest} needed nothing{failing}",)
 }
 
 /// Whether namespace `n` needs the plan: something can reach it from outside (an interface

@@ -117,7 +117,7 @@ fn summary(action: &Action, acted: usize, seen: usize, failed: usize) -> String 
         0 => String::new(),
         n => format!("; {n} not intact"),
     };
-    format!("{verb} {acted} of {seen} network namespace(s); {rest} needed nothing{failing}",)
+    format!("{verb} {acted} of {seen} network namespace(s); {rest} {others}{failing}")
 }
 
 /// Whether namespace `n` needs the plan: something can reach it from outside (an interface

@@ -71,7 +71,7 @@ fn sysctls(out: &mut String, plan: &Plan) {
     } else {
         out.push_str("sysctls:\n");
         for c in &plan.sysctls {
-            let _ = writeln!(out, "  {} {} -> {}: {}", c.key, c.from, c.to, one_line(&c.why));
+            let _ = writeln!(out, "  {} {} -> {}: {}", c.key, c.from, c.to, one_line(c.why));
         }
     }
     if plan.flush_route_cache {

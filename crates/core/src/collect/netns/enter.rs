@@ -147,7 +147,7 @@ mod tests {
         // A plain file where a namespace was mounted (an `ip netns` deleted meanwhile).
         let file = std::env::temp_dir().join(format!("lw-enter-{}", std::process::id()));
         std::fs::write(&file, "").expect("file");
-        let err = open(own, &[file.clone()]).unwrap_err();
+        let err = open(own, std::slice::from_ref(&file)).unwrap_err();
         let _ = std::fs::remove_file(&file);
         assert!(err.why.contains("is no longer a network namespace"), "{err}");
     }

@@ -13,6 +13,7 @@ mod interfaces;
 mod names;
 mod netlink;
 mod owners;
+pub mod path_walk;
 mod procfs_fallback;
 mod relays;
 mod sock_diag;

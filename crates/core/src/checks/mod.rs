@@ -6,7 +6,7 @@
 
 mod bind_wildcard;
 mod dnat_loopback;
-mod guarded;
+pub mod guarded;
 mod id;
 mod localhost_resolution;
 mod loopback_source_trust;

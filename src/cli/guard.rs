@@ -153,7 +153,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     if let Some(user) = &args.check_upstreams_for {
         let lines = loopwarden_guard::run::check_upstreams(&source, user)?;
-        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let text: String = lines
+            .iter()
+            .map(|l| format!("{}\n", loopwarden_core::report::shown::escape(l)))
+            .collect();
         super::output::print(&text)?;
         return Ok(super::EXIT_CLEAN);
     }

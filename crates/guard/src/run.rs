@@ -82,14 +82,14 @@ pub fn run(source: Source) -> Result<(), RunError> {
         Ok(d) => Some(d),
         Err(StatusDirError::InUse(why)) => return Err(RunError::Bind(why)),
         Err(StatusDirError::Unusable(why)) => {
-            eprintln!("loopwarden guard {}: status not published ({why}); `guard --status` and the audit will not see this guard", config.name);
+            crate::logln!("loopwarden guard {}: status not published ({why}); `guard --status` and the audit will not see this guard", config.name);
             None
         }
     };
     let status_path = status_dir.as_ref().map(|d| d.path.clone());
     let notes = bound.iter().flat_map(|b| b.notes.iter().cloned());
     for line in notes.chain(startup_warnings(&config, &me, status_dir.as_ref())) {
-        eprintln!("loopwarden guard {}: {line}", config.name);
+        crate::logln!("loopwarden guard {}: {line}", config.name);
     }
     let fronts: Vec<Arc<FrontState>> = config
         .fronts
@@ -112,7 +112,7 @@ pub fn run(source: Source) -> Result<(), RunError> {
     });
     for (front, b) in fronts.iter().zip(&bound) {
         let names: Vec<String> = b.sockets.iter().map(Bound::describe).collect();
-        eprintln!(
+        crate::logln!(
             "loopwarden guard {}: front {} listening on {} -> {} ({}), allowing {}",
             config.name,
             front.config.name,
@@ -220,7 +220,7 @@ async fn control_loop(
             _ = sigint.recv() => break,
         }
     }
-    eprintln!(
+    crate::logln!(
         "loopwarden guard {}: draining: no new connections are accepted (they wait in the backlog; the port stays held until the guard exits), up to {}s for open ones",
         config.name,
         config.drain_timeout.as_secs()
@@ -232,7 +232,7 @@ async fn control_loop(
     }
     publish(&status_dir, &publisher, fronts).await;
     let left: usize = fronts.iter().map(|f| f.occupancy.open()).sum();
-    eprintln!(
+    crate::logln!(
         "loopwarden guard {}: stopped ({left} {} cut at the drain deadline)",
         config.name,
         if left == 1 { "connection" } else { "connections" }
@@ -245,7 +245,7 @@ async fn publish(dir: &Option<PathBuf>, me: &status::Publisher, fronts: &[Arc<Fr
     let snapshot = status::snapshot(me, fronts);
     let _ = tokio::task::spawn_blocking(move || {
         if let Err(e) = status::write(&dir, &snapshot) {
-            eprintln!(
+            crate::logln!(
                 "loopwarden guard {}: cannot write status in {}: {e}",
                 snapshot.name,
                 dir.display()
@@ -280,8 +280,8 @@ async fn reload(
     .await;
     let (config, policies) = match loaded {
         Ok(Ok(x)) => x,
-        Ok(Err(e)) => return eprintln!("loopwarden guard {name}: reload refused, old policy kept: {e}"),
-        Err(e) => return eprintln!("loopwarden guard {name}: reload failed, old policy kept: {e}"),
+        Ok(Err(e)) => return crate::logln!("loopwarden guard {name}: reload refused, old policy kept: {e}"),
+        Err(e) => return crate::logln!("loopwarden guard {name}: reload failed, old policy kept: {e}"),
     };
     let same_shape = config.fronts.len() == fronts.len()
         && config.fronts.iter().zip(fronts).all(|(new, old)| {
@@ -290,7 +290,7 @@ async fn reload(
                 && new.http.is_some() == old.config.http.is_some()
         });
     if !same_shape {
-        return eprintln!(
+        return crate::logln!(
             "loopwarden guard {name}: reload refused, old policy kept: fronts, listen addresses, upstreams or modes changed (restart the guard for that)"
         );
     }
@@ -298,7 +298,7 @@ async fn reload(
     for (front, policy) in fronts.iter().zip(policies) {
         front.set_policy(policy);
     }
-    eprintln!(
+    crate::logln!(
         "loopwarden guard {name}: reloaded the policy of {} front(s)",
         fronts.len()
     );
@@ -307,7 +307,7 @@ async fn reload(
     let status_dir = status_dir.clone();
     let _ = tokio::task::spawn_blocking(move || {
         for w in exposure_lines(&fronts_config, &me, status_dir.as_deref()) {
-            eprintln!("loopwarden guard {name}: {w}");
+            crate::logln!("loopwarden guard {name}: {w}");
         }
     })
     .await;

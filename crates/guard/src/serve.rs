@@ -75,9 +75,10 @@ async fn hold<L>(listener: L) -> std::io::Result<()> {
 /// than spin.
 async fn backoff(shared: &Shared, front: &FrontState, e: std::io::Error) {
     if shared.refusal_log.permit(&shared.name) {
-        eprintln!(
+        crate::logln!(
             "loopwarden guard {} front {}: accept failed: {e}",
-            shared.name, front.config.name
+            shared.name,
+            front.config.name
         );
     }
     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -168,9 +169,11 @@ async fn forward(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, 
 fn upstream_failed(front: &FrontState, shared: &Shared, why: &str) {
     front.counters.upstream_error();
     if shared.refusal_log.permit(&shared.name) {
-        eprintln!(
+        crate::logln!(
             "loopwarden guard {} front {}: upstream {}: {why}",
-            shared.name, front.config.name, front.config.upstream
+            shared.name,
+            front.config.name,
+            front.config.upstream
         );
     }
 }

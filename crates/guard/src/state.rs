@@ -88,9 +88,9 @@ impl Shared {
                     });
                     peer = lookup.await.unwrap_or(peer);
                 }
-                eprintln!("{line} {}: {refusal}", peer.describe());
+                crate::logln!("{line} {}: {refusal}", peer.describe());
             }
-            None => eprintln!("{line}: {refusal}"),
+            None => crate::logln!("{line}: {refusal}"),
         }
     }
 }

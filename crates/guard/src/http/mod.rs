@@ -148,9 +148,11 @@ async fn handle(
         Err(why) => {
             front.counters.upstream_error();
             *slot = None;
-            eprintln!(
+            crate::logln!(
                 "loopwarden guard {} front {}: upstream {}: {why}",
-                shared.name, front.config.name, front.config.upstream
+                shared.name,
+                front.config.name,
+                front.config.upstream
             );
             return text(
                 StatusCode::BAD_GATEWAY,

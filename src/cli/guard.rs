@@ -27,7 +27,11 @@ use std::time::Duration;
 ///
 /// SIGTERM drains open connections, SIGHUP reloads the policy without dropping allowed ones.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
+#[command(
+    override_usage = "loopwarden guard --listen ADDR --to ADDR (--allow-user USER | --allow-group GROUP)... [--http [HTTP OPTIONS]] [OPTIONS]
+       loopwarden guard --config FILE [--name NAME] [--status-dir DIR] [--workers N]
+       loopwarden guard --status [--json | --prometheus] [--status-dir DIR]",
+    after_help = "Examples:
   loopwarden guard --listen 127.0.0.1:8080 --to 127.0.0.1:18080 --allow-user alice
         alice (only) reaches the service on 127.0.0.1:18080 through localhost:8080
   loopwarden guard --listen localhost:8080 --to 127.0.0.1:18080 --allow-group dev --http
@@ -53,7 +57,8 @@ Config file (TOML), one [[front]] table per front:
 
 A TCP-mode front (no --http) checks users, not requests: browser pages of allowed users pass.
 With a systemd .socket unit (loopwarden-guard@.socket), systemd holds the front's sockets across
-restarts: the port is never free for another user to take.")]
+restarts: the port is never free for another user to take."
+)]
 pub struct Args {
     /// Where clients connect: 127.0.0.1:PORT, [::1]:PORT or localhost:PORT (both families are
     /// taken), or unix:PATH.

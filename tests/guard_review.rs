@@ -532,3 +532,212 @@ fn the_printed_fix_keeps_hardens_other_allows_and_roots_check_clears_the_unprivi
         "{log}"
     );
 }
+
+/// A client as `user` that connects to 127.0.0.1:`port` (or the Unix socket `unix`), sends a
+/// line and prints what comes back: the echo, or nothing when refused.
+fn echo_client(ns: &Namespace, user: &User, target: &str) -> String {
+    let code = format!(
+        r#"
+import socket
+t = {target:?}
+s = socket.socket(socket.AF_UNIX) if t.startswith("/") else socket.socket()
+s.settimeout(5)
+try:
+    s.connect(t if t.startswith("/") else ("127.0.0.1", int(t)))
+    s.sendall(b"ping\n")
+    print(s.recv(100).decode(), end="")
+except Exception as e:
+    print("ERROR", type(e).__name__, e)
+"#
+    );
+    let mut argv = as_user(user);
+    argv.extend(["/usr/bin/python3", "-c", &code].map(String::from));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = output_within(ns.command(&argv).stdin(Stdio::null()), COMMAND_TIMEOUT);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An echo server on 127.0.0.1:`port`.
+fn echo_service(ns: &Namespace, port: u16) -> Spawned {
+    python_in(
+        ns,
+        None,
+        &format!(
+            r#"
+import socketserver
+class E(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+srv = socketserver.ThreadingTCPServer(("127.0.0.1", {port}), E)
+print("ready", flush=True)
+srv.serve_forever()
+"#
+        ),
+    )
+}
+
+/// revA guard #11 and #6: with IPv6 off on lo the TCP front listens on 127.0.0.1 and says what it
+/// skipped; while it drains, nobody else can take its port.
+#[test]
+fn without_ipv6_on_lo_the_front_serves_on_ipv4_and_a_draining_guard_keeps_its_port() {
+    if !ready("without_ipv6_on_lo…", &["python3", "setpriv", "sysctl"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardnov6");
+    must(&mut ns.command(&["sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=1"]));
+    let _echo = echo_service(&ns, 19007);
+    let guard = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9007",
+            "--to",
+            "127.0.0.1:19007",
+            "--allow-user",
+            "lwg-alice",
+            "--drain-timeout",
+            "5",
+        ],
+    );
+    let log = guard.log();
+    assert!(
+        log.contains(
+            "IPv6 loopback (::1) is not configured in this network namespace (net.ipv6.conf.lo.disable_ipv6=1)"
+        ) && log.contains("listens on 127.0.0.1:9007 alone"),
+        "{log}"
+    );
+    let listen = guard.status()[0]["fronts"][0]["listen"].to_string();
+    assert!(listen.contains("127.0.0.1:9007") && !listen.contains("::1"), "{listen}");
+    assert_eq!(echo_client(&ns, &u.alice, "9007"), "ping\n");
+    assert!(!echo_client(&ns, &u.bob, "9007").contains("ping"));
+
+    // An allowed connection stays open while the guard drains; meanwhile bob tries to take
+    // the port (as a squatter would, with SO_REUSEADDR).
+    let mut holder = python_in(
+        &ns,
+        Some(u.alice.uid),
+        "import socket, time\ns = socket.create_connection(('127.0.0.1', 9007))\nprint('ready', flush=True)\ntime.sleep(30)\n",
+    );
+    guard.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    let squat = "import socket\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                 try:\n    s.bind(('127.0.0.1', 9007)); s.listen(); print('BOUND')\nexcept OSError as e:\n    print('REFUSED', e.errno)\n";
+    let mut argv = as_user(&u.bob);
+    argv.extend(["/usr/bin/python3", "-c", squat].map(String::from));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = output_within(ns.command(&argv).stdin(Stdio::null()), COMMAND_TIMEOUT);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("REFUSED 98"),
+        "the port must stay held while draining: {said}\n{}",
+        guard.log()
+    );
+    assert!(
+        guard.log().contains("the port stays held until the guard exits"),
+        "{}",
+        guard.log()
+    );
+    let _ = holder.0.kill();
+}
+
+/// revA guard #5: a Unix front with the default modes serves its allowed user (and refuses
+/// another); a mode that keeps an allowed user out is warned about; a directory of another user
+/// anywhere on the way, or a symlink, is refused with the reason.
+#[test]
+fn a_unix_front_serves_its_users_by_default_and_refuses_a_path_another_user_controls() {
+    if !ready("a_unix_front_serves…", &["python3", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardunix");
+    let _echo = echo_service(&ns, 19008);
+    let tmp = TempDir::new("guard-unix");
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).expect("run dir");
+    std::os::unix::fs::chown(&run, Some(u.guard.uid), Some(u.guard.gid)).expect("chown");
+    let sock = run.join("app").join("app.sock");
+    let listen = format!("unix:{}", sock.display());
+    let guard = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            &listen,
+            "--to",
+            "127.0.0.1:19008",
+            "--allow-user",
+            "lwg-alice",
+        ],
+    );
+    assert!(!guard.log().contains("cannot connect"), "{}", guard.log());
+    assert_eq!(
+        echo_client(&ns, &u.alice, sock.to_str().expect("path")),
+        "ping\n",
+        "{}",
+        guard.log()
+    );
+    assert!(!echo_client(&ns, &u.bob, sock.to_str().expect("path")).contains("ping"));
+    drop(guard);
+
+    let private = run.join("private");
+    let narrow = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            &format!("unix:{}", private.join("app.sock").display()),
+            "--to",
+            "127.0.0.1:19008",
+            "--allow-user",
+            "lwg-alice",
+            "--socket-mode",
+            "0600",
+        ],
+    );
+    assert!(
+        narrow.log().contains("warning: allowed user lwg-alice")
+            && narrow.log().contains("cannot connect")
+            && narrow.log().contains("(mode 0600"),
+        "{}",
+        narrow.log()
+    );
+    drop(narrow);
+
+    // bob's directory high on the way (he could rename what lies below), and a symlink.
+    let bobs = tmp.path().join("bobs");
+    std::fs::create_dir_all(bobs.join("sub")).expect("dirs");
+    std::os::unix::fs::chown(&bobs, Some(u.bob.uid), Some(u.bob.gid)).expect("chown");
+    std::os::unix::fs::chown(bobs.join("sub"), Some(u.guard.uid), Some(u.guard.gid)).expect("chown");
+    std::os::unix::fs::symlink(&run, tmp.path().join("link")).expect("symlink");
+    for (path, want) in [
+        (
+            bobs.join("sub").join("a.sock"),
+            format!("is owned by uid {}", u.bob.uid),
+        ),
+        (tmp.path().join("link").join("a.sock"), "is a symlink (to ".to_string()),
+    ] {
+        let mut argv = as_user(&u.guard);
+        argv.extend(
+            [
+                loopwarden(),
+                "guard",
+                "--listen",
+                &format!("unix:{}", path.display()),
+                "--to",
+                "127.0.0.1:19008",
+                "--allow-user",
+                "lwg-alice",
+            ]
+            .map(String::from),
+        );
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = output_within(ns.command(&argv).stdin(Stdio::null()), COMMAND_TIMEOUT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(err.contains(&want), "{}: expected {want:?} in {err}", path.display());
+    }
+}

@@ -254,6 +254,35 @@ fn an_http_front_answers_403_keeps_the_identity_header_strips_client_addresses_a
             "X-Loopwarden-User",
         ],
     );
+    // #13: the status directory is this guard's alone, and one the audit does not read is said.
+    assert!(
+        guard.log().contains("where `loopwarden audit` does not look"),
+        "{}",
+        guard.log()
+    );
+    let mut argv = as_user(&u.guard);
+    argv.extend(
+        [
+            loopwarden(),
+            "guard",
+            "--listen",
+            "localhost:9009",
+            "--to",
+            "127.0.0.1:19001",
+            "--allow-user",
+            "lwg-alice",
+            "--status-dir",
+            guard.status_dir().to_str().expect("path"),
+        ]
+        .map(String::from),
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let second = output_within(ns.command(&argv).stdin(Stdio::null()), COMMAND_TIMEOUT);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        second.status.code() == Some(2) && err.contains("is in use by another running guard"),
+        "a second guard must not overwrite the first one's status.json: {err}"
+    );
     let get =
         |extra: &str| format!("GET /headers HTTP/1.1\r\nHost: localhost:9001\r\n{extra}Connection: close\r\n\r\n");
 

@@ -75,12 +75,12 @@ pub fn assess(fronts: &[FrontConfig], facts: &HostFacts, me: &GuardUser) -> Vec<
 }
 
 /// The command that restricts `port` to the guard's user, repeating every restriction loopwarden's
-/// table already has for other ports (`harden --allow` replaces them all); and whether those
-/// are known.
-pub fn fix_command(port: u16, facts: &HostFacts, me: &GuardUser) -> (String, Option<usize>) {
+/// table already has for other ports (`harden --allow` replaces them all); how many it repeats
+/// (`None`: unknown) and the per-user connection limit it repeats.
+pub fn fix_command(port: u16, facts: &HostFacts, me: &GuardUser) -> (String, Option<usize>, Option<u32>) {
     let mut command = format!("loopwarden harden --allow {port}={}", me.name);
     let Some(allows) = loopwarden_core::port_allows::read(&facts.firewall) else {
-        return (command, None);
+        return (command, None, None);
     };
     let mut kept = 0;
     let mut limit = None;
@@ -110,16 +110,22 @@ pub fn fix_command(port: u16, facts: &HostFacts, me: &GuardUser) -> (String, Opt
     if let Some(n) = limit {
         command.push_str(&format!(" --limit-connections {n}"));
     }
-    (command, Some(kept))
+    (command, Some(kept), limit)
 }
 
 /// What the fix command does to the other restrictions, for the message.
-fn fix_note(kept: Option<usize>) -> String {
+fn fix_note(kept: Option<usize>, limit: Option<u32>) -> String {
+    let limited = limit.map_or_else(String::new, |n| {
+        format!(
+            "; the --limit-connections {n} it repeats applies to the guard's user too: at most {n} connections \
+             through the guard at once"
+        )
+    });
     match kept {
         Some(0) => String::new(),
         Some(n) => format!(
             " (it repeats the {n} restriction(s) loopwarden's table already has for other ports: `harden --allow` \
-             replaces the table's restrictions with those it is given)"
+             replaces the table's restrictions with those it is given{limited})"
         ),
         None => " plus an --allow for every restriction already applied (`harden --allow` replaces the table's \
                   restrictions with those it is given; `sudo nft list chain inet loopwarden output` lists them)"
@@ -137,8 +143,8 @@ fn owners_of(facts: &HostFacts, proto: Protocol, port: u16) -> Vec<u32> {
 }
 
 fn tcp(front: &str, addr: SocketAddr, facts: &HostFacts, firewall: &Firewall, me: &GuardUser) -> (Reach, String) {
-    let (fix, kept) = fix_command(addr.port(), facts, me);
-    let note = fix_note(kept);
+    let (fix, kept, limit) = fix_command(addr.port(), facts, me);
+    let note = fix_note(kept, limit);
     let head = format!("warning: front {front}: upstream {addr}");
     let wildcard = facts.inet_sockets.iter().find(|s| {
         s.port == addr.port() && s.protocol == Protocol::Tcp && !loopwarden_core::addr::is_loopback(s.address)
@@ -257,4 +263,45 @@ fn unix(front: &str, path: &Path, me: &GuardUser) -> (Reach, String) {
             path.display()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// loopwarden's table as `harden --apply --allow 18080/tcp=987 --allow 9000/tcp=1001,1002
+    /// --limit-connections 4` wrote it in a namespace: the fix for a guard in front of port
+    /// 19005 keeps both restrictions and the limit, and says what the limit does to the guard.
+    #[test]
+    fn the_fix_repeats_the_tables_restrictions_and_says_what_the_limit_does() {
+        let captured = include_str!("../../../../fixtures/firewall/loopwarden-harden-two-allows/ruleset.json");
+        // A real snapshot of a namespace (no loopwarden table in it), given the captured table.
+        let snapshot = include_str!("../../../core/tests/fixtures/facts/namespace-every-listener-kind.json");
+        let mut facts = HostFacts::from_json(snapshot).expect("snapshot");
+        let unreadable = HostFacts {
+            firewall: Default::default(),
+            ..facts.clone()
+        };
+        facts.firewall.nft_json = Some(serde_json::from_str(captured).expect("captured nft JSON"));
+        let me = GuardUser {
+            uid: 991,
+            name: "lwg-guard".into(),
+        };
+        let (command, kept, limit) = fix_command(19005, &facts, &me);
+        assert_eq!(
+            command,
+            "loopwarden harden --allow 19005=lwg-guard --allow 9000/tcp=1001,1002 --allow 18080/tcp=987 \
+             --limit-connections 4"
+        );
+        assert_eq!((kept, limit), (Some(2), Some(4)));
+        let note = fix_note(kept, limit);
+        assert!(
+            note.contains("repeats the 2 restriction(s)") && note.contains("at most 4 connections through the guard"),
+            "{note}"
+        );
+        // Unreadable firewall: the fix says to repeat them by hand.
+        let (command, kept, _) = fix_command(19005, &unreadable, &me);
+        assert_eq!(command, "loopwarden harden --allow 19005=lwg-guard");
+        assert!(fix_note(kept, None).contains("plus an --allow for every restriction already applied"));
+    }
 }

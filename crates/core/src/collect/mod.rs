@@ -17,6 +17,7 @@ mod netlink;
 pub mod netns;
 mod nf_tables;
 mod owners;
+pub mod path_walk;
 mod procfs_fallback;
 mod relays;
 mod rooted;

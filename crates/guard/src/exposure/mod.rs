@@ -75,7 +75,7 @@ pub fn assess(fronts: &[FrontConfig], facts: &HostFacts, me: &GuardUser) -> Vec<
 }
 
 /// The command that restricts `port` to the guard's user, repeating every restriction loopwarden's
-/// table already has for other ports (`harden --allow` replaces them all); how many it repeats
+/// table already has for other ports (harden keeps them anyway; repeated, the command says all it leaves in place); how many it repeats
 /// (`None`: unknown) and the per-user connection limit it repeats.
 pub fn fix_command(port: u16, facts: &HostFacts, me: &GuardUser) -> (String, Option<usize>, Option<u32>) {
     let mut command = format!("loopwarden harden --allow {port}={}", me.name);

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 /// What every sandbox script starts with: the namespace bind mounts copied from the machine's
 /// mount namespace taken away (in the sandbox's copy only: its mounts are private; findmnt fails
-/// when there are none), its own `/run`, and `lo` up.
+/// when there are none; one already gone with a parent taken before it is no failure, one still
+/// there is), its own `/run`, and `lo` up.
 const PRELUDE: &str = "set -euo pipefail\n\
-    { findmnt -rn -t nsfs -o TARGET || true; } | while read -r m; do umount -l \"$m\"; done\n\
+    { findmnt -rn -t nsfs -o TARGET || true; } | while read -r m; do \
+      umount -l \"$m\" 2>/dev/null || ! findmnt -rn -M \"$m\" > /dev/null; done\n\
     mount -t tmpfs -o mode=755 tmpfs /run\n\
     ip link set lo up\n";
 

@@ -17,7 +17,8 @@ use std::time::Duration;
 /// there is), its own `/run`, and `lo` up.
 const PRELUDE: &str = "set -euo pipefail\n\
     { findmnt -rn -t nsfs -o TARGET || true; } | while read -r m; do \
-      umount -l \"$m\" 2>/dev/null || ! findmnt -rn -M \"$m\" > /dev/null; done\n\
+      umount -l \"$m\" 2>/dev/null || { if findmnt -rn -M \"$m\" > /dev/null; then \
+      echo \"cannot unmount $m\" >&2; exit 1; fi; }; done\n\
     mount -t tmpfs -o mode=755 tmpfs /run\n\
     ip link set lo up\n";
 

@@ -231,6 +231,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             evidence,
             fix: fix.into(),
             subject: None,
+            reaches: Vec::new(),
         }
     };
     let mut out = Vec::new();

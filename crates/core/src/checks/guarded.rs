@@ -273,6 +273,7 @@ mod tests {
             evidence: vec![],
             fix: "".into(),
             subject: None,
+            reaches: Vec::new(),
         }
     }
 

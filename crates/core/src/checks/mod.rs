@@ -10,7 +10,7 @@ mod guarded;
 mod id;
 mod localhost_resolution;
 mod loopback_source_trust;
-mod no_loopback_antispoof;
+pub(crate) mod no_loopback_antispoof;
 mod port_squat;
 mod relay_forwarder;
 mod relay_proxy;

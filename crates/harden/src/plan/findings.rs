@@ -233,6 +233,7 @@ mod tests {
             evidence: vec!["first".into()],
             fix: "".into(),
             subject: None,
+            reaches: Vec::new(),
         }
     }
 

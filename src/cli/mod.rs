@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod prove;
 mod snapshot;
+mod threshold;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;

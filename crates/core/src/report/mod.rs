@@ -2,6 +2,7 @@
 //! `prometheus`).
 
 pub mod fleet_human;
+pub mod fleet_json;
 pub mod html;
 pub mod human;
 pub mod json;

@@ -1,8 +1,9 @@
 //! `loopwarden man`: manual pages generated from the command-line definition itself, so that
 //! they never drift from `--help`.
 
-use super::output;
+use super::{manual, output};
 use anyhow::Context;
+use roff::{bold, roman, Roff};
 use std::path::PathBuf;
 
 /// Print loopwarden's manual pages (roff), or write them all to a directory.
@@ -55,20 +56,170 @@ pub fn run(args: Args, cli: clap::Command) -> anyhow::Result<u8> {
 
 /// Every page as (name without section, roff bytes): the top-level one, then one per verb.
 fn pages(cli: &clap::Command) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let mut top = Vec::new();
-    clap_mangen::Man::new(cli.clone())
-        .render(&mut top)
-        .context("cannot render loopwarden(1)")?;
-    out.push(("loopwarden".to_string(), top));
+    let mut out = vec![("loopwarden".to_string(), page("loopwarden", cli.clone())?)];
     for verb in cli.get_subcommands().filter(|c| c.get_name() != "help") {
         let name = format!("loopwarden-{}", verb.get_name());
         let command = verb.clone().name(name.clone()).version(env!("CARGO_PKG_VERSION"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(command)
-            .render(&mut page)
-            .with_context(|| format!("cannot render {name}(1)"))?;
-        out.push((name, page));
+        out.push((name.clone(), page(&name, command)?));
     }
     Ok(out)
+}
+
+/// One page: clap's NAME, SYNOPSIS, DESCRIPTION, OPTIONS (and the verbs, on loopwarden(1)),
+/// the command's examples, then EXIT STATUS, ENVIRONMENT, FILES and SEE ALSO from
+/// [`manual`], then VERSION.
+fn page(name: &str, command: clap::Command) -> anyhow::Result<Vec<u8>> {
+    let sections =
+        manual::sections(name).with_context(|| format!("{name}(1) has no EXIT STATUS, FILES … in cli/manual.rs"))?;
+    let examples = command.get_after_help().map(|h| h.to_string());
+    let has_verbs = command.get_subcommands().next().is_some();
+    let man = clap_mangen::Man::new(command);
+    let mut page = Vec::new();
+    let mut part = |render: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| -> anyhow::Result<()> {
+        let mut buf = Vec::new();
+        render(&mut buf).with_context(|| format!("cannot render {name}(1)"))?;
+        page.extend_from_slice(if page.is_empty() { &buf } else { without_preamble(&buf) });
+        Ok(())
+    };
+    part(&|w| man.render_title(w))?;
+    part(&|w| man.render_name_section(w))?;
+    part(&|w| man.render_synopsis_section(w))?;
+    part(&|w| man.render_description_section(w))?;
+    part(&|w| man.render_options_section(w))?;
+    if has_verbs {
+        part(&|w| man.render_subcommands_section(w))?;
+    }
+    part(&|w| extra_sections(examples.as_deref(), &sections).to_writer(w))?;
+    part(&|w| man.render_version_section(w))?;
+    Ok(page)
+}
+
+/// A rendered part without the apostrophe definitions every roff rendering starts with (the
+/// page keeps the first part's).
+fn without_preamble(part: &[u8]) -> &[u8] {
+    let mut rest = part;
+    for start in [&b".ie \\n(.g .ds Aq"[..], &b".el .ds Aq"[..]] {
+        if rest.starts_with(start) {
+            let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+            rest = &rest[end..];
+        }
+    }
+    rest
+}
+
+/// EXAMPLES (the command's after-help, kept as laid out), EXIT STATUS, ENVIRONMENT, FILES and
+/// SEE ALSO.
+fn extra_sections(examples: Option<&str>, sections: &manual::Sections) -> Roff {
+    let mut roff = Roff::new();
+    if let Some(text) = examples {
+        roff.control("SH", ["EXAMPLES"]);
+        roff.control("nf", []);
+        for line in text.lines().skip_while(|l| l.trim() == "Examples:") {
+            roff.text([roman(line)]);
+        }
+        roff.control("fi", []);
+    }
+    let none = [("None.", "")];
+    for (heading, entries) in [
+        ("EXIT STATUS", sections.exit_status),
+        ("ENVIRONMENT", sections.environment),
+        ("FILES", sections.files),
+    ] {
+        roff.control("SH", [heading]);
+        if entries.is_empty() {
+            roff.text([roman(none[0].0)]);
+        }
+        for (term, meaning) in entries {
+            roff.control("TP", []);
+            roff.text([bold(*term)]);
+            roff.text([roman(*meaning)]);
+        }
+    }
+    roff.control("SH", ["SEE ALSO"]);
+    let mut refs = Vec::new();
+    for (i, reference) in sections.see_also.iter().enumerate() {
+        let (page, section) = reference.split_once('(').unwrap_or((reference, ""));
+        refs.push(bold(page));
+        refs.push(roman(format!(
+            "({section}{}",
+            if i + 1 < sections.see_also.len() { ", " } else { "" }
+        )));
+    }
+    roff.text(refs);
+    roff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// What every page must have, in this order.
+    const SECTIONS: [&str; 7] = [
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "SEE ALSO",
+    ];
+
+    fn all() -> Vec<(String, String)> {
+        pages(&super::super::Cli::command().version(env!("CARGO_PKG_VERSION")))
+            .expect("every page renders")
+            .into_iter()
+            .map(|(name, page)| (name, String::from_utf8(page).expect("roff is UTF-8")))
+            .collect()
+    }
+
+    #[test]
+    fn every_verb_has_a_page_with_every_section_in_order() {
+        let pages = all();
+        let verbs: Vec<String> = super::super::Cli::command()
+            .get_subcommands()
+            .map(|c| format!("loopwarden-{}", c.get_name()))
+            .collect();
+        let names: Vec<&String> = pages.iter().map(|(n, _)| n).collect();
+        for verb in &verbs {
+            assert!(names.contains(&verb), "{verb} has no page: {names:?}");
+        }
+        for (name, page) in &pages {
+            let headings: Vec<&str> = page.lines().filter_map(|l| l.strip_prefix(".SH ")).collect();
+            let wanted: Vec<String> = SECTIONS.iter().map(|s| format!("\"{s}\"")).collect();
+            let found: Vec<String> = headings
+                .iter()
+                .map(|h| {
+                    if h.starts_with('"') {
+                        h.to_string()
+                    } else {
+                        format!("\"{h}\"")
+                    }
+                })
+                .filter(|h| wanted.contains(h))
+                .collect();
+            assert_eq!(found, wanted, "{name}: {headings:?}");
+            assert_eq!(
+                page.matches(".ds Aq").count(),
+                2,
+                "{name}: one apostrophe preamble (.ie/.el)"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pages_match_their_golden_copies() {
+        for (name, page) in all() {
+            insta::assert_snapshot!(name, page);
+        }
+    }
+
+    #[test]
+    fn a_page_without_its_sections_is_refused() {
+        let err = page("loopwarden-nosuchverb", clap::Command::new("loopwarden-nosuchverb")).expect_err("refused");
+        assert!(
+            err.to_string().contains("loopwarden-nosuchverb(1) has no EXIT STATUS"),
+            "{err}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ mod guard;
 mod harden;
 mod harden_all;
 mod man;
+mod manual;
 mod netns_args;
 mod output;
 mod progress;

@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(value_name = "VERB", conflicts_with = "out_dir")]
     verb: Option<String>,
     /// Write every page into this directory instead of printing one.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     out_dir: Option<PathBuf>,
 }
 

@@ -32,11 +32,11 @@ pub struct Args {
     output: format::Output<PageFormat>,
     /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "netns"])]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with_all = ["scenario", "netns"])]
     facts: Option<PathBuf>,
-    /// Run a built-in demonstration without reading this host: kube-route-localnet,
-    /// docker-published-loopback, ntpd-ipv6-loopback, mapped-loopback-udp, hardened.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["netns", "all_netns"])]
+    /// Run a built-in demonstration without reading this host.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(scenario::names()),
+          conflicts_with_all = ["netns", "all_netns"])]
     scenario: Option<String>,
     #[command(flatten)]
     netns: super::netns_args::NetnsArgs,

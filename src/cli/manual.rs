@@ -146,7 +146,10 @@ pub fn sections(name: &str) -> Option<Sections> {
                 ("RUNTIME_DIRECTORY", "where the front publishes its status, instead of /run/loopwarden/guard/NAME/"),
             ],
             files: &[
-                ("/etc/loopwarden/guard.toml", "the conventional --config file (an example is in /usr/share/doc/loopwarden/examples/)"),
+                (
+                    "/etc/loopwarden/guard/NAME.toml",
+                    "the --config file loopwarden-guard@NAME.service reads (an example: /usr/share/doc/loopwarden/examples/guard.toml)",
+                ),
                 ("/run/loopwarden/guard/", "each running front's status and counters, read by --status and by audit"),
                 ("/usr/lib/systemd/system/loopwarden-guard@.service, loopwarden-guard@.socket", "a front per instance"),
             ],

@@ -14,7 +14,7 @@ use loopwarden_harden::apply::{self, ApplyOptions};
 use loopwarden_harden::plan::findings::Outcome;
 use loopwarden_harden::plan::{self, Options, Plan};
 use loopwarden_harden::render::{human, json, outcome};
-use loopwarden_harden::{check, remove, rollback, state, ActError};
+use loopwarden_harden::{check, in_force, remove, rollback, state, ActError};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -111,7 +111,18 @@ fn needed(n: &NamespaceFacts, plan: &Plan) -> bool {
 
 /// The plan of one namespace, applied inside it with `--apply`; `None` when it needs nothing.
 fn plan_part(n: &NamespaceFacts, options: &Options, action: &Action) -> anyhow::Result<Option<Part>> {
-    let (plan, report) = plan::for_facts(&n.facts, options)?;
+    // Each namespace keeps the allows an earlier apply put in force there.
+    let root = PathBuf::from(state::DEFAULT_ROOT);
+    let carried = inside(n, &|| in_force::carry(options, &root, false))??;
+    for line in &carried.said {
+        eprintln!(
+            "loopwarden harden: {} ({}): {}",
+            n.namespace.id,
+            loopwarden_core::report::shown::line(&n.namespace.label()),
+            loopwarden_core::report::shown::line(line)
+        );
+    }
+    let (plan, report) = plan::for_facts(&n.facts, &carried.options)?;
     if !plan.verified() {
         let failed: Vec<String> = plan.unverified().map(|p| p.failure()).collect();
         return Err(ActError::Unverified(failed).into());

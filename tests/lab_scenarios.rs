@@ -50,7 +50,7 @@ fn an_unknown_scenario_is_an_error_naming_it_and_the_choices() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("\"nope\"") && err.contains("kube-route-localnet") && err.contains("hardened"),
+        err.contains("'nope'") && err.contains("kube-route-localnet") && err.contains("hardened"),
         "{err}"
     );
 }

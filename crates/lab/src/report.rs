@@ -325,11 +325,13 @@ impl ProofReport {
                         match status {
                             Status::Open => title,
                             // A blind SYN did get through to the socket: the path is not closed,
-                            // only the handshake (and so a loopback peer) is out of reach.
+                            // only the handshake (and so a loopback peer) is out of reach. Said
+                            // after the refutation, as every blocked title is, so that the
+                            // static title it quotes is never read as a claim.
                             Status::Blocked if blind => format!(
-                                "refuted in the lab for connections: a spoofed loopback source reached the \
-                                 socket only blind (its SYN-ACK went to loopback), so no connection with a \
-                                 loopback peer was made ({title})"
+                                "refuted in the lab: {title} — for connections: a spoofed loopback source \
+                                 reached the socket only blind (its SYN-ACK went to loopback), so no \
+                                 connection with a loopback peer was made"
                             ),
                             Status::Blocked => format!("refuted in the lab: {title}"),
                             Status::Unknown => format!("not established in the lab: {title}"),
@@ -509,6 +511,8 @@ mod tests {
             .unwrap();
         assert_eq!(trust.status, Status::Blocked);
         assert!(trust.title.contains("reached the socket only blind"), "{}", trust.title);
+        // Like every blocked title, it starts with the refutation.
+        assert!(trust.title.starts_with("refuted in the lab: "), "{}", trust.title);
     }
 
     #[test]

@@ -12,9 +12,10 @@ set -euo pipefail
 # SIGKILLs a harden apply at a chosen system call (the interrupted-apply test). The benchmarks read
 # peak memory with /usr/bin/time (package time). The --all-netns tests: passt for pasta, the
 # user-mode network of rootless Podman, and podman itself (conmon, runc), run inside a sandbox.
+# The .deb test: dpkg-dev (dpkg-shlibdeps) builds it, lintian checks it.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
-          docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
+          docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db dpkg-dev lintian
           prometheus-node-exporter prometheus systemd bsdutils time
           python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv strace passt podman)
 

@@ -5,7 +5,10 @@
 //! fetching the snapshots. Each host has its own exposure: route_localnet on its LAN interface, a
 //! wildcard listener, a world-writable Unix socket. `loopwarden fleet` over the fetched directory
 //! must name each host's own findings (and not the others'), in human, JSON and HTML form; a
-//! hostile file beside them is shown as unusable, not audited as clean.
+//! hostile file beside them is shown as unusable, not audited as clean. The fetched snapshots
+//! must be private (a 0700 directory, 0600 files), a removed host's old snapshot pruned, and a
+//! second run with `loopwarden_install=false` must find host-b's packaged `/usr/bin/loopwarden`
+//! (an overlay in its sshd's own mount namespace).
 
 mod common;
 
@@ -124,17 +127,25 @@ fn ansible_collects_three_hosts_over_ssh_and_the_fleet_names_each_ones_findings(
             ),
         )
         .expect("sshd config");
-        let mut daemons = vec![spawn_in(
-            &ns,
-            &[
-                "/usr/sbin/sshd",
-                "-D",
-                "-f",
-                &conf,
-                "-E",
-                &d(&format!("sshd-{name}.log")),
-            ],
-        )];
+        let sshd = format!(
+            "exec /usr/sbin/sshd -D -f '{conf}' -E '{}'",
+            d(&format!("sshd-{name}.log"))
+        );
+        let mut daemons = vec![if name == "host-b" {
+            // host-b has loopwarden installed as the Debian package puts it, /usr/bin/loopwarden:
+            // an overlay over /usr/bin in a mount namespace of its sshd's own (this machine's
+            // /usr/bin is never touched).
+            let (upper, work) = (d("host-b-usr-bin"), d("host-b-usr-bin-work"));
+            std::fs::create_dir_all(&upper).expect("overlay upper");
+            std::fs::create_dir_all(&work).expect("overlay work");
+            std::fs::copy(loopwarden(), Path::new(&upper).join("loopwarden")).expect("package the binary");
+            let script = format!(
+                "mount -t overlay overlay -o lowerdir=/usr/bin,upperdir='{upper}',workdir='{work}' /usr/bin && {sshd}"
+            );
+            spawn_in(&ns, &["unshare", "-m", "--propagation", "private", "sh", "-c", &script])
+        } else {
+            spawn_in(&ns, &["sh", "-c", &sshd])
+        }];
         // Each host's own exposure.
         match name {
             "host-a" => {
@@ -171,55 +182,74 @@ fn ansible_collects_three_hosts_over_ssh_and_the_fleet_names_each_ones_findings(
         });
     }
 
+    // Two inventories of the same three hosts: the first copies the binary to each (into the
+    // test's directory); the second, for a run with loopwarden_install=false, says nothing of
+    // where host-b's binary is — the role must find the packaged one.
     let inventory = d("inventory.ini");
-    let mut text = String::from("[fleet]\n");
-    for h in &hosts {
+    let installed = d("inventory-installed.ini");
+    for (path, copy) in [(&inventory, true), (&installed, false)] {
+        let mut text = String::from("[fleet]\n");
+        for h in &hosts {
+            text.push_str(&format!("{} ansible_host={}", h.name, h.address));
+            if copy || h.name != "host-b" {
+                text.push_str(&format!(
+                    " loopwarden_remote_path={}",
+                    d(&format!("{}/bin/loopwarden", h.name))
+                ));
+            }
+            text.push('\n');
+        }
         text.push_str(&format!(
-            "{} ansible_host={} loopwarden_remote_path={}\n",
-            h.name,
-            h.address,
-            d(&format!("{}/bin/loopwarden", h.name))
+            "[fleet:vars]\nansible_user=root\nansible_ssh_private_key_file={key}\nansible_python_interpreter=/usr/bin/python3\n\
+             ansible_ssh_common_args='-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ControlMaster=no'\n"
         ));
+        std::fs::write(path, text).expect("inventory");
     }
-    text.push_str(&format!(
-        "[fleet:vars]\nansible_user=root\nansible_ssh_private_key_file={key}\nansible_python_interpreter=/usr/bin/python3\n\
-         ansible_ssh_common_args='-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ControlMaster=no'\n"
-    ));
-    std::fs::write(&inventory, text).expect("inventory");
     let snapshots = d("snapshots");
+    // A host removed from the inventory left its snapshot behind; the directory was made with
+    // a loose mode.
+    std::fs::create_dir(&snapshots).expect("snapshots dir");
+    std::fs::set_permissions(&snapshots, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::write(Path::new(&snapshots).join("retired-host.json"), "{}").expect("old snapshot");
     let playbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ansible/playbook.yml");
     let playbook_arg = playbook.to_str().expect("utf-8 path");
     let binary = format!("loopwarden_binary={}", loopwarden());
     let fleet_dir = format!("loopwarden_fleet_dir={snapshots}");
     let playbook_path = playbook_bin.to_str().expect("utf-8 path");
-    let mut run = ctl.command(&[
-        playbook_path,
-        "-i",
-        &inventory,
-        playbook_arg,
-        "-e",
-        &binary,
-        "-e",
-        &fleet_dir,
-        "-e",
-        "loopwarden_become=false",
-    ]);
-    run.current_dir(&dir)
-        .env("LC_ALL", "C.UTF-8")
-        .env("ANSIBLE_HOME", d("ansible-home"))
-        .env("ANSIBLE_LOCAL_TEMP", d("ansible-local"))
-        .env("ANSIBLE_REMOTE_TMP", d("ansible-remote"))
-        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_RETRY_FILES_ENABLED", "0");
+    let playbook = |inventory: &str, extra: &[&str]| {
+        let mut argv = vec![
+            playbook_path,
+            "-i",
+            inventory,
+            playbook_arg,
+            "-e",
+            &binary,
+            "-e",
+            &fleet_dir,
+            "-e",
+            "loopwarden_become=false",
+        ];
+        argv.extend_from_slice(extra);
+        let mut run = ctl.command(&argv);
+        run.current_dir(&dir)
+            .env("LC_ALL", "C.UTF-8")
+            .env("ANSIBLE_HOME", d("ansible-home"))
+            .env("ANSIBLE_LOCAL_TEMP", d("ansible-local"))
+            .env("ANSIBLE_REMOTE_TMP", d("ansible-remote"))
+            .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "0");
+        let out = output_within(&mut run, LOOPWARDEN_TIMEOUT);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "ansible-playbook {extra:?} failed: {said}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        said
+    };
     let started = Instant::now();
-    let out = output_within(&mut run, LOOPWARDEN_TIMEOUT);
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ansible-playbook failed: {said}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = playbook(&inventory, &[]);
     eprintln!(
         "ansible-playbook over 3 hosts: {:.1} s",
         started.elapsed().as_secs_f64()
@@ -232,6 +262,41 @@ fn ansible_collects_three_hosts_over_ssh_and_the_fleet_names_each_ones_findings(
             Path::new(&d(&format!("{}/bin/loopwarden", h.name))).exists(),
             "binary put on {}",
             h.name
+        );
+    }
+
+    // The snapshots are private to the user who ran the playbook, and the removed host's is gone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(Path::new(&snapshots)), 0o700, "the snapshot directory");
+    for h in &hosts {
+        let snapshot = Path::new(&snapshots).join(format!("{}.json", h.name));
+        assert_eq!(mode(&snapshot), 0o600, "{} is readable by others", snapshot.display());
+    }
+    assert!(
+        !Path::new(&snapshots).join("retired-host.json").exists(),
+        "a host no longer in the inventory lingers: {said}"
+    );
+    assert!(said.contains("retired-host.json"), "the removal is said: {said}");
+
+    // host-b again, with the packaged binary: the role finds /usr/bin/loopwarden itself.
+    let before = std::fs::metadata(Path::new(&snapshots).join("host-b.json"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::thread::sleep(Duration::from_millis(20));
+    let again = playbook(&installed, &["-e", "loopwarden_install=false", "--limit", "host-b"]);
+    assert!(again.contains("failed=0"), "{again}");
+    let after = std::fs::metadata(Path::new(&snapshots).join("host-b.json"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert!(
+        after > before,
+        "host-b's snapshot was taken again with /usr/bin/loopwarden: {again}"
+    );
+    for h in &hosts {
+        assert!(
+            Path::new(&snapshots).join(format!("{}.json", h.name)).exists(),
+            "a run limited to host-b keeps the others' snapshots"
         );
     }
 
@@ -281,6 +346,12 @@ fn ansible_collects_three_hosts_over_ssh_and_the_fleet_names_each_ones_findings(
     }
     let worst = &report["worst_paths"][0];
     assert_eq!(worst["host"], "host-a", "route_localnet is the worst path: {worst:#}");
+    // Each snapshot says when it was taken: just now, so none is stale.
+    for h in [&a, &b, &c] {
+        assert!(h["age_seconds"].as_u64().is_some_and(|s| s < 600), "{h:#}");
+        assert_eq!(h["stale"], false, "{h:#}");
+        assert_eq!(h["privileged"], true, "ssh as root: {h:#}");
+    }
 
     let human = fleet(&[]);
     let text = String::from_utf8_lossy(&human.stdout);

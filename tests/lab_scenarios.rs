@@ -50,7 +50,7 @@ fn an_unknown_scenario_is_an_error_naming_it_and_the_choices() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("\"nope\"") && err.contains("kube-route-localnet") && err.contains("hardened"),
+        err.contains("'nope'") && err.contains("kube-route-localnet") && err.contains("hardened"),
         "{err}"
     );
 }
@@ -100,6 +100,61 @@ fn hardened_blocks_every_attack_and_exits_clean() {
         assert_eq!(r["outcome"], "dropped", "{r:#}");
     }
     assert_eq!(code, Some(0));
+}
+
+/// The page of a proof is the lab's: titled as such, with the kernel the attacks ran on (a
+/// scenario has no host kernel), and the paths the lab proved drawn to the services attacked —
+/// route_localnet's to the kubelet's loopback ports, not to "this host".
+#[test]
+fn the_proof_page_is_titled_as_the_lab_s_with_its_kernel_and_proven_paths() {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
+    let test = "the_proof_page_is_titled_as_the_lab_s_with_its_kernel_and_proven_paths";
+    if !require_root(test) {
+        return;
+    }
+    let tmp = TempDir::new("prove-html");
+    let page = tmp.path().join("proof.html");
+    let out = Command::new(loopwarden())
+        .args([
+            "prove",
+            "--scenario",
+            "kube-route-localnet",
+            "--format",
+            "html",
+            "--out",
+        ])
+        .arg(&page)
+        .output()
+        .expect("run prove");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let kernel = must(Command::new("uname").arg("-r"));
+    assert!(
+        html.contains("<title>loopwarden prove of scenario-kube-route-localnet (scenario:kube-route-localnet)</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("kernel {} (the lab's)", kernel.trim())),
+        "no lab kernel"
+    );
+    assert!(!html.contains("loopwarden audit of"), "not an audit of this host");
+    assert!(
+        html.contains("attacks from a neighbour namespace"),
+        "what the lab fired is said"
+    );
+    let edge = |service: &str| {
+        html.split("<g class=\"edge\"").any(|g| {
+            g.contains("data-check=\"net.route-localnet\"")
+                && g.contains("data-status=\"open\"")
+                && g.contains("data-confidence=\"proven\"")
+                && g.contains(&format!("→ {service}"))
+        })
+    };
+    assert!(
+        edge("tcp:127.0.0.1:10248"),
+        "route_localnet proven open to the kubelet's healthz port"
+    );
+    assert!(!edge("this host"), "no route_localnet edge to the host");
 }
 
 /// Starts a lab run, waits until its namespaces exist, sends `signal`, and requires a clean

@@ -72,9 +72,27 @@ fn scrape(ns: &Namespace, port: u16) -> String {
     }
 }
 
-/// The sample lines of `text` whose series starts with `prefix`.
-fn samples<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
-    text.lines().filter(|l| l.starts_with(prefix)).collect()
+/// The sample lines of `text` whose series starts with `prefix`, with the label
+/// `netns="NETNS"` (which every loopwarden series carries) taken out.
+fn samples(text: &str, prefix: &str, netns: &str) -> Vec<String> {
+    let label = format!("netns=\"{netns}\"");
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| {
+            l.replace(&format!("{{{label}}}"), "")
+                .replace(&format!("{label},"), "")
+                .replace(&format!(",{label}"), "")
+        })
+        .collect()
+}
+
+/// The value of the `netns` label loopwarden gave its series in `text`.
+fn netns_label(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("loopwarden_info{netns=\""))
+        .and_then(|rest| rest.split_once("\",version="))
+        .map(|(netns, _)| netns.to_string())
+        .unwrap_or_else(|| panic!("no loopwarden_info{{netns=…}} in {text}"))
 }
 
 #[test]
@@ -191,13 +209,29 @@ fn node_exporter_serves_the_audit_and_the_drop_counters() {
         ],
     );
     let metrics = scrape(&host, port);
+    // Every loopwarden series names the audited namespace (its inode, as the kernel says it).
+    let inode = host
+        .exec(&["readlink", "/proc/self/ns/net"])
+        .expect("netns")
+        .trim()
+        .to_string();
+    let netns = netns_label(&text);
+    assert!(netns.starts_with(&inode), "{netns} is not {inode}");
+    let ours: Vec<&str> = metrics.lines().filter(|l| l.starts_with("loopwarden_")).collect();
+    assert!(!ours.is_empty(), "{metrics}");
+    for line in &ours {
+        assert!(
+            line.contains(&format!("netns=\"{netns}\"")),
+            "{line} lacks netns=\"{netns}\""
+        );
+    }
     assert_eq!(
-        samples(&metrics, "node_textfile_scrape_error"),
+        samples(&metrics, "node_textfile_scrape_error", &netns),
         ["node_textfile_scrape_error 0"],
         "{metrics}"
     );
     assert_eq!(
-        samples(&metrics, "loopwarden_spoofed_packets_dropped_total"),
+        samples(&metrics, "loopwarden_spoofed_packets_dropped_total", &netns),
         [
             "loopwarden_spoofed_packets_dropped_total{family=\"ipv4\",interface=\"eth0\"} 2",
             "loopwarden_spoofed_packets_dropped_total{family=\"ipv6\",interface=\"eth0\"} 1",
@@ -205,19 +239,25 @@ fn node_exporter_serves_the_audit_and_the_drop_counters() {
         "{metrics}"
     );
     assert!(
-        metrics
-            .contains("loopwarden_spoofed_packets_dropped_by_rule_total{family=\"ipv4\",rule=\"ipv4-destination\"} 2"),
+        samples(&metrics, "loopwarden_spoofed_packets_dropped_by_rule_total", &netns).contains(
+            &"loopwarden_spoofed_packets_dropped_by_rule_total{family=\"ipv4\",rule=\"ipv4-destination\"} 2"
+                .to_string()
+        ),
         "{metrics}"
     );
-    assert!(metrics.contains("loopwarden_harden_table 1"), "{metrics}");
+    assert_eq!(
+        samples(&metrics, "loopwarden_harden_table", &netns),
+        ["loopwarden_harden_table 1"],
+        "{metrics}"
+    );
     // The table blocks the path route_localnet opened: the finding is there, blocked.
     assert!(
-        samples(&metrics, "loopwarden_findings{check=\"net.route-localnet\"")
+        samples(&metrics, "loopwarden_findings{check=\"net.route-localnet\"", &netns)
             .iter()
             .any(|l| l.contains("status=\"blocked\"") && l.ends_with(" 1")),
         "{metrics}"
     );
-    let duration = samples(&metrics, "loopwarden_audit_duration_seconds ");
+    let duration = samples(&metrics, "loopwarden_audit_duration_seconds{", &netns);
     assert_eq!(duration.len(), 1, "{metrics}");
     let seconds: f64 = duration[0]
         .rsplit(' ')
@@ -225,7 +265,7 @@ fn node_exporter_serves_the_audit_and_the_drop_counters() {
         .and_then(|v| v.parse().ok())
         .expect("a number");
     assert!(seconds > 0.0 && seconds < 60.0, "{seconds}");
-    let stamp = samples(&metrics, "loopwarden_audit_timestamp_seconds ");
+    let stamp = samples(&metrics, "loopwarden_audit_timestamp_seconds{", &netns);
     let when: f64 = stamp
         .first()
         .and_then(|l| l.rsplit(' ').next())
@@ -258,8 +298,19 @@ fn the_metrics_units_verify() {
         std::fs::write(&copy, text.replace("/usr/bin/loopwarden", loopwarden())).expect("copy");
         units.push(copy.to_str().expect("utf-8 path").to_string());
     }
+    // Their Documentation= names man:loopwarden-audit(1), which verify looks up with man: this
+    // build's pages, as the package installs them.
+    let man = tmp.path().join("man");
+    must(
+        std::process::Command::new(loopwarden())
+            .args(["man", "--out-dir"])
+            .arg(man.join("man1")),
+    );
     let out = output_within(
-        std::process::Command::new("systemd-analyze").arg("verify").args(&units),
+        std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .args(&units)
+            .env("MANPATH", &man),
         COMMAND_TIMEOUT,
     );
     let said = String::from_utf8_lossy(&out.stderr);

@@ -1,7 +1,10 @@
-//! The Debian package end to end: `scripts/build-deb.sh` builds it from the test binary, dpkg
-//! installs it into a private root made for the test (its own `--root`, so this machine's
-//! package database and /usr are never touched), and then: `man -w` finds a page for loopwarden
-//! and for every verb, the installed binary runs, the bash completion parses, and `dpkg -r`
+//! The Debian package end to end: `scripts/build-deb.sh` builds it from the test binary, lintian
+//! finds nothing to say about it (pedantic and experimental tags included) but the one tag its
+//! overrides justify, dpkg installs it into a private root made for the test (its own `--root`,
+//! so this machine's package database and /usr are never touched; the maintainer scripts run
+//! outside a chroot with DPKG_ROOT set, and must then act on nothing), and then: `man -w` finds
+//! a page for loopwarden and for every verb, the installed binary runs, the bash completion
+//! parses, the examples and the changelog are where Debian keeps them, and `dpkg --purge`
 //! removes every file again.
 
 mod common;
@@ -43,8 +46,10 @@ fn installed_files(root: &Path) -> Vec<String> {
 #[test]
 fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
     let test = "the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly";
-    if !require_tool(test, "dpkg-deb") || !require_tool(test, "strip") || !require_tool(test, "man") {
-        return;
+    for tool in ["dpkg-deb", "dpkg-shlibdeps", "strip", "man", "lintian"] {
+        if !require_tool(test, tool) {
+            return;
+        }
     }
     let tmp = TempDir::new("deb");
     let out = tmp.path().join("out");
@@ -62,14 +67,30 @@ fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
     assert!(deb.ends_with(".deb") && Path::new(deb).is_file(), "{built}");
     let info = run(Command::new("dpkg-deb").args(["--info", deb]));
     assert!(
-        info.contains("Package: loopwarden") && info.contains("Depends: iproute2"),
+        info.contains("Package: loopwarden") && info.contains("Depends: libc6 (>= ") && info.contains(", iproute2"),
         "{info}"
+    );
+    for script in ["postinst", "prerm", "postrm"] {
+        assert!(
+            info.contains(&format!(" {script} ")),
+            "{script} is in the control area: {info}"
+        );
+    }
+    // What lintian says beyond the overridden tag (N: lines are the override's comment).
+    let lint = run(Command::new("lintian").args(["-I", "-E", "--pedantic", "--show-overrides", deb]));
+    let said: Vec<&str> = lint.lines().filter(|l| !l.starts_with("N: ")).collect();
+    assert_eq!(
+        said,
+        ["O: loopwarden: hardening-no-fortify-functions [usr/bin/loopwarden]"],
+        "lintian:\n{lint}"
     );
 
     let dpkg = |args: &[&str]| {
         let mut cmd = Command::new("dpkg");
         cmd.arg(format!("--root={}", root.display()))
             .arg("--log=/dev/null")
+            // The scripts run here with DPKG_ROOT set (the root has no shell to chroot into).
+            .arg("--force-script-chrootless")
             .args(args);
         run(&mut cmd)
     };
@@ -107,11 +128,36 @@ fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
         "usr/share/fish/vendor_completions.d/loopwarden.fish",
         "usr/share/doc/loopwarden/copyright",
         "usr/share/doc/loopwarden/README.md",
+        "usr/share/doc/loopwarden/examples/guard.toml",
+        "usr/share/doc/loopwarden/examples/ansible/playbook.yml",
+        "usr/lib/systemd/system/loopwarden-metrics.service",
+        "usr/lib/systemd/system/loopwarden-metrics.timer",
+        "usr/lib/systemd/system/loopwarden-guard@.service",
+        "usr/lib/systemd/system/loopwarden-guard@.socket",
     ] {
         assert!(root.join(file).is_file(), "{file} is packaged");
     }
+    let units: Vec<String> = std::fs::read_dir(root.join("usr/lib/systemd/system"))
+        .expect("units")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        units.iter().all(|u| !u.ends_with(".toml")),
+        "only units there: {units:?}"
+    );
+    let metrics =
+        std::fs::read_to_string(root.join("usr/lib/systemd/system/loopwarden-metrics.service")).expect("unit");
+    assert!(
+        metrics.contains("ReadWritePaths=-/run/nginx.pid -/var/log/nginx"),
+        "{metrics}"
+    );
+    let changelog = run(Command::new("zcat").arg(root.join("usr/share/doc/loopwarden/changelog.gz")));
+    assert!(
+        changelog.starts_with(&format!("loopwarden ({}) ", env!("CARGO_PKG_VERSION"))),
+        "{changelog}"
+    );
 
-    dpkg(&["-r", "loopwarden"]);
+    dpkg(&["--purge", "loopwarden"]);
     let left = installed_files(&root);
     assert!(left.is_empty(), "dpkg -r left files behind: {left:?}");
 }

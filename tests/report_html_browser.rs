@@ -6,8 +6,10 @@
 //! headless Chromium (driven over the DevTools protocol by a small Python client) opens it from
 //! `file://`, and the test checks the DOM: a node for each attacker and service with findings, an
 //! edge for each (attacker, service, check) of the JSON report in its status's colour, the detail
-//! panel after a click, the filters, no injected element and no console or script error. The
-//! screenshot is kept under target/tmp (its path is printed).
+//! panel after a click, the filters, no injected element and no console or script error; then
+//! the same page with scripts disabled, where every finding must still be shown and reachable by
+//! links from the map, and no control that needs the script may show. The screenshot is kept
+//! under target/tmp (its path is printed).
 
 mod common;
 
@@ -133,6 +135,34 @@ try:
                     note(json.loads(await asyncio.wait_for(ws.recv(), 0.2)))
                 except asyncio.TimeoutError:
                     break
+            # The same page with scripts off: everything readable, nothing that needs a script
+            # shown as a control, and every map edge a link to its path's entry.
+            await call("Emulation.setScriptExecutionDisabled", value=True)
+            await call("Page.navigate", url="file://" + page)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                note(msg)
+                if msg.get("method") == "Page.loadEventFired":
+                    break
+            NOSCRIPT = r'''
+            (() => {
+              const sec = document.querySelector("section.report");
+              const rows = [...sec.querySelectorAll("table.findings tbody tr")];
+              const links = [...sec.querySelectorAll("svg.map a")].map(a => a.getAttribute("href"));
+              return JSON.stringify({
+                script: document.documentElement.getAttribute("data-script"),
+                rows: rows.length,
+                shownRows: rows.filter(r => r.offsetParent !== null).length,
+                visibleButtons: [...document.querySelectorAll("button")].filter(b => b.offsetParent !== null).length,
+                visibleSelects: [...document.querySelectorAll("select")].filter(b => b.offsetParent !== null).length,
+                deadLinks: links.filter(h => !document.getElementById(h.slice(1))),
+                links: links.length,
+                findingLinks: new Set([...sec.querySelectorAll("table.services a[href*='-f-']")].map(a => a.getAttribute("href"))).size,
+              });
+            })()'''
+            r = await call("Runtime.evaluate", expression=NOSCRIPT, returnByValue=True)
+            out["noscript"] = json.loads(r["result"]["value"])
             out["errors"] = errors
             print(json.dumps(out))
     asyncio.run(main())
@@ -306,15 +336,49 @@ fn the_html_report_shows_every_attacker_kind_in_a_real_browser() {
     for e in edges {
         assert_eq!(e["stroke"], colour(e["status"].as_str().unwrap_or("")).as_str(), "{e}");
     }
+    // A finding's path ends at its service; a host-wide one at each service it reaches (with
+    // that service's own status), else at the host.
     for f in report["findings"].as_array().expect("findings") {
-        let service = f["service"].as_str().unwrap_or("this host (host-wide)");
-        assert!(
-            edges.iter().any(|e| e["attacker"] == f["attacker"]
-                && e["check"] == f["check"]
-                && e["service"].as_str().is_some_and(|s| s.starts_with(service))),
-            "no edge for {f}\nedges: {edges:#?}"
-        );
+        let ends: Vec<(String, String)> = match (f["service"].as_str(), f["reaches"].as_array()) {
+            (Some(service), _) => vec![(service.to_string(), String::new())],
+            (None, Some(reaches)) if !reaches.is_empty() => reaches
+                .iter()
+                .map(|r| {
+                    (
+                        r["service"].as_str().unwrap_or_default().to_string(),
+                        r["status"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            _ => vec![("this host (host-wide)".to_string(), String::new())],
+        };
+        for (service, status) in ends {
+            assert!(
+                edges.iter().any(|e| e["attacker"] == f["attacker"]
+                    && e["check"] == f["check"]
+                    && e["service"]
+                        .as_str()
+                        .is_some_and(|s| s == service || s.starts_with(&format!("{service} · ")))
+                    && (status.is_empty() || e["status"] == status.as_str())),
+                "no edge for {f} to {service}\nedges: {edges:#?}"
+            );
+        }
     }
+    // route_localnet's path is drawn to the loopback services it exposes, not to the host.
+    assert!(
+        edges.iter().any(|e| e["check"] == "net.route-localnet"
+            && e["service"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("tcp:127.0.0.1:7001"))),
+        "{edges:#?}"
+    );
+    assert!(
+        !edges
+            .iter()
+            .any(|e| e["check"] == "net.route-localnet"
+                && e["service"].as_str().is_some_and(|s| s.starts_with("this host"))),
+        "{edges:#?}"
+    );
     let edge = |check: &str| {
         edges
             .iter()
@@ -357,6 +421,25 @@ fn the_html_report_shows_every_attacker_kind_in_a_real_browser() {
     assert!(
         std::fs::metadata(&png).is_ok_and(|m| m.len() > 10_000),
         "screenshot written"
+    );
+
+    // With scripts off: every finding shown, no control that needs the script, every map link
+    // leads somewhere, and the services table links to every finding on a path.
+    let plain = &seen["noscript"];
+    assert_eq!(
+        plain["script"],
+        serde_json::Value::Null,
+        "the script did not run: {plain:#}"
+    );
+    assert_eq!(plain["rows"], loaded["rows"], "{plain:#}");
+    assert_eq!(plain["shownRows"], loaded["rows"], "{plain:#}");
+    assert_eq!(plain["visibleButtons"], 0, "{plain:#}");
+    assert_eq!(plain["visibleSelects"], 0, "{plain:#}");
+    assert_eq!(plain["deadLinks"], serde_json::json!([]), "{plain:#}");
+    assert!(plain["links"].as_u64().is_some_and(|n| n > 0), "{plain:#}");
+    assert_eq!(
+        plain["findingLinks"], loaded["rows"],
+        "every finding is linked from its path: {plain:#}"
     );
 }
 

@@ -3,7 +3,7 @@
 //! and proven in a lab of its own when asked, plus the whole-host checks), `prove` one lab run
 //! per namespace that has an interface beyond `lo`.
 
-use super::format::{Format, Output};
+use super::format::{Format, Output, PageFormat};
 use super::output;
 use super::progress::Progress;
 use anyhow::Context;
@@ -50,7 +50,7 @@ pub struct AuditOptions {
 
 /// `audit --all-netns`: writes the whole-host report (human or JSON) and returns the exit
 /// status.
-pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output, progress: &Progress) -> anyhow::Result<u8> {
+pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output<Format>, progress: &Progress) -> anyhow::Result<u8> {
     let format = out.format();
     if !matches!(format, Format::Human | Format::Json) {
         let asked = format!("{format:?}").to_lowercase();
@@ -167,9 +167,9 @@ struct HostProof<'a> {
 /// `prove --all-netns`: one lab per namespace with an interface beyond `lo`; writes every
 /// matrix (human or JSON) and returns the exit status (2 when any lab's controls failed, 1 when
 /// an attack got through anywhere).
-pub fn prove(set: &HostFactsSet, out: &Output, progress: &Progress) -> anyhow::Result<u8> {
+pub fn prove(set: &HostFactsSet, out: &Output<PageFormat>, progress: &Progress) -> anyhow::Result<u8> {
     let format = out.format();
-    if !matches!(format, Format::Human | Format::Json) {
+    if !matches!(format, PageFormat::Human | PageFormat::Json) {
         let asked = format!("{format:?}").to_lowercase();
         anyhow::bail!("prove --all-netns writes human or json (loopwarden.host-proof/v1), not {asked}");
     }
@@ -186,7 +186,7 @@ pub fn prove(set: &HostFactsSet, out: &Output, progress: &Progress) -> anyhow::R
         });
     }
     progress.clear();
-    let text = if format == Format::Json {
+    let text = if format == PageFormat::Json {
         output::to_json(
             &HostProof {
                 schema: HOST_PROOF_SCHEMA,

@@ -3,7 +3,8 @@
 use super::format::{self, Format};
 use super::output;
 use super::progress::Progress;
-use loopwarden_core::report::{human, json, Severity};
+use super::threshold::FailOn;
+use loopwarden_core::report::{human, json};
 use std::path::PathBuf;
 
 /// Audit this host's local services: who can reach each one, by which path, and how to close it.
@@ -16,14 +17,14 @@ use std::path::PathBuf;
 pub struct Args {
     /// --json, --format human|json|html|prometheus, --out FILE (JSON: loopwarden.report/v1).
     #[command(flatten)]
-    output: format::Output,
+    output: format::Output<Format>,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input; with --all-netns, one of `facts --all-netns`).
-    #[arg(long, value_name = "FILE", conflicts_with = "netns")]
+    #[arg(long, value_name = "FILE", conflicts_with = "netns", value_hint = clap::ValueHint::FilePath)]
     facts: Option<PathBuf>,
-    /// Exit 1 when a finding at or above this severity is open or unknown
-    /// (info, low, medium, high, critical), or never (`never`: report only).
-    #[arg(long, value_name = "SEVERITY", default_value = "low")]
+    /// Exit 1 when a finding at or above this severity is open or unknown, or never
+    /// (`never`: report only).
+    #[arg(long, value_name = "SEVERITY", value_enum, ignore_case = true, default_value = "low")]
     fail_on: FailOn,
     /// Also ask this host's own listeners: browser-borne checks on local HTTP(S) services and
     /// relay checks (HTTP/SOCKS proxies, proven against a canary loopwarden opens itself). An
@@ -62,33 +63,9 @@ fn all_netns(args: &Args, progress: &Progress) -> anyhow::Result<u8> {
             ..Default::default()
         }),
         prove: args.prove,
-        fail_on: match args.fail_on {
-            FailOn::Never => None,
-            FailOn::At(threshold) => Some(threshold),
-        },
+        fail_on: args.fail_on.threshold(),
     };
     super::all_netns::audit(&set, &opts, &args.output, progress)
-}
-
-/// The `--fail-on` threshold: a severity, or `never` (always exit 0 unless something fails).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailOn {
-    /// Exit 1 for an open or unknown finding at or above this severity.
-    At(Severity),
-    /// Never exit 1 for findings.
-    Never,
-}
-
-impl std::str::FromStr for FailOn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<FailOn, String> {
-        if s.eq_ignore_ascii_case("never") {
-            return Ok(FailOn::Never);
-        }
-        s.parse::<Severity>()
-            .map(FailOn::At)
-            .map_err(|e| format!("{e}, or never"))
-    }
 }
 
 /// Runs the verb.
@@ -156,10 +133,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.output.emit(&text)?
         }
     }
-    let failing = match args.fail_on {
-        FailOn::Never => false,
-        FailOn::At(threshold) => report.failing(threshold).next().is_some(),
-    };
+    let failing = args
+        .fail_on
+        .threshold()
+        .is_some_and(|threshold| report.failing(threshold).next().is_some());
     // The process ends next: giving 100,000 findings back to the allocator one by one costs
     // more than writing them out; the kernel takes the memory back at exit in one go.
     std::mem::forget(report);

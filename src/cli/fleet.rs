@@ -1,130 +1,252 @@
 //! `loopwarden fleet`: many hosts' snapshots audited into one report.
 
-use super::format::{self, Format};
+use super::format::{self, PageFormat};
+use super::snapshot::{self, Stamp};
+use super::threshold::FailOn;
 use anyhow::Context;
-use loopwarden_core::fleet::{Fleet, FleetHost};
-use loopwarden_core::report::{fleet_human, html, human, json, Severity};
+use loopwarden_core::fleet::{unique_names, Fleet, FleetBuilder, FleetHost, Freshness, Skipped};
+use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, Report};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// Audit many hosts' snapshots and print one report: hosts × checks, the worst paths first,
 /// each host's detail one step away.
 ///
 /// Takes snapshot files written by `loopwarden facts --out FILE` (contrib/ansible/ collects
-/// them from every host of an inventory) or directories of them (every `*.json` in it). A
-/// host is named after its file (`web-1.json` is web-1). Snapshots are untrusted input: they
-/// are only parsed, each bounded in size; one that cannot be audited is shown as unusable and
-/// counts as failing — its host's state is unknown.
+/// them from every host of an inventory) or directories of them (every `*.json` regular file in
+/// it; symbolic links, FIFOs and other special files there are listed as not read, never
+/// opened). A host is named after its file (`web-1.json` is web-1). Snapshots are untrusted
+/// input: each is only parsed, bounded in size, one at a time per core, and only its summary is
+/// kept. A snapshot that cannot be audited is shown as unusable, one older than --stale-after
+/// (or without a time) as stale — both count as failing: the host's state now is unknown — and
+/// one taken without root or with limits as incomplete, never as clean.
 ///
-/// Exit status: 0 when no host has a finding at or above --fail-on (and every snapshot was
-/// usable), 1 otherwise, 2 on error.
+/// Exit status: 0 when no host has a finding at or above --fail-on and every snapshot was
+/// usable and fresh, 1 otherwise, 2 on error.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   loopwarden fleet snapshots/                     hosts × checks and the worst paths
   loopwarden fleet snapshots/ --format html --out fleet.html
   loopwarden fleet snapshots/ --host web-1        one host's full report
+  loopwarden fleet snapshots/ --stale-after 2h    snapshots older than two hours are stale
   ansible-playbook -i inventory contrib/ansible/playbook.yml && loopwarden fleet contrib/ansible/snapshots/")]
 pub struct Args {
     /// Snapshot files, or directories whose `*.json` files are snapshots.
-    #[arg(value_name = "SNAPSHOT|DIR", required = true)]
+    #[arg(value_name = "SNAPSHOT|DIR", required = true, value_hint = clap::ValueHint::AnyPath)]
     snapshots: Vec<PathBuf>,
     /// Print only this host's report (its name in the hosts × checks table).
     #[arg(long, value_name = "NAME")]
     host: Option<String>,
     /// Count a host against the exit status when it has a finding at or above this severity
-    /// that is open or unknown (info, low, medium, high, critical).
-    #[arg(long, value_name = "SEVERITY", default_value = "low")]
-    fail_on: Severity,
+    /// that is open or unknown, or never (`never`: only unusable and stale snapshots count).
+    #[arg(long, value_name = "SEVERITY", value_enum, ignore_case = true, default_value = "low")]
+    fail_on: FailOn,
+    /// A snapshot older than this is stale: it says what the host was, not what it is (a number
+    /// with s, m, h, d or w: 90m, 36h, 2d).
+    #[arg(long, value_name = "AGE", value_parser = parse_age, default_value = "1d")]
+    stale_after: u64,
     /// --json, --format human|json|html, --out FILE (JSON: loopwarden.fleet/v1, or
     /// loopwarden.report/v1 with --host).
     #[command(flatten)]
-    output: format::Output,
+    output: format::Output<PageFormat>,
 }
 
 /// At most this many snapshots in one run.
 const MAX_SNAPSHOTS: usize = 100_000;
 
+/// A duration as `--stale-after` takes it: a whole number of seconds, or with a unit.
+fn parse_age(text: &str) -> Result<u64, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age: a number with s, m, h, d or w (36h, 2d)"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (s, m, h, d or w)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too long an age"))
+}
+
+/// One snapshot file to read: where, and whether a symbolic link there may be followed (only
+/// for a file named on the command line, never for one found in a directory).
+struct Candidate {
+    path: PathBuf,
+    follow: bool,
+}
+
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let format = args.output.format();
-    if format == Format::Prometheus {
-        anyhow::bail!(
-            "fleet has no metrics format: each host's node_exporter serves its own (see loopwarden-metrics.timer)"
-        );
+    let (files, skipped) = snapshot_files(&args.snapshots)?;
+    let names = unique_names(files.iter().map(|c| host_name(&c.path)));
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let freshness = Freshness {
+        now,
+        stale_after: args.stale_after,
+    };
+    if let Some(name) = &args.host {
+        return one_host(&args, name, &files, &names, freshness);
     }
-    let files = snapshot_files(&args.snapshots)?;
-    let fleet = Fleet::assemble(audit_all(&files));
-    let text = match &args.host {
-        Some(name) => {
-            let host = fleet.host(name).with_context(|| {
-                format!("no host {name:?} in the fleet (hosts are named after their snapshot files)")
-            })?;
-            let report = host.report.as_ref().with_context(|| {
-                format!(
-                    "host {name:?} has no report: {}",
-                    host.error.as_deref().unwrap_or("its snapshot was not usable")
-                )
-            })?;
-            match format {
-                Format::Json => json::render(report).context("cannot serialise the report as JSON")?,
-                Format::Html => html::render(report),
-                Format::Human | Format::Prometheus => human::render(report, args.output.color()),
-            }
+    let (fleet, stamps) = audit_all(&files, &names, freshness, skipped);
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    // The second pass for the formats that carry every host's report: one at a time, checked to
+    // be the snapshot the summary was made of.
+    let report_of = |host: &FleetHost| -> Result<Report, String> {
+        let i = *index.get(host.name.as_str()).ok_or("not in this run")?;
+        let c = &files[i];
+        let (facts, stamp) = snapshot::load_regular(&c.path, c.follow).map_err(|e| format!("{e:#}"))?;
+        if Some(stamp) != stamps[i] {
+            return Err(format!(
+                "{} changed while the fleet was audited: run again",
+                c.path.display()
+            ));
         }
-        None => match format {
-            Format::Json => super::output::to_json(&fleet, "fleet")?,
-            Format::Html => html::render_fleet(&fleet),
-            Format::Human | Format::Prometheus => {
-                let given: Vec<String> = args.snapshots.iter().map(|p| p.display().to_string()).collect();
-                fleet_human::render(&fleet, &format!("loopwarden fleet {} --host HOST", given.join(" ")))
-            }
-        },
+        Ok(loopwarden_core::audit(&facts))
     };
-    args.output.emit(&text)?;
-    let failing = match &args.host {
-        Some(name) => fleet.host(name).is_some_and(|h| h.failing(args.fail_on)),
-        None => fleet.failing(args.fail_on),
-    };
-    Ok(if failing {
+    match args.output.format() {
+        PageFormat::Json => args.output.emit_with(|out| fleet_json::write(out, &fleet, report_of))?,
+        PageFormat::Html => args.output.emit_with(|out| html::write_fleet(out, &fleet, report_of))?,
+        PageFormat::Human => {
+            let given: Vec<String> = args.snapshots.iter().map(|p| p.display().to_string()).collect();
+            args.output.emit(&fleet_human::render(
+                &fleet,
+                &format!("loopwarden fleet {} --host HOST", given.join(" ")),
+            ))?
+        }
+    }
+    Ok(exit(fleet.failing(args.fail_on.threshold())))
+}
+
+fn exit(failing: bool) -> u8 {
+    if failing {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_CLEAN
-    })
+    }
 }
 
-/// The snapshot files named on the command line: files as given, directories' `*.json` files
-/// (not hidden ones, not in subdirectories), in name order. A path that does not exist is an
-/// error (a typo); a file that cannot be read or parsed is an unusable host.
-fn snapshot_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// `--host NAME`: only that host's snapshot is read, and its whole report printed.
+fn one_host(
+    args: &Args,
+    name: &str,
+    files: &[Candidate],
+    names: &[String],
+    freshness: Freshness,
+) -> anyhow::Result<u8> {
+    let i = names
+        .iter()
+        .position(|n| n == name)
+        .with_context(|| format!("no host {name:?} in the fleet (hosts are named after their snapshot files)"))?;
+    let c = &files[i];
+    let (facts, _) =
+        snapshot::load_regular(&c.path, c.follow).with_context(|| format!("host {name:?} has no report"))?;
+    let report = loopwarden_core::audit(&facts);
+    let host = FleetHost::summarize(
+        name.to_string(),
+        c.path.display().to_string(),
+        Ok((&report, facts.host.collected_at)),
+        freshness,
+    );
+    if host.stale {
+        eprintln!(
+            "loopwarden: warning: {name}'s snapshot is stale ({}): it says what the host was, not what it is",
+            fleet_human::age(&host)
+        );
+    }
+    let text = match args.output.format() {
+        PageFormat::Json => json::render(&report).context("cannot serialise the report as JSON")?,
+        PageFormat::Html => html::render(&report),
+        PageFormat::Human => human::render(&report, args.output.color()),
+    };
+    args.output.emit(&text)?;
+    Ok(exit(host.failing(args.fail_on.threshold())))
+}
+
+/// The snapshot files named on the command line: files as given (a symbolic link followed),
+/// directories' `*.json` regular files (not hidden ones, not in subdirectories), in name order.
+/// What a directory holds under a snapshot's name but is not a regular file — a symbolic link
+/// (which could lead anywhere), a FIFO (which would block the read), a socket, a device — is
+/// skipped and said. A path that does not exist is an error (a typo).
+fn snapshot_files(given: &[PathBuf]) -> anyhow::Result<(Vec<Candidate>, Vec<Skipped>)> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in given {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+        let meta = std::fs::metadata(path).with_context(|| format!("no snapshot or directory {}", path.display()))?;
+        if meta.is_dir() {
+            let mut found: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(path)
                 .with_context(|| format!("cannot list {}", path.display()))?
                 .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| e.path())
-                .filter(|p| {
+                .filter_map(|e| e.file_type().ok().map(|t| (e.path(), t)))
+                .filter(|(p, _)| {
                     p.extension().is_some_and(|x| x == "json")
                         && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
                 })
                 .collect();
-            found.sort();
-            files.extend(found);
-        } else if path.exists() {
-            files.push(path.clone());
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            for (p, t) in found {
+                match kind_not_read(t) {
+                    None => files.push(Candidate { path: p, follow: false }),
+                    Some(reason) => skipped.push(Skipped {
+                        path: p.display().to_string(),
+                        reason: reason.to_string(),
+                    }),
+                }
+            }
         } else {
-            anyhow::bail!("no snapshot or directory {}", path.display());
+            files.push(Candidate {
+                path: path.clone(),
+                follow: true,
+            });
         }
         if files.len() > MAX_SNAPSHOTS {
             anyhow::bail!("more than {MAX_SNAPSHOTS} snapshots: refused");
         }
     }
     if files.is_empty() {
-        anyhow::bail!("no snapshot found in {}", shown_paths(given));
+        let why = match skipped.len() {
+            0 => String::new(),
+            n => format!(
+                " ({n} not read: {})",
+                skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.path, s.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        anyhow::bail!("no snapshot found in {}{why}", shown_paths(given));
     }
-    Ok(files)
+    Ok((files, skipped))
+}
+
+/// Why a directory entry named like a snapshot is not read, `None` for a regular file.
+fn kind_not_read(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_symlink() {
+        Some("a symbolic link: not followed in a directory (name the file itself to read it)")
+    } else if t.is_fifo() {
+        Some("a FIFO, not a snapshot file: not opened")
+    } else if t.is_socket() {
+        Some("a socket, not a snapshot file")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("a device, not a snapshot file: not opened")
+    } else if t.is_dir() {
+        Some("a directory (subdirectories are not searched)")
+    } else {
+        Some("not a regular file")
+    }
 }
 
 fn shown_paths(paths: &[PathBuf]) -> String {
@@ -135,11 +257,18 @@ fn shown_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Reads and audits every snapshot, on as many threads as there are cores; only one snapshot
-/// per thread is in memory at a time (a report is much smaller than its facts).
-fn audit_all(files: &[PathBuf]) -> Vec<FleetHost> {
+/// Reads and audits every snapshot, on as many threads as there are cores, one snapshot per
+/// thread at a time; each host's summary goes into the fleet and its report is dropped. Returns
+/// the fleet and each file's stamp (`None`: not usable), for the second pass.
+fn audit_all(
+    files: &[Candidate],
+    names: &[String],
+    freshness: Freshness,
+    skipped: Vec<Skipped>,
+) -> (Fleet, Vec<Option<Stamp>>) {
     let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<FleetHost>> = Mutex::new(Vec::with_capacity(files.len()));
+    let builder = Mutex::new(FleetBuilder::new(freshness));
+    let stamps: Mutex<Vec<Option<Stamp>>> = Mutex::new(vec![None; files.len()]);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
@@ -147,20 +276,45 @@ fn audit_all(files: &[PathBuf]) -> Vec<FleetHost> {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = files.get(i) else { break };
-                let snapshot = super::snapshot::load(path).map_err(|e| format!("{e:#}"));
-                let host = FleetHost::audit(host_name(path), path.display().to_string(), snapshot);
-                if let Ok(mut done) = done.lock() {
-                    done.push(host);
+                let Some(c) = files.get(i) else { break };
+                let loaded = snapshot::load_regular(&c.path, c.follow).map_err(|e| format!("{e:#}"));
+                let audited =
+                    loaded.map(|(facts, stamp)| (loopwarden_core::audit(&facts), facts.host.collected_at, stamp));
+                if let Ok((_, _, stamp)) = &audited {
+                    if let Ok(mut s) = stamps.lock() {
+                        s[i] = Some(*stamp);
+                    }
+                }
+                let summary = audited.as_ref().map(|(r, at, _)| (r, *at)).map_err(Clone::clone);
+                if let Ok(mut b) = builder.lock() {
+                    b.add(names[i].clone(), c.path.display().to_string(), summary);
                 }
             });
         }
     });
-    done.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    let builder = builder.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let stamps = stamps.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    (builder.finish(skipped), stamps)
 }
 
 /// A host's fleet name: its snapshot's file name without `.json`.
 fn host_name(path: &Path) -> String {
     path.file_stem()
         .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_take_units_and_refuse_nonsense() {
+        assert_eq!(parse_age("90"), Ok(90));
+        assert_eq!(parse_age("90m"), Ok(5400));
+        assert_eq!(parse_age("36h"), Ok(129_600));
+        assert_eq!(parse_age("2d"), Ok(172_800));
+        assert_eq!(parse_age("1w"), Ok(604_800));
+        assert!(parse_age("soon").is_err() && parse_age("3y").is_err() && parse_age("").is_err());
+        assert!(parse_age("99999999999999999999w").is_err());
+    }
 }

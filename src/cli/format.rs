@@ -1,6 +1,8 @@
-//! The output options of the reporting verbs: `--format human|json|html|prometheus` (`--json`
-//! is `--format json`) and `--out FILE`, and the rendering of an audit report in each format.
-//! Verbs take [`Output`] with `#[command(flatten)]`.
+//! The output options of the reporting verbs: `--format FORMAT` (`--json` is `--format json`)
+//! and `--out FILE`, and the rendering of an audit report in each format. Each verb offers only
+//! the formats it writes: `audit` all four ([`Format`]), `prove` and `fleet` no metrics
+//! ([`PageFormat`]) — their `--help` and completions never offer what they would refuse. Verbs
+//! take [`Output`] with `#[command(flatten)]`.
 
 use super::output;
 use anyhow::Context;
@@ -22,30 +24,67 @@ pub enum Format {
     Prometheus,
 }
 
-/// Where and how a verb writes its report.
+/// The formats of the verbs that have no metrics of their own (`prove`, `fleet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PageFormat {
+    /// For a terminal.
+    Human,
+    /// For programs: the verb's JSON schema.
+    Json,
+    /// One self-contained page with a reachability map (no network needed to open it).
+    Html,
+}
+
+/// A verb's set of formats: which is human, which is JSON (`--json`), which writes metrics (a
+/// file node_exporter's user must read).
+pub trait Choice: clap::ValueEnum + Copy + Send + Sync + 'static {
+    /// The default.
+    const HUMAN: Self;
+    /// What `--json` means.
+    const JSON: Self;
+    /// Whether this format is node_exporter's.
+    fn is_metrics(self) -> bool;
+}
+
+impl Choice for Format {
+    const HUMAN: Format = Format::Human;
+    const JSON: Format = Format::Json;
+    fn is_metrics(self) -> bool {
+        self == Format::Prometheus
+    }
+}
+
+impl Choice for PageFormat {
+    const HUMAN: PageFormat = PageFormat::Human;
+    const JSON: PageFormat = PageFormat::Json;
+    fn is_metrics(self) -> bool {
+        false
+    }
+}
+
+/// Where and how a verb writes its report; `F` is the set of formats the verb offers.
 #[derive(Debug, clap::Args)]
-pub struct Output {
+pub struct Output<F: Choice> {
     /// Print JSON: the same as --format json.
     #[arg(long, conflicts_with = "format")]
     json: bool,
-    /// The report's format: human, json, html (a self-contained page with a reachability map)
-    /// or prometheus (node_exporter's textfile format).
+    /// The report's format (human unless told otherwise).
     #[arg(long, value_enum, value_name = "FORMAT")]
-    format: Option<Format>,
+    format: Option<F>,
     /// Write the report to FILE instead of standard output. The file is written beside FILE and
     /// renamed over it, so a reader never sees half of it; mode 0600 (it describes the host's
     /// weak spots), 0644 for prometheus (node_exporter reads it as its own user).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     out: Option<PathBuf>,
 }
 
-impl Output {
+impl<F: Choice> Output<F> {
     /// The chosen format (human unless told otherwise).
-    pub fn format(&self) -> Format {
+    pub fn format(&self) -> F {
         match (self.json, self.format) {
-            (true, _) => Format::Json,
+            (true, _) => F::JSON,
             (false, Some(f)) => f,
-            (false, None) => Format::Human,
+            (false, None) => F::HUMAN,
         }
     }
 
@@ -59,16 +98,24 @@ impl Output {
         self.out.is_none() && output::use_color()
     }
 
+    /// Writes what `write` produces to `--out` (atomically, mode as for [`Output::emit`]) or to
+    /// standard output, as it goes: a report made of many parts (a fleet) is never held whole.
+    pub fn emit_with(&self, write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+        match &self.out {
+            None => output::stream(write),
+            Some(path) => {
+                let mode = if self.format().is_metrics() { 0o644 } else { 0o600 };
+                output::write_atomic_with(path, mode, write)
+            }
+        }
+    }
+
     /// Writes the rendered report to `--out` (atomically) or to standard output.
     pub fn emit(&self, text: &str) -> anyhow::Result<()> {
         match &self.out {
             None => output::print(text),
             Some(path) => {
-                let mode = if self.format() == Format::Prometheus {
-                    0o644
-                } else {
-                    0o600
-                };
+                let mode = if self.format().is_metrics() { 0o644 } else { 0o600 };
                 let text = if text.ends_with('\n') {
                     text.to_string()
                 } else {

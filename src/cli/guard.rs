@@ -68,7 +68,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", required_unless_present_any = ["config", "status"], conflicts_with = "config")]
     to: Option<String>,
     /// Admit this user (name or uid); repeat for several.
-    #[arg(long = "allow-user", value_name = "USER")]
+    #[arg(long = "allow-user", value_name = "USER", value_hint = clap::ValueHint::Username)]
     allow_users: Vec<String>,
     /// Admit members of this group (name or gid); repeat for several.
     #[arg(long = "allow-group", value_name = "GROUP")]
@@ -77,11 +77,11 @@ pub struct Args {
     #[arg(long)]
     http: bool,
     /// With --http: also accept this Host (NAME means NAME with the front's port); repeatable.
-    #[arg(long = "allow-host", value_name = "HOST", requires = "http")]
+    #[arg(long = "allow-host", value_name = "HOST", value_hint = clap::ValueHint::Hostname, requires = "http")]
     allow_hosts: Vec<String>,
     /// With --http: also accept this Origin (scheme://host[:port]) for state-changing requests,
     /// WebSocket upgrades and preflights; repeatable.
-    #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_hint = clap::ValueHint::Url, requires = "http")]
     allow_origins: Vec<String>,
     /// With --http: tell the upstream who the proven local user is, in this header (not a
     /// hop-by-hop, framing or client-address header).
@@ -110,20 +110,20 @@ pub struct Args {
     #[arg(long, value_name = "MODE")]
     socket_mode: Option<String>,
     /// Unix front: the socket file's owner.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", value_hint = clap::ValueHint::Username)]
     socket_owner: Option<String>,
     /// Unix front: the socket file's group (and that of the directories the guard creates).
     #[arg(long, value_name = "GROUP")]
     socket_group: Option<String>,
     /// Read the fronts from a TOML file instead (re-read on SIGHUP).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     config: Option<PathBuf>,
     /// Instance name: names the status directory /run/loopwarden/guard/NAME and the log lines
     /// (a config file names itself: `name = …`, else its file name).
     #[arg(long, value_name = "NAME", conflicts_with = "config")]
     name: Option<String>,
     /// Publish the status in this directory instead (a config file says `status_dir = …`).
-    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, conflicts_with = "config")]
     status_dir: Option<PathBuf>,
     /// Seconds SIGTERM waits for open connections before closing them.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_DRAIN_TIMEOUT.as_secs())]

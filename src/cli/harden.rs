@@ -126,7 +126,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Plan for a snapshot saved by `loopwarden facts --out FILE` (print only).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["apply", "confirm", "check", "remove", "netns"])]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with_all = ["apply", "confirm", "check", "remove", "netns"])]
     facts: Option<PathBuf>,
     /// With --apply: keep the table and sysctls across reboots and firewall reloads (a sysctl.d
     /// drop-in and a systemd unit re-applied when nftables.service reloads). With a confirmation
@@ -136,7 +136,7 @@ pub struct Args {
     /// Install root for --persist, and where --apply, --check and --remove look for the
     /// persistent copy (for images and tests). An --apply without --persist updates a copy
     /// installed there, so that a reboot does not bring back an older table.
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, default_value = "/")]
     root: PathBuf,
     /// With --apply or --remove: replace or delete a `table inet loopwarden` that harden did not
     /// make (without it, such a table is left alone and the action refused).

@@ -11,11 +11,13 @@ mod guard;
 mod harden;
 mod harden_all;
 mod man;
+mod manual;
 mod netns_args;
 mod output;
 mod progress;
 mod prove;
 mod snapshot;
+mod threshold;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;

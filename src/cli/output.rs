@@ -48,20 +48,31 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     write_atomic(path, text, 0o600)
 }
 
-/// Writes `text` to `path` with `mode` from creation: it is written to a new file beside `path`
-/// (never one that exists, never through a symlink), then renamed over `path`, so neither a file
-/// someone else prepared nor a half-written one is ever left there — a reader (node_exporter's
-/// textfile collector, a browser) sees the old file or the new one, nothing in between.
+/// Writes `text` to `path` with `mode` from creation, as [`write_atomic_with`] does.
 pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
+    write_atomic_with(path, mode, |out| out.write_all(text.as_bytes()))
+}
+
+/// Writes what `write` produces to `path` with `mode` from creation, through a buffer (a large
+/// report is never held as text): it is written to a new file beside `path` (never one that
+/// exists, never through a symlink), then renamed over `path`, so neither a file someone else
+/// prepared nor a half-written one is ever left there — a reader (node_exporter's textfile
+/// collector, a browser) sees the old file or the new one, nothing in between.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     if let Some(stream) = existing_stream(path)? {
         // A device or a pipe (`--out /dev/null`, `/dev/stdout`, a FIFO) is written into, never
         // replaced: renaming over `/dev/null` would break it for the whole host.
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .open(&stream)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        return file
-            .write_all(text.as_bytes())
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+        return write(&mut out)
+            .and_then(|()| out.flush())
             .with_context(|| format!("cannot write {}", path.display()));
     }
     let name = path
@@ -76,7 +87,7 @@ pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
@@ -94,10 +105,13 @@ pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
             )
         })?;
     // The umask may have taken bits the reader needs (a 0644 metrics file under umask 077).
-    let result = file
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    let result = out
+        .get_ref()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .and_then(|()| file.write_all(text.as_bytes()))
-        .and_then(|()| file.sync_all())
+        .and_then(|()| write(&mut out))
+        .and_then(|()| out.flush())
+        .and_then(|()| out.get_ref().sync_all())
         .and_then(|()| std::fs::rename(&temp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);

@@ -1,7 +1,7 @@
 //! `loopwarden prove`: the lab — this host (or a snapshot, or a built-in scenario) replayed in
 //! throwaway namespaces, with the real attacks fired from a neighbour.
 
-use super::format::{self, Format};
+use super::format::{self, PageFormat};
 use super::output;
 use super::progress::Progress;
 use anyhow::Context;
@@ -26,16 +26,17 @@ use std::path::PathBuf;
 pub struct Args {
     /// --json, --format human|json|html, --out FILE. JSON is the attack matrix
     /// (loopwarden.proof/v1); html is the audit report with the lab's outcomes as proven paths
-    /// (as `audit --prove --format html` writes it).
+    /// (as `audit --prove --format html` writes it). No metrics: `loopwarden audit --prove
+    /// --format prometheus` writes the audit's, with the lab's outcomes.
     #[command(flatten)]
-    output: format::Output,
+    output: format::Output<PageFormat>,
     /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "netns"])]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with_all = ["scenario", "netns"])]
     facts: Option<PathBuf>,
-    /// Run a built-in demonstration without reading this host: kube-route-localnet,
-    /// docker-published-loopback, ntpd-ipv6-loopback, mapped-loopback-udp, hardened.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["netns", "all_netns"])]
+    /// Run a built-in demonstration without reading this host.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(scenario::names()),
+          conflicts_with_all = ["netns", "all_netns"])]
     scenario: Option<String>,
     #[command(flatten)]
     netns: super::netns_args::NetnsArgs,
@@ -64,22 +65,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         (None, Some(path)) => (super::snapshot::load(path)?, "snapshot".to_string()),
         (None, None) => (args.netns.collect_one(&progress)?, "host".to_string()),
     };
-    if args.output.format() == Format::Prometheus {
-        anyhow::bail!(
-            "prove has no metrics of its own: `loopwarden audit --prove --format prometheus` writes the audit's, with the lab's outcomes"
-        );
-    }
     let report = prove(&facts, source, &progress)?;
     progress.clear();
     let text = match args.output.format() {
-        Format::Json => output::to_json(&report, "proof")?,
-        Format::Html => {
-            let mut audit = loopwarden_core::audit(&facts);
-            audit.merge_active(report.findings(&facts));
-            audit.host.limits.extend(report.limits());
-            loopwarden_core::report::html::render(&audit)
-        }
-        Format::Human | Format::Prometheus => loopwarden_lab::render::human(&report, args.output.color()),
+        PageFormat::Json => output::to_json(&report, "proof")?,
+        PageFormat::Html => page(&facts, &report),
+        PageFormat::Human => loopwarden_lab::render::human(&report, args.output.color()),
     };
     args.output.emit(&text)?;
     if !report.controls_passed {
@@ -91,6 +82,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         super::EXIT_CLEAN
     })
+}
+
+/// The HTML page of a proof: the audit of what the lab mirrored with the lab's outcomes merged
+/// in, titled as the lab's (not an audit of this host), with the kernel the attacks ran on.
+fn page(facts: &HostFacts, proof: &ProofReport) -> String {
+    let mut audit = loopwarden_core::audit(facts);
+    audit.merge_active(proof.findings(facts));
+    audit.host.limits.extend(proof.limits());
+    audit.activity.push(loopwarden_lab::render::activity(proof));
+    // A scenario has no kernel of its own, and a snapshot's may not be this one: the page says
+    // which kernel decided the outcomes.
+    audit.host.kernel = match facts.host.kernel.as_str() {
+        "" => format!("{} (the lab's)", proof.kernel),
+        k if k == proof.kernel => k.to_string(),
+        k => format!("{k} (the lab ran on {})", proof.kernel),
+    };
+    let title = format!("loopwarden prove of {} ({})", facts.host.hostname, proof.source);
+    loopwarden_core::report::html::render_titled(&title, &audit)
 }
 
 /// Runs the lab, showing how far it is on `progress`.

@@ -13,6 +13,7 @@ pub fn audit(facts: &HostFacts) -> Report {
     let ctx = checks::Context::new(facts);
     let mut findings: Vec<Finding> = evaluate_all(&ctx).into_iter().flatten().collect();
     crate::spoof_drops::annotate(facts, &mut findings);
+    checks::no_loopback_antispoof::link(&mut findings);
     sort_findings(&mut findings);
     let services = ctx.into_services();
     Report {

@@ -4,7 +4,7 @@
 use crate::mirror::Mirror;
 use loopwarden_core::checks::CheckId;
 use loopwarden_core::facts::{HostFacts, Protocol};
-use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
+use loopwarden_core::report::{Attacker, Confidence, Finding, Reached, Severity, Status};
 use serde::Serialize;
 
 /// The schema tag of a serialised [`ProofReport`].
@@ -292,6 +292,11 @@ impl ProofReport {
                         .flat_map(|r| r.uncertain.iter().map(|u| format!("uncertain: {u}"))),
                 );
                 evidence.dedup();
+                let reaches = if service.is_none() {
+                    reached(&results)
+                } else {
+                    Vec::new()
+                };
                 if !facts.host.kernel.is_empty() && facts.host.kernel != self.kernel {
                     evidence.push(format!(
                         "the lab ran on kernel {}, the snapshot's host runs {}: outcomes are the lab kernel's",
@@ -316,8 +321,18 @@ impl ProofReport {
                             Some(family) => format!("{}: {title}", family.replace("ip", "IP")),
                             None => title.to_string(),
                         };
+                        let blind = results.iter().any(|r| r.outcome == Outcome::Blind);
                         match status {
                             Status::Open => title,
+                            // A blind SYN did get through to the socket: the path is not closed,
+                            // only the handshake (and so a loopback peer) is out of reach. Said
+                            // after the refutation, as every blocked title is, so that the
+                            // static title it quotes is never read as a claim.
+                            Status::Blocked if blind => format!(
+                                "refuted in the lab: {title} — for connections: a spoofed loopback source \
+                                 reached the socket only blind (its SYN-ACK went to loopback), so no \
+                                 connection with a loopback peer was made"
+                            ),
                             Status::Blocked => format!("refuted in the lab: {title}"),
                             Status::Unknown => format!("not established in the lab: {title}"),
                         }
@@ -326,10 +341,40 @@ impl ProofReport {
                     evidence,
                     fix: fix.into(),
                     subject: subject.map(str::to_string),
+                    reaches,
                 })
             })
             .collect()
     }
+}
+
+/// The services a host-wide finding's attacks got to, each open when an attack was delivered,
+/// unknown when one was uncertain, else blocked — the map draws the path to each. A NAT path
+/// ends at the address it published; the lab's own control listeners are not the host's.
+fn reached(results: &[&AttackResult]) -> Vec<Reached> {
+    let mut out: Vec<Reached> = Vec::new();
+    for r in results {
+        let service = match r.path {
+            Path::Nat => format!("{}:{}", r.protocol.as_str(), r.destination),
+            _ => r.received_by.clone().unwrap_or_else(|| r.service.clone()),
+        };
+        if service.starts_with("lab-control:") {
+            continue;
+        }
+        let status = if r.outcome.delivered() && r.uncertain.is_empty() {
+            Status::Open
+        } else if !r.uncertain.is_empty() {
+            Status::Unknown
+        } else {
+            Status::Blocked
+        };
+        match out.iter_mut().find(|x| x.service == service) {
+            Some(x) if status.rank() > x.status.rank() => x.status = status,
+            Some(_) => {}
+            None => out.push(Reached { service, status }),
+        }
+    }
+    out
 }
 
 /// Whether the snapshot has an inet socket with this service id.
@@ -438,6 +483,36 @@ mod tests {
             Status::Unknown
         );
         assert!(found.iter().all(|f| f.check.as_str() != "control.lan"));
+        // The host-wide finding names what each attack got to: the map draws its paths there.
+        let reached: Vec<(&str, Status)> = route.reaches.iter().map(|r| (r.service.as_str(), r.status)).collect();
+        assert_eq!(
+            reached,
+            [
+                ("tcp:127.0.0.1:10248", Status::Blocked),
+                ("udp:127.0.0.1:8125", Status::Open)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_blind_syn_is_refuted_for_connections_but_said_to_have_reached_the_socket() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let r = report(
+            vec![
+                row("control.lan", "tcp:0.0.0.0:10250", Outcome::Delivered),
+                row("ipv4.src-loopback", "tcp:0.0.0.0:10250", Outcome::Blind),
+            ],
+            true,
+        );
+        let found = r.findings(&facts);
+        let trust = found
+            .iter()
+            .find(|f| f.check == CheckId::NetLoopbackSourceTrust)
+            .unwrap();
+        assert_eq!(trust.status, Status::Blocked);
+        assert!(trust.title.contains("reached the socket only blind"), "{}", trust.title);
+        // Like every blocked title, it starts with the refutation.
+        assert!(trust.title.starts_with("refuted in the lab: "), "{}", trust.title);
     }
 
     #[test]

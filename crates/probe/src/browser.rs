@@ -239,6 +239,7 @@ pub fn judge(obs: &Observed, target: &Target) -> Vec<Finding> {
             evidence,
             fix: fix.into(),
             subject: None,
+            reaches: Vec::new(),
         }
     };
     let mut out = Vec::new();

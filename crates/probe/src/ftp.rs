@@ -317,6 +317,7 @@ fn finding(target: &Target, from_network: bool, outcome: Outcome, transcript: Ve
               login, or bind the server to loopback"
             .into(),
         subject: None,
+        reaches: Vec::new(),
     }
 }
 

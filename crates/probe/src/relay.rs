@@ -98,6 +98,7 @@ pub async fn probe(
                   and localhost), demand authentication, restrict its clients, or bind it to loopback"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

@@ -86,6 +86,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   otherwise restrict it in the firewall's input chain"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

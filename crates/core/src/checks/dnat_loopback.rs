@@ -12,7 +12,7 @@ use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::socket_label;
 use crate::firewall::questions::LoopbackNat;
 use crate::firewall::verdict::Decision;
-use crate::report::{Attacker, Confidence, Finding, Severity, Status};
+use crate::report::{Attacker, Confidence, Finding, Reached, Severity, Status};
 use std::net::IpAddr;
 
 /// Catalogue entry.
@@ -74,6 +74,25 @@ fn service(ctx: &Context, nat: &LoopbackNat) -> Option<String> {
         .map(|s| s.id.clone())
 }
 
+/// What a rule makes reachable when no listener of this host stands behind it: the loopback
+/// address and port it publishes (Docker style) or sends outside traffic to (kube-proxy/ECS
+/// style), as service ids (`tcp:127.0.0.1:8081`; both protocols when the rule names none).
+fn published(nat: &LoopbackNat) -> Vec<String> {
+    let (addr, port) = if nat.from_loopback { nat.matched } else { nat.to };
+    let (Some(addr), Some(port)) = (addr, port) else {
+        return Vec::new();
+    };
+    let protos: &[&str] = match nat.proto {
+        Some(6) => &["tcp"],
+        Some(17) => &["udp"],
+        _ => &["tcp", "udp"],
+    };
+    protos
+        .iter()
+        .map(|p| format!("{p}:{}", socket_label(addr, port)))
+        .collect()
+}
+
 fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
     let to = label(nat.to.0, nat.to.1);
     let (title, fix) = if nat.decision == Decision::Unknown && nat.to == (None, None) {
@@ -116,9 +135,18 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         Decision::Blocked => (Status::Blocked, Severity::High),
         Decision::Unknown => (Status::Unknown, Severity::High),
     };
+    let service = service(ctx, nat);
+    // Without a listener to name, the path still ends somewhere: at what the rule publishes.
+    let reaches = match &service {
+        Some(_) => Vec::new(),
+        None => published(nat)
+            .into_iter()
+            .map(|service| Reached { service, status })
+            .collect(),
+    };
     Finding {
         check: CHECK.spec.id,
-        service: service(ctx, nat),
+        service,
         attacker: Attacker::Lan,
         severity,
         status,
@@ -127,6 +155,7 @@ fn finding(ctx: &Context, nat: &LoopbackNat) -> Finding {
         evidence: nat.evidence.clone(),
         fix: fix.into(),
         subject: None,
+        reaches,
     }
 }
 
@@ -158,6 +187,14 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].status, Status::Blocked);
         assert!(found[0].service.is_none());
+        // No listener on this host: the path ends at the published address.
+        assert_eq!(
+            found[0].reaches,
+            [Reached {
+                service: "tcp:127.0.0.1:8080".into(),
+                status: Status::Blocked
+            }]
+        );
         assert!(
             found[0]
                 .evidence

@@ -281,6 +281,7 @@ mod tests {
             evidence: vec![],
             fix: "".into(),
             subject: None,
+            reaches: Vec::new(),
         }
     }
 

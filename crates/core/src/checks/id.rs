@@ -193,6 +193,7 @@ mod tests {
                 evidence: Vec::new(),
                 fix: Default::default(),
                 subject: None,
+                reaches: Vec::new(),
             };
             let json = serde_json::to_value(&finding).expect("a finding serialises");
             assert_eq!(json["check"], id.as_str(), "{id} is its dotted spelling in JSON");

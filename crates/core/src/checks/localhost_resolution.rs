@@ -35,6 +35,7 @@ fn finding(severity: Severity, status: Status, title: &'static str, evidence: Ve
               /etc/hosts, and list `files` before `dns` on the `hosts:` line of /etc/nsswitch.conf"
             .into(),
         subject: None,
+        reaches: Vec::new(),
     }
 }
 

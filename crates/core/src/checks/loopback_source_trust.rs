@@ -193,6 +193,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   clients need it; never grant trust by peer address alone"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

@@ -11,7 +11,7 @@ pub mod host;
 mod id;
 mod localhost_resolution;
 mod loopback_source_trust;
-mod no_loopback_antispoof;
+pub(crate) mod no_loopback_antispoof;
 mod port_squat;
 mod relay_forwarder;
 mod relay_proxy;

@@ -12,7 +12,7 @@ use crate::firewall::eval::{Packets, Reach};
 use crate::firewall::questions::{loopback, per_interface, summarize, worse, Firewall};
 use crate::firewall::ranges::all_addrs;
 use crate::firewall::verdict::{Decision, Leaf};
-use crate::report::{Attacker, Confidence, Finding, Severity, Status};
+use crate::report::{Attacker, Confidence, Finding, Reached, Severity, Status};
 
 /// Catalogue entry.
 pub const CHECK: Check = Check {
@@ -199,6 +199,62 @@ fn severity(ctx: &Context, v6: bool, dst: &Half, src: &Half) -> Severity {
     }
 }
 
+/// Links each family's finding to the services a missing anti-spoof drop leaves exposed: those
+/// the other LAN checks found a loopback-addressed path to in that family — route_localnet's
+/// loopback services and NAT-published addresses (IPv4), the wildcard UDP sockets a spoofed
+/// loopback source reaches (IPv4 for `0.0.0.0`, IPv6 for `[::]`), the loopback UDP services one
+/// spoofed datagram reaches. The firewall's answer and that path's each limit the other: a
+/// blocked one blocks, two open ones are open, anything else is unknown. A blocked anti-spoof
+/// finding (the firewall drops it all) links to nothing.
+pub(crate) fn link(findings: &mut [Finding]) {
+    let family_of = |service: &str| {
+        if service.starts_with("udp:[") || service.starts_with("tcp:[") {
+            "ipv6"
+        } else {
+            "ipv4"
+        }
+    };
+    let mut paths: Vec<(&'static str, Reached)> = Vec::new();
+    for f in findings.iter().filter(|f| f.attacker == Attacker::Lan) {
+        let own = f.service.iter().map(|s| Reached {
+            service: s.clone(),
+            status: f.status,
+        });
+        match f.check {
+            CheckId::NetRouteLocalnet | CheckId::NetDnatLoopback => {
+                paths.extend(f.reaches.iter().cloned().chain(own).map(|r| ("ipv4", r)));
+            }
+            CheckId::NetLoopbackSourceTrust | CheckId::ProtoUdpLoopback => {
+                paths.extend(own.map(|r| (family_of(&r.service), r)));
+            }
+            _ => {}
+        }
+    }
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.check == CHECK.spec.id && f.status != Status::Blocked)
+    {
+        let family = f.subject.as_deref().unwrap_or_default();
+        for (_, path) in paths.iter().filter(|(fam, _)| *fam == family) {
+            let status = match (f.status, path.status) {
+                (Status::Blocked, _) | (_, Status::Blocked) => Status::Blocked,
+                (Status::Open, Status::Open) => Status::Open,
+                _ => Status::Unknown,
+            };
+            let reached = Reached {
+                service: path.service.clone(),
+                status,
+            };
+            match f.reaches.iter_mut().find(|r| r.service == reached.service) {
+                // Two paths to one service: the more open answer stands.
+                Some(old) if status.rank() > old.status.rank() => *old = reached,
+                Some(_) => {}
+                None => f.reaches.push(reached),
+            }
+        }
+    }
+}
+
 /// One family's finding; its subject (`ipv4`/`ipv6`) lets the lab's evidence find it.
 fn finding(v6: bool, status: Status, severity: Severity, title: String, evidence: Vec<String>) -> Finding {
     Finding {
@@ -212,6 +268,7 @@ fn finding(v6: bool, status: Status, severity: Severity, title: String, evidence
         evidence,
         fix: FIX.into(),
         subject: Some(if v6 { "ipv6" } else { "ipv4" }.to_string()),
+        reaches: Vec::new(),
     }
 }
 

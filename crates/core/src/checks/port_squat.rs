@@ -136,6 +136,7 @@ fn finding(socket: &InetSocket, id: String, free_label: &str, (v6, maps): (bool,
         )
         .into(),
         subject: None,
+        reaches: Vec::new(),
     }
 }
 

@@ -155,6 +155,7 @@ fn judge(all: &Listeners, process: &Process, forward: &Forward) -> Option<Findin
         evidence,
         fix: fix(forward.tool).into(),
         subject: None,
+        reaches: Vec::new(),
     })
 }
 

@@ -81,6 +81,7 @@ fn unread(facts: &HostFacts, listeners: &Listeners) -> Vec<Finding> {
                       read, or check its upstreams by hand"
                     .into(),
                 subject: None,
+                reaches: Vec::new(),
             });
         }
     }
@@ -155,6 +156,7 @@ fn add(listeners: &Listeners, p: Published, out: &mut Vec<Finding>) {
               rule) or put authentication in front; do not rely on the upstream's own Host or peer checks"
             .into(),
         subject: None,
+        reaches: Vec::new(),
     });
 }
 

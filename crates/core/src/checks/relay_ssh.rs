@@ -92,6 +92,7 @@ fn unknown(listeners: &Listeners, pid: u32, why: String) -> Finding {
               PermitOpen"
             .into(),
         subject: None,
+        reaches: Vec::new(),
     }
 }
 
@@ -179,6 +180,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   host:port pairs"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

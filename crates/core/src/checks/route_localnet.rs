@@ -8,7 +8,7 @@ use crate::firewall::questions::{fold, loopback, per_interface};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
 use crate::inventory::is_inet_service;
-use crate::report::{shown, Attacker, Confidence, Finding, Severity, Status};
+use crate::report::{shown, Attacker, Confidence, Finding, Reached, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Catalogue entry.
@@ -45,6 +45,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 evidence: vec![missing.describe(&ctx.facts.sysctls)],
                 fix: FIX.into(),
                 subject: None,
+                reaches: Vec::new(),
             }]
         }
     };
@@ -84,6 +85,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     if ctx.facts.sysctls.ipv4_conf("default", "route_localnet") == Some(1) {
         evidence.push("net.ipv4.conf.default.route_localnet = 1: new interfaces inherit it".into());
     }
+    let reaches = services.reached();
     evidence.extend(services.example);
     // Whatever the current services: does any loopback-addressed packet get in at all?
     let any_port = firewall_status(ctx, &names, &mut evidence);
@@ -122,6 +124,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         evidence,
         fix: FIX.into(),
         subject: None,
+        reaches,
     }]
 }
 
@@ -166,6 +169,26 @@ struct Reach<'c> {
 }
 
 impl<'c> Reach<'c> {
+    /// Every service the neighbour's packets were asked about, with how they fare: what the
+    /// report's map draws the path to.
+    fn reached(&self) -> Vec<Reached> {
+        let with = |ids: &[&str], status: Status| {
+            ids.iter()
+                .map(|id| Reached {
+                    service: id.to_string(),
+                    status,
+                })
+                .collect::<Vec<_>>()
+        };
+        [
+            with(&self.open, Status::Open),
+            with(&self.wildcard_open, Status::Open),
+            with(&self.unknown, Status::Unknown),
+            with(&self.blocked, Status::Blocked),
+        ]
+        .concat()
+    }
+
     /// Asked on the classes of interfaces that hold one of `names` (those with route_localnet).
     fn of(ctx: &'c Context, names: &[&str]) -> Reach<'c> {
         let mut reach = Reach {
@@ -312,6 +335,14 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.contains("tcp:127.0.0.1:7001") && !e.contains("7002")));
+        // The map draws the path to the service it reaches, not to the host.
+        assert_eq!(
+            found[0].reaches,
+            [Reached {
+                service: "tcp:127.0.0.1:7001".into(),
+                status: found[0].status
+            }]
+        );
     }
 
     #[test]
@@ -422,6 +453,14 @@ mod tests {
             !f.evidence.iter().any(|e| e.contains("reaches from there")),
             "{:#?}",
             f.evidence
+        );
+        let reached: Vec<(&str, Status)> = f.reaches.iter().map(|r| (r.service.as_str(), r.status)).collect();
+        assert_eq!(
+            reached,
+            [
+                ("tcp:127.0.0.1:9000", Status::Blocked),
+                ("udp:127.0.0.1:9001", Status::Blocked)
+            ]
         );
     }
 }

@@ -86,6 +86,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 Protocol::Udp => FIX_UDP.into(),
             },
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

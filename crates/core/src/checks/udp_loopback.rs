@@ -111,6 +111,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   the service to a Unix socket"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

@@ -61,6 +61,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   connection (containerd fixed CVE-2020-15257 by moving to path sockets)"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

@@ -167,6 +167,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                   the socket mode alone is not enough on every system"
                 .into(),
             subject: None,
+            reaches: Vec::new(),
         });
     }
     out

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// The `PATH` every program is given (and listing tools are looked up on).
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// How many lines of stderr a message quotes.
+const STDERR_LINES: usize = 20;
 /// How much of stderr is kept: enough for any error message.
 const MAX_STDERR: usize = 64 * 1024;
 /// How long the pipes are still read after the child exited, for output that a grandchild
@@ -118,14 +120,21 @@ impl Output {
         self.stdout_len > self.stdout.len() as u64
     }
 
-    /// The first non-empty line of stderr, or `no message`.
-    pub fn stderr_line(&self) -> String {
-        String::from_utf8_lossy(&self.stderr)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("no message")
-            .to_string()
+    /// What the program said on stderr, whole: its non-empty lines joined with ` / ` (at most
+    /// twenty, then how many more), or `no message`. The whole of it, because the
+    /// first line is often not the error: `nginx -t` says "syntax is ok" before the `[emerg]`
+    /// line that says why the test failed.
+    pub fn stderr_text(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        if lines.is_empty() {
+            return "no message".to_string();
+        }
+        let mut out = lines[..lines.len().min(STDERR_LINES)].join(" / ");
+        if lines.len() > STDERR_LINES {
+            out.push_str(&format!(" / … {} more line(s)", lines.len() - STDERR_LINES));
+        }
+        out
     }
 }
 
@@ -509,7 +518,40 @@ mod tests {
         assert!(matches!(missing, Err(RunError::NotFound)), "{missing:?}");
         let failed = sh("echo oops >&2; exit 3", Duration::from_secs(5), 1024).expect("runs");
         assert_eq!(failed.status.code(), Some(3));
-        assert_eq!(failed.stderr_line(), "oops");
+        assert_eq!(failed.stderr_text(), "oops");
+    }
+
+    #[test]
+    fn the_whole_stderr_is_quoted_not_its_first_line() {
+        // What Debian 12's nginx 1.22.1 printed for `nginx -T` with / remounted read-only
+        // (ProtectSystem=strict): the first line says the syntax is ok, the error comes second.
+        let captured = [
+            "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok",
+            "2026/11/29 18:26:44 [emerg] 5893#5893: open() \"/run/nginx.pid\" failed (30: Read-only file system)",
+            "",
+            "nginx: configuration file /etc/nginx/nginx.conf test failed",
+        ];
+        let script: Vec<String> = captured.iter().map(|l| format!("echo '{l}' >&2")).collect();
+        let failed = sh(&format!("{}; exit 1", script.join("; ")), Duration::from_secs(5), 1024).expect("runs");
+        assert_eq!(
+            failed.stderr_text(),
+            "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok / \
+             2026/11/29 18:26:44 [emerg] 5893#5893: open() \"/run/nginx.pid\" failed (30: Read-only file system) / \
+             nginx: configuration file /etc/nginx/nginx.conf test failed"
+        );
+        let chatty = sh(
+            "for i in $(seq 30); do echo line $i >&2; done; exit 1",
+            Duration::from_secs(5),
+            1024,
+        )
+        .expect("runs");
+        assert!(
+            chatty.stderr_text().ends_with("line 20 / … 10 more line(s)"),
+            "{}",
+            chatty.stderr_text()
+        );
+        let silent = sh("exit 1", Duration::from_secs(5), 1024).expect("runs");
+        assert_eq!(silent.stderr_text(), "no message");
     }
 
     #[test]

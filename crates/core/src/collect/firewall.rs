@@ -184,7 +184,7 @@ fn run(binary: &str, args: &[&str]) -> Result<String, ListError> {
     if !out.status.success() {
         return Err(ListError::Failed(
             line,
-            format!("{} ({})", out.stderr_line(), out.status),
+            format!("{} ({})", out.stderr_text(), out.status),
         ));
     }
     if out.truncated() {

@@ -249,7 +249,7 @@ impl Asker<'_> {
         let out = match outcome {
             Ok(out) if out.status.success() => out,
             Ok(out) => {
-                self.limit(kind, format!("{what}: {}: {}", out.status, out.stderr_line()));
+                self.limit(kind, format!("{what}: {}: {}", out.status, out.stderr_text()));
                 return None;
             }
             Err(e) => {

@@ -109,6 +109,7 @@ mod tests {
                 evidence: vec![],
                 fix: "f".into(),
                 subject: None,
+                reaches: Vec::new(),
             },
         };
         let json = serde_json::to_value(&finding).expect("serialises");

@@ -2,6 +2,7 @@
 //! (`human`, `host_human`) and machines (`json`, `prometheus`).
 
 pub mod fleet_human;
+pub mod fleet_json;
 mod host;
 pub mod host_human;
 pub mod html;

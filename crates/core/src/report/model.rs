@@ -117,6 +117,15 @@ impl Status {
         }
     }
 
+    /// How open, for ordering worst first: open 2, unknown 1 (never safe), blocked 0.
+    pub fn rank(self) -> u8 {
+        match self {
+            Status::Open => 2,
+            Status::Unknown => 1,
+            Status::Blocked => 0,
+        }
+    }
+
     /// The status of a path that is usable when any of `parts` is: open when one is open, else
     /// unknown when one is unknown, blocked only when every part is blocked; `None` without
     /// parts. (The derived order sorts for display — Open, Blocked, Unknown — and its minimum
@@ -244,6 +253,33 @@ pub struct Finding {
     /// a finding's identity for [`Report::merge_active`]; omitted from JSON when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// For a finding about the whole host (`service` null): the services its path reaches, each
+    /// with its own status — route_localnet's loopback services, the address a NAT rule
+    /// publishes, what the lab's attacks got to — so that the map draws the path to them rather
+    /// than to the host. Omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches: Vec<Reached>,
+}
+
+/// A service a host-wide finding's path reaches, and whether the path gets through to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reached {
+    /// The service id (as in `services[]`; an address a NAT rule publishes may have no service).
+    pub service: String,
+    /// Whether the path reaches it: `open`, `blocked` or `unknown`.
+    pub status: Status,
+}
+
+/// Adds `new` to `into`, service by service, as [`Report::merge_active`] merges findings: an
+/// established answer (open or blocked) replaces the old one, an `unknown` never weakens one.
+pub fn merge_reaches(into: &mut Vec<Reached>, new: Vec<Reached>) {
+    for r in new {
+        match into.iter_mut().find(|old| old.service == r.service) {
+            Some(old) if r.status != Status::Unknown => old.status = r.status,
+            Some(_) => {}
+            None => into.push(r),
+        }
+    }
 }
 
 /// Identity of the audited host, as the report shows it.
@@ -320,6 +356,7 @@ impl Report {
                         old.severity = old.severity.max(new.severity);
                     }
                     old.evidence.extend(new.evidence);
+                    merge_reaches(&mut old.reaches, new.reaches);
                 }
                 None => {
                     index.insert(key, self.findings.len());
@@ -396,6 +433,7 @@ mod tests {
             evidence: vec![format!("{subject} {confidence:?}")],
             fix: Default::default(),
             subject: Some(subject.into()),
+            reaches: Vec::new(),
         };
         let mut report = report_of(vec![
             finding("ipv4", Status::Open, Confidence::Inspected),
@@ -425,6 +463,7 @@ mod tests {
             evidence: vec![title.into()],
             fix: Default::default(),
             subject: None,
+            reaches: Vec::new(),
         };
         let mut report = report_of(vec![finding(Status::Open, Confidence::Inspected, "inspected")]);
         report.merge_active(vec![finding(Status::Unknown, Confidence::Proven, "lab could not tell")]);
@@ -455,6 +494,7 @@ mod tests {
             evidence: vec![],
             fix: Default::default(),
             subject: None,
+            reaches: Vec::new(),
         };
         let report = report_of(vec![finding(Status::Blocked), finding(Status::Unknown)]);
         assert_eq!(report.failing(Severity::Low).count(), 1);

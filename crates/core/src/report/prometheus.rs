@@ -2,19 +2,27 @@
 //! collector reads: every series once, no timestamps (the collector refuses them), values that
 //! let an alert say "a path opened" without parsing the report.
 //!
-//! - `loopwarden_findings{check,severity,status}`: how many findings of each kind;
-//! - `loopwarden_findings_failing{threshold}`: findings that count against each severity
-//!   threshold (open or unknown, at or above it) — what `--fail-on` would count;
+//! Every series carries the audited network namespace as its first label, `netns`, so that the
+//! files of several namespaces (or hosts) in one textfile directory never hold the same series —
+//! node_exporter drops every file of a scrape that repeats one. Every count is a gauge (it goes
+//! down when a path closes); statuses, severities, scopes and checks are labels whose values are
+//! the schema's fixed sets, each present with its zero, so that a series never vanishes:
+//!
+//! - `loopwarden_findings{check,status}`: findings of each check with each status (`open`,
+//!   `unknown`, `blocked` — never summed: an unknown path is neither open nor closed);
+//! - `loopwarden_findings_by_severity{severity,status}`: the same findings by severity;
+//! - `loopwarden_findings_failing{threshold}`: what `--fail-on THRESHOLD` counts — findings at or
+//!   above it whose status is open or unknown;
 //! - `loopwarden_services{scope}`: local services by how they are bound;
-//! - `loopwarden_limits`: what the audit could not see (non-zero deserves a look);
+//! - `loopwarden_limits`, `loopwarden_privileged`: what the audit could not see;
 //! - `loopwarden_audit_duration_seconds`, `loopwarden_audit_timestamp_seconds`: the run itself;
-//! - `loopwarden_info{version,netns}`: constant 1, carrying the labels.
+//! - `loopwarden_info{version}`: constant 1, carrying the version.
 //!
 //! Extra families (the harden table's drop counters) are passed in by the caller as
-//! [`Family`]s, so that this renderer stays about the format.
+//! [`Family`]s, so that this renderer stays about the format; they get the `netns` label too.
 
 use super::{Report, Scope, Severity, Status};
-use std::collections::BTreeMap;
+use crate::checks::CheckId;
 use std::fmt::Write;
 
 /// One metric family: a name, its help and type, and its series (label pairs → value).
@@ -41,99 +49,125 @@ pub struct RunInfo {
 
 /// Renders `report` (and `extra` families) in the text exposition format.
 pub fn render(report: &Report, run: RunInfo, extra: &[Family]) -> String {
-    let mut families = vec![findings(report), failing(report), services(report)];
+    let mut families = vec![findings(report), by_severity(report), failing(report), services(report)];
     families.push(single(
         "loopwarden_limits",
-        "What the audit could not see (unprivileged run, missing tools …): each is a limit line of the report.",
-        "gauge",
+        "Number of limit lines in the report: things the audit could not see (an unprivileged run, a \
+         firewall or a daemon's configuration that could not be read). Above 0, findings may be missing.",
         report.host.limits.len() as f64,
     ));
     families.push(single(
+        "loopwarden_privileged",
+        "1 when the audit saw every socket's owner (root), 0 when it ran unprivileged and saw only part.",
+        if report.host.privileged { 1.0 } else { 0.0 },
+    ));
+    families.push(single(
         "loopwarden_audit_duration_seconds",
-        "How long the audit took.",
-        "gauge",
+        "How long the audit that wrote this file took, in seconds.",
         run.duration_seconds,
     ));
     families.push(single(
         "loopwarden_audit_timestamp_seconds",
-        "When the audit finished, seconds since the Unix epoch.",
-        "gauge",
+        "When the audit that wrote this file finished, in seconds since the Unix epoch (alert when it stops moving).",
         run.finished_at,
     ));
     families.push(Family {
         name: "loopwarden_info".into(),
-        help: "Constant 1; the labels say which loopwarden audited which network namespace.".into(),
+        help: "Constant 1; the version label says which loopwarden wrote this file.".into(),
         kind: "gauge",
-        series: vec![(
-            vec![
-                ("version".into(), report.tool_version.clone()),
-                ("netns".into(), report.host.netns.clone()),
-            ],
-            1.0,
-        )],
+        series: vec![(vec![("version".into(), report.tool_version.clone())], 1.0)],
     });
     families.extend(extra.iter().cloned());
+    let netns = report.host.netns.clone();
     let mut out = String::new();
-    for family in &families {
+    for family in &mut families {
+        for (labels, _) in &mut family.series {
+            labels.insert(0, ("netns".into(), netns.clone()));
+        }
         write_family(&mut out, family);
     }
     out
 }
 
-fn single(name: &str, help: &str, kind: &'static str, value: f64) -> Family {
+/// A family of one unlabelled gauge (the `netns` label is added to every series).
+fn single(name: &str, help: &str, value: f64) -> Family {
     Family {
         name: name.into(),
         help: help.into(),
-        kind,
+        kind: "gauge",
         series: vec![(Vec::new(), value)],
     }
 }
 
-/// Findings counted by check, severity and status; every check appears with each status it can
-/// have (zero when none), so that a series does not vanish when a path closes.
+/// Every status, in the order the series are written.
+const STATUSES: [Status; 3] = [Status::Open, Status::Unknown, Status::Blocked];
+
+/// Findings counted by check and status: every check of the catalogue with every status (zero
+/// when none), so that a series does not vanish when a path closes.
 fn findings(report: &Report) -> Family {
-    let mut counts: BTreeMap<(String, &'static str, &'static str), f64> = BTreeMap::new();
-    for f in &report.findings {
-        *counts
-            .entry((f.check.to_string(), f.severity.as_str(), f.status.as_str()))
-            .or_insert(0.0) += 1.0;
-    }
-    for spec in crate::checks::ALL.iter().map(|c| c.spec) {
-        for status in [Status::Open, Status::Unknown] {
-            let seen = counts
-                .keys()
-                .any(|(check, _, s)| *check == spec.id.as_str() && *s == status.as_str());
-            if !seen {
-                counts.insert((spec.id.to_string(), "none", status.as_str()), 0.0);
-            }
+    let mut series = Vec::new();
+    for id in CheckId::ALL {
+        for status in STATUSES {
+            let n = report
+                .findings
+                .iter()
+                .filter(|f| f.check == *id && f.status == status)
+                .count();
+            series.push((
+                vec![
+                    ("check".into(), id.as_str().to_string()),
+                    ("status".into(), status.as_str().to_string()),
+                ],
+                n as f64,
+            ));
         }
     }
     Family {
         name: "loopwarden_findings".into(),
-        help: "Findings of the last audit by check id, severity and status (open, unknown, blocked); \
-               severity \"none\" holds the zero of a check without findings."
+        help: "Findings of the last audit by check id and status: open (the path exists), unknown (could not \
+               be decided: not safe) or blocked (a rule or setting stops it). Each status is counted on its own."
             .into(),
         kind: "gauge",
-        series: counts
-            .into_iter()
-            .map(|((check, severity, status), n)| {
-                (
-                    vec![
-                        ("check".into(), check),
-                        ("severity".into(), severity.into()),
-                        ("status".into(), status.into()),
-                    ],
-                    n,
-                )
-            })
-            .collect(),
+        series,
+    }
+}
+
+/// Findings counted by severity and status, every pair present.
+fn by_severity(report: &Report) -> Family {
+    let mut series = Vec::new();
+    for severity in Severity::ALL {
+        for status in STATUSES {
+            let n = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity && f.status == status)
+                .count();
+            series.push((
+                vec![
+                    ("severity".into(), severity.as_str().to_string()),
+                    ("status".into(), status.as_str().to_string()),
+                ],
+                n as f64,
+            ));
+        }
+    }
+    Family {
+        name: "loopwarden_findings_by_severity".into(),
+        help: "Findings of the last audit by severity (info, low, medium, high, critical) and status (open, \
+               unknown, blocked)."
+            .into(),
+        kind: "gauge",
+        series,
     }
 }
 
 fn failing(report: &Report) -> Family {
     Family {
         name: "loopwarden_findings_failing".into(),
-        help: "Findings open or unknown at or above each severity threshold (what --fail-on counts).".into(),
+        help: "Findings that make `loopwarden audit --fail-on THRESHOLD` exit 1: severity at or above the \
+               threshold and status open or unknown (an unknown path is never counted as safe); blocked ones \
+               are not counted."
+            .into(),
         kind: "gauge",
         series: Severity::ALL
             .iter()
@@ -157,7 +191,9 @@ fn services(report: &Report) -> Family {
     ];
     Family {
         name: "loopwarden_services".into(),
-        help: "Local services by how they are bound.".into(),
+        help: "Local services (listening TCP, bound UDP, named Unix sockets) by how they are bound: loopback, \
+               wildcard, address, unix-path, unix-abstract."
+            .into(),
         kind: "gauge",
         series: scopes
             .iter()
@@ -210,10 +246,14 @@ fn escape_label(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_series_is_unique_and_hostile_labels_stay_on_their_line() {
+    const RUN: RunInfo = RunInfo {
+        duration_seconds: 0.25,
+        finished_at: 1_800_000_000.0,
+    };
+
+    fn exposed(netns: &str) -> Report {
         let mut facts = crate::checks::test_facts::base();
-        facts.host.netns = "net:[1]\"\n# TYPE evil gauge".into();
+        facts.host.netns = netns.into();
         facts
             .sysctls
             .0
@@ -223,20 +263,21 @@ mod tests {
             "127.0.0.1",
             7001,
         ));
-        let report = crate::audit(&facts);
-        let text = render(
-            &report,
-            RunInfo {
-                duration_seconds: 0.25,
-                finished_at: 1_800_000_000.0,
-            },
-            &[],
-        );
-        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-        let mut names: Vec<&str> = samples
-            .iter()
-            .map(|l| l.rsplit_once(' ').map(|(series, _)| series).unwrap_or(l))
-            .collect();
+        crate::audit(&facts)
+    }
+
+    /// The series (name and labels) of every sample line.
+    fn series(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit_once(' ').map_or(l, |(series, _)| series))
+            .collect()
+    }
+
+    #[test]
+    fn every_series_is_unique_and_hostile_labels_stay_on_their_line() {
+        let text = render(&exposed("net:[1]\"\n# TYPE evil gauge"), RUN, &[]);
+        let mut names = series(&text);
         let total = names.len();
         names.sort_unstable();
         names.dedup();
@@ -245,16 +286,96 @@ mod tests {
             total,
             "a duplicated series makes node_exporter drop the file:\n{text}"
         );
-        assert!(text.contains("loopwarden_audit_duration_seconds 0.25\n"), "{text}");
         assert!(!text.lines().any(|l| l.starts_with("# TYPE evil")), "{text}");
-        assert!(text.contains(r#"netns="net:[1]\"\n# TYPE evil gauge""#), "{text}");
         assert!(
-            text.contains(r#"loopwarden_findings{check="net.route-localnet",severity="#),
+            text.contains(r#"loopwarden_audit_duration_seconds{netns="net:[1]\"\n# TYPE evil gauge"} 0.25"#),
             "{text}"
         );
-        assert!(
-            text.contains("loopwarden_findings_failing{threshold=\"low\"}"),
-            "{text}"
+    }
+
+    #[test]
+    fn every_series_names_its_namespace_so_two_namespaces_never_collide() {
+        let a = render(&exposed("net:[4026531840]"), RUN, &[]);
+        let b = render(&exposed("net:[4026532999] (web)"), RUN, &[]);
+        for text in [&a, &b] {
+            assert!(
+                series(text).iter().all(|s| s.contains("{netns=\"net:[")),
+                "every series starts with the netns label:\n{text}"
+            );
+        }
+        let both: Vec<&str> = series(&a).into_iter().chain(series(&b)).collect();
+        let mut unique = both.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), both.len(), "one textfile directory holds both files");
+    }
+
+    #[test]
+    fn statuses_are_counted_apart_with_every_label_value_present() {
+        let mut report = exposed("n");
+        // An open route_localnet finding, and the same check unknown: never added together.
+        report.findings.retain(|f| f.check == CheckId::NetRouteLocalnet);
+        report.findings[0].status = Status::Open;
+        report.findings[0].severity = Severity::Critical;
+        report.host.privileged = true;
+        let mut unknown = report.findings[0].clone();
+        unknown.status = Status::Unknown;
+        report.findings.push(unknown);
+        let text = render(&report, RUN, &[]);
+        let value = |series: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+                .unwrap_or_else(|| panic!("no {series}:\n{text}"))
+                .to_string()
+        };
+        let route = |status: &str| {
+            value(&format!(
+                r#"loopwarden_findings{{netns="n",check="net.route-localnet",status="{status}"}}"#
+            ))
+        };
+        assert_eq!(
+            (route("open"), route("unknown"), route("blocked")),
+            ("1".into(), "1".into(), "0".into())
         );
+        // Every check and status is a series, zero or not; so is every severity and status.
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("loopwarden_findings{")).count(),
+            CheckId::ALL.len() * 3
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("loopwarden_findings_by_severity{"))
+                .count(),
+            Severity::ALL.len() * 3
+        );
+        assert_eq!(
+            value(r#"loopwarden_findings_failing{netns="n",threshold="critical"}"#),
+            "2"
+        );
+        assert_eq!(value(r#"loopwarden_privileged{netns="n"}"#), "1");
+        // Only the schema's label values: a bounded set of series.
+        for line in text.lines().filter(|l| l.starts_with("loopwarden_findings")) {
+            let labelled = |key: &str, allowed: &[&str]| {
+                line.split(&format!("{key}=\""))
+                    .nth(1)
+                    .is_none_or(|rest| allowed.iter().any(|v| rest.starts_with(&format!("{v}\""))))
+            };
+            assert!(labelled("status", &["open", "unknown", "blocked"]), "{line}");
+            assert!(
+                labelled("severity", &["info", "low", "medium", "high", "critical"]),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_are_gauges_and_each_family_says_what_it_counts() {
+        let text = render(&exposed("n"), RUN, &[]);
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            assert!(line.ends_with(" gauge"), "{line}");
+        }
+        for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
+            assert!(line.len() > 50, "a HELP that explains: {line}");
+        }
     }
 }

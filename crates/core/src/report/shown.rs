@@ -41,18 +41,21 @@ fn hides_or_moves(c: char) -> bool {
 }
 
 /// `text` with every control and format character written as a visible escape (`\n`, `\t`,
-/// `\r`, `\x1b`, `\u{202e}`); text without any is returned as it is. Backslashes are kept as they
-/// are (rule texts and configuration are full of them): an escape can be imitated, but never
-/// turned into the character it names.
+/// `\r`, `\x1b`, `\u{202e}`), and every backslash doubled (`\\`); text without any is returned
+/// as it is. Doubling the backslash makes the escaping injective: two different texts never
+/// print the same, so a name that spells an escape (`\x1b` typed out) cannot pass for the
+/// character it names, nor the other way round (the tests decode every output back to its input).
 pub fn escape(text: &str) -> Cow<'_, str> {
-    // Printable ASCII, the common case, is checked byte by byte; anything else char by char.
-    let printable_ascii = |b: &u8| (0x20..0x7f).contains(b);
-    if text.as_bytes().iter().all(printable_ascii) || !text.chars().any(hides_or_moves) {
+    // Printable ASCII without a backslash, the common case, is checked byte by byte; anything
+    // else char by char.
+    let plain_ascii = |b: &u8| (0x20..0x7f).contains(b) && *b != b'\\';
+    if text.as_bytes().iter().all(plain_ascii) || !text.chars().any(|c| c == '\\' || hides_or_moves(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         match c {
+            '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
@@ -111,6 +114,40 @@ pub fn list<S: AsRef<str>>(items: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The text [`escape`] was given, from what it printed; `None` for text it never prints (a
+    /// lone backslash, an unknown or malformed escape). `unescape(&escape(t)) == Some(t)` for every
+    /// `t` is what makes the escaping injective.
+    fn unescape(shown: &str) -> Option<String> {
+        let mut out = String::with_capacity(shown.len());
+        let mut chars = shown.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next()? {
+                '\\' => out.push('\\'),
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'x' => {
+                    let hex: String = chars.by_ref().take(2).collect();
+                    out.push(char::from(u8::from_str_radix(&hex, 16).ok().filter(|b| *b < 0x80)?));
+                }
+                'u' => {
+                    if chars.next()? != '{' {
+                        return None;
+                    }
+                    let hex: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
 
     #[test]
     fn terminal_controls_become_visible_and_lines_stay_lines() {
@@ -124,7 +161,37 @@ mod tests {
         assert_eq!(escape("x\u{9b}2Jy"), "x\\u{9b}2Jy");
         assert_eq!(escape("evil\u{202e}txt.sh"), "evil\\u{202e}txt.sh");
         assert_eq!(escape("a\u{200b}b\u{feff}"), "a\\u{200b}b\\u{feff}");
-        assert!(matches!(escape("plain — ünïcode \\n kept"), Cow::Borrowed(_)));
+        assert!(matches!(escape("plain — ünïcode kept"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_spelled_out_escape_never_reads_as_the_character_it_names() {
+        // Before the backslash was doubled, the text `\x1b` and the ESC character both printed
+        // `\x1b`, and a socket path could pass for another.
+        assert_ne!(escape("\\x1b"), escape("\x1b"));
+        assert_eq!(escape("\\x1b"), "\\\\x1b");
+        assert_eq!(escape("C:\\dir\n"), "C:\\\\dir\\n");
+        assert_ne!(escape("a\\nb"), escape("a\nb"));
+    }
+
+    proptest! {
+        /// Every text is given back by decoding what was printed: no two texts print the same.
+        #[test]
+        fn escaping_is_injective(text in any::<String>()) {
+            let shown = escape(&text);
+            prop_assert_eq!(unescape(&shown), Some(text.clone()));
+            prop_assert!(!shown.chars().any(hides_or_moves), "{:?}", shown);
+        }
+
+        /// Texts made of what escapes are made of (backslashes, `x`, `u`, braces, hex digits and
+        /// the characters they name) are where collisions would hide.
+        #[test]
+        fn escape_like_texts_never_collide(
+            a in "[\\\\xu{}1b0a\\x1b\\n\\u{202e}]{0,12}",
+            b in "[\\\\xu{}1b0a\\x1b\\n\\u{202e}]{0,12}",
+        ) {
+            prop_assert_eq!(escape(&a) == escape(&b), a == b);
+        }
     }
 
     #[test]

@@ -264,6 +264,7 @@ mod tests {
             evidence: vec!["first".into()],
             fix: "".into(),
             subject: None,
+            reaches: Vec::new(),
         }
     }
 

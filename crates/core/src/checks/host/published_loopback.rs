@@ -138,6 +138,7 @@ fn published(forward: &PortForward, pasta: &Process, from: &NamespaceFacts, to: 
                 )
                 .into(),
                 subject: None,
+                reaches: Vec::new(),
             },
         });
     }

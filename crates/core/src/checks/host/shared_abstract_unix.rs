@@ -87,6 +87,7 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
                           a network namespace of their own instead of --net=host"
                         .into(),
                     subject: None,
+                    reaches: Vec::new(),
                 },
             });
         }

@@ -7,7 +7,7 @@
 
 use super::{HostCheck, HostContext};
 use crate::checks::{CheckId, CheckSpec, Stage};
-use crate::report::{Attacker, Confidence, Finding, HostFinding, Report, Scope, Status};
+use crate::report::{merge_reaches, Attacker, Confidence, Finding, HostFinding, Reached, Report, Scope, Status};
 
 /// Catalogue entry.
 pub const CHECK: HostCheck = HostCheck {
@@ -104,6 +104,7 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
                      (or `loopwarden harden --all-netns --apply` for every namespace that needs it)"
                 ).into(),
                 subject: Some(ns.namespace.id.clone()),
+                reaches: reached(&gaps),
             },
         });
     }
@@ -134,6 +135,15 @@ fn title(label: &str, gaps: &[&Finding]) -> String {
              loopback-addressed traffic there"
         )
     }
+}
+
+/// The services the namespace's own open paths reach, merged as the report merges findings.
+fn reached(gaps: &[&Finding]) -> Vec<Reached> {
+    let mut out = Vec::new();
+    for gap in gaps {
+        merge_reaches(&mut out, gap.reaches.clone());
+    }
+    out
 }
 
 /// `loopback services there: tcp:127.0.0.1:8080, …` (or that there are none yet).

@@ -11,6 +11,7 @@ use super::Ids;
 use crate::checks::CheckId;
 use crate::report::{Attacker, Confidence, Finding, Report, Service, Severity, Status};
 use maud::{html, Markup};
+use std::collections::HashMap;
 
 /// The four attackers, top to bottom, with what the map calls them.
 pub const ATTACKERS: [(Attacker, &str, &str); 4] = [
@@ -47,15 +48,6 @@ pub fn confidence_stroke(confidence: Confidence) -> (&'static str, &'static str)
     }
 }
 
-/// Worst first: open, unknown, blocked.
-pub fn status_rank(status: Status) -> u8 {
-    match status {
-        Status::Open => 2,
-        Status::Unknown => 1,
-        Status::Blocked => 0,
-    }
-}
-
 /// One drawn path: an attacker reaching a node through one check.
 pub struct Edge {
     /// Who.
@@ -64,7 +56,7 @@ pub struct Edge {
     pub node: usize,
     /// By which check.
     pub check: CheckId,
-    /// The worst status among its findings.
+    /// The worst status among its findings' paths to this node.
     pub status: Status,
     /// The strongest confidence among the findings with that status.
     pub confidence: Confidence,
@@ -72,7 +64,7 @@ pub struct Edge {
     pub findings: Vec<usize>,
 }
 
-/// A service, or the host itself for host-wide findings.
+/// A service, or the host itself for host-wide findings that name no service.
 pub struct Node<'a> {
     /// The service id, `None` for the host.
     pub id: Option<&'a str>,
@@ -80,7 +72,7 @@ pub struct Node<'a> {
     pub service: Option<&'a Service>,
     /// Its edges, as indices into [`Paths::edges`], in drawing order.
     pub edges: Vec<usize>,
-    /// The worst (status, severity) of its findings, for ordering.
+    /// The worst (status rank, severity) of its edges, for ordering.
     worst: (u8, Severity),
 }
 
@@ -93,95 +85,129 @@ impl Node<'_> {
             (Some(id), None) => id.to_string(),
         }
     }
+
+    /// The worst status of its paths.
+    pub fn worst_status(&self) -> Status {
+        match self.worst.0 {
+            2 => Status::Open,
+            1 => Status::Unknown,
+            _ => Status::Blocked,
+        }
+    }
 }
 
 /// Every path of a report, grouped and ordered worst first.
 pub struct Paths<'a> {
-    /// Services with findings (and the host, when it has host-wide ones), worst first.
+    /// Services with findings (and the host, when it has host-wide ones that name no service),
+    /// worst first.
     pub nodes: Vec<Node<'a>>,
     /// The edges.
     pub edges: Vec<Edge>,
+    /// The edges of each finding (a host-wide finding that reaches several services has one per
+    /// service), as indices into `edges`.
+    pub edges_of: Vec<Vec<usize>>,
+}
+
+/// Where one finding's path ends, and with what status: its service; else each service it
+/// reaches (route_localnet's loopback services, a NAT-published address, what the lab's attacks
+/// got to), each with its own status; else the host.
+fn targets(f: &Finding) -> Vec<(Option<&str>, Status)> {
+    match (&f.service, f.reaches.is_empty()) {
+        (Some(id), _) => vec![(Some(id.as_str()), f.status)],
+        (None, false) => f.reaches.iter().map(|r| (Some(r.service.as_str()), r.status)).collect(),
+        (None, true) => vec![(None, f.status)],
+    }
 }
 
 impl<'a> Paths<'a> {
     /// Groups the report's findings into edges and nodes. A finding about a service the report
     /// does not list still gets a node (named by its id), never dropped.
     pub fn of(report: &'a Report) -> Paths<'a> {
-        let mut keys: Vec<Option<&str>> = Vec::new();
+        let services: HashMap<&str, &Service> = report.services.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut keys: Vec<Option<&'a str>> = Vec::new();
+        let mut node_of: HashMap<Option<&'a str>, usize> = HashMap::new();
+        let mut edge_at: HashMap<(usize, Attacker, CheckId), usize> = HashMap::new();
         let mut edges: Vec<Edge> = Vec::new();
+        let mut edges_of: Vec<Vec<usize>> = vec![Vec::new(); report.findings.len()];
         for (i, f) in report.findings.iter().enumerate() {
-            let key = f.service.as_deref();
-            let node = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-                keys.push(key);
-                keys.len() - 1
-            });
-            match edges
-                .iter_mut()
-                .find(|e| e.node == node && e.attacker == f.attacker && e.check == f.check)
-            {
-                Some(edge) => {
+            for (key, status) in targets(f) {
+                let node = *node_of.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                });
+                let e = *edge_at.entry((node, f.attacker, f.check)).or_insert_with(|| {
+                    edges.push(Edge {
+                        attacker: f.attacker,
+                        node,
+                        check: f.check,
+                        status,
+                        confidence: f.confidence,
+                        findings: Vec::new(),
+                    });
+                    edges.len() - 1
+                });
+                let edge = &mut edges[e];
+                if edge.findings.last() != Some(&i) {
                     edge.findings.push(i);
-                    fold(edge, f);
                 }
-                None => edges.push(Edge {
-                    attacker: f.attacker,
-                    node,
-                    check: f.check,
-                    status: f.status,
-                    confidence: f.confidence,
-                    findings: vec![i],
-                }),
+                fold(edge, status, f.confidence);
+                if !edges_of[i].contains(&e) {
+                    edges_of[i].push(e);
+                }
             }
         }
-        let mut nodes: Vec<Node<'a>> = keys
-            .iter()
-            .enumerate()
-            .map(|(n, key)| {
-                let findings = report.findings.iter().filter(|f| f.service.as_deref() == *key);
-                let worst = findings
-                    .map(|f| (status_rank(f.status), f.severity))
-                    .max()
-                    .unwrap_or((0, Severity::Info));
-                let mut own: Vec<usize> = (0..edges.len()).filter(|e| edges[*e].node == n).collect();
-                own.sort_by_key(|e| (edges[*e].attacker, edges[*e].check.as_str()));
-                Node {
-                    id: *key,
-                    service: key.and_then(|id| report.services.iter().find(|s| s.id == id)),
-                    edges: own,
-                    worst,
-                }
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..nodes.len()).collect();
+        let mut worst = vec![(0u8, Severity::Info); keys.len()];
+        let mut own: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+        for (e, edge) in edges.iter().enumerate() {
+            let severity = edge
+                .findings
+                .iter()
+                .map(|k| report.findings[*k].severity)
+                .max()
+                .unwrap_or(Severity::Info);
+            worst[edge.node] = worst[edge.node].max((edge.status.rank(), severity));
+            own[edge.node].push(e);
+        }
+        let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_by(|a, b| {
-            nodes[*b]
-                .worst
-                .cmp(&nodes[*a].worst)
+            worst[*b]
+                .cmp(&worst[*a])
                 .then_with(|| keys[*a].is_some().cmp(&keys[*b].is_some()))
                 .then_with(|| keys[*a].cmp(&keys[*b]))
         });
-        let mut renumber = vec![0; nodes.len()];
+        let mut renumber = vec![0; keys.len()];
         for (new, old) in order.iter().enumerate() {
             renumber[*old] = new;
         }
         for e in &mut edges {
             e.node = renumber[e.node];
         }
-        let mut sorted: Vec<Option<Node<'a>>> = nodes.drain(..).map(Some).collect();
-        let nodes = order.iter().filter_map(|old| sorted[*old].take()).collect();
-        Paths { nodes, edges }
+        let nodes = order
+            .iter()
+            .map(|old| {
+                let mut mine = std::mem::take(&mut own[*old]);
+                mine.sort_by_key(|e| (edges[*e].attacker, edges[*e].check.as_str()));
+                Node {
+                    id: keys[*old],
+                    service: keys[*old].and_then(|id| services.get(id).copied()),
+                    edges: mine,
+                    worst: worst[*old],
+                }
+            })
+            .collect();
+        Paths { nodes, edges, edges_of }
     }
 }
 
-/// Takes a finding into its edge: the worst status wins; among equal statuses the strongest
-/// confidence.
-fn fold(edge: &mut Edge, f: &Finding) {
-    let (old, new) = (status_rank(edge.status), status_rank(f.status));
+/// Takes one finding's path into its edge: the worst status wins; among equal statuses the
+/// strongest confidence.
+fn fold(edge: &mut Edge, status: Status, confidence: Confidence) {
+    let (old, new) = (edge.status.rank(), status.rank());
     if new > old {
-        edge.status = f.status;
-        edge.confidence = f.confidence;
+        edge.status = status;
+        edge.confidence = confidence;
     } else if new == old {
-        edge.confidence = edge.confidence.max(f.confidence);
+        edge.confidence = edge.confidence.max(confidence);
     }
 }
 
@@ -264,7 +290,7 @@ pub fn svg(report: &Report, paths: &Paths, ids: &Ids) -> Markup {
 
 fn service_node(node: &Node, n: usize, top: f64, ids: &Ids) -> Markup {
     let h = node.edges.len().max(1) as f64 * ROW - 4.0;
-    let status = ["blocked", "unknown", "open"][usize::from(node.worst.0.min(2))];
+    let status = node.worst_status().as_str();
     let full = shown(&node.label()).into_owned();
     html! {
         a href=(format!("#{}", ids.service_row(n))) {
@@ -288,7 +314,6 @@ fn edge(report: &Report, paths: &Paths, e: usize, from_y: f64, to_y: f64, ids: &
     );
     let (dash, width) = confidence_stroke(edge.confidence);
     let colour = status_colour(edge.status);
-    let first = edge.findings.first().copied().unwrap_or(0);
     let node = &paths.nodes[edge.node];
     let what = format!(
         "{} → {} by {}: {} ({}), {} finding(s)",
@@ -309,7 +334,7 @@ fn edge(report: &Report, paths: &Paths, e: usize, from_y: f64, to_y: f64, ids: &
         .max()
         .unwrap_or(Severity::Info);
     html! {
-        a href=(format!("#{}", ids.finding(first))) {
+        a href=(format!("#{}", ids.path(e))) {
             g.edge id=(ids.edge(e)) data-edge=(e) data-node=(edge.node) data-attacker=(edge.attacker.as_str())
                 data-check=(edge.check.as_str()) data-status=(edge.status.as_str())
                 data-confidence=(edge.confidence.as_str()) data-severity=(worst.as_str()) tabindex="0" {

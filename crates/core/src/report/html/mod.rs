@@ -29,71 +29,106 @@ pub struct Section<'a> {
     pub report: &'a Report,
 }
 
-/// A whole page: a title, what comes before the sections (the fleet's hosts × checks table)
-/// and the sections.
-pub struct Page<'a> {
+/// A page: a title and what comes before the sections (the fleet's hosts × checks table). The
+/// sections are written one at a time between [`Page::head`] and [`Page::tail`], so that a
+/// page of many reports (a fleet) never holds more than one in memory.
+pub struct Page {
     title: String,
     preface: Option<Markup>,
-    sections: Vec<Section<'a>>,
 }
 
-impl<'a> Page<'a> {
-    /// A page titled `title` with one section per report.
-    pub fn new(title: impl Into<String>, sections: Vec<Section<'a>>) -> Page<'a> {
+impl Page {
+    /// A page titled `title`.
+    pub fn new(title: impl Into<String>) -> Page {
         Page {
             title: title.into(),
             preface: None,
-            sections,
         }
     }
 
     /// Markup shown before the sections.
-    pub(crate) fn with_preface(mut self, preface: Markup) -> Page<'a> {
+    pub(crate) fn with_preface(mut self, preface: Markup) -> Page {
         self.preface = Some(preface);
         self
     }
 
-    /// The whole document.
-    pub fn render(&self) -> String {
+    /// The document up to the first section: head, title, legend and preface.
+    pub fn head(&self) -> String {
         let csp = assets::content_security_policy();
+        let head = html! {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(csp);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (text::shown(&self.title)) }
+                style { (PreEscaped(assets::STYLE)) }
+            }
+        };
+        let top = html! {
+            header.page {
+                h1 { (text::shown(&self.title)) }
+                (legend())
+            }
+            @if let Some(preface) = &self.preface { (preface) }
+        };
+        format!(
+            "{}<html lang=\"en\">{}<body>{}",
+            DOCTYPE.into_string(),
+            head.into_string(),
+            top.into_string()
+        )
+    }
+
+    /// Section number `index` of the page (its element ids start with `r{index}`).
+    pub fn section(index: usize, s: &Section) -> String {
+        section(
+            s,
+            &Ids {
+                prefix: format!("r{index}"),
+            },
+        )
+        .into_string()
+    }
+
+    /// In place of section `index`: a heading and why its report cannot be shown.
+    pub fn missing_section(index: usize, heading: &str, why: &str) -> String {
         html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta http-equiv="Content-Security-Policy" content=(csp);
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    meta name="referrer" content="no-referrer";
-                    title { (text::shown(&self.title)) }
-                    style { (PreEscaped(assets::STYLE)) }
-                }
-                body {
-                    header.page {
-                        h1 { (text::shown(&self.title)) }
-                        (legend())
-                    }
-                    @if let Some(preface) = &self.preface { (preface) }
-                    @for (i, s) in self.sections.iter().enumerate() {
-                        (section(s, &Ids { prefix: format!("r{i}") }))
-                    }
-                    script { (PreEscaped(assets::SCRIPT)) }
-                }
+            section.report.missing id=(format!("r{index}")) {
+                h2 { (text::shown(heading)) }
+                p.status-unknown { "No report: " (text::shown(why)) }
             }
         }
         .into_string()
     }
+
+    /// The end of the document: the page's script.
+    pub fn tail() -> String {
+        html! { script { (PreEscaped(assets::SCRIPT)) } }.into_string() + "</body></html>"
+    }
+
+    /// The whole document with `sections`.
+    pub fn render(&self, sections: &[Section]) -> String {
+        let mut out = self.head();
+        for (i, s) in sections.iter().enumerate() {
+            out.push_str(&Page::section(i, s));
+        }
+        out.push_str(&Page::tail());
+        out
+    }
 }
 
-pub use fleet::render_fleet;
+pub use fleet::write_fleet;
 
 /// The page of one report (`audit --format html`).
 pub fn render(report: &Report) -> String {
+    render_titled(&format!("loopwarden audit of {}", report.host.hostname), report)
+}
+
+/// The page of one report under another title (`prove --format html`: the lab's outcomes).
+pub fn render_titled(title: &str, report: &Report) -> String {
     let heading = report.host.hostname.clone();
-    Page::new(
-        format!("loopwarden audit of {}", report.host.hostname),
-        vec![Section { heading, report }],
-    )
-    .render()
+    Page::new(title).render(&[Section { heading, report }])
 }
 
 /// Element ids of one section: every id on the page starts with the section's prefix, so that
@@ -115,6 +150,10 @@ impl Ids {
     fn edge(&self, e: usize) -> String {
         format!("{}-e-{e}", self.prefix)
     }
+    /// The entry of path `e` in the services table (what the edge links to without script).
+    fn path(&self, e: usize) -> String {
+        format!("{}-p-{e}", self.prefix)
+    }
     fn finding(&self, k: usize) -> String {
         format!("{}-f-{k}", self.prefix)
     }
@@ -132,22 +171,17 @@ impl Ids {
 fn section(s: &Section, ids: &Ids) -> Markup {
     let report = s.report;
     let paths = map::Paths::of(report);
-    let mut edge_of = vec![0; report.findings.len()];
-    for (e, edge) in paths.edges.iter().enumerate() {
-        for k in &edge.findings {
-            edge_of[*k] = e;
-        }
-    }
     let count = |status: Status| report.findings.iter().filter(|f| f.status == status).count();
     let h = &report.host;
     html! {
         section.report id=(ids.section()) {
             h2 { (text::shown(&s.heading)) }
             p.host {
-                "Host " code { (text::shown(&h.hostname)) } ", kernel " (text::shown(&h.kernel))
+                "Host " code { (text::shown(&h.hostname)) } ", kernel "
+                @if h.kernel.is_empty() { "unknown" } @else { (text::shown(&h.kernel)) }
                 ", network namespace " code { (text::shown(&h.netns)) }
                 ", loopwarden " (text::shown(&report.tool_version)) "."
-                @if !h.privileged { " Unprivileged run: some socket owners were not seen." }
+                @if !h.privileged { " Unprivileged run: some socket owners were not seen, so findings may be missing." }
             }
             p.summary {
                 (report.services.len()) " services, " (report.findings.len()) " findings: "
@@ -161,12 +195,18 @@ fn section(s: &Section, ids: &Ids) -> Markup {
                     ul { @for l in &h.limits { li { (text::shown(l)) } } }
                 }
             }
+            @if !report.activity.is_empty() {
+                details.activity open {
+                    summary { "What was asked and fired (" (report.activity.len()) ")" }
+                    ul { @for a in &report.activity { li { (text::shown(a)) } } }
+                }
+            }
             div.mapbox {
                 (map::svg(report, &paths, ids))
                 aside.detail hidden aria-live="polite" {}
             }
             h3 { "Findings" }
-            (tables::findings(report, &paths, &edge_of, ids))
+            (tables::findings(report, &paths, ids))
             h3 { "Services" }
             (tables::services(report, &paths, ids))
         }
@@ -191,7 +231,7 @@ fn legend() -> Markup {
                 " " (c.as_str()) " "
             }
             "(read from configuration · the service answered · the lab replayed the attack). "
-            "Unknown is never safe. Click a service or a path for its findings."
+            "Unknown is never safe. Each service and path links to its findings (with scripts on, a click shows them beside the map)."
         }
     }
 }

@@ -7,6 +7,11 @@
     return Array.prototype.filter.call(section.querySelectorAll("table.findings tbody tr"), test);
   }
 
+  // Whether the space-separated list in attribute `name` of `row` holds `value`.
+  function lists(row, name, value) {
+    return (row.getAttribute(name) || "").split(" ").indexOf(value) >= 0;
+  }
+
   function show(section, heading, extra, found) {
     var panel = section.querySelector("aside.detail");
     var map = section.querySelector("svg.map");
@@ -69,11 +74,11 @@
         b.appendChild(copy);
         extra.appendChild(b);
       }
-      show(section, titleOf(g), extra, rows(section, function (r) { return r.getAttribute("data-node") === n; }));
+      show(section, titleOf(g), extra, rows(section, function (r) { return lists(r, "data-nodes", n); }));
     } else if (g.classList.contains("edge")) {
       var e = g.getAttribute("data-edge");
       section.querySelectorAll('svg.map .service[data-node="' + g.getAttribute("data-node") + '"]').forEach(function (s) { s.classList.add("selected"); });
-      show(section, titleOf(g), null, rows(section, function (r) { return r.getAttribute("data-edge") === e; }));
+      show(section, titleOf(g), null, rows(section, function (r) { return lists(r, "data-edges", e); }));
     } else if (g.classList.contains("attacker")) {
       var a = g.getAttribute("data-attacker");
       section.querySelectorAll('svg.map .edge[data-attacker="' + a + '"]').forEach(function (x) { x.classList.add("selected"); });
@@ -104,6 +109,15 @@
     var table = section.querySelector("table.findings");
     if (!table) return;
     var numeric = { severity: "data-severity", status: "data-status-rank", confidence: "data-confidence" };
+    // The sortable headings become buttons: without the script they are plain headings.
+    table.querySelectorAll("th[data-sort]").forEach(function (th) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.setAttribute("data-sort", th.getAttribute("data-sort"));
+      button.textContent = th.textContent;
+      th.textContent = "";
+      th.appendChild(button);
+    });
     table.querySelectorAll("th button[data-sort]").forEach(function (button) {
       button.addEventListener("click", function () {
         var key = button.getAttribute("data-sort");

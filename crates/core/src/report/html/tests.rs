@@ -43,6 +43,7 @@ fn finding(
         evidence: vec![format!("evidence for {title}")],
         fix: format!("fix for {title}").into(),
         subject: None,
+        reaches: Vec::new(),
     }
 }
 
@@ -157,7 +158,7 @@ fn host_text_never_becomes_markup() {
     assert!(!page.contains("<img"), "{page}");
     assert!(!page.contains("<b>bold"), "{page}");
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(page.contains("\\u{1b}[31m"), "control characters are spelled out");
+    assert!(page.contains("\\x1b[31m"), "control characters are spelled out");
     assert!(!page.contains('\u{1b}'));
     // The hostile socket path stays inside its attribute.
     assert!(page.contains("data-service=\"unix:/tmp/&quot;&gt;&lt;img src=x onerror=alert(1)&gt;.sock\""));
@@ -216,20 +217,16 @@ fn every_path_is_one_edge_coloured_by_its_worst_status() {
 #[test]
 fn a_page_holds_several_reports_with_distinct_ids() {
     let (a, b) = (fixed_report(), fixed_report());
-    let page = Page::new(
-        "two namespaces",
-        vec![
-            Section {
-                heading: "netns a".into(),
-                report: &a,
-            },
-            Section {
-                heading: "netns b".into(),
-                report: &b,
-            },
-        ],
-    )
-    .render();
+    let page = Page::new("two namespaces").render(&[
+        Section {
+            heading: "netns a".into(),
+            report: &a,
+        },
+        Section {
+            heading: "netns b".into(),
+            report: &b,
+        },
+    ]);
     assert!(page.contains("id=\"r0-n-0\"") && page.contains("id=\"r1-n-0\""));
     assert_eq!(page.matches("<svg class=\"map\"").count(), 2);
 }
@@ -258,27 +255,195 @@ fn a_big_host_draws_the_worst_services_and_names_the_rest() {
 
 #[test]
 fn the_fleet_page_links_each_host_to_its_section_and_escapes_host_names() {
-    use crate::fleet::{Fleet, FleetHost};
-    let kube = crate::fleet::tests::exposed();
-    let fleet = Fleet::assemble(vec![
-        FleetHost::audit("<b>kube</b>".into(), "kube.json".into(), Ok(kube)),
-        FleetHost::audit(
-            "quiet".into(),
-            "quiet.json".into(),
-            Ok(crate::checks::test_facts::base()),
-        ),
-        FleetHost::audit("gone".into(), "gone.json".into(), Err("gone.json: <truncated>".into())),
-    ]);
-    let page = render_fleet(&fleet);
+    use crate::fleet::tests::{base_read, exposed, fleet_of, NOW};
+    let mut unprivileged = base_read();
+    unprivileged.host.privileged = false;
+    let fleet = fleet_of(
+        vec![
+            ("<b>kube</b>", Ok(exposed())),
+            ("quiet", Ok(base_read())),
+            ("unpriv", Ok(unprivileged)),
+            ("gone", Err("gone.json: <truncated>")),
+        ],
+        NOW - 120,
+    );
+    let mut asked = Vec::new();
+    let mut out = Vec::new();
+    write_fleet(&mut out, &fleet, |host| {
+        asked.push(host.name.clone());
+        Ok(crate::audit(&if host.name == "quiet" {
+            base_read()
+        } else {
+            exposed()
+        }))
+    })
+    .expect("write");
+    let page = String::from_utf8(out).expect("utf-8");
+    assert_eq!(
+        asked.len(),
+        3,
+        "one report per usable host, asked one at a time: {asked:?}"
+    );
     assert_eq!(
         page.matches("<section class=\"report\"").count(),
-        2,
+        3,
         "one per usable host"
     );
     assert!(page.contains("&lt;b&gt;kube&lt;/b&gt;") && !page.contains("<b>kube"));
     assert!(page.contains("unusable: gone.json: &lt;truncated&gt;"));
-    // The worst host's row links to its section, whose map has its route_localnet edge.
-    assert!(page.contains("<a href=\"#r0\">&lt;b&gt;kube&lt;/b&gt;</a>"), "{page}");
+    // The worst usable host's row links to its section, whose map has its route_localnet edge.
+    let kube = fleet
+        .hosts
+        .iter()
+        .filter(|h| h.error.is_none())
+        .position(|h| h.name == "<b>kube</b>")
+        .expect("kube");
+    assert!(
+        page.contains(&format!("<a href=\"#r{kube}\">&lt;b&gt;kube&lt;/b&gt;</a>")),
+        "{page}"
+    );
     assert!(page.contains("data-check=\"net.route-localnet\" data-status=\"open\""));
     assert_eq!(page.matches("<script").count(), 1);
+    // An unprivileged snapshot without findings is incomplete, never clean.
+    let row = page
+        .split("data-host=\"unpriv\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("unpriv row");
+    assert!(row.contains(">incomplete<") && !row.contains("clean"), "{row}");
+    assert!(page.contains("2m</td>"), "the snapshot's age is shown");
+}
+
+#[test]
+fn a_fleet_report_that_changed_meanwhile_is_said_in_its_section() {
+    use crate::fleet::tests::{exposed, fleet_of, NOW};
+    let fleet = fleet_of(vec![("kube", Ok(exposed()))], NOW - 120);
+    let mut out = Vec::new();
+    write_fleet(&mut out, &fleet, |_| {
+        Err("kube.json changed while the fleet was audited: run again".into())
+    })
+    .expect("write");
+    let page = String::from_utf8(out).expect("utf-8");
+    assert!(
+        page.contains("No report: kube.json changed while the fleet was audited"),
+        "{page}"
+    );
+}
+
+/// A host-wide LAN finding reaches services: its edges end at them, not at "this host".
+fn route_localnet_reaching(statuses: &[(&str, Status)]) -> Report {
+    let mut report = fixed_report();
+    report.findings[0].reaches = statuses
+        .iter()
+        .map(|(service, status)| crate::report::Reached {
+            service: service.to_string(),
+            status: *status,
+        })
+        .collect();
+    report
+}
+
+#[test]
+fn host_wide_lan_findings_are_drawn_to_the_services_they_reach() {
+    let report = route_localnet_reaching(&[
+        ("tcp:127.0.0.1:7001", Status::Open),
+        ("udp:127.0.0.1:53", Status::Blocked),
+    ]);
+    let paths = map::Paths::of(&report);
+    let route: Vec<&map::Edge> = paths
+        .edges
+        .iter()
+        .filter(|e| e.check == CheckId::NetRouteLocalnet)
+        .collect();
+    let ends: Vec<(Option<&str>, Status)> = route.iter().map(|e| (paths.nodes[e.node].id, e.status)).collect();
+    assert_eq!(
+        ends.len(),
+        2,
+        "one edge per reached service, none to the host: {ends:?}"
+    );
+    assert!(ends.contains(&(Some("tcp:127.0.0.1:7001"), Status::Open)), "{ends:?}");
+    assert!(ends.contains(&(Some("udp:127.0.0.1:53"), Status::Blocked)), "{ends:?}");
+    assert!(!paths.nodes.iter().any(|n| n.id.is_none()), "no host node is left");
+    assert_eq!(paths.edges_of[0].len(), 2, "the finding belongs to both edges");
+    // Both services' rows list the path with a link to the finding; its row links back.
+    let page = render(&report);
+    assert!(page.contains("data-edges=\""), "{page}");
+    assert!(page.contains("host-wide, reaching:"), "{page}");
+}
+
+#[test]
+fn the_lab_s_answer_per_service_is_what_the_map_draws() {
+    use crate::report::Reached;
+    // Inspected: route_localnet reaches 7001 open; the lab then refutes it for 7001 and proves
+    // 8888: the merged report's per-service answers are the lab's.
+    let mut report = route_localnet_reaching(&[("tcp:127.0.0.1:7001", Status::Open)]);
+    let mut lab = report.findings[0].clone();
+    lab.status = Status::Open;
+    lab.confidence = Confidence::Proven;
+    lab.evidence = vec!["lab: …".into()];
+    lab.reaches = vec![
+        Reached {
+            service: "tcp:127.0.0.1:7001".into(),
+            status: Status::Blocked,
+        },
+        Reached {
+            service: "tcp:127.0.0.1:8888".into(),
+            status: Status::Open,
+        },
+    ];
+    report.merge_active(vec![lab]);
+    let paths = map::Paths::of(&report);
+    let to = |service: &str| {
+        paths
+            .edges
+            .iter()
+            .find(|e| e.check == CheckId::NetRouteLocalnet && paths.nodes[e.node].id == Some(service))
+            .map(|e| (e.status, e.confidence))
+    };
+    assert_eq!(to("tcp:127.0.0.1:7001"), Some((Status::Blocked, Confidence::Proven)));
+    assert_eq!(to("tcp:127.0.0.1:8888"), Some((Status::Open, Confidence::Proven)));
+}
+
+#[test]
+fn without_script_nothing_is_a_dead_control_and_every_finding_is_reachable_by_links() {
+    let report = fixed_report();
+    let page = render(&report);
+    // Sorting headings are headings until the script makes them buttons; the controls that
+    // need the script are hidden until it runs.
+    assert!(!page.contains("<button"), "no button works without script");
+    assert!(page.contains("<div class=\"filters\" hidden"));
+    assert!(page.contains("<aside class=\"detail\" hidden"));
+    // … and stay hidden whatever display the style sheet gives them.
+    assert!(assets::STYLE.starts_with("[hidden] { display: none !important; }"));
+    // Each map edge links to its path's entry in the services table, which links to each of
+    // its findings.
+    let paths = map::Paths::of(&report);
+    for (e, edge) in paths.edges.iter().enumerate() {
+        assert!(
+            page.contains(&format!("<a href=\"#r0-p-{e}\">")),
+            "edge {e} links to its path"
+        );
+        assert!(page.contains(&format!("<li id=\"r0-p-{e}\">")), "path {e} has an entry");
+        for k in &edge.findings {
+            assert!(
+                page.contains(&format!("<a href=\"#r0-f-{k}\">")),
+                "finding {k} is linked"
+            );
+        }
+    }
+    // Long evidence folds into a details element, which opens without script.
+    let mut long = fixed_report();
+    long.findings[0].evidence = (0..20).map(|i| format!("line {i}")).collect();
+    let page = render(&long);
+    assert!(
+        page.contains("<details class=\"evidence\"><summary>Evidence (20 lines)</summary>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn what_was_probed_and_fired_is_on_the_page() {
+    let mut report = fixed_report();
+    report.activity = vec!["lab: 6 fired, 4 got through".into()];
+    assert!(render(&report).contains("lab: 6 fired, 4 got through"));
 }

@@ -1,31 +1,17 @@
 //! Host text made safe to show: maud escapes markup (`& < > "`); this removes what escaping
-//! leaves dangerous or invisible — control characters (a terminal escape in a process name, a NUL
-//! the HTML parser would replace silently, a line separator that breaks a line) are shown as
-//! `\u{…}` — and shortens text that must fit a place in the map.
+//! leaves dangerous or invisible — control and format characters (a terminal escape in a process
+//! name, a NUL the HTML parser would replace silently, a newline the page would show as a space,
+//! a bidirectional override) — with the same escaping as the human report
+//! ([`crate::report::shown::escape`]: visible escapes, the backslash doubled, so that two
+//! different names never show the same), and shortens text that must fit a place in the map.
 
+use crate::report::shown::escape;
 use std::borrow::Cow;
 
-/// `text` with every control character (but tab and newline) and every Unicode line or paragraph
-/// separator or bidirectional override spelled out as `\u{hex}`, so that what the page shows is
-/// what the host had.
+/// `text` as the page shows it: every control and format character spelled out (`\n`, `\x1b`,
+/// `\u{202e}`), every backslash doubled.
 pub fn shown(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_spelling) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_spelling(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn needs_spelling(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    escape(text)
 }
 
 /// [`shown`] text cut to at most `max` characters, ending in `…` when cut.
@@ -45,8 +31,15 @@ mod tests {
 
     #[test]
     fn controls_and_direction_overrides_are_spelled_out() {
-        assert_eq!(shown("svc\u{1b}[31m\0\u{202e}x"), "svc\\u{1b}[31m\\u{0}\\u{202e}x");
+        assert_eq!(shown("svc\u{1b}[31m\0\u{202e}x"), "svc\\x1b[31m\\x00\\u{202e}x");
+        assert_eq!(shown("two\nlines"), "two\\nlines");
         assert!(matches!(shown("plain <text>"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_name_that_spells_an_escape_is_not_the_character() {
+        assert_ne!(shown("\\x1b"), shown("\u{1b}"));
+        assert_ne!(shown("a\nb"), shown("a b"));
     }
 
     #[test]

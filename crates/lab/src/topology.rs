@@ -297,12 +297,17 @@ pub fn run_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std:
 /// Runs `argv` in `ns` with `input` on its stdin and returns its output whatever the exit.
 pub fn output_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std::process::Output, NetnsError> {
     let command = format!("{} (in {})", argv.join(" "), ns.name());
+    feed(ns.command(argv), &command, input)
+}
+
+/// Runs `cmd` (named `command` in errors) with `input` on its stdin and returns its output
+/// whatever the exit.
+pub fn feed(mut cmd: std::process::Command, command: &str, input: &str) -> Result<std::process::Output, NetnsError> {
     let spawn_err = |source| NetnsError::Spawn {
-        command: command.clone(),
+        command: command.to_string(),
         source,
     };
-    let mut child = ns
-        .command(argv)
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

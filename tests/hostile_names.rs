@@ -179,3 +179,49 @@ fn hostile_process_names_and_socket_paths_are_shown_escaped() {
         .collect();
     assert!(foreign.is_empty(), "escape sequences not loopwarden's own: {foreign:?}");
 }
+
+/// Interfaces named like `ip`'s own keywords (`help`, `dev`, `type`, `ip`), with a dot (a VLAN's
+/// `eth0.7`) or a leading dash, on real veths with addresses, are mirrored by the lab as any
+/// other: every name it hands `ip` follows `name` or `dev`, and sysctl keys use `/` (before,
+/// `ip link set help up` printed `ip`'s usage and the lab exited 2).
+#[test]
+fn interfaces_named_like_ip_keywords_are_mirrored() {
+    if !require_root("interfaces_named_like_ip_keywords_are_mirrored") {
+        return;
+    }
+    let ns = namespace("ipwords");
+    let names = [
+        ("help", "192.0.2.1/26"),
+        ("dev", "192.0.2.65/26"),
+        ("type", "192.0.2.129/26"),
+        ("ip", "192.0.2.193/26"),
+        ("eth0.7", "198.51.100.1/24"),
+        ("-h", "203.0.113.1/24"),
+    ];
+    for pair in names.chunks(2) {
+        let (a, b) = (pair[0].0, pair[1].0);
+        ns.exec(&["ip", "link", "add", "name", a, "type", "veth", "peer", "name", b])
+            .unwrap_or_else(|e| panic!("veth {a}/{b}: {e}"));
+    }
+    for (name, addr) in names {
+        ns.exec(&["ip", "addr", "add", addr, "dev", name])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        ns.exec(&["ip", "link", "set", "dev", name, "up"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let _listener = python_in(
+        &ns,
+        None,
+        "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 7310)); s.listen()\nprint('ready', flush=True)\ntime.sleep(600)",
+    );
+    let out = run_loopwarden(&ns, &["prove", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "prove: {}\n{err}", out.status);
+    assert!(!err.contains("Usage: ip"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("proof JSON");
+    let text = report.to_string();
+    for (name, _) in names {
+        assert!(text.contains(&format!("\"{name}\"")), "{name} not in the proof: {report:#}");
+    }
+    assert_eq!(report["mirror"]["left_out"], serde_json::json!([]), "{report:#}");
+}

@@ -225,3 +225,46 @@ fn interfaces_named_like_ip_keywords_are_mirrored() {
     }
     assert_eq!(report["mirror"]["left_out"], serde_json::json!([]), "{report:#}");
 }
+
+/// The lab runs `ip`, `nft`, `sysctl` and the iptables tools from the system's directories, not
+/// from the caller's `PATH`: a user's directory first on root's `PATH` gets nothing run.
+#[test]
+fn the_lab_never_runs_programs_from_the_callers_path() {
+    if !require_root("the_lab_never_runs_programs_from_the_callers_path") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("fakepath");
+    let marker = tmp.path().join("ran");
+    for tool in [
+        "ip",
+        "nft",
+        "sysctl",
+        "ss",
+        "iptables-nft-restore",
+        "iptables-legacy-restore",
+    ] {
+        let fake = tmp.path().join(tool);
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho {tool} >> {}\nexec /usr/sbin/{tool} \"$@\"\n",
+                marker.display()
+            ),
+        )
+        .expect("write fake tool");
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!("{}:{}", tmp.path().display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = std::process::Command::new(loopwarden());
+    cmd.args(["prove", "--scenario", "hardened"]).env("PATH", path);
+    let out = output_within(&mut cmd, LOOPWARDEN_TIMEOUT);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "prove: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert!(ran.is_empty(), "root ran the caller's PATH programs: {ran}");
+}

@@ -406,7 +406,7 @@ mod tests {
         let names = names.into_inner().unwrap();
         assert_eq!(names.len(), 3, "victim, neighbour and backend were built");
         let list = String::from_utf8(
-            std::process::Command::new("ip")
+            crate::netns::system_command("ip")
                 .args(["netns", "list"])
                 .output()
                 .unwrap()

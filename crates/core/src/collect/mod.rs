@@ -5,6 +5,7 @@
 
 mod accounts;
 mod command;
+pub use command::SAFE_PATH;
 mod config_files;
 mod firewall;
 mod guards;

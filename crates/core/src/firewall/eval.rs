@@ -383,9 +383,9 @@ impl Trail {
         let len = self.len() + 1;
         let text = match len.cmp(&MAX_EVIDENCE) {
             std::cmp::Ordering::Less => text.into(),
-            std::cmp::Ordering::Equal => {
-                Arc::from(format!("… (more than {MAX_EVIDENCE} rules on this path: the rest is not listed)"))
-            }
+            std::cmp::Ordering::Equal => Arc::from(format!(
+                "… (more than {MAX_EVIDENCE} rules on this path: the rest is not listed)"
+            )),
             std::cmp::Ordering::Greater => return,
         };
         let prev = std::mem::take(self);
@@ -1848,9 +1848,10 @@ mod tests {
     }
 
     fn loop_unknown(answer: &Answer) -> bool {
-        answer.leaves.iter().any(
-            |l| matches!(&l.outcome, Outcome::Unknown(why) if why.contains("nested deeper than 32 chains")),
-        )
+        answer
+            .leaves
+            .iter()
+            .any(|l| matches!(&l.outcome, Outcome::Unknown(why) if why.contains("nested deeper than 32 chains")))
     }
 
     /// A goto to itself never grows the stack; before the bound it ran until the step budget,
@@ -1885,7 +1886,16 @@ mod tests {
         }
         dump.push_str("-A C19 -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n");
         let answer = tcp_80_under(&dump);
-        assert_eq!(answer.decision(), Decision::Blocked, "{:?}", answer.leaves.iter().map(|l| (&l.outcome, &l.evidence)).collect::<Vec<_>>());
+        assert_eq!(
+            answer.decision(),
+            Decision::Blocked,
+            "{:?}",
+            answer
+                .leaves
+                .iter()
+                .map(|l| (&l.outcome, &l.evidence))
+                .collect::<Vec<_>>()
+        );
     }
 
     /// A path through more rules than evidence is kept for lists the first ones, says so, and

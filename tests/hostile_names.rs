@@ -221,7 +221,10 @@ fn interfaces_named_like_ip_keywords_are_mirrored() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("proof JSON");
     let text = report.to_string();
     for (name, _) in names {
-        assert!(text.contains(&format!("\"{name}\"")), "{name} not in the proof: {report:#}");
+        assert!(
+            text.contains(&format!("\"{name}\"")),
+            "{name} not in the proof: {report:#}"
+        );
     }
     assert_eq!(report["mirror"]["left_out"], serde_json::json!([]), "{report:#}");
 }

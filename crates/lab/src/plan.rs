@@ -507,7 +507,16 @@ mod name_tests {
 
     #[test]
     fn crafted_names_are_refused_and_real_ones_kept() {
-        for good in ["eth0", "eth0.100", "docker0", "br-3f2a_x", "wlp3s0", "help", "dev", "-h"] {
+        for good in [
+            "eth0",
+            "eth0.100",
+            "docker0",
+            "br-3f2a_x",
+            "wlp3s0",
+            "help",
+            "dev",
+            "-h",
+        ] {
             assert!(usable_interface_name(good), "{good}");
         }
         for bad in [

@@ -178,6 +178,13 @@ fn hostile_snapshots_end_in_0_1_or_2_with_bounded_output() {
         if human.status.code() != Some(2) {
             serde_json::from_slice::<Value>(&json.stdout).unwrap_or_else(|e| panic!("{name}: JSON report: {e}"));
         }
+        // Metrics: the exposition format's escapes, and no other control character raw.
+        let metrics = check(&name, &["audit", "--format", "prometheus", "--facts", path]);
+        let raw = metrics
+            .stdout
+            .iter()
+            .find(|b| (**b < 0x20 && **b != b'\n') || **b == 0x7f);
+        assert!(raw.is_none(), "{name}: a raw control byte {raw:?} in the metrics");
     }
 }
 

@@ -65,6 +65,14 @@ fn kube_proxy_node_localhost_nodeports_and_coredns() {
             TruthIs::Dropped,
         ),
         (
+            Attack::udp("src127002-lo-7003", "127.0.0.2", "127.0.0.1", 7003),
+            TruthIs::DeliveredLoopbackPeer,
+        ),
+        (
+            Attack::udp("src127999-lo-7003", "127.9.9.9", "127.0.0.1", 7003),
+            TruthIs::DeliveredLoopbackPeer,
+        ),
+        (
             Attack::udp("src127002-7007", "127.0.0.2", VICTIM_V4, 7007),
             TruthIs::DeliveredLoopbackPeer,
         ),
@@ -112,21 +120,30 @@ fn kube_proxy_node_localhost_nodeports_and_coredns() {
         );
         ledger.expect(
             "4 route-localnet",
-            "TCP → 127.0.0.1:10248, UDP → 127.0.0.1:7003 dropped (KUBE-FIREWALL)",
+            "UDP 127.0.0.2 → 127.0.0.1:7003 delivered (KUBE-FIREWALL exempts 127/8 sources)",
             name,
             run,
             "net.route-localnet",
             None,
-            Expect::NotOpen,
+            Expect::Open,
         );
         ledger.expect(
             "udp-loopback 7003",
-            "UDP → 127.0.0.1:7003 dropped (KUBE-FIREWALL)",
+            "UDP 127.0.0.2 → 127.0.0.1:7003 delivered (KUBE-FIREWALL exempts 127/8 sources)",
             name,
             run,
             "proto.udp-loopback",
             Some("udp:127.0.0.1:7003"),
-            Expect::NotOpen,
+            Expect::Open,
+        );
+        ledger.expect(
+            "src 127.0.0.2 → 127.0.0.1:7003",
+            "127.0.0.2 → 127.0.0.1:7003 delivered, loopback peer",
+            name,
+            run,
+            "net.loopback-source-trust",
+            Some("udp:127.0.0.1:7003"),
+            Expect::Open,
         );
         ledger.expect(
             "src 127.0.0.2 → :7007",
@@ -179,9 +196,9 @@ fn kube_proxy_node_localhost_nodeports_and_coredns() {
     );
     ledger.lab(
         "4 lab lo udp 7003",
-        "UDP → 127.0.0.1:7003 dropped",
+        "UDP 127.0.0.2 → 127.0.0.1:7003 delivered",
         p,
-        false,
+        true,
         lab_row("udp", "127.0.0.1:7003", None),
     );
     let v4_7007 = format!("{VICTIM_V4}:7007");

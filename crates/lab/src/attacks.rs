@@ -181,6 +181,19 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                         SocketAddr::new(IpAddr::V4(dst), d.port),
                         Target::Decoy(*i),
                     ));
+                    // A datagram may also carry another 127/8 source: a rule that drops only
+                    // non-loopback sources (kube-proxy's KUBE-FIREWALL) lets it through. (A TCP
+                    // SYN from one would be answered to lo: blind, not worth a probe.)
+                    if d.protocol == Protocol::Udp {
+                        out.push(spec(
+                            Kind::Ipv4DstLoopback,
+                            Some(li),
+                            d,
+                            SocketAddr::new(IpAddr::V4(other_loopback(dst)), port()),
+                            SocketAddr::new(IpAddr::V4(dst), d.port),
+                            Target::Decoy(*i),
+                        ));
+                    }
                 }
             }
             for (i, d) in wild(false).into_iter().filter(host_only) {
@@ -296,6 +309,16 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
     }
     out.sort_by_key(|p| p.kind);
     out
+}
+
+/// A loopback source other than `dst` and other than 127.0.0.1 (a configured address, which
+/// the kernel's source check treats apart).
+fn other_loopback(dst: Ipv4Addr) -> Ipv4Addr {
+    if dst == Ipv4Addr::new(127, 0, 0, 2) {
+        Ipv4Addr::new(127, 0, 0, 3)
+    } else {
+        Ipv4Addr::new(127, 0, 0, 2)
+    }
 }
 
 fn spec(kind: Kind, link: Option<usize>, d: &DecoyPlan, src: SocketAddr, dst: SocketAddr, target: Target) -> ProbeSpec {

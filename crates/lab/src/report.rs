@@ -137,6 +137,11 @@ fn checks_of(r: &AttackResult) -> Vec<CheckKey> {
     let mut out = match r.attack.as_str() {
         // A loopback-addressed packet that NAT rewrote proves the publish, not route_localnet.
         "ipv4.dst-loopback" if r.path == Path::Nat => vec![(CheckId::NetDnatLoopback, published(), None)],
+        // From another 127/8 source the application also sees a loopback peer.
+        "ipv4.dst-loopback" if host_service && r.source.starts_with("127.") => vec![
+            (CheckId::NetRouteLocalnet, None, None),
+            (CheckId::NetLoopbackSourceTrust, Some(service.to_string()), None),
+        ],
         "ipv4.dst-loopback" => vec![(CheckId::NetRouteLocalnet, None, None)],
         // The published address and port, as the static check names the service.
         "nat.published-loopback" => vec![(CheckId::NetDnatLoopback, published(), None)],
@@ -192,7 +197,7 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
         )),
         CheckId::NetLoopbackSourceTrust => Some((
             Severity::High,
-            "a spoofed loopback source reaches this wildcard listener: the application sees a loopback peer",
+            "a spoofed loopback source reaches this listener: the application sees a loopback peer",
             "drop `ip saddr 127.0.0.0/8` and `ip6 saddr ::ffff:127.0.0.0/104` on iifname != lo at priority \
              raw; never grant trust by peer address alone",
         )),
@@ -213,6 +218,9 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
         | CheckId::RelayReverseProxy
         | CheckId::RelayForwarder
         | CheckId::RelayFtpBounce
+        | CheckId::NetnsSharedAbstractUnix
+        | CheckId::NetnsUnprotectedLoopback
+        | CheckId::NetnsPublishedLoopback
         | CheckId::WebDnsRebinding
         | CheckId::WebCorsPermissive
         | CheckId::WebPrivateNetworkAccess

@@ -1,16 +1,19 @@
-//! `net.loopback-source-trust`: a wildcard UDP listener that a LAN neighbour reaches with a
-//! spoofed loopback source, so that the application sees a loopback peer.
+//! `net.loopback-source-trust`: a UDP listener that a LAN neighbour reaches with a spoofed
+//! loopback source, so that the application sees a loopback peer.
 //!
 //! Two kernel paths (measured on 6.18, notes §1): IPv6 UDP from `::ffff:127.0.0.1` is delivered
 //! to `[::]` sockets — dual-stack and `IPV6_V6ONLY` alike — whatever the sysctls, since the
 //! v4-mapped source check moved to TCP only (Linux 5.13); IPv4 UDP from a `127/8` source is
 //! delivered when `route_localnet` is on for the interface and `rp_filter` does not reject it
-//! (0, or 2 together with `accept_local`). TCP only gets a blind SYN, so it is not flagged.
+//! (0, or 2 together with `accept_local`): to wildcard listeners, and to listeners on `127/8`
+//! themselves (kube-proxy's KUBE-FIREWALL drops only non-loopback sources, so `127.0.0.2 →
+//! 127.0.0.1:7003` gets through on a node). TCP only gets a blind SYN, so it is not flagged.
 
 use super::{Check, CheckId, CheckSpec, Context, Stage};
+use crate::addr::unmapped;
 use crate::facts::{InetSocket, Protocol, SocketState};
 use crate::firewall::questions::{fold, loopback};
-use crate::firewall::ranges::RangeSet;
+use crate::firewall::ranges::{addr_value, RangeSet};
 use crate::firewall::verdict::Decision;
 use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::IpAddr;
@@ -21,9 +24,9 @@ pub const CHECK: Check = Check {
         id: CheckId::NetLoopbackSourceTrust,
         attackers: &[Attacker::Lan],
         stage: Stage::Inspect,
-        summary: "wildcard listener reachable with a spoofed loopback source the application may trust",
+        summary: "UDP listener reachable with a spoofed loopback source the application may trust",
         why: "IPv6 UDP from ::ffff:127.0.0.1 reaches [::] sockets (even IPV6_V6ONLY) on Linux 5.13+, and IPv4 \
-              127/8 sources reach wildcard sockets when route_localnet is on; an application that trusts \
+              127/8 sources reach wildcard and 127/8 sockets when route_localnet is on; an application that trusts \
               loopback peers (ntpd CVE-2014-9298) then obeys a LAN neighbour",
     },
     evaluate: Some(evaluate),
@@ -65,11 +68,24 @@ enum Path {
     Decided(Status, Vec<String>),
 }
 
-/// Datagrams from `src` (spoofed loopback sources of the family) to this host's addresses on
-/// `port`, asked of the packet-path evaluator: it applies route_localnet and the source checks
+/// Where the datagrams go: this host's own addresses (for a wildcard listener), or the
+/// listener's own loopback address.
+enum To {
+    /// This host's addresses of the family beyond loopback.
+    Host,
+    /// One address.
+    Address(IpAddr),
+}
+
+/// Datagrams from `src` (spoofed loopback sources of the family) to `to` on `port`, asked of
+/// the packet-path evaluator: it applies route_localnet and the source checks
 /// (`kernel::Ipv4Input`) for IPv4, and the firewall for both families.
-fn path(ctx: &Context, v6: bool, src: RangeSet, port: u16) -> Path {
-    let Some(inbound) = ctx.firewall.to_host(v6, src) else {
+fn path(ctx: &Context, v6: bool, src: RangeSet, to: To, port: u16) -> Path {
+    let inbound = match to {
+        To::Host => ctx.firewall.to_host(v6, src),
+        To::Address(a) => Some(ctx.firewall.inbound(v6, src, RangeSet::single(addr_value(a)))),
+    };
+    let Some(inbound) = inbound else {
         let family = if v6 { "IPv6" } else { "IPv4" };
         return Path::Decided(
             Status::Unknown,
@@ -78,7 +94,7 @@ fn path(ctx: &Context, v6: bool, src: RangeSet, port: u16) -> Path {
             )],
         );
     };
-    let answers = inbound.for_port(UDP, port, |_| true);
+    let answers = inbound.for_port(&ctx.firewall.analysis, UDP, port, |_| true);
     if answers.iter().all(|a| a.dropped_by_kernel) {
         return Path::KernelCloses;
     }
@@ -100,14 +116,16 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     let facts = ctx.facts;
     let mapped = mapped_path(&facts.host.kernel);
     let mut out: Vec<Finding> = Vec::new();
-    let wildcard_udp = |s: &InetSocket| {
-        s.protocol == Protocol::Udp && s.state == SocketState::Unconnected && s.address.is_unspecified()
+    let listener = |s: &InetSocket| {
+        s.protocol == Protocol::Udp
+            && s.state == SocketState::Unconnected
+            && (s.address.is_unspecified() || matches!(unmapped(s.address), IpAddr::V4(v4) if v4.is_loopback()))
     };
-    for (socket, id) in ctx.inet_services(wildcard_udp) {
+    for (socket, id) in ctx.inet_services(listener) {
         let owner = ctx.processes.describe(&socket.owners);
         let mut evidence = Vec::new();
         let mut statuses = Vec::new();
-        if matches!(socket.address, IpAddr::V6(_)) {
+        if socket.address.is_unspecified() && socket.address.is_ipv6() {
             let v6only = match socket.v6only {
                 Some(true) => "IPV6_V6ONLY=1",
                 Some(false) => "dual-stack",
@@ -117,7 +135,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
             match &mapped {
                 MappedPath::Delivered(why) => {
                     evidence.push(why.clone());
-                    if let Path::Decided(status, lines) = path(ctx, true, mapped_loopback(), socket.port) {
+                    if let Path::Decided(status, lines) = path(ctx, true, mapped_loopback(), To::Host, socket.port) {
                         evidence.push(format!("a datagram from ::ffff:127.0.0.1 to port {}:", socket.port));
                         evidence.extend(lines);
                         statuses.push(status);
@@ -129,19 +147,29 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 }
             }
         }
-        let takes_v4 = socket.address.is_ipv4() || socket.v6only == Some(false);
+        let loopback_bound = !socket.address.is_unspecified();
+        let takes_v4 = loopback_bound || socket.address.is_ipv4() || socket.v6only == Some(false);
         if takes_v4 {
-            if let Path::Decided(status, lines) = path(ctx, false, loopback(false), socket.port) {
-                evidence.push(format!(
-                    "UDP *:{} takes IPv4; a datagram from a spoofed 127/8 source to this host:",
-                    socket.port
-                ));
+            let to = if loopback_bound {
+                To::Address(unmapped(socket.address))
+            } else {
+                To::Host
+            };
+            if let Path::Decided(status, lines) = path(ctx, false, loopback(false), to, socket.port) {
+                evidence.push(if loopback_bound {
+                    format!("{id} held by {owner}; a datagram from a spoofed 127/8 source to it:")
+                } else {
+                    format!(
+                        "UDP *:{} takes IPv4; a datagram from a spoofed 127/8 source to this host:",
+                        socket.port
+                    )
+                });
                 evidence.extend(lines);
                 statuses.push(status);
             }
         }
-        // `Open` sorts first: one open path makes the finding open.
-        let Some(status) = statuses.iter().min().copied() else {
+        // One open path makes the finding open; an unknown one keeps it unknown.
+        let Some(status) = Status::worst(statuses) else {
             continue;
         };
         let title = match status {
@@ -337,5 +365,51 @@ mod tests {
             .collect();
         assert_eq!(found[0].status, Status::Blocked, "{found:#?}");
         assert!(found[0].title.contains("dropped"), "{}", found[0].title);
+    }
+
+    /// A node's KUBE-FIREWALL drops 127/8 destinations only from non-loopback sources: with
+    /// route_localnet on, `127.0.0.2 → 127.0.0.1:7003` is delivered (tests/truth_kube.rs attacks
+    /// it), so the socket on 127.0.0.1 is reached with a loopback peer.
+    #[test]
+    fn a_loopback_listener_is_reached_past_kube_firewall_from_another_127_source() {
+        let mut f = crate::firewall::fixture_tests::facts("kube-proxy-firewall");
+        f.host.kernel = "6.18.0".into();
+        let mut s = udp("127.0.0.1", None);
+        s.port = 7003;
+        f.inet_sockets.push(s);
+        let found = run(&f);
+        let f7003 = found
+            .iter()
+            .find(|x| x.service.as_deref() == Some("udp:127.0.0.1:7003"));
+        assert_eq!(f7003.map(|x| x.status), Some(Status::Open), "{found:#?}");
+    }
+
+    #[test]
+    fn a_loopback_listener_needs_route_localnet() {
+        let found = run(&facts("6.18.0", vec![udp("127.0.0.1", None)], DEFAULTS));
+        assert!(found.is_empty(), "{found:#?}");
+        let mut on: Vec<(&str, &str)> = DEFAULTS.to_vec();
+        on[1] = ("net.ipv4.conf.eth0.route_localnet", "1");
+        let found = run(&facts("6.18.0", vec![udp("127.0.0.1", None)], &on));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].status, Status::Open);
+        assert!(
+            found[0].evidence[0].contains("udp:127.0.0.1:123"),
+            "{:#?}",
+            found[0].evidence
+        );
+    }
+
+    /// The CIS source drop plus firewalld's IPv6 fib rule (captured): IPv4 127/8 sources are
+    /// dropped, and whether the fib rule drops the mapped source depends on routes the snapshot
+    /// does not hold — unknown, never blocked (a real attack delivered it with a default route).
+    #[test]
+    fn an_undecided_family_keeps_the_finding_unknown() {
+        let mut f = crate::firewall::fixture_tests::facts("cis-source-drop-with-fib-rpf");
+        f.host.kernel = "6.18.0".into();
+        f.inet_sockets.push(udp("::", Some(false)));
+        let found = run(&f);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].status, Status::Unknown, "{:#?}", found[0].evidence);
     }
 }

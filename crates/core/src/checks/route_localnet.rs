@@ -1,9 +1,9 @@
 //! `net.route-localnet`: the kernel routes loopback-addressed packets that arrive from the LAN.
 
-use super::sysctl_view::route_localnet_interfaces;
+use super::sysctl_view::{route_localnet_interfaces, LocalnetInterface};
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
-use crate::facts::InetSocket;
+use crate::facts::{InetSocket, Protocol};
 use crate::firewall::questions::{fold, loopback, per_interface};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
@@ -42,7 +42,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 status: Status::Unknown,
                 confidence: Confidence::Inspected,
                 title: "route_localnet could not be read: loopback exposure to the LAN is unknown".into(),
-                evidence: vec![format!("{} is not in the snapshot", missing.0)],
+                evidence: vec![missing.describe(&ctx.facts.sysctls)],
                 fix: FIX.into(),
                 subject: None,
             }]
@@ -51,10 +51,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     if interfaces.is_empty() {
         return vec![];
     }
-    let mut evidence: Vec<String> = interfaces
-        .iter()
-        .map(|i| format!("interface {}: {}", i.name, i.keys.join(", ")))
-        .collect();
+    let mut evidence = which_keys(&interfaces);
     let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
     let services = Reach::of(ctx, &names);
     if services.open.is_empty() && services.unknown.is_empty() && services.blocked.is_empty() {
@@ -128,6 +125,27 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     }]
 }
 
+/// Which keys turn it on where, one line per key (a host with a thousand interfaces under
+/// `all` gets one line naming [`shown::MAX_LIST`] of them, not a thousand lines).
+fn which_keys(interfaces: &[LocalnetInterface]) -> Vec<String> {
+    let mut by_key: Vec<(&str, Vec<&str>)> = Vec::new();
+    for i in interfaces {
+        for key in &i.keys {
+            match by_key.iter_mut().find(|(k, _)| k == key) {
+                Some((_, names)) => names.push(&i.name),
+                None => by_key.push((key, vec![&i.name])),
+            }
+        }
+    }
+    by_key
+        .into_iter()
+        .map(|(key, names)| match names.as_slice() {
+            [one] => format!("interface {one}: {key}"),
+            _ => format!("interfaces {}: {key}", shown::list(&names)),
+        })
+        .collect()
+}
+
 /// The IPv4 services a neighbour's packets addressed to their loopback address (127.0.0.1 for
 /// wildcard listeners) reach, asked of the evaluator with each service's protocol and port;
 /// packets a NAT rule rewrote are `net.dnat-loopback`'s.
@@ -170,11 +188,20 @@ impl<'c> Reach<'c> {
                 IpAddr::V4(v4) if v4.is_loopback() => v4,
                 _ => Ipv4Addr::LOCALHOST,
             };
+            // A datagram may carry a spoofed 127/8 source too (a rule that drops only
+            // non-loopback sources lets it through); a TCP sender needs its own address to get
+            // the SYN-ACK.
+            let src = match socket.protocol {
+                Protocol::Udp => all_addrs(false),
+                _ => outside.clone(),
+            };
             let inbound = ctx
                 .firewall
-                .inbound(false, outside.clone(), RangeSet::single(addr_value(IpAddr::V4(dst))));
-            let mut answers = inbound.for_port(socket.protocol.number(), socket.port, |l| l.rewrite.is_none());
-            answers.retain(|a| a.interfaces.split(", ").any(|i| names.contains(&i)));
+                .inbound(false, src, RangeSet::single(addr_value(IpAddr::V4(dst))));
+            let mut answers = inbound.for_port(&ctx.firewall.analysis, socket.protocol.number(), socket.port, |l| {
+                l.rewrite.is_none()
+            });
+            answers.retain(|a| names.iter().any(|n| ctx.firewall.in_class(&a.representative, n)));
             let rules = fold(answers);
             reach.reached_by_rules |= !wildcard && rules.0 == Decision::Open;
             let (decision, lines) = ctx.firewall.qualify(rules);
@@ -198,29 +225,52 @@ impl<'c> Reach<'c> {
 }
 
 /// Whether the ruleset drops what route_localnet lets in: traffic from non-loopback sources to
-/// 127.0.0.0/8 arriving on each interface (Kubernetes' KUBE-FIREWALL rule does). Blocked only when
-/// it does on every interface; the deciding rules, or an example that passes, go to `evidence`.
-pub(super) fn firewall_status(ctx: &Context, names: &[&str], evidence: &mut Vec<String>) -> Status {
+/// 127.0.0.0/8 arriving on each interface (Kubernetes' KUBE-FIREWALL rule does), and datagrams
+/// from spoofed 127/8 sources (which that rule lets through). Blocked only when both are
+/// dropped on every interface; the deciding rules, or an example that passes, go to `evidence`.
+fn firewall_status(ctx: &Context, names: &[&str], evidence: &mut Vec<String>) -> Status {
     if !ctx.firewall.captured {
         evidence.push("the firewall was not captured: whether a rule drops this traffic is unknown".into());
         return Status::Unknown;
     }
-    let results = names
-        .iter()
-        .map(|n| {
-            let (d, lines) = ctx.firewall.localnet_drop(n);
-            (n.to_string(), d, lines)
-        })
-        .collect();
-    let (decision, lines) = per_interface(results);
-    match decision {
+    let neighbour = on_every_interface(names, |n| ctx.firewall.localnet_drop(n));
+    match neighbour.0 {
         Decision::Blocked => {
             evidence.push("the firewall drops traffic from non-loopback sources to 127.0.0.0/8:".into())
         }
         Decision::Open => evidence.push("no firewall rule drops it:".into()),
         Decision::Unknown => evidence.push("whether the firewall drops it could not be decided:".into()),
     }
-    evidence.extend(lines.into_iter().map(|l| format!("  {l}")));
+    evidence.extend(neighbour.1.into_iter().map(|l| format!("  {l}")));
+    if neighbour.0 != Decision::Blocked {
+        return status_of(neighbour.0);
+    }
+    let spoofed = on_every_interface(names, |n| ctx.firewall.localnet_drop_spoofed_loopback(n));
+    match spoofed.0 {
+        Decision::Blocked => return Status::Blocked,
+        Decision::Open => evidence.push("but UDP from a spoofed 127/8 source gets through:".into()),
+        Decision::Unknown => {
+            evidence.push("whether UDP from a spoofed 127/8 source gets through could not be decided:".into())
+        }
+    }
+    evidence.extend(spoofed.1.into_iter().map(|l| format!("  {l}")));
+    status_of(spoofed.0)
+}
+
+/// One question asked on each interface, the answers folded (open beats unknown beats blocked).
+fn on_every_interface(names: &[&str], ask: impl Fn(&str) -> (Decision, Vec<String>)) -> (Decision, Vec<String>) {
+    per_interface(
+        names
+            .iter()
+            .map(|n| {
+                let (d, lines) = ask(n);
+                (n.to_string(), d, lines)
+            })
+            .collect(),
+    )
+}
+
+fn status_of(decision: Decision) -> Status {
     match decision {
         Decision::Blocked => Status::Blocked,
         Decision::Open => Status::Open,
@@ -281,19 +331,43 @@ mod tests {
         assert!(found[0].title.contains("eth0"));
     }
 
+    /// KUBE-FIREWALL drops what a neighbour sends from its own address to 127/8, and lets
+    /// spoofed 127/8 sources through: a node's UDP service on 127.0.0.1 is reached (the kube
+    /// truth test delivers `127.0.0.2 → 127.0.0.1:7003`), its TCP one only by a blind SYN.
     #[test]
-    fn kube_firewall_blocks_it_with_the_rule_as_evidence() {
-        let found = run(&CHECK, &crate::firewall::fixture_tests::facts("kube-proxy-firewall"));
+    fn kube_firewall_keeps_out_neighbours_but_not_spoofed_loopback_datagrams() {
+        let mut facts = crate::firewall::fixture_tests::facts("kube-proxy-firewall");
+        let found = run(&CHECK, &facts);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].status, Status::Blocked, "{:#?}", found[0].evidence);
+        assert_eq!(found[0].status, Status::Open, "{:#?}", found[0].evidence);
+        let has = |found: &[Finding], text: &str| found[0].evidence.iter().any(|e| e.contains(text));
         assert!(
-            found[0]
-                .evidence
-                .iter()
-                .any(|e| e.contains("KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")),
+            has(&found, "KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8"),
             "{:#?}",
             found[0].evidence
         );
+        assert!(
+            has(&found, "UDP from a spoofed 127/8 source gets through"),
+            "{:#?}",
+            found[0].evidence
+        );
+        facts.inet_sockets.push(inet(Protocol::Udp, "127.0.0.1", 7003));
+        facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 10248));
+        let found = run(&CHECK, &facts);
+        assert!(
+            has(&found, "reaches from there: udp:127.0.0.1:7003"),
+            "{:#?}",
+            found[0].evidence
+        );
+        assert!(
+            has(&found, "keeps out: tcp:127.0.0.1:10248"),
+            "{:#?}",
+            found[0].evidence
+        );
+        // A strict reverse-path filter rejects the spoofed sources: then it is blocked.
+        facts.sysctls.0.insert("net.ipv4.conf.all.rp_filter".into(), "1".into());
+        let found = run(&CHECK, &facts);
+        assert_eq!(found[0].status, Status::Blocked, "{:#?}", found[0].evidence);
     }
 
     #[test]

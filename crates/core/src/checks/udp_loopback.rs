@@ -28,18 +28,26 @@ pub const CHECK: Check = Check {
     evaluate: Some(evaluate),
 };
 
-/// Whether a neighbour's datagram to `address:port` (IPv4) — from any outside source, or for a
-/// connected socket from its forged peer — reaches the socket or the target a NAT rule publishes
+/// Whether a neighbour's datagram to `address:port` (IPv4) — from any source it can forge, a
+/// `127/8` one included (a firewall rule that drops only non-loopback sources, like kube-proxy's
+/// KUBE-FIREWALL, lets `127.0.0.2` through; the evaluator's source checks decide whether the
+/// kernel takes it), or for a connected socket from its forged peer — reaches the socket or the target a NAT rule publishes
 /// it to: one question to the packet-path evaluator, which applies route_localnet, the source
 /// checks (`kernel::Ipv4Input`), NAT and the firewall, for this protocol and port. High when a
 /// datagram gets through, medium when that is unknown, low when every path is dropped.
 fn paths(ctx: &Context, address: IpAddr, port: u16, spoofed_source: Option<IpAddr>) -> (Severity, Status, Vec<String>) {
-    let src = match spoofed_source {
-        Some(peer) => RangeSet::single(addr_value(peer)),
-        None => all_addrs(false).subtract(&loopback(false)),
+    let ask = |src: RangeSet| {
+        let inbound = ctx.firewall.inbound(false, src, RangeSet::single(addr_value(address)));
+        fold(inbound.for_port(&ctx.firewall.analysis, UDP, port, |_| true))
     };
-    let inbound = ctx.firewall.inbound(false, src, RangeSet::single(addr_value(address)));
-    let rules = fold(inbound.for_port(UDP, port, |_| true));
+    let rules = match spoofed_source {
+        Some(peer) => ask(RangeSet::single(addr_value(peer))),
+        // The neighbour's own address first (the plainer example when it gets through).
+        None => match ask(all_addrs(false).subtract(&loopback(false))) {
+            open @ (Decision::Open, _) => open,
+            _ => ask(all_addrs(false)),
+        },
+    };
     // The kernel lets it through when this snapshot's rules do; without a firewall capture that
     // is still high, whatever a rule not seen might do.
     let kernel_open = rules.0 == Decision::Open;

@@ -7,9 +7,13 @@ use super::port_index::PortIndex;
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
 use super::verdict::{Answer, Decision, Leaf, Outcome, Paths, Rewrite};
 use crate::facts::HostFacts;
+use crate::report::shown;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+
+/// IP protocol number of UDP.
+const UDP: u8 = 17;
 
 /// Paths grouped by the interface (class) they arrived on.
 type PerInterface<'a> = Vec<(String, Vec<&'a Leaf>)>;
@@ -45,12 +49,21 @@ pub struct Firewall {
     /// The members of each class, in the order of `outside`.
     pub classes: Vec<Vec<String>>,
     /// Answers of [`Firewall::loopback_destination_inbound`], which several checks ask.
-    inbound_cache: Mutex<HashMap<(bool, String), Arc<Answer>>>,
+    inbound_cache: Mutex<HashMap<(bool, Senders, String), Arc<Answer>>>,
     /// Answers of [`Firewall::inbound`], by family, sources and destinations.
     any_port_cache: Mutex<HashMap<(bool, RangeSet, RangeSet), Arc<Inbound>>>,
     /// Local clients' paths to a loopback destination over a protocol, every port at once
     /// ([`Firewall::uids_allowed`]).
     local_client_cache: Mutex<HashMap<(bool, RangeSet, u8), Arc<LocalClients>>>,
+}
+
+/// Whose sources a question about loopback destinations asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Senders {
+    /// A neighbour's own, non-loopback sources.
+    Neighbour,
+    /// Spoofed loopback sources (`127.0.0.0/8`, `::1`).
+    SpoofedLoopback,
 }
 
 /// Where a neighbour's packets from some sources to some destinations go, for every protocol and
@@ -63,12 +76,25 @@ pub struct Inbound {
     pub per_class: Vec<(String, String, Answer)>,
     /// Each class's answer indexed by port, in the order of `per_class`.
     ports: Vec<PortIndex>,
+    /// The packets each class's query started from, for a port asked on its own.
+    starts: Vec<Packets>,
+    /// Answers for one protocol and port, asked on their own because the class's answer for
+    /// every port was cut short, by class, protocol and port (at most [`MAX_ONE_PORT`]).
+    one_port: Mutex<HashMap<(usize, u8, u16), Arc<Answer>>>,
 }
+
+/// How many ports one [`Inbound`] asks on their own when its every-port answer was cut short:
+/// each is a query of its own, so a host with thousands of services on such a ruleset keeps
+/// "unknown" beyond this many rather than taking minutes.
+const MAX_ONE_PORT: usize = 2_000;
 
 /// What happens to one service's packets arriving on one class of interfaces.
 #[derive(Debug, Clone)]
 pub struct PortAnswer {
-    /// The interfaces of the class, joined (`eth0, eth1`).
+    /// The interface that stands for the class ([`Firewall::in_class`] tells its members).
+    pub representative: String,
+    /// The interfaces of the class as a report names them (`eth0, eth1`, at most
+    /// [`shown::MAX_LIST`] of them).
     pub interfaces: String,
     /// Open, blocked or unknown.
     pub decision: Decision,
@@ -80,27 +106,41 @@ pub struct PortAnswer {
 
 impl Inbound {
     /// The answer for packets of protocol `proto` to port `port` (as sent, before any rewrite),
-    /// among the paths `keep` selects, per class.
-    pub fn for_port(&self, proto: u8, port: u16, keep: impl Fn(&Leaf) -> bool) -> Vec<PortAnswer> {
+    /// among the paths `keep` selects, per class. Where a class's answer for every port was cut
+    /// short (too many distinct paths), the port is asked on its own: the evaluator then splits
+    /// only on what this port's packets meet.
+    pub fn for_port(&self, analysis: &Analysis, proto: u8, port: u16, keep: impl Fn(&Leaf) -> bool) -> Vec<PortAnswer> {
         let (proto_v, port_v) = (u128::from(proto), u128::from(port));
         self.per_class
             .iter()
             .zip(&self.ports)
-            .map(|((_, interfaces, answer), index)| {
+            .enumerate()
+            .map(|(class, ((representative, interfaces, answer), index))| {
+                let own = answer
+                    .truncated
+                    .then(|| self.one_port(analysis, class, proto, port))
+                    .flatten();
                 // The paths themselves, not narrowed copies: only the example a line shows is
                 // narrowed to the port (at 100,000 services, copying every path was most of it).
-                let refs: Vec<&Leaf> = index
-                    .candidates(port)
-                    .iter()
-                    .filter_map(|&i| answer.leaves.get(i as usize))
-                    .filter(|l| keep(l) && carries(l, proto_v, port_v))
-                    .collect();
-                let (decision, lines) = summarize_sent(&refs, answer.truncated, Some((proto_v, port_v)));
+                let (refs, truncated): (Vec<&Leaf>, bool) = match &own {
+                    Some(own) => (own.leaves.iter().filter(|l| keep(l)).collect(), own.truncated),
+                    None => (
+                        index
+                            .candidates(port)
+                            .iter()
+                            .filter_map(|&i| answer.leaves.get(i as usize))
+                            .filter(|l| keep(l) && carries(l, proto_v, port_v))
+                            .collect(),
+                        answer.truncated,
+                    ),
+                };
+                let (decision, lines) = summarize_sent(&refs, truncated, Some((proto_v, port_v)));
                 let dropped_by_kernel = decision == Decision::Blocked
                     && refs
                         .iter()
                         .all(|l| l.decided_by().is_some_and(|d| d.starts_with("kernel:")));
                 PortAnswer {
+                    representative: representative.clone(),
                     interfaces: interfaces.clone(),
                     decision,
                     lines,
@@ -108,6 +148,24 @@ impl Inbound {
                 }
             })
             .collect()
+    }
+
+    /// Class `class`'s packets of `proto` to `port` alone (cached); `None` past [`MAX_ONE_PORT`].
+    fn one_port(&self, analysis: &Analysis, class: usize, proto: u8, port: u16) -> Option<Arc<Answer>> {
+        let key = (class, proto, port);
+        let mut cache = self.one_port.lock().ok()?;
+        if let Some(hit) = cache.get(&key) {
+            return Some(hit.clone());
+        }
+        if cache.len() >= MAX_ONE_PORT {
+            return None;
+        }
+        let mut start = self.starts.get(class)?.clone();
+        start.proto = RangeSet::single(proto.into());
+        start.dport = RangeSet::single(port.into());
+        let answer = Arc::new(analysis.query(start, Reach::Full));
+        cache.insert(key, answer.clone());
+        Some(answer)
     }
 }
 
@@ -297,19 +355,33 @@ impl Firewall {
         if let Some(hit) = self.any_port_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
+        let starts: Vec<Packets> = self
+            .outside
+            .iter()
+            .map(|iif| Packets::arriving(v6, iif, src.clone(), dst.clone()))
+            .collect();
         let per_class: Vec<(String, String, Answer)> = self
             .outside
             .iter()
-            .map(|iif| {
-                let start = Packets::arriving(v6, iif, src.clone(), dst.clone());
-                (iif.clone(), self.class_of(iif), self.analysis.query(start, Reach::Full))
+            .zip(&starts)
+            .map(|(iif, start)| {
+                (
+                    iif.clone(),
+                    self.class_of(iif),
+                    self.analysis.query(start.clone(), Reach::Full),
+                )
             })
             .collect();
         let ports = per_class
             .iter()
             .map(|(_, _, answer)| PortIndex::new(&answer.leaves))
             .collect();
-        let inbound = Arc::new(Inbound { per_class, ports });
+        let inbound = Arc::new(Inbound {
+            per_class,
+            ports,
+            starts,
+            one_port: Mutex::new(HashMap::new()),
+        });
         if let Ok(mut cache) = self.any_port_cache.lock() {
             cache.insert(key, inbound.clone());
         }
@@ -324,15 +396,19 @@ impl Firewall {
         (!own.is_empty()).then(|| self.inbound(v6, src, own))
     }
 
-    /// Packets from a neighbour (any non-loopback source) to a loopback destination, arriving
-    /// on `iif`, through prerouting, routing and input/forward.
-    pub fn loopback_destination_inbound(&self, v6: bool, iif: &str) -> Arc<Answer> {
+    /// Packets from a neighbour (`senders`: its own non-loopback sources, or spoofed loopback
+    /// ones) to a loopback destination, arriving on `iif`, through prerouting, routing and
+    /// input/forward.
+    pub fn loopback_destination_inbound(&self, v6: bool, senders: Senders, iif: &str) -> Arc<Answer> {
         let iif = self.representative(iif);
-        let key = (v6, iif.to_string());
+        let key = (v6, senders, iif.to_string());
         if let Some(hit) = self.inbound_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
-        let src = all_addrs(v6).subtract(&loopback(v6));
+        let src = match senders {
+            Senders::Neighbour => all_addrs(v6).subtract(&loopback(v6)),
+            Senders::SpoofedLoopback => loopback(v6),
+        };
         let answer = Arc::new(
             self.analysis
                 .query(Packets::arriving(v6, iif, src, loopback(v6)), Reach::Full),
@@ -348,9 +424,29 @@ impl Firewall {
     /// (those are [`Firewall::loopback_nat`]'s). Evidence: the dropping rules, or an example of
     /// what passes.
     pub fn localnet_drop(&self, iif: &str) -> (Decision, Vec<String>) {
-        let answer = self.loopback_destination_inbound(false, iif);
+        let answer = self.loopback_destination_inbound(false, Senders::Neighbour, iif);
         let leaves: Vec<&Leaf> = answer.leaves.iter().filter(|l| l.rewrite.is_none()).collect();
         summarize(&leaves, answer.truncated)
+    }
+
+    /// The same for datagrams with a spoofed `127/8` source: the kernel's source checks
+    /// (route_localnet, rp_filter, accept_local) decide whether it takes them, and a rule that
+    /// drops only non-loopback sources (kube-proxy's KUBE-FIREWALL) lets them through. UDP
+    /// only: the reply to a TCP SYN goes to `lo`, so such a sender gets no more than a blind SYN.
+    pub fn localnet_drop_spoofed_loopback(&self, iif: &str) -> (Decision, Vec<String>) {
+        let answer = self.loopback_destination_inbound(false, Senders::SpoofedLoopback, iif);
+        let udp = u128::from(UDP);
+        let narrowed: Vec<Leaf> = answer
+            .leaves
+            .iter()
+            .filter(|l| l.rewrite.is_none() && l.packets.proto.contains(udp))
+            .map(|l| {
+                let mut l = l.clone();
+                l.packets.proto = RangeSet::single(udp);
+                l
+            })
+            .collect();
+        summarize(&narrowed.iter().collect::<Vec<_>>(), answer.truncated)
     }
 
     /// Which uids may connect to `addr:port` (`proto` 6 or 17) from this host over loopback.
@@ -467,7 +563,7 @@ impl Firewall {
             let answers: Vec<(&String, Arc<Answer>)> = self
                 .outside
                 .iter()
-                .map(|iif| (iif, self.loopback_destination_inbound(v6, iif)))
+                .map(|iif| (iif, self.loopback_destination_inbound(v6, Senders::Neighbour, iif)))
                 .collect();
             let mut groups: Vec<(Rewrite, PerInterface)> = Vec::new();
             for (iif, answer) in &answers {
@@ -705,12 +801,29 @@ impl Firewall {
 }
 
 impl Firewall {
-    /// The interface names of the class `rep` stands for, joined with `, `.
+    /// The interface names of the class `rep` stands for, as a report names them: joined with
+    /// `, `, at most [`shown::MAX_LIST`] of them (a host with a thousand veths in one class
+    /// would otherwise repeat a thousand names on every line).
     pub fn class_of(&self, rep: &str) -> String {
-        if let Some(members) = self.classes.iter().find(|m| m.iter().any(|n| n == rep)) {
-            return members.join(", ");
+        match self.class(rep) {
+            Some(members) => shown::list(members),
+            None => rep.to_string(),
         }
-        rep.to_string()
+    }
+
+    /// Whether interface `name` is in the class `rep` stands for.
+    pub fn in_class(&self, rep: &str, name: &str) -> bool {
+        match self.class(rep) {
+            Some(members) => members.iter().any(|n| n == name),
+            None => rep == name,
+        }
+    }
+
+    fn class(&self, rep: &str) -> Option<&[String]> {
+        self.classes
+            .iter()
+            .find(|m| m.iter().any(|n| n == rep))
+            .map(Vec::as_slice)
     }
 
     /// The interface that stands for `iif`'s class (itself when it is in none).
@@ -747,7 +860,8 @@ pub fn per_interface(results: Vec<(String, Decision, Vec<String>)>) -> (Decision
     }
     let mut out = Vec::new();
     for (lines, names) in groups {
-        out.extend(lines.into_iter().map(|l| format!("on {}: {l}", names.join(", "))));
+        let on = shown::list(&names);
+        out.extend(lines.into_iter().map(|l| format!("on {on}: {l}")));
     }
     (decision.unwrap_or(Decision::Unknown), out)
 }

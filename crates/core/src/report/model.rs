@@ -116,6 +116,20 @@ impl Status {
             Status::Unknown => "unknown",
         }
     }
+
+    /// The status of a path that is usable when any of `parts` is: open when one is open, else
+    /// unknown when one is unknown, blocked only when every part is blocked; `None` without
+    /// parts. (The derived order sorts for display — Open, Blocked, Unknown — and its minimum
+    /// would read an unknown part as blocked.)
+    pub fn worst(parts: impl IntoIterator<Item = Status>) -> Option<Status> {
+        parts.into_iter().fold(None, |acc, s| {
+            Some(match (acc, s) {
+                (Some(Status::Open), _) | (_, Status::Open) => Status::Open,
+                (Some(Status::Unknown), _) | (_, Status::Unknown) => Status::Unknown,
+                _ => Status::Blocked,
+            })
+        })
+    }
 }
 
 /// How the status was established.
@@ -332,6 +346,16 @@ pub fn sort_findings(findings: &mut [Finding]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worst_is_open_then_unknown_then_blocked() {
+        use Status::*;
+        assert_eq!(Status::worst([]), None);
+        assert_eq!(Status::worst([Blocked, Unknown]), Some(Unknown));
+        assert_eq!(Status::worst([Unknown, Blocked]), Some(Unknown));
+        assert_eq!(Status::worst([Blocked, Open, Unknown]), Some(Open));
+        assert_eq!(Status::worst([Blocked, Blocked]), Some(Blocked));
+    }
 
     #[test]
     fn severity_parses_case_insensitively_and_rejects_others() {

@@ -27,6 +27,7 @@ mod sysctls;
 #[cfg(test)]
 mod test_process;
 mod trust;
+mod trusted_path;
 mod unix_files;
 
 use etc_view::EtcView;

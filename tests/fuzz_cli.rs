@@ -201,7 +201,9 @@ fn fleet_over_looping_rulesets_ends_in_0_1_or_2() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// A file over the size limit is refused from its size, before a byte is read.
+/// A file over the size limit is refused from its size, before a byte is read, naming the file,
+/// its size, the limit and the variable that raises it; the variable lets a larger (valid)
+/// snapshot through, and an invalid value is an error of its own.
 #[test]
 fn a_snapshot_over_the_limit_is_refused_by_its_size() {
     let tmp = common::TempDir::new("fuzz-big");
@@ -212,9 +214,60 @@ fn a_snapshot_over_the_limit_is_refused_by_its_size() {
     let out = check("big", &["audit", "--facts", path.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    for part in [
+        &*Path::new(&path).to_string_lossy(),
+        "300 MiB",
+        "the 64 MiB limit",
+        "LOOPWARDEN_MAX_SNAPSHOT_MIB",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A real snapshot padded past 1 MiB: refused under a 1 MiB limit, audited with 2.
+    let mut padded: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).expect("fixture")).expect("json");
+    padded["host"]["hostname"] = Value::String("x".repeat(1024 * 1024));
+    let padded_path = tmp.path().join("padded.json");
+    std::fs::write(&padded_path, padded.to_string()).expect("write");
+    let padded_path = padded_path.to_str().expect("utf-8");
+    let run = |limit: &str| {
+        let mut cmd = Command::new(common::loopwarden());
+        cmd.args(["audit", "--facts", padded_path])
+            .env("LOOPWARDEN_MAX_SNAPSHOT_MIB", limit);
+        common::output_within(&mut cmd, Duration::from_secs(30))
+    };
+    let small = run("1");
+    assert_eq!(small.status.code(), Some(2));
     assert!(
-        err.contains("256 MiB") && err.contains(&*Path::new(&path).to_string_lossy()),
+        String::from_utf8_lossy(&small.stderr).contains("the 1 MiB limit"),
+        "{small:?}"
+    );
+    let raised = run("2");
+    assert!(matches!(raised.status.code(), Some(0 | 1)), "{raised:?}");
+    let bad = run("lots");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a whole number of MiB"),
+        "{bad:?}"
+    );
+}
+
+/// Standard input has no size to check first: it is refused as soon as it passes the limit.
+#[test]
+fn standard_input_over_the_limit_is_refused_when_it_passes_it() {
+    let tmp = common::TempDir::new("fuzz-stdin");
+    let path = tmp.path().join("long.json");
+    std::fs::write(&path, format!("{{\"schema\": \"{}", "x".repeat(2 * 1024 * 1024))).expect("write");
+    // (output_within gives the child no standard input of ours: the shell redirects it.)
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "exec \"$0\" audit --facts - < \"$1\""])
+        .args([common::loopwarden(), path.to_str().expect("utf-8")])
+        .env("LOOPWARDEN_MAX_SNAPSHOT_MIB", "1");
+    let out = common::output_within(&mut cmd, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("snapshot on standard input is not usable: larger than the 1 MiB limit"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
 }

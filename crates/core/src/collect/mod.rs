@@ -18,6 +18,7 @@ mod netlink;
 pub mod netns;
 mod nf_tables;
 mod owners;
+pub mod path_walk;
 mod procfs_fallback;
 mod relays;
 mod rooted;
@@ -186,10 +187,14 @@ fn add_unix_files(
         socket.file = facts.file;
         socket.parents = facts.parents;
         if let Some(problem) = facts.problem {
-            limits.push(Limit {
+            // Sockets bound at one path by many processes (each container's conmon) say it once.
+            let limit = Limit {
                 scope: "sockets.unix.files".into(),
                 detail: problem,
-            });
+            };
+            if !limits.contains(&limit) {
+                limits.push(limit);
+            }
         }
     }
 }

@@ -78,6 +78,29 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
             v["firewall"]["nft_json"] = serde_json::json!({"nftables": [deep]});
         }),
     ));
+    // A chain that goes to itself, and a jump/goto cycle through two chains: the kernel refuses
+    // both when loading, a snapshot can hold them (the evaluator once ran until its step budget
+    // and overflowed the stack freeing the path's evidence: SIGABRT after 7 s and 800 MB).
+    for (name, second) in [("goto-self", "loop"), ("jump-goto-cycle", "other")] {
+        out.push((
+            format!("{name}-in-nft-json"),
+            edited(|v| {
+                v["firewall"]["nft_json"] = serde_json::json!({"nftables": [
+                    {"table": {"family": "inet", "name": "t", "handle": 1}},
+                    {"chain": {"family": "inet", "table": "t", "name": "input", "handle": 1, "type": "filter",
+                               "hook": "input", "prio": 0, "policy": "accept"}},
+                    {"chain": {"family": "inet", "table": "t", "name": "loop", "handle": 2}},
+                    {"chain": {"family": "inet", "table": "t", "name": "other", "handle": 3}},
+                    {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 4,
+                              "expr": [{"jump": {"target": "loop"}}]}},
+                    {"rule": {"family": "inet", "table": "t", "chain": "loop", "handle": 5,
+                              "expr": [{"goto": {"target": second}}]}},
+                    {"rule": {"family": "inet", "table": "t", "chain": "other", "handle": 6,
+                              "expr": [{"jump": {"target": "loop"}}]}},
+                ]});
+            }),
+        ));
+    }
     let huge_number = String::from_utf8(text.clone())
         .expect("utf-8")
         .replacen("\"port\": 7001", "\"port\": 1e400", 1);
@@ -155,10 +178,32 @@ fn hostile_snapshots_end_in_0_1_or_2_with_bounded_output() {
         if human.status.code() != Some(2) {
             serde_json::from_slice::<Value>(&json.stdout).unwrap_or_else(|e| panic!("{name}: JSON report: {e}"));
         }
+        // Metrics: the exposition format's escapes, and no other control character raw.
+        let metrics = check(&name, &["audit", "--format", "prometheus", "--facts", path]);
+        let raw = metrics
+            .stdout
+            .iter()
+            .find(|b| (**b < 0x20 && **b != b'\n') || **b == 0x7f);
+        assert!(raw.is_none(), "{name}: a raw control byte {raw:?} in the metrics");
     }
 }
 
-/// A file over the size limit is refused from its size, before a byte is read.
+/// `fleet DIR` over hosts whose rulesets loop ends like `audit`: with a status, not an abort.
+#[test]
+fn fleet_over_looping_rulesets_ends_in_0_1_or_2() {
+    let tmp = common::TempDir::new("fuzz-fleet");
+    for (name, bytes) in corpus().into_iter().filter(|(n, _)| n.contains("goto")) {
+        std::fs::write(tmp.path().join(format!("{name}.json")), &bytes).expect("write corpus file");
+    }
+    let started = std::time::Instant::now();
+    let out = check("fleet", &["fleet", tmp.path().to_str().expect("utf-8 path")]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A file over the size limit is refused from its size, before a byte is read, naming the file,
+/// its size, the limit and the variable that raises it; the variable lets a larger (valid)
+/// snapshot through, and an invalid value is an error of its own.
 #[test]
 fn a_snapshot_over_the_limit_is_refused_by_its_size() {
     let tmp = common::TempDir::new("fuzz-big");
@@ -169,9 +214,60 @@ fn a_snapshot_over_the_limit_is_refused_by_its_size() {
     let out = check("big", &["audit", "--facts", path.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    for part in [
+        &*Path::new(&path).to_string_lossy(),
+        "300 MiB",
+        "the 64 MiB limit",
+        "LOOPWARDEN_MAX_SNAPSHOT_MIB",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A real snapshot padded past 1 MiB: refused under a 1 MiB limit, audited with 2.
+    let mut padded: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).expect("fixture")).expect("json");
+    padded["host"]["hostname"] = Value::String("x".repeat(1024 * 1024));
+    let padded_path = tmp.path().join("padded.json");
+    std::fs::write(&padded_path, padded.to_string()).expect("write");
+    let padded_path = padded_path.to_str().expect("utf-8");
+    let run = |limit: &str| {
+        let mut cmd = Command::new(common::loopwarden());
+        cmd.args(["audit", "--facts", padded_path])
+            .env("LOOPWARDEN_MAX_SNAPSHOT_MIB", limit);
+        common::output_within(&mut cmd, Duration::from_secs(30))
+    };
+    let small = run("1");
+    assert_eq!(small.status.code(), Some(2));
     assert!(
-        err.contains("256 MiB") && err.contains(&*Path::new(&path).to_string_lossy()),
+        String::from_utf8_lossy(&small.stderr).contains("the 1 MiB limit"),
+        "{small:?}"
+    );
+    let raised = run("2");
+    assert!(matches!(raised.status.code(), Some(0 | 1)), "{raised:?}");
+    let bad = run("lots");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a whole number of MiB"),
+        "{bad:?}"
+    );
+}
+
+/// Standard input has no size to check first: it is refused as soon as it passes the limit.
+#[test]
+fn standard_input_over_the_limit_is_refused_when_it_passes_it() {
+    let tmp = common::TempDir::new("fuzz-stdin");
+    let path = tmp.path().join("long.json");
+    std::fs::write(&path, format!("{{\"schema\": \"{}", "x".repeat(2 * 1024 * 1024))).expect("write");
+    // (output_within gives the child no standard input of ours: the shell redirects it.)
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "exec \"$0\" audit --facts - < \"$1\""])
+        .args([common::loopwarden(), path.to_str().expect("utf-8")])
+        .env("LOOPWARDEN_MAX_SNAPSHOT_MIB", "1");
+    let out = common::output_within(&mut cmd, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("snapshot on standard input is not usable: larger than the 1 MiB limit"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
 }

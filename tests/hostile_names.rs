@@ -179,3 +179,95 @@ fn hostile_process_names_and_socket_paths_are_shown_escaped() {
         .collect();
     assert!(foreign.is_empty(), "escape sequences not loopwarden's own: {foreign:?}");
 }
+
+/// Interfaces named like `ip`'s own keywords (`help`, `dev`, `type`, `ip`), with a dot (a VLAN's
+/// `eth0.7`) or a leading dash, on real veths with addresses, are mirrored by the lab as any
+/// other: every name it hands `ip` follows `name` or `dev`, and sysctl keys use `/` (before,
+/// `ip link set help up` printed `ip`'s usage and the lab exited 2).
+#[test]
+fn interfaces_named_like_ip_keywords_are_mirrored() {
+    if !require_root("interfaces_named_like_ip_keywords_are_mirrored") {
+        return;
+    }
+    let ns = namespace("ipwords");
+    let names = [
+        ("help", "192.0.2.1/26"),
+        ("dev", "192.0.2.65/26"),
+        ("type", "192.0.2.129/26"),
+        ("ip", "192.0.2.193/26"),
+        ("eth0.7", "198.51.100.1/24"),
+        ("-h", "203.0.113.1/24"),
+    ];
+    for pair in names.chunks(2) {
+        let (a, b) = (pair[0].0, pair[1].0);
+        ns.exec(&["ip", "link", "add", "name", a, "type", "veth", "peer", "name", b])
+            .unwrap_or_else(|e| panic!("veth {a}/{b}: {e}"));
+    }
+    for (name, addr) in names {
+        ns.exec(&["ip", "addr", "add", addr, "dev", name])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        ns.exec(&["ip", "link", "set", "dev", name, "up"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let _listener = python_in(
+        &ns,
+        None,
+        "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 7310)); s.listen()\nprint('ready', flush=True)\ntime.sleep(600)",
+    );
+    let out = run_loopwarden(&ns, &["prove", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "prove: {}\n{err}", out.status);
+    assert!(!err.contains("Usage: ip"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("proof JSON");
+    let text = report.to_string();
+    for (name, _) in names {
+        assert!(
+            text.contains(&format!("\"{name}\"")),
+            "{name} not in the proof: {report:#}"
+        );
+    }
+    assert_eq!(report["mirror"]["left_out"], serde_json::json!([]), "{report:#}");
+}
+
+/// The lab runs `ip`, `nft`, `sysctl` and the iptables tools from the system's directories, not
+/// from the caller's `PATH`: a user's directory first on root's `PATH` gets nothing run.
+#[test]
+fn the_lab_never_runs_programs_from_the_callers_path() {
+    if !require_root("the_lab_never_runs_programs_from_the_callers_path") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("fakepath");
+    let marker = tmp.path().join("ran");
+    for tool in [
+        "ip",
+        "nft",
+        "sysctl",
+        "ss",
+        "iptables-nft-restore",
+        "iptables-legacy-restore",
+    ] {
+        let fake = tmp.path().join(tool);
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho {tool} >> {}\nexec /usr/sbin/{tool} \"$@\"\n",
+                marker.display()
+            ),
+        )
+        .expect("write fake tool");
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!("{}:{}", tmp.path().display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = std::process::Command::new(loopwarden());
+    cmd.args(["prove", "--scenario", "hardened"]).env("PATH", path);
+    let out = output_within(&mut cmd, LOOPWARDEN_TIMEOUT);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "prove: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert!(ran.is_empty(), "root ran the caller's PATH programs: {ran}");
+}

@@ -319,3 +319,98 @@ fn the_metrics_units_verify() {
         "systemd-analyze verify: {said}"
     );
 }
+
+/// Label values from a snapshot are escaped as the exposition format says: a network namespace
+/// name with a double quote, a backslash, a newline that starts a forged `# TYPE` line, a
+/// carriage return and terminal escapes gives one `loopwarden_info` line whose label reads back
+/// as the name (control characters other than newline shown as `\xNN` text), and the real
+/// `promtool check metrics` accepts the whole output.
+#[test]
+fn hostile_label_values_are_escaped_and_promtool_accepts_them() {
+    let test = "hostile_label_values_are_escaped_and_promtool_accepts_them";
+    if !require_tool(test, "promtool") {
+        return;
+    }
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/core/tests/fixtures/facts/namespace-every-listener-kind.json"
+    );
+    let tmp = TempDir::new("promlabels");
+    for (name, shown) in [
+        (
+            "net:[1] \"}\" 1\nloopwarden_info 2",
+            "net:[1] \"}\" 1\nloopwarden_info 2",
+        ),
+        ("a\\\"b\\n\\", "a\\\"b\\n\\"),
+        (
+            "x\n# TYPE loopwarden_info counter\n",
+            "x\n# TYPE loopwarden_info counter\n",
+        ),
+        ("cr\r\u{1b}[2J\u{7f}", "cr\\x0d\\x1b[2J\\x7f"),
+    ] {
+        let mut snapshot: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("fixture JSON");
+        snapshot["host"]["netns"] = serde_json::Value::String(name.into());
+        let path = tmp.path().join("hostile.json");
+        std::fs::write(&path, snapshot.to_string()).expect("write snapshot");
+        let prom = tmp.path().join("hostile.prom");
+        let out = output_within(
+            std::process::Command::new(loopwarden()).args([
+                "audit",
+                "--facts",
+                path.to_str().expect("utf-8 path"),
+                "--format",
+                "prometheus",
+                "--out",
+                prom.to_str().expect("utf-8 path"),
+            ]),
+            COMMAND_TIMEOUT,
+        );
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{name:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&prom).expect("metrics written");
+        let info: Vec<&str> = text.lines().filter(|l| l.starts_with("loopwarden_info")).collect();
+        assert_eq!(info.len(), 1, "{name:?}: {text}");
+        let types = text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE loopwarden_info "))
+            .count();
+        assert_eq!(types, 1, "{name:?}: {text}");
+        let value = label_value(info[0], "netns").unwrap_or_else(|| panic!("{name:?}: no netns label: {}", info[0]));
+        assert_eq!(value, shown, "{name:?}: {}", info[0]);
+        let check = output_within(
+            std::process::Command::new("promtool")
+                .args(["check", "metrics"])
+                .stdin(std::fs::File::open(&prom).expect("open metrics")),
+            COMMAND_TIMEOUT,
+        );
+        assert!(
+            check.status.success(),
+            "{name:?}: promtool check metrics: {}{}\n{text}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}
+
+/// The value of label `key` in one exposition-format sample line, unescaped as the format says
+/// (`\\`, `\"`, `\n`).
+fn label_value(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}=\""))? + key.len() + 2;
+    let mut out = String::new();
+    let mut chars = line[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}

@@ -315,3 +315,120 @@ fn another_users_real_caddy_is_not_run_and_its_routes_are_unknown() {
         .any(|c| c["kind"] == "caddy");
     assert!(!adapted, "no caddy adapt was run as the user: {snapshot:#}");
 }
+
+/// A root daemon's configuration reached through another user's symlink or directory is not
+/// read as root. Real haproxy, started as root, reads three `-f` files: its own (read), one
+/// through a directory the user owns, and one through a symlink the user owns in a root
+/// directory (both followed by haproxy, both leading to root-only configuration). loopwarden
+/// reads the first, names each of the others as not read (the component and its owner), and
+/// calls what the unread files publish unknown.
+#[test]
+fn a_root_daemons_config_through_another_users_link_is_not_read() {
+    let test = "a_root_daemons_config_through_another_users_link_is_not_read";
+    if !require_root(test) || !require_tool(test, "haproxy") {
+        return;
+    }
+    let user = test_user();
+    let tree = tree("trust-links", &user);
+    let root_dir = tree.user_dir.parent().expect("top").join("root");
+    std::fs::create_dir(&root_dir).expect("mkdir");
+    let frontend = |port: u16, backend: u16| {
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             frontend f{port}\n    bind :{port}\n    default_backend b{port}\nbackend b{port}\n    server s 127.0.0.1:{backend}\n"
+        )
+    };
+    let own = root_dir.join("own.cfg");
+    std::fs::write(&own, frontend(8406, 7406)).expect("write");
+    for (name, port) in [("secret-a.cfg", 8407), ("secret-b.cfg", 8408)] {
+        let path = root_dir.join(name);
+        std::fs::write(&path, frontend(port, port - 1000)).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    // Through the user's directory: a link there (the user could point it anywhere).
+    let via_dir = tree.user_dir.join("via-dir.cfg");
+    std::os::unix::fs::symlink(root_dir.join("secret-a.cfg"), &via_dir).expect("symlink");
+    std::os::unix::fs::lchown(&via_dir, Some(user.uid), Some(user.gid)).expect("lchown");
+    // The user's own link in root's directory.
+    let user_link = root_dir.join("user-link.cfg");
+    std::os::unix::fs::symlink(root_dir.join("secret-b.cfg"), &user_link).expect("symlink");
+    std::os::unix::fs::lchown(&user_link, Some(user.uid), Some(user.gid)).expect("lchown");
+
+    let ns = namespace("trustlinks");
+    let paths = [&own, &via_dir, &user_link].map(|p| p.to_str().expect("utf-8").to_string());
+    let mut argv = vec!["haproxy", "-db"];
+    for p in &paths {
+        argv.extend(["-f", p.as_str()]);
+    }
+    let _haproxy = Spawned(
+        ns.command(&argv)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start haproxy"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !["8406", "8407", "8408"].iter().all(|p| {
+        ns.exec(&["ss", "-Hltn", "sport >= :8406 and sport <= :8408"])
+            .unwrap_or_default()
+            .contains(&format!(":{p}"))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "haproxy did not listen on its three ports"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let facts = run_loopwarden(&ns, &["facts"]);
+    assert!(facts.status.success(), "{}", String::from_utf8_lossy(&facts.stderr));
+    let snapshot: Value = serde_json::from_slice(&facts.stdout).expect("facts JSON");
+    let read: Vec<&str> = snapshot["relays"]["captures"]
+        .as_array()
+        .expect("captures")
+        .iter()
+        .filter(|c| c["kind"] == "haproxy")
+        .filter_map(|c| c["command"][1].as_str())
+        .collect();
+    assert_eq!(read, vec![paths[0].as_str()], "only root's own file is read");
+    let printed = String::from_utf8_lossy(&facts.stdout);
+    assert!(
+        !printed.contains("f8407") && !printed.contains("f8408"),
+        "an unread file's text is in the snapshot"
+    );
+
+    let report = audit_json(&ns, &["--fail-on", "critical"]);
+    let limits = limits(&report);
+    let refused = |what: String| {
+        limits
+            .iter()
+            .any(|l| l.starts_with("relays.haproxy:") && l.contains("not read") && l.contains(&what))
+    };
+    assert!(
+        refused(format!(
+            "{} is a directory owned by uid {}",
+            tree.user_dir.display(),
+            user.uid
+        )),
+        "{limits:#?}"
+    );
+    assert!(
+        refused(format!(
+            "{} is a symlink owned by uid {}",
+            user_link.display(),
+            user.uid
+        )),
+        "{limits:#?}"
+    );
+    for port in ["8407", "8408"] {
+        let on_port: Vec<&Value> = findings(&report, "relay.reverse-proxy", None)
+            .into_iter()
+            .filter(|f| f["service"].as_str().is_some_and(|s| s.ends_with(&format!(":{port}"))))
+            .collect();
+        assert!(
+            on_port.iter().all(|f| f["status"] != "blocked"),
+            "what the unread file publishes is not known to be closed: {on_port:#?}"
+        );
+    }
+}

@@ -191,3 +191,65 @@ fn a_crafted_snapshot_cannot_make_the_lab_read_files_or_run_programs() {
         "{left:?}"
     );
 }
+
+/// Host names where a ruleset wants an address (`ip saddr attacker.example`, a set element, a
+/// `dnat to` target, iptables `-s`) are refused before `nft`/`iptables-restore` see them — they
+/// would resolve them as root — each left-out entry naming the rule and the name; the numeric
+/// rules of the same texts are still loaded.
+#[test]
+fn a_snapshots_host_names_are_refused_naming_the_rule_and_the_name() {
+    if !require_root("a_snapshots_host_names_are_refused_naming_the_rule_and_the_name") {
+        return;
+    }
+    let tmp = TempDir::new("hostnames");
+    let ns = namespace("hostnames");
+    let mut crafted = base_snapshot(&ns, tmp.path());
+    crafted["firewall"]["nft_text"] = Value::String(
+        "table inet t {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
+         \t\tip saddr attacker.example drop\n\
+         \t\tip daddr { 192.0.2.1, \"in-braces.example\" } tcp dport 7201 drop\n\
+         \t\tip saddr 198.51.100.9 drop\n\t}\n\
+         \tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\
+         \t\ttcp dport 7202 dnat ip to nat-target.example:80\n\t}\n}\n"
+            .into(),
+    );
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -s iptables-source.example -j DROP\n-A INPUT -s 203.0.113.5/32 -j DROP\nCOMMIT\n";
+    crafted["firewall"]["iptables"] = serde_json::json!([{"family": "ipv4", "backend": "nft", "text": rules}]);
+    let (_, report) = prove_snapshot(&ns, tmp.path(), "hostnames.json", &crafted.to_string());
+    let left = left_out(&report);
+    for (rule, name) in [
+        ("ip saddr attacker.example drop", "attacker.example"),
+        ("\"in-braces.example\" }", "in-braces.example"),
+        ("dnat ip to nat-target.example:80", "nat-target.example"),
+        ("-A INPUT -s iptables-source.example -j DROP", "iptables-source.example"),
+    ] {
+        assert!(
+            left.iter()
+                .any(|(item, reason)| item.contains(rule) && reason.contains(name) && reason.contains("resolve")),
+            "{rule}: not refused with its name: {left:?}"
+        );
+    }
+    assert_eq!(
+        report["mirror"]["iptables_loaded"],
+        serde_json::json!(["ipv4/nft"]),
+        "{report:#}"
+    );
+    assert_eq!(report["mirror"]["nft_loaded"], serde_json::json!(true), "{report:#}");
+
+    // A set's element line is not a rule that can be left out alone: the whole text is refused,
+    // naming the line and the name.
+    crafted["firewall"]["nft_text"] = Value::String(
+        "table ip t {\n\tset bad {\n\t\ttype ipv4_addr\n\t\telements = { 192.0.2.7, \"set-element.example\" }\n\t}\n}\n"
+            .into(),
+    );
+    let (_, report) = prove_snapshot(&ns, tmp.path(), "set.json", &crafted.to_string());
+    let left = left_out(&report);
+    assert!(
+        left.iter().any(|(item, reason)| item == "the whole ruleset"
+            && reason.contains("set-element.example")
+            && reason.contains("line 4")),
+        "{left:?}"
+    );
+    assert_eq!(report["mirror"]["nft_loaded"], serde_json::json!(false), "{report:#}");
+}

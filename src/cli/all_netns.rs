@@ -21,7 +21,7 @@ pub const HOST_PROOF_SCHEMA: &str = "loopwarden.host-proof/v1";
 /// together may hold several single snapshots' worth of firewall dumps).
 pub fn load(path: &Path) -> anyhow::Result<HostFactsSet> {
     use std::io::Read;
-    const MAX: u64 = 1024 * 1024 * 1024;
+    let limit = super::snapshot::limit(super::snapshot::DEFAULT_MAX_SET_MIB)?;
     let reader: Box<dyn Read> = if path == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -29,11 +29,11 @@ pub fn load(path: &Path) -> anyhow::Result<HostFactsSet> {
     };
     let mut text = String::new();
     reader
-        .take(MAX + 1)
+        .take(limit + 1)
         .read_to_string(&mut text)
         .with_context(|| format!("cannot read snapshot {}", path.display()))?;
-    if text.len() as u64 > MAX {
-        anyhow::bail!("snapshot {} is larger than {} MiB: refused", path.display(), MAX >> 20);
+    if text.len() as u64 > limit {
+        return Err(super::snapshot::too_large(&path.display().to_string(), None, limit));
     }
     HostFactsSet::from_json(&text).with_context(|| format!("snapshot {} is not usable", path.display()))
 }

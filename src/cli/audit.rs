@@ -19,7 +19,8 @@ pub struct Args {
     #[command(flatten)]
     output: format::Output<Format>,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
-    /// it from standard input; with --all-netns, one of `facts --all-netns`).
+    /// it from standard input; with --all-netns, one of `facts --all-netns`). At most 64 MiB
+    /// (256 with --all-netns); LOOPWARDEN_MAX_SNAPSHOT_MIB=N sets another limit.
     #[arg(long, value_name = "FILE", conflicts_with = "netns", value_hint = clap::ValueHint::FilePath)]
     facts: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity is open or unknown, or never

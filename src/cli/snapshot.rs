@@ -2,36 +2,76 @@
 //! one.
 
 use anyhow::Context;
+use loopwarden_core::facts::FactsError;
 use loopwarden_core::HostFacts;
 use std::path::Path;
 
-/// The largest snapshot read: far above a large Kubernetes node's (tens of MiB of rules), low
-/// enough that a hostile file cannot exhaust memory.
-pub const MAX_SNAPSHOT: u64 = 256 * 1024 * 1024;
+/// The largest snapshot read by default, in MiB. Reading one takes up to about ten times its
+/// size in memory (nft's JSON capture, held as a tree, about 23 times its own text: a 93 MiB
+/// kube-proxy snapshot took 800 MB, a 242 MiB one GBs), so the default keeps an audit under about
+/// a gigabyte; a larger snapshot is refused, naming the way to raise the limit.
+pub const DEFAULT_MAX_SNAPSHOT_MIB: u64 = 64;
+
+/// The default limit for a whole-host snapshot (`facts --all-netns`), which holds every
+/// namespace's capture, in MiB.
+pub const DEFAULT_MAX_SET_MIB: u64 = 256;
+
+/// The environment variable that sets the limit, in MiB, for the snapshots of this run.
+pub const LIMIT_VARIABLE: &str = "LOOPWARDEN_MAX_SNAPSHOT_MIB";
+
+/// The size limit in bytes: [`LIMIT_VARIABLE`]'s value when it is set, else `default_mib`.
+pub fn limit(default_mib: u64) -> anyhow::Result<u64> {
+    let mib = match std::env::var(LIMIT_VARIABLE) {
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| anyhow::anyhow!("{LIMIT_VARIABLE}={value:?} is not a whole number of MiB above 0"))?,
+        Err(_) => default_mib,
+    };
+    Ok(mib.saturating_mul(1024 * 1024))
+}
+
+/// Why a snapshot of `size` bytes (when known) at `shown` is refused against `limit`.
+pub fn too_large(shown: &str, size: Option<u64>, limit: u64) -> anyhow::Error {
+    let size = size.map_or_else(String::new, |s| format!("{} MiB, ", s.div_ceil(1024 * 1024)));
+    anyhow::anyhow!(
+        "snapshot {shown} is not usable: {size}larger than the {} MiB limit (reading a snapshot takes up to \
+         about ten times its size in memory); to read it anyway, set {LIMIT_VARIABLE} to a larger number of MiB",
+        limit / (1024 * 1024)
+    )
+}
 
 /// Reads the snapshot at `path` (`-`: standard input), naming it in every error. A snapshot is
-/// untrusted input: it is only ever parsed, bounded in size, and refused at the first byte that
-/// shows it is not JSON text ([`HostFacts::read`]).
+/// untrusted input: it is only ever parsed, bounded in size ([`limit`]), and refused at the first
+/// byte that shows it is not JSON text ([`HostFacts::read`]).
 pub fn load(path: &Path) -> anyhow::Result<HostFacts> {
-    if path == Path::new("-") {
-        return HostFacts::read(std::io::stdin().lock(), MAX_SNAPSHOT)
-            .context("the snapshot on standard input is not usable");
+    let limit = limit(DEFAULT_MAX_SNAPSHOT_MIB)?;
+    let stdin = path == Path::new("-");
+    let shown = if stdin {
+        "on standard input".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let read = if stdin {
+        HostFacts::read(std::io::stdin().lock(), limit)
+    } else {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open snapshot {shown}"))?;
+        // A regular file's size is known before reading it; devices and pipes are bounded as read.
+        let size = file
+            .metadata()
+            .map(|m| if m.is_file() { m.len() } else { 0 })
+            .unwrap_or(0);
+        if size > limit {
+            return Err(too_large(&shown, Some(size), limit));
+        }
+        HostFacts::read(file, limit)
+    };
+    match read {
+        Err(FactsError::TooLarge { limit }) => Err(too_large(&shown, None, limit)),
+        other => other.with_context(|| format!("snapshot {shown} is not usable")),
     }
-    let shown = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open snapshot {shown}"))?;
-    // A regular file's size is known before reading it; devices and pipes are bounded as read.
-    let size = file
-        .metadata()
-        .map(|m| if m.is_file() { m.len() } else { 0 })
-        .unwrap_or(0);
-    if size > MAX_SNAPSHOT {
-        anyhow::bail!(
-            "snapshot {shown} is not usable: {} MiB, larger than {} MiB, the most a snapshot may be",
-            size / (1024 * 1024),
-            MAX_SNAPSHOT / (1024 * 1024)
-        );
-    }
-    HostFacts::read(file, MAX_SNAPSHOT).with_context(|| format!("snapshot {shown} is not usable"))
 }
 
 /// Which file a snapshot was read from, and as it was then: a later read (the fleet's second

@@ -6,6 +6,7 @@ use crate::state::FrontState;
 use loopwarden_core::facts::{
     Guard, GuardAccount, GuardFront, GuardMode, GUARD_STATUS_DIR, GUARD_STATUS_FILE, GUARD_STATUS_SCHEMA,
 };
+use loopwarden_core::report::prometheus::escape_label;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -295,7 +296,13 @@ pub fn prometheus(guards: &[Guard]) -> String {
         "# HELP loopwarden_guard_connections_total Connections by outcome.\n\
          # TYPE loopwarden_guard_connections_total counter\n",
     );
-    let label = |g: &Guard, f: &GuardFront| format!("guard=\"{}\",front=\"{}\"", esc(&g.name), esc(&f.name));
+    let label = |g: &Guard, f: &GuardFront| {
+        format!(
+            "guard=\"{}\",front=\"{}\"",
+            escape_label(&g.name),
+            escape_label(&f.name)
+        )
+    };
     for g in guards {
         for f in &g.fronts {
             let l = label(g, f);
@@ -319,7 +326,7 @@ pub fn prometheus(guards: &[Guard]) -> String {
                 out.push_str(&format!(
                     "loopwarden_guard_refused_total{{{},reason=\"{}\"}} {n}\n",
                     label(g, f),
-                    esc(reason)
+                    escape_label(reason)
                 ));
             }
         }
@@ -341,8 +348,4 @@ pub fn prometheus(guards: &[Guard]) -> String {
         }
     }
     out
-}
-
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -2,15 +2,19 @@
 //!
 //! The ruleset comes from a snapshot, which may come from anyone: before any of it reaches `nft`
 //! or `iptables-restore` (as root), [`screen`] refuses what would make those tools read local
-//! files or run programs, and what is too large. Then it is loaded as captured. A line the
+//! files or run programs, and what is too large, and [`host_names`] refuses host names where an
+//! address belongs (the tools would resolve them). The loaders run unable to open a socket that
+//! could reach a resolver ([`sockets`]). Then it is loaded as captured. A line the
 //! kernel or the tool refuses (a missing module, a cgroup path or socket that does not exist in
 //! the lab) is removed and the rest loaded again. Every refused or removed line is reported in
 //! [`Mirror::left_out`], and results that such a line could have decided are marked uncertain.
 
+mod host_names;
 mod screen;
+mod sockets;
 
 use crate::netns::{Namespace, NetnsError};
-use crate::topology::output_with_input;
+use crate::topology::feed;
 use loopwarden_core::facts::{FirewallFacts, IptablesFamily, Sysctls};
 use serde::Serialize;
 
@@ -138,7 +142,7 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
         };
         let fam = if family == "ip" { "ipv4" } else { "ipv6" };
         let label = format!("iptables ({fam}, {})", dump.backend);
-        let Some(text) = screened(&dump.text, &label, fam, screen::iptables_line_refusal, None, mirror) else {
+        let Some(text) = screened(&dump.text, &label, fam, iptables_refusals, None, mirror) else {
             continue;
         };
         if load_lines(victim, &[tool], &text, &label, fam, iptables_bad_lines, mirror)? {
@@ -151,14 +155,7 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
             return Ok(());
         }
         let whole = screen::nft_text_refusal;
-        let Some(native) = screened(
-            &native,
-            "nftables",
-            "both",
-            screen::nft_line_refusal,
-            Some(whole),
-            mirror,
-        ) else {
+        let Some(native) = screened(&native, "nftables", "both", nft_refusals, Some(whole), mirror) else {
             return Ok(());
         };
         mirror.nft_loaded = load_lines(
@@ -174,14 +171,34 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
     Ok(())
 }
 
-/// `text` without the lines `line_refusal` refuses (each reported as left out), or `None` when
+/// Why each line of an iptables dump must be left out, if it must.
+fn iptables_refusals(lines: &[String]) -> Vec<Option<String>> {
+    lines
+        .iter()
+        .map(|l| screen::iptables_line_refusal(l).or_else(|| host_names::iptables_host_name(l)))
+        .collect()
+}
+
+/// Why each line of nftables text must be left out, if it must (a host name in an address
+/// position is found across lines: a set's elements may span several).
+fn nft_refusals(lines: &[String]) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = lines.iter().map(|l| screen::nft_line_refusal(l)).collect();
+    for (line, reason) in host_names::nft_host_names(&lines.join("\n")) {
+        if let Some(slot) = out.get_mut(line.wrapping_sub(1)) {
+            slot.get_or_insert(reason);
+        }
+    }
+    out
+}
+
+/// `text` without the lines `refusals` refuses (each reported as left out), or `None` when
 /// none of it may be loaded: too large, refused as a whole by `whole_refusal`, or a refused line
 /// that is not a rule (a table or chain line cannot be dropped alone).
 fn screened(
     text: &str,
     source: &str,
     family: &str,
-    line_refusal: fn(&str) -> Option<String>,
+    refusals: fn(&[String]) -> Vec<Option<String>>,
     whole_refusal: Option<fn(&str) -> Option<String>>,
     mirror: &mut Mirror,
 ) -> Option<String> {
@@ -199,14 +216,15 @@ fn screened(
         return refuse_all(reason, mirror);
     }
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let reasons = refusals(&lines);
     let mut kept = String::with_capacity(text.len());
-    for (index, line) in lines.iter().enumerate() {
-        let Some(reason) = line_refusal(line) else {
+    for (index, (line, reason)) in lines.iter().zip(reasons).enumerate() {
+        let Some(reason) = reason else {
             kept.push_str(line);
             kept.push('\n');
             continue;
         };
-        if !is_rule_line(line) {
+        if !removable(&lines, index) {
             return refuse_all(
                 format!("{reason} (line {}, not a rule that can be left out alone)", index + 1),
                 mirror,
@@ -247,7 +265,10 @@ fn load_lines(
 ) -> Result<bool, NetnsError> {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     for _ in 0..MAX_RETRIES {
-        let out = output_with_input(victim, argv, &(lines.join("\n") + "\n"))?;
+        let mut loader = victim.command(argv);
+        sockets::netlink_and_raw_only(&mut loader);
+        let shown = format!("{} (in {})", argv.join(" "), victim.name());
+        let out = feed(loader, &shown, &(lines.join("\n") + "\n"))?;
         if out.status.success() {
             return Ok(true);
         }
@@ -258,8 +279,8 @@ fn load_lines(
             .collect();
         bad.sort_unstable();
         bad.dedup();
-        let removable: Vec<usize> = bad.into_iter().filter(|n| is_rule_line(&lines[n - 1])).collect();
-        if removable.is_empty() {
+        let droppable: Vec<usize> = bad.into_iter().filter(|n| removable(&lines, n - 1)).collect();
+        if droppable.is_empty() {
             mirror.left_out.push(LeftOut {
                 source: source.to_string(),
                 family: family.to_string(),
@@ -269,7 +290,7 @@ fn load_lines(
             });
             return Ok(false);
         }
-        for n in removable.iter().rev() {
+        for n in droppable.iter().rev() {
             let inbound = !outbound_only(&lines, n - 1);
             let line = lines.remove(n - 1);
             mirror.left_out.push(LeftOut {
@@ -289,6 +310,28 @@ fn load_lines(
         inbound: true,
     });
     Ok(false)
+}
+
+/// Whether line `index` of a ruleset text is a rule that can be dropped alone: an iptables rule,
+/// or an nft rule line directly in a chain's body (not a line of a set or map, whose element
+/// list may span lines and whose other rules would read an emptied set).
+fn removable(lines: &[String], index: usize) -> bool {
+    let line = &lines[index];
+    is_rule_line(line) && (line.trim_start().starts_with('-') || in_chain_body(lines, index))
+}
+
+/// Whether the block that encloses line `index` of nft text is a chain (`chain NAME {`).
+fn in_chain_body(lines: &[String], index: usize) -> bool {
+    let mut depth = 0usize;
+    for line in lines[..index].iter().rev() {
+        let opens = line.matches('{').count();
+        let closes = line.matches('}').count();
+        if opens > closes + depth {
+            return line.trim_start().starts_with("chain ");
+        }
+        depth = depth + closes - opens;
+    }
+    false
 }
 
 /// A rule (not a table, chain, policy or block structure line) that can be dropped alone.
@@ -467,6 +510,12 @@ mod tests {
             "\t\ttype filter hook input priority filter; policy drop;"
         ));
         assert!(!is_rule_line("COMMIT"));
+        let nft: Vec<String> = "table ip t {\n\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 192.0.2.1,\n\t\t\t     192.0.2.2 }\n\t}\n\tchain c {\n\t\tip saddr { 192.0.2.1, 192.0.2.3 } drop\n\t\tip saddr @s drop\n\t}\n}"
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(!removable(&nft, 3) && !removable(&nft, 4), "a set's element lines");
+        assert!(removable(&nft, 7) && removable(&nft, 8), "a chain's rules");
         assert_eq!(rule_family("ip6 saddr ::1 drop", "both"), "ipv6");
     }
 }

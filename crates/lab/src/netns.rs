@@ -2,7 +2,12 @@
 //!
 //! Used by the lab and by the end-to-end tests. Everything here acts only inside namespaces it
 //! created itself: nothing touches the caller's namespace.
+//!
+//! Programs (`ip`, and what `ip netns exec` starts: `nft`, `sysctl`, the iptables tools …) are
+//! looked up on the audit collectors' fixed system `PATH` ([`SAFE_PATH`]), never on the caller's:
+//! root must not run whatever a user's directory put first on `PATH`.
 
+use loopwarden_core::collect::SAFE_PATH;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -49,6 +54,14 @@ pub struct Namespace {
     name: String,
 }
 
+/// A command for the system program `program`, found (and finding what it starts) on
+/// [`SAFE_PATH`] alone. A path (with a `/`) is run as given: the caller chose that file.
+pub fn system_command(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("PATH", SAFE_PATH);
+    cmd
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name no other run will pick: `lw-<tag>-<pid>-<n>-<nanos>`, at most 40 characters.
@@ -83,7 +96,7 @@ fn owner_pid(name: &str) -> Option<i32> {
 /// alive is never touched; processes still inside a stale one are left alone (they keep it until
 /// they exit). Returns the names removed.
 pub fn sweep_stale() -> Vec<String> {
-    let listed = Command::new("ip")
+    let listed = system_command("ip")
         .args(["netns", "list"])
         .stderr(Stdio::null())
         .output()
@@ -98,7 +111,7 @@ pub fn sweep_stale() -> Vec<String> {
         if alive {
             continue;
         }
-        let deleted = Command::new("ip")
+        let deleted = system_command("ip")
             .args(["netns", "del", name])
             .stderr(Stdio::null())
             .process_group(0)
@@ -116,7 +129,7 @@ impl Namespace {
     /// Creates a namespace named after `tag` (plus a unique suffix) and brings its `lo` up.
     pub fn create(tag: &str) -> Result<Namespace, NetnsError> {
         let name = unique_name(tag);
-        run(Command::new("ip").args(["netns", "add", &name]))?;
+        run(system_command("ip").args(["netns", "add", &name]))?;
         let ns = Namespace { name };
         ns.exec(&["ip", "link", "set", "lo", "up"])?;
         Ok(ns)
@@ -129,7 +142,7 @@ impl Namespace {
 
     /// A command that runs `argv` inside the namespace (`ip netns exec NAME …`), not yet started.
     pub fn command(&self, argv: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
+        let mut cmd = system_command("ip");
         cmd.args(["netns", "exec", &self.name]).args(argv);
         cmd
     }
@@ -197,7 +210,7 @@ impl Namespace {
 
     /// Pids of the processes inside the namespace (`ip netns pids`).
     pub fn pids(&self) -> Vec<i32> {
-        Command::new("ip")
+        system_command("ip")
             .args(["netns", "pids", &self.name])
             .stderr(Stdio::null())
             .output()
@@ -221,7 +234,7 @@ impl Drop for Namespace {
             }
         }
         // Its own process group: a second Ctrl-C at the terminal must not kill the clean-up.
-        let _ = Command::new("ip")
+        let _ = system_command("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
             .process_group(0)
@@ -259,7 +272,7 @@ pub fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
 pub fn can_create_namespaces() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() == 0 };
-    root && Command::new("ip")
+    root && system_command("ip")
         .arg("-V")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

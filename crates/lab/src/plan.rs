@@ -490,11 +490,12 @@ fn add_controls(facts: &HostFacts, decoys: &mut Vec<DecoyPlan>) {
 /// Whether a name from the snapshot may become a lab interface name. Stricter than the kernel's
 /// `dev_valid_name()` (1–15 bytes, not `.` or `..`, no `/`, `:` or white space): only ASCII
 /// letters, digits, `-`, `_` and `.`, so that a crafted snapshot can never smuggle an argument
-/// (`x netns 1`) or a command (a newline) into the `ip -batch` text the lab runs.
+/// (`x netns 1`) or a command (a newline) into the `ip -batch` text the lab runs. `all` and
+/// `default` name the sysctl scopes of every interface; the kernel refuses them as link names, so
+/// no real host has them.
 pub fn usable_interface_name(name: &str) -> bool {
     (1..=15).contains(&name.len())
-        && name != "."
-        && name != ".."
+        && !matches!(name, "." | ".." | "all" | "default")
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -506,7 +507,16 @@ mod name_tests {
 
     #[test]
     fn crafted_names_are_refused_and_real_ones_kept() {
-        for good in ["eth0", "eth0.100", "docker0", "br-3f2a_x", "wlp3s0"] {
+        for good in [
+            "eth0",
+            "eth0.100",
+            "docker0",
+            "br-3f2a_x",
+            "wlp3s0",
+            "help",
+            "dev",
+            "-h",
+        ] {
             assert!(usable_interface_name(good), "{good}");
         }
         for bad in [
@@ -518,6 +528,8 @@ mod name_tests {
             "a/b",
             "x:1",
             "sixteen-chars-xx",
+            "all",
+            "default",
         ] {
             assert!(!usable_interface_name(bad), "{bad:?}");
         }

@@ -2,8 +2,9 @@
 //!
 //! Three namespaces at most: the victim (the host's mirror), the neighbour (the LAN attacker,
 //! one veth per mirrored LAN interface) and the backend (stand-ins for NAT targets). Every veth
-//! is created from inside the victim (`ip link add NAME type veth peer name P netns OTHER`), so
-//! no link ever exists in the caller's namespace. Addresses are the host's own (or
+//! is created from inside the victim (`ip link add name NAME type veth peer name P netns OTHER`;
+//! a mirrored name always follows `name` or `dev`, so that `help` or `type` is never read as a
+//! keyword), so no link ever exists in the caller's namespace. Addresses are the host's own (or
 //! documentation ones); the lab namespaces have no route out.
 
 use crate::netns::{Namespace, NetnsError};
@@ -121,7 +122,7 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
             },
         };
         victim_cmds.push(format!(
-            "link add {} type veth peer name {peer} netns {}",
+            "link add name {} type veth peer name {peer} netns {}",
             link.name,
             peer_ns.name()
         ));
@@ -139,7 +140,7 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
         if let Some(ll) = link.peer_link_local {
             cmds.push(format!("addr add {ll}/64 dev {peer} nodad"));
         }
-        victim_cmds.push(format!("link set {} up", link.name));
+        victim_cmds.push(format!("link set dev {} up", link.name));
         let prefix = link.v4.first().map(|(_, len)| *len).unwrap_or(32);
         if let Some(p) = link.peer_v4 {
             let onlink = prefix > 30;
@@ -154,7 +155,7 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
         if let (Some(p), Some((_, len))) = (link.peer_v6, link.v6.first()) {
             cmds.push(format!("addr add {p}/{len} dev {peer} nodad"));
         }
-        cmds.push(format!("link set {peer} up"));
+        cmds.push(format!("link set dev {peer} up"));
         if link.role == LinkRole::Backend {
             let mut added: Vec<IpAddr> = Vec::new();
             for s in plan
@@ -297,12 +298,17 @@ pub fn run_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std:
 /// Runs `argv` in `ns` with `input` on its stdin and returns its output whatever the exit.
 pub fn output_with_input(ns: &Namespace, argv: &[&str], input: &str) -> Result<std::process::Output, NetnsError> {
     let command = format!("{} (in {})", argv.join(" "), ns.name());
+    feed(ns.command(argv), &command, input)
+}
+
+/// Runs `cmd` (named `command` in errors) with `input` on its stdin and returns its output
+/// whatever the exit.
+pub fn feed(mut cmd: std::process::Command, command: &str, input: &str) -> Result<std::process::Output, NetnsError> {
     let spawn_err = |source| NetnsError::Spawn {
-        command: command.clone(),
+        command: command.to_string(),
         source,
     };
-    let mut child = ns
-        .command(argv)
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -400,7 +406,7 @@ mod tests {
         let names = names.into_inner().unwrap();
         assert_eq!(names.len(), 3, "victim, neighbour and backend were built");
         let list = String::from_utf8(
-            std::process::Command::new("ip")
+            crate::netns::system_command("ip")
                 .args(["netns", "list"])
                 .output()
                 .unwrap()

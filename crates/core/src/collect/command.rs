@@ -25,8 +25,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `PATH` every program is given (and listing tools are looked up on).
-const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The `PATH` every program is given (and listing tools are looked up on): system directories
+/// only root may write, never the caller's `PATH`.
+pub const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How many lines of stderr a message quotes.
 const STDERR_LINES: usize = 20;
 /// How much of stderr is kept: enough for any error message.

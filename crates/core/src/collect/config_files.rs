@@ -8,12 +8,18 @@
 //! when the reads are done), so that the kernel's permission checks — every directory searched
 //! and every symlink followed included — are the daemon's, not root's.
 //!
+//! A root daemon's files are read as root, but only through directories and symlinks root owns
+//! ([`super::trusted_path`]): a path through another user's link or directory is not followed,
+//! and the refusal names it.
+//!
 //! Only regular files are read (opened non-blocking, so a FIFO cannot stall the audit), at
 //! most [`MAX_FILE`] bytes of each.
 
 use super::trust::{Daemon, Identity, Refusal};
-use rustix::fs::{fstat, openat, FileType, Mode, OFlags, CWD};
+use super::trusted_path::{self, WalkError};
+use rustix::fs::{fstat, openat, FileType, Mode, OFlags, Stat, CWD};
 use std::io::Read;
+use std::os::fd::OwnedFd;
 
 /// The most read from one configuration file.
 pub const MAX_FILE: usize = 4 * 1024 * 1024;
@@ -30,6 +36,8 @@ pub struct FileText {
 /// Reads files with one daemon's identity; handed to the closure of [`as_daemon`].
 pub struct Files {
     cwd: Option<String>,
+    /// Reading as root for a root daemon: paths go only through what root owns.
+    as_root: bool,
 }
 
 impl Files {
@@ -49,9 +57,7 @@ impl Files {
     /// Reads one regular file, bounded.
     pub fn read(&self, path: &str) -> Result<FileText, String> {
         let path = self.absolute(path)?;
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let fd = openat(CWD, path.as_str(), flags, Mode::empty()).map_err(|e| format!("cannot open {path}: {e}"))?;
-        let stat = fstat(&fd).map_err(|e| format!("cannot stat {path}: {e}"))?;
+        let (fd, stat) = self.open(&path, false).map_err(|e| e.message)?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(format!("{path} is not a regular file"));
         }
@@ -68,21 +74,40 @@ impl Files {
         })
     }
 
+    /// Opens `path` (absolute) for reading: through [`trusted_path`] as root, else as the
+    /// kernel resolves it for this thread's identity.
+    fn open(&self, path: &str, directory: bool) -> Result<(OwnedFd, Stat), WalkError> {
+        if self.as_root {
+            let opened = trusted_path::open(path, directory)?;
+            return Ok((opened.fd, opened.stat));
+        }
+        let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if directory {
+            flags |= OFlags::DIRECTORY;
+        }
+        let fd = openat(CWD, path, flags, Mode::empty()).map_err(|e| WalkError {
+            message: format!("cannot open {path}: {e}"),
+            absent: matches!(e, rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR),
+        })?;
+        let stat = fstat(&fd).map_err(|e| format!("cannot stat {path}: {e}"))?;
+        Ok((fd, stat))
+    }
+
     /// The entries of `path` whose names end with `suffix`, sorted, as absolute paths; `None`
     /// when `path` is not a directory.
     pub fn list(&self, path: &str, suffix: &str) -> Result<Option<Vec<String>>, String> {
         let path = self.absolute(path)?;
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot look up {path}: {e}")),
-        }
-        let entries = std::fs::read_dir(&path).map_err(|e| format!("cannot list {path}: {e}"))?;
-        let mut files: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().to_string_lossy().into_owned())
-            .filter(|p| p.ends_with(suffix))
+        let fd = match self.open(&path, true) {
+            Ok((fd, _)) => fd,
+            Err(e) if e.absent => return Ok(None),
+            Err(e) => return Err(e.message),
+        };
+        let dir = rustix::fs::Dir::read_from(&fd).map_err(|e| format!("cannot list {path}: {e}"))?;
+        let mut files: Vec<String> = dir
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "." && name != ".." && name.ends_with(suffix))
+            .map(|name| format!("{}/{name}", path.trim_end_matches('/')))
             .collect();
         files.sort();
         Ok(Some(files))
@@ -93,9 +118,15 @@ impl Files {
 /// running as we do), else on a short-lived thread that takes the daemon's uid, gid and groups
 /// for file access and verifies that it did before `work` runs.
 pub fn as_daemon<T: Send>(daemon: &Daemon, work: impl FnOnce(&Files) -> T + Send) -> Result<T, Refusal> {
-    let files = Files { cwd: daemon.cwd_path() };
+    let mut files = Files {
+        cwd: daemon.cwd_path(),
+        as_root: false,
+    };
     let (uid, gid, groups) = match daemon.identity() {
-        Identity::Root => return Ok(work(&files)),
+        Identity::Root => {
+            files.as_root = true;
+            return Ok(work(&files));
+        }
         Identity::User { uid, gid, groups } => (*uid, *gid, groups.clone()),
     };
     // SAFETY: geteuid and getegid cannot fail.
@@ -147,6 +178,7 @@ mod tests {
     fn files() -> Files {
         Files {
             cwd: Some("/etc".into()),
+            as_root: false,
         }
     }
 
@@ -154,7 +186,12 @@ mod tests {
     fn relative_paths_are_the_daemons_and_unknown_without_its_directory() {
         assert_eq!(files().absolute("hosts").as_deref(), Ok("/etc/hosts"));
         assert_eq!(files().absolute("/x").as_deref(), Ok("/x"));
-        assert!(Files { cwd: None }.absolute("x").is_err());
+        assert!(Files {
+            cwd: None,
+            as_root: false
+        }
+        .absolute("x")
+        .is_err());
     }
 
     #[test]

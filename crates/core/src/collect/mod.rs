@@ -6,6 +6,7 @@
 
 mod accounts;
 mod command;
+pub use command::SAFE_PATH;
 mod config_files;
 mod etc_view;
 mod firewall;
@@ -27,6 +28,7 @@ mod sysctls;
 #[cfg(test)]
 mod test_process;
 mod trust;
+mod trusted_path;
 mod unix_files;
 
 use etc_view::EtcView;

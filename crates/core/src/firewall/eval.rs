@@ -30,8 +30,14 @@ pub const NAT_NOT_UNDERSTOOD: &str = "nat statement not understood";
 const MAX_SETTLE_CANDIDATES: usize = 4;
 /// Queries [`Analysis::settle`] may run per candidate (each undecidable condition doubles them).
 const MAX_SETTLE_QUERIES: usize = 64;
-/// Deepest jump nesting followed (the kernel allows 16 levels).
+/// Most chains one path may enter from its base chain through `jump` or `goto` without
+/// returning. The kernel refuses, when a ruleset is loaded, any chain graph deeper than 16
+/// (`NFT_JUMP_STACK_SIZE`, counting gotos as jumps) and any cycle, so a real ruleset never comes
+/// near; a snapshot's may loop (`goto` to itself), which this bound ends.
 const MAX_DEPTH: usize = 32;
+/// Most pieces of evidence kept for one path; a path through more rules (only a crafted ruleset
+/// makes one) keeps the first ones and says the rest were not listed.
+const MAX_EVIDENCE: usize = 512;
 
 /// A network device as a packet sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,39 +344,73 @@ struct Frame {
     chain: usize,
     rule: usize,
     item: usize,
+    /// How many `jump`s and `goto`s led from the base chain to this chain.
+    level: usize,
 }
 
 impl Frame {
-    /// The first rule of a chain.
-    fn start(table: usize, chain: usize) -> Frame {
+    /// The first rule of a chain, `level` jumps or gotos away from its base chain.
+    fn start(table: usize, chain: usize, level: usize) -> Frame {
         Frame {
             table,
             chain,
             rule: 0,
             item: 0,
+            level,
         }
     }
 }
 
 /// The evidence of a path so far, as a shared list (forks share their common prefix).
 #[derive(Debug, Clone, Default)]
-struct Trail(Option<Arc<(Arc<str>, Trail)>>);
+struct Trail(Option<Arc<TrailNode>>);
+
+#[derive(Debug)]
+struct TrailNode {
+    text: Arc<str>,
+    /// Pieces of evidence up to and including this one.
+    len: usize,
+    prev: Trail,
+}
 
 impl Trail {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |n| n.len)
+    }
+
+    /// Adds a piece of evidence; past [`MAX_EVIDENCE`] a last one says the rest is not listed.
     fn push(&mut self, text: impl Into<Arc<str>>) {
+        let len = self.len() + 1;
+        let text = match len.cmp(&MAX_EVIDENCE) {
+            std::cmp::Ordering::Less => text.into(),
+            std::cmp::Ordering::Equal => Arc::from(format!(
+                "… (more than {MAX_EVIDENCE} rules on this path: the rest is not listed)"
+            )),
+            std::cmp::Ordering::Greater => return,
+        };
         let prev = std::mem::take(self);
-        *self = Trail(Some(Arc::new((text.into(), prev))));
+        *self = Trail(Some(Arc::new(TrailNode { text, len, prev })));
     }
 
     fn to_vec(&self) -> Vec<Arc<str>> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.len());
         let mut node = &self.0;
         while let Some(n) = node {
-            out.push(n.0.clone());
-            node = &n.1 .0;
+            out.push(n.text.clone());
+            node = &n.prev.0;
         }
         out.reverse();
         out
+    }
+}
+
+impl Drop for Trail {
+    /// Unlinks the list one node at a time: the default drop recurses once per node.
+    fn drop(&mut self) {
+        let mut next = self.0.take();
+        while let Some(node) = next {
+            next = Arc::into_inner(node).and_then(|mut n| n.prev.0.take());
+        }
     }
 }
 
@@ -399,7 +439,7 @@ impl Run {
     /// Starts evaluating base chain `b`.
     fn enter(&mut self, b: BaseRef) {
         self.base_chain = Some(b);
-        self.stack.push(Frame::start(b.table, b.chain));
+        self.stack.push(Frame::start(b.table, b.chain, 0));
     }
 
     /// Every base chain of the current stage has run: on to the next stage.
@@ -722,16 +762,18 @@ impl Analysis {
                 }
                 continue;
             }
-            if run.stack.len() > MAX_DEPTH {
-                leaves.push(leaf(
-                    run,
-                    Outcome::Unknown("jumps nested deeper than 32 chains (a loop?)".into()),
-                ));
-                return;
-            }
             let Some(frame) = run.stack.last().copied() else {
                 continue;
             };
+            if frame.level > MAX_DEPTH {
+                leaves.push(leaf(
+                    run,
+                    Outcome::Unknown(format!(
+                        "jumps and gotos nested deeper than {MAX_DEPTH} chains (a loop? the kernel refuses one)"
+                    )),
+                ));
+                return;
+            }
             let table = &self.ruleset.tables[frame.table];
             let chain = &table.chains[frame.chain];
             let Some(rule) = chain.rules.get(frame.rule) else {
@@ -948,12 +990,13 @@ impl Analysis {
                     ));
                     return true;
                 };
+                let level = top.level + 1;
                 if matches!(v, Verdict::Goto(_)) {
-                    *top = Frame::start(table, chain);
+                    *top = Frame::start(table, chain, level);
                 } else {
                     top.rule += 1;
                     top.item = 0;
-                    run.stack.push(Frame::start(table, chain));
+                    run.stack.push(Frame::start(table, chain, level));
                 }
                 false
             }
@@ -1791,5 +1834,107 @@ mod tests {
         );
         // Port 54 gets through only if the IPsec policy matches: that stays unknown.
         assert_eq!(udp_to(54).decision(), Decision::Unknown);
+    }
+
+    /// The answer for TCP to port 80 arriving on eth0 under an iptables `filter` dump.
+    fn tcp_80_under(dump: &str) -> Answer {
+        let mut rs = Ruleset::default();
+        iptables_save::read(dump, false, Origin::IptablesLegacy, &mut rs);
+        let analysis = Analysis::new(rs, Host::default());
+        let mut p = Packets::arriving(false, "eth0", RangeSet::single(1), RangeSet::single(2));
+        p.proto = RangeSet::single(6);
+        p.dport = RangeSet::single(80);
+        analysis.query(p, Reach::FirewallInput)
+    }
+
+    fn loop_unknown(answer: &Answer) -> bool {
+        answer
+            .leaves
+            .iter()
+            .any(|l| matches!(&l.outcome, Outcome::Unknown(why) if why.contains("nested deeper than 32 chains")))
+    }
+
+    /// A goto to itself never grows the stack; before the bound it ran until the step budget,
+    /// a list of millions of evidence entries whose drop overflowed the stack (SIGABRT).
+    #[test]
+    fn goto_and_mixed_jump_goto_loops_end_as_unknown_at_the_nesting_bound() {
+        let started = std::time::Instant::now();
+        for dump in [
+            "*filter\n:INPUT ACCEPT [0:0]\n:L - [0:0]\n-A INPUT -j L\n-A L -g L\nCOMMIT\n",
+            "*filter\n:INPUT ACCEPT [0:0]\n:L - [0:0]\n-A INPUT -g INPUT\nCOMMIT\n",
+            "*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -g B\n-A B -j A\nCOMMIT\n",
+            "*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A INPUT -g A\n-A A -j B\n-A B -g A\nCOMMIT\n",
+        ] {
+            let answer = tcp_80_under(dump);
+            assert!(loop_unknown(&answer), "{dump}: {:?}", answer.leaves);
+            assert_eq!(answer.decision(), Decision::Unknown, "{dump}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Chains nested 20 deep through gotos are followed (the kernel allows 16): only a loop, or
+    /// a crafted depth past 32, is cut.
+    #[test]
+    fn a_deep_but_finite_goto_chain_is_followed_to_its_verdict() {
+        let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n");
+        for i in 0..20 {
+            dump.push_str(&format!(":C{i} - [0:0]\n"));
+        }
+        dump.push_str("-A INPUT -g C0\n");
+        for i in 0..19 {
+            dump.push_str(&format!("-A C{i} -g C{}\n", i + 1));
+        }
+        dump.push_str("-A C19 -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n");
+        let answer = tcp_80_under(&dump);
+        assert_eq!(
+            answer.decision(),
+            Decision::Blocked,
+            "{:?}",
+            answer
+                .leaves
+                .iter()
+                .map(|l| (&l.outcome, &l.evidence))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// A path through more rules than evidence is kept for lists the first ones, says so, and
+    /// is dropped without recursion however long it grew.
+    #[test]
+    fn a_path_through_many_rules_keeps_bounded_evidence() {
+        let mut trail = Trail::default();
+        for i in 0..2_000_000 {
+            trail.push(format!("rule {i}"));
+        }
+        let listed = trail.to_vec();
+        assert_eq!(listed.len(), MAX_EVIDENCE);
+        assert!(listed[MAX_EVIDENCE - 1].contains("not listed"));
+        assert_eq!(&*listed[0], "rule 0");
+        // 3,000 jumps one after the other (each returns) are no nesting at all.
+        let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n:E - [0:0]\n");
+        for _ in 0..3000 {
+            dump.push_str("-A INPUT -p tcp -m tcp --dport 80 -j E\n");
+        }
+        dump.push_str("-A INPUT -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n");
+        let answer = tcp_80_under(&dump);
+        assert_eq!(answer.decision(), Decision::Blocked);
+        assert!(answer.leaves.iter().all(|l| l.evidence.len() <= MAX_EVIDENCE));
+    }
+
+    /// A list far longer than any stack could unwind recursively.
+    #[test]
+    fn a_long_shared_trail_drops_iteratively() {
+        let mut trail = Trail::default();
+        for i in 0..3_000_000usize {
+            let prev = std::mem::take(&mut trail);
+            trail = Trail(Some(Arc::new(TrailNode {
+                text: Arc::from(""),
+                len: i,
+                prev,
+            })));
+        }
+        let shared = trail.clone();
+        drop(trail);
+        drop(shared);
     }
 }

@@ -236,10 +236,28 @@ fn escape_help(text: &str) -> String {
     text.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-/// Label values escape backslash, double quote and newline; they come from the host (a network
-/// namespace's name, an interface) and must not break the line.
-fn escape_label(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// Label values escape backslash, double quote and newline (the exposition format's three
+/// escapes); they come from the host or a snapshot (a network namespace's name, an interface) and
+/// must not break the line or reach a terminal raw. Any other control character, and the
+/// direction overrides that reorder text, become visible text (`\\x1b`, `\\u{202e}`: an escaped
+/// backslash, as the format has no other escape).
+pub fn escape_label(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x80 && c.is_control() => out.push_str(&format!("\\\\x{:02x}", c as u32)),
+            c if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -276,7 +294,11 @@ mod tests {
 
     #[test]
     fn every_series_is_unique_and_hostile_labels_stay_on_their_line() {
-        let text = render(&exposed("net:[1]\"\n# TYPE evil gauge"), RUN, &[]);
+        let text = render(
+            &exposed("net:[1]\"\n# TYPE evil gauge\r\u{1b}[2J\u{7f}\u{9b}\u{202e}"),
+            RUN,
+            &[],
+        );
         let mut names = series(&text);
         let total = names.len();
         names.sort_unstable();
@@ -287,8 +309,11 @@ mod tests {
             "a duplicated series makes node_exporter drop the file:\n{text}"
         );
         assert!(!text.lines().any(|l| l.starts_with("# TYPE evil")), "{text}");
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
         assert!(
-            text.contains(r#"loopwarden_audit_duration_seconds{netns="net:[1]\"\n# TYPE evil gauge"} 0.25"#),
+            text.contains(
+                r#"loopwarden_audit_duration_seconds{netns="net:[1]\"\n# TYPE evil gauge\\x0d\\x1b[2J\\x7f\\u{9b}\\u{202e}"} 0.25"#
+            ),
             "{text}"
         );
     }

@@ -245,7 +245,12 @@ mod tests {
 
     #[test]
     fn a_page_without_its_sections_is_refused() {
-        let err = page("loopwarden-nosuchverb", clap::Command::new("loopwarden-nosuchverb")).expect_err("refused");
+        let err = page(
+            "loopwarden-nosuchverb",
+            clap::Command::new("loopwarden-nosuchverb"),
+            None,
+        )
+        .expect_err("refused");
         assert!(
             err.to_string().contains("loopwarden-nosuchverb(1) has no EXIT STATUS"),
             "{err}"

@@ -121,12 +121,9 @@ pub fn load_regular(path: &Path, follow: bool) -> anyhow::Result<(HostFacts, Sta
     if let Some(kind) = kind {
         anyhow::bail!("snapshot {shown} is {kind}: a snapshot is a regular file");
     }
-    if meta.len() > MAX_SNAPSHOT {
-        anyhow::bail!(
-            "snapshot {shown} is not usable: {} MiB, larger than {} MiB, the most a snapshot may be",
-            meta.len() / (1024 * 1024),
-            MAX_SNAPSHOT / (1024 * 1024)
-        );
+    let limit = limit(DEFAULT_MAX_SNAPSHOT_MIB)?;
+    if meta.len() > limit {
+        return Err(too_large(&shown.to_string(), Some(meta.len()), limit));
     }
     let stamp = Stamp {
         dev: meta.dev(),
@@ -134,6 +131,9 @@ pub fn load_regular(path: &Path, follow: bool) -> anyhow::Result<(HostFacts, Sta
         len: meta.len(),
         mtime: (meta.mtime(), meta.mtime_nsec()),
     };
-    let facts = HostFacts::read(file, MAX_SNAPSHOT).with_context(|| format!("snapshot {shown} is not usable"))?;
+    let facts = match HostFacts::read(file, limit) {
+        Err(FactsError::TooLarge { limit }) => return Err(too_large(&shown.to_string(), None, limit)),
+        other => other.with_context(|| format!("snapshot {shown} is not usable"))?,
+    };
     Ok((facts, stamp))
 }

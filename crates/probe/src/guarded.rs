@@ -72,6 +72,7 @@ pub fn observed(facts: &HostFacts, target: &Target, first: &Answer, uid: u32) ->
         evidence: vec![line, cover.describe()],
         fix: "keep the front's allow list to the intended users (loopwarden guard --allow-user/--allow-group)".into(),
         subject: None,
+        reaches: Vec::new(),
     })
 }
 

@@ -14,7 +14,8 @@ packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microso
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
           prometheus-node-exporter prometheus systemd bsdutils time
-          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv)
+          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv
+          firewalld containernetworking-plugins)
 
 # The fleet test drives contrib/ansible/ with ansible-core from PyPI, in a venv of the
 # repository's own (target/ansible-venv), so that nothing is installed system-wide.

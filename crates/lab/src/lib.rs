@@ -29,6 +29,7 @@ pub mod netns;
 pub mod observe;
 pub mod packet;
 pub mod plan;
+pub mod priority;
 pub mod render;
 pub mod report;
 pub mod scenario;
@@ -193,6 +194,7 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         interfaces: names,
         mirror,
         notes,
+        untested: plan.untested.clone(),
         results,
         duration_ms: started.elapsed().as_millis() as u64,
     })

@@ -5,6 +5,7 @@
 //! aim at.
 
 use crate::nat::{published_ports, PublishedPort};
+use crate::priority::{Needs, Untested};
 use loopwarden_core::addr::{is_loopback, is_wildcard};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
 use loopwarden_core::firewall::eval::{Packets, Reach};
@@ -124,6 +125,9 @@ pub struct Plan {
     pub stand_ins: Vec<StandInPlan>,
     /// What the lab did differently from the host, and why.
     pub notes: Vec<String>,
+    /// Host services and interfaces the lab leaves untested (over its limits, unusable names):
+    /// no result may speak for them.
+    pub untested: Untested,
 }
 
 /// The address of the synthetic interface used when the snapshot has none to mirror.
@@ -134,9 +138,11 @@ pub const SYNTHETIC_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 
 /// Derives the layout from a snapshot.
 pub fn plan(facts: &HostFacts) -> Plan {
     let mut notes = Vec::new();
+    let mut untested = Untested::default();
+    let needs = Needs::of(facts);
     let firewall = Firewall::new(facts);
     let published = published_ports(&firewall);
-    let mut links = mirrored_links(facts, &mut notes);
+    let mut links = mirrored_links(facts, &needs, &mut notes, &mut untested.interfaces);
     let stand_ins: Vec<StandInPlan> = published
         .iter()
         .filter(|p| !is_local(facts, &links, p.target.ip()))
@@ -181,13 +187,14 @@ pub fn plan(facts: &HostFacts) -> Plan {
             link.peer_v4 = Some(trusted);
         }
     }
-    let decoys = decoys(facts, &published, &mut notes);
+    let decoys = decoys(facts, &published, &needs, &mut notes, &mut untested.services);
     Plan {
         links,
         decoys,
         published,
         stand_ins,
         notes,
+        untested,
     }
 }
 
@@ -222,10 +229,19 @@ fn trusted_source(firewall: &Firewall, link: &LinkPlan, stand_ins: &[Ipv4Addr]) 
         })
 }
 
-fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
+/// The interfaces to mirror, those the static findings need first (see [`Needs`]); the ones
+/// that receive IP on the host and are not mirrored are added to `untested`.
+fn mirrored_links(
+    facts: &HostFacts,
+    needs: &Needs,
+    notes: &mut Vec<String>,
+    untested: &mut Vec<String>,
+) -> Vec<LinkPlan> {
     let mut links = Vec::new();
     let mut skipped = 0;
-    for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
+    let mut candidates: Vec<_> = facts.interfaces.iter().filter(|i| !i.loopback).collect();
+    candidates.sort_by_key(|i| needs.interface_rank(&i.name));
+    for iface in candidates {
         if iface.kind.as_deref() == Some("vrf") {
             notes.push(format!(
                 "{}: VRF masters are not mirrored (they are exempt from the loopback checks)",
@@ -259,10 +275,12 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
         });
         if !usable_interface_name(&iface.name) {
             notes.push(format!("{:?}: not a usable interface name here; left out", iface.name));
+            untested.push(iface.name.clone());
             continue;
         }
         if links.len() >= MAX_LINKS {
             skipped += 1;
+            untested.push(iface.name.clone());
             continue;
         }
         if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
@@ -289,7 +307,8 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
     }
     if skipped > 0 {
         notes.push(format!(
-            "{skipped} more interfaces were not mirrored (the lab mirrors at most {MAX_LINKS})"
+            "{skipped} more interfaces were not mirrored (the lab mirrors at most {MAX_LINKS}, those the \
+             static findings name first): no lab result speaks for them"
         ));
     }
     if links.is_empty() {
@@ -299,7 +318,30 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
         ));
         links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6]));
     }
+    distinct_onlink_peers(facts, &mut links);
     links
+}
+
+/// Gives every link whose IPv4 prefix is /31 or /32 (cloud VMs, WireGuard, kube-ipvs0) a peer
+/// address of its own: the peer sits outside the subnet, reached through a device route in both
+/// namespaces, and two links with the same peer address would need the same route twice.
+fn distinct_onlink_peers(facts: &HostFacts, links: &mut [LinkPlan]) {
+    let onlink = |l: &LinkPlan| l.v4.first().is_some_and(|&(_, len)| len > 30);
+    let host_has = |a: Ipv4Addr| {
+        facts
+            .interfaces
+            .iter()
+            .any(|i| i.addresses.iter().any(|x| x.address == IpAddr::V4(a)))
+    };
+    let mut taken: Vec<Ipv4Addr> = links.iter().filter(|l| !onlink(l)).filter_map(|l| l.peer_v4).collect();
+    for link in links.iter_mut().filter(|l| onlink(l)) {
+        let peer = (1..=254u8)
+            .rev()
+            .map(|last| Ipv4Addr::new(198, 51, 100, last))
+            .find(|c| !host_has(*c) && !taken.contains(c));
+        link.peer_v4 = peer;
+        taken.extend(peer);
+    }
 }
 
 /// A link-local address for the peer that differs from the host's own.
@@ -377,9 +419,18 @@ fn containing_link(links: &[LinkPlan], ip: IpAddr) -> Option<String> {
         .map(|l| l.name.clone())
 }
 
-fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String>) -> Vec<DecoyPlan> {
+/// The decoys: host sockets the static findings name first (see [`Needs`]), then NAT targets
+/// and the lab's controls. Host sockets over the limit are added to `untested`.
+fn decoys(
+    facts: &HostFacts,
+    published: &[PublishedPort],
+    needs: &Needs,
+    notes: &mut Vec<String>,
+    untested: &mut Vec<String>,
+) -> Vec<DecoyPlan> {
     let mut out: Vec<DecoyPlan> = Vec::new();
-    let relevant = facts.inet_sockets.iter().filter(|s| mirrorable(s));
+    let mut relevant: Vec<&InetSocket> = facts.inet_sockets.iter().filter(|s| mirrorable(s)).collect();
+    relevant.sort_by_cached_key(|s| needs.service_rank(&inet_service_id(s)));
     let mut skipped = 0;
     for socket in relevant {
         let decoy = DecoyPlan {
@@ -400,13 +451,15 @@ fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String
         }
         if out.len() >= MAX_DECOYS {
             skipped += 1;
+            untested.push(decoy.service);
             continue;
         }
         out.push(decoy);
     }
     if skipped > 0 {
         notes.push(format!(
-            "{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys)"
+            "{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys, for those the \
+             static findings name first): no lab result speaks for them"
         ));
     }
     for p in published.iter().filter(|p| is_loopback(p.target.ip())) {
@@ -549,6 +602,30 @@ mod tests {
             Some("2001:db8::fffe".parse().unwrap())
         );
         assert_eq!(peer_v6("2001:db8::1".parse().unwrap(), 128, &[]), None);
+    }
+
+    #[test]
+    fn point_to_point_links_get_peers_of_their_own() {
+        let mut facts = crate::scenario::base_facts("t");
+        facts.interfaces.retain(|i| i.loopback);
+        for (i, (name, addr, len)) in [
+            ("wg0", "192.0.2.7", 32),
+            ("wg1", "192.0.2.8", 32),
+            ("p2p", "192.0.2.10", 31),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            facts
+                .interfaces
+                .push(crate::scenario::interface(name, 2 + i as u32, false, &[(addr, len)]));
+        }
+        let plan = plan(&facts);
+        let mut peers: Vec<_> = plan.links.iter().map(|l| l.peer_v4).collect();
+        assert!(peers.iter().all(Option::is_some), "{peers:?}");
+        peers.sort();
+        peers.dedup();
+        assert_eq!(peers.len(), 3, "{peers:?}");
     }
 
     #[test]

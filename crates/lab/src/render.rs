@@ -158,6 +158,7 @@ mod tests {
                 ..Mirror::default()
             },
             notes: vec!["note\u{202e}".into()],
+            untested: Default::default(),
             results: vec![AttackResult {
                 attack: "ipv4.dst-loopback".into(),
                 path: Path::Direct,

@@ -2,6 +2,7 @@
 //! first, and the findings it proves or refutes for `audit --prove`.
 
 use crate::mirror::Mirror;
+use crate::priority::Untested;
 use loopwarden_core::checks::CheckId;
 use loopwarden_core::facts::{HostFacts, Protocol};
 use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
@@ -112,6 +113,10 @@ pub struct ProofReport {
     pub mirror: Mirror,
     /// Where the lab differs from the host, and why.
     pub notes: Vec<String>,
+    /// Host services and interfaces the lab did not test (over its limits): a finding about
+    /// them, or about the whole host, is never refuted by this run.
+    #[serde(skip_serializing_if = "Untested::is_empty")]
+    pub untested: Untested,
     /// The matrix, controls first.
     pub results: Vec<AttackResult>,
     /// Wall-clock time of the run, milliseconds.
@@ -275,14 +280,21 @@ impl ProofReport {
                 let (severity, title, fix) = spec(check)?;
                 let open = results.iter().any(|r| r.outcome.delivered() && r.uncertain.is_empty());
                 let uncertain = results.iter().any(|r| !r.uncertain.is_empty());
+                let partial = self.partial_for(service.as_deref());
                 let status = if open {
                     Status::Open
-                } else if uncertain {
+                } else if uncertain || partial.is_some() {
                     Status::Unknown
                 } else {
                     Status::Blocked
                 };
                 let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
+                if let (Some(untested), false) = (partial, open) {
+                    evidence.push(format!(
+                        "not refuted: the lab tested only the {} attack(s) above; it did not test {untested}",
+                        results.len()
+                    ));
+                }
                 evidence.extend(
                     results
                         .iter()
@@ -326,6 +338,22 @@ impl ProofReport {
                 })
             })
             .collect()
+    }
+}
+
+impl ProofReport {
+    /// What this run left untested that a finding about `service` (`None`: the whole host)
+    /// covers, in words; `None` when it tested all of it. A host-wide finding covers every
+    /// service on every interface; a service's finding covers that service on every interface.
+    fn partial_for(&self, service: Option<&str>) -> Option<String> {
+        let relevant = match service {
+            None => self.untested.clone(),
+            Some(_) => Untested {
+                services: Vec::new(),
+                interfaces: self.untested.interfaces.clone(),
+            },
+        };
+        (!relevant.is_empty()).then(|| relevant.describe())
     }
 }
 
@@ -397,6 +425,7 @@ mod tests {
             interfaces: vec!["eth0".into()],
             mirror: Mirror::default(),
             notes: vec![],
+            untested: Untested::default(),
             results,
             duration_ms: 0,
         }
@@ -482,6 +511,29 @@ mod tests {
         let failed = report(rows, false);
         assert!(failed.findings(&facts).is_empty());
         assert!(failed.limits()[0].contains("controls failed"));
+    }
+
+    #[test]
+    fn a_partial_run_refutes_nothing_it_did_not_cover() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let rows = vec![row("ipv4.dst-loopback", "udp:127.0.0.1:8125", Outcome::Dropped)];
+        let mut over_decoys = report(rows.clone(), true);
+        over_decoys.untested.services = vec!["udp:127.0.0.1:10099".into()];
+        let found = over_decoys.findings(&facts);
+        let route = found.iter().find(|f| f.check == CheckId::NetRouteLocalnet).unwrap();
+        assert_eq!(route.status, Status::Unknown, "{route:#?}");
+        assert!(
+            route.evidence.iter().any(|e| e.contains("udp:127.0.0.1:10099")),
+            "{route:#?}"
+        );
+        // The service itself was tested on every interface: its refutation stands.
+        let udp = found.iter().find(|f| f.check == CheckId::ProtoUdpLoopback).unwrap();
+        assert_eq!(udp.status, Status::Blocked);
+        let mut over_links = report(rows, true);
+        over_links.untested.interfaces = vec!["e37".into()];
+        for f in over_links.findings(&facts) {
+            assert_eq!(f.status, Status::Unknown, "{f:#?}");
+        }
     }
 
     #[test]

@@ -140,13 +140,16 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
             cmds.push(format!("addr add {ll}/64 dev {peer} nodad"));
         }
         victim_cmds.push(format!("link set {} up", link.name));
+        // Up before any route names it: the kernel refuses a route through a device that is down
+        // ("Device for nexthop is not up").
+        cmds.push(format!("link set {peer} up"));
         let prefix = link.v4.first().map(|(_, len)| *len).unwrap_or(32);
         if let Some(p) = link.peer_v4 {
             let onlink = prefix > 30;
             cmds.push(format!("addr add {p}/{} dev {peer}", if onlink { 32 } else { prefix }));
             if onlink {
                 if let Some((a, _)) = link.v4.first() {
-                    cmds.push(format!("route add {a}/32 dev {peer}"));
+                    cmds.push(format!("route replace {a}/32 dev {peer}"));
                     victim_cmds.push(format!("route add {p}/32 dev {}", link.name));
                 }
             }
@@ -154,7 +157,6 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
         if let (Some(p), Some((_, len))) = (link.peer_v6, link.v6.first()) {
             cmds.push(format!("addr add {p}/{len} dev {peer} nodad"));
         }
-        cmds.push(format!("link set {peer} up"));
         if link.role == LinkRole::Backend {
             let mut added: Vec<IpAddr> = Vec::new();
             for s in plan

@@ -92,13 +92,13 @@ pub fn run(
         .map(|(i, spec)| Live {
             token: format!("{i}:{nonce:08x}"),
             isn: nonce.wrapping_mul(2_654_435_761).wrapping_add(i as u32 * 7919),
+            evidence: spec.why.iter().cloned().collect(),
             spec,
             acked: false,
             outcome: None,
             peer: None,
             rewritten: false,
             received_by: None,
-            evidence: Vec::new(),
         })
         .collect();
     let mut kinds: Vec<Kind> = live.iter().map(|l| l.spec.kind).collect();
@@ -375,6 +375,9 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
     // A token that turns up at another listener than the one its packet was addressed to was
     // rewritten on the way: the path is NAT, whatever the attack set out to show.
     let path = if l.rewritten { Path::Nat } else { Path::Direct };
+    let outcome = l.outcome.unwrap_or(Outcome::Dropped);
+    // Sources the firewall lets in that this probe did not carry: its drop refutes nothing.
+    let uncertain: Vec<String> = l.spec.doubt.iter().filter(|_| !outcome.delivered()).cloned().collect();
     let mut evidence = l.evidence;
     if path == Path::Nat {
         evidence.push("arrived at another listener than the one addressed: a NAT rule rewrote it".into());
@@ -390,10 +393,10 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
         protocol: l.spec.protocol,
         source,
         destination: l.spec.dst.to_string(),
-        outcome: l.outcome.unwrap_or(Outcome::Dropped),
+        outcome,
         peer_seen: l.peer.map(|p| p.to_string()),
         evidence,
-        uncertain: Vec::new(),
+        uncertain,
     }
 }
 

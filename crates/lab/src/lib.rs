@@ -34,6 +34,7 @@ pub mod render;
 pub mod report;
 pub mod scenario;
 pub mod signal;
+pub mod sources;
 pub mod topology;
 
 pub use report::{AttackResult, Outcome, ProofReport, PROOF_SCHEMA};
@@ -141,10 +142,19 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         attacks::Target::Decoy(k) => decoys.get(k).is_some_and(Option::is_some),
         attacks::Target::StandIn(k) => stand_ins.get(k).is_some_and(Option::is_some),
     };
-    let (controls, attacks): (Vec<_>, Vec<_>) = attacks::probes(&plan, &topology.links)
+    let sources = sources::SourcePicker::new(facts, plan.stand_in_addresses());
+    let (controls, attacks): (Vec<_>, Vec<_>) = attacks::probes(&plan, &topology.links, &sources)
         .into_iter()
         .filter(|p| open(&p.target))
         .partition(|p| p.kind.control());
+    let spoofed: Vec<(usize, std::net::Ipv4Addr)> = attacks
+        .iter()
+        .filter_map(|p| match (p.link, p.src.ip()) {
+            (Some(li), std::net::IpAddr::V4(ip)) => Some((li, ip)),
+            _ => None,
+        })
+        .collect();
+    topology.learn_sources(&spoofed)?;
     let phases = |list: &[attacks::ProbeSpec]| {
         let mut kinds: Vec<_> = list.iter().map(|p| p.kind).collect();
         kinds.dedup();

@@ -8,9 +8,7 @@ use crate::nat::{published_ports, PublishedPort};
 use crate::priority::{Needs, Untested};
 use loopwarden_core::addr::{is_loopback, is_wildcard};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
-use loopwarden_core::firewall::eval::{Packets, Reach};
 use loopwarden_core::firewall::questions::Firewall;
-use loopwarden_core::firewall::ranges::{addr_value, value_addr, RangeSet};
 use loopwarden_core::inventory::inet_service_id;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -51,6 +49,16 @@ pub struct LinkPlan {
     /// Who the peer is: both kinds attack (a bridge's containers reach the host through the
     /// bridge's MAC like LAN neighbours do).
     pub role: LinkRole,
+}
+
+impl LinkPlan {
+    /// Whether `ip` is on one of this link's IPv4 subnets (reached without a router).
+    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+        self.v4.iter().any(|&(a, len)| {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(ip) & mask
+        })
+    }
 }
 
 /// Why a decoy exists.
@@ -130,6 +138,20 @@ pub struct Plan {
     pub untested: Untested,
 }
 
+impl Plan {
+    /// The stand-ins' IPv4 addresses behind each link, by link name: addresses an attacker on
+    /// that link must not write as its own.
+    pub fn stand_in_addresses(&self) -> std::collections::HashMap<String, Vec<Ipv4Addr>> {
+        let mut out: std::collections::HashMap<String, Vec<Ipv4Addr>> = std::collections::HashMap::new();
+        for s in &self.stand_ins {
+            if let (Some(link), IpAddr::V4(a)) = (&s.link, s.target.ip()) {
+                out.entry(link.clone()).or_default().push(a);
+            }
+        }
+        out
+    }
+}
+
 /// The address of the synthetic interface used when the snapshot has none to mirror.
 pub const SYNTHETIC_V4: (Ipv4Addr, u8) = (Ipv4Addr::new(192, 0, 2, 1), 24);
 /// The IPv6 address of the synthetic interface.
@@ -178,14 +200,6 @@ pub fn plan(facts: &HostFacts) -> Plan {
                 link.peer_v4 = Some(peer_v4(addr, len, &taken));
             }
         }
-        if let Some(trusted) = trusted_source(&firewall, link, &targets) {
-            notes.push(format!(
-                "{}: the firewall lets in {trusted} and not {}: the attacker spoofs {trusted}, as a LAN neighbour can",
-                link.name,
-                link.peer_v4.map(|p| p.to_string()).unwrap_or_default()
-            ));
-            link.peer_v4 = Some(trusted);
-        }
     }
     let decoys = decoys(facts, &published, &needs, &mut notes, &mut untested.services);
     Plan {
@@ -196,37 +210,6 @@ pub fn plan(facts: &HostFacts) -> Plan {
         notes,
         untested,
     }
-}
-
-/// A source address on `link`'s subnet that the host's firewall lets in where it does not let in
-/// the attacker's default one: a rule that trusts one LAN address (`ip saddr 192.0.2.10 accept`,
-/// `ufw allow from …`) is a rule any neighbour spoofs. Asked of core's packet-path evaluator for
-/// packets from the whole subnet to this host's addresses and to 127.0.0.0/8: a path that gets
-/// through for some sources but not for the default attacker's names one.
-fn trusted_source(firewall: &Firewall, link: &LinkPlan, stand_ins: &[Ipv4Addr]) -> Option<Ipv4Addr> {
-    let (peer, &(addr, len)) = (link.peer_v4?, link.v4.first()?);
-    if !firewall.captured || len > 30 {
-        return None;
-    }
-    let mask = u32::MAX << (32 - len);
-    let network = u32::from(addr) & mask;
-    let mut sources = RangeSet::range(u128::from(network + 1), u128::from((network | !mask) - 1));
-    for taken in link.v4.iter().map(|(a, _)| *a).chain(stand_ins.iter().copied()) {
-        sources = sources.subtract(&RangeSet::single(addr_value(IpAddr::V4(taken))));
-    }
-    let to_host = firewall.analysis.host.local(false).clone();
-    let answer = firewall
-        .analysis
-        .query(Packets::arriving(false, &link.name, sources, to_host), Reach::Full);
-    let peer = addr_value(IpAddr::V4(peer));
-    answer
-        .leaves
-        .iter()
-        .filter(|l| l.certainly_through() && !l.packets.src.contains(peer))
-        .find_map(|l| match value_addr(l.packets.src.first()?, false) {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        })
 }
 
 /// The interfaces to mirror, those the static findings need first (see [`Needs`]); the ones

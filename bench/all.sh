@@ -7,10 +7,11 @@
 #   guard.sh     `loopwarden guard` vs direct, socat, HAProxy, nginx: throughput, latency, HTTP, idle
 #   harden.sh    `harden --apply` (plan, verification, nft transaction, sysctls) for 100 listeners
 #   scale.sh     `audit --facts` against `facts` at 1,000, 10,000 and 100,000 sockets
+#   netns.sh     `audit --all-netns` over 100 namespaces of 50 sockets vs a loop of `ip netns exec … audit`
 # Usage: bench/all.sh   (figures are in the README; this reproduces them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in facts firewall prove probe guard harden scale; do
+for bench in facts firewall prove probe guard harden scale netns; do
     echo "=== bench/$bench.sh"
     "bench/$bench.sh"
     echo

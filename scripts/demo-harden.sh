@@ -16,8 +16,8 @@ cleanup() {
     if ip netns list | grep -q "^$ns\b"; then
         ip netns exec "$ns" "$bin" harden --remove > /dev/null 2>&1 || true
         cookie=$(ip netns exec "$ns" python3 -c 'import socket, struct; print(struct.unpack("Q", socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8))[0])' 2>/dev/null || true)
-        [ -n "$cookie" ] && rm -rf "/run/loopwarden/netns-$cookie"
-        rmdir /run/loopwarden 2>/dev/null || true
+        [ -n "$cookie" ] && rm -rf "/run/loopwarden/harden/netns-$cookie"
+        rmdir /run/loopwarden/harden /run/loopwarden 2>/dev/null || true
     fi
     ip netns del "$ns" 2>/dev/null || true
     ip netns del "$ns-lan" 2>/dev/null || true

@@ -8,13 +8,15 @@ set -euo pipefail
 # inside a test namespace; busybox-static is its image), ufw (enabled only inside a test
 # namespace), and an independent attacker built on python3-scapy; util-linux gives nsenter/unshare
 # and setpriv; bsdutils script(1) (a pty for the terminal-escape test, a terminal torn down under a
-# pending harden apply); systemd for `systemd-analyze verify` of harden's unit. The benchmarks read
-# peak memory with /usr/bin/time (package time).
+# pending harden apply); systemd for `systemd-analyze verify` of harden's unit; strace, which
+# SIGKILLs a harden apply at a chosen system call (the interrupted-apply test). The benchmarks read
+# peak memory with /usr/bin/time (package time). The --all-netns tests: passt for pasta, the
+# user-mode network of rootless Podman, and podman itself (conmon, runc), run inside a sandbox.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db
           prometheus-node-exporter prometheus systemd bsdutils time
-          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv
+          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv strace passt podman
           firewalld containernetworking-plugins)
 
 # The fleet test drives contrib/ansible/ with ansible-core from PyPI, in a venv of the

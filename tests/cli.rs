@@ -112,7 +112,10 @@ fn snapshots_are_written_for_their_owner_only_and_never_through_a_planted_file()
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let bad = run(&["facts", "--out", "/nonexistent/dir/host.json"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/dir/host.json"));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("/nonexistent/dir/host.json"), "{said}");
+    // The temporary file is an implementation detail the user never named.
+    assert!(!said.contains(".tmp"), "{said}");
 }
 
 #[test]
@@ -172,7 +175,7 @@ fn devices_and_binaries_are_refused_at_once_naming_the_problem() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{device}: {err}");
         assert!(err.contains(device) && err.contains(said), "{device}: {err}");
-        assert!(took < std::time::Duration::from_secs(1), "{device} took {took:?}");
+        assert!(took < std::time::Duration::from_secs(5), "{device} took {took:?}");
     }
     let started = std::time::Instant::now();
     let file = std::fs::File::open("/dev/zero").expect("open /dev/zero");
@@ -183,7 +186,7 @@ fn devices_and_binaries_are_refused_at_once_naming_the_problem() {
         err.contains("standard input") && err.contains("byte 0 is 0x00"),
         "{err}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 /// `--facts -` reads standard input, with the same report as the file.

@@ -121,19 +121,28 @@ fn docker_28_raw_drops_are_credited_but_are_no_general_antispoof() {
     );
 }
 
+/// KUBE-FIREWALL drops what a neighbour sends from its own address to 127/8 but not spoofed
+/// 127/8 sources (tests/truth_kube.rs delivers `127.0.0.2 → 127.0.0.1:7003`): route_localnet
+/// stays open, with both halves in the evidence.
 #[test]
-fn kube_firewall_blocks_route_localnet() {
-    if !require_root("kube_firewall_blocks_route_localnet") {
+fn kube_firewall_keeps_out_neighbours_but_not_spoofed_loopback_sources() {
+    if !require_root("kube_firewall_keeps_out_neighbours_but_not_spoofed_loopback_sources") {
         return;
     }
     let ns = scenario("kube-proxy-firewall");
     let report = audit_json(&ns, &[]);
     let f = one(&report, "net.route-localnet", "");
-    assert_eq!(f["status"], "blocked", "{f:#}");
+    assert_eq!(f["status"], "open", "{f:#}");
     assert!(
         evidence(f)
             .iter()
             .any(|e| e.contains("-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8")),
+        "{f:#}"
+    );
+    assert!(
+        evidence(f)
+            .iter()
+            .any(|e| e.contains("UDP from a spoofed 127/8 source gets through")),
         "{f:#}"
     );
     assert!(findings(&report, "net.dnat-loopback", None).is_empty());

@@ -173,5 +173,5 @@ fn a_snapshot_over_the_limit_is_refused_by_its_size() {
         err.contains("256 MiB") && err.contains(&*Path::new(&path).to_string_lossy()),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

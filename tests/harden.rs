@@ -661,11 +661,15 @@ time.sleep(600)
 
 /// Connects to `127.0.0.1:7001` or `[::1]:7001` as `uid`: `connected` or the error.
 fn connect_as(ns: &Namespace, uid: u32, v6: bool) -> String {
-    let host = if v6 { "::1" } else { "127.0.0.1" };
-    let family = if v6 { "AF_INET6" } else { "AF_INET" };
+    connect_to(ns, uid, if v6 { "::1" } else { "127.0.0.1" }, 7001)
+}
+
+/// Connects to `host`:`port` as `uid`: `connected` or the error.
+fn connect_to(ns: &Namespace, uid: u32, host: &str, port: u16) -> String {
+    let family = if host.contains(':') { "AF_INET6" } else { "AF_INET" };
     let code = format!(
         "import socket\ns = socket.socket(socket.{family}); s.settimeout(3)\n\
-         try:\n    s.connect(('{host}', 7001)); print('connected')\nexcept OSError as e:\n    print(e.strerror)\n"
+         try:\n    s.connect(('{host}', {port})); print('connected')\nexcept OSError as e:\n    print(e.strerror)\n"
     );
     let uid_arg = format!("--reuid={uid}");
     let out = ns
@@ -757,6 +761,15 @@ fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_a
     let lan = exposed_host("persist");
     let root = TempDir::new("persist");
     let root_arg = root.path().to_str().expect("utf-8 path");
+    // An earlier version's drop-in, which sorted before Debian's 99-sysctl.conf: replaced.
+    let old_conf = root.path().join("etc/sysctl.d/99-loopwarden.conf");
+    std::fs::create_dir_all(old_conf.parent().expect("dir")).expect("sysctl.d");
+    std::fs::write(
+        &old_conf,
+        "# Written by `loopwarden harden --persist`; `loopwarden harden --remove` takes it away.\n\
+         net/ipv4/conf/all/accept_local = 0\n",
+    )
+    .expect("old drop-in");
     // With a confirmation window, nothing is installed before the confirmation.
     harden_json(
         &lan.host,
@@ -767,30 +780,73 @@ fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_a
     let confirmed = harden_json(&lan.host, &["--confirm"]);
     assert_eq!(
         confirmed["persisted"].as_array().map(Vec::len),
-        Some(4),
-        "{confirmed:#}"
+        Some(6),
+        "three files, the old drop-in removed, two links: {confirmed:#}"
     );
-    let conf = std::fs::read_to_string(root.path().join("etc/sysctl.d/99-loopwarden.conf")).expect("drop-in");
+    assert!(!old_conf.exists(), "the old drop-in is gone");
+    // systemd-sysctl applies /etc/sysctl.d in name order, the last file winning: after Debian's
+    // 99-sysctl.conf (/etc/sysctl.conf), whose route_localnet=1 would otherwise win at boot.
+    let sysctl_d = root.path().join("etc/sysctl.d");
+    std::os::unix::fs::symlink("../sysctl.conf", sysctl_d.join("99-sysctl.conf")).expect("Debian's link");
+    let mut names: Vec<String> = std::fs::read_dir(&sysctl_d)
+        .expect("sysctl.d")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("99-zz-loopwarden.conf"),
+        "{names:?}"
+    );
+    let conf = std::fs::read_to_string(sysctl_d.join("99-zz-loopwarden.conf")).expect("drop-in");
     assert!(conf.contains("\n-net/ipv4/conf/eth0/route_localnet = 0\n"), "{conf}");
     let unit_text = std::fs::read_to_string(&unit).expect("unit");
+    // Early like nftables.service, before any interface is up; after the rulesets loaded at boot;
+    // restarted, reloaded and started with nftables.service (PartOf passes on no start).
     for line in [
-        "After=nftables.service firewalld.service docker.service",
-        "ReloadPropagatedFrom=nftables.service firewalld.service",
+        "DefaultDependencies=no",
+        "Wants=network-pre.target",
+        "Before=network-pre.target shutdown.target",
+        "After=nftables.service firewalld.service\n",
+        "PartOf=nftables.service\n",
+        "ReloadPropagatedFrom=nftables.service\n",
         "ExecReload=/usr/sbin/nft -j -f /etc/loopwarden/harden.json",
+        "WantedBy=sysinit.target nftables.service",
     ] {
         assert!(unit_text.contains(line), "{line} missing: {unit_text}");
     }
-    assert_eq!(
-        std::fs::read_link(
-            root.path()
-                .join("etc/systemd/system/multi-user.target.wants/loopwarden-harden.service")
-        )
-        .expect("enabled"),
-        std::path::Path::new("../loopwarden-harden.service")
+    assert!(
+        !unit_text.contains("docker.service"),
+        "after docker would be a cycle: {unit_text}"
     );
+    for wants in ["sysinit.target.wants", "nftables.service.wants"] {
+        assert_eq!(
+            std::fs::read_link(
+                root.path()
+                    .join(format!("etc/systemd/system/{wants}/loopwarden-harden.service"))
+            )
+            .expect("enabled"),
+            std::path::Path::new("../loopwarden-harden.service")
+        );
+    }
+    // systemd itself, reading the unit's [Install] offline, finds it enabled by those links.
+    if std::path::Path::new("/usr/bin/systemctl").exists() {
+        let out = Command::new("systemctl")
+            .args(["--root", root_arg, "is-enabled", "loopwarden-harden.service"])
+            .output()
+            .expect("systemctl");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "enabled",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     if std::path::Path::new("/usr/bin/systemd-analyze").exists() {
         let out = Command::new("systemd-analyze")
-            .args(["verify", unit.to_str().expect("path")])
+            // Its Documentation= page, loopwarden-harden(1), comes with the package, not this build.
+            .args(["verify", "--man=no", unit.to_str().expect("path")])
             .output()
             .expect("systemd-analyze");
         let said = String::from_utf8_lossy(&out.stderr);
@@ -821,8 +877,90 @@ fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_a
     );
 
     let removed = harden_json(&lan.host, &["--remove", "--root", root_arg]);
-    assert_eq!(removed["unpersisted"].as_array().map(Vec::len), Some(4), "{removed:#}");
+    assert_eq!(removed["unpersisted"].as_array().map(Vec::len), Some(5), "{removed:#}");
     assert!(!unit.exists() && !root.path().join("etc/loopwarden").exists());
+    assert!(
+        !lan.state.path().exists(),
+        "--remove leaves no state directory, lock file included"
+    );
+}
+
+#[test]
+fn an_apply_without_persist_updates_the_persisted_copy() {
+    if !can_run("an_apply_without_persist_updates_the_persisted_copy") {
+        return;
+    }
+    let lan = exposed_host("repersist");
+    let root = TempDir::new("repersist");
+    let root_arg = root.path().to_str().expect("utf-8 path");
+    let batch = root.path().join("etc/loopwarden/harden.json");
+    harden_json(&lan.host, &["--apply", "--persist", "--root", root_arg]);
+    let first = std::fs::read_to_string(&batch).expect("persisted batch");
+    assert!(!first.contains("refused-tcp-7001"), "{first}");
+    // A later apply of another plan, without --persist: at the next boot or nftables reload the
+    // persisted copy is what comes back, so it must be this plan, not the old one.
+    let again = harden_json(&lan.host, &["--apply", "--root", root_arg, "--allow", "7001=0"]);
+    assert_eq!(again["applied"]["persist_existing"], true, "{again:#}");
+    let second = std::fs::read_to_string(&batch).expect("persisted batch");
+    assert!(
+        second.contains("refused-tcp-7001"),
+        "the persisted copy is stale: {second}"
+    );
+    // The persisted copy and the live table are the same table.
+    std::fs::remove_file(lan.state.path().join("applied.json")).expect("this namespace's record");
+    let check = harden(&lan.host, &["--check", "--root", root_arg]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // Without a copy, an apply installs nothing.
+    let bare = TempDir::new("bare");
+    let bare_arg = bare.path().to_str().expect("utf-8 path");
+    let plain = harden_json(&lan.host, &["--apply", "--root", bare_arg]);
+    assert_eq!(plain["applied"]["persisted"], serde_json::json!([]), "{plain:#}");
+    assert!(std::fs::read_dir(bare.path()).expect("bare").next().is_none());
+}
+
+#[test]
+fn persist_never_writes_through_another_users_directory() {
+    let test = "persist_never_writes_through_another_users_directory";
+    if !can_run(test) || !require_tool(test, "useradd") {
+        return;
+    }
+    let user = test_user();
+    let lan = exposed_host("symlink");
+    let (rules, conf) = (ruleset(&lan.host), ipv4_conf(&lan.host));
+    // A root-owned install root whose etc/ is the user's symlink to the user's own directory:
+    // whatever root wrote there, the user could move or replace.
+    let root = TempDir::new("theirroot");
+    let theirs = TempDir::new("theirs");
+    std::os::unix::fs::chown(theirs.path(), Some(user.uid), Some(user.gid)).expect("chown");
+    let link = root.path().join("etc");
+    std::os::unix::fs::symlink(theirs.path(), &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(user.uid), Some(user.gid)).expect("lchown");
+    let root_arg = root.path().to_str().expect("utf-8 path");
+    let out = harden(&lan.host, &["--apply", "--persist", "--root", root_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: a symlink owned by uid {}", link.display(), user.uid)),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(theirs.path()).expect("theirs").next().is_none(),
+        "written into the user's directory"
+    );
+    assert_eq!(ruleset(&lan.host), rules, "refused before any change");
+    assert_eq!(ipv4_conf(&lan.host), conf);
+    // Their directory as the root itself: refused too.
+    let out = harden(
+        &lan.host,
+        &["--apply", "--persist", "--root", theirs.path().to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("a directory owned by uid {}", user.uid)));
 }
 
 #[test]
@@ -889,4 +1027,331 @@ fn a_plan_the_evaluator_cannot_confirm_is_refused_loudly_and_nothing_changes() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("NOT CONFIRMED"));
     assert_eq!(ruleset(&lan.host), rules, "nothing may be applied");
     assert_eq!(ipv4_conf(&lan.host), conf);
+}
+
+/// Where a killed apply dies: strace delivers SIGKILL on entering the first system call that
+/// matches, on the path given (relative paths are under the namespace's state directory).
+#[derive(Clone, Copy)]
+enum KillAt {
+    /// Opening the route-cache flush: every sysctl written, nothing recorded yet.
+    RouteFlush,
+    /// Renaming the new applied.json into place: the record written, not yet in place.
+    RecordRename,
+}
+
+/// Runs `harden --apply EXTRA` in the host under strace, which SIGKILLs it at `at`; asserts that
+/// it died, and that it had changed the host (eth0's route_localnet is 0).
+fn killed_apply(lan: &Lan, at: KillAt, extra: &[&str]) {
+    let (path, syscall) = match at {
+        KillAt::RouteFlush => ("/proc/sys/net/ipv4/route/flush".to_string(), "openat"),
+        KillAt::RecordRename => (
+            lan.state.path().join(".applied.json.tmp").display().to_string(),
+            "rename,renameat,renameat2",
+        ),
+    };
+    let trace = format!("trace={syscall}");
+    let inject = format!("inject={syscall}:signal=KILL");
+    let mut argv = vec![
+        "strace",
+        "-qq",
+        "-e",
+        "signal=none",
+        "-P",
+        &path,
+        "-e",
+        &trace,
+        "-e",
+        &inject,
+        loopwarden(),
+        "harden",
+        "--apply",
+    ];
+    argv.extend_from_slice(extra);
+    let out = output_within(lan.host.command(&argv).stdin(Stdio::null()), LOOPWARDEN_TIMEOUT);
+    // strace dies the way its tracee died (or, run through a wrapper, exits 128 + 9).
+    let killed = std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(libc::SIGKILL)
+        || out.status.code() == Some(128 + libc::SIGKILL);
+    assert!(
+        killed,
+        "the apply was not killed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sysctl(&lan.host, "net.ipv4.conf.eth0.route_localnet"),
+        "0",
+        "killed before it changed anything"
+    );
+}
+
+#[test]
+fn an_apply_killed_half_way_is_put_back_exactly() {
+    let test = "an_apply_killed_half_way_is_put_back_exactly";
+    if !can_run(test) || !require_tool(test, "strace") {
+        return;
+    }
+    let lan = exposed_host("killed");
+    lan.host
+        .exec(&["sysctl", "-qw", "net.ipv4.conf.all.accept_local=1"])
+        .expect("sysctl");
+    let (rules, conf) = (ruleset(&lan.host), ipv4_conf(&lan.host));
+    for (at, extra, then_apply) in [
+        (KillAt::RouteFlush, &[][..], false),
+        (KillAt::RecordRename, &[][..], false),
+        (KillAt::RouteFlush, &[][..], true),
+        (KillAt::RouteFlush, &["--confirm-within", "60"][..], false),
+    ] {
+        killed_apply(&lan, at, extra);
+        let check = harden(&lan.host, &["--check"]);
+        let said = String::from_utf8_lossy(&check.stdout);
+        assert_eq!(check.status.code(), Some(1), "{said}");
+        assert!(
+            said.contains("INTERRUPTED") && said.contains("did not finish"),
+            "{said}"
+        );
+        if then_apply {
+            // The next apply puts back what the dead one replaced, then applies from there.
+            let plan = harden_json(&lan.host, &["--apply"]);
+            assert!(plan["applied"]["recovered"]["restored"].is_array(), "{plan:#}");
+            assert_eq!(harden(&lan.host, &["--check"]).status.code(), Some(0));
+        }
+        let removed = harden_json(&lan.host, &["--remove"]);
+        assert_eq!(ipv4_conf(&lan.host), conf, "sysctls not restored: {removed:#}");
+        assert_eq!(ruleset(&lan.host), rules, "ruleset not restored: {removed:#}");
+        // A window's watchdog notices within its poll that the window is gone, and leaves too.
+        assert!(
+            wait_for(5, || !lan.state.path().exists()),
+            "state left: {:?} {removed:#}",
+            std::fs::read_dir(lan.state.path())
+                .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect::<Vec<_>>())
+        );
+    }
+}
+
+#[test]
+fn a_dead_rollback_watchdog_is_reported_by_check_and_confirm() {
+    if !can_run("a_dead_rollback_watchdog_is_reported_by_check_and_confirm") {
+        return;
+    }
+    let lan = exposed_host("watchdog");
+    harden_json(&lan.host, &["--apply", "--confirm-within", "60"]);
+    let pending: Value =
+        serde_json::from_str(&std::fs::read_to_string(lan.state.path().join("pending.json")).expect("pending"))
+            .expect("pending JSON");
+    let pid = pending["watchdog"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .expect("watchdog pid");
+    assert_eq!(
+        harden(&lan.host, &["--check"]).status.code(),
+        Some(0),
+        "a watched window is fine"
+    );
+    // SAFETY: kill(2) of the watchdog this test's apply started, by its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let dead = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(wait_for(5, dead), "the watchdog did not die");
+    let check = harden(&lan.host, &["--check"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("UNWATCHED")
+            && said.contains(&format!("pid {pid}) is gone, so nothing will roll back"))
+            && said.contains("--confirm` keeps it")
+            && said.contains("--remove` takes it all away")
+            && !said.contains("its watchdog rolls back then"),
+        "{said}"
+    );
+    let out = harden(&lan.host, &["--apply"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing will roll back"));
+    let confirmed = harden(&lan.host, &["--confirm"]);
+    let said = String::from_utf8_lossy(&confirmed.stdout);
+    assert_eq!(confirmed.status.code(), Some(0), "{said}");
+    assert!(said.contains("was already gone"), "{said}");
+    assert_eq!(harden(&lan.host, &["--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_table_of_that_name_harden_did_not_make_is_left_alone_without_force() {
+    if !can_run("a_table_of_that_name_harden_did_not_make_is_left_alone_without_force") {
+        return;
+    }
+    let lan = lan("foreign");
+    feed(
+        &lan.host,
+        &["nft", "-f", "-"],
+        "table inet loopwarden {\n chain input {\n  type filter hook input priority 0; policy accept;\n  \
+         tcp dport 22 counter accept\n }\n}\n",
+    );
+    let (rules, conf) = (ruleset(&lan.host), ipv4_conf(&lan.host));
+    for action in ["--apply", "--remove"] {
+        let out = harden(&lan.host, &[action]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{action}: {stderr}");
+        assert!(
+            stderr
+                .contains("table inet loopwarden exists and was not made by loopwarden harden (1 chain(s), 1 rule(s)")
+                && stderr.contains("--force"),
+            "{action}: {stderr}"
+        );
+        assert_eq!(ruleset(&lan.host), rules, "{action} touched their table");
+        assert_eq!(ipv4_conf(&lan.host), conf);
+    }
+    let plan = harden_json(&lan.host, &["--apply", "--force"]);
+    assert_eq!(plan["applied"]["table"], "replaced");
+    assert!(own_table(&lan.host).is_some_and(|t| t.contains("drop-spoofed") && !t.contains("dport 22")));
+    // Now it is harden's: --remove needs no --force.
+    harden_json(&lan.host, &["--remove"]);
+    assert!(own_table(&lan.host).is_none());
+}
+
+#[test]
+fn zero_limits_are_refused_naming_the_option_and_the_range() {
+    for (args, option, range) in [
+        (
+            &["harden", "--allow", "7001=0", "--limit-connections", "0"][..],
+            "--limit-connections",
+            "1..=65535",
+        ),
+        (
+            &["harden", "--apply", "--confirm-within", "0"][..],
+            "--confirm-within",
+            "1..=86400",
+        ),
+    ] {
+        let out = output_within(Command::new(loopwarden()).args(args), LOOPWARDEN_TIMEOUT);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '0' for '{option}")) && stderr.contains(range),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// A container's web server on port 80 behind a Docker-20-style publish of 127.0.0.1:8090 with
+/// the userland proxy off: nat OUTPUT DNATs local clients to 198.51.100.2:80 over the bridge
+/// `docker0`, whose route_localnet dockerd turns on, and masquerades them.
+fn docker_publish_without_userland_proxy(tag: &str) -> (Lan, Namespace) {
+    let lan = lan(tag);
+    let container = namespace(&format!("c{tag}"));
+    let container_name = container.name().to_string();
+    for argv in [
+        &["ip", "link", "add", "docker0", "type", "bridge"][..],
+        &["ip", "addr", "add", "198.51.100.1/24", "dev", "docker0"],
+        &["ip", "link", "set", "docker0", "up"],
+        &[
+            "ip",
+            "link",
+            "add",
+            "veth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &container_name,
+        ],
+        &["ip", "link", "set", "veth0", "master", "docker0"],
+        &["ip", "link", "set", "veth0", "up"],
+        &["sysctl", "-qw", "net.ipv4.conf.docker0.route_localnet=1"],
+    ] {
+        lan.host.exec(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    }
+    for argv in [
+        &["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"][..],
+        &["ip", "link", "set", "eth0", "up"],
+        &["ip", "route", "add", "default", "via", "198.51.100.1"],
+    ] {
+        container.exec(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    }
+    feed(
+        &lan.host,
+        &["iptables-restore"],
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+         :DOCKER - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+         -A OUTPUT -m addrtype --dst-type LOCAL -j DOCKER\n\
+         -A POSTROUTING -o docker0 -m addrtype --src-type LOCAL -j MASQUERADE\n\
+         -A DOCKER -d 127.0.0.1/32 -p tcp -m tcp --dport 8090 -j DNAT --to-destination 198.51.100.2:80\nCOMMIT\n",
+    );
+    (lan, container)
+}
+
+const PORT_80: &str = r#"
+import socket, threading, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 80)); s.listen(16)
+def serve():
+    while True:
+        c, _ = s.accept(); c.close()
+threading.Thread(target=serve, daemon=True).start()
+print("ready", flush=True)
+time.sleep(600)
+"#;
+
+#[test]
+fn allow_restricts_a_published_port_whose_container_port_differs() {
+    let test = "allow_restricts_a_published_port_whose_container_port_differs";
+    if !can_run(test) || !require_tool(test, "setpriv") {
+        return;
+    }
+    let (lan, container) = docker_publish_without_userland_proxy("pub");
+    lan.host.set_etc_file("passwd", ACCOUNTS.0).expect("passwd");
+    lan.host.set_etc_file("group", ACCOUNTS.1).expect("group");
+    let _web = python_in(&container, None, PORT_80);
+    for uid in [4102, 4103] {
+        assert_eq!(
+            connect_to(&lan.host, uid, "127.0.0.1", 8090),
+            "connected",
+            "uid {uid} before"
+        );
+    }
+    let plan = harden_json(&lan.host, &["--apply", "--allow", "8090/tcp=lwbob"]);
+    assert_eq!(plan["verified"], true, "{plan:#}");
+    assert_eq!(
+        sysctl(&lan.host, "net.ipv4.conf.docker0.route_localnet"),
+        "1",
+        "Docker's bridge keeps route_localnet"
+    );
+    assert_eq!(connect_to(&lan.host, 0, "127.0.0.1", 8090), "connected", "root");
+    assert_eq!(connect_to(&lan.host, 4102, "127.0.0.1", 8090), "connected", "lwbob");
+    assert_eq!(
+        connect_to(&lan.host, 4103, "127.0.0.1", 8090),
+        "Connection refused",
+        "lwcarol"
+    );
+}
+
+#[test]
+fn check_reports_the_state_of_namespaces_that_are_gone() {
+    if !can_run("check_reports_the_state_of_namespaces_that_are_gone") {
+        return;
+    }
+    let lan = lan("stale");
+    let gone = namespace("gone");
+    let gone_state = State::of(&gone);
+    harden_json(&gone, &["--apply"]);
+    assert!(gone_state.path().join("applied.json").exists());
+    let check = harden(&lan.host, &["--check"]);
+    assert!(
+        !String::from_utf8_lossy(&check.stdout).contains(&gone_state.path().display().to_string()),
+        "reported while it exists"
+    );
+    drop(gone);
+    let check = harden(&lan.host, &["--check"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        said.contains(&format!(
+            "{}: state of network namespace net:[",
+            gone_state.path().display()
+        )) && said.contains("which no longer exists"),
+        "{said}"
+    );
+    assert!(gone_state.path().exists(), "--check removes nothing");
 }

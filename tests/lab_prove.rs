@@ -457,11 +457,23 @@ fn kube_nodeport_to_loopback_with_and_without_kube_firewall() {
         ),
         "delivered"
     );
+    // KUBE-FIREWALL drops only non-loopback sources: a datagram from 127.0.0.2 gets through,
+    // and the application sees a loopback peer.
+    assert_eq!(
+        outcome(&fenced, A, "UDP", "127.0.0.2:*", "127.0.0.1:7003"),
+        "delivered-to-trust"
+    );
     let route = finding(&fenced, "net.route-localnet", None);
-    assert_eq!(route["status"], "blocked", "{route:#}");
+    assert_eq!(route["status"], "open", "{route:#}");
     assert!(
         route["evidence"].to_string().contains("rule matched"),
-        "the drop should be attributed to the KUBE-FIREWALL rule: {route:#}"
+        "the neighbour's drops should be attributed to the KUBE-FIREWALL rule: {route:#}"
+    );
+    assert!(
+        route["evidence"]
+            .to_string()
+            .contains("delivered: udp 127.0.0.2 -> 127.0.0.1"),
+        "{route:#}"
     );
 }
 

@@ -362,5 +362,7 @@ fn open_relays_are_flagged_and_safe_ones_are_not() {
         "{ssh}"
     );
 
-    assert!(took < Duration::from_secs(8), "probing took {took:?}");
+    // Not a speed test (bench/ measures that): the probes' own timeouts must bound the run, so
+    // a hang shows up here, whatever the machine's load.
+    assert!(took < Duration::from_secs(60), "probing took {took:?}");
 }

@@ -18,8 +18,8 @@ pub struct Args {
     #[command(flatten)]
     output: format::Output,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
-    /// it from standard input).
-    #[arg(long, value_name = "FILE")]
+    /// it from standard input; with --all-netns, one of `facts --all-netns`).
+    #[arg(long, value_name = "FILE", conflicts_with = "netns")]
     facts: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity is open or unknown
     /// (info, low, medium, high, critical), or never (`never`: report only).
@@ -40,6 +40,32 @@ pub struct Args {
     /// test proven open or blocked.
     #[arg(long)]
     prove: bool,
+    #[command(flatten)]
+    netns: super::netns_args::NetnsArgs,
+}
+
+/// `--all-netns`: every namespace (or a `facts --all-netns` snapshot), one whole-host report.
+fn all_netns(args: &Args, progress: &Progress) -> anyhow::Result<u8> {
+    let set = match &args.facts {
+        Some(path) => {
+            progress.step("reading the snapshot");
+            super::all_netns::load(path)?
+        }
+        None => super::netns_args::collect_all(progress),
+    };
+    let opts = super::all_netns::AuditOptions {
+        probe: args.probe.then(|| loopwarden_probe::ProbeOptions {
+            post: !args.no_post,
+            verbose: args.verbose,
+            ..Default::default()
+        }),
+        prove: args.prove,
+        fail_on: match args.fail_on {
+            FailOn::Never => None,
+            FailOn::At(threshold) => Some(threshold),
+        },
+    };
+    super::all_netns::audit(&set, &opts, &args.output, progress)
 }
 
 /// The `--fail-on` threshold: a severity, or `never` (always exit 0 unless something fails).
@@ -73,12 +99,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let clock = format::Clock::start();
     let progress = Progress::new();
+    if args.netns.all_netns {
+        return all_netns(&args, &progress);
+    }
     let facts = match &args.facts {
         Some(path) => {
             progress.step("reading the snapshot");
             super::snapshot::load(path)?
         }
-        None => loopwarden_core::collect::collect_reporting(&|step| progress.step(step)),
+        None => args.netns.collect_one(&progress)?,
     };
     progress.step(&format!(
         "auditing {} sockets",
@@ -95,9 +124,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             // The log goes to stderr line by line; a progress line would be torn through it.
             progress.clear();
         }
-        let probed = loopwarden_probe::probe(&facts, &opts, &|done, total| {
-            progress.count("probing listeners", done, total)
-        })?;
+        // Inside the namespace --netns names: its listeners are only there.
+        let probed = args.netns.run_in(&|| {
+            loopwarden_probe::probe(&facts, &opts, &|done, total| {
+                progress.count("probing listeners", done, total)
+            })
+        })??;
         report.merge_active(probed.findings);
         report.activity.extend(probed.summary.lines());
     }

@@ -29,6 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 loopwarden_core::checks::Stage::Inspect => "audit",
                 loopwarden_core::checks::Stage::Probe => "audit --probe",
                 loopwarden_core::checks::Stage::Prove => "audit --prove",
+                loopwarden_core::checks::Stage::AllNetns => "audit --all-netns",
             },
             s.summary,
             s.why

@@ -7,43 +7,62 @@ use loopwarden_harden::plan::allow::AllowSpec;
 use loopwarden_harden::plan::sysctls::RpFilter;
 use loopwarden_harden::plan::{self, Options};
 use loopwarden_harden::render::{human, json, outcome};
-use loopwarden_harden::{apply, check, remove, rollback, state, ActError};
+use loopwarden_harden::{apply, check, persist, remove, rollback, state, ActError};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const EXAMPLES: &str = "Examples:
   loopwarden harden
-      print the plan: the nft table, the sysctls, what each closes, what stays open and why
+      print the plan: the nft table, the sysctls, what each
+      closes, what stays open and why
   loopwarden harden --apply --confirm-within 60
-      apply it; unless `loopwarden harden --confirm` runs within 60 s (from any shell, e.g. a
-      second SSH session), every rule and sysctl goes back to what it was, even when this
+      apply it; unless `loopwarden harden --confirm` runs within
+      60 s (from any shell, e.g. a second SSH session), every rule
+      and sysctl goes back to what it was, even when this
       terminal is closed meanwhile
   loopwarden harden --confirm
       keep the pending apply
   loopwarden harden --apply --persist
       apply and keep it across reboots and nftables reloads
-      (/etc/sysctl.d/99-loopwarden.conf and loopwarden-harden.service)
-  loopwarden harden --apply --allow 8000=alice,@dev --limit-connections 8
-      only root, the owner of port 8000, alice and group dev may connect to loopback port
-      8000, each user with at most 8 connections at once
+      (/etc/sysctl.d/99-zz-loopwarden.conf, /etc/loopwarden/
+      harden.json and loopwarden-harden.service); a later
+      --apply updates that copy
+  loopwarden harden --apply --allow 8000=alice,@dev \\
+          --limit-connections 8
+      only root, the owner of port 8000, alice and group dev
+      may connect to loopback port 8000, each user with at most
+      8 connections at once
   loopwarden harden --check
-      exit 0 when applied and intact, 1 when missing or drifted (after `nft flush ruleset`)
+      exit 0 when applied and intact, 1 when missing or drifted
+      (after `nft flush ruleset`), interrupted, or pending with
+      its rollback watchdog gone
   loopwarden harden --remove
       take it all away, restoring the previous sysctl values
   loopwarden harden --netns web --apply
-      harden the network namespace `web`: a container needs its own copy of the table
+      harden the network namespace `web`: a container needs its
+      own copy of the table
+  loopwarden harden --all-netns [--apply]
+      the plan (and apply it) for every network namespace that
+      needs one: each container's, pod's and `ip netns` gets its
+      own table and sysctls
   loopwarden audit
-      afterwards: the findings blocked, and what the table's counters caught
-      (\"dropped 3 spoofed IPv4 packet(s) since …: 3 on eth0\")
+      afterwards: the findings blocked, and what the table's
+      counters caught (\"dropped 3 spoofed IPv4 packet(s) since
+      …: 3 on eth0\")
 
-Never: a `flush ruleset`, a change to another table (Docker's, kube-proxy's, ufw's,
-firewalld's), rp_filter unless --rp-filter asks, route_localnet=0 where kube-proxy, Docker
-with userland-proxy=false or the ECS agent needs it (the raw drop covers those instead),
+Never: a `flush ruleset`, a change to another table (Docker's,
+kube-proxy's, ufw's, firewalld's), a `table inet loopwarden`
+harden did not make replaced or deleted without --force,
+rp_filter unless --rp-filter asks, route_localnet=0 where
+kube-proxy's iptables mode, Docker with userland-proxy=false or
+the ECS agent needs it (the raw drop covers those instead),
 anything installed without --persist.
 
-Exit status: 0 done (with --check: intact); 1 with --check: missing, drifted or not applied;
-2 error, including a plan the firewall evaluator does not confirm (never applied).";
+Exit status: 0 done (with --check: intact); 1 with --check:
+missing, drifted, not applied, interrupted or unwatched; 2 error,
+including a plan the firewall evaluator does not confirm (never
+applied).";
 
 /// Close the network paths the audit found open: one nftables table and a few sysctls,
 /// verified, applied atomically, rolled back unless confirmed.
@@ -58,32 +77,37 @@ Exit status: 0 done (with --check: intact); 1 with --check: missing, drifted or 
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 #[command(group(clap::ArgGroup::new("action").args(["apply", "confirm", "check", "remove"])))]
+#[command(group(clap::ArgGroup::new("replacing").args(["apply", "remove"])))]
 pub struct Args {
-    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/harden/, one
-    /// nft transaction, the sysctls, a route-cache flush, then read everything back.
+    /// Apply the plan (root): `nft -c` first, save what it replaces under /run/loopwarden/harden/
+    /// before changing anything, one nft transaction, the sysctls, a route-cache flush, then read
+    /// everything back.
     #[arg(long)]
     apply: bool,
     /// With --apply: roll everything back unless `loopwarden harden --confirm` runs within SECS
-    /// seconds (iptables-apply style).
-    #[arg(long, value_name = "SECS", requires = "apply")]
+    /// seconds, 1 to 86400 (iptables-apply style).
+    #[arg(long, value_name = "SECS", requires = "apply", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     confirm_within: Option<u64>,
     /// Keep a pending apply (see --confirm-within).
     #[arg(long)]
     confirm: bool,
     /// Exit 0 when the applied table and sysctls are in place, 1 when missing or drifted (a
-    /// `flush ruleset` or an nftables reload removes the table).
+    /// `flush ruleset` or an nftables reload removes the table), when an apply died half-way, or
+    /// when a confirmation window's rollback watchdog is gone. Changes nothing.
     #[arg(long)]
     check: bool,
-    /// Remove the table and the persistent copy, and restore the sysctls' previous values.
+    /// Remove the table and the persistent copy, and restore the sysctls' previous values (after
+    /// putting back what an apply that died half-way replaced).
     #[arg(long)]
     remove: bool,
     /// Restrict loopback PORT (TCP and UDP, or PORT/tcp, PORT/udp) to these local users and
     /// groups; root and the service's owner are always allowed. Repeatable.
     #[arg(long, value_name = "PORT=USER[,USER|@GROUP…]")]
     allow: Vec<AllowSpec>,
-    /// With --allow: at most N connections at once per allowed user and port (nft ct count), so
-    /// that one user cannot exhaust the service's accept queue.
-    #[arg(long, value_name = "N", requires = "allow")]
+    /// With --allow: at most N connections at once per named user and port, 1 to 65535 (nft ct
+    /// count; root and the service's owner are never limited), so that one user cannot exhaust
+    /// the service's accept queue.
+    #[arg(long, value_name = "N", requires = "allow", value_parser = clap::value_parser!(u32).range(1..=65_535))]
     limit_connections: Option<u32>,
     /// Also set net.ipv4.conf.all.rp_filter: strict (1) or loose (2). Never by default: strict
     /// breaks asymmetric routing.
@@ -104,13 +128,22 @@ pub struct Args {
     /// window, installed when confirmed.
     #[arg(long, requires = "apply", conflicts_with = "netns")]
     persist: bool,
-    /// Install root for --persist, and where --check and --remove look for the persistent copy
-    /// (for images and tests).
+    /// Install root for --persist, and where --apply, --check and --remove look for the
+    /// persistent copy (for images and tests). An --apply without --persist updates a copy
+    /// installed there, so that a reboot does not bring back an older table.
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
+    /// With --apply or --remove: replace or delete a `table inet loopwarden` that harden did not
+    /// make (without it, such a table is left alone and the action refused).
+    #[arg(long, requires = "replacing")]
+    force: bool,
     /// Act in another network namespace: an `ip netns` name, a pid or a path.
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
+    /// Act in every network namespace of this host: plan each, and apply (or confirm, check,
+    /// remove) in those that need it, each with its own table, sysctls and rollback.
+    #[arg(long, conflicts_with_all = ["netns", "facts", "persist", "allow"])]
+    all_netns: bool,
     /// The rollback watchdog of a confirmation window (started by --apply itself).
     #[arg(long, value_name = "TOKEN", hide = true, exclusive = true)]
     rollback_watch: Option<u64>,
@@ -123,10 +156,43 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         rollback::watch(&PathBuf::from(state::DEFAULT_ROOT), token)?;
         return Ok(super::EXIT_CLEAN);
     }
+    if args.all_netns {
+        return all_netns(args);
+    }
     match args.netns.clone() {
         Some(target) => loopwarden_harden::netns::run_in(&target, move || act(args))?,
         None => act(args),
     }
+}
+
+/// `--all-netns`: the same actions in every namespace that needs them.
+fn all_netns(args: Args) -> anyhow::Result<u8> {
+    use super::harden_all::Action;
+    let action = if args.confirm {
+        Action::Confirm
+    } else if args.check {
+        Action::Check(args.root.clone())
+    } else if args.remove {
+        Action::Remove(args.root.clone(), args.force)
+    } else if args.apply {
+        Action::Apply(apply::ApplyOptions {
+            state_root: PathBuf::from(state::DEFAULT_ROOT),
+            confirm_within: args.confirm_within.map(Duration::from_secs),
+            persist_root: None,
+            persist_existing: false,
+            watchdog: watchdog_command()?,
+            force: args.force,
+        })
+    } else {
+        Action::Plan
+    };
+    let options = Options {
+        allow: Vec::new(),
+        limit_connections: None,
+        rp_filter: args.rp_filter,
+        all_mapped: args.drop_all_mapped,
+    };
+    super::harden_all::run(action, &options, args.json)
 }
 
 fn act(args: Args) -> anyhow::Result<u8> {
@@ -149,7 +215,7 @@ fn act(args: Args) -> anyhow::Result<u8> {
         });
     }
     if args.remove {
-        let report = remove::remove(&state_root, &args.root)?;
+        let report = remove::remove(&state_root, &args.root, args.force)?;
         print(&args, &outcome::removed(&report), &report)?;
         return Ok(super::EXIT_CLEAN);
     }
@@ -173,11 +239,26 @@ fn act(args: Args) -> anyhow::Result<u8> {
         output::print(&render_plan(&args, &plan, &report, None))?;
         return Ok(super::EXIT_CLEAN);
     }
+    let host_root = args.root == std::path::Path::new("/");
+    if args.persist && host_root && !loopwarden_harden::netns::is_initial() {
+        anyhow::bail!(
+            "--persist writes the host's boot configuration under /, and this is not the host's network namespace \
+             (PID 1's): run it there, or give --root DIR for an image"
+        );
+    }
+    // A copy an earlier --persist installed is kept up to date (but the host's, under /, only
+    // from the host's own network namespace).
+    let persist_existing = !args.persist
+        && (!host_root || loopwarden_harden::netns::is_initial())
+        && args.netns.is_none()
+        && persist::installed(&args.root)?;
     let opts = apply::ApplyOptions {
         state_root,
         confirm_within: args.confirm_within.map(Duration::from_secs),
-        persist_root: args.persist.then(|| args.root.clone()),
+        persist_root: (args.persist || persist_existing).then(|| args.root.clone()),
+        persist_existing,
         watchdog: watchdog_command()?,
+        force: args.force,
     };
     let done = apply::apply(&plan, &opts)?;
     let text = if args.json {

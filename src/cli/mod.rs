@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments and hands each verb to the library.
 
+mod all_netns;
 mod audit;
 mod checks;
 mod completions;
@@ -8,7 +9,9 @@ mod fleet;
 mod format;
 mod guard;
 mod harden;
+mod harden_all;
 mod man;
+mod netns_args;
 mod output;
 mod progress;
 mod prove;

@@ -81,7 +81,18 @@ pub fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
         .create_new(true)
         .mode(mode)
         .open(&temp)
-        .with_context(|| format!("cannot create {}", temp.display()))?;
+        .with_context(|| {
+            // The temporary name is ours, not the user's: say the path they gave and its folder.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            format!(
+                "cannot write {}: cannot create a file in {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
     // The umask may have taken bits the reader needs (a 0644 metrics file under umask 077).
     let result = file
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))

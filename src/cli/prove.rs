@@ -31,17 +31,26 @@ pub struct Args {
     output: format::Output,
     /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input).
-    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "netns"])]
     facts: Option<PathBuf>,
     /// Run a built-in demonstration without reading this host: kube-route-localnet,
     /// docker-published-loopback, ntpd-ipv6-loopback, mapped-loopback-udp, hardened.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["netns", "all_netns"])]
     scenario: Option<String>,
+    #[command(flatten)]
+    netns: super::netns_args::NetnsArgs,
 }
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let progress = Progress::new();
+    if args.netns.all_netns {
+        let set = match &args.facts {
+            Some(path) => super::all_netns::load(path)?,
+            None => super::netns_args::collect_all(&progress),
+        };
+        return super::all_netns::prove(&set, &args.output, &progress);
+    }
     let (facts, source) = match (&args.scenario, &args.facts) {
         (Some(name), _) => {
             let s = scenario::find(name).with_context(|| {
@@ -53,10 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             (s.facts(), format!("scenario:{name}"))
         }
         (None, Some(path)) => (super::snapshot::load(path)?, "snapshot".to_string()),
-        (None, None) => (
-            loopwarden_core::collect::collect_reporting(&|step| progress.step(step)),
-            "host".to_string(),
-        ),
+        (None, None) => (args.netns.collect_one(&progress)?, "host".to_string()),
     };
     if args.output.format() == Format::Prometheus {
         anyhow::bail!(

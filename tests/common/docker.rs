@@ -205,7 +205,8 @@ impl DockerHost {
         self.launch(name, None, publish)
     }
 
-    /// [`DockerHost::run`] on the user-defined `network` (made by `docker network create`).
+    /// [`DockerHost::run`] on the user-defined `network` (made by `docker network create`), or
+    /// with `--network host` for `host`.
     pub fn run_on(&mut self, name: &str, network: &str, publish: &[&str]) -> Container {
         self.launch(name, Some(network), publish)
     }

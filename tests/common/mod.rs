@@ -360,4 +360,5 @@ pub fn must(cmd: &mut Command) -> String {
 
 pub mod docker;
 pub mod real;
+pub mod sandbox;
 pub mod ufw;

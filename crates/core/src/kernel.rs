@@ -22,9 +22,24 @@ pub struct Ipv4Input {
     pub accept_local: bool,
 }
 
-/// The sysctl that a decision needed and the snapshot does not have.
+/// The sysctl that a decision needed and the snapshot does not have as a number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingSysctl(pub String);
+
+impl MissingSysctl {
+    /// Why the decision could not use it: absent, or present with a value that is not a number
+    /// (a hostile or hand-edited snapshot) — the value shown as the snapshot has it, escaped.
+    pub fn describe(&self, sysctls: &Sysctls) -> String {
+        match sysctls.0.get(&self.0) {
+            Some(value) => format!(
+                "{} is {:?} in the snapshot, not a number",
+                self.0,
+                crate::report::shown::clip(value, 64)
+            ),
+            None => format!("{} is not in the snapshot", self.0),
+        }
+    }
+}
 
 impl Ipv4Input {
     /// The settings of `ifname`. A key the decision needs and the snapshot lacks is an error,
@@ -100,6 +115,24 @@ mod tests {
             assert_eq!(input.accepts_loopback_source(true), configured, "{all:?} {dev:?}");
             assert_eq!(input.accepts_loopback_source(false), other, "{all:?} {dev:?}");
         }
+    }
+
+    /// A value that is not a number is said as such, not as missing (a hand-edited snapshot).
+    #[test]
+    fn a_value_that_is_not_a_number_is_named_with_its_text() {
+        let mut s = sysctls([0, 0, 0], [0, 0, 0]);
+        s.0.insert("net.ipv4.conf.all.route_localnet".into(), "yes".into());
+        let missing = route_localnet(&s, "eth0.100").expect_err("not a number");
+        assert_eq!(
+            missing.describe(&s),
+            "net.ipv4.conf.all.route_localnet is \"yes\" in the snapshot, not a number"
+        );
+        s.0.remove("net.ipv4.conf.all.route_localnet");
+        let missing = MissingSysctl("net.ipv4.conf.all.route_localnet".into());
+        assert_eq!(
+            missing.describe(&s),
+            "net.ipv4.conf.all.route_localnet is not in the snapshot"
+        );
     }
 
     #[test]

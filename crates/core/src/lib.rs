@@ -5,11 +5,13 @@
 //! configuration dumps, `/etc/hosts`, forwarders' argv) into typed models; [`checks`] are pure
 //! functions from facts to [`report::Finding`]s; [`audit::audit`] assembles them into a
 //! [`report::Report`], which the probe and lab crates may upgrade with active evidence and
-//! [`report`] renders.
+//! [`report`] renders. [`audit_host`] does the same for every network namespace of a host at
+//! once ([`collect::netns`]), adding the findings only the whole view shows.
 #![warn(missing_docs)]
 
 pub mod addr;
 pub mod audit;
+pub mod audit_host;
 pub mod checks;
 pub mod collect;
 pub mod facts;
@@ -22,5 +24,6 @@ pub mod report;
 pub mod spoof_drops;
 
 pub use audit::audit;
+pub use audit_host::audit_host;
 pub use facts::HostFacts;
 pub use report::{Finding, Report};

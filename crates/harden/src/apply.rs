@@ -1,24 +1,31 @@
 //! `--apply`: the plan on the host, never half-configured.
 //!
-//! `nft -c` first; then what the apply replaces (loopwarden's previous table, the sysctls' values)
-//! is saved under `/run/loopwarden/harden/`; the table is replaced in one nft transaction (skipped when
-//! the live table is already the planned one, which keeps its counters); the sysctls are written
-//! and the route cache flushed; the table and sysctls are read back and compared with the plan.
-//! Any failure after the first change restores everything. With a confirmation window, a
-//! watchdog in its own session — started before the first change — restores everything unless
-//! `--confirm` comes in time. From the first change to its record, SIGHUP, SIGINT, SIGTERM and
-//! SIGQUIT are ignored.
+//! An apply that died half-way before is put back first ([`crate::recover`]). `nft -c` first;
+//! then what the apply replaces (loopwarden's previous table, the sysctls' values) is saved
+//! durably under `/run/loopwarden/harden/` — the first value of every sysctl, and the whole
+//! apply in progress ([`Applying`]) — before anything changes; the table is replaced in one nft
+//! transaction (skipped when the live table is already the planned one, which keeps its
+//! counters); the sysctls are written and the route cache flushed; the table and sysctls are read
+//! back and compared with the plan; then the apply is recorded and its record of progress
+//! removed. Any failure after the first change restores everything; a SIGKILL leaves the record
+//! of progress for the next `--apply`, `--remove` or `--confirm` to restore from. A
+//! `table inet loopwarden` harden did not make is replaced only with `force`
+//! ([`crate::ownership`]). With a confirmation window, a watchdog in its own session — started
+//! before the first change — restores everything unless `--confirm` comes in time. From the first
+//! change to its record, SIGHUP, SIGINT, SIGTERM and SIGQUIT are ignored.
 
 use crate::clock;
 use crate::error::ActError;
 use crate::nft::Nft;
+use crate::ownership;
 use crate::persist;
 use crate::plan::sysctls::SysctlKey;
 use crate::plan::Plan;
+use crate::recover::{self, Recovered};
 use crate::render::nft_json::{self, batch, normalized};
 use crate::rollback;
 use crate::signals::Steady;
-use crate::state::{files, Applied, Before, Pending, Saved, StateDir};
+use crate::state::{files, Applied, Applying, Before, Pending, Saved, StateDir};
 use crate::sysctl;
 use loopwarden_core::spoof_drops::SINCE_PREFIX;
 use serde::Serialize;
@@ -36,8 +43,13 @@ pub struct ApplyOptions {
     pub confirm_within: Option<Duration>,
     /// `--persist`: install the persistent copy under this root (at once, or when confirmed).
     pub persist_root: Option<PathBuf>,
+    /// Whether `persist_root` was not asked for but holds an earlier copy, which is updated:
+    /// otherwise the next boot or nftables reload would bring back the old table.
+    pub persist_existing: bool,
     /// The command that runs the rollback watchdog; the window's token is appended.
     pub watchdog: Vec<OsString>,
+    /// `--force`: replace a `table inet loopwarden` that harden did not make.
+    pub force: bool,
 }
 
 /// What happened to the table.
@@ -78,8 +90,13 @@ pub struct ApplyReport {
     pub persisted: Vec<PathBuf>,
     /// Whether the persistent copy waits for the confirmation.
     pub persist_on_confirm: bool,
+    /// Whether the persistent copy is one an earlier `--persist` installed, updated (now or on
+    /// confirmation) without `--persist`.
+    pub persist_existing: bool,
     /// Where what was replaced is saved.
     pub saved_in: PathBuf,
+    /// An earlier apply that died half-way, put back before this one.
+    pub recovered: Option<Recovered>,
 }
 
 /// Applies a verified plan (see the module documentation).
@@ -89,13 +106,22 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
     }
     let nft = Nft::find()?;
     let state = StateDir::open(&opts.state_root)?;
+    let recovered = recover::recover(&state, &nft)?;
     if let Some(pending) = state.read::<Pending>(files::PENDING)? {
+        let what_to_do = if rollback::watchdog_alive(&pending) {
+            "run `loopwarden harden --confirm` to keep it, or wait for its rollback".to_string()
+        } else {
+            rollback::unwatched_advice(&pending)
+        };
         return Err(ActError::Pending {
             deadline: pending.deadline,
+            what_to_do,
         });
     }
     let prepared = prepare(plan, opts, &nft, &state)?;
-    commit(prepared, opts, &nft, &state)
+    let mut report = commit(prepared, opts, &nft, &state)?;
+    report.recovered = recovered;
+    Ok(report)
 }
 
 /// Everything an apply decides before it changes anything.
@@ -112,6 +138,9 @@ struct Prepared {
 /// records what would be replaced. Changes nothing.
 fn prepare(plan: &Plan, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Result<Prepared, ActError> {
     let live = nft.list_table()?;
+    if let Some(live) = &live {
+        ownership::check(live, state, ownership::Action::Replace, opts.force)?;
+    }
     let change = match &live {
         None => TableChange::Created,
         Some(l) if normalized(l) == normalized(&nft_json::objects(&plan.table, None)) => TableChange::Unchanged,
@@ -182,14 +211,26 @@ fn commit(p: Prepared, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Resu
     // SIGKILL leaves a way back.
     let _steady = Steady::hold();
     remember_originals(state, &p.writes)?;
+    state.write(
+        files::APPLYING,
+        &Applying {
+            at: clock::now_rfc3339(),
+            pid: std::process::id(),
+            before: p.before.clone(),
+            applied: p.applied.clone(),
+        },
+    )?;
     let window = match opts.confirm_within {
-        Some(within) => Some(open_window(
-            state,
-            p.before.clone(),
-            p.persist.clone(),
-            within,
-            &opts.watchdog,
-        )?),
+        Some(within) => {
+            match open_window(state, p.before.clone(), p.persist.clone(), within, &opts.watchdog) {
+                Ok(deadline) => Some(deadline),
+                Err(e) => {
+                    // Nothing changed yet: the apply simply did not happen.
+                    let _ = state.remove(files::APPLYING);
+                    return Err(e);
+                }
+            }
+        }
         None => None,
     };
     let acted =
@@ -201,6 +242,7 @@ fn commit(p: Prepared, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Resu
         return Err(undo(state, nft, &p.before, e));
     }
     state.write(files::APPLIED, &p.applied)?;
+    state.remove(files::APPLYING)?;
     state.remove(files::ROLLED_BACK)?;
     let persisted = match (&window, &p.persist) {
         (None, Some(request)) => persist::install(request)?,
@@ -211,9 +253,11 @@ fn commit(p: Prepared, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Resu
         route_cache_flushed: !p.writes.is_empty(),
         sysctls: p.writes,
         persist_on_confirm: window.is_some() && p.persist.is_some(),
+        persist_existing: opts.persist_existing && p.persist.is_some(),
         confirm_by: window,
         persisted,
         saved_in: state.path().to_path_buf(),
+        recovered: None,
     })
 }
 
@@ -333,10 +377,18 @@ fn open_window(
     }
 }
 
-/// Puts back what was there after `cause`; the error to report.
+/// Puts back what was there after `cause`; the error to report. The record of the apply in
+/// progress goes only once everything is back: otherwise it is what `--remove` restores from.
 fn undo(state: &StateDir, nft: &Nft, before: &Before, cause: ActError) -> ActError {
     match rollback::restore(nft, before) {
-        Ok(_) => cause,
+        Ok(_) => match state.remove(files::APPLYING) {
+            Ok(()) => cause,
+            Err(e) => ActError::RestoreFailed {
+                cause: cause.to_string(),
+                restore: format!("everything was put back, but the record of the apply stays: {e}"),
+                saved: state.path().display().to_string(),
+            },
+        },
         Err(restore) => ActError::RestoreFailed {
             cause: cause.to_string(),
             restore: restore.to_string(),

@@ -7,7 +7,10 @@ use crate::error::ActError;
 use crate::nft::Nft;
 use crate::persist;
 use crate::plan::sysctls::SysctlKey;
+use crate::recover;
 use crate::render::nft_json::normalized;
+use crate::rollback;
+use crate::stale;
 use crate::state::{files, Applied, Pending, RolledBack, StateDir};
 use crate::sysctl;
 use loopwarden_core::facts::FirewallFacts;
@@ -31,6 +34,10 @@ pub enum Status {
     Drifted,
     /// Nothing was applied in this namespace (no record, no persistent copy).
     NotApplied,
+    /// An apply died half-way: the table and sysctls may be partly changed.
+    Interrupted,
+    /// A confirmation window is open and its rollback watchdog is gone: nothing will roll back.
+    Unwatched,
 }
 
 /// What `--check` found.
@@ -48,6 +55,9 @@ pub struct CheckReport {
     pub rolled_back: Option<RolledBack>,
     /// What the table's counters say (one line per family).
     pub counters: Vec<String>,
+    /// State directories of network namespaces that no longer exist, or whose existence cannot
+    /// be told (this check does not remove them).
+    pub stale: Vec<String>,
 }
 
 impl CheckReport {
@@ -58,13 +68,15 @@ impl CheckReport {
 }
 
 /// Compares the live table and sysctls with the runtime record (`state_root`), else with the
-/// persistent copy under `persist_root` (after a reboot `/run` is empty).
+/// persistent copy under `persist_root` (after a reboot `/run` is empty). Changes nothing: an
+/// interrupted apply or a confirmation window without its watchdog is reported, with what to do.
 pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActError> {
     let nft = Nft::find()?;
     let state = StateDir::open(state_root)?;
     let applied: Option<Applied> = state.read(files::APPLIED)?;
     let pending: Option<Pending> = state.read(files::PENDING)?;
     let rolled_back: Option<RolledBack> = state.read(files::ROLLED_BACK)?;
+    let interrupted = recover::interrupted(&state)?;
     let (expected, compared_with) = match applied {
         Some(a) => (
             Some((a.table, a.sysctls)),
@@ -89,16 +101,23 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
         pending_until: pending.as_ref().map(|p| p.deadline.clone()),
         rolled_back,
         counters: live.as_deref().map(counters).unwrap_or_default(),
+        stale: stale::report(state_root, state.path()),
     };
+    if let Some(a) = &interrupted {
+        report.status = Status::Interrupted;
+        report.problems.push(format!(
+            "the apply started at {} (pid {}) did not finish: its process died between its first change and its \
+             record, so the table and sysctls may be half-changed; what it replaced is saved in {} — \
+             `loopwarden harden --apply` puts that back and applies again, `loopwarden harden --remove` puts it back \
+             and takes everything away",
+            a.at,
+            a.pid,
+            state.path().display()
+        ));
+        return Ok(report);
+    }
     if let Some(p) = &pending {
-        if clock::now_ms() > p.deadline_ms + ROLLBACK_GRACE_MS {
-            report.status = Status::Drifted;
-            report.problems.push(format!(
-                "the confirmation window closed at {} and nothing rolled back (watchdog pid {:?} is gone?): \
-                 `loopwarden harden --confirm` rolls back now",
-                p.deadline, p.watchdog
-            ));
-        }
+        window_problem(p, &mut report);
     }
     let Some((table, sysctls)) = expected else {
         report.status = Status::NotApplied;
@@ -108,32 +127,51 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
         );
         return Ok(report);
     };
-    match &live {
-        None => {
-            report.status = Status::Missing;
-            report.problems.push(
-                "table inet loopwarden is gone: a `flush ruleset` removes it (Debian's /etc/nftables.conf starts with one, \
-                 so a reload of nftables.service does); `loopwarden harden --apply` puts it back, `--persist` keeps it"
-                    .into(),
-            );
+    let worse = |report: &mut CheckReport, status: Status, problem: String| {
+        if report.status == Status::Intact {
+            report.status = status;
         }
+        report.problems.push(problem);
+    };
+    match &live {
+        None => worse(
+            &mut report,
+            Status::Missing,
+            "table inet loopwarden is gone: a `flush ruleset` removes it (Debian's /etc/nftables.conf starts with one, \
+             so a reload of nftables.service does); `loopwarden harden --apply` puts it back, `--persist` keeps it"
+                .into(),
+        ),
         Some(live) => {
             let (want, got) = (normalized(&table), normalized(live));
             if want != got {
-                report.status = Status::Drifted;
-                report.problems.extend(differences(&want, &got));
+                for problem in differences(&want, &got) {
+                    worse(&mut report, Status::Drifted, problem);
+                }
             }
         }
     }
     for (key, value) in &sysctls {
         if let Some(problem) = sysctl_problem(key, value) {
-            if report.status == Status::Intact {
-                report.status = Status::Drifted;
-            }
-            report.problems.push(problem);
+            worse(&mut report, Status::Drifted, problem);
         }
     }
     Ok(report)
+}
+
+/// A confirmation window whose watchdog is gone, or that outlived its deadline: nothing will
+/// roll it back.
+fn window_problem(p: &Pending, report: &mut CheckReport) {
+    if !rollback::watchdog_alive(p) {
+        report.status = Status::Unwatched;
+        report.problems.push(rollback::unwatched_advice(p));
+    } else if clock::now_ms() > p.deadline_ms + ROLLBACK_GRACE_MS {
+        report.status = Status::Unwatched;
+        report.problems.push(format!(
+            "the confirmation window closed at {} and its watchdog (pid {:?}) has not rolled back: \
+             `loopwarden harden --confirm` rolls back now",
+            p.deadline, p.watchdog
+        ));
+    }
 }
 
 fn sysctl_problem(key: &SysctlKey, value: &str) -> Option<String> {

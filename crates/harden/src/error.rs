@@ -49,8 +49,9 @@ pub enum ActError {
     /// The plan was not verified by the firewall evaluator: applying it would claim what it
     /// does not do.
     #[error(
-        "the firewall evaluator does not confirm that the plan closes what it claims; nothing was applied:\n  {}",
-        .0.join("\n  ")
+        "the firewall evaluator does not confirm that the plan closes what it claims, so nothing was applied \
+         (the plan above shows each path): {}",
+        .0.join("; ")
     )]
     Unverified(Vec<String>),
     /// What was applied does not read back as planned; everything was restored.
@@ -70,10 +71,26 @@ pub enum ActError {
         saved: String,
     },
     /// A confirmation window is open: nothing else may change until it closes.
-    #[error("a previous `harden --apply` awaits confirmation until {deadline}: run `loopwarden harden --confirm`, or wait for its rollback")]
+    #[error("a previous `harden --apply` awaits confirmation until {deadline}: {what_to_do}")]
     Pending {
         /// When it rolls back.
         deadline: String,
+        /// What to do: confirm or wait for the rollback, or — its watchdog gone — confirm or remove.
+        what_to_do: String,
+    },
+    /// A `table inet loopwarden` that harden did not make is in the way.
+    #[error(
+        "table {table} exists and was not made by loopwarden harden ({contents}; none carries harden's mark, the \
+         comment \"dropped spoofed packets per input interface\", and this network namespace has no record of an \
+         apply): {action}. Move its rules to a table of another name, or pass --force to go ahead"
+    )]
+    ForeignTable {
+        /// `inet loopwarden`.
+        table: String,
+        /// How many chains and rules it has.
+        contents: String,
+        /// What the action would do to it.
+        action: &'static str,
     },
     /// `--confirm` with nothing to confirm.
     #[error("nothing awaits confirmation in this network namespace{0}")]

@@ -6,7 +6,9 @@
 //! human and JSON plans). The acting part applies it in one nft transaction with a rollback
 //! unless confirmed ([`apply`], [`rollback`]), checks that it is still in place ([`check`]),
 //! takes it away ([`remove`]) and keeps it across reboots and firewall reloads ([`persist`]),
-//! with [`nft`], [`sysctl`] and [`state`] underneath and [`netns`] for another namespace.
+//! with [`nft`], [`sysctl`] and [`state`] underneath and [`netns`] for another namespace;
+//! [`recover`] puts back what an apply that died half-way replaced, and [`stale`] finds the state
+//! of namespaces that are gone.
 #![warn(missing_docs)]
 
 pub mod apply;
@@ -15,15 +17,19 @@ pub mod clock;
 pub mod error;
 pub mod netns;
 pub mod nft;
+pub mod ownership;
 pub mod persist;
 pub mod plan;
 pub mod program;
+pub mod recover;
 pub mod remove;
 pub mod render;
 pub mod rollback;
 pub mod signals;
+pub mod stale;
 pub mod state;
 pub mod sysctl;
+pub mod trusted_path;
 
 pub use error::ActError;
 

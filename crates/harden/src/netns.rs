@@ -25,6 +25,14 @@ pub fn path_of(target: &str) -> Result<PathBuf, ActError> {
     Ok(PathBuf::from("/run/netns").join(target))
 }
 
+/// Whether the calling thread is in the host's network namespace (PID 1's): the persistent copy
+/// under `/` is the host's, and an apply in another namespace must not touch it.
+pub fn is_initial() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    inode("/proc/thread-self/ns/net").is_some_and(|own| Some(own) == inode("/proc/1/ns/net"))
+}
+
 /// Runs `f` on a new thread inside the network namespace `target` and returns its result.
 pub fn run_in<R, F>(target: &str, f: F) -> Result<R, ActError>
 where

@@ -1,20 +1,29 @@
 //! `--persist`: keeping the table and sysctls across reboots and firewall reloads, and nothing
 //! installed without it.
 //!
-//! Three files and a link, under an install root (`/` unless `--root`):
+//! Three files and two links, under an install root (`/` unless `--root`):
 //! - `etc/loopwarden/harden.json`: the nft JSON batch that re-creates the table (declare,
 //!   delete, re-create: idempotent);
-//! - `etc/sysctl.d/99-loopwarden.conf`: the sysctls (per-interface keys prefixed `-`, so that a
-//!   missing interface is not an error; systemd re-applies them when the interface appears);
-//! - `etc/systemd/system/loopwarden-harden.service`: loads the batch after nftables, firewalld
-//!   and docker, again whenever nftables.service (or firewalld) reloads or restarts — Debian's
-//!   `/etc/nftables.conf` begins with `flush ruleset`;
-//! - `etc/systemd/system/multi-user.target.wants/…`: the unit enabled.
+//! - `etc/sysctl.d/99-zz-loopwarden.conf`: the sysctls (per-interface keys prefixed `-`, so that
+//!   a missing interface is not an error; systemd re-applies them when the interface appears).
+//!   Its name sorts after every other `99-…` file — Debian's `99-sysctl.conf` (a link to
+//!   `/etc/sysctl.conf`) among them — so that systemd-sysctl, which applies the files in name
+//!   order and lets the last one win, applies it last;
+//! - `etc/systemd/system/loopwarden-harden.service`: loads the batch early at boot, like
+//!   nftables.service (before `network-pre.target`: no interface is up yet), after nftables.service
+//!   and firewalld.service; again whenever nftables.service restarts (`PartOf=`) or reloads
+//!   (`ReloadPropagatedFrom=`) — Debian's `/etc/nftables.conf` begins with `flush ruleset` — and
+//!   started whenever it starts (`WantedBy=nftables.service`: `PartOf=` does not pass a start on);
+//! - `etc/systemd/system/{sysinit.target,nftables.service}.wants/…`: the unit enabled.
 //!
-//! A file that is there and was not written by loopwarden is never overwritten nor removed.
+//! A file that is there and was not written by loopwarden is never overwritten nor removed, and
+//! nothing is written, read or removed through a directory another user controls
+//! ([`crate::trusted_path`]). The names of earlier versions (`99-loopwarden.conf`, the
+//! `multi-user.target.wants` link) are taken away when the copy is installed again or removed.
 
 use crate::error::{io, ActError};
 use crate::plan::sysctls::SysctlKey;
+use crate::trusted_path;
 use loopwarden_core::spoof_drops::{TABLE_FAMILY, TABLE_NAME};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,11 +32,21 @@ use std::path::{Path, PathBuf};
 /// The batch file, relative to the install root.
 pub const TABLE_FILE: &str = "etc/loopwarden/harden.json";
 /// The sysctl drop-in, relative to the install root.
-pub const SYSCTL_FILE: &str = "etc/sysctl.d/99-loopwarden.conf";
+pub const SYSCTL_FILE: &str = "etc/sysctl.d/99-zz-loopwarden.conf";
+/// The drop-in's name before: it sorted before Debian's `99-sysctl.conf`, whose settings then won.
+const OLD_SYSCTL_FILE: &str = "etc/sysctl.d/99-loopwarden.conf";
 /// The unit, relative to the install root.
 pub const UNIT_FILE: &str = "etc/systemd/system/loopwarden-harden.service";
-/// The link that enables the unit, relative to the install root.
-pub const WANTS_LINK: &str = "etc/systemd/system/multi-user.target.wants/loopwarden-harden.service";
+/// The links that enable the unit (as `systemctl enable` makes them from its `[Install]`),
+/// relative to the install root.
+pub const WANTS_LINKS: [&str; 2] = [
+    "etc/systemd/system/sysinit.target.wants/loopwarden-harden.service",
+    "etc/systemd/system/nftables.service.wants/loopwarden-harden.service",
+];
+/// The link that enabled the unit before (too late: after the network was up).
+const OLD_WANTS_LINK: &str = "etc/systemd/system/multi-user.target.wants/loopwarden-harden.service";
+/// What every link points to.
+const LINK_TARGET: &str = "../loopwarden-harden.service";
 /// The first line of every text file loopwarden installs.
 const MARKER: &str = "# Written by `loopwarden harden --persist`; `loopwarden harden --remove` takes it away.";
 
@@ -71,17 +90,24 @@ pub fn files(batch: &Value, sysctls: &[(SysctlKey, String)], nft: &Path) -> File
     let unit = format!(
         "{MARKER}\n[Unit]\n\
          Description=loopwarden harden: drop spoofed loopback traffic (nftables table {TABLE_FAMILY} {TABLE_NAME})\n\
-         Documentation=man:nft(8)\n\
-         After=nftables.service firewalld.service docker.service\n\
-         PartOf=nftables.service firewalld.service\n\
-         ReloadPropagatedFrom=nftables.service firewalld.service\n\n\
+         Documentation=man:loopwarden-harden(1)\n\
+         # Early, like nftables.service: before any interface is configured.\n\
+         DefaultDependencies=no\n\
+         Wants=network-pre.target\n\
+         Before=network-pre.target shutdown.target\n\
+         Conflicts=shutdown.target\n\
+         # After the rulesets loaded at boot (nftables.service starts with `flush ruleset`), restarted and\n\
+         # reloaded with nftables.service, and started with it (see [Install]).\n\
+         After=nftables.service firewalld.service\n\
+         PartOf=nftables.service\n\
+         ReloadPropagatedFrom=nftables.service\n\n\
          [Service]\n\
          Type=oneshot\n\
          RemainAfterExit=yes\n\
          ExecStart={nft} -j -f {file}\n\
          ExecReload={nft} -j -f {file}\n\n\
          [Install]\n\
-         WantedBy=multi-user.target\n"
+         WantedBy=sysinit.target nftables.service\n"
     );
     Files {
         table_json,
@@ -100,9 +126,12 @@ fn targets(request: &Request) -> Vec<(PathBuf, Option<&str>)> {
     ]
 }
 
-/// Whether [`install`] may write every file of `request`: none is someone else's.
+/// Whether [`install`] may write every file of `request`: every directory on the way root's
+/// alone, and no file someone else's.
 pub fn check(request: &Request) -> Result<(), ActError> {
+    trusted_path::check(&request.root)?;
     for (path, _) in targets(request) {
+        trusted_path::check(path.parent().unwrap_or(&request.root))?;
         if !replaceable(&path)? {
             return Err(ActError::Untrusted {
                 path,
@@ -114,8 +143,8 @@ pub fn check(request: &Request) -> Result<(), ActError> {
 }
 
 /// Installs the files under the request's root; returns the paths written (or removed: a
-/// drop-in of an earlier copy that no longer has sysctls). A file of someone else's in the way
-/// is an error, and nothing is written then.
+/// drop-in of an earlier copy that no longer has sysctls, names of earlier versions). A file
+/// of someone else's in the way is an error, and nothing is written then.
 pub fn install(request: &Request) -> Result<Vec<PathBuf>, ActError> {
     check(request)?;
     let root = &request.root;
@@ -129,26 +158,34 @@ pub fn install(request: &Request) -> Result<Vec<PathBuf>, ActError> {
             None => remove_ours(&path, &mut changed)?,
         }
     }
-    let link = root.join(WANTS_LINK);
-    if std::fs::symlink_metadata(&link).is_err() {
-        let dir = link.parent().unwrap_or(root);
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        std::os::unix::fs::symlink("../loopwarden-harden.service", &link).map_err(io(&link))?;
-        changed.push(link);
+    remove_ours(&root.join(OLD_SYSCTL_FILE), &mut changed)?;
+    remove_link(&root.join(OLD_WANTS_LINK), &mut changed)?;
+    for link in WANTS_LINKS.map(|l| root.join(l)) {
+        if std::fs::symlink_metadata(&link).is_err() {
+            let dir = link.parent().unwrap_or(root);
+            trusted_path::create_dir_all(dir)?;
+            std::os::unix::fs::symlink(LINK_TARGET, &link).map_err(io(&link))?;
+            changed.push(link);
+        }
     }
     reload_systemd(root);
     Ok(changed)
 }
 
-/// Removes what [`install`] wrote under `root`; returns what was removed.
+/// Whether a copy is installed under `root` (so that an apply keeps it up to date).
+pub fn installed(root: &Path) -> Result<bool, ActError> {
+    Ok(expected(root)?.is_some())
+}
+
+/// Removes what [`install`] wrote under `root` (and what earlier versions wrote); returns what
+/// was removed.
 pub fn uninstall(root: &Path) -> Result<Vec<PathBuf>, ActError> {
+    trusted_path::check(root)?;
     let mut removed = Vec::new();
-    let link = root.join(WANTS_LINK);
-    if std::fs::read_link(&link).is_ok_and(|t| t == Path::new("../loopwarden-harden.service")) {
-        std::fs::remove_file(&link).map_err(io(&link))?;
-        removed.push(link);
+    for link in WANTS_LINKS.iter().chain([&OLD_WANTS_LINK]) {
+        remove_link(&root.join(link), &mut removed)?;
     }
-    for file in [UNIT_FILE, SYSCTL_FILE, TABLE_FILE] {
+    for file in [UNIT_FILE, SYSCTL_FILE, OLD_SYSCTL_FILE, TABLE_FILE] {
         remove_ours(&root.join(file), &mut removed)?;
     }
     let _ = std::fs::remove_dir(root.join("etc/loopwarden"));
@@ -156,6 +193,16 @@ pub fn uninstall(root: &Path) -> Result<Vec<PathBuf>, ActError> {
         reload_systemd(root);
     }
     Ok(removed)
+}
+
+/// Removes `link` if it is loopwarden's link to its unit.
+fn remove_link(link: &Path, removed: &mut Vec<PathBuf>) -> Result<(), ActError> {
+    if std::fs::read_link(link).is_ok_and(|t| t == Path::new(LINK_TARGET)) {
+        trusted_path::check(link.parent().unwrap_or(Path::new("/")))?;
+        std::fs::remove_file(link).map_err(io(link))?;
+        removed.push(link.to_path_buf());
+    }
+    Ok(())
 }
 
 /// What an installed copy keeps.
@@ -170,6 +217,7 @@ pub struct Kept {
 /// What the copy installed under `root` keeps (`None`: not installed).
 pub fn expected(root: &Path) -> Result<Option<Kept>, ActError> {
     let table = root.join(TABLE_FILE);
+    trusted_path::check(&table)?;
     let text = match std::fs::read_to_string(&table) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -179,7 +227,12 @@ pub fn expected(root: &Path) -> Result<Option<Kept>, ActError> {
         path: table.clone(),
         why: "not a batch loopwarden wrote".into(),
     })?;
-    let conf = root.join(SYSCTL_FILE);
+    let conf = [SYSCTL_FILE, OLD_SYSCTL_FILE]
+        .map(|f| root.join(f))
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| root.join(SYSCTL_FILE));
+    trusted_path::check(&conf)?;
     let sysctls = match std::fs::read_to_string(&conf) {
         Ok(t) if t.starts_with(MARKER) => parse_sysctls(&t),
         Ok(_) => Vec::new(),
@@ -227,12 +280,13 @@ fn parse_sysctls(text: &str) -> Vec<(SysctlKey, String)> {
         .collect()
 }
 
-/// Whether `path` may be written: absent, or a regular file loopwarden wrote.
+/// Whether `path` may be written: absent, or a regular file of root's that loopwarden wrote.
 fn replaceable(path: &Path) -> Result<bool, ActError> {
+    use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(io(path)(e)),
-        Ok(meta) if !meta.is_file() => Ok(false),
+        Ok(meta) if !meta.is_file() || meta.uid() != 0 => Ok(false),
         Ok(_) => {
             let text = std::fs::read_to_string(path).map_err(io(path))?;
             Ok(text.starts_with(MARKER) || batch_objects(&text).is_some())
@@ -251,7 +305,7 @@ fn remove_ours(path: &Path, removed: &mut Vec<PathBuf>) -> Result<(), ActError> 
 fn write_file(path: &Path, text: &str) -> Result<(), ActError> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    trusted_path::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp",
         path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
@@ -309,11 +363,29 @@ mod tests {
 
     #[test]
     fn installs_reads_back_and_removes_only_its_own_files() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!(
+                "SKIPPED installs_reads_back_and_removes_only_its_own_files: needs root (root-owned directories)"
+            );
+            return;
+        }
         let root = std::env::temp_dir().join(format!("lw-persist-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let req = request(&root);
+        // An earlier version's names are taken away when the copy is installed again.
+        let old = root.join(OLD_SYSCTL_FILE);
+        std::fs::create_dir_all(old.parent().expect("dir")).expect("sysctl.d");
+        std::fs::write(&old, format!("{MARKER}\nnet/ipv4/conf/all/route_localnet = 0\n")).expect("old drop-in");
         let written = install(&req).expect("install");
-        assert_eq!(written.len(), 4, "{written:?}");
+        assert_eq!(
+            written.len(),
+            6,
+            "three files, the old drop-in removed, two links: {written:?}"
+        );
+        assert!(!old.exists());
+        // systemd-sysctl applies the files in name order; the last one wins.
+        assert!("99-zz-loopwarden.conf" > "99-sysctl.conf");
         let conf = std::fs::read_to_string(root.join(SYSCTL_FILE)).expect("conf");
         assert!(conf.contains("\nnet/ipv4/conf/all/route_localnet = 0\n"), "{conf}");
         assert!(
@@ -331,7 +403,7 @@ mod tests {
         let removed = uninstall(&root).expect("uninstall");
         let theirs = std::fs::read_to_string(root.join(UNIT_FILE));
         let _ = std::fs::remove_dir_all(&root);
-        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert_eq!(removed.len(), 4, "two links and two files: {removed:?}");
         assert_eq!(theirs.expect("kept"), "[Unit]\nDescription=theirs\n");
     }
 

@@ -10,8 +10,9 @@ use crate::clock;
 use crate::error::ActError;
 use crate::nft::Nft;
 use crate::persist;
+use crate::recover;
 use crate::render::nft_json;
-use crate::state::{files, Before, Pending, RolledBack, StateDir};
+use crate::state::{files, Before, Pending, RollbackCause, RolledBack, StateDir};
 use crate::sysctl;
 use loopwarden_core::spoof_drops::{TABLE_FAMILY, TABLE_NAME};
 use serde::Serialize;
@@ -91,6 +92,43 @@ pub fn spawn_watchdog(command: &[OsString], token: u64) -> Result<u32, ActError>
     Ok(child.id())
 }
 
+/// Whether the watchdog of `pending` still runs: its pid is a live process (not a zombie)
+/// running `… --rollback-watch TOKEN` with this window's token. A watchdog killed, or lost with
+/// a crash, never rolls back: `--check` and `--confirm` must say so.
+pub fn watchdog_alive(pending: &Pending) -> bool {
+    let Some(pid) = pending.watchdog else {
+        return false;
+    };
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+        return false;
+    };
+    let token = pending.token.to_string();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let watching = args
+        .windows(2)
+        .any(|w| w[0] == b"--rollback-watch" && w[1] == token.as_bytes());
+    // `pid (comm) S …`: the state follows the last parenthesis (comm may hold any byte).
+    let running = std::fs::read_to_string(dir.join("stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_string()))
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'));
+    watching && running
+}
+
+/// What to do about a window whose watchdog is gone, for people.
+pub fn unwatched_advice(pending: &Pending) -> String {
+    format!(
+        "the rollback watchdog of the confirmation window ending {} ({}) is gone, so nothing will roll back: \
+         what was applied stays as it is until you act — `loopwarden harden --confirm` keeps it, \
+         `loopwarden harden --remove` takes it all away",
+        pending.deadline,
+        pending
+            .watchdog
+            .map_or_else(|| "its pid was never recorded".to_string(), |pid| format!("pid {pid}"))
+    )
+}
+
 /// How a watch ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -144,11 +182,13 @@ fn roll_back(state: &StateDir, pending: &Pending) -> Result<Vec<String>, ActErro
         }
     }
     state.remove(files::PENDING)?;
+    state.remove(files::APPLYING)?;
     state.write(
         files::ROLLED_BACK,
         &RolledBack {
             at: clock::now_rfc3339(),
             deadline: pending.deadline.clone(),
+            cause: RollbackCause::Unconfirmed,
             restored: restored.clone(),
         },
     )?;
@@ -167,6 +207,9 @@ pub struct Confirmed {
     pub deadline: String,
     /// Files of the persistent copy installed now (`--persist`).
     pub persisted: Vec<PathBuf>,
+    /// Set when the window's watchdog was already gone: without this confirmation nothing would
+    /// have rolled back. Its pid, if one was recorded.
+    pub watchdog_was_gone: Option<Option<u32>>,
 }
 
 /// `--confirm`: keeps the pending apply and installs its persistent copy if one was asked for.
@@ -174,13 +217,18 @@ pub struct Confirmed {
 /// says so.
 pub fn confirm(state_root: &Path) -> Result<Confirmed, ActError> {
     let state = StateDir::open(state_root)?;
+    // An apply that died half-way is never confirmed: what it replaced goes back.
+    if recover::interrupted(&state)?.is_some() {
+        let recovered = recover::recover(&state, &Nft::find()?)?;
+        return Err(ActError::NothingPending(format!(
+            ": {}",
+            recovered.map(|r| r.describe()).unwrap_or_default()
+        )));
+    }
     let Some(pending) = state.read::<Pending>(files::PENDING)? else {
         let last: Option<RolledBack> = state.read(files::ROLLED_BACK)?;
         return Err(ActError::NothingPending(match last {
-            Some(r) => format!(
-                ": the last apply was rolled back at {} (not confirmed by {})",
-                r.at, r.deadline
-            ),
+            Some(r) => format!(": {}", r.describe()),
             None => String::new(),
         }));
     };
@@ -196,9 +244,11 @@ pub fn confirm(state_root: &Path) -> Result<Confirmed, ActError> {
         Some(request) => persist::install(request)?,
         None => Vec::new(),
     };
+    let watchdog_was_gone = (!watchdog_alive(&pending)).then_some(pending.watchdog);
     state.remove(files::PENDING)?;
     Ok(Confirmed {
         deadline: pending.deadline,
         persisted,
+        watchdog_was_gone,
     })
 }

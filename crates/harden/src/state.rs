@@ -5,7 +5,13 @@
 //! The directory is root's alone (0700); a directory or file that is not — a symlink, another
 //! owner, group or world access — is refused, never read. Every change happens under an
 //! exclusive lock on the namespace's directory, so that an apply, a confirmation and the
-//! rollback watchdog never interleave.
+//! rollback watchdog never interleave; a directory left with nothing to remember (after
+//! `--remove`, or a `--check` where nothing was applied) is taken away, lock file and all.
+//!
+//! Every record is written durably — a temporary file, `fsync`, `rename`, `fsync` of the
+//! directory — and what an apply replaces is recorded before it changes anything
+//! ([`files::APPLYING`]), so that even a SIGKILL or a power cut in the middle of an apply leaves
+//! what is needed to put everything back ([`crate::recover`]).
 
 use crate::error::{io, ActError};
 use crate::plan::sysctls::SysctlKey;
@@ -69,15 +75,68 @@ pub struct Pending {
     pub persist: Option<crate::persist::Request>,
 }
 
+/// An apply in progress, recorded before its first change and removed once its record
+/// ([`files::APPLIED`]) is written: found by anyone else who gets the lock, it is an apply whose
+/// process died half-way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applying {
+    /// When it started (RFC 3339, UTC).
+    pub at: String,
+    /// Its process (informational).
+    pub pid: u32,
+    /// What it replaces: what recovery puts back.
+    pub before: Before,
+    /// What it applies.
+    pub applied: Applied,
+}
+
+/// Why a rollback happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackCause {
+    /// The confirmation window closed without `--confirm`.
+    #[default]
+    Unconfirmed,
+    /// The apply's process died before it finished (a SIGKILL, a crash, a power cut).
+    Interrupted,
+}
+
 /// The last rollback, for `--check` and the next apply to report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolledBack {
     /// When it happened.
     pub at: String,
-    /// The confirmation deadline that passed.
+    /// The confirmation deadline that passed, or when the interrupted apply started.
     pub deadline: String,
+    /// Why.
+    #[serde(default)]
+    pub cause: RollbackCause,
     /// What was restored.
     pub restored: Vec<String>,
+}
+
+impl RolledBack {
+    /// The rollback in words, for `--check` and `--confirm`.
+    pub fn describe(&self) -> String {
+        match self.cause {
+            RollbackCause::Unconfirmed => format!(
+                "the last apply was rolled back at {} (not confirmed by {})",
+                self.at, self.deadline
+            ),
+            RollbackCause::Interrupted => format!(
+                "the apply started at {} did not finish (its process died); it was rolled back at {}",
+                self.deadline, self.at
+            ),
+        }
+    }
+}
+
+/// What a namespace's state directory records about the namespace itself: its inode, to tell
+/// later whether the namespace still exists ([`crate::stale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsRecord {
+    /// The inode of `/proc/thread-self/ns/net` when the directory was made.
+    pub inode: u64,
 }
 
 /// File names inside a namespace's state directory.
@@ -90,8 +149,14 @@ pub mod files {
     pub const PENDING: &str = "pending.json";
     /// [`super::RolledBack`].
     pub const ROLLED_BACK: &str = "rolled-back.json";
+    /// [`super::Applying`]: an apply in progress, or one that died half-way.
+    pub const APPLYING: &str = "applying.json";
     /// The watchdog's own log.
     pub const LOG: &str = "rollback.log";
+    /// [`super::NetnsRecord`].
+    pub const NETNS: &str = "netns.json";
+    /// The lock file.
+    pub const LOCK: &str = "lock";
 }
 
 /// The state directory of the calling thread's network namespace, locked while this value lives.
@@ -111,21 +176,18 @@ impl StateDir {
         }
         private_dir(root)?;
         let path = root.join(namespace_key()?);
-        private_dir(&path)?;
-        let lock_path = path.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        // SAFETY: flock(2) on a descriptor we own; it blocks until the lock is ours.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io(lock_path)(std::io::Error::last_os_error()));
+        loop {
+            private_dir(&path)?;
+            let lock = lock(&path.join(files::LOCK))?;
+            // The holder before may have taken the directory away (nothing left to remember)
+            // while this one waited: the lock it got is then on a file no longer there.
+            if still_there(&path.join(files::LOCK), &lock)? {
+                let dir = StateDir { path, _lock: lock };
+                dir.remove_temporaries();
+                dir.record_namespace()?;
+                return Ok(dir);
+            }
         }
-        Ok(StateDir { path, _lock: lock })
     }
 
     /// The directory.
@@ -135,28 +197,11 @@ impl StateDir {
 
     /// Reads `name`; `None` when it does not exist.
     pub fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ActError> {
-        let path = self.path.join(name);
-        let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(path)(e)),
-        };
-        let meta = file.metadata().map_err(io(&path))?;
-        if meta.uid() != 0 || meta.mode() & 0o077 != 0 {
-            return Err(ActError::Untrusted {
-                path,
-                why: "not a file only root can read and write".into(),
-            });
-        }
-        serde_json::from_reader(file)
-            .map(Some)
-            .map_err(|e| ActError::Untrusted {
-                path,
-                why: format!("not what loopwarden writes: {e}"),
-            })
+        read_file(&self.path.join(name))
     }
 
-    /// Writes `name` atomically (a temporary file renamed over it), mode 0600.
+    /// Writes `name` atomically and durably (a temporary file, fsync, renamed over it, fsync of
+    /// the directory), mode 0600.
     pub fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), ActError> {
         let path = self.path.join(name);
         let tmp = self.path.join(format!(".{name}.tmp"));
@@ -173,7 +218,45 @@ impl StateDir {
             .map_err(io(&tmp))?;
         std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(path))
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.path)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.path))
+    }
+
+    /// Removes the temporary files of a writer that died before its rename (none can be
+    /// writing now: the lock is held).
+    fn remove_temporaries(&self) {
+        for entry in std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Records the namespace's inode, once.
+    fn record_namespace(&self) -> Result<(), ActError> {
+        if self.read::<NetnsRecord>(files::NETNS)?.is_none() {
+            if let Some(inode) = namespace_inode() {
+                self.write(files::NETNS, &NetnsRecord { inode })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the directory holds anything but its lock and its namespace record.
+    fn holds_nothing(&self) -> bool {
+        std::fs::read_dir(&self.path).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .all(|e| e.file_name() == files::LOCK || e.file_name() == files::NETNS)
+        })
     }
 
     /// Removes `name` if it exists.
@@ -198,6 +281,85 @@ impl StateDir {
             let _ = std::io::Write::write_all(&mut f, format!("{} {line}\n", crate::clock::now_rfc3339()).as_bytes());
         }
     }
+}
+
+/// Reads a state file at `path` (`None` when it does not exist): a regular file only root can
+/// read and write, holding what loopwarden writes; anything else is refused.
+pub fn read_file<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ActError> {
+    let path = path.to_path_buf();
+    let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let meta = file.metadata().map_err(io(&path))?;
+    if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o077 != 0 {
+        return Err(ActError::Untrusted {
+            path,
+            why: "not a file only root can read and write".into(),
+        });
+    }
+    serde_json::from_reader(file)
+        .map(Some)
+        .map_err(|e| ActError::Untrusted {
+            path,
+            why: format!("not what loopwarden writes: {e}"),
+        })
+}
+
+impl Drop for StateDir {
+    /// Takes the directory away when it has nothing left to remember (still holding the lock:
+    /// a waiter notices that its lock file is gone and makes a new one).
+    fn drop(&mut self) {
+        if self.holds_nothing() {
+            let _ = std::fs::remove_file(self.path.join(files::NETNS));
+            let _ = std::fs::remove_file(self.path.join(files::LOCK));
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// Opens (creating it) and exclusively locks `path`, waiting for another holder.
+fn lock(path: &Path) -> Result<File, ActError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io(path))?;
+    // SAFETY: flock(2) on a descriptor we own; it blocks until the lock is ours.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io(path)(std::io::Error::last_os_error()));
+    }
+    Ok(file)
+}
+
+/// Whether `path` is still the file `lock` has open.
+fn still_there(path: &Path, lock: &File) -> Result<bool, ActError> {
+    let held = lock.metadata().map_err(io(path))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// The inode of the calling thread's network namespace.
+pub fn namespace_inode() -> Option<u64> {
+    std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| m.ino())
+}
+
+/// Whether `--apply` left a record (an applied or pending table, or an apply that died half-way)
+/// for the calling thread's
+/// network namespace under `root`. Creates nothing: for visiting every namespace and acting
+/// only where harden applied something.
+pub fn recorded(root: &Path) -> Result<bool, ActError> {
+    let dir = root.join(namespace_key()?);
+    Ok([files::APPLIED, files::PENDING, files::APPLYING]
+        .iter()
+        .any(|f| dir.join(f).symlink_metadata().is_ok()))
 }
 
 /// `SO_NETNS_COOKIE` (Linux 5.14, asm-generic value: x86, arm, riscv …).
@@ -346,5 +508,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         result.expect("state round trip");
         assert!(matches!(refused, Err(ActError::Untrusted { .. })), "{refused:?}");
+    }
+
+    #[test]
+    fn a_directory_with_nothing_to_remember_goes_away_with_its_lock() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED a_directory_with_nothing_to_remember_goes_away_with_its_lock: needs root");
+            return;
+        }
+        let root = std::env::temp_dir().join(format!("lw-state-discard-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let key = namespace_key().expect("key");
+        let kept = (|| {
+            let dir = StateDir::open(&root)?;
+            assert!(dir.path().join(files::LOCK).exists());
+            assert_eq!(
+                dir.read::<NetnsRecord>(files::NETNS)?.map(|r| r.inode),
+                namespace_inode()
+            );
+            dir.write(files::ROLLED_BACK, &Vec::<Saved>::new())?;
+            Ok::<(), ActError>(())
+        })();
+        let with_a_record = root.join(&key).join(files::LOCK).exists();
+        let emptied = (|| {
+            let dir = StateDir::open(&root)?;
+            dir.remove(files::ROLLED_BACK)
+        })();
+        let gone = !root.join(&key).exists();
+        // Opening again after it went away works.
+        let again = StateDir::open(&root).map(drop);
+        let _ = std::fs::remove_dir_all(&root);
+        kept.expect("write");
+        emptied.expect("remove");
+        again.expect("open again");
+        assert!(with_a_record, "a directory with a record stays");
+        assert!(gone, "a directory with nothing to remember is taken away");
     }
 }

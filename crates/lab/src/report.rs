@@ -223,6 +223,9 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
         | CheckId::RelayReverseProxy
         | CheckId::RelayForwarder
         | CheckId::RelayFtpBounce
+        | CheckId::NetnsSharedAbstractUnix
+        | CheckId::NetnsUnprotectedLoopback
+        | CheckId::NetnsPublishedLoopback
         | CheckId::WebDnsRebinding
         | CheckId::WebCorsPermissive
         | CheckId::WebPrivateNetworkAccess

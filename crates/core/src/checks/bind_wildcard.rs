@@ -137,7 +137,12 @@ fn reachability(ctx: &Context, outside: &Outside, socket: &InetSocket, evidence:
         };
         // Packets a NAT rule carries on to what it publishes (Docker without its userland proxy)
         // reach the service too.
-        let answers = inbound.for_port(socket.protocol.number(), socket.port, |_: &Leaf| true);
+        let answers = inbound.for_port(
+            &ctx.firewall.analysis,
+            socket.protocol.number(),
+            socket.port,
+            |_: &Leaf| true,
+        );
         let (decision, lines) = ctx.firewall.qualify(fold(answers));
         evidence.push(format!("{family} from outside to this port:"));
         evidence.extend(lines.into_iter().map(|l| format!("  {l}")));
@@ -181,5 +186,27 @@ mod tests {
         assert_eq!(tcp.status, Status::Blocked, "{tcp:#?}");
         assert!(tcp.evidence.iter().any(|e| e.contains("policy drop")), "{tcp:#?}");
         assert_eq!(get("udp:0.0.0.0:68").status, Status::Open);
+    }
+
+    /// ufw's ip6tables rules split the every-port question into more paths than the evaluator
+    /// follows; the port asked on its own is decided: ufw's default deny drops it (the ufw truth
+    /// test's attack on [2001:db8::1]:9002 was dropped).
+    #[test]
+    fn a_cut_short_answer_is_asked_again_for_the_port() {
+        let mut f = crate::firewall::fixture_tests::facts("ufw-allow-22-route-localnet");
+        let mut s = inet(Protocol::Udp, "::", 9002);
+        s.v6only = Some(false);
+        f.inet_sockets.push(s);
+        let found = run(&CHECK, &f);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].status, Status::Blocked, "{:#?}", found[0].evidence);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("ip6tables filter INPUT: policy drop")),
+            "{:#?}",
+            found[0].evidence
+        );
     }
 }

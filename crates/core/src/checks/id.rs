@@ -76,6 +76,15 @@ check_ids! {
     WebWebsocketOrigin => "web.websocket-origin",
     /// `web.zero-address`: an HTTP service reachable as `http://0.0.0.0:PORT`.
     WebZeroAddress => "web.zero-address",
+    /// `netns.shared-abstract-unix`: an abstract Unix socket in a network namespace a container
+    /// shares (`--net=host`): the container connects to it (CVE-2020-15257).
+    NetnsSharedAbstractUnix => "netns.shared-abstract-unix",
+    /// `netns.unprotected-loopback`: a namespace other than the host's whose own interfaces
+    /// accept loopback-addressed traffic; the host's firewall does not cover it.
+    NetnsUnprotectedLoopback => "netns.unprotected-loopback",
+    /// `netns.published-loopback`: a loopback-only service of one namespace that a forwarder
+    /// (pasta) publishes in another.
+    NetnsPublishedLoopback => "netns.published-loopback",
 }
 
 impl fmt::Display for CheckId {
@@ -118,8 +127,9 @@ mod tests {
     use super::*;
     use crate::report::{Attacker, Confidence, Finding, Severity, Status};
 
-    /// The ids of `shared/design.md`'s "Check ids" table, in the table's order.
-    const DESIGN_TABLE: [&str; 22] = [
+    /// The ids of `shared/design.md`'s "Check ids" table, in the table's order, and the whole-host
+    /// ids of `--all-netns` (issue 12; "new checks get new ids").
+    const DESIGN_TABLE: [&str; 25] = [
         "bind.wildcard",
         "net.route-localnet",
         "net.no-loopback-antispoof",
@@ -142,6 +152,9 @@ mod tests {
         "name.localhost-resolution",
         "proto.udp-loopback",
         "relay.ftp-bounce",
+        "netns.shared-abstract-unix",
+        "netns.unprotected-loopback",
+        "netns.published-loopback",
     ];
 
     #[test]

@@ -94,7 +94,7 @@ fn path(ctx: &Context, v6: bool, src: RangeSet, to: To, port: u16) -> Path {
             )],
         );
     };
-    let answers = inbound.for_port(UDP, port, |_| true);
+    let answers = inbound.for_port(&ctx.firewall.analysis, UDP, port, |_| true);
     if answers.iter().all(|a| a.dropped_by_kernel) {
         return Path::KernelCloses;
     }

@@ -7,6 +7,7 @@
 mod bind_wildcard;
 mod dnat_loopback;
 mod guarded;
+pub mod host;
 mod id;
 mod localhost_resolution;
 mod loopback_source_trust;
@@ -44,6 +45,8 @@ pub enum Stage {
     Probe,
     /// Decided by replaying attacks in the lab (`audit --prove`).
     Prove,
+    /// Decided from every network namespace's facts together (`audit --all-netns`).
+    AllNetns,
 }
 
 /// What a check is: its id, who it is about and why it matters.
@@ -172,6 +175,9 @@ pub static ALL: &[Check] = &[
     web::PRIVATE_NETWORK_ACCESS,
     web::WEBSOCKET_ORIGIN,
     web::ZERO_ADDRESS,
+    host::SHARED_ABSTRACT_UNIX.catalogue_entry(),
+    host::UNPROTECTED_LOOPBACK.catalogue_entry(),
+    host::PUBLISHED_LOOPBACK.catalogue_entry(),
 ];
 
 /// The catalogue entry for an id.

@@ -10,7 +10,7 @@
 use super::relay_target::Listeners;
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::facts::Process;
-use crate::readers::forwarder_argv::{forwards, Destination, Forward, Tool};
+use crate::readers::forwarder_argv::{file_name, forwards_as, is_forwarder, Destination, Forward, Tool};
 use crate::report::{shown, Attacker, Confidence, Finding, Severity, Status};
 use std::collections::HashMap;
 
@@ -37,7 +37,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     // per service and forwarding, naming every pid.
     let mut by_forwarding: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
     for process in &facts.processes {
-        for forward in forwards(&process.cmdline) {
+        for forward in forwards_as(program(process), &process.cmdline) {
             let Some(finding) = judge(listeners.get_or_init(|| Listeners::new(facts)), process, &forward) else {
                 continue;
             };
@@ -52,6 +52,22 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Which program a process is: its executable's file name when that is a known forwarder (a
+/// caller chooses `argv[0]`: `exec -a myproxy socat …`, systemd's `ExecStart=@`), else its
+/// kernel name, else `argv[0]`'s file name.
+fn program(process: &Process) -> &str {
+    let exe = process
+        .exe
+        .as_deref()
+        .map(|e| file_name(e.strip_suffix(" (deleted)").unwrap_or(e)));
+    let argv0 = process.cmdline.first().map(|a| file_name(a));
+    [exe, Some(process.name.as_str()), argv0]
+        .into_iter()
+        .flatten()
+        .find(|p| is_forwarder(p))
+        .unwrap_or_default()
 }
 
 fn judge(all: &Listeners, process: &Process, forward: &Forward) -> Option<Finding> {
@@ -206,5 +222,25 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.contains("nothing listens on 127.0.0.1:7001")));
+    }
+
+    /// `exec -a myproxy socat …`: argv[0] is the caller's choice, the executable is socat.
+    #[test]
+    fn a_renamed_argv0_is_told_by_the_executable() {
+        use crate::checks::test_facts::{base, inet};
+        use crate::facts::Protocol;
+        let mut facts = base();
+        let mut listener = inet(Protocol::Tcp, "0.0.0.0", 9400);
+        listener.owners = vec![42];
+        facts.inet_sockets.push(listener);
+        let mut p = process("myproxy TCP-LISTEN:9400,bind=0.0.0.0,fork TCP:127.0.0.1:7001");
+        p.exe = Some("/usr/bin/socat".into());
+        facts.processes = vec![p.clone()];
+        let found = evaluate(&Context::new(&facts));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        // Nothing names the program: no finding (argv alone does not make a forwarder).
+        p.exe = None;
+        facts.processes = vec![p];
+        assert!(evaluate(&Context::new(&facts)).is_empty());
     }
 }

@@ -71,8 +71,11 @@ fn unread(facts: &HostFacts, listeners: &Listeners) -> Vec<Finding> {
                 )
                 .into(),
                 evidence: vec![format!(
-                    "{} (pid {}, uid {}): its configuration is not in the snapshot; the limits say why",
-                    p.name, p.pid, p.uid
+                    "{} (pid {}, uid {}): its configuration is not in the snapshot; {}",
+                    p.name,
+                    p.pid,
+                    p.uid,
+                    why_unread(facts, p.pid)
                 )],
                 fix: "run loopwarden as root (or as the proxy's own user) so that its configuration can be \
                       read, or check its upstreams by hand"
@@ -82,6 +85,24 @@ fn unread(facts: &HostFacts, listeners: &Listeners) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Why a proxy's configuration was not read: the collector's limit naming the process when there
+/// is one; otherwise the collector never recognised it as the daemon its name says (a process
+/// can name itself `nginx`), or it shared its command line with one already read.
+fn why_unread(facts: &HostFacts, pid: u32) -> String {
+    let named = format!("(pid {pid},");
+    match facts
+        .host
+        .limits
+        .iter()
+        .find(|l| l.scope.starts_with("relays.") && l.detail.contains(&named))
+    {
+        Some(limit) => format!("the limits say why ({})", limit.scope),
+        None => "it was not asked: its command line is not that of the daemon its name says, or is the same as \
+                 one already asked"
+            .to_string(),
+    }
 }
 
 /// Adds one published upstream, merging with a finding already on the same service. A route
@@ -152,6 +173,42 @@ mod tests {
             output: output.into(),
         });
         facts
+    }
+
+    /// A process named nginx that no one asked is unknown, and the evidence says why without
+    /// pointing at a limit that does not exist; with the collector's limit, it points there.
+    #[test]
+    fn an_unread_proxy_says_why_it_was_not_read() {
+        use crate::checks::test_facts::inet;
+        use crate::facts::{Limit, Process, Protocol};
+        let mut facts = base();
+        facts.inet_sockets.push(inet(Protocol::Tcp, "0.0.0.0", 8080));
+        facts.processes.push(Process {
+            pid: 100,
+            ppid: 1,
+            name: "nginx".into(),
+            exe: Some("/usr/bin/python3.11".into()),
+            cmdline: vec!["python3".into(), "lookalike.py".into()],
+            uid: 1000,
+        });
+        let found = run(&CHECK, &facts);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].status, Status::Unknown);
+        assert!(
+            found[0].evidence[0].contains("it was not asked"),
+            "{:?}",
+            found[0].evidence
+        );
+        facts.host.limits.push(Limit {
+            scope: "relays.nginx".into(),
+            detail: "`nginx` (pid 100, uid 1000) was not asked for its configuration: …".into(),
+        });
+        let found = run(&CHECK, &facts);
+        assert!(
+            found[0].evidence[0].ends_with("the limits say why (relays.nginx)"),
+            "{:?}",
+            found[0].evidence
+        );
     }
 
     #[test]

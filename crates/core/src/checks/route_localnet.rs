@@ -1,6 +1,6 @@
 //! `net.route-localnet`: the kernel routes loopback-addressed packets that arrive from the LAN.
 
-use super::sysctl_view::route_localnet_interfaces;
+use super::sysctl_view::{route_localnet_interfaces, LocalnetInterface};
 use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::unmapped;
 use crate::facts::{InetSocket, Protocol};
@@ -42,7 +42,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 status: Status::Unknown,
                 confidence: Confidence::Inspected,
                 title: "route_localnet could not be read: loopback exposure to the LAN is unknown".into(),
-                evidence: vec![format!("{} is not in the snapshot", missing.0)],
+                evidence: vec![missing.describe(&ctx.facts.sysctls)],
                 fix: FIX.into(),
                 subject: None,
             }]
@@ -51,10 +51,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     if interfaces.is_empty() {
         return vec![];
     }
-    let mut evidence: Vec<String> = interfaces
-        .iter()
-        .map(|i| format!("interface {}: {}", i.name, i.keys.join(", ")))
-        .collect();
+    let mut evidence = which_keys(&interfaces);
     let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
     let services = Reach::of(ctx, &names);
     if services.open.is_empty() && services.unknown.is_empty() && services.blocked.is_empty() {
@@ -128,6 +125,27 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
     }]
 }
 
+/// Which keys turn it on where, one line per key (a host with a thousand interfaces under
+/// `all` gets one line naming [`shown::MAX_LIST`] of them, not a thousand lines).
+fn which_keys(interfaces: &[LocalnetInterface]) -> Vec<String> {
+    let mut by_key: Vec<(&str, Vec<&str>)> = Vec::new();
+    for i in interfaces {
+        for key in &i.keys {
+            match by_key.iter_mut().find(|(k, _)| k == key) {
+                Some((_, names)) => names.push(&i.name),
+                None => by_key.push((key, vec![&i.name])),
+            }
+        }
+    }
+    by_key
+        .into_iter()
+        .map(|(key, names)| match names.as_slice() {
+            [one] => format!("interface {one}: {key}"),
+            _ => format!("interfaces {}: {key}", shown::list(&names)),
+        })
+        .collect()
+}
+
 /// The IPv4 services a neighbour's packets addressed to their loopback address (127.0.0.1 for
 /// wildcard listeners) reach, asked of the evaluator with each service's protocol and port;
 /// packets a NAT rule rewrote are `net.dnat-loopback`'s.
@@ -180,8 +198,10 @@ impl<'c> Reach<'c> {
             let inbound = ctx
                 .firewall
                 .inbound(false, src, RangeSet::single(addr_value(IpAddr::V4(dst))));
-            let mut answers = inbound.for_port(socket.protocol.number(), socket.port, |l| l.rewrite.is_none());
-            answers.retain(|a| a.interfaces.split(", ").any(|i| names.contains(&i)));
+            let mut answers = inbound.for_port(&ctx.firewall.analysis, socket.protocol.number(), socket.port, |l| {
+                l.rewrite.is_none()
+            });
+            answers.retain(|a| names.iter().any(|n| ctx.firewall.in_class(&a.representative, n)));
             let rules = fold(answers);
             reach.reached_by_rules |= !wildcard && rules.0 == Decision::Open;
             let (decision, lines) = ctx.firewall.qualify(rules);

@@ -4,7 +4,7 @@ use super::{Check, CheckId, CheckSpec, Context, Stage};
 use crate::addr::{socket_label, unmapped};
 use crate::facts::Protocol;
 use crate::facts::SocketState;
-use crate::firewall::questions::fold;
+use crate::firewall::questions::{fold, loopback};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
 use crate::inventory::inet_scope;
@@ -36,12 +36,18 @@ pub const CHECK: Check = Check {
 /// checks (`kernel::Ipv4Input`), NAT and the firewall, for this protocol and port. High when a
 /// datagram gets through, medium when that is unknown, low when every path is dropped.
 fn paths(ctx: &Context, address: IpAddr, port: u16, spoofed_source: Option<IpAddr>) -> (Severity, Status, Vec<String>) {
-    let src = match spoofed_source {
-        Some(peer) => RangeSet::single(addr_value(peer)),
-        None => all_addrs(false),
+    let ask = |src: RangeSet| {
+        let inbound = ctx.firewall.inbound(false, src, RangeSet::single(addr_value(address)));
+        fold(inbound.for_port(&ctx.firewall.analysis, UDP, port, |_| true))
     };
-    let inbound = ctx.firewall.inbound(false, src, RangeSet::single(addr_value(address)));
-    let rules = fold(inbound.for_port(UDP, port, |_| true));
+    let rules = match spoofed_source {
+        Some(peer) => ask(RangeSet::single(addr_value(peer))),
+        // The neighbour's own address first (the plainer example when it gets through).
+        None => match ask(all_addrs(false).subtract(&loopback(false))) {
+            open @ (Decision::Open, _) => open,
+            _ => ask(all_addrs(false)),
+        },
+    };
     // The kernel lets it through when this snapshot's rules do; without a firewall capture that
     // is still high, whatever a rule not seen might do.
     let kernel_open = rules.0 == Decision::Open;

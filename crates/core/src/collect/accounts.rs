@@ -1,22 +1,30 @@
 //! Users and groups from `/etc/passwd` and `/etc/group`.
 
+use super::etc_view::EtcView;
 use crate::facts::{Accounts, Group, Limit, User};
 
-/// Reads local accounts; an unreadable file is a limit.
-pub fn collect(limits: &mut Vec<Limit>) -> Accounts {
-    let read = |path: &str, limits: &mut Vec<Limit>| match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
+/// Reads local accounts as `view`'s processes see them; an unreadable or missing file is a limit.
+pub fn collect(view: &EtcView, limits: &mut Vec<Limit>) -> Accounts {
+    let mut read = |file: &str| match view.read(file) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
             limits.push(Limit {
                 scope: "accounts".into(),
-                detail: format!("cannot read {path}: {e}"),
+                detail: format!("{} does not exist", view.shown(file)),
+            });
+            String::new()
+        }
+        Err(why) => {
+            limits.push(Limit {
+                scope: "accounts".into(),
+                detail: why,
             });
             String::new()
         }
     };
     Accounts {
-        users: parse_passwd(&read("/etc/passwd", limits)),
-        groups: parse_group(&read("/etc/group", limits)),
+        users: parse_passwd(&read("passwd")),
+        groups: parse_group(&read("group")),
     }
 }
 

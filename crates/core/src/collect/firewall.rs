@@ -2,11 +2,14 @@
 //! `ip6tables-save` for each backend that is installed.
 //!
 //! Only listing commands are run, through the bounded runner ([`super::command`]); nothing is
-//! changed. A missing binary, a permission error, a timeout or unparsable output becomes a
+//! changed. Where the kernel says a namespace has no table to list ([`super::nf_tables`]), the
+//! listing is not run: its output would be empty (`nft -j` gives `{"nftables": []}` then, without
+//! nft's `metainfo`). A missing binary, a permission error, a timeout or unparsable output becomes a
 //! [`Limit`] and collection goes on; a dump longer than [`MAX_DUMP`] is kept cut, with a limit
 //! saying so.
 
 use super::command::{self, Program, Request, RunError};
+use super::nf_tables;
 use crate::facts::{FirewallFacts, IptablesDump, IptablesFamily, Limit};
 use std::time::Duration;
 
@@ -33,23 +36,33 @@ const IPTABLES: &[(IptablesFamily, &str, &[&str])] = &[
 /// Reads the firewall of the caller's network namespace.
 pub fn collect(limits: &mut Vec<Limit>) -> FirewallFacts {
     let mut facts = FirewallFacts::default();
-    match run("nft", &["-j", "list", "ruleset"]) {
-        Ok(text) => match serde_json::from_str(&text) {
-            Ok(value) => facts.nft_json = Some(value),
-            Err(e) => limits.push(limit(
-                "firewall.nftables",
-                format!("`nft -j list ruleset` printed no JSON: {e}"),
-            )),
-        },
-        Err(e) => limits.push(limit("firewall.nftables", e)),
+    let no_nf_tables = matches!(nf_tables::table_count(), Ok(0));
+    if no_nf_tables {
+        facts.nft_json = Some(serde_json::json!({ "nftables": [] }));
+        facts.nft_text = Some(String::new());
+    } else {
+        list_nft(&mut facts, limits);
     }
-    match run("nft", &["list", "ruleset"]) {
-        Ok(text) => facts.nft_text = Some(text),
-        Err(e) => limits.push(limit("firewall.nftables", e)),
-    }
+    let nothing_to_list = |binary: &str, family: IptablesFamily| {
+        let legacy = nf_tables::no_legacy_tables(match family {
+            IptablesFamily::Ipv4 => "ip",
+            IptablesFamily::Ipv6 => "ip6",
+        });
+        if binary.contains("-nft-") {
+            no_nf_tables
+        } else if binary.contains("-legacy-") {
+            legacy
+        } else {
+            no_nf_tables && legacy
+        }
+    };
     for (family, plain, variants) in IPTABLES {
         let mut found = false;
         for binary in *variants {
+            if nothing_to_list(binary, *family) {
+                found = true;
+                continue;
+            }
             match run(binary, &[]) {
                 Ok(text) => {
                     found = true;
@@ -75,6 +88,24 @@ pub fn collect(limits: &mut Vec<Limit>) -> FirewallFacts {
         }
     }
     facts
+}
+
+/// `nft -j list ruleset` and `nft list ruleset`.
+fn list_nft(facts: &mut FirewallFacts, limits: &mut Vec<Limit>) {
+    match run("nft", &["-j", "list", "ruleset"]) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(value) => facts.nft_json = Some(value),
+            Err(e) => limits.push(limit(
+                "firewall.nftables",
+                format!("`nft -j list ruleset` printed no JSON: {e}"),
+            )),
+        },
+        Err(e) => limits.push(limit("firewall.nftables", e)),
+    }
+    match run("nft", &["list", "ruleset"]) {
+        Ok(text) => facts.nft_text = Some(text),
+        Err(e) => limits.push(limit("firewall.nftables", e)),
+    }
 }
 
 /// Keeps a dump only when it holds at least one table (a backend with no tables prints nothing).

@@ -39,7 +39,9 @@ fn collect_in(dir: &Path, inet: &[InetSocket], unix: &[UnixSocket], limits: &mut
         limit(limits, format!("cannot list {}", dir.display()));
         return Vec::new();
     };
-    let own_netns = std::fs::read_link("/proc/self/ns/net").ok();
+    // The calling thread's namespace: a thread that entered another one (`--netns`,
+    // `--all-netns`) is not in its process's (`/proc/self` is the thread group leader's).
+    let own_netns = std::fs::read_link("/proc/thread-self/ns/net").ok();
     let mut guards = Vec::new();
     for entry in entries.flatten() {
         let instance = entry.path();

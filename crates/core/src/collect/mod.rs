@@ -1,4 +1,5 @@
-//! Collectors: read one network namespace (the caller's) into [`HostFacts`].
+//! Collectors: read one network namespace (the caller's) into [`HostFacts`], or every network
+//! namespace of the host ([`netns`]).
 //!
 //! Read-only and judgement-free. Each collector adds what it saw and, where it could not see
 //! something, a [`Limit`] saying what and why — a collector failure never aborts collection.
@@ -6,21 +7,29 @@
 mod accounts;
 mod command;
 mod config_files;
+mod etc_view;
 mod firewall;
 mod guards;
 mod host;
 mod interfaces;
 mod names;
 mod netlink;
+pub mod netns;
+mod nf_tables;
 mod owners;
 mod procfs_fallback;
 mod relays;
+mod rooted;
 mod sock_diag;
+mod socket_roots;
 mod sysctls;
 #[cfg(test)]
 mod test_process;
 mod trust;
 mod unix_files;
+
+use etc_view::EtcView;
+use socket_roots::SocketRoots;
 
 use crate::facts::{HostFacts, InetSocket, Limit, Process, UnixSocket, FACTS_SCHEMA};
 use std::collections::{BTreeSet, HashMap};
@@ -44,15 +53,7 @@ pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
             .name("loopwarden-owners".into())
             .spawn_scoped(scope, move || owners::scan(netns));
         let interfaces = interfaces::collect(&mut limits);
-        let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
-        // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped:
-        // `None` would claim the socket is not bound to a device at all.
-        let device_name = |index: u32| -> String {
-            device_names
-                .get(&index)
-                .map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
-        };
-        let sockets = sock_diag::collect(&device_name, &mut limits);
+        let sockets = dump_sockets(&interfaces, &mut limits);
         let scan = match scanner {
             Ok(handle) => handle
                 .join()
@@ -61,14 +62,90 @@ pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
         };
         (interfaces, sockets, scan)
     });
+    let dumped = Dumped {
+        host,
+        interfaces,
+        sockets,
+        scan,
+    };
+    finish(dumped, &EtcView::Own, None, limits, step)
+}
+
+/// Collects the network namespace the calling thread entered, with a `/proc` scan of socket
+/// owners made once for every namespace (`shared`), `/etc` read through `etc`, and Unix socket
+/// paths without a known owner looked up in the root of `default_pid`.
+fn collect_entered(shared: &owners::Owners, etc: &EtcView, default_pid: Option<u32>) -> HostFacts {
+    let mut limits: Vec<Limit> = Vec::new();
+    let host = host::collect();
+    let interfaces = interfaces::collect(&mut limits);
+    let sockets = dump_sockets(&interfaces, &mut limits);
+    let inodes = sockets
+        .inet
+        .iter()
+        .map(|s| s.inode)
+        .chain(sockets.unix.iter().map(|d| d.socket.inode));
+    let scan = Ok(netns::owners_of(shared, inodes));
+    let dumped = Dumped {
+        host,
+        interfaces,
+        sockets,
+        scan,
+    };
+    finish(dumped, etc, default_pid, limits, &|_| {})
+}
+
+/// The namespace's sockets, with bound devices named after `interfaces`.
+fn dump_sockets(interfaces: &[crate::facts::Interface], limits: &mut Vec<Limit>) -> sock_diag::Sockets {
+    let device_names: HashMap<u32, &str> = interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+    // A bound index with no link (removed meanwhile) is named `ifindex:N`, not dropped: `None`
+    // would claim the socket is not bound to a device at all.
+    let device_name = |index: u32| -> String {
+        device_names
+            .get(&index)
+            .map_or_else(|| format!("ifindex:{index}"), |n| n.to_string())
+    };
+    sock_diag::collect(&device_name, limits)
+}
+
+/// What the first, netlink and `/proc` part of a collection gives.
+struct Dumped {
+    host: crate::facts::HostInfo,
+    interfaces: Vec<crate::facts::Interface>,
+    sockets: sock_diag::Sockets,
+    scan: std::io::Result<owners::Owners>,
+}
+
+/// Everything after the socket dumps and the owner scan, for one namespace: owners, socket
+/// files (in each owner's file system), sysctls, `/etc` (through `etc`), firewall, relays,
+/// guards.
+fn finish(
+    dumped: Dumped,
+    etc: &EtcView,
+    default_pid: Option<u32>,
+    mut limits: Vec<Limit>,
+    step: &dyn Fn(&str),
+) -> HostFacts {
+    let Dumped {
+        host,
+        interfaces,
+        sockets,
+        scan,
+    } = dumped;
     let mut inet_sockets = sockets.inet;
-    let mut unix_sockets = unix_with_files(sockets.unix, &mut limits);
+    let (mut unix_sockets, paths): (Vec<UnixSocket>, Vec<_>) =
+        sockets.unix.into_iter().map(|d| (d.socket, (d.path, d.vfs))).unzip();
     let processes = attach_owners(scan, &mut inet_sockets, &mut unix_sockets, &mut limits);
+    add_unix_files(
+        &mut unix_sockets,
+        paths,
+        &mut SocketRoots::new(default_pid),
+        &mut limits,
+    );
 
     step("collecting sysctls, name resolution and accounts");
     let sysctls = sysctls::collect(&mut limits);
-    let names = names::collect(&mut limits);
-    let accounts = accounts::collect(&mut limits);
+    let names = names::collect(etc, &mut limits);
+    let accounts = accounts::collect(etc, &mut limits);
     step("collecting the firewall rules");
     let firewall = firewall::collect(&mut limits);
     step("collecting relay configuration");
@@ -92,27 +169,27 @@ pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
     facts
 }
 
-/// Adds socket file and directory metadata to path sockets.
-fn unix_with_files(found: Vec<sock_diag::unix::DiagUnix>, limits: &mut Vec<Limit>) -> Vec<UnixSocket> {
-    let mut walker = unix_files::Walker::default();
-    found
-        .into_iter()
-        .map(|diag| {
-            let mut socket = diag.socket;
-            if let Some(path) = diag.path {
-                let facts = walker.inspect(&path, diag.vfs);
-                socket.file = facts.file;
-                socket.parents = facts.parents;
-                if let Some(problem) = facts.problem {
-                    limits.push(Limit {
-                        scope: "sockets.unix.files".into(),
-                        detail: problem,
-                    });
-                }
-            }
-            socket
-        })
-        .collect()
+/// Adds socket file and directory metadata to path sockets (`paths`: each socket's bound path
+/// and inode, in the order of `unix`), each path looked up in the file system of the socket's
+/// first owner.
+fn add_unix_files(
+    unix: &mut [UnixSocket],
+    paths: Vec<(Option<std::path::PathBuf>, Option<sock_diag::unix::VfsId>)>,
+    roots: &mut SocketRoots,
+    limits: &mut Vec<Limit>,
+) {
+    for (socket, (path, vfs)) in unix.iter_mut().zip(paths) {
+        let Some(path) = path else { continue };
+        let facts = roots.walker(socket.owners.first().copied()).inspect(&path, vfs);
+        socket.file = facts.file;
+        socket.parents = facts.parents;
+        if let Some(problem) = facts.problem {
+            limits.push(Limit {
+                scope: "sockets.unix.files".into(),
+                detail: problem,
+            });
+        }
+    }
 }
 
 /// Fills every socket's `owners` from the `/proc` pass and returns the processes that own at

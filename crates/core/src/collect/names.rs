@@ -1,14 +1,14 @@
 //! `/etc/hosts` and the `hosts:` line of `/etc/nsswitch.conf`.
 
+use super::etc_view::EtcView;
 use crate::facts::{Limit, NameResolution};
-use std::io::ErrorKind;
 
-/// Reads the name resolution inputs. A missing file is a fact (`None`); an unreadable one is
-/// named in `unreadable` and in the limits.
-pub fn collect(limits: &mut Vec<Limit>) -> NameResolution {
+/// Reads the name resolution inputs as `view`'s processes see them. A missing file is a fact
+/// (`None`); an unreadable one is named in `unreadable` and in the limits.
+pub fn collect(view: &EtcView, limits: &mut Vec<Limit>) -> NameResolution {
     let mut unreadable = Vec::new();
-    let hosts_file = read("/etc/hosts", limits, &mut unreadable);
-    let nsswitch_hosts = read("/etc/nsswitch.conf", limits, &mut unreadable).and_then(|text| hosts_line(&text));
+    let hosts_file = read(view, "hosts", limits, &mut unreadable);
+    let nsswitch_hosts = read(view, "nsswitch.conf", limits, &mut unreadable).and_then(|text| hosts_line(&text));
     NameResolution {
         hosts_file,
         nsswitch_hosts,
@@ -16,16 +16,15 @@ pub fn collect(limits: &mut Vec<Limit>) -> NameResolution {
     }
 }
 
-fn read(path: &str, limits: &mut Vec<Limit>, unreadable: &mut Vec<String>) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => {
+fn read(view: &EtcView, file: &str, limits: &mut Vec<Limit>, unreadable: &mut Vec<String>) -> Option<String> {
+    match view.read(file) {
+        Ok(text) => text,
+        Err(why) => {
             limits.push(Limit {
                 scope: "names".into(),
-                detail: format!("cannot read {path}: {e}"),
+                detail: why,
             });
-            unreadable.push(path.to_string());
+            unreadable.push(view.shown(file));
             None
         }
     }

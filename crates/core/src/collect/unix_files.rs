@@ -12,14 +12,16 @@
 //!
 //! The socket file is checked against the inode the socket was bound to (`UNIX_DIAG_VFS`): a
 //! path that was unlinked, replaced, or belongs to another mount namespace gives no `file` and a
-//! limit, never another file's permissions.
+//! limit, never another file's permissions. A socket's path names a file of the binding
+//! process's file system, so a walker looks paths up in one [`Root`]: ours, or a socket owner's
+//! (`/proc/PID/root`, for a container or a service with a mount namespace of its own).
 
+use super::rooted::{Meta, Root};
 use super::sock_diag::unix::VfsId;
 use crate::facts::FileMeta;
+use rustix::fs::FileType;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::fs::Metadata;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 /// The kernel's limit on symlinks followed in one lookup (`MAXSYMLINKS`).
@@ -36,13 +38,30 @@ pub struct PathFacts {
     pub problem: Option<String>,
 }
 
-/// Walks socket paths, remembering directory metadata across sockets (most share `/run`).
-#[derive(Debug, Default)]
+/// Walks socket paths in one root, remembering directory metadata across sockets (most share
+/// `/run`).
+#[derive(Debug)]
 pub struct Walker {
+    root: Root,
     directories: HashMap<PathBuf, FileMeta>,
 }
 
+impl Default for Walker {
+    /// A walker of our own file system.
+    fn default() -> Walker {
+        Walker::in_root(Root::Own)
+    }
+}
+
 impl Walker {
+    /// A walker that looks paths up in `root`.
+    pub fn in_root(root: Root) -> Walker {
+        Walker {
+            root,
+            directories: HashMap::new(),
+        }
+    }
+
     /// Looks `path` up as `connect(2)` would and checks the result against `bound` (the socket's
     /// bound inode; `None` when the kernel did not say, then the file found is taken as is).
     pub fn inspect(&mut self, path: &Path, bound: Option<VfsId>) -> PathFacts {
@@ -68,27 +87,27 @@ impl Walker {
                 continue;
             }
             let candidate = current.join(&name);
-            let meta = match std::fs::symlink_metadata(&candidate) {
+            let meta = match self.root.lstat(&candidate) {
                 Ok(meta) => meta,
                 Err(e) => {
                     facts.problem = Some(if pending.is_empty() && e.kind() == std::io::ErrorKind::NotFound {
-                        format!("{} no longer exists: the socket was unlinked", candidate.display())
+                        format!("{} no longer exists: the socket was unlinked", self.shown(&candidate))
                     } else {
-                        format!("cannot look up {}: {e}", candidate.display())
+                        format!("cannot look up {}: {e}", self.shown(&candidate))
                     });
                     return facts;
                 }
             };
-            if meta.file_type().is_symlink() {
+            if meta.kind == FileType::Symlink {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     facts.problem = Some(format!("too many symlinks resolving {}", path.display()));
                     return facts;
                 }
-                let target = match std::fs::read_link(&candidate) {
+                let target = match self.root.read_link(&candidate) {
                     Ok(target) => target,
                     Err(e) => {
-                        facts.problem = Some(format!("cannot read symlink {}: {e}", candidate.display()));
+                        facts.problem = Some(format!("cannot read symlink {}: {e}", self.shown(&candidate)));
                         return facts;
                     }
                 };
@@ -99,8 +118,8 @@ impl Walker {
                     pending.push_front(component);
                 }
             } else if !pending.is_empty() {
-                if !meta.is_dir() {
-                    facts.problem = Some(format!("{} is not a directory", candidate.display()));
+                if meta.kind != FileType::Directory {
+                    facts.problem = Some(format!("{} is not a directory", self.shown(&candidate)));
                     return facts;
                 }
                 self.directories
@@ -110,7 +129,7 @@ impl Walker {
             } else {
                 match same_socket(&meta, bound) {
                     Ok(()) => facts.file = Some(file_meta(&candidate, &meta)),
-                    Err(why) => facts.problem = Some(format!("{}: {why}", candidate.display())),
+                    Err(why) => facts.problem = Some(format!("{}: {why}", self.shown(&candidate))),
                 }
             }
         }
@@ -125,8 +144,10 @@ impl Walker {
         let meta = match self.directories.get(dir) {
             Some(meta) => meta.clone(),
             None => {
-                let raw =
-                    std::fs::metadata(dir).map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
+                let raw = self
+                    .root
+                    .stat(dir)
+                    .map_err(|e| format!("cannot read directory {}: {e}", self.shown(dir)))?;
                 let meta = file_meta(dir, &raw);
                 self.directories.insert(dir.to_path_buf(), meta.clone());
                 meta
@@ -135,18 +156,27 @@ impl Walker {
         searched.push(meta);
         Ok(())
     }
+
+    /// A path for messages: as the socket's owner names it, and in whose file system when that
+    /// is not ours.
+    fn shown(&self, path: &Path) -> String {
+        match self.root {
+            Root::Own => path.display().to_string(),
+            Root::Process { .. } => format!("{} (in {})", path.display(), self.root.describe()),
+        }
+    }
 }
 
 /// Whether the file found is a socket and, when the bound inode is known, that very one.
-fn same_socket(meta: &Metadata, bound: Option<VfsId>) -> Result<(), String> {
-    if !meta.file_type().is_socket() {
+fn same_socket(meta: &Meta, bound: Option<VfsId>) -> Result<(), String> {
+    if meta.kind != FileType::Socket {
         return Err("not a socket any more: the socket was unlinked and the path reused".into());
     }
     let Some(bound) = bound else { return Ok(()) };
     let found = VfsId {
-        inode: meta.ino(),
-        major: rustix::fs::major(meta.dev()),
-        minor: rustix::fs::minor(meta.dev()),
+        inode: meta.ino,
+        major: meta.major,
+        minor: meta.minor,
     };
     if found == bound {
         Ok(())
@@ -170,19 +200,19 @@ fn components(path: &Path) -> VecDeque<OsString> {
         .collect()
 }
 
-fn file_meta(path: &Path, meta: &Metadata) -> FileMeta {
+fn file_meta(path: &Path, meta: &Meta) -> FileMeta {
     FileMeta {
         path: path.to_string_lossy().into_owned(),
-        uid: meta.uid(),
-        gid: meta.gid(),
-        mode: meta.mode() & 0o7777,
+        uid: meta.uid,
+        gid: meta.gid,
+        mode: meta.mode,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::os::unix::net::UnixListener;
 
     struct TempDir(PathBuf);

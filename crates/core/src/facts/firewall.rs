@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct FirewallFacts {
     /// `nft -j list ruleset`, parsed as generic JSON; `None` when nft is missing or failed (the
-    /// reason is in the snapshot's limits).
+    /// reason is in the snapshot's limits). `{"nftables": []}` when the kernel listed no
+    /// nf_tables table for the namespace and nft was not run.
     pub nft_json: Option<serde_json::Value>,
     /// `nft list ruleset` text.
     pub nft_text: Option<String>,

@@ -12,6 +12,7 @@ mod host;
 mod interfaces;
 mod load;
 mod names;
+mod namespaces;
 mod processes;
 mod relays;
 mod sockets;
@@ -26,6 +27,10 @@ pub use guards::{
 pub use host::{HostInfo, Limit};
 pub use interfaces::{Interface, InterfaceAddress};
 pub use names::NameResolution;
+pub use namespaces::{
+    BindMount, Container, HostFactsSet, NamespaceFacts, NamespaceIdentity, NamespaceLink, ProcessRef, Runtime,
+    HOST_FACTS_SCHEMA, MAX_LISTED_PROCESSES,
+};
 pub use processes::Process;
 pub use relays::{CommandCapture, RelayFacts};
 pub use sockets::{FileMeta, InetSocket, Protocol, SocketState, UnixName, UnixSocket, UnixType};

@@ -1085,7 +1085,7 @@ impl Analysis {
                         leaves.push(leaf(m, Outcome::Dropped));
                     }
                     (_, Err(missing)) => {
-                        let text = format!("{} not in the snapshot", missing.0);
+                        let text = missing.describe(&self.host.sysctls);
                         let mut dropped = m.clone();
                         dropped.assume(input_key.clone(), false, text.as_str());
                         leaves.push(leaf(dropped, Outcome::Dropped));

@@ -379,3 +379,44 @@ fn ufw_default_deny_is_known_for_both_families_despite_its_hop_limit_and_routing
     assert_eq!(udp_to_port(&f, true, 9002), Decision::Blocked);
     assert_eq!(udp_to_port(&f, false, 9001), Decision::Blocked);
 }
+
+#[test]
+fn harden_s_connection_limit_is_a_condition_the_sender_controls() {
+    // `ct count over 3` refuses uid 1001's fourth connection at once, not its first: whether a
+    // connection gets through depends on how many the sender holds open, its own choice.
+    let f = fw("harden-connection-limit");
+    assert!(
+        f.analysis.ruleset.not_understood.is_empty(),
+        "{:?}",
+        f.analysis.ruleset.not_understood
+    );
+    let limited = f
+        .analysis
+        .ruleset
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .find(|r| r.text.contains("ct count over 3"))
+        .expect("the limit rule, rendered in nft's words");
+    assert!(
+        limited
+            .items
+            .iter()
+            .any(|i| matches!(i, super::model::Item::Cond(super::model::Cond::Chance(c)) if c == "ct count over 3")),
+        "{limited:?}"
+    );
+    for addr in ["127.0.0.1", "::1"] {
+        let a = f.uids_allowed(addr.parse().unwrap(), 6, 7001);
+        assert_eq!(
+            a.allowed,
+            RangeSet::from_ranges(vec![(0, 0), (1000, 1001)]),
+            "{addr}: {a:#?}"
+        );
+        assert!(a.maybe.is_empty() && a.unknowns.is_empty(), "{addr}: {a:#?}");
+        assert!(
+            a.restricting.iter().any(|r| r.contains("ct count over 3")),
+            "{addr}: the limit refuses some of uid 1001's connections: {a:#?}"
+        );
+    }
+}

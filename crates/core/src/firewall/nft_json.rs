@@ -266,7 +266,10 @@ fn expr_item(ctx: &Ctx, e: &Value) -> Option<Item> {
         "jump" => Some(target().map_or_else(|| Item::Opaque(short(e)), |t| Item::Verdict(Verdict::Jump(t)))),
         "goto" => Some(target().map_or_else(|| Item::Opaque(short(e)), |t| Item::Verdict(Verdict::Goto(t)))),
         "counter" | "log" | "comment" | "set" | "ct helper" | "ct timeout" | "ct expectation" => None,
-        "limit" | "quota" | "meter" => Some(Item::Cond(Cond::Chance(render(e)))),
+        // Rates, quotas and connection counts (`ct count over N`, what `harden --limit-connections`
+        // installs): whether a packet matches depends on how much the sender sent or holds open,
+        // its own choice — both ways are possible, nothing is unknown.
+        "limit" | "quota" | "meter" | "ct count" => Some(Item::Cond(Cond::Chance(render(e)))),
         "notrack" => Some(Item::NoTrack),
         "dnat" => Some(dnat(body).map_or_else(|| Item::Opaque(short(e)), Item::Nat)),
         "redirect" => match body.get("port") {
@@ -704,6 +707,15 @@ pub fn render(e: &Value) -> String {
             "{} vmap {}",
             body.get("key").map(render_operand).unwrap_or_default(),
             body.get("data").map(render_operand).unwrap_or_default()
+        ),
+        "ct count" => format!(
+            "ct count {}{}",
+            if body.get("inv").and_then(Value::as_bool) == Some(true) {
+                "over "
+            } else {
+                ""
+            },
+            body.get("val").map(render_operand).unwrap_or_default()
         ),
         "limit" => format!(
             "limit rate {}/{}",

@@ -7,6 +7,7 @@ use super::port_index::PortIndex;
 use super::ranges::{addr_value, all_addrs, prefix_range, RangeSet};
 use super::verdict::{Answer, Decision, Leaf, Outcome, Paths, Rewrite};
 use crate::facts::HostFacts;
+use crate::report::shown;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -75,12 +76,25 @@ pub struct Inbound {
     pub per_class: Vec<(String, String, Answer)>,
     /// Each class's answer indexed by port, in the order of `per_class`.
     ports: Vec<PortIndex>,
+    /// The packets each class's query started from, for a port asked on its own.
+    starts: Vec<Packets>,
+    /// Answers for one protocol and port, asked on their own because the class's answer for
+    /// every port was cut short, by class, protocol and port (at most [`MAX_ONE_PORT`]).
+    one_port: Mutex<HashMap<(usize, u8, u16), Arc<Answer>>>,
 }
+
+/// How many ports one [`Inbound`] asks on their own when its every-port answer was cut short:
+/// each is a query of its own, so a host with thousands of services on such a ruleset keeps
+/// "unknown" beyond this many rather than taking minutes.
+const MAX_ONE_PORT: usize = 2_000;
 
 /// What happens to one service's packets arriving on one class of interfaces.
 #[derive(Debug, Clone)]
 pub struct PortAnswer {
-    /// The interfaces of the class, joined (`eth0, eth1`).
+    /// The interface that stands for the class ([`Firewall::in_class`] tells its members).
+    pub representative: String,
+    /// The interfaces of the class as a report names them (`eth0, eth1`, at most
+    /// [`shown::MAX_LIST`] of them).
     pub interfaces: String,
     /// Open, blocked or unknown.
     pub decision: Decision,
@@ -92,27 +106,41 @@ pub struct PortAnswer {
 
 impl Inbound {
     /// The answer for packets of protocol `proto` to port `port` (as sent, before any rewrite),
-    /// among the paths `keep` selects, per class.
-    pub fn for_port(&self, proto: u8, port: u16, keep: impl Fn(&Leaf) -> bool) -> Vec<PortAnswer> {
+    /// among the paths `keep` selects, per class. Where a class's answer for every port was cut
+    /// short (too many distinct paths), the port is asked on its own: the evaluator then splits
+    /// only on what this port's packets meet.
+    pub fn for_port(&self, analysis: &Analysis, proto: u8, port: u16, keep: impl Fn(&Leaf) -> bool) -> Vec<PortAnswer> {
         let (proto_v, port_v) = (u128::from(proto), u128::from(port));
         self.per_class
             .iter()
             .zip(&self.ports)
-            .map(|((_, interfaces, answer), index)| {
+            .enumerate()
+            .map(|(class, ((representative, interfaces, answer), index))| {
+                let own = answer
+                    .truncated
+                    .then(|| self.one_port(analysis, class, proto, port))
+                    .flatten();
                 // The paths themselves, not narrowed copies: only the example a line shows is
                 // narrowed to the port (at 100,000 services, copying every path was most of it).
-                let refs: Vec<&Leaf> = index
-                    .candidates(port)
-                    .iter()
-                    .filter_map(|&i| answer.leaves.get(i as usize))
-                    .filter(|l| keep(l) && carries(l, proto_v, port_v))
-                    .collect();
-                let (decision, lines) = summarize_sent(&refs, answer.truncated, Some((proto_v, port_v)));
+                let (refs, truncated): (Vec<&Leaf>, bool) = match &own {
+                    Some(own) => (own.leaves.iter().filter(|l| keep(l)).collect(), own.truncated),
+                    None => (
+                        index
+                            .candidates(port)
+                            .iter()
+                            .filter_map(|&i| answer.leaves.get(i as usize))
+                            .filter(|l| keep(l) && carries(l, proto_v, port_v))
+                            .collect(),
+                        answer.truncated,
+                    ),
+                };
+                let (decision, lines) = summarize_sent(&refs, truncated, Some((proto_v, port_v)));
                 let dropped_by_kernel = decision == Decision::Blocked
                     && refs
                         .iter()
                         .all(|l| l.decided_by().is_some_and(|d| d.starts_with("kernel:")));
                 PortAnswer {
+                    representative: representative.clone(),
                     interfaces: interfaces.clone(),
                     decision,
                     lines,
@@ -120,6 +148,24 @@ impl Inbound {
                 }
             })
             .collect()
+    }
+
+    /// Class `class`'s packets of `proto` to `port` alone (cached); `None` past [`MAX_ONE_PORT`].
+    fn one_port(&self, analysis: &Analysis, class: usize, proto: u8, port: u16) -> Option<Arc<Answer>> {
+        let key = (class, proto, port);
+        let mut cache = self.one_port.lock().ok()?;
+        if let Some(hit) = cache.get(&key) {
+            return Some(hit.clone());
+        }
+        if cache.len() >= MAX_ONE_PORT {
+            return None;
+        }
+        let mut start = self.starts.get(class)?.clone();
+        start.proto = RangeSet::single(proto.into());
+        start.dport = RangeSet::single(port.into());
+        let answer = Arc::new(analysis.query(start, Reach::Full));
+        cache.insert(key, answer.clone());
+        Some(answer)
     }
 }
 
@@ -309,19 +355,33 @@ impl Firewall {
         if let Some(hit) = self.any_port_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
+        let starts: Vec<Packets> = self
+            .outside
+            .iter()
+            .map(|iif| Packets::arriving(v6, iif, src.clone(), dst.clone()))
+            .collect();
         let per_class: Vec<(String, String, Answer)> = self
             .outside
             .iter()
-            .map(|iif| {
-                let start = Packets::arriving(v6, iif, src.clone(), dst.clone());
-                (iif.clone(), self.class_of(iif), self.analysis.query(start, Reach::Full))
+            .zip(&starts)
+            .map(|(iif, start)| {
+                (
+                    iif.clone(),
+                    self.class_of(iif),
+                    self.analysis.query(start.clone(), Reach::Full),
+                )
             })
             .collect();
         let ports = per_class
             .iter()
             .map(|(_, _, answer)| PortIndex::new(&answer.leaves))
             .collect();
-        let inbound = Arc::new(Inbound { per_class, ports });
+        let inbound = Arc::new(Inbound {
+            per_class,
+            ports,
+            starts,
+            one_port: Mutex::new(HashMap::new()),
+        });
         if let Ok(mut cache) = self.any_port_cache.lock() {
             cache.insert(key, inbound.clone());
         }
@@ -376,12 +436,17 @@ impl Firewall {
     pub fn localnet_drop_spoofed_loopback(&self, iif: &str) -> (Decision, Vec<String>) {
         let answer = self.loopback_destination_inbound(false, Senders::SpoofedLoopback, iif);
         let udp = u128::from(UDP);
-        let leaves: Vec<&Leaf> = answer
+        let narrowed: Vec<Leaf> = answer
             .leaves
             .iter()
             .filter(|l| l.rewrite.is_none() && l.packets.proto.contains(udp))
+            .map(|l| {
+                let mut l = l.clone();
+                l.packets.proto = RangeSet::single(udp);
+                l
+            })
             .collect();
-        summarize(&leaves, answer.truncated)
+        summarize(&narrowed.iter().collect::<Vec<_>>(), answer.truncated)
     }
 
     /// Which uids may connect to `addr:port` (`proto` 6 or 17) from this host over loopback.
@@ -736,12 +801,29 @@ impl Firewall {
 }
 
 impl Firewall {
-    /// The interface names of the class `rep` stands for, joined with `, `.
+    /// The interface names of the class `rep` stands for, as a report names them: joined with
+    /// `, `, at most [`shown::MAX_LIST`] of them (a host with a thousand veths in one class
+    /// would otherwise repeat a thousand names on every line).
     pub fn class_of(&self, rep: &str) -> String {
-        if let Some(members) = self.classes.iter().find(|m| m.iter().any(|n| n == rep)) {
-            return members.join(", ");
+        match self.class(rep) {
+            Some(members) => shown::list(members),
+            None => rep.to_string(),
         }
-        rep.to_string()
+    }
+
+    /// Whether interface `name` is in the class `rep` stands for.
+    pub fn in_class(&self, rep: &str, name: &str) -> bool {
+        match self.class(rep) {
+            Some(members) => members.iter().any(|n| n == name),
+            None => rep == name,
+        }
+    }
+
+    fn class(&self, rep: &str) -> Option<&[String]> {
+        self.classes
+            .iter()
+            .find(|m| m.iter().any(|n| n == rep))
+            .map(Vec::as_slice)
     }
 
     /// The interface that stands for `iif`'s class (itself when it is in none).
@@ -778,7 +860,8 @@ pub fn per_interface(results: Vec<(String, Decision, Vec<String>)>) -> (Decision
     }
     let mut out = Vec::new();
     for (lines, names) in groups {
-        out.extend(lines.into_iter().map(|l| format!("on {}: {l}", names.join(", "))));
+        let on = shown::list(&names);
+        out.extend(lines.into_iter().map(|l| format!("on {on}: {l}")));
     }
     (decision.unwrap_or(Decision::Unknown), out)
 }

@@ -76,12 +76,43 @@ pub struct Forward {
     pub remote_listener: bool,
 }
 
-/// The forwardings a process's argv (`/proc/PID/cmdline`) sets up; empty for any other program.
+/// The programs this reader understands, by file name.
+const FORWARDERS: &[&str] = &[
+    "socat",
+    "ssh",
+    "ncat",
+    "kubectl",
+    "docker-proxy",
+    "systemd-socket-proxyd",
+    "slirp4netns",
+    "pasta",
+    "passt",
+];
+
+/// Whether `name` (a file name, no directory) is a program this reader understands.
+pub fn is_forwarder(name: &str) -> bool {
+    FORWARDERS.contains(&name)
+}
+
+/// The file name of a path (`/usr/bin/socat` → `socat`).
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The forwardings a process's argv (`/proc/PID/cmdline`) sets up, the program told by
+/// `argv[0]`; empty for any other program.
 pub fn forwards(argv: &[String]) -> Vec<Forward> {
-    let Some(program) = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)) else {
-        return Vec::new();
-    };
-    let args = &argv[1..];
+    match argv.first() {
+        Some(first) => forwards_as(file_name(first), argv),
+        None => Vec::new(),
+    }
+}
+
+/// The forwardings `argv` sets up when the program is `program` (its executable's file name:
+/// `argv[0]` is the caller's to choose — `exec -a`, systemd's `ExecStart=@`); empty for any
+/// other program.
+pub fn forwards_as(program: &str, argv: &[String]) -> Vec<Forward> {
+    let args = argv.get(1..).unwrap_or_default();
     match program {
         "socat" => socat(args).into_iter().collect(),
         "ssh" => ssh(args),
@@ -390,6 +421,17 @@ mod tests {
             vec![Destination::LocalTcp("127.0.0.1".into(), 5432)]
         );
         assert!(dests("ssh -L 8080:intranet.example:80 gw.example").is_empty());
+    }
+
+    #[test]
+    fn the_program_may_differ_from_argv0() {
+        let argv = argv("myproxy TCP-LISTEN:9400,bind=0.0.0.0,fork TCP:127.0.0.1:7001");
+        assert!(forwards(&argv).is_empty());
+        assert_eq!(
+            forwards_as("socat", &argv)[0].destination,
+            Destination::LocalTcp("127.0.0.1".into(), 7001)
+        );
+        assert!(is_forwarder("socat") && !is_forwarder("myproxy"));
     }
 
     #[test]

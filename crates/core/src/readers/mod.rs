@@ -18,5 +18,6 @@ pub mod haproxy;
 pub mod hosts;
 pub mod nginx;
 pub mod nsswitch;
+pub mod pasta_ports;
 pub mod reverse_proxy;
 pub mod sshd;

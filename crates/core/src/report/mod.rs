@@ -1,7 +1,9 @@
-//! Reports: the schema (`model`), and its renderings for people (`human`) and machines (`json`,
-//! `prometheus`).
+//! Reports: the schema (`model`; `host` for the whole host), and its renderings for people
+//! (`human`, `host_human`) and machines (`json`, `prometheus`).
 
 pub mod fleet_human;
+mod host;
+pub mod host_human;
 pub mod html;
 pub mod human;
 pub mod json;
@@ -9,4 +11,5 @@ mod model;
 pub mod prometheus;
 pub mod shown;
 
+pub use host::*;
 pub use model::*;

@@ -33,6 +33,33 @@ pub enum Outcome {
     },
 }
 
+/// A finding in the audit of the planned state (the snapshot with the table added and the
+/// sysctls changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum After {
+    /// Still reported open.
+    Open,
+    /// Reported blocked.
+    Blocked,
+    /// Reported, and the audit cannot decide: never read as closed.
+    Unknown,
+    /// No longer reported at all: what it needs is gone (a sysctl turned off, a rule no longer
+    /// reaching the service).
+    Gone,
+}
+
+impl After {
+    fn of(status: Option<Status>) -> After {
+        match status {
+            Some(Status::Open) => After::Open,
+            Some(Status::Blocked) => After::Blocked,
+            Some(Status::Unknown) => After::Unknown,
+            None => After::Gone,
+        }
+    }
+}
+
 /// One finding of the audit and what the plan does about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Disposition {
@@ -48,8 +75,8 @@ pub struct Disposition {
     pub title: String,
     /// Its status now.
     pub before: Status,
-    /// Its status in the planned state (`None`: the audit no longer reports it).
-    pub after: Option<Status>,
+    /// What the audit of the planned state says about it.
+    pub after: After,
     /// What the plan does.
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -86,7 +113,7 @@ pub fn dispose(
                 severity: f.severity,
                 title: f.title.to_string(),
                 before: f.status,
-                after: after_status,
+                after: After::of(after_status),
                 outcome,
             }
         })
@@ -201,10 +228,14 @@ fn why_open(f: &Finding, after: Option<&Finding>, kept: &[Keeper]) -> String {
         CheckId::BindWildcard => "bound beyond loopback: a firewall rule would cut off the clients it may be \
                                   meant for; bind it to 127.0.0.1/::1 if only local clients need it"
             .into(),
-        CheckId::NetDnatLoopback if !kept.is_empty() => format!(
-            "route_localnet is kept for {}: restrict the DNAT rule to the interfaces and sources that need it",
-            kept.iter().map(|k| k.component.name()).collect::<Vec<_>>().join(", ")
-        ),
+        CheckId::NetDnatLoopback if !kept.is_empty() => {
+            let mut names: Vec<&str> = kept.iter().map(|k| k.component.name()).collect();
+            names.dedup();
+            format!(
+                "route_localnet is kept for {}: restrict the DNAT rule to the interfaces and sources that need it",
+                names.join(", ")
+            )
+        }
         _ => match after {
             Some(a) => format!(
                 "the audit of the planned state still reports it {}: {}",
@@ -275,7 +306,11 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
-        assert_eq!(found[0].after, None);
+        assert_eq!(found[0].after, After::Gone);
+        assert_eq!(
+            serde_json::to_value(&found[0]).expect("json")["after"],
+            serde_json::json!("gone")
+        );
         assert!(matches!(&found[1].outcome, Outcome::LeftOpen { why } if why.contains("loopwarden guard")));
     }
 }

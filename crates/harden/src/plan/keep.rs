@@ -5,7 +5,7 @@
 
 use loopwarden_core::addr::is_loopback;
 use loopwarden_core::facts::HostFacts;
-use loopwarden_core::firewall::model::Ruleset;
+use loopwarden_core::firewall::model::{Origin, Ruleset};
 use loopwarden_core::firewall::questions::LoopbackNat;
 use serde::Serialize;
 
@@ -57,35 +57,103 @@ pub struct Keeper {
     pub evidence: String,
 }
 
-/// Every component of the snapshot that needs `route_localnet=1`.
-pub fn detect(facts: &HostFacts, ruleset: &Ruleset, nats: &[LoopbackNat]) -> Vec<Keeper> {
-    let mut out = Vec::new();
-    out.extend(kube_proxy(facts, ruleset));
-    out.extend(docker_bridges(facts, ruleset));
-    out.extend(nat_to_loopback(nats));
-    out
+/// A component that is there but does not need `route_localnet=1`, although one might think so:
+/// the plan turns it off all the same, and says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotNeeded {
+    /// What.
+    pub component: Component,
+    /// What in the snapshot shows it, and why it does not need the setting.
+    pub why: String,
 }
 
-fn kube_proxy(facts: &HostFacts, ruleset: &Ruleset) -> Option<Keeper> {
+/// What the snapshot shows about the components that may need `route_localnet=1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Those that need it: kept.
+    pub kept: Vec<Keeper>,
+    /// Those that do not.
+    pub not_kept: Vec<NotNeeded>,
+}
+
+/// Every component of the snapshot that needs `route_localnet=1`, and those seen that do not.
+pub fn detect(facts: &HostFacts, ruleset: &Ruleset, nats: &[LoopbackNat]) -> Needs {
+    let mut needs = Needs::default();
+    match kube_proxy(facts, ruleset) {
+        Some(KubeProxy::Iptables(evidence)) => needs.kept.push(Keeper {
+            component: Component::KubeProxy,
+            scope: Scope::All,
+            evidence,
+        }),
+        Some(KubeProxy::Nftables(evidence)) => needs.not_kept.push(NotNeeded {
+            component: Component::KubeProxy,
+            why: format!(
+                "kube-proxy runs in nftables mode ({evidence}): that mode has no localhost NodePorts and never \
+                 uses route_localnet, so a route_localnet=1 left on (by an earlier iptables mode) is turned off"
+            ),
+        }),
+        None => {}
+    }
+    needs.kept.extend(docker_bridges(facts, ruleset));
+    needs.kept.extend(nat_to_loopback(nats));
+    needs
+}
+
+/// kube-proxy, and which mode the snapshot shows it in.
+enum KubeProxy {
+    /// The iptables (or ipvs) mode: localhost NodePorts are routed from 127.0.0.1 to pods, which
+    /// needs `route_localnet=1` on `all`. What shows it.
+    Iptables(String),
+    /// The nftables mode: no localhost NodePorts. What shows it.
+    Nftables(String),
+}
+
+/// Chains only kube-proxy's iptables and ipvs modes make, in the nat table (kubelet makes
+/// `KUBE-FIREWALL` and the canaries whatever the mode: they show nothing about kube-proxy).
+const IPTABLES_MODE_CHAINS: [&str; 2] = ["KUBE-SERVICES", "KUBE-NODEPORTS"];
+
+fn kube_proxy(facts: &HostFacts, ruleset: &Ruleset) -> Option<KubeProxy> {
+    let iptables_chain = ruleset.tables.iter().find_map(|t| {
+        t.chains
+            .iter()
+            .find(|c| t.name == "nat" && IPTABLES_MODE_CHAINS.contains(&c.name.as_str()))
+            .map(|c| format!("chain {} in {} is loaded", c.name, t.label()))
+    });
+    let nft_table = ruleset
+        .tables
+        .iter()
+        .find(|t| t.name == "kube-proxy" && matches!(t.origin, Origin::Nftables))
+        .map(|t| format!("table {} is loaded", t.label()));
     let process = facts.processes.iter().find(|p| p.name == "kube-proxy");
-    let evidence = match process {
-        Some(p) => format!("kube-proxy runs (pid {})", p.pid),
-        None => {
-            let chain = ruleset.tables.iter().find_map(|t| {
-                t.chains
-                    .iter()
-                    .find(|c| matches!(c.name.as_str(), "KUBE-SERVICES" | "KUBE-NODEPORTS" | "KUBE-FIREWALL"))
-                    .map(|c| format!("{} {}", t.label(), c.name))
-                    .or_else(|| (t.name == "kube-proxy").then(|| t.label()))
-            })?;
-            format!("kube-proxy's rules are loaded ({chain})")
+    let mode = process.and_then(|p| proxy_mode(&p.cmdline));
+    let running = process.map(|p| match mode {
+        Some(m) => format!("kube-proxy runs (pid {}, --proxy-mode={m})", p.pid),
+        None => format!("kube-proxy runs (pid {})", p.pid),
+    });
+    let seen = |parts: [Option<&String>; 2]| parts.into_iter().flatten().cloned().collect::<Vec<_>>().join(", ");
+    match (mode, &iptables_chain, &nft_table) {
+        (Some("nftables"), _, _) | (None, None, Some(_)) => {
+            Some(KubeProxy::Nftables(seen([running.as_ref(), nft_table.as_ref()])))
         }
-    };
-    Some(Keeper {
-        component: Component::KubeProxy,
-        scope: Scope::All,
-        evidence,
-    })
+        (Some(_), _, _) | (None, Some(_), _) => {
+            Some(KubeProxy::Iptables(seen([running.as_ref(), iptables_chain.as_ref()])))
+        }
+        // Running, with no rules of either mode yet and no mode on its command line (a --config
+        // file decides): iptables, the default, is assumed — keeping is the safe mistake.
+        (None, None, None) => running.map(|r| KubeProxy::Iptables(format!("{r}; its mode is not on its command line"))),
+    }
+}
+
+/// `--proxy-mode=MODE` or `--proxy-mode MODE` on kube-proxy's command line.
+fn proxy_mode(cmdline: &[String]) -> Option<&str> {
+    cmdline
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--proxy-mode") {
+            Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
+            Some("") => cmdline.get(i + 1).map(String::as_str),
+            _ => None,
+        })
 }
 
 /// Bridges whose own `route_localnet` is on while Docker is there (dockerd runs, or its nat
@@ -164,21 +232,62 @@ mod tests {
     use crate::plan::testing::fixture;
     use loopwarden_core::firewall::questions::Firewall;
 
-    fn keepers(name: &str) -> Vec<Keeper> {
+    fn needs(name: &str) -> Needs {
         let facts = fixture(name);
         let fw = Firewall::new(&facts);
         detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat())
     }
 
+    fn keepers(name: &str) -> Vec<Keeper> {
+        needs(name).kept
+    }
+
     #[test]
-    fn kube_proxy_is_found_by_its_chains() {
+    fn kube_proxys_iptables_mode_is_found_by_its_nat_chains() {
         let found = keepers("kube-proxy-firewall");
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
             (found[0].component, &found[0].scope),
             (Component::KubeProxy, &Scope::All)
         );
-        assert!(found[0].evidence.contains("KUBE-"), "{}", found[0].evidence);
+        // Named for what was seen: kube-proxy's own nat chain, not kubelet's KUBE-FIREWALL.
+        assert_eq!(found[0].evidence, "chain KUBE-SERVICES in iptables nat is loaded");
+    }
+
+    #[test]
+    fn kube_proxys_nftables_mode_does_not_keep_route_localnet_and_says_what_showed_it() {
+        let found = needs("kube-proxy-nftables-nodeport");
+        assert!(found.kept.is_empty(), "{found:?}");
+        assert_eq!(found.not_kept.len(), 1, "{found:?}");
+        assert!(
+            found.not_kept[0].why.contains("(table ip kube-proxy is loaded)"),
+            "{}",
+            found.not_kept[0].why
+        );
+    }
+
+    #[test]
+    fn kube_proxys_mode_comes_from_its_command_line_first() {
+        let mut facts = fixture("kube-proxy-nftables-nodeport");
+        facts.processes.push(loopwarden_core::facts::Process {
+            pid: 4242,
+            ppid: 1,
+            name: "kube-proxy".into(),
+            exe: None,
+            cmdline: vec!["kube-proxy".into(), "--proxy-mode".into(), "iptables".into()],
+            uid: 0,
+        });
+        let fw = Firewall::new(&facts);
+        let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat());
+        assert_eq!(found.kept.len(), 1, "{found:?}");
+        assert_eq!(
+            found.kept[0].evidence,
+            "kube-proxy runs (pid 4242, --proxy-mode=iptables)"
+        );
+        assert_eq!(
+            proxy_mode(&["kube-proxy".into(), "--proxy-mode=nftables".into()]),
+            Some("nftables")
+        );
     }
 
     #[test]
@@ -212,7 +321,7 @@ mod tests {
             i.kind = Some("bridge".into());
         }
         let fw = Firewall::new(&facts);
-        let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat());
+        let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat()).kept;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].scope, Scope::Interface("docker0".into()));
     }
@@ -231,7 +340,7 @@ mod tests {
             p.cmdline.retain(|a| !a.contains("userland-proxy") && a != "false");
         }
         let fw = Firewall::new(&facts);
-        let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat());
+        let found = detect(&facts, &fw.analysis.ruleset, &fw.loopback_nat()).kept;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].scope, Scope::Interface("docker0".into()));
         assert!(found[0].evidence.contains("route_localnet=1"), "{}", found[0].evidence);

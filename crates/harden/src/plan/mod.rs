@@ -13,7 +13,7 @@ pub mod verify;
 use crate::render::{nft_json, nft_text};
 use allow::AllowSpec;
 use findings::Disposition;
-use keep::Keeper;
+use keep::{Keeper, NotNeeded};
 use loopwarden_core::facts::HostFacts;
 use loopwarden_core::firewall::questions::Firewall;
 use loopwarden_core::report::Report;
@@ -55,6 +55,8 @@ pub struct Plan {
     pub sysctls: Vec<SysctlChange>,
     /// Components that need `route_localnet=1`, whose setting is kept.
     pub kept: Vec<Keeper>,
+    /// Components seen that do not need it (its setting is turned off all the same), and why.
+    pub not_kept: Vec<NotNeeded>,
     /// Whether the route cache is flushed afterwards (after any sysctl change: a cached route
     /// keeps delivering to connected UDP sockets).
     pub flush_route_cache: bool,
@@ -82,7 +84,7 @@ pub fn build(base: &HostFacts, report: &Report, options: &Options) -> Result<Pla
     let allows = allow::resolve(&options.allow, base, options.limit_connections)?;
     let table = Table::new(options.all_mapped, allows);
     let firewall = Firewall::new(base);
-    let kept = keep::detect(base, &firewall.analysis.ruleset, &firewall.loopback_nat());
+    let keep::Needs { kept, not_kept } = keep::detect(base, &firewall.analysis.ruleset, &firewall.loopback_nat());
     let sysctls = sysctls::plan(base, &kept, options.rp_filter);
     let with_table = verify::with_table(base, &nft_json::objects(&table, None), &nft_text::render(&table, None));
     // The table alone must close what it claims, whatever the sysctls: they are asked unchanged.
@@ -95,6 +97,7 @@ pub fn build(base: &HostFacts, report: &Report, options: &Options) -> Result<Pla
         table,
         sysctls,
         kept,
+        not_kept,
         proofs,
         findings,
     })
@@ -184,5 +187,50 @@ mod tests {
             plan.sysctls
         );
         assert_eq!(plan.kept.len(), 1);
+    }
+
+    #[test]
+    fn an_allow_on_a_docker_publish_to_another_container_port_restricts_the_host_port() {
+        // dockerd 20.10 with the userland proxy off: 127.0.0.1:8090 is DNATed to a container's
+        // port 80 in nat OUTPUT, right after a client's connect: the restriction must act before.
+        let facts = testing::fixture("docker-20-no-userland-proxy");
+        let options = Options {
+            allow: vec!["8090/tcp=alice".parse().expect("valid")],
+            ..Options::default()
+        };
+        let (plan, _) = for_facts(&facts, &options).expect("plan");
+        assert!(plan.verified(), "{:#?}", plan.unverified().collect::<Vec<_>>());
+        let uid_proofs: Vec<&verify::PathProof> = plan
+            .proofs
+            .iter()
+            .filter(|p| p.path.contains("uids other than"))
+            .collect();
+        assert_eq!(uid_proofs.len(), 2, "{uid_proofs:#?}");
+    }
+
+    #[test]
+    fn the_plan_names_what_is_kept_once_per_key_and_undecided_findings_as_unknown() {
+        let (mut plan, report) =
+            for_facts(&testing::fixture("nft-native-nat-to-loopback"), &Options::default()).expect("plan");
+        assert_eq!(plan.kept.len(), 2, "two NAT rules need route_localnet: {:?}", plan.kept);
+        let text = crate::render::human::render(&plan, &report);
+        assert_eq!(
+            text.matches("kept on: net.ipv4.conf.all.route_localnet").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("dnat to 127.0.0.1:7001; a NAT rule") && text.contains("7003"),
+            "{text}"
+        );
+        let d = plan
+            .findings
+            .iter_mut()
+            .find(|d| matches!(d.outcome, Outcome::LeftOpen { .. }))
+            .expect("a finding left open");
+        d.after = findings::After::Unknown;
+        let title = d.title.clone();
+        let text = crate::render::human::render(&plan, &report);
+        assert!(text.contains(&format!("UNKNOWN    {title}")), "{text}");
     }
 }

@@ -16,6 +16,11 @@ pub const PREROUTING_CHAIN: &str = "prerouting";
 pub const OUTPUT_CHAIN: &str = "output";
 /// The raw priority: before conntrack (−200) and before destination NAT (−100).
 pub const RAW_PRIORITY: i32 = -300;
+/// The output chain's priority: `mangle` (−150), after conntrack (−200: `ct state`, `ct count`)
+/// and before destination NAT (−100). Before NAT it sees the port a local client asked for — a
+/// Docker publish with the userland proxy off DNATs `127.0.0.1:8090` to a container's port 80
+/// right after — and the output interface, `lo`, as routed for that address.
+pub const OUTPUT_PRIORITY: i32 = -150;
 /// Elements the per-interface set may hold (interfaces ever seen dropping something).
 pub const SET_SIZE: u32 = 65535;
 

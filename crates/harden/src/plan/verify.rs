@@ -54,7 +54,8 @@ impl PathProof {
         match self.verdict {
             Verdict::Blocked => format!("confirmed: {}", self.path),
             Verdict::Open => format!(
-                "still open with the table: {} ({}) — a bug in loopwarden, please report it",
+                "still open with the table: {} ({}); something on this host's packet path gets around the \
+                 planned rule — if you cannot see what, report it with the snapshot of `loopwarden facts --out FILE`",
                 self.path,
                 self.evidence.first().map_or("no example", String::as_str)
             ),

@@ -1,7 +1,7 @@
 //! The plan for people: the table, the sysctls, what is kept, the evaluator's verification, what
 //! happens to every open finding, and the nft text.
 
-use crate::plan::findings::Outcome;
+use crate::plan::findings::{After, Outcome};
 use crate::plan::keep::Scope;
 use crate::plan::verify::Verdict;
 use crate::plan::Plan;
@@ -34,17 +34,31 @@ fn table(out: &mut String, plan: &Plan) {
         let _ = writeln!(out, "    {:<34} counter {}", g.matches(), g.guard.counter());
     }
     out.push_str("    each drop is also counted per input interface (set spoofed): `loopwarden audit` reports them\n");
+    if !plan.table.allows.is_empty() {
+        out.push_str(
+            "  output at priority mangle (-150, after conntrack, before NAT: the port the client asked for), on lo:\n",
+        );
+    }
     for r in &plan.table.allows {
         let who: Vec<String> = r.uids.iter().map(|a| a.label()).collect();
         let _ = writeln!(
             out,
-            "  output on lo: {} port {} only for uids {}{}",
+            "    {} port {} only for uids {}{}",
             r.proto.as_str(),
             r.port,
             who.join(", "),
-            r.limit
-                .map(|l| format!("; at most {l} connections at once per allowed user"))
-                .unwrap_or_default()
+            match (r.limit, r.limited_uids().is_empty()) {
+                (Some(l), false) => format!(
+                    "; uids {} at most {l} connections at once each (root and owners are never limited)",
+                    r.limited_uids()
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (Some(_), true) => "; no named user to limit (root and owners are never limited)".to_string(),
+                (None, _) => String::new(),
+            }
         );
     }
     out.push('\n');
@@ -62,19 +76,39 @@ fn sysctls(out: &mut String, plan: &Plan) {
     if plan.flush_route_cache {
         out.push_str("  then the route cache is flushed (a cached route keeps delivering to connected UDP sockets)\n");
     }
+    kept(out, plan);
+    for n in &plan.not_kept {
+        let _ = writeln!(out, "  not kept: {}", n.why);
+    }
+    out.push('\n');
+}
+
+/// One line per `route_localnet` key that stays on, naming every component that needs it and
+/// what shows each one.
+fn kept(out: &mut String, plan: &Plan) {
+    let mut scopes: Vec<&Scope> = Vec::new();
     for k in &plan.kept {
-        let key = match &k.scope {
+        if !scopes.contains(&&k.scope) {
+            scopes.push(&k.scope);
+        }
+    }
+    for scope in scopes {
+        let key = match scope {
             Scope::All => "net.ipv4.conf.all.route_localnet".to_string(),
             Scope::Interface(i) => format!("net.ipv4.conf.{i}.route_localnet"),
         };
+        let needs: Vec<String> = plan
+            .kept
+            .iter()
+            .filter(|k| &k.scope == scope)
+            .map(|k| format!("{}: {}", k.component.name(), k.evidence))
+            .collect();
         let _ = writeln!(
             out,
-            "  kept: {key} for {} ({}); the raw drop of 127.0.0.0/8 covers the LAN side instead",
-            k.component.name(),
-            k.evidence
+            "  kept on: {key}, needed by {}; the raw drop of 127.0.0.0/8 covers the LAN side instead",
+            needs.join("; ")
         );
     }
-    out.push('\n');
 }
 
 fn verification(out: &mut String, plan: &Plan) {
@@ -114,9 +148,15 @@ fn findings(out: &mut String, plan: &Plan) {
         let (word, detail) = match &d.outcome {
             Outcome::Closed { by } if by.is_empty() => ("CLOSED", "by the planned state".to_string()),
             Outcome::Closed { by } => ("CLOSED", format!("by {}", by.join(", "))),
-            Outcome::Restricted { to } => ("LIMITED", format!("only uids {} may connect", to.join(", "))),
+            Outcome::Restricted { to } => ("RESTRICTED", format!("only uids {} may connect", to.join(", "))),
+            // Left as it is and undecided: never shown as if it were known to be open or closed.
+            Outcome::LeftOpen { why } if d.after == After::Unknown => ("UNKNOWN", why.clone()),
             Outcome::LeftOpen { why } => ("OPEN", why.clone()),
         };
-        let _ = writeln!(out, "  {word:<8} {} [{} · {on}]\n           {detail}", d.title, d.check);
+        let _ = writeln!(
+            out,
+            "  {word:<10} {} [{} · {on}]\n             {detail}",
+            d.title, d.check
+        );
     }
 }

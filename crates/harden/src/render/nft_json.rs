@@ -3,7 +3,7 @@
 //! `nft -j -f -` applies in one transaction (declare, delete, re-create: idempotent).
 
 use crate::plan::table::{
-    GuardRule, PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, PREROUTING_CHAIN, RAW_PRIORITY, SET_SIZE,
+    GuardRule, PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, OUTPUT_PRIORITY, PREROUTING_CHAIN, RAW_PRIORITY, SET_SIZE,
 };
 use loopwarden_core::facts::Protocol;
 use loopwarden_core::spoof_drops::{PER_INTERFACE_SET, SINCE_PREFIX, TABLE_FAMILY, TABLE_NAME};
@@ -23,6 +23,16 @@ pub fn count_comment(since: Option<&str>) -> String {
 /// [`count_comment`] without a time.
 fn count_comment_base() -> &'static str {
     SINCE_PREFIX.trim_end_matches(" since ")
+}
+
+/// Whether a listing of `table inet loopwarden` carries harden's mark: the comment of the rule
+/// that counts drops per interface, which every table harden makes has (runtime or persisted).
+pub fn carries_mark(objects: &[Value]) -> bool {
+    objects
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .filter_map(|r| r.get("comment").and_then(Value::as_str))
+        .any(|c| c.starts_with(count_comment_base()))
 }
 
 /// The table's objects in listing order and form (no handles, no counter values).
@@ -59,7 +69,7 @@ pub fn objects(table: &Table, since: Option<&str>) -> Vec<Value> {
     out.push(chain(DROP_CHAIN, None));
     out.push(chain(PREROUTING_CHAIN, Some(("prerouting", RAW_PRIORITY))));
     if !table.allows.is_empty() {
-        out.push(chain(OUTPUT_CHAIN, Some(("output", 0))));
+        out.push(chain(OUTPUT_CHAIN, Some(("output", OUTPUT_PRIORITY))));
     }
     out.push(rule(
         DROP_CHAIN,

@@ -57,7 +57,7 @@ pub fn render(table: &Table, since: Option<&str>) -> String {
     if !table.allows.is_empty() {
         let _ = writeln!(
             out,
-            "\n\tchain {OUTPUT_CHAIN} {{\n\t\ttype filter hook output priority filter; policy accept;"
+            "\n\tchain {OUTPUT_CHAIN} {{\n\t\ttype filter hook output priority mangle; policy accept;"
         );
         for r in &table.allows {
             port_rules(&mut out, r);

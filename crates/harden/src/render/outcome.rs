@@ -9,6 +9,9 @@ use std::fmt::Write;
 /// After `--apply`.
 pub fn applied(report: &ApplyReport) -> String {
     let mut out = String::from("applied:\n");
+    if let Some(r) = &report.recovered {
+        let _ = writeln!(out, "  first: {}", r.describe());
+    }
     out.push_str(match report.table {
         TableChange::Created => "  table inet loopwarden created\n",
         TableChange::Replaced => "  table inet loopwarden replaced in one transaction (its counters restart)\n",
@@ -37,6 +40,12 @@ pub fn applied(report: &ApplyReport) -> String {
             }
         );
     }
+    if report.persist_existing {
+        out.push_str(
+            "  the persistent copy an earlier --persist installed is updated too (otherwise the next boot or \
+             nftables reload would bring back the old table); `loopwarden harden --remove` takes it away\n",
+        );
+    }
     for p in &report.persisted {
         let _ = writeln!(out, "  persisted: {}", p.display());
     }
@@ -45,10 +54,18 @@ pub fn applied(report: &ApplyReport) -> String {
 
 /// After `--confirm`.
 pub fn confirmed(c: &Confirmed) -> String {
-    let mut out = format!(
-        "confirmed: the apply stays (it would have rolled back at {})\n",
-        c.deadline
-    );
+    let mut out = match c.watchdog_was_gone {
+        None => format!(
+            "confirmed: the apply stays (it would have rolled back at {})\n",
+            c.deadline
+        ),
+        Some(pid) => format!(
+            "confirmed: the apply stays; note that its rollback watchdog ({}) was already gone, so nothing would \
+             have rolled it back at {}\n",
+            pid.map_or_else(|| "pid never recorded".to_string(), |p| format!("pid {p}")),
+            c.deadline
+        ),
+    };
     for p in &c.persisted {
         let _ = writeln!(out, "  persisted: {}", p.display());
     }
@@ -62,6 +79,8 @@ pub fn checked(c: &CheckReport) -> String {
         Status::Missing => "MISSING",
         Status::Drifted => "DRIFTED",
         Status::NotApplied => "NOT APPLIED",
+        Status::Interrupted => "INTERRUPTED",
+        Status::Unwatched => "UNWATCHED",
     };
     let mut out = format!("loopwarden harden: {verdict}\n");
     if let Some(with) = &c.compared_with {
@@ -70,20 +89,20 @@ pub fn checked(c: &CheckReport) -> String {
     for p in &c.problems {
         let _ = writeln!(out, "  · {p}");
     }
-    if let Some(deadline) = &c.pending_until {
-        let _ = writeln!(out, "  awaiting `loopwarden harden --confirm` until {deadline}");
-    }
-    if let Some(r) = &c.rolled_back {
+    if let (Some(deadline), false) = (&c.pending_until, c.status == Status::Unwatched) {
         let _ = writeln!(
             out,
-            "  the last apply was rolled back at {} (not confirmed by {}): {}",
-            r.at,
-            r.deadline,
-            r.restored.join("; ")
+            "  awaiting `loopwarden harden --confirm` until {deadline}; its watchdog rolls back then"
         );
+    }
+    if let Some(r) = &c.rolled_back {
+        let _ = writeln!(out, "  {}: {}", r.describe(), r.restored.join("; "));
     }
     for line in &c.counters {
         let _ = writeln!(out, "  {line}");
+    }
+    for line in &c.stale {
+        let _ = writeln!(out, "  other namespaces: {line}");
     }
     out
 }
@@ -91,6 +110,9 @@ pub fn checked(c: &CheckReport) -> String {
 /// After `--remove`.
 pub fn removed(r: &RemoveReport) -> String {
     let mut out = String::from("removed:\n");
+    if let Some(rec) = &r.recovered {
+        let _ = writeln!(out, "  first: {}", rec.describe());
+    }
     out.push_str(if r.table_removed {
         "  table inet loopwarden deleted\n"
     } else {

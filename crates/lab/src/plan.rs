@@ -273,7 +273,7 @@ fn mirrored_links(
             ));
         }
         let addressless = v4.is_empty();
-        let mut link = link_from_addresses(&iface.name, v4, v6);
+        let mut link = link_from_addresses(&iface.name, v4, v6, &gateways(facts, &iface.name));
         if addressless {
             // No IPv4 address (a VM bridge): packets to 127/8 still arrive there. The attacker
             // sends from a documentation address of its own, to which the host has no route.
@@ -299,7 +299,7 @@ fn mirrored_links(
             "the snapshot has no interface to mirror: the victim gets a synthetic eth0 ({}/{}, {}/{})",
             SYNTHETIC_V4.0, SYNTHETIC_V4.1, SYNTHETIC_V6.0, SYNTHETIC_V6.1
         ));
-        links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6]));
+        links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6], &[]));
     }
     distinct_onlink_peers(facts, &mut links);
     links
@@ -337,9 +337,32 @@ fn peer_link_local(host: Ipv6Addr) -> Ipv6Addr {
     }
 }
 
-fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>) -> LinkPlan {
-    let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &v4));
-    let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &v6));
+/// The gateways of the host's routes through interface `name`: the peer must not take their
+/// addresses (the lab's neighbour answers for them besides its own, see [`crate::routes`]).
+fn gateways(facts: &HostFacts, name: &str) -> Vec<IpAddr> {
+    facts
+        .routes
+        .iter()
+        .flatten()
+        .flat_map(|r| r.hops.iter())
+        .filter(|h| h.device.as_deref() == Some(name))
+        .filter_map(|h| h.gateway)
+        .collect()
+}
+
+/// A link with these addresses and a peer on each family's subnet that is neither one of them
+/// nor one of `gateways`.
+fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>, gateways: &[IpAddr]) -> LinkPlan {
+    let mut taken_v4 = v4.clone();
+    let mut taken_v6 = v6.clone();
+    for g in gateways {
+        match g {
+            IpAddr::V4(a) => taken_v4.push((*a, 32)),
+            IpAddr::V6(a) => taken_v6.push((*a, 128)),
+        }
+    }
+    let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &taken_v4));
+    let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &taken_v6));
     LinkPlan {
         name: name.to_string(),
         v4,

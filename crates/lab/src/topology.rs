@@ -380,7 +380,7 @@ fn interfaces(ns: &Namespace) -> Result<Vec<View>, NetnsError> {
 }
 
 /// Bytes → `aa:bb:cc:dd:ee:ff`.
-fn mac_text(mac: [u8; 6]) -> String {
+pub fn mac_text(mac: [u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 

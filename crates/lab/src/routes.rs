@@ -99,7 +99,9 @@ pub fn plan(facts: &HostFacts, links: &[LinkPlan]) -> RoutePlan {
     }
     out.gateways.sort();
     out.gateways.dedup();
-    out.notes.push(summary(&out, elsewhere));
+    if !out.lines.is_empty() {
+        out.notes.push(summary(&out, elsewhere));
+    }
     if other_tables > 0 {
         out.notes.push(format!(
             "{other_tables} route(s) in tables other than main were not mirrored (policy routing rules are not in \

@@ -120,12 +120,11 @@ impl SourcePicker {
         let (Some(firewall), Some(peer), IpAddr::V4(_)) = (&self.firewall, link.peer_v4, dst.ip()) else {
             return own_only;
         };
-        let mut start = Packets::arriving(
-            false,
-            &link.name,
-            self.spoofable(link),
-            RangeSet::single(addr_value(dst.ip())),
-        );
+        let spoofable = self.spoofable(link);
+        // Addresses left out of the question: a range the firewall trusts stays one range where
+        // they cut it (10.0.0.0/8 around this host's own 10.0.0.5).
+        let holes = RangeSet::range(0, u128::from(u32::MAX)).subtract(&spoofable);
+        let mut start = Packets::arriving(false, &link.name, spoofable, RangeSet::single(addr_value(dst.ip())));
         start.proto = RangeSet::single(u128::from(protocol_number(protocol)));
         start.dport = RangeSet::single(u128::from(dst.port()));
         let answer = firewall.analysis.query(start, Reach::Full);
@@ -156,11 +155,12 @@ impl SourcePicker {
         }];
         let mut left: Vec<String> = Vec::new();
         for leaf in sorted(through) {
-            for &(lo, hi) in leaf.packets.src.ranges() {
-                if list
-                    .iter()
-                    .any(|s| (lo..=hi).contains(&addr_value(IpAddr::V4(s.address))))
-                {
+            for &(lo, hi) in leaf.packets.src.union(&holes).ranges() {
+                let piece = leaf.packets.src.intersect(&RangeSet::range(lo, hi));
+                let (Some(&(lo, _)), Some(&(_, hi))) = (piece.ranges().first(), piece.ranges().last()) else {
+                    continue;
+                };
+                if list.iter().any(|s| piece.contains(addr_value(IpAddr::V4(s.address)))) {
                     continue;
                 }
                 let range = range_text(lo, hi);
@@ -168,7 +168,7 @@ impl SourcePicker {
                     left.push(range);
                     continue;
                 }
-                let address = choose(lo, hi, link);
+                let address = choose(&piece, link);
                 list.push(Source {
                     address,
                     trusted: true,
@@ -181,17 +181,16 @@ impl SourcePicker {
             }
         }
         // The own address is trusted too: add one the firewall stops, to show what it stops.
-        if peer_trusted {
-            if let Some(&(lo, hi)) = dropped.iter().flat_map(|l| l.packets.src.ranges()).next() {
-                let address = choose(lo, hi, link);
-                list.push(Source {
-                    address,
-                    trusted: false,
-                    why: Some(format!(
-                        "source {address}, which the firewall does not let in to {dst}: the untrusted comparison"
-                    )),
-                });
-            }
+        if let (true, Some(leaf)) = (peer_trusted, dropped.first()) {
+            let address = choose(&leaf.packets.src, link);
+            list.push(Source {
+                address,
+                trusted: false,
+                why: Some(format!(
+                    "source {address}, which the firewall does not let in to {dst} ({}): the untrusted comparison",
+                    leaf.decided_by().unwrap_or("policy")
+                )),
+            });
         }
         Sources {
             list,
@@ -240,16 +239,18 @@ fn sorted(mut leaves: Vec<&Leaf>) -> Vec<&Leaf> {
     leaves
 }
 
-/// An address in `lo..=hi`: on `link`'s subnet when the range meets it (replies then go straight
-/// back to the neighbour), otherwise the range's first address after its network address.
-fn choose(lo: u128, hi: u128, link: &LinkPlan) -> Ipv4Addr {
-    let range = RangeSet::range(lo, hi);
+/// An address of `range`: on `link`'s subnet when the range meets it (replies then go straight
+/// back to the neighbour), otherwise the range's first address after a network address.
+fn choose(range: &RangeSet, link: &LinkPlan) -> Ipv4Addr {
     let on_link = link.v4.iter().filter(|(_, len)| *len <= 30).find_map(|&(a, len)| {
         let (n, b) = prefix_range(IpAddr::V4(a), len);
         range.intersect(&RangeSet::range(n + 1, b - 1)).first()
     });
-    let value = on_link.unwrap_or(if hi > lo && lo & 0xff == 0 { lo + 1 } else { lo });
-    match value_addr(value, false) {
+    let first = range
+        .ranges()
+        .first()
+        .map_or(0, |&(lo, hi)| if hi > lo && lo & 0xff == 0 { lo + 1 } else { lo });
+    match value_addr(on_link.unwrap_or(first), false) {
         IpAddr::V4(a) => a,
         IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
     }

@@ -69,7 +69,7 @@ impl Kind {
                 "IPv4 to a port a DNAT rule translates to a loopback address (kube-proxy localhost services, ECS agent)"
             }
             Kind::NatPublished => {
-                "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (kube-proxy / Docker -p 127.0.0.1:)"
+                "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (Docker -p 127.0.0.1: before 28, kube-proxy, CNI portmap)"
             }
         }
     }
@@ -101,8 +101,9 @@ pub struct ProbeSpec {
     pub target: Target,
     /// The service id it is reported under.
     pub service: String,
-    /// Why its source is what it is, when the firewall tells sources apart (for the evidence).
-    pub why: Option<String>,
+    /// Why the packet is what it is, for the evidence: its source when the firewall tells
+    /// sources apart, the NAT rule it aims at and who made that rule.
+    pub why: Vec<String>,
     /// Why a drop would not refute the path: sources the firewall lets in that this probe did
     /// not carry.
     pub doubt: Option<String>,
@@ -272,7 +273,7 @@ pub fn probes(plan: &Plan, links: &[Link], sources: &SourcePicker) -> Vec<ProbeS
                             dst,
                             target,
                             service: service.clone(),
-                            why: None,
+                            why: vec![nat_rule_line(p)],
                             doubt: None,
                         },
                         src,
@@ -352,15 +353,25 @@ fn spec(kind: Kind, link: Option<usize>, d: &DecoyPlan, src: SocketAddr, dst: So
         dst,
         target,
         service: d.service.clone(),
-        why: None,
+        why: Vec::new(),
         doubt: None,
     }
 }
 
+/// The NAT rule a probe aims at, and who made it by its chain names.
+fn nat_rule_line(p: &crate::nat::PublishedPort) -> String {
+    let maker = loopwarden_core::makers::Maker::of_rule(&p.rule)
+        .map(|m| format!(" (made by {}, by its chain names)", m.name()))
+        .unwrap_or_default();
+    format!("aimed at the NAT rule {}{maker}", p.rule)
+}
+
 /// `probe` from `source`, with the reasons behind it and the trusted sources left untried.
 fn with_source(probe: ProbeSpec, source: &Source, picked: &Sources) -> ProbeSpec {
+    let mut why = probe.why.clone();
+    why.extend(source.why.clone());
     ProbeSpec {
-        why: source.why.clone(),
+        why,
         doubt: picked.untried.clone(),
         ..probe
     }

@@ -99,7 +99,8 @@ impl Untested {
         self.services.is_empty() && self.interfaces.is_empty()
     }
 
-    /// `36 services (udp:127.0.0.1:10064, … and 33 more) and 8 interfaces (e32, …)`.
+    /// `36 services, beyond the lab's 64 decoys, (udp:127.0.0.1:10064, … and 33 more) and 8
+    /// interfaces, beyond its 32 links or with names it cannot use, (e32, …)`: what and why.
     pub fn describe(&self) -> String {
         let list = |items: &[String], what: &str| -> Option<String> {
             if items.is_empty() {
@@ -118,11 +119,23 @@ impl Untested {
                 }
             ))
         };
-        [list(&self.services, "services"), list(&self.interfaces, "interfaces")]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" and ")
+        [
+            list(
+                &self.services,
+                &format!("services, beyond the lab's {} decoys,", crate::plan::MAX_DECOYS),
+            ),
+            list(
+                &self.interfaces,
+                &format!(
+                    "interfaces, beyond its {} links or with names it cannot use,",
+                    crate::plan::MAX_LINKS
+                ),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" and ")
     }
 }
 

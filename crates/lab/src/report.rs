@@ -40,6 +40,21 @@ impl Outcome {
         }
     }
 
+    /// What the lab saw, in words, beside [`Outcome::as_str`]: the socket read the token, only
+    /// a half-open connection (blind), a refusal, or nothing.
+    pub fn said(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "the socket got it: the application read the lab's token",
+            Outcome::DeliveredToTrust => "the socket got it: the application read the lab's token from a loopback peer",
+            Outcome::Blind => {
+                "the listener took the SYN (a half-open connection from the sender) but no reply reached the \
+                 sender: no data delivered"
+            }
+            Outcome::Refused => "a TCP RST or an ICMP error came back",
+            Outcome::Dropped => "the socket got nothing",
+        }
+    }
+
     /// Whether the application received the attack's data.
     pub fn delivered(self) -> bool {
         matches!(self, Outcome::Delivered | Outcome::DeliveredToTrust)
@@ -76,6 +91,9 @@ pub struct AttackResult {
     pub service: String,
     /// The victim interface the frames arrived on (`lo` for local controls).
     pub interface: String,
+    /// Who fired it, in words: a local client, a LAN neighbour on the interface, or the
+    /// containers, pods or VMs behind a bridge (named after the bridge's maker).
+    pub attacker: String,
     /// TCP or UDP.
     pub protocol: Protocol,
     /// The source address and port written into the packet (spoofed for most attacks).
@@ -184,21 +202,21 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
     match check {
         CheckId::NetNoLoopbackAntispoof => Some((
             Severity::Medium,
-            "loopback-addressed packets from a LAN neighbour reach a service",
+            "loopback-addressed packets reach a service from a LAN neighbour",
             "drop loopback sources and destinations (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) on \
              iifname != lo in a prerouting chain at priority raw",
         )),
         CheckId::NetRouteLocalnet => Some((
             Severity::Critical,
-            "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
+            "loopback services are reached by sending to 127.0.0.0/8 (route_localnet) from a LAN neighbour",
             "set net.ipv4.conf.all.route_localnet=0 and on every interface; drop `ip daddr 127.0.0.0/8` \
              on iifname != lo in a raw prerouting chain",
         )),
         CheckId::NetDnatLoopback => Some((
             Severity::High,
             "a NAT rule publishing a loopback address answers a LAN neighbour",
-            "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); update Docker to \
-             28.3.3+ or publish on a Unix socket",
+            "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); if the rule is Docker's, \
+             Docker 28.3.3+ adds that drop for its own publishes; or publish on a Unix socket",
         )),
         CheckId::NetLoopbackSourceTrust => Some((
             Severity::High,
@@ -324,6 +342,7 @@ impl ProofReport {
                     status,
                     confidence: Confidence::Proven,
                     title: {
+                        let title = title.replace("a LAN neighbour", &who(&results, status));
                         let title = match subject {
                             Some(family) => format!("{}: {title}", family.replace("ip", "IP")),
                             None => title.to_string(),
@@ -360,6 +379,25 @@ impl ProofReport {
     }
 }
 
+/// Who the attacks behind a finding came from, for its title: those that got through when it is
+/// open, all of them otherwise (`a LAN neighbour on eth0`, `pods behind cni0 (…)`).
+fn who(results: &[&AttackResult], status: Status) -> String {
+    let mut names: Vec<&str> = results
+        .iter()
+        .filter(|r| status != Status::Open || r.outcome.delivered())
+        // The title names who (`pods behind cni0`); the evidence lines say whose bridge it is.
+        .map(|r| r.attacker.split(" (").next().unwrap_or(&r.attacker))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.as_slice() {
+        [] => "a LAN neighbour".into(),
+        [one] => (*one).to_string(),
+        [first, second] => format!("{first} and {second}"),
+        [first, second, rest @ ..] => format!("{first}, {second} and {} more", rest.len()),
+    }
+}
+
 /// Whether the snapshot has an inet socket with this service id.
 fn has_socket(facts: &HostFacts, id: &str) -> bool {
     facts
@@ -368,20 +406,23 @@ fn has_socket(facts: &HostFacts, id: &str) -> bool {
         .any(|s| loopwarden_core::inventory::inet_service_id(s) == id)
 }
 
-/// `lab: ipv4.dst-loopback TCP 192.0.2.254:30001 → 127.0.0.1:5432 on eth0: delivered (peer …)`.
+/// One lab row for a finding's evidence: what was fired, from where, at what, and what came
+/// back — `lab: ipv4.dst-loopback fired UDP 192.0.2.254:30001 -> 127.0.0.1:8125 from a LAN
+/// neighbour on eth0 at udp:127.0.0.1:8125: delivered — the socket got it: …; …`.
 pub fn evidence_line(r: &AttackResult) -> String {
     let mut line = format!(
-        "lab: {} {} {} -> {} on {} [{}]: {}",
+        "lab: {} fired {} {} -> {} from {} at {}: {} — {}",
         r.attack,
         r.protocol.as_str().to_uppercase(),
         r.source,
         r.destination,
-        r.interface,
+        r.attacker,
         r.service,
-        r.outcome.as_str()
+        r.outcome.as_str(),
+        r.outcome.said()
     );
     if let Some(receiver) = &r.received_by {
-        line.push_str(&format!(" by {receiver}"));
+        line.push_str(&format!(", received by {receiver}"));
     }
     if let Some(peer) = &r.peer_seen {
         line.push_str(&format!(" (application saw peer {peer})"));
@@ -405,6 +446,7 @@ mod tests {
             control: attack.starts_with("control."),
             service: service.into(),
             interface: "eth0".into(),
+            attacker: "a LAN neighbour on eth0".into(),
             protocol: if service.starts_with("udp") {
                 Protocol::Udp
             } else {

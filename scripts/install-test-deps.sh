@@ -12,6 +12,8 @@ set -euo pipefail
 # SIGKILLs a harden apply at a chosen system call (the interrupted-apply test). The benchmarks read
 # peak memory with /usr/bin/time (package time). The --all-netns tests: passt for pasta, the
 # user-mode network of rootless Podman, and podman itself (conmon, runc), run inside a sandbox.
+# containernetworking-plugins: the CNI bridge plugin that makes cni0 and a pod in
+# tests/truth_cni_bridge.rs; firewalld for its stock rulesets in the truth tests.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db

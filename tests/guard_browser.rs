@@ -151,31 +151,6 @@ fn a_rebinding_page_cannot_read_through_the_guard_and_a_page_of_the_allowed_orig
     );
 }
 
-/// The instance directory under the audit's status root, owned by the guard's user, removed
-/// afterwards.
-struct StatusInstance(std::path::PathBuf);
-
-impl StatusInstance {
-    fn new(owner: &User) -> StatusInstance {
-        use std::os::unix::fs::PermissionsExt;
-        let root = Path::new(loopwarden_core::facts::GUARD_STATUS_DIR);
-        std::fs::create_dir_all(root).expect("status root");
-        for dir in [root.parent().expect("parent"), root] {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        let dir = root.join(loopwarden_lab::netns::unique_name("test"));
-        std::fs::create_dir(&dir).expect("instance dir");
-        std::os::unix::fs::chown(&dir, Some(owner.uid), Some(owner.gid)).expect("chown");
-        StatusInstance(dir)
-    }
-}
-
-impl Drop for StatusInstance {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn web_statuses(report: &serde_json::Value, service: &str) -> Vec<String> {
     report["findings"]
         .as_array()

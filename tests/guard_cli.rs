@@ -107,3 +107,98 @@ fn status_without_running_guards_says_so() {
     assert_eq!(code, 0);
     assert!(out.starts_with("no running guard publishes its status under"), "{out}");
 }
+
+/// revA guard #13: `--help` says what each mode protects against; the man page's SYNOPSIS is
+/// the command as typed, with the values options take.
+#[test]
+fn help_says_what_tcp_mode_lets_through_and_the_synopsis_is_a_typeable_command() {
+    let (_, out, _) = run(&["guard", "--help"]);
+    for needle in [
+        "Without --http (TCP mode)",
+        "a web page in an allowed user's browser",
+        "browser pages of allowed users pass",
+        "loopwarden guard --listen ADDR --to ADDR",
+    ] {
+        assert!(out.contains(needle), "--help lacks {needle:?}:\n{out}");
+    }
+    let (code, page, err) = run(&["man", "guard"]);
+    assert_eq!(code, 0, "{err}");
+    let synopsis = page
+        .split(".SH SYNOPSIS")
+        .nth(1)
+        .and_then(|s| s.split(".SH").next())
+        .expect("a SYNOPSIS section");
+    assert!(
+        synopsis.contains(r"loopwarden guard \-\-listen ADDR \-\-to ADDR")
+            && synopsis.contains(r"loopwarden guard \-\-config FILE")
+            && !synopsis.contains("loopwarden-guard"),
+        "{synopsis}"
+    );
+}
+
+/// revA guard #12, #7, #13: wildcards, options of the other kind of front, an identity header a
+/// client could remove, a TOML error: named, one line, exit 2.
+#[test]
+fn wildcards_unix_options_on_tcp_reserved_identity_headers_and_toml_errors_are_refused() {
+    let base = [
+        "guard",
+        "--listen",
+        "localhost:8080",
+        "--to",
+        "127.0.0.1:18080",
+        "--allow-user",
+        "root",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--http", "--allow-host", "*"],
+            "allowed host \"*\": expected one host name",
+        ),
+        (
+            &["--http", "--allow-origin", "http://*.example"],
+            "allowed origin \"http://*.example\": expected one origin",
+        ),
+        (
+            &["--http", "--allow-origin", "*"],
+            "allowed origin \"*\": expected one origin",
+        ),
+        (
+            &["--socket-mode", "0600"],
+            "--socket-mode, --socket-owner and --socket-group apply to unix: fronts only",
+        ),
+        (
+            &["--http", "--identity-header", "Connection"],
+            "identity header \"Connection\" is a hop-by-hop",
+        ),
+        (
+            &["--http", "--identity-header", "X-Forwarded-User"],
+            "identity header \"X-Forwarded-User\" is a hop-by-hop",
+        ),
+    ];
+    for (extra, want) in cases {
+        let (code, _, err) = with(extra);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: expected {want:?} in:\n{err}");
+    }
+    let dir = std::env::temp_dir().join(format!("lw-guard-cli-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "[[front]]\nlisten = \"localhost:8080\"\nto = \"127.0.0.1:18080\"\nallow_users = 1\n",
+    )
+    .expect("config");
+    let (code, _, err) = run(&["guard", "--config", file.to_str().expect("path")]);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 4, column"), "{err}");
+    assert!(
+        !err.contains("\\n") && err.trim().lines().count() == 1,
+        "one line, no literal \\n:\n{err}"
+    );
+}

@@ -206,8 +206,12 @@ fn an_http_front_checks_host_origin_and_preflights_strips_claimed_identities_and
             );
         }
     }
-    let (_, code, _) = curl(&ns, Some(&u.bob), &[url]);
-    assert_eq!(code, "000", "bob is refused before any HTTP");
+    let (_, code, body) = curl(&ns, Some(&u.bob), &[url]);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("403", "loopwarden guard: refused: not an allowed user or group\n"),
+        "bob is refused before his request reaches the service, with an HTTP answer"
+    );
     let counters = guard.counters_after(6);
     for key in [
         "foreign-host",

@@ -752,6 +752,59 @@ fn allow_lets_the_named_users_connect_and_refuses_the_others() {
     assert!(evidence.contains("4102 (lwbob)") && !evidence.contains("4103"), "{f:#}");
 }
 
+/// A later `--allow` keeps the restrictions in force (applying replaces the whole table, and a
+/// plan from the command line alone silently opened the earlier ports to every uid again); the
+/// same port given again is replaced; `--replace-allows` drops them, each said on stderr.
+#[test]
+fn a_later_allow_keeps_the_allows_in_force_unless_replaced() {
+    let test = "a_later_allow_keeps_the_allows_in_force_unless_replaced";
+    if !can_run(test) || !require_tool(test, "setpriv") {
+        return;
+    }
+    let lan = lan("allowkeep");
+    lan.host.set_etc_file("passwd", ACCOUNTS.0).expect("passwd");
+    lan.host.set_etc_file("group", ACCOUNTS.1).expect("group");
+    let _service = python_in(&lan.host, Some(4101), OWNED_SERVICE);
+    let apply = |args: &[&str]| {
+        let mut argv = vec!["--apply", "--json"];
+        argv.extend_from_slice(args);
+        let out = harden(&lan.host, &argv);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "harden {args:?}: {stderr}");
+        let plan: Value = serde_json::from_slice(&out.stdout).expect("harden JSON");
+        (plan["allows"].clone(), stderr)
+    };
+    let who = || (connect_as(&lan.host, 4102, false), connect_as(&lan.host, 4103, false));
+    apply(&["--allow", "7001=lwbob"]);
+    assert_eq!(who(), ("connected".into(), "Connection refused".into()), "bob only");
+    // Another port: 7001's restriction stays, and the user is told.
+    let (allows, said) = apply(&["--allow", "7002=lwcarol"]);
+    assert_eq!(allows, serde_json::json!(["7001=lwbob", "7002=lwcarol"]));
+    assert!(said.contains("keeping --allow 7001=lwbob (in force since "), "{said}");
+    assert_eq!(
+        who(),
+        ("connected".into(), "Connection refused".into()),
+        "still bob only"
+    );
+    // The same port again: its list is replaced.
+    let (allows, said) = apply(&["--allow", "7001=lwcarol"]);
+    assert_eq!(allows, serde_json::json!(["7001=lwcarol", "7002=lwcarol"]));
+    assert!(said.contains("--allow 7001=lwcarol replaces 7001=lwbob"), "{said}");
+    assert_eq!(who(), ("Connection refused".into(), "connected".into()), "carol only");
+    // --replace-allows with none: every port open to every uid again, as asked.
+    let (allows, said) = apply(&["--replace-allows"]);
+    assert_eq!(allows, serde_json::json!([]));
+    assert!(said.contains("dropping --allow 7001=lwcarol"), "{said}");
+    assert_eq!(who(), ("connected".into(), "connected".into()), "both");
+    let removed = harden(&lan.host, &["--remove"]);
+    assert_eq!(
+        removed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
 #[test]
 fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away() {
     let test = "persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away";

@@ -59,6 +59,19 @@ test ! -e "$OUT/private/lwpriv/app.sock" && echo absent > "$OUT/c-path-on-host"
 "$LOOPWARDEN" prove --all-netns --json > "$OUT/prove.json" || test $? -eq 1
 setpriv --reuid=65534 --regid=65534 --clear-groups "$LOOPWARDEN" audit --all-netns --json > "$OUT/unprivileged.json" || test $? -eq 1
 "$LOOPWARDEN" audit --netns no-such-namespace > /dev/null 2> "$OUT/missing.err" || echo $? > "$OUT/missing.rc"
+# Namespaces named like pids: 1 is also the sandbox's init, 4242 is no process.
+for n in 1 4242; do
+  ip netns add "$n"
+  ip -n "$n" link add eth0 type veth peer name peer0
+  ip -n "$n" addr add 192.0.2.1/24 dev eth0
+  ip -n "$n" link set eth0 up
+  ip -n "$n" link set peer0 up
+  ip netns exec "$n" sysctl -qw net.ipv4.conf.eth0.route_localnet=1
+done
+"$LOOPWARDEN" audit --all-netns > "$OUT/numeric.txt" || test $? -eq 1
+"$LOOPWARDEN" harden --netns 1 > /dev/null 2> "$OUT/ambiguous.err" || echo $? > "$OUT/ambiguous.rc"
+"$LOOPWARDEN" audit --netns 4242 --json > "$OUT/n4242.json" || test $? -eq 1
+"$LOOPWARDEN" harden --netns /run/netns/1 --json > "$OUT/n1-plan.json"
 "#;
 
 fn pid(dir: &TempDir, name: &str) -> u64 {
@@ -301,4 +314,32 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
             .trim(),
         "2"
     );
+    // A number is a pid unless only an `ip netns` has that name; both is refused, never the
+    // host's namespace acted on; the printed fix names the namespace by its path.
+    let numeric = std::fs::read_to_string(dir.path().join("numeric.txt")).expect("report");
+    assert!(numeric.contains("harden --netns /run/netns/1 --apply"), "{numeric}");
+    assert!(numeric.contains("harden --netns /run/netns/4242 --apply"), "{numeric}");
+    let ambiguous = std::fs::read_to_string(dir.path().join("ambiguous.err")).unwrap_or_default();
+    assert!(
+        ambiguous.contains("names both the `ip netns` 1 and process 1") && ambiguous.contains("/run/netns/1"),
+        "{ambiguous}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ambiguous.rc"))
+            .unwrap_or_default()
+            .trim(),
+        "2"
+    );
+    let n4242 = sandbox::json(&dir, "n4242.json");
+    assert!(
+        n4242["host"]["netns"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ip netns 4242"),
+        "{}",
+        n4242["host"]
+    );
+    assert_eq!(findings(&n4242, "net.route-localnet", None).len(), 1);
+    let plan = sandbox::json(&dir, "n1-plan.json");
+    assert!(plan.to_string().contains("route_localnet"), "{plan}");
 }

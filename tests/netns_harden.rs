@@ -74,6 +74,11 @@ fn every_namespace_that_needs_the_table_gets_its_own_and_no_other() {
     assert_eq!(parts[0]["result"]["verified"], true);
 
     assert!(read(&dir, "apply.txt").contains("table inet loopwarden created"));
+    assert!(
+        read(&dir, "apply.txt").contains("applied in 1 of 3 network namespace(s); 2 needed nothing"),
+        "{}",
+        read(&dir, "apply.txt")
+    );
     assert!(read(&dir, "a-table.txt").contains("table inet loopwarden"));
     assert_eq!(read(&dir, "b-table.txt").trim(), "absent");
     assert_eq!(read(&dir, "host-table.txt").trim(), "absent");
@@ -102,4 +107,49 @@ fn every_namespace_that_needs_the_table_gets_its_own_and_no_other() {
         "1",
         "--remove restores the sysctl"
     );
+}
+
+/// A namespace held by a process any user can start and name: its name reaches root's terminal
+/// only escaped, on the line it belongs to (review #12: `harden --all-netns` printed it raw — a
+/// window title set, the screen cleared, a line forged).
+const HOSTILE: &str = r#"
+unshare --net sh -c 'ip link set lo up && ip link add eth0 type veth peer name peer0 && ip link set eth0 up \
+  && ip link set peer0 up && sysctl -qw net.ipv4.conf.eth0.route_localnet=1 && exec python3 -u -c "
+import ctypes, time
+ctypes.CDLL(None).prctl(15, b\"\x1b]0;pwn\x07\x1b[2J\nCRITICAL x\", 0, 0, 0)
+print(\"ready\", flush=True); time.sleep(600)"' > "$OUT/h.out" &
+for _ in $(seq 100); do grep -q ready "$OUT/h.out" && break; sleep 0.1; done
+"$LOOPWARDEN" harden --all-netns > "$OUT/plan.txt"
+"$LOOPWARDEN" harden --all-netns --apply > "$OUT/apply.txt"
+"$LOOPWARDEN" harden --all-netns --check > "$OUT/check.txt"
+"$LOOPWARDEN" harden --all-netns --remove > "$OUT/remove.txt"
+"#;
+
+#[test]
+fn namespace_names_reach_the_terminal_escaped() {
+    const TEST: &str = "namespace_names_reach_the_terminal_escaped";
+    if !require_root(TEST) || !require_tool(TEST, "unshare") || !require_tool(TEST, "nft") {
+        return;
+    }
+    let dir = TempDir::new("netnshostile");
+    let out = sandbox::run(HOSTILE, &dir, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "sandbox failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = read(&dir, "plan.txt");
+    assert!(
+        plan.contains("══ \\x1b]0;pwn\\x07\\x1b[2J\\nCR"),
+        "the name, escaped: {plan}"
+    );
+    for name in ["plan.txt", "apply.txt", "check.txt", "remove.txt"] {
+        let text = read(&dir, name);
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{name}: {text:?}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("CR")),
+            "{name}: a forged line: {text}"
+        );
+    }
 }

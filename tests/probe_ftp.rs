@@ -95,3 +95,38 @@ fn a_promiscuous_vsftpd_bounces_to_loopback_and_the_default_refuses() {
     assert!(findings(&report, "relay.socks-proxy", None).is_empty(), "{report:#}");
     assert!(findings(&report, "relay.http-proxy", None).is_empty(), "{report:#}");
 }
+
+/// Reached only over loopback (a namespace with nothing but `lo`), vsftpd's default still refuses
+/// a data address that is not its client's own — the probe's client must not share its canary's
+/// address (review #12: the default was reported as a HIGH open bounce). The promiscuous server
+/// still bounces; replies are shown each with its own command.
+#[test]
+fn over_loopback_the_default_vsftpd_is_not_taken_for_a_bouncer() {
+    let test = "over_loopback_the_default_vsftpd_is_not_taken_for_a_bouncer";
+    if !require_root(test) || !require_tool(test, "vsftpd") {
+        return;
+    }
+    let tmp = TempDir::new("probe-ftp-lo");
+    let ns = namespace("probeftplo");
+    let open = vsftpd_conf(tmp.path(), 2121, true);
+    let safe = vsftpd_conf(tmp.path(), 2122, false);
+    let _open = spawn_in(&ns, &["/usr/sbin/vsftpd", &open]);
+    let _safe = spawn_in(&ns, &["/usr/sbin/vsftpd", &safe]);
+    wait_listening(&ns, &[2121, 2122]);
+
+    let report = audit_json(&ns, &["--probe"]);
+    let refused = findings(&report, "relay.ftp-bounce", Some("tcp:0.0.0.0:2122"));
+    assert_eq!(refused.len(), 1, "{report:#}");
+    assert_eq!(refused[0]["status"], "blocked", "{:#}", refused[0]);
+    let evidence = refused[0]["evidence"].to_string();
+    assert!(
+        evidence.contains("comes from 127.0.0.2") && evidence.contains("500"),
+        "{evidence}"
+    );
+    let bounce = findings(&report, "relay.ftp-bounce", Some("tcp:0.0.0.0:2121"));
+    assert_eq!(bounce[0]["status"], "open", "{:#}", bounce[0]);
+    let evidence = bounce[0]["evidence"].to_string();
+    assert!(evidence.contains("NLST → 150 "), "{evidence}");
+    assert!(evidence.contains("(NLST, end of transfer) → 226 "), "{evidence}");
+    assert!(evidence.contains("QUIT → 221 "), "{evidence}");
+}

@@ -26,7 +26,9 @@ pub struct Args {
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
     fail_on: FailOn,
     /// Also ask this host's own listeners: browser-borne checks on local HTTP(S) services and
-    /// relay checks (HTTP/SOCKS proxies, proven against a canary loopwarden opens itself).
+    /// relay checks (HTTP/SOCKS proxies, proven against a canary loopwarden opens itself). An
+    /// FTP server is logged into as `anonymous` (never with a guessed password) and asked for a
+    /// file listing (NLST) sent to a loopback canary: its log will show the login.
     #[arg(long, conflicts_with = "facts")]
     probe: bool,
     /// With --probe: do not send the one state-changing request (an empty cross-site text/plain

@@ -11,11 +11,15 @@ use std::time::Duration;
 ///
 /// Every connection's user is identified before a byte reaches the service — loopback TCP
 /// clients by the kernel's record of their socket (inet_diag), Unix clients by SO_PEERCRED —
-/// and refused unless allowed. A TCP front takes both 127.0.0.1 and [::1] on its port. Without
-/// --http, allowed connections are forwarded zero-copy (splice); with --http, every request's
-/// Host, Origin and Sec-Fetch-Site are checked too (DNS rebinding, cross-site requests,
-/// WebSocket hijacking), incoming X-Forwarded-*/Forwarded headers are removed, and refusals are
-/// answered 421/403 with the reason.
+/// and refused unless allowed. A TCP front takes both 127.0.0.1 and [::1] on its port.
+///
+/// Without --http (TCP mode), allowed connections are forwarded zero-copy (splice) and nothing
+/// in them is checked: a web page in an allowed user's browser (DNS rebinding, another site's
+/// fetch) reaches the service through the front like the user does. For web services use --http:
+/// every request's Host, Origin and Sec-Fetch-Site are checked (DNS rebinding, cross-site and
+/// same-site requests from other local ports, frames, WebSocket hijacking), incoming
+/// X-Forwarded-*/Forwarded headers are removed, and refusals — a user not allowed included — are
+/// answered 421/403/400 with a one-line reason.
 ///
 /// The service itself must not be reachable around the guard: keep it on a Unix socket in a
 /// private directory, or restrict its loopback port to the guard's user with
@@ -23,7 +27,11 @@ use std::time::Duration;
 ///
 /// SIGTERM drains open connections, SIGHUP reloads the policy without dropping allowed ones.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
+#[command(
+    override_usage = "loopwarden guard --listen ADDR --to ADDR (--allow-user USER | --allow-group GROUP)... [--http [HTTP OPTIONS]] [OPTIONS]
+       loopwarden guard --config FILE [--name NAME] [--status-dir DIR] [--workers N]
+       loopwarden guard --status [--json | --prometheus] [--status-dir DIR]",
+    after_help = "Examples:
   loopwarden guard --listen 127.0.0.1:8080 --to 127.0.0.1:18080 --allow-user alice
         alice (only) reaches the service on 127.0.0.1:18080 through localhost:8080
   loopwarden guard --listen localhost:8080 --to 127.0.0.1:18080 --allow-group dev --http
@@ -32,6 +40,8 @@ use std::time::Duration;
   loopwarden guard --config /etc/loopwarden/guard.toml      several fronts, one process
   loopwarden guard --status                                 what running guards let in and refused
   loopwarden harden --allow 18080=loopwarden-guard          then only the guard reaches the service
+  sudo loopwarden guard --config /etc/loopwarden/guard/app.toml --check-upstreams-for loopwarden-guard
+        as root, before the guard starts: who else reaches the upstreams (the guard reads the verdict)
 
 Config file (TOML), one [[front]] table per front:
   [[front]]
@@ -43,7 +53,12 @@ Config file (TOML), one [[front]] table per front:
   allow_hosts = [\"app.localhost\"]   # besides localhost, 127.0.0.1, [::1] with the port
   allow_origins = [\"https://tool.example\"]
   identity_header = \"X-Loopwarden-User\"
-  max_conns_per_user = 64")]
+  max_conns_per_user = 64
+
+A TCP-mode front (no --http) checks users, not requests: browser pages of allowed users pass.
+With a systemd .socket unit (loopwarden-guard@.socket), systemd holds the front's sockets across
+restarts: the port is never free for another user to take."
+)]
 pub struct Args {
     /// Where clients connect: 127.0.0.1:PORT, [::1]:PORT or localhost:PORT (both families are
     /// taken), or unix:PATH.
@@ -68,9 +83,14 @@ pub struct Args {
     /// WebSocket upgrades and preflights; repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
     allow_origins: Vec<String>,
-    /// With --http: tell the upstream who the proven local user is, in this header.
+    /// With --http: tell the upstream who the proven local user is, in this header (not a
+    /// hop-by-hop, framing or client-address header).
     #[arg(long, value_name = "HEADER", requires = "http")]
     identity_header: Option<String>,
+    /// With --http: let other pages frame the answers (by default X-Frame-Options: DENY and
+    /// frame-ancestors 'none' are added where the service sets neither).
+    #[arg(long, requires = "http")]
+    allow_framing: bool,
     /// With --http: seconds a client has to send a complete request head (slowloris).
     #[arg(long, value_name = "SECS", requires = "http", default_value_t = config::DEFAULT_HEADER_TIMEOUT.as_secs())]
     header_timeout: u64,
@@ -86,13 +106,13 @@ pub struct Args {
     /// Most connections open at once per user.
     #[arg(long, value_name = "N")]
     max_conns_per_user: Option<usize>,
-    /// Unix front: the socket file's mode (octal).
-    #[arg(long, value_name = "MODE", default_value = "0660")]
-    socket_mode: String,
+    /// Unix front: the socket file's mode (octal; default 0666 — the guard decides who is served).
+    #[arg(long, value_name = "MODE")]
+    socket_mode: Option<String>,
     /// Unix front: the socket file's owner.
     #[arg(long, value_name = "USER")]
     socket_owner: Option<String>,
-    /// Unix front: the socket file's group (and its directory's, when the guard creates it).
+    /// Unix front: the socket file's group (and that of the directories the guard creates).
     #[arg(long, value_name = "GROUP")]
     socket_group: Option<String>,
     /// Read the fronts from a TOML file instead (re-read on SIGHUP).
@@ -114,6 +134,11 @@ pub struct Args {
     /// Print what the running guards allow and their counters, and exit.
     #[arg(long)]
     status: bool,
+    /// As root, before the guard starts (the unit's ExecStartPre=+): judge who besides USER (the
+    /// guard's user), root and the service's owner reaches each upstream, print it, record it in
+    /// the guard's status directory for the guard (which cannot read the firewall), and exit.
+    #[arg(long, value_name = "USER", conflicts_with = "status")]
+    check_upstreams_for: Option<String>,
     /// With --status: as JSON (loopwarden.guard-status/v1, one object per guard).
     #[arg(long, requires = "status")]
     json: bool,
@@ -131,6 +156,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(path) => loopwarden_guard::Source::File(path.clone()),
         None => loopwarden_guard::Source::Fixed(from_args(&args)?),
     };
+    if let Some(user) = &args.check_upstreams_for {
+        let lines = loopwarden_guard::run::check_upstreams(&source, user)?;
+        let text: String = lines
+            .iter()
+            .map(|l| format!("{}\n", loopwarden_core::report::shown::escape(l)))
+            .collect();
+        super::output::print(&text)?;
+        return Ok(super::EXIT_CLEAN);
+    }
     loopwarden_guard::run(source)?;
     Ok(super::EXIT_CLEAN)
 }
@@ -141,8 +175,16 @@ fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
     let listen = Listen::parse(listen_text).map_err(|why| anyhow::anyhow!("--listen {listen_text}: {why}"))?;
     let to_text = args.to.as_deref().unwrap_or_default();
     let upstream = Upstream::parse(to_text).map_err(|why| anyhow::anyhow!("--to {to_text}: {why}"))?;
-    let mode = config::parse_mode(&args.socket_mode)
-        .map_err(|why| anyhow::anyhow!("--socket-mode {}: {why}", args.socket_mode))?;
+    let mode = args
+        .socket_mode
+        .as_deref()
+        .map(|m| config::parse_mode(m).map_err(|why| anyhow::anyhow!("--socket-mode {m}: {why}")))
+        .transpose()?;
+    if listen.port().is_some()
+        && (args.socket_mode.is_some() || args.socket_owner.is_some() || args.socket_group.is_some())
+    {
+        anyhow::bail!("--socket-mode, --socket-owner and --socket-group apply to unix: fronts only (--listen {listen_text} has no socket file)");
+    }
     let name = args.name.clone().unwrap_or_else(|| match &listen {
         Listen::Tcp(port) => format!("port-{port}"),
         Listen::Unix(path) => path
@@ -159,6 +201,7 @@ fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
         allow_hosts: args.allow_hosts.clone(),
         allow_origins: args.allow_origins.clone(),
         identity_header: args.identity_header.clone(),
+        allow_framing: args.allow_framing,
         header_timeout: Duration::from_secs(args.header_timeout),
         max_header_bytes: args.max_header_bytes,
         max_headers: args.max_headers,

@@ -7,7 +7,7 @@ use loopwarden_harden::plan::allow::AllowSpec;
 use loopwarden_harden::plan::sysctls::RpFilter;
 use loopwarden_harden::plan::{self, Options};
 use loopwarden_harden::render::{human, json, outcome};
-use loopwarden_harden::{apply, check, persist, remove, rollback, state, ActError};
+use loopwarden_harden::{apply, check, in_force, persist, remove, rollback, state, ActError};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,6 +109,11 @@ pub struct Args {
     /// the service's accept queue.
     #[arg(long, value_name = "N", requires = "allow", value_parser = clap::value_parser!(u32).range(1..=65_535))]
     limit_connections: Option<u32>,
+    /// Plan with exactly the --allow given (none: no port restricted). Without it, the allows an
+    /// earlier apply put in force are kept — a port given again is replaced — and each one kept
+    /// is said, since applying replaces the whole table.
+    #[arg(long, conflicts_with = "facts")]
+    replace_allows: bool,
     /// Also set net.ipv4.conf.all.rp_filter: strict (1) or loose (2). Never by default: strict
     /// breaks asymmetric routing.
     #[arg(long, value_name = "MODE")]
@@ -142,7 +147,7 @@ pub struct Args {
     netns: Option<String>,
     /// Act in every network namespace of this host: plan each, and apply (or confirm, check,
     /// remove) in those that need it, each with its own table, sysctls and rollback.
-    #[arg(long, conflicts_with_all = ["netns", "facts", "persist", "allow"])]
+    #[arg(long, conflicts_with_all = ["netns", "facts", "persist", "allow", "replace_allows"])]
     all_netns: bool,
     /// The rollback watchdog of a confirmation window (started by --apply itself).
     #[arg(long, value_name = "TOKEN", hide = true, exclusive = true)]
@@ -223,11 +228,22 @@ fn act(args: Args) -> anyhow::Result<u8> {
         Some(path) => super::snapshot::load(path)?,
         None => loopwarden_core::collect::collect(),
     };
-    let options = Options {
+    let given = Options {
         allow: args.allow.clone(),
         limit_connections: args.limit_connections,
         rp_filter: args.rp_filter,
         all_mapped: args.drop_all_mapped,
+    };
+    // A snapshot from elsewhere is planned as given; this host's plan keeps what is in force.
+    let options = match &args.facts {
+        Some(_) => given,
+        None => {
+            let carried = in_force::carry(&given, &state_root, args.replace_allows)?;
+            for line in &carried.said {
+                eprintln!("loopwarden harden: {}", loopwarden_core::report::shown::line(line));
+            }
+            carried.options
+        }
     };
     let (plan, report) = plan::for_facts(&facts, &options)?;
     if !plan.verified() {

@@ -14,7 +14,7 @@ use loopwarden_harden::apply::{self, ApplyOptions};
 use loopwarden_harden::plan::findings::Outcome;
 use loopwarden_harden::plan::{self, Options, Plan};
 use loopwarden_harden::render::{human, json, outcome};
-use loopwarden_harden::{check, remove, rollback, state, ActError};
+use loopwarden_harden::{check, in_force, remove, rollback, state, ActError};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -76,7 +76,7 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
         for p in &parts {
             text.push_str(&format!(
                 "══ {} — {}\n{}\n\n",
-                p.namespace.label(),
+                loopwarden_core::report::shown::line(&p.namespace.label()),
                 p.namespace.id,
                 p.text.trim_end()
             ));
@@ -86,6 +86,13 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
                 Action::Plan | Action::Apply(_) => "no network namespace has an open path harden closes",
                 _ => "no network namespace has anything `harden --apply` recorded",
             });
+        } else {
+            text.push_str(&summary(
+                &action,
+                parts.len(),
+                set.namespaces.len(),
+                parts.iter().filter(|p| p.failed).count(),
+            ));
         }
         output::print(text.trim_end())?;
     }
@@ -94,6 +101,23 @@ pub fn run(action: Action, options: &Options, as_json: bool) -> anyhow::Result<u
     } else {
         super::EXIT_CLEAN
     })
+}
+
+/// The last line: in how many of the namespaces seen the action was taken, and how many failed.
+fn summary(action: &Action, acted: usize, seen: usize, failed: usize) -> String {
+    let (verb, others) = match action {
+        Action::Plan => ("planned for", "needed nothing"),
+        Action::Apply(_) => ("applied in", "needed nothing"),
+        Action::Confirm => ("confirmed in", "had nothing recorded"),
+        Action::Check(_) => ("checked in", "had nothing recorded"),
+        Action::Remove(..) => ("removed from", "had nothing recorded"),
+    };
+    let rest = seen - acted;
+    let failing = match failed {
+        0 => String::new(),
+        n => format!("; {n} not intact"),
+    };
+    format!("{verb} {acted} of {seen} network namespace(s); {rest} {others}{failing}")
 }
 
 /// Whether namespace `n` needs the plan: something can reach it from outside (an interface
@@ -111,7 +135,18 @@ fn needed(n: &NamespaceFacts, plan: &Plan) -> bool {
 
 /// The plan of one namespace, applied inside it with `--apply`; `None` when it needs nothing.
 fn plan_part(n: &NamespaceFacts, options: &Options, action: &Action) -> anyhow::Result<Option<Part>> {
-    let (plan, report) = plan::for_facts(&n.facts, options)?;
+    // Each namespace keeps the allows an earlier apply put in force there.
+    let root = PathBuf::from(state::DEFAULT_ROOT);
+    let carried = inside(n, &|| in_force::carry(options, &root, false))??;
+    for line in &carried.said {
+        eprintln!(
+            "loopwarden harden: {} ({}): {}",
+            n.namespace.id,
+            loopwarden_core::report::shown::line(&n.namespace.label()),
+            loopwarden_core::report::shown::line(line)
+        );
+    }
+    let (plan, report) = plan::for_facts(&n.facts, &carried.options)?;
     if !plan.verified() {
         let failed: Vec<String> = plan.unverified().map(|p| p.failure()).collect();
         return Err(ActError::Unverified(failed).into());

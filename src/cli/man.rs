@@ -63,12 +63,44 @@ fn pages(cli: &clap::Command) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     out.push(("loopwarden".to_string(), top));
     for verb in cli.get_subcommands().filter(|c| c.get_name() != "help") {
         let name = format!("loopwarden-{}", verb.get_name());
-        let command = verb.clone().name(name.clone()).version(env!("CARGO_PKG_VERSION"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(command)
-            .render(&mut page)
-            .with_context(|| format!("cannot render {name}(1)"))?;
-        out.push((name, page));
+        let mut command = verb
+            .clone()
+            .name(name.clone())
+            .bin_name(format!("loopwarden {}", verb.get_name()))
+            .version(env!("CARGO_PKG_VERSION"));
+        let usage = command.render_usage().to_string();
+        out.push((
+            name.clone(),
+            verb_page(command, &usage).with_context(|| format!("cannot render {name}(1)"))?,
+        ));
     }
     Ok(out)
+}
+
+/// A verb's page. Its SYNOPSIS is the usage `--help` shows (`loopwarden guard --listen ADDR
+/// …`, with the values each option takes), not clap_mangen's list of bare flags under the
+/// page's name (`loopwarden-guard [--listen] [--to] …`, which is no command anyone can type).
+fn verb_page(command: clap::Command, usage: &str) -> std::io::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(command);
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    page.extend_from_slice(b".SH SYNOPSIS\n.nh\n");
+    let forms = usage
+        .trim()
+        .trim_start_matches("Usage:")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    for form in forms {
+        // roff: a backslash is written \e, a minus \- (else hyphenated or drawn as a dash).
+        let line = form.replace('\\', "\\e").replace('-', "\\-");
+        page.extend_from_slice(format!("{line}\n.br\n").as_bytes());
+    }
+    page.extend_from_slice(b".hy\n");
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    man.render_extra_section(&mut page)?;
+    man.render_version_section(&mut page)?;
+    Ok(page)
 }

@@ -301,3 +301,28 @@ srv.serve_forever()
     );
     python_in(ns, None, &code)
 }
+
+/// The instance directory under the audit's status root, owned by the guard's user, removed
+/// afterwards.
+pub struct StatusInstance(pub PathBuf);
+
+impl StatusInstance {
+    pub fn new(owner: &User) -> StatusInstance {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::path::Path::new(loopwarden_core::facts::GUARD_STATUS_DIR);
+        std::fs::create_dir_all(root).expect("status root");
+        for dir in [root.parent().expect("parent"), root] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let dir = root.join(loopwarden_lab::netns::unique_name("test"));
+        std::fs::create_dir(&dir).expect("instance dir");
+        std::os::unix::fs::chown(&dir, Some(owner.uid), Some(owner.gid)).expect("chown");
+        StatusInstance(dir)
+    }
+}
+
+impl Drop for StatusInstance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

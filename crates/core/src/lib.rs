@@ -20,6 +20,7 @@ pub mod fleet;
 pub mod inventory;
 pub mod kernel;
 pub mod makers;
+pub mod port_allows;
 pub mod readers;
 pub mod report;
 pub mod spoof_drops;

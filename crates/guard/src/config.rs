@@ -56,24 +56,32 @@ pub struct FrontConfig {
     pub socket: SocketFileConfig,
 }
 
-/// Mode, owner and group of a Unix front's socket file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Default permission bits of a Unix front's socket file: everyone may connect, because the
+/// guard decides who is served (`SO_PEERCRED` and the front's policy), not the file mode.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o666;
+
+/// Mode, owner and group of a Unix front's socket file (`None`: not given; only Unix fronts
+/// take them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SocketFileConfig {
-    /// Permission bits of the socket file (connecting needs write).
-    pub mode: u32,
+    /// Permission bits of the socket file (connecting needs write); default
+    /// [`DEFAULT_SOCKET_MODE`].
+    pub mode: Option<u32>,
     /// Owner to give the socket file (needs the privilege to chown).
     pub owner: Option<String>,
-    /// Group to give the socket file and, when the guard creates it, its directory.
+    /// Group to give the socket file and the directories the guard creates for it.
     pub group: Option<String>,
 }
 
-impl Default for SocketFileConfig {
-    fn default() -> Self {
-        SocketFileConfig {
-            mode: 0o660,
-            owner: None,
-            group: None,
-        }
+impl SocketFileConfig {
+    /// The permission bits to give the socket file.
+    pub fn mode(&self) -> u32 {
+        self.mode.unwrap_or(DEFAULT_SOCKET_MODE)
+    }
+
+    /// Whether any of the settings was given.
+    pub fn given(&self) -> bool {
+        self.mode.is_some() || self.owner.is_some() || self.group.is_some()
     }
 }
 
@@ -87,6 +95,9 @@ pub struct HttpConfig {
     pub allow_origins: Vec<String>,
     /// Pass the proven local user upstream in this header (incoming copies are removed).
     pub identity_header: Option<String>,
+    /// Let other pages frame the answers (else `X-Frame-Options: DENY` and `frame-ancestors
+    /// 'none'` are added where the service sets neither).
+    pub allow_framing: bool,
     /// Time a client has to send a complete request head.
     pub header_timeout: Duration,
     /// Largest request head, in bytes.
@@ -101,6 +112,7 @@ impl Default for HttpConfig {
             allow_hosts: Vec::new(),
             allow_origins: Vec::new(),
             identity_header: None,
+            allow_framing: false,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
@@ -178,6 +190,8 @@ struct FileFront {
     #[serde(default)]
     allow_origins: Vec<String>,
     identity_header: Option<String>,
+    #[serde(default)]
+    allow_framing: bool,
     header_timeout_secs: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
@@ -206,7 +220,7 @@ pub fn load(path: &Path) -> Result<GuardConfig, ConfigError> {
 pub fn parse(text: &str, source: &str, default_name: &str) -> Result<GuardConfig, ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: source.to_string(),
-        message: e.to_string(),
+        message: one_line(text, &e),
     })?;
     if file.front.is_empty() {
         return Err(ConfigError::invalid(
@@ -244,13 +258,14 @@ fn front_from_file(f: FileFront, index: usize) -> Result<FrontConfig, ConfigErro
     let http_only = !f.allow_hosts.is_empty()
         || !f.allow_origins.is_empty()
         || f.identity_header.is_some()
+        || f.allow_framing
         || f.header_timeout_secs.is_some()
         || f.max_header_bytes.is_some()
         || f.max_headers.is_some();
     if http_only && !f.http {
         return Err(ConfigError::invalid(
             &label,
-            "allow_hosts, allow_origins, identity_header and the header limits need http = true",
+            "allow_hosts, allow_origins, identity_header, allow_framing and the header limits need http = true",
         ));
     }
     let defaults = HttpConfig::default();
@@ -258,6 +273,7 @@ fn front_from_file(f: FileFront, index: usize) -> Result<FrontConfig, ConfigErro
         allow_hosts: f.allow_hosts,
         allow_origins: f.allow_origins,
         identity_header: f.identity_header,
+        allow_framing: f.allow_framing,
         header_timeout: f
             .header_timeout_secs
             .map(Duration::from_secs)
@@ -265,10 +281,11 @@ fn front_from_file(f: FileFront, index: usize) -> Result<FrontConfig, ConfigErro
         max_header_bytes: f.max_header_bytes.unwrap_or(defaults.max_header_bytes),
         max_headers: f.max_headers.unwrap_or(defaults.max_headers),
     });
-    let mode = match &f.socket_mode {
-        Some(m) => parse_mode(m).map_err(|why| ConfigError::invalid(format!("{label} socket_mode {m:?}"), why))?,
-        None => SocketFileConfig::default().mode,
-    };
+    let mode = f
+        .socket_mode
+        .as_deref()
+        .map(|m| parse_mode(m).map_err(|why| ConfigError::invalid(format!("{label} socket_mode {m:?}"), why)))
+        .transpose()?;
     Ok(FrontConfig {
         name: f.name.unwrap_or_else(|| listen.to_string()),
         listen,
@@ -284,6 +301,21 @@ fn front_from_file(f: FileFront, index: usize) -> Result<FrontConfig, ConfigErro
             group: f.socket_group,
         },
     })
+}
+
+/// A TOML error on one line: `line 3, column 10: invalid type: integer `1`, expected a string`
+/// (the parser's own text spans several lines, with a drawing of the spot).
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 /// Parses an octal permission mode (`0660`, `660`, `0o660`).
@@ -334,18 +366,21 @@ pub fn validate(config: &GuardConfig) -> Result<(), ConfigError> {
                     "HTTP limits too small: max header bytes at least 1024, max headers and header timeout above 0",
                 ));
             }
+            for host in &http.allow_hosts {
+                crate::http::check::parse_allowed_host(host).map_err(|why| ConfigError::invalid(&label, why))?;
+            }
             for origin in &http.allow_origins {
-                crate::http::check::parse_origin(origin).ok_or_else(|| {
-                    ConfigError::invalid(
-                        format!("{label} allowed origin {origin:?}"),
-                        "not an origin such as https://app.example:8443",
-                    )
-                })?;
+                crate::http::check::parse_allowed_origin(origin).map_err(|why| ConfigError::invalid(&label, why))?;
             }
             if let Some(h) = &http.identity_header {
-                hyper::header::HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| ConfigError::invalid(format!("{label} identity header {h:?}"), "not a header name"))?;
+                crate::http::check::identity_header(h).map_err(|why| ConfigError::invalid(&label, why))?;
             }
+        }
+        if front.listen.port().is_some() && front.socket.given() {
+            return Err(ConfigError::invalid(
+                &label,
+                "socket mode, owner and group apply to unix: fronts only (a TCP front has no socket file)",
+            ));
         }
         if let Some(other) = config.fronts[..i].iter().find(|o| o.listen.overlaps(&front.listen)) {
             return Err(ConfigError::invalid(

@@ -1,9 +1,28 @@
 //! Log lines on stderr (journald keeps them under the unit), with refusals rate-limited so a
 //! flood of refused connections cannot flood the log: at most [`REFUSALS_PER_SECOND`] lines a
 //! second, then one line saying how many were left out.
+//!
+//! Every line goes through [`line`] (the [`logln!`](crate::logln) macro): a process name is
+//! whatever its process set (`prctl(PR_SET_NAME)`, up to 15 bytes of anything), and header
+//! values, paths and account names come from others too. A newline in them would forge a log
+//! line, an escape sequence would rewrite the reader's terminal, so control and format
+//! characters are written as visible escapes (`\n`, `\x1b`) and one event stays one line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Writes one log line on stderr with every control and format character escaped.
+pub fn line(text: &str) {
+    eprintln!("{}", loopwarden_core::report::shown::escape(text));
+}
+
+/// `eprintln!` for the guard's log: formats, then writes through [`line`] (escaped, one line).
+#[macro_export]
+macro_rules! logln {
+    ($($arg:tt)*) => {
+        $crate::log::line(&format!($($arg)*))
+    };
+}
 
 /// Refusal lines written per second at most.
 pub const REFUSALS_PER_SECOND: u64 = 20;
@@ -25,7 +44,7 @@ impl RefusalLog {
             self.written.store(0, Ordering::Relaxed);
             let dropped = self.suppressed.swap(0, Ordering::Relaxed);
             if dropped > 0 {
-                eprintln!("loopwarden guard {guard}: {dropped} more refusals not logged (rate limit)");
+                crate::logln!("loopwarden guard {guard}: {dropped} more refusals not logged (rate limit)");
             }
         }
         if self.written.fetch_add(1, Ordering::Relaxed) < REFUSALS_PER_SECOND {

@@ -2,13 +2,14 @@
 //! upstreams reachable around it, then serve until SIGTERM/SIGINT (drain) with SIGHUP reloading
 //! the policy.
 
+use crate::config::FrontConfig;
 use crate::config::{self, ConfigError, GuardConfig};
-use crate::exposure::{self, GuardUser};
-use crate::front::{self, Bound};
+use crate::exposure::{self, GuardUser, Reach};
+use crate::front::{self, Bound, BoundFront};
 use crate::policy::Policy;
 use crate::state::{FrontState, Shared};
-use crate::status;
-use std::path::PathBuf;
+use crate::status::{self, StatusDir, StatusDirError};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -60,10 +61,12 @@ pub fn run(source: Source) -> Result<(), RunError> {
         .iter()
         .map(Policy::resolve)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut inherited = front::systemd_sockets().map_err(RunError::Bind)?;
-    let mut bound: Vec<Vec<Bound>> = Vec::new();
-    for f in &config.fronts {
-        bound.push(front::bind(f, &mut inherited).map_err(|e| RunError::Bind(format!("front {:?}: {e}", f.name)))?);
+    let mut inherited = front::systemd::sockets().map_err(RunError::Bind)?;
+    let mut bound: Vec<BoundFront> = Vec::new();
+    for (f, policy) in config.fronts.iter().zip(&policies) {
+        bound.push(
+            front::bind(f, policy, &mut inherited).map_err(|e| RunError::Bind(format!("front {:?}: {e}", f.name)))?,
+        );
     }
     if let Some(extra) = inherited.first() {
         let addr = socket2::SockRef::from(extra).local_addr().ok();
@@ -75,22 +78,29 @@ pub fn run(source: Source) -> Result<(), RunError> {
     }
     raise_fd_limit();
     let me = whoami();
-    for w in startup_warnings(&config, &me) {
-        eprintln!("loopwarden guard {}: {w}", config.name);
-    }
     let status_dir = match status::directory(config.status_dir.as_deref(), &config.name) {
         Ok(d) => Some(d),
-        Err(why) => {
-            eprintln!("loopwarden guard {}: status not published ({why}); `guard --status` and the audit will not see this guard", config.name);
+        Err(StatusDirError::InUse(why)) => return Err(RunError::Bind(why)),
+        Err(StatusDirError::Unusable(why)) => {
+            crate::logln!("loopwarden guard {}: status not published ({why}); `guard --status` and the audit will not see this guard", config.name);
             None
         }
     };
+    let status_path = status_dir.as_ref().map(|d| d.path.clone());
+    let notes = bound.iter().flat_map(|b| b.notes.iter().cloned());
+    for line in notes.chain(startup_warnings(&config, &me, status_dir.as_ref())) {
+        crate::logln!("loopwarden guard {}: {line}", config.name);
+    }
     let fronts: Vec<Arc<FrontState>> = config
         .fronts
         .iter()
         .cloned()
         .zip(policies)
-        .map(|(c, p)| Arc::new(FrontState::new(c, p)))
+        .zip(&bound)
+        .map(|((c, p), b)| {
+            let endpoints = b.sockets.iter().filter_map(Bound::endpoint).collect();
+            Arc::new(FrontState::new(c, p, endpoints))
+        })
         .collect();
     let (drain_tx, draining) = tokio::sync::watch::channel(false);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -100,9 +110,9 @@ pub fn run(source: Source) -> Result<(), RunError> {
         refusal_log: Default::default(),
         draining,
     });
-    for (front, sockets) in fronts.iter().zip(&bound) {
-        let names: Vec<String> = sockets.iter().map(Bound::describe).collect();
-        eprintln!(
+    for (front, b) in fronts.iter().zip(&bound) {
+        let names: Vec<String> = b.sockets.iter().map(Bound::describe).collect();
+        crate::logln!(
             "loopwarden guard {}: front {} listening on {} -> {} ({}), allowing {}",
             config.name,
             front.config.name,
@@ -111,13 +121,14 @@ pub fn run(source: Source) -> Result<(), RunError> {
             if front.config.http.is_some() {
                 "http"
             } else {
-                "tcp, spliced"
+                "tcp, spliced: no Host/Origin checks, browser pages of allowed users pass"
             },
             allowed(&front.policy())
         );
     }
-    let workers = start_workers(config.workers, &fronts, &bound, &shared, &stop)?;
-    drop(bound);
+    let sockets: Vec<Vec<Bound>> = bound.into_iter().map(|b| b.sockets).collect();
+    let workers = start_workers(config.workers, &fronts, &sockets, &shared, &stop)?;
+    drop(sockets);
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -128,16 +139,17 @@ pub fn run(source: Source) -> Result<(), RunError> {
         &fronts,
         &shared,
         drain_tx,
-        status_dir.clone(),
+        status_path.clone(),
         me,
     ));
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.join();
     }
-    if let Some(dir) = status_dir {
+    if let Some(dir) = status_path {
         status::remove(&dir);
     }
+    drop(status_dir);
     result
 }
 
@@ -203,13 +215,13 @@ async fn control_loop(
     loop {
         tokio::select! {
             _ = ticker.tick() => publish(&status_dir, &publisher, fronts).await,
-            _ = sighup.recv() => reload(&source, fronts, shared, &me).await,
+            _ = sighup.recv() => reload(&source, fronts, shared, &me, &status_dir).await,
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
     }
-    eprintln!(
-        "loopwarden guard {}: draining (no new connections; up to {}s for open ones)",
+    crate::logln!(
+        "loopwarden guard {}: draining: no new connections are accepted (they wait in the backlog; the port stays held until the guard exits), up to {}s for open ones",
         config.name,
         config.drain_timeout.as_secs()
     );
@@ -220,9 +232,10 @@ async fn control_loop(
     }
     publish(&status_dir, &publisher, fronts).await;
     let left: usize = fronts.iter().map(|f| f.occupancy.open()).sum();
-    eprintln!(
-        "loopwarden guard {}: stopped ({left} connections cut at the drain deadline)",
-        config.name
+    crate::logln!(
+        "loopwarden guard {}: stopped ({left} {} cut at the drain deadline)",
+        config.name,
+        if left == 1 { "connection" } else { "connections" }
     );
     Ok(())
 }
@@ -232,7 +245,7 @@ async fn publish(dir: &Option<PathBuf>, me: &status::Publisher, fronts: &[Arc<Fr
     let snapshot = status::snapshot(me, fronts);
     let _ = tokio::task::spawn_blocking(move || {
         if let Err(e) = status::write(&dir, &snapshot) {
-            eprintln!(
+            crate::logln!(
                 "loopwarden guard {}: cannot write status in {}: {e}",
                 snapshot.name,
                 dir.display()
@@ -245,7 +258,13 @@ async fn publish(dir: &Option<PathBuf>, me: &status::Publisher, fronts: &[Arc<Fr
 /// SIGHUP: read the configuration again and swap each front's policy. Listen addresses,
 /// upstreams and the mode cannot change while running (a restart does that); open connections
 /// stay, and HTTP requests on them are judged by the new policy.
-async fn reload(source: &Source, fronts: &[Arc<FrontState>], shared: &Shared, me: &GuardUser) {
+async fn reload(
+    source: &Source,
+    fronts: &[Arc<FrontState>],
+    shared: &Shared,
+    me: &GuardUser,
+    status_dir: &Option<PathBuf>,
+) {
     let name = shared.name.clone();
     let source = source.clone();
     let loaded = tokio::task::spawn_blocking(move || -> Result<(GuardConfig, Vec<Policy>), String> {
@@ -261,8 +280,8 @@ async fn reload(source: &Source, fronts: &[Arc<FrontState>], shared: &Shared, me
     .await;
     let (config, policies) = match loaded {
         Ok(Ok(x)) => x,
-        Ok(Err(e)) => return eprintln!("loopwarden guard {name}: reload refused, old policy kept: {e}"),
-        Err(e) => return eprintln!("loopwarden guard {name}: reload failed, old policy kept: {e}"),
+        Ok(Err(e)) => return crate::logln!("loopwarden guard {name}: reload refused, old policy kept: {e}"),
+        Err(e) => return crate::logln!("loopwarden guard {name}: reload failed, old policy kept: {e}"),
     };
     let same_shape = config.fronts.len() == fronts.len()
         && config.fronts.iter().zip(fronts).all(|(new, old)| {
@@ -271,7 +290,7 @@ async fn reload(source: &Source, fronts: &[Arc<FrontState>], shared: &Shared, me
                 && new.http.is_some() == old.config.http.is_some()
         });
     if !same_shape {
-        return eprintln!(
+        return crate::logln!(
             "loopwarden guard {name}: reload refused, old policy kept: fronts, listen addresses, upstreams or modes changed (restart the guard for that)"
         );
     }
@@ -279,15 +298,16 @@ async fn reload(source: &Source, fronts: &[Arc<FrontState>], shared: &Shared, me
     for (front, policy) in fronts.iter().zip(policies) {
         front.set_policy(policy);
     }
-    eprintln!(
+    crate::logln!(
         "loopwarden guard {name}: reloaded the policy of {} front(s)",
         fronts.len()
     );
     let me = me.clone();
     let fronts_config = config.fronts.clone();
+    let status_dir = status_dir.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        for w in exposure_warnings(&fronts_config, &me) {
-            eprintln!("loopwarden guard {name}: {w}");
+        for w in exposure_lines(&fronts_config, &me, status_dir.as_deref()) {
+            crate::logln!("loopwarden guard {name}: {w}");
         }
     })
     .await;
@@ -311,31 +331,121 @@ fn whoami() -> GuardUser {
     }
 }
 
-/// The warnings printed at start: who can reach each upstream around the guard.
-fn startup_warnings(config: &GuardConfig, me: &GuardUser) -> Vec<String> {
-    let mut out = exposure_warnings(&config.fronts, me);
+/// The warnings printed at start: who can reach each upstream around the guard, and what keeps
+/// the audit from seeing the guard.
+fn startup_warnings(config: &GuardConfig, me: &GuardUser, status_dir: Option<&StatusDir>) -> Vec<String> {
+    let mut out = exposure_lines(&config.fronts, me, status_dir.map(|d| d.path.as_path()));
     if me.uid == 0 {
         out.push(
             "warning: running as root: create a user for the guard (e.g. `useradd --system loopwarden-guard`) and restrict the upstream to it"
                 .into(),
         );
     }
+    if let Some(dir) = status_dir.filter(|d| !d.audited) {
+        out.push(format!(
+            "warning: the status is published in {}, where `loopwarden audit` does not look (it reads {}/NAME/): \
+             the audit will not credit this guard — use the default status directory or the systemd unit",
+            dir.path.display(),
+            loopwarden_core::facts::GUARD_STATUS_DIR
+        ));
+    }
     out
 }
 
-/// Collects this namespace's facts on a thread of its own and asks about every upstream.
-fn exposure_warnings(fronts: &[crate::config::FrontConfig], me: &GuardUser) -> Vec<String> {
+/// Who reaches each upstream around the guard: the guard's own verdict, or — where it cannot
+/// read the firewall — root's recorded one ([`exposure::record`]).
+fn exposure_lines(fronts: &[FrontConfig], me: &GuardUser, status_dir: Option<&Path>) -> Vec<String> {
+    let Some(verdicts) = assess_here(fronts, me) else {
+        return vec!["warning: could not check who else reaches the upstreams".into()];
+    };
+    let now = status::now();
+    let record = match status_dir.map(|d| exposure::record::read(d, me.uid, now)) {
+        Some(Ok(r)) => r,
+        Some(Err(why)) => {
+            let mut out = vec![format!("warning: root's upstream check not used: {why}")];
+            out.extend(
+                verdicts
+                    .into_iter()
+                    .filter(|v| v.reach != Reach::OnlyGuard)
+                    .map(|v| v.message),
+            );
+            return out;
+        }
+        None => None,
+    };
+    verdicts
+        .into_iter()
+        .filter_map(|v| {
+            if v.reach != Reach::Unknown {
+                return (v.reach == Reach::Others).then_some(v.message);
+            }
+            let recorded = record.as_ref().and_then(|r| {
+                r.verdicts
+                    .iter()
+                    .find(|rv| rv.front == v.front && rv.upstream == v.upstream && rv.reach != Reach::Unknown)
+                    .map(|rv| (rv, now.saturating_sub(r.checked_at)))
+            });
+            Some(match recorded {
+                Some((rv, age)) if rv.reach == Reach::OnlyGuard => {
+                    format!("info: {} (root's check {age} s ago)", rv.message)
+                }
+                Some((rv, age)) => format!("{} (root's check {age} s ago)", rv.message),
+                None => v.message,
+            })
+        })
+        .collect()
+}
+
+/// Collects this namespace's facts on a thread of its own and judges every upstream.
+fn assess_here(fronts: &[FrontConfig], me: &GuardUser) -> Option<Vec<exposure::Verdict>> {
     let fronts = fronts.to_vec();
     let me = me.clone();
     std::thread::Builder::new()
         .name("loopwarden-exposure".into())
         .spawn(move || {
             let facts = loopwarden_core::collect::collect();
-            exposure::warnings(&fronts, &facts, &me)
+            exposure::assess(&fronts, &facts, &me)
         })
         .ok()
         .and_then(|h| h.join().ok())
-        .unwrap_or_else(|| vec!["warning: could not check who else reaches the upstreams".into()])
+}
+
+/// `--check-upstreams-for USER`, as root: judges every upstream for a guard running as `user`,
+/// prints the verdicts and records them in the guard's status directory (when it exists) for
+/// the guard to read. Returns the lines printed.
+pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunError> {
+    let config = source.load()?;
+    let named = crate::accounts::user(user)
+        .map_err(|why| ConfigError::invalid(format!("--check-upstreams-for {user:?}"), why))?;
+    let me = GuardUser {
+        uid: named.id,
+        name: named.name,
+    };
+    let verdicts = assess_here(&config.fronts, &me)
+        .ok_or_else(|| RunError::Bind("could not collect this namespace's facts".into()))?;
+    let mut out: Vec<String> = verdicts.iter().map(|v| v.message.clone()).collect();
+    let record = exposure::record::Record {
+        schema: exposure::record::RECORD_SCHEMA.into(),
+        checked_at: status::now(),
+        guard_uid: me.uid,
+        verdicts,
+    };
+    match status::existing_directory(config.status_dir.as_deref(), &config.name) {
+        Some(dir) => match exposure::record::write(&dir, &record) {
+            Ok(()) => out.push(format!(
+                "recorded in {} for the guard (read at its start or reload within {} s)",
+                dir.join(exposure::record::RECORD_FILE).display(),
+                exposure::record::MAX_AGE_SECS
+            )),
+            Err(why) => out.push(format!("not recorded: {why}")),
+        },
+        None => out.push(
+            "not recorded: the guard's status directory does not exist yet (the systemd unit creates it; \
+             else give --status-dir)"
+                .into(),
+        ),
+    }
+    Ok(out)
 }
 
 /// Many connections need many descriptors (two per TCP-mode connection, plus pipes in flight):

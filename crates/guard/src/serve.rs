@@ -25,7 +25,10 @@ enum Client {
     Unix(UnixStream),
 }
 
-/// Accepts on one socket of a front until the guard drains.
+/// Accepts on one socket of a front until the guard drains; then keeps the socket bound, without
+/// accepting, until the guard exits: the port (or path) is never free for another user to take
+/// while open connections finish, and connections made meanwhile wait in the backlog (for the
+/// next instance, when a systemd `.socket` unit holds the sockets across restarts).
 pub async fn accept_loop(bound: Bound, front: Arc<FrontState>, shared: Arc<Shared>) -> std::io::Result<()> {
     let mut draining = shared.draining.clone();
     match bound {
@@ -36,37 +39,46 @@ pub async fn accept_loop(bound: Bound, front: Arc<FrontState>, shared: Arc<Share
             loop {
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
-                    _ = crate::state::drained(&mut draining) => return Ok(()),
+                    _ = crate::state::drained(&mut draining) => break,
                 };
                 match accepted {
                     Ok((stream, peer)) => spawn(Client::Tcp(stream, local, peer), &front, &shared),
                     Err(e) => backoff(&shared, &front, e).await,
                 }
             }
+            hold(listener).await
         }
         Bound::Unix(l) => {
             let listener = UnixListener::from_std(l)?;
             loop {
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
-                    _ = crate::state::drained(&mut draining) => return Ok(()),
+                    _ = crate::state::drained(&mut draining) => break,
                 };
                 match accepted {
                     Ok((stream, _)) => spawn(Client::Unix(stream), &front, &shared),
                     Err(e) => backoff(&shared, &front, e).await,
                 }
             }
+            hold(listener).await
         }
     }
+}
+
+/// Keeps a listening socket open until the worker's runtime ends (at the guard's exit).
+async fn hold<L>(listener: L) -> std::io::Result<()> {
+    let _held = listener;
+    std::future::pending().await
 }
 
 /// Out of descriptors or memory: the connection stays in the backlog; wait a little rather
 /// than spin.
 async fn backoff(shared: &Shared, front: &FrontState, e: std::io::Error) {
     if shared.refusal_log.permit(&shared.name) {
-        eprintln!(
+        crate::logln!(
             "loopwarden guard {} front {}: accept failed: {e}",
-            shared.name, front.config.name
+            shared.name,
+            front.config.name
         );
     }
     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -82,17 +94,18 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
     let policy = front.policy();
     let mut slot = match front.occupancy.enter(policy.max_conns) {
         Ok(slot) => slot,
+        // Overloaded: closed at once, without reading (answering would hold more).
         Err(refusal) => return shared.refuse(&front, None, &refusal).await,
     };
     let peer = match identify(&client, &shared) {
         Ok(peer) => peer,
-        Err(why) => return shared.refuse(&front, None, &Refusal::Unidentified(why)).await,
+        Err(why) => return refuse(client, &front, &shared, None, Refusal::Unidentified(why)).await,
     };
     if !policy.admits(&peer) {
-        return shared.refuse(&front, Some(peer), &Refusal::NotAllowed).await;
+        return refuse(client, &front, &shared, Some(peer), Refusal::NotAllowed).await;
     }
     if let Err(refusal) = front.occupancy.admit_user(&mut slot, peer.uid, policy.max_per_user) {
-        return shared.refuse(&front, Some(peer), &refusal).await;
+        return refuse(client, &front, &shared, Some(peer), refusal).await;
     }
     front.counters.allowed();
     if policy.http.is_some() {
@@ -105,6 +118,21 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
         }
     } else {
         forward(client, &front, &shared, slot).await
+    }
+}
+
+/// Refuses a connection: logged and counted; in HTTP mode answered with a status and the
+/// one-line reason (the request head is read first, so the answer is not lost to a reset); in
+/// TCP mode closed (the client sees a reset or an end of stream).
+async fn refuse(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, peer: Option<Peer>, refusal: Refusal) {
+    shared.refuse(front, peer, &refusal).await;
+    let policy = front.policy();
+    let Some(http) = policy.http.as_ref() else {
+        return;
+    };
+    match client {
+        Client::Tcp(s, ..) => crate::http::refused::answer(s, &refusal, http.limits).await,
+        Client::Unix(s) => crate::http::refused::answer(s, &refusal, http.limits).await,
     }
 }
 
@@ -141,9 +169,11 @@ async fn forward(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, 
 fn upstream_failed(front: &FrontState, shared: &Shared, why: &str) {
     front.counters.upstream_error();
     if shared.refusal_log.permit(&shared.name) {
-        eprintln!(
+        crate::logln!(
             "loopwarden guard {} front {}: upstream {}: {why}",
-            shared.name, front.config.name, front.config.upstream
+            shared.name,
+            front.config.name,
+            front.config.upstream
         );
     }
 }

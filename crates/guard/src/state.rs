@@ -7,6 +7,7 @@ use crate::counters::Counters;
 use crate::identity::Peer;
 use crate::log::RefusalLog;
 use crate::policy::{Occupancy, Policy, Refusal};
+use loopwarden_core::facts::GuardEndpoint;
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
@@ -15,6 +16,8 @@ use tokio::sync::watch;
 pub struct FrontState {
     /// Its configuration (listen address, upstream and mode never change while running).
     pub config: FrontConfig,
+    /// The sockets it listens on, as published (a TCP front without IPv6 loopback has one).
+    pub endpoints: Vec<GuardEndpoint>,
     /// The policy in force; replaced whole on reload.
     pub policy: RwLock<Arc<Policy>>,
     /// Its counters.
@@ -24,10 +27,11 @@ pub struct FrontState {
 }
 
 impl FrontState {
-    /// A front with its first policy.
-    pub fn new(config: FrontConfig, policy: Policy) -> FrontState {
+    /// A front with its first policy, listening on `endpoints`.
+    pub fn new(config: FrontConfig, policy: Policy, endpoints: Vec<GuardEndpoint>) -> FrontState {
         FrontState {
             config,
+            endpoints,
             policy: RwLock::new(Arc::new(policy)),
             counters: Counters::default(),
             occupancy: Arc::new(Occupancy::default()),
@@ -84,9 +88,9 @@ impl Shared {
                     });
                     peer = lookup.await.unwrap_or(peer);
                 }
-                eprintln!("{line} {}: {refusal}", peer.describe());
+                crate::logln!("{line} {}: {refusal}", peer.describe());
             }
-            None => eprintln!("{line}: {refusal}"),
+            None => crate::logln!("{line}: {refusal}"),
         }
     }
 }

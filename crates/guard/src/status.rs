@@ -65,7 +65,7 @@ fn front(f: &FrontState) -> GuardFront {
     };
     GuardFront {
         name: f.config.name.clone(),
-        listen: f.config.listen.published(),
+        listen: f.endpoints.clone(),
         upstream: f.config.upstream.published(),
         mode: if policy.http.is_some() {
             GuardMode::Http
@@ -84,21 +84,78 @@ fn front(f: &FrontState) -> GuardFront {
     }
 }
 
-/// Chooses and prepares the status directory: `--status-dir`, else systemd's
+/// A status directory prepared and locked for this guard: no second guard can publish in it
+/// while this one runs (their `status.json` would overwrite each other's).
+#[derive(Debug)]
+pub struct StatusDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Whether the audit looks there (`/run/loopwarden/guard/NAME`): only then does it credit
+    /// this guard.
+    pub audited: bool,
+    _lock: std::fs::File,
+}
+
+/// Why no status will be published.
+#[derive(Debug)]
+pub enum StatusDirError {
+    /// The directory cannot be used (the guard runs on, unpublished).
+    Unusable(String),
+    /// Another running guard publishes there (the guard refuses to start).
+    InUse(String),
+}
+
+/// Chooses, prepares and locks the status directory: `--status-dir`, else systemd's
 /// `$RUNTIME_DIRECTORY`, else `/run/loopwarden/guard/<name>` (created when the guard may).
-/// `Err` says why nothing will be published.
-pub fn directory(explicit: Option<&Path>, name: &str) -> Result<PathBuf, String> {
-    if let Some(dir) = explicit {
-        return prepare(dir, false).map(|_| dir.to_path_buf());
+pub fn directory(explicit: Option<&Path>, name: &str) -> Result<StatusDir, StatusDirError> {
+    let (dir, create) = match (explicit, runtime_directory()) {
+        (Some(dir), _) => (dir.to_path_buf(), false),
+        (None, Some(dir)) => (dir, false),
+        (None, None) => (Path::new(GUARD_STATUS_DIR).join(name), true),
+    };
+    prepare(&dir, create).map_err(StatusDirError::Unusable)?;
+    let lock = std::fs::File::open(&dir)
+        .map_err(|e| StatusDirError::Unusable(format!("cannot open status directory {}: {e}", dir.display())))?;
+    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let other = std::fs::read_to_string(dir.join(GUARD_STATUS_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Guard>(&t).ok())
+            .map_or_else(String::new, |g| format!(" (guard {} pid {})", g.name, g.pid));
+        return Err(StatusDirError::InUse(format!(
+            "status directory {} is in use by another running guard{other}: give each guard its own --status-dir \
+             (or --name), else their status files overwrite each other",
+            dir.display()
+        )));
     }
-    if let Some(runtime) = std::env::var_os("RUNTIME_DIRECTORY") {
-        if let Some(first) = runtime.to_string_lossy().split(':').next().filter(|s| !s.is_empty()) {
-            let dir = PathBuf::from(first);
-            return prepare(&dir, false).map(|_| dir);
-        }
-    }
-    let dir = Path::new(GUARD_STATUS_DIR).join(name);
-    prepare(&dir, true).map(|_| dir)
+    let audited = dir.parent() == Some(Path::new(GUARD_STATUS_DIR));
+    Ok(StatusDir {
+        path: dir,
+        audited,
+        _lock: lock,
+    })
+}
+
+/// The status directory a guard with these settings would use, when it exists (nothing is
+/// created): where root records its upstream check for the guard.
+pub fn existing_directory(explicit: Option<&Path>, name: &str) -> Option<PathBuf> {
+    let dir = match (explicit, runtime_directory()) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, Some(dir)) => dir,
+        (None, None) => Path::new(GUARD_STATUS_DIR).join(name),
+    };
+    std::fs::symlink_metadata(&dir).ok().filter(|m| m.is_dir()).map(|_| dir)
+}
+
+/// The first directory systemd created for the unit (`RuntimeDirectory=`).
+fn runtime_directory() -> Option<PathBuf> {
+    let runtime = std::env::var_os("RUNTIME_DIRECTORY")?;
+    let first = runtime
+        .to_string_lossy()
+        .split(':')
+        .next()
+        .filter(|s| !s.is_empty())?
+        .to_string();
+    Some(PathBuf::from(first))
 }
 
 /// Makes sure the guard can write `dir` and that nobody else can.

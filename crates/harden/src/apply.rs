@@ -182,6 +182,8 @@ fn prepare(plan: &Plan, opts: &ApplyOptions, nft: &Nft, state: &StateDir) -> Res
         at: clock::now_rfc3339(),
         table: objects,
         sysctls: merged(previous.as_ref(), &writes),
+        allows: plan.allows.iter().map(ToString::to_string).collect(),
+        limit_connections: plan.limit_connections,
     };
     let persist = opts.persist_root.as_ref().map(|root| persist::Request {
         root: root.clone(),

@@ -7,6 +7,7 @@
 //! unless confirmed ([`apply`], [`rollback`]), checks that it is still in place ([`check`]),
 //! takes it away ([`remove`]) and keeps it across reboots and firewall reloads ([`persist`]),
 //! with [`nft`], [`sysctl`] and [`state`] underneath and [`netns`] for another namespace;
+//! [`in_force`] carries the allows an earlier apply put in force into the next plan;
 //! [`recover`] puts back what an apply that died half-way replaced, and [`stale`] finds the state
 //! of namespaces that are gone.
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ pub mod apply;
 pub mod check;
 pub mod clock;
 pub mod error;
+pub mod in_force;
 pub mod netns;
 pub mod nft;
 pub mod ownership;

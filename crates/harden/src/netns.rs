@@ -7,22 +7,17 @@ use crate::error::ActError;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-/// The namespace file of `target`: a name under `/run/netns` (`ip netns`), a pid, or a path.
+/// The namespace file of `target`: a name under `/run/netns` (`ip netns`), a pid, or a path —
+/// read as every verb reads `--netns` (a number that is both a name and a pid is refused).
 pub fn path_of(target: &str) -> Result<PathBuf, ActError> {
-    let bad = |why: &str| ActError::Netns {
+    use loopwarden_core::collect::netns::{target_path, TargetError};
+    target_path(target).map_err(|e| ActError::Netns {
         target: target.to_string(),
-        why: why.to_string(),
-    };
-    if target.starts_with('/') {
-        return Ok(PathBuf::from(target));
-    }
-    if !target.is_empty() && target.chars().all(|c| c.is_ascii_digit()) {
-        return Ok(PathBuf::from(format!("/proc/{target}/ns/net")));
-    }
-    if target.is_empty() || target.contains('/') || target == "." || target == ".." {
-        return Err(bad("expected an `ip netns` name, a pid or a path"));
-    }
-    Ok(PathBuf::from("/run/netns").join(target))
+        why: match e {
+            TargetError::Malformed(_) => "expected an `ip netns` name, a pid or a path".to_string(),
+            other => other.to_string(),
+        },
+    })
 }
 
 /// Whether the calling thread is in the host's network namespace (PID 1's): the persistent copy

@@ -36,6 +36,13 @@ pub struct Applied {
     pub table: Vec<Value>,
     /// Every sysctl loopwarden set, with the value it set.
     pub sysctls: Vec<(SysctlKey, String)>,
+    /// The `--allow` specs the table was made with, as written (absent in records of versions
+    /// before it was kept).
+    #[serde(default)]
+    pub allows: Vec<String>,
+    /// `--limit-connections` with them.
+    #[serde(default)]
+    pub limit_connections: Option<u32>,
 }
 
 /// A sysctl's value before loopwarden changed it.
@@ -349,6 +356,32 @@ fn still_there(path: &Path, lock: &File) -> Result<bool, ActError> {
 /// The inode of the calling thread's network namespace.
 pub fn namespace_inode() -> Option<u64> {
     std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| m.ino())
+}
+
+/// The allows in force in the calling thread's network namespace: what the last apply was made
+/// with, as recorded (`None` when nothing is applied there). Reads without taking the lock: a
+/// plan made meanwhile is checked again by the apply, which replaces the record.
+pub fn allows_in_force(root: &Path) -> Result<Option<InForce>, ActError> {
+    let path = root.join(namespace_key()?).join(files::APPLIED);
+    Ok(read_file::<Applied>(&path)?.map(|a| InForce {
+        path,
+        at: a.at,
+        allows: a.allows,
+        limit_connections: a.limit_connections,
+    }))
+}
+
+/// What [`allows_in_force`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForce {
+    /// The record read (for messages about it).
+    pub path: PathBuf,
+    /// When it was applied.
+    pub at: String,
+    /// The `--allow` specs, as written.
+    pub allows: Vec<String>,
+    /// `--limit-connections`.
+    pub limit_connections: Option<u32>,
 }
 
 /// Whether `--apply` left a record (an applied or pending table, or an apply that died half-way)

@@ -50,15 +50,22 @@ pub struct Probed {
     pub scheme: Option<Scheme>,
     /// The findings (none for a service that does not speak HTTP(S)).
     pub findings: Vec<Finding>,
+    /// The answer to the first `GET /` (the plain HTTP one, or the HTTPS response): what a
+    /// refusing front (`loopwarden guard`) did to the probe.
+    pub first: Answer,
 }
 
 /// Probes one listener.
 pub async fn probe(wire: &Wire, target: &Target, post: bool) -> Probed {
-    let Some((scheme, baseline)) = recognise(wire, target).await else {
-        return Probed {
-            scheme: None,
-            findings: Vec::new(),
-        };
+    let (scheme, baseline) = match recognise(wire, target).await {
+        Ok(recognised) => recognised,
+        Err(first) => {
+            return Probed {
+                scheme: None,
+                findings: Vec::new(),
+                first,
+            }
+        }
     };
     let local_host = host_value(target.connect);
     let addr = target.connect;
@@ -116,11 +123,12 @@ pub async fn probe(wire: &Wire, target: &Target, post: bool) -> Probed {
     Probed {
         scheme: Some(scheme),
         findings,
+        first: Answer::Http(observed.baseline),
     }
 }
 
-/// The baseline request; tells HTTP from HTTPS from neither.
-async fn recognise(wire: &Wire, target: &Target) -> Option<(Scheme, Response)> {
+/// The baseline request; tells HTTP from HTTPS from neither (`Err`: the plain answer).
+async fn recognise(wire: &Wire, target: &Target) -> Result<(Scheme, Response), Answer> {
     let request = local_get(&host_value(target.connect));
     let plain = wire.exchange(target.connect, Scheme::Http, &request).await;
     let try_tls = match &plain {
@@ -129,7 +137,7 @@ async fn recognise(wire: &Wire, target: &Target) -> Option<(Scheme, Response)> {
             if resp.status == 400 && (body.contains("https") || body.contains("ssl") || body.contains("tls")) {
                 true
             } else {
-                return Some((Scheme::Http, resp.clone()));
+                return Ok((Scheme::Http, resp.clone()));
             }
         }
         Answer::Other(bytes) => bytes.first() == Some(&0x15) && bytes.get(1) == Some(&0x03),
@@ -138,11 +146,11 @@ async fn recognise(wire: &Wire, target: &Target) -> Option<(Scheme, Response)> {
         Answer::Silent => false,
     };
     if !try_tls {
-        return None;
+        return Err(plain);
     }
     match wire.exchange(target.connect, Scheme::Https, &request).await {
-        Answer::Http(resp) => Some((Scheme::Https, resp)),
-        _ => None,
+        Answer::Http(resp) => Ok((Scheme::Https, resp)),
+        _ => Err(plain),
     }
 }
 

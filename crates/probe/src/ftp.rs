@@ -9,7 +9,7 @@
 //! anonymous users cannot log into, is reported as such.
 
 use crate::targets::Target;
-use crate::wire::{printable, Conn, Scheme, Wire};
+use crate::wire::{Conn, Scheme, Wire};
 use loopwarden_core::checks::CheckId;
 use loopwarden_core::report::{Attacker, Confidence, Finding, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,50 +35,82 @@ pub fn greets_like_ftp(first: &[u8]) -> bool {
 pub struct Reply {
     /// The three-digit code.
     pub code: u16,
-    /// The reply as received, shortened and made printable for evidence.
+    /// The final line's text after its code, shortened and made printable for evidence.
     pub text: String,
 }
 
-/// Parses a complete reply from `buf`: the first line's code, and the final line `CODE text`
-/// (RFC 959 §4.2). `None` until the final line has arrived.
-fn parse_reply(buf: &[u8]) -> Option<Reply> {
-    let text = std::str::from_utf8(buf).ok()?;
-    let mut lines = text.split("\r\n");
-    let first = lines.next()?;
+/// The most characters of a reply's text kept as evidence.
+const MAX_SHOWN: usize = 80;
+
+/// Parses the first complete reply at the start of `buf`: the first line's code, and the final
+/// line `CODE text` (RFC 959 §4.2), with how many bytes it took — a server may send the next
+/// reply in the same segment (`150 …` then `226 …`), which stays for the next read. `None`
+/// until the final line has arrived.
+fn parse_reply(buf: &[u8]) -> Option<(Reply, usize)> {
+    let first_end = find_crlf(buf, 0)?;
+    let first = std::str::from_utf8(&buf[..first_end]).ok()?;
     let code: u16 = first.get(..3)?.parse().ok()?;
-    let prefix = format!("{code} ");
-    let complete = if first.as_bytes().get(3) == Some(&b'-') {
-        text.split("\r\n").skip(1).any(|l| l.starts_with(&prefix)) && text.ends_with("\r\n")
+    let (last_start, end) = if first.as_bytes().get(3) == Some(&b'-') {
+        let prefix = format!("{code} ");
+        let mut start = first_end + 2;
+        loop {
+            let line_end = find_crlf(buf, start)?;
+            if buf[start..line_end].starts_with(prefix.as_bytes()) {
+                break (start, line_end);
+            }
+            start = line_end + 2;
+        }
     } else {
-        text.ends_with("\r\n")
+        (0, first_end)
     };
-    complete.then(|| Reply {
-        code,
-        text: printable(text.trim_end().lines().last().unwrap_or("").as_bytes()),
-    })
+    let line = &buf[last_start..end];
+    let text = line.get(4..).unwrap_or_default();
+    let shown = printable(&text[..text.len().min(MAX_SHOWN)]);
+    Some((Reply { code, text: shown }, end + 2))
+}
+
+/// Where the next `\r\n` at or after `from` starts.
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|i| from + i)
+}
+
+/// Bytes made printable: ASCII as it is, anything else as `\xNN` (a server's words are hostile).
+fn printable(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A control connection with its deadline.
 struct Control {
     conn: Conn,
     deadline: Instant,
+    /// Bytes received and not yet taken as a reply.
+    pending: Vec<u8>,
     transcript: Vec<String>,
 }
 
 impl Control {
-    /// Reads one reply.
+    /// Reads one reply (what follows it in the same read stays for the next).
     async fn reply(&mut self) -> Option<Reply> {
-        let mut buf = Vec::new();
         let mut chunk = [0u8; 1024];
         loop {
-            if let Some(reply) = parse_reply(&buf) {
+            if let Some((reply, used)) = parse_reply(&self.pending) {
+                self.pending.drain(..used);
                 return Some(reply);
             }
-            if buf.len() > MAX_REPLY {
+            if self.pending.len() > MAX_REPLY {
                 return None;
             }
             match timeout_at(self.deadline, self.conn.io.read(&mut chunk)).await {
-                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                Ok(Ok(n)) if n > 0 => self.pending.extend_from_slice(&chunk[..n]),
                 _ => return None,
             }
         }
@@ -91,12 +123,16 @@ impl Control {
             return None;
         }
         let reply = self.reply().await;
-        let shown = match &reply {
+        self.note(line, reply.as_ref());
+        reply
+    }
+
+    /// Keeps `line → CODE "text"` (or that no reply came) for evidence.
+    fn note(&mut self, line: &str, reply: Option<&Reply>) {
+        self.transcript.push(match reply {
             Some(r) => format!("{line} → {} {}", r.code, r.text),
             None => format!("{line} → no reply"),
-        };
-        self.transcript.push(shown);
-        reply
+        });
     }
 }
 
@@ -113,17 +149,24 @@ enum Outcome {
 /// Probes one listener that greeted like an FTP server. `from_network` says whether it was
 /// reached at a non-loopback address; `None` when it turns out not to speak FTP.
 pub async fn probe(wire: &Wire, target: &Target, from_network: bool) -> Option<Finding> {
-    let conn = wire.connect(target.connect, Scheme::Http).await.ok()?;
+    let source = control_source(target.connect.ip());
+    let conn = wire.connect_from(target.connect, source, Scheme::Http).await.ok()?;
     let mut control = Control {
         conn,
         deadline: Instant::now() + wire.io_timeout * 4,
+        pending: Vec::new(),
         transcript: Vec::new(),
     };
     let greeting = control.reply().await.filter(|r| r.code == 220)?;
     control.transcript.push(format!("greeting: 220 {}", greeting.text));
+    // The client's own address, as the server sees it: a canary there proves nothing.
+    let client = source.unwrap_or(target.connect.ip());
+    control
+        .transcript
+        .push(format!("the control connection comes from {client}"));
     let outcome = match login(&mut control).await? {
         false => Outcome::NoLogin,
-        true => bounce(&mut control).await,
+        true => bounce(&mut control, client).await,
     };
     let _ = control.command("QUIT").await;
     wire.log(
@@ -133,6 +176,21 @@ pub async fn probe(wire: &Wire, target: &Target, from_network: bool) -> Option<F
         &control.transcript.join("; "),
     );
     Some(finding(target, from_network, outcome, control.transcript))
+}
+
+/// Where the control connection comes from: for a server reached on IPv4 loopback, 127.0.0.2 —
+/// a server that takes `PORT` only to its client's own address (vsftpd's default) must not look
+/// like a bouncer because the probe's client and canary shared 127.0.0.1. Elsewhere the kernel's
+/// choice (for an address of this host, that address itself).
+fn control_source(target: IpAddr) -> Option<IpAddr> {
+    match target {
+        IpAddr::V4(ip) if ip.is_loopback() => Some(IpAddr::V4(if ip == Ipv4Addr::new(127, 0, 0, 2) {
+            Ipv4Addr::new(127, 0, 0, 3)
+        } else {
+            Ipv4Addr::new(127, 0, 0, 2)
+        })),
+        _ => None,
+    }
 }
 
 /// Logs in as `anonymous`. `Some(false)` when the server refuses anonymous users, `None` when it
@@ -148,14 +206,18 @@ async fn login(control: &mut Control) -> Option<bool> {
 }
 
 /// Asks for a data connection to a listener of our own on 127.0.0.1 (`PORT`, then `EPRT`), and on
-/// `[::1]` (`EPRT |2|`), and waits for the server to connect after `NLST`.
-async fn bounce(control: &mut Control) -> Outcome {
+/// `[::1]` (`EPRT |2|`) — never at `client`, the address the server takes for the client's own —
+/// and waits for the server to connect after `NLST`.
+async fn bounce(control: &mut Control, client: IpAddr) -> Outcome {
     let attempts: [(IpAddr, DataCommand); 3] = [
         (IpAddr::V4(Ipv4Addr::LOCALHOST), port_command),
         (IpAddr::V4(Ipv4Addr::LOCALHOST), eprt_command),
         (IpAddr::V6(Ipv6Addr::LOCALHOST), eprt_command),
     ];
     for (ip, command) in attempts {
+        if ip == client {
+            continue;
+        }
         let Ok(listener) = TcpListener::bind((ip, 0)).await else {
             continue;
         };
@@ -167,10 +229,19 @@ async fn bounce(control: &mut Control) -> Outcome {
         }
         let listing = control.command("NLST").await;
         let accepted = timeout(DATA_WAIT, listener.accept()).await;
-        if let Ok(Ok((_, peer))) = accepted {
+        let bounced = matches!(accepted, Ok(Ok(_)));
+        if let Ok(Ok((data, peer))) = accepted {
             control.transcript.push(format!(
                 "the server opened a data connection from {peer} to our listener {canary}"
             ));
+            drop(data);
+        }
+        // A preliminary reply (1xx) is followed by the transfer's own (226, 425 …).
+        if listing.as_ref().is_some_and(|r| r.code < 200) {
+            let done = control.reply().await;
+            control.note("(NLST, end of transfer)", done.as_ref());
+        }
+        if bounced {
             return Outcome::Bounced;
         }
         if listing.is_none() {
@@ -255,13 +326,50 @@ mod tests {
 
     #[test]
     fn replies_are_complete_only_at_their_final_line() {
-        assert_eq!(parse_reply(b"220 (vsFTPd 3.0.3)\r\n").map(|r| r.code), Some(220));
+        assert_eq!(parse_reply(b"220 (vsFTPd 3.0.3)\r\n").map(|r| r.0.code), Some(220));
         assert_eq!(parse_reply(b"220 (vsFTPd 3.0.3)"), None);
         assert_eq!(parse_reply(b"230-Welcome\r\n line two\r\n"), None);
-        let multi = parse_reply(b"230-Welcome\r\n line two\r\n230 Login successful.\r\n").expect("complete");
-        assert_eq!(multi.code, 230);
-        assert!(multi.text.contains("Login successful"));
+        let (multi, _) = parse_reply(b"230-Welcome\r\n line two\r\n230 Login successful.\r\n").expect("complete");
+        assert_eq!(
+            multi,
+            Reply {
+                code: 230,
+                text: "\"Login successful.\"".into()
+            }
+        );
         assert_eq!(parse_reply(b"hello\r\n"), None);
+    }
+
+    /// Two replies in one segment (vsftpd's `150` and `226` after a short listing) are two.
+    #[test]
+    fn a_second_reply_in_the_same_read_is_kept_for_the_next() {
+        let both = b"150 Here comes the directory listing.\r\n226 Directory send OK.\r\n";
+        let (first, used) = parse_reply(both).expect("first");
+        assert_eq!(
+            first,
+            Reply {
+                code: 150,
+                text: "\"Here comes the directory listing.\"".into()
+            }
+        );
+        let (second, rest) = parse_reply(&both[used..]).expect("second");
+        assert_eq!(
+            second,
+            Reply {
+                code: 226,
+                text: "\"Directory send OK.\"".into()
+            }
+        );
+        assert_eq!(used + rest, both.len());
+    }
+
+    #[test]
+    fn a_loopback_server_is_asked_from_another_loopback_address() {
+        let v4 = |t: &str| t.parse::<IpAddr>().expect("ip");
+        assert_eq!(control_source(v4("127.0.0.1")), Some(v4("127.0.0.2")));
+        assert_eq!(control_source(v4("127.0.0.2")), Some(v4("127.0.0.3")));
+        assert_eq!(control_source(v4("192.0.2.130")), None);
+        assert_eq!(control_source(v4("::1")), None);
     }
 
     #[test]

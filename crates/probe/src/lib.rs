@@ -18,6 +18,7 @@
 pub mod browser;
 pub mod canary;
 pub mod ftp;
+pub mod guarded;
 pub mod http;
 pub mod relay;
 pub mod targets;
@@ -173,7 +174,7 @@ pub fn probe(
 
 /// What one probe task gave.
 enum Done {
-    Browser(browser::Probed),
+    Browser(targets::Target, browser::Probed),
     Relay(Vec<Finding>),
 }
 
@@ -189,6 +190,8 @@ async fn run(
         tls: tls::connector().map_err(ProbeError::Tls)?,
         permits: Arc::new(Semaphore::new(opts.concurrency)),
     };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
     let relay_targets = targets::relay_targets(facts);
     let browser_targets = targets::browser_targets(facts);
     let services = loopwarden_core::inventory::services(facts);
@@ -215,7 +218,10 @@ async fn run(
     for target in browser_targets {
         let wire = wire.clone();
         let post = opts.post;
-        tasks.spawn(async move { Done::Browser(browser::probe(&wire, &target, post).await) });
+        tasks.spawn(async move {
+            let probed = browser::probe(&wire, &target, post).await;
+            Done::Browser(target, probed)
+        });
     }
     if let Some(canary) = &canary {
         for (target, from_network) in relay_targets {
@@ -228,13 +234,14 @@ async fn run(
     let mut findings = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done.map_err(|e| ProbeError::Task(e.to_string()))? {
-            Done::Browser(probed) => {
+            Done::Browser(target, probed) => {
                 match probed.scheme {
                     Some(wire::Scheme::Http) => summary.http += 1,
                     Some(wire::Scheme::Https) => summary.https += 1,
                     None => {}
                 }
                 findings.extend(probed.findings);
+                findings.extend(guarded::observed(facts, &target, &probed.first, uid));
             }
             Done::Relay(found) => {
                 summary.relays += usize::from(!found.is_empty());

@@ -2,7 +2,7 @@
 
 use crate::http::{chunked_complete, parse_head, BodyFraming, Head, Request, Response};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -113,12 +113,32 @@ pub fn printable(bytes: &[u8]) -> String {
 impl Wire {
     /// Opens a connection to `addr`, with TLS when `scheme` says so.
     pub async fn connect(&self, addr: SocketAddr, scheme: Scheme) -> io::Result<Conn> {
+        self.connect_from(addr, None, scheme).await
+    }
+
+    /// As [`Wire::connect`], from `source` when given (a loopback address other than the one a
+    /// server would take for the client's own).
+    pub async fn connect_from(&self, addr: SocketAddr, source: Option<IpAddr>, scheme: Scheme) -> io::Result<Conn> {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| io::Error::other("probe concurrency limiter closed"))?;
         let deadline = Instant::now() + self.connect_timeout;
-        let tcp = timeout_at(deadline, TcpStream::connect(addr))
+        let connecting = async {
+            match source {
+                None => TcpStream::connect(addr).await,
+                Some(ip) => {
+                    let socket = if ip.is_ipv4() {
+                        tokio::net::TcpSocket::new_v4()?
+                    } else {
+                        tokio::net::TcpSocket::new_v6()?
+                    };
+                    socket.bind(SocketAddr::new(ip, 0))?;
+                    socket.connect(addr).await
+                }
+            }
+        };
+        let tcp = timeout_at(deadline, connecting)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         let _ = tcp.set_nodelay(true);

@@ -119,10 +119,12 @@ pub fn only_guards_reach(ctx: &Context, socket: &InetSocket, covers: &[Cover]) -
     ))
 }
 
-/// HTTP-mode guard fronts forwarding to the service `service_id`, when nothing but them (and
-/// root and the owner) reaches it: the evidence that browser pages, which run as local users,
-/// meet the guard's Host and Origin checks first.
-pub fn http_guarded(ctx: &Context, service_id: &str) -> Option<Vec<String>> {
+/// Whether browser pages meet a guard's Host and Origin checks before the service `service_id`:
+/// `None` when no guard forwards to it; `Some(Ok(evidence))` when every front forwarding to it is
+/// in HTTP mode and nothing but guards (and root and the owner) reaches it; `Some(Err(why))`
+/// otherwise — a TCP-mode front of the same upstream lets an allowed user's pages through
+/// unchecked, so no front's checks can be credited.
+pub fn http_guarded(ctx: &Context, service_id: &str) -> Option<Result<Vec<String>, String>> {
     let socket = ctx
         .facts
         .inet_sockets
@@ -131,21 +133,27 @@ pub fn http_guarded(ctx: &Context, service_id: &str) -> Option<Vec<String>> {
     if crate::inventory::inet_scope(socket) != crate::report::Scope::Loopback {
         return None;
     }
-    let covers: Vec<Cover> = fronts_to(ctx, socket)
-        .into_iter()
-        .filter(|c| c.front.mode == GuardMode::Http)
-        .collect();
+    let covers = fronts_to(ctx, socket);
     if covers.is_empty() {
         return None;
     }
-    let reach = only_guards_reach(ctx, socket, &covers).ok()?;
+    if let Some(tcp) = covers.iter().find(|c| c.front.mode != GuardMode::Http) {
+        return Some(Err(format!(
+            "not credited to loopwarden guard: {} forwards to it in TCP mode, which checks no Host or Origin —              the pages of the users it admits reach the service through it",
+            tcp.describe()
+        )));
+    }
+    let reach = match only_guards_reach(ctx, socket, &covers) {
+        Ok(reach) => reach,
+        Err(why) => return Some(Err(format!("not credited to loopwarden guard: {why}"))),
+    };
     let mut evidence: Vec<String> = covers.iter().map(Cover::describe).collect();
     evidence.push(reach);
     evidence.push(
         "browser pages run as local users: they reach this service only through the guard, which refuses foreign Host and Origin values, cross-site fetches and foreign preflights"
             .into(),
     );
-    Some(evidence)
+    Some(Ok(evidence))
 }
 
 #[cfg(test)]
@@ -293,6 +301,34 @@ mod tests {
             credited(GuardMode::Tcp, true),
             Status::Open,
             "a TCP-mode guard checks no Host"
+        );
+    }
+
+    /// An HTTP-mode front and a TCP-mode front of the same upstream (the same guard, the same
+    /// uid, so the firewall cannot tell them apart): the TCP-mode one lets pages through, so the
+    /// HTTP-mode one's checks are not credited, and the finding says why.
+    #[test]
+    fn a_tcp_mode_front_of_the_same_upstream_withdraws_the_web_credit() {
+        let mut facts = guarded_facts(GuardMode::Http, true);
+        let mut tcp = facts.guards[0].fronts[0].clone();
+        tcp.name = "raw".into();
+        tcp.mode = GuardMode::Tcp;
+        tcp.listen = vec![GuardEndpoint::Tcp {
+            address: "127.0.0.1:8081".parse().unwrap(),
+        }];
+        facts.guards[0].fronts.push(tcp);
+        let ctx = Context::new(&facts);
+        let found = crate::checks::credit_guards(&ctx, vec![probed("tcp:127.0.0.1:18080")]);
+        assert_eq!(found[0].status, Status::Open);
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.starts_with("not credited to loopwarden guard")
+                    && e.contains("front raw on 127.0.0.1:8081")
+                    && e.contains("TCP mode")),
+            "{:#?}",
+            found[0]
         );
     }
 }

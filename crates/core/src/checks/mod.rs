@@ -6,7 +6,7 @@
 
 mod bind_wildcard;
 mod dnat_loopback;
-mod guarded;
+pub mod guarded;
 pub mod host;
 mod id;
 mod localhost_resolution;

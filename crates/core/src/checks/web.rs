@@ -70,8 +70,9 @@ pub const ZERO_ADDRESS: Check = Check {
 
 /// Credits `loopwarden guard`: a `web.*` finding (from `--probe`, which runs as root and so
 /// reaches the upstream itself) on a service that only HTTP-mode guard fronts can reach — the
-/// firewall evaluator says no other uid connects — is `blocked by loopwarden guard`: a page in a
-/// user's browser meets the guard's Host and Origin checks first.
+/// firewall evaluator says no other uid connects, and no TCP-mode front forwards to it — is
+/// `blocked by loopwarden guard`: a page in a user's browser meets the guard's Host and Origin
+/// checks first. A guarded service that is not credited says why.
 pub fn credit_guards(ctx: &Context, findings: Vec<Finding>) -> Vec<Finding> {
     if ctx.facts.guards.is_empty() {
         return findings;
@@ -86,17 +87,21 @@ pub fn credit_guards(ctx: &Context, findings: Vec<Finding>) -> Vec<Finding> {
                 WEBSOCKET_ORIGIN,
                 ZERO_ADDRESS,
             ];
-            let evidence = (web.iter().any(|c| c.spec.id == f.check) && f.status != Status::Blocked)
+            let verdict = (web.iter().any(|c| c.spec.id == f.check) && f.status != Status::Blocked)
                 .then(|| {
                     f.service
                         .as_deref()
                         .and_then(|id| super::guarded::http_guarded(ctx, id))
                 })
                 .flatten();
-            if let Some(evidence) = evidence {
-                f.status = Status::Blocked;
-                f.title = format!("blocked by loopwarden guard: {}", f.title).into();
-                f.evidence.extend(evidence);
+            match verdict {
+                Some(Ok(evidence)) => {
+                    f.status = Status::Blocked;
+                    f.title = format!("blocked by loopwarden guard: {}", f.title).into();
+                    f.evidence.extend(evidence);
+                }
+                Some(Err(why)) => f.evidence.push(why),
+                None => {}
             }
             f
         })

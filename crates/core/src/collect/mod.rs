@@ -17,6 +17,7 @@ mod netlink;
 pub mod netns;
 mod nf_tables;
 mod owners;
+pub mod path_walk;
 mod procfs_fallback;
 mod relays;
 mod rooted;
@@ -192,10 +193,14 @@ fn add_unix_files(
         socket.file = facts.file;
         socket.parents = facts.parents;
         if let Some(problem) = facts.problem {
-            limits.push(Limit {
+            // Sockets bound at one path by many processes (each container's conmon) say it once.
+            let limit = Limit {
                 scope: "sockets.unix.files".into(),
                 detail: problem,
-            });
+            };
+            if !limits.contains(&limit) {
+                limits.push(limit);
+            }
         }
     }
 }

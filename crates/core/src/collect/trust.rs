@@ -20,6 +20,7 @@
 //! Anything that fails is a [`Refusal`] saying which check, about whose process and which file.
 
 use super::command::RunAs;
+use super::path_walk;
 use crate::facts::Process;
 use rustix::fs::{fstat, openat, readlinkat, FileType, Mode, OFlags, Stat, CWD};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -182,39 +183,38 @@ impl Daemon {
     /// returns the final file's metadata and what is wrong with the directories on the way.
     fn walk_to(&self, path: &str) -> Result<(Stat, Vec<String>), Refusal> {
         let pid = self.pid;
-        let step = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         // `root` is a magic link to the process's root directory: it has to be followed.
         let root_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let mut dir = openat(&self.proc_dir, "root", root_flags, Mode::empty())
             .map_err(|e| Refusal(format!("cannot open the root directory of pid {pid}: {e}")))?;
         let mut here = String::from("/");
         let mut problems = Vec::new();
-        let names: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let names = path_walk::components(path).map_err(Refusal)?;
         for (i, name) in names.iter().enumerate() {
             let stat = fstat(&dir).map_err(|e| Refusal(format!("cannot stat {here}: {e}")))?;
             problems.extend(root_owned(&stat, &here, "directory"));
-            if matches!(*name, "." | "..") {
-                return Err(Refusal(format!("{path} has a `{name}` component")));
-            }
-            let next = format!("{}/{name}", here.trim_end_matches('/'));
-            let opened =
-                openat(&dir, *name, step, Mode::empty()).map_err(|e| Refusal(format!("cannot open {next}: {e}")))?;
-            let stat = fstat(&opened).map_err(|e| Refusal(format!("cannot stat {next}: {e}")))?;
-            let kind = FileType::from_raw_mode(stat.st_mode);
-            if kind == FileType::Symlink {
-                return Err(Refusal(format!("{next} is a symlink")));
+            let opened = path_walk::open_no_follow(&dir, &here, name)
+                .map_err(Refusal)?
+                .ok_or_else(|| {
+                    Refusal(format!(
+                        "cannot open {}/{name}: no such file",
+                        here.trim_end_matches('/')
+                    ))
+                })?;
+            if opened.kind == FileType::Symlink {
+                return Err(Refusal(format!("{} is a symlink", opened.path)));
             }
             if i + 1 == names.len() {
-                if kind != FileType::RegularFile {
-                    return Err(Refusal(format!("{next} is not a regular file")));
+                if opened.kind != FileType::RegularFile {
+                    return Err(Refusal(format!("{} is not a regular file", opened.path)));
                 }
-                return Ok((stat, problems));
+                return Ok((opened.stat, problems));
             }
-            if kind != FileType::Directory {
-                return Err(Refusal(format!("{next} is not a directory")));
+            if opened.kind != FileType::Directory {
+                return Err(Refusal(format!("{} is not a directory", opened.path)));
             }
-            dir = opened;
-            here = next;
+            dir = opened.fd;
+            here = opened.path;
         }
         Err(Refusal(format!("the executable of pid {pid} is `{path}`, not a file")))
     }
@@ -242,20 +242,7 @@ impl Daemon {
 /// What makes a file or directory untrustworthy: an owner other than root, or write permission
 /// for group or others.
 fn root_owned(stat: &Stat, path: &str, what: &str) -> Vec<String> {
-    let mut problems = Vec::new();
-    if stat.st_uid != 0 {
-        problems.push(format!("{what} {path} is owned by uid {}, not root", stat.st_uid));
-    }
-    let mode = stat.st_mode & 0o7777;
-    if mode & 0o022 != 0 {
-        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
-            (true, true) => "group and others",
-            (true, false) => "its group",
-            _ => "others",
-        };
-        problems.push(format!("{what} {path} (mode {mode:04o}) is writable by {who}"));
-    }
-    problems
+    path_walk::untrusted(stat, path, what, &[0], false)
 }
 
 /// The most read from one `/proc/PID` file.

@@ -74,6 +74,15 @@ impl Walker {
             ));
             return facts;
         }
+        if let Some(own) = own_proc_entry(path) {
+            facts.problem = Some(format!(
+                "{} names /proc/{own}: each process that looks it up finds its own entry there, so the \
+                 directory the socket was bound in (through the binding process's descriptor) is not known \
+                 from the name",
+                path.display()
+            ));
+            return facts;
+        }
         let mut pending: VecDeque<OsString> = components(path);
         let mut current = PathBuf::from("/");
         let mut links = 0;
@@ -167,6 +176,21 @@ impl Walker {
     }
 }
 
+/// `self` or `thread-self` when `path` goes through `/proc/self` or `/proc/thread-self`
+/// (conmon binds `/proc/self/fd/N/attach` to reach a long directory through a descriptor): looked
+/// up here it would name loopwarden's own descriptors, never the binding process's.
+fn own_proc_entry(path: &Path) -> Option<&'static str> {
+    let mut names = components(path).into_iter();
+    if names.next()?.as_os_str() != "proc" {
+        return None;
+    }
+    match names.next()?.to_str()? {
+        "self" => Some("self"),
+        "thread-self" => Some("thread-self"),
+        _ => None,
+    }
+}
+
 /// Whether the file found is a socket and, when the bound inode is known, that very one.
 fn same_socket(meta: &Meta, bound: Option<VfsId>) -> Result<(), String> {
     if meta.kind != FileType::Socket {
@@ -231,6 +255,28 @@ mod tests {
 
     fn paths(metas: &[FileMeta]) -> Vec<&str> {
         metas.iter().map(|m| m.path.as_str()).collect()
+    }
+
+    /// conmon's `/proc/self/fd/13/attach`: never looked up in loopwarden's own /proc entry.
+    #[test]
+    fn a_path_through_proc_self_is_not_looked_up_as_ours() {
+        for path in [
+            "/proc/self/fd/13/attach",
+            "/proc/thread-self/fd/3/s",
+            "/proc/./self/fd/1/x",
+        ] {
+            let facts = Walker::default().inspect(Path::new(path), None);
+            assert_eq!((facts.file.clone(), facts.parents.len()), (None, 0), "{path}");
+            assert!(
+                facts
+                    .problem
+                    .as_deref()
+                    .is_some_and(|p| p.contains("is not known from the name")),
+                "{facts:?}"
+            );
+        }
+        assert_eq!(own_proc_entry(Path::new("/proc/1/root/run/x.sock")), None);
+        assert_eq!(own_proc_entry(Path::new("/run/self/x.sock")), None);
     }
 
     #[test]

@@ -131,7 +131,10 @@ pub enum FactsError {
     #[error("not a loopwarden facts snapshot: {0}")]
     Malformed(serde_json::Error),
     /// The snapshot carries another schema tag (another tool, or another version).
-    #[error("unsupported snapshot schema {found:?} (this build reads {expected:?})")]
+    #[error(
+        "unsupported snapshot schema {found:?} (this build reads {expected:?}){}",
+        schema_hint(found, expected)
+    )]
     Schema {
         /// The tag found in the snapshot.
         found: String,
@@ -149,6 +152,18 @@ impl FactsError {
             | FactsError::NotAnObject { offset, .. } => Some(*offset),
             _ => None,
         }
+    }
+}
+
+/// What to do when the snapshot is of the other kind this build reads (one namespace's where every
+/// namespace's was expected, or the reverse).
+fn schema_hint(found: &str, expected: &str) -> &'static str {
+    match (found, expected) {
+        (HOST_FACTS_SCHEMA, FACTS_SCHEMA) => {
+            ": it holds every network namespace (`facts --all-netns`); read it with --all-netns"
+        }
+        (FACTS_SCHEMA, HOST_FACTS_SCHEMA) => ": it holds one network namespace (`facts`); read it without --all-netns",
+        _ => "",
     }
 }
 

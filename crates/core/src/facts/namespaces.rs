@@ -213,20 +213,43 @@ impl NamespaceIdentity {
         }
     }
 
-    /// What `--netns` takes to name this namespace: its `ip netns` name, a process in it, or a
-    /// bind mount's path.
+    /// What `--netns` takes to name this namespace, ready to paste into a shell: its `ip netns`
+    /// name, a process in it, or a bind mount's path. A name `--netns` could misread (a number is
+    /// a pid, a leading `-` an option) is given as its `/run/netns` path, one with control
+    /// characters gives way to a pid when there is one, and anything a shell would split or
+    /// expand is single-quoted.
     pub fn target(&self) -> String {
-        if let Some(name) = self.ip_netns.first() {
-            return name.clone();
+        let printable = |t: &str| !t.chars().any(char::is_control);
+        let name = self
+            .ip_netns
+            .first()
+            .filter(|n| printable(n) || self.processes.is_empty());
+        if let Some(name) = name {
+            let misread = name.bytes().all(|b| b.is_ascii_digit()) || name.starts_with('-');
+            return shell_word(&if misread {
+                format!("/run/netns/{name}")
+            } else {
+                name.clone()
+            });
         }
         if let Some(p) = self.processes.first() {
             return p.pid.to_string();
         }
         match self.bind_mounts.first() {
-            Some(mount) => mount.reachable_path(),
+            Some(mount) => shell_word(&mount.reachable_path()),
             None => self.id.clone(),
         }
     }
+}
+
+/// `text` as one shell word: as it is when only safe characters make it up, else single-quoted
+/// (a quote inside spelled `'\''`), so that a pasted fix never runs what a name smuggled in.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 impl HostFactsSet {
@@ -307,6 +330,18 @@ mod tests {
         ns.ip_netns.push("blue".into());
         assert_eq!(ns.label(), "ip netns blue");
         assert_eq!(ns.target(), "blue");
+        // Names --netns would misread, or a shell would split or run, come out as one safe word.
+        for (name, target) in [
+            ("1", "/run/netns/1"),
+            ("--x", "/run/netns/--x"),
+            ("a b;$(id)", "'a b;$(id)'"),
+            ("it's", "'it'\\''s'"),
+            ("red\x1b[31m", "42"),
+        ] {
+            ns.ip_netns = vec![name.into()];
+            assert_eq!(ns.target(), target, "{name:?}");
+        }
+        ns.ip_netns = vec!["blue".into()];
         ns.machine = Some("m1".into());
         assert_eq!(ns.label(), "machine m1");
         // A container that only shares the namespace does not name it.
@@ -324,6 +359,9 @@ mod tests {
     fn a_single_namespace_snapshot_is_refused_by_name() {
         let err = HostFactsSet::from_json(r#"{"schema":"loopwarden.facts/v1"}"#).unwrap_err();
         assert!(err.to_string().contains("\"loopwarden.facts/v1\""), "{err}");
+        assert!(err.to_string().ends_with("read it without --all-netns"), "{err}");
+        let err = HostFacts::from_json(r#"{"schema":"loopwarden.host-facts/v1"}"#).unwrap_err();
+        assert!(err.to_string().ends_with("read it with --all-netns"), "{err}");
         assert!(matches!(
             HostFactsSet::from_json("[1]").unwrap_err(),
             FactsError::Schema { .. } | FactsError::Malformed(_)

@@ -3,10 +3,16 @@
 //! - `Host` (and the authority of an absolute-form target) must be an allowed name with the
 //!   front's port: a DNS-rebinding page sends its own name (Ollama CVE-2024-28224, Transmission
 //!   CVE-2018-5702). Missing or repeated `Host` is refused.
-//! - `Sec-Fetch-Site: cross-site` is refused except for a top-level GET navigation (the
-//!   resource-isolation policy), so cross-site fetches, forms, `<img>` and WebSockets fail.
-//! - State-changing methods and upgrades (WebSocket) with an `Origin` must come from an
-//!   allowed origin (the front's own, or `--allow-origin`); `Origin: null` is foreign.
+//! - A present `Origin` must be an allowed origin (the front's own, or `--allow-origin`) on every
+//!   request, reads included: a page on another local port (`http://localhost:9999`, another
+//!   user's server) is *same-site* with the front, and its `fetch()` carries its own origin.
+//!   `Origin: null` is foreign; a repeated `Origin` is refused.
+//! - `Sec-Fetch-Site` must be `same-origin` or `none` (typed, bookmarked), unless the request
+//!   carries an allowed `Origin` (a CORS request of an allowed page) or is a top-level navigation
+//!   (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`, GET or HEAD): a link the user
+//!   followed opens the page in its own tab, where the linking page cannot read it. Frames
+//!   (`iframe`, `frame`, `object`, `embed`), fetches, images, scripts and WebSockets from other
+//!   sites — same-site ones included — are refused.
 //! - CORS preflights and Private/Local Network Access preflights from foreign origins are
 //!   refused.
 
@@ -26,6 +32,9 @@ pub struct HttpPolicy {
     pub origins: Vec<Origin>,
     /// Header that carries the proven local user upstream.
     pub identity_header: Option<HeaderName>,
+    /// Whether other pages may frame the service's answers (else the guard adds
+    /// `X-Frame-Options: DENY` and `frame-ancestors 'none'` where the service says nothing).
+    pub allow_framing: bool,
     /// Limits on request heads.
     pub limits: HeadLimits,
 }
@@ -80,9 +89,13 @@ pub enum HttpRefusal {
     MultipleHosts,
     /// A `Host` (or absolute-form authority) not allowed: DNS rebinding.
     ForeignHost(String),
-    /// `Sec-Fetch-Site: cross-site` on something else than a top-level GET navigation.
+    /// A header that must appear at most once appears several times (`Origin`,
+    /// `Sec-Fetch-Site`): which one is meant is ambiguous.
+    Repeated(&'static str),
+    /// `Sec-Fetch-Site` other than `same-origin`/`none` on something else than a top-level
+    /// navigation or a request of an allowed origin.
     CrossSite(String),
-    /// A state-changing or upgrade request from a foreign `Origin`.
+    /// A request from a foreign `Origin`.
     ForeignOrigin(String),
     /// A CORS preflight from a foreign origin.
     ForeignPreflight(String),
@@ -95,6 +108,7 @@ impl HttpRefusal {
     pub fn key(&self) -> &'static str {
         match self {
             HttpRefusal::MissingHost | HttpRefusal::MultipleHosts => "missing-host",
+            HttpRefusal::Repeated(_) => "repeated-header",
             HttpRefusal::ForeignHost(_) => "foreign-host",
             HttpRefusal::CrossSite(_) => "cross-site",
             HttpRefusal::ForeignOrigin(_) => "foreign-origin",
@@ -104,11 +118,11 @@ impl HttpRefusal {
     }
 
     /// The status sent: 421 for a foreign Host (the request was not meant for this server), 400
-    /// for a missing one, 403 for the rest.
+    /// for a missing one or a repeated header, 403 for the rest.
     pub fn status(&self) -> StatusCode {
         match self {
             HttpRefusal::ForeignHost(_) => StatusCode::MISDIRECTED_REQUEST,
-            HttpRefusal::MissingHost | HttpRefusal::MultipleHosts => StatusCode::BAD_REQUEST,
+            HttpRefusal::MissingHost | HttpRefusal::MultipleHosts | HttpRefusal::Repeated(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::FORBIDDEN,
         }
     }
@@ -120,8 +134,9 @@ impl std::fmt::Display for HttpRefusal {
             HttpRefusal::MissingHost => write!(f, "no Host header"),
             HttpRefusal::MultipleHosts => write!(f, "more than one Host header"),
             HttpRefusal::ForeignHost(h) => write!(f, "Host {h:?} is not an allowed name (DNS rebinding?)"),
-            HttpRefusal::CrossSite(what) => write!(f, "cross-site request refused ({what})"),
-            HttpRefusal::ForeignOrigin(o) => write!(f, "Origin {o:?} is not allowed for this request"),
+            HttpRefusal::Repeated(name) => write!(f, "more than one {name} header"),
+            HttpRefusal::CrossSite(what) => write!(f, "request from another site refused ({what})"),
+            HttpRefusal::ForeignOrigin(o) => write!(f, "Origin {o:?} is not an allowed origin"),
             HttpRefusal::ForeignPreflight(o) => write!(f, "CORS preflight from foreign Origin {o:?}"),
             HttpRefusal::NetworkAccessPreflight(o) => {
                 write!(f, "private/local network access preflight from foreign Origin {o:?}")
@@ -141,8 +156,7 @@ impl HttpPolicy {
             })
             .collect();
         for text in &config.allow_hosts {
-            let (name, explicit) = split_host(&text.to_ascii_lowercase())
-                .ok_or_else(|| format!("allowed host {text:?} is not a host name"))?;
+            let (name, explicit) = parse_allowed_host(text)?;
             hosts.push(HostEntry {
                 name,
                 port: explicit.or(port),
@@ -160,17 +174,14 @@ impl HttpPolicy {
             None => Vec::new(),
         };
         for text in &config.allow_origins {
-            origins.push(parse_origin(text).ok_or_else(|| format!("allowed origin {text:?} is not an origin"))?);
+            origins.push(parse_allowed_origin(text)?);
         }
-        let identity_header = config
-            .identity_header
-            .as_deref()
-            .map(|h| HeaderName::from_bytes(h.as_bytes()).map_err(|_| format!("{h:?} is not a header name")))
-            .transpose()?;
+        let identity_header = config.identity_header.as_deref().map(identity_header).transpose()?;
         Ok(HttpPolicy {
             hosts,
             origins,
             identity_header,
+            allow_framing: config.allow_framing,
             limits: HeadLimits {
                 timeout: config.header_timeout,
                 max_bytes: config.max_header_bytes,
@@ -223,9 +234,7 @@ impl HttpPolicy {
                 return Err(HttpRefusal::ForeignHost(authority.to_string()));
             }
         }
-        let upgrade = is_upgrade(headers);
-        cross_site(method, headers, upgrade)?;
-        let origin = headers.get(ORIGIN).map(lossy);
+        let origin = single(headers, ORIGIN.as_str(), "Origin")?.map(lossy);
         if method == Method::OPTIONS && headers.contains_key("access-control-request-method") {
             return match origin {
                 Some(o) if !self.origin_allowed(&o) => {
@@ -240,38 +249,48 @@ impl HttpPolicy {
                 _ => Ok(()),
             };
         }
-        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if !safe || upgrade {
-            if let Some(o) = origin {
-                if !self.origin_allowed(&o) {
-                    return Err(HttpRefusal::ForeignOrigin(o));
-                }
+        if let Some(o) = &origin {
+            if !self.origin_allowed(o) {
+                return Err(HttpRefusal::ForeignOrigin(o.clone()));
             }
         }
-        Ok(())
+        fetch_site(method, headers, origin.is_some())
     }
 }
 
-/// The resource-isolation policy on `Sec-Fetch-Site`: cross-site requests pass only as top-level
-/// GET navigations (a link the user followed), never as fetches, embeds or WebSockets.
-fn cross_site(method: &Method, headers: &HeaderMap, upgrade: bool) -> Result<(), HttpRefusal> {
-    let Some(site) = headers.get("sec-fetch-site") else {
+/// The one value of a header that may appear at most once.
+fn single<'h>(headers: &'h HeaderMap, name: &str, shown: &'static str) -> Result<Option<&'h HeaderValue>, HttpRefusal> {
+    let mut all = headers.get_all(name).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(HttpRefusal::Repeated(shown));
+    }
+    Ok(first)
+}
+
+/// The resource-isolation policy on `Sec-Fetch-Site`: `same-origin` and `none` pass; any other
+/// site passes only with an allowed `Origin` (checked before: `allowed_origin` says one was
+/// present) or as a top-level navigation, never as a frame, a fetch, an embed or a WebSocket.
+fn fetch_site(method: &Method, headers: &HeaderMap, allowed_origin: bool) -> Result<(), HttpRefusal> {
+    let Some(site) = single(headers, "sec-fetch-site", "Sec-Fetch-Site")? else {
         return Ok(());
     };
-    if !site.as_bytes().eq_ignore_ascii_case(b"cross-site") {
+    let site = lossy(site).to_ascii_lowercase();
+    if matches!(site.as_str(), "same-origin" | "none") || allowed_origin {
         return Ok(());
     }
     let mode = headers.get("sec-fetch-mode").map(lossy).unwrap_or_default();
     let dest = headers.get("sec-fetch-dest").map(lossy).unwrap_or_default();
-    let navigation = mode.eq_ignore_ascii_case("navigate")
-        && *method == Method::GET
-        && !upgrade
-        && !matches!(dest.to_ascii_lowercase().as_str(), "object" | "embed");
-    if navigation {
+    let top_level = mode.eq_ignore_ascii_case("navigate")
+        && dest.eq_ignore_ascii_case("document")
+        && matches!(*method, Method::GET | Method::HEAD)
+        && !is_upgrade(headers);
+    if top_level {
         Ok(())
     } else {
         Err(HttpRefusal::CrossSite(format!(
-            "Sec-Fetch-Site cross-site, mode {}, dest {}",
+            "Sec-Fetch-Site {}, mode {}, dest {}",
+            or_dash(&site),
             or_dash(&mode),
             or_dash(&dest)
         )))
@@ -335,7 +354,8 @@ fn split_host_ref(text: &str) -> Option<(&str, Option<u16>)> {
     Some((name, port))
 }
 
-/// Parses an origin (`scheme://host[:port]`, no path); the port defaults by scheme.
+/// Parses an origin as a browser sends it (`scheme://host[:port]`, no path); the port defaults
+/// by scheme. Lenient: an unusual value that does not parse is simply not an allowed origin.
 pub fn parse_origin(text: &str) -> Option<Origin> {
     let (scheme, rest) = text.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
@@ -351,12 +371,113 @@ pub fn parse_origin(text: &str) -> Option<Origin> {
     Some(Origin { scheme, host, port })
 }
 
-/// Request headers that carry a client's claimed identity or address: removed before
-/// forwarding, so the upstream sees only what the guard proved.
-const IDENTITY_HEADERS: [&str; 3] = ["forwarded", "x-real-ip", "x-client-ip"];
+/// What an `--allow-host` value must look like.
+const HOST_FORM: &str = "expected one host name (app.localhost), IPv4 address or bracketed IPv6 address, \
+                         optionally with :PORT (1-65535) — no wildcards, no lists (repeat the option)";
 
-/// Removes claimed identities (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, the identity header)
-/// and, when configured, states the proven one.
+/// What an `--allow-origin` value must look like.
+const ORIGIN_FORM: &str = "expected one origin, scheme://host[:port] as a browser sends it \
+                           (https://tool.example:8443) — no wildcards, no path, no lists (repeat the option)";
+
+/// Parses an `--allow-host` value strictly: a name the browser could send in `Host`, with an
+/// optional port. The error names the value and the expected form.
+pub fn parse_allowed_host(text: &str) -> Result<(String, Option<u16>), String> {
+    let bad = || format!("allowed host {text:?}: {HOST_FORM}");
+    let (name, port) = split_host(text).ok_or_else(bad)?;
+    if port == Some(0) || !valid_host_name(&name) {
+        return Err(bad());
+    }
+    Ok((name, port))
+}
+
+/// Parses an `--allow-origin` value strictly (see [`parse_allowed_host`] for the host part).
+pub fn parse_allowed_origin(text: &str) -> Result<Origin, String> {
+    let bad = || format!("allowed origin {text:?}: {ORIGIN_FORM}");
+    let (_, rest) = text.split_once("://").ok_or_else(bad)?;
+    let origin = parse_origin(text).ok_or_else(bad)?;
+    let explicit_port = split_host(rest).and_then(|(_, p)| p);
+    if explicit_port == Some(0) || !valid_host_name(&origin.host) {
+        return Err(bad());
+    }
+    Ok(origin)
+}
+
+/// A lower-case DNS name (labels of letters, digits and inner hyphens, none empty), an IPv4
+/// address or a bracketed IPv6 address.
+fn valid_host_name(name: &str) -> bool {
+    if name.starts_with('[') {
+        return true; // split_host checked the address inside the brackets
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        // A name of digits and dots that is no IPv4 address (`1.2.3`) is no host name either.
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// Headers a proxy, the HTTP framing or the routing to the upstream depend on: never usable as
+/// the identity header (a client could remove it through `Connection`, or it would change how
+/// the request is framed or routed).
+const RESERVED_HEADERS: [&str; 10] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "forwarded",
+];
+
+/// Checks and parses the `--identity-header` name.
+pub fn identity_header(name: &str) -> Result<HeaderName, String> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("identity header {name:?} is not a header name (letters, digits and '-')"))?;
+    let lower = header.as_str();
+    if RESERVED_HEADERS.contains(&lower)
+        || lower.starts_with("proxy-")
+        || lower.starts_with("sec-")
+        || IDENTITY_HEADERS.contains(&lower)
+        || lower.starts_with("x-forwarded-")
+    {
+        return Err(format!(
+            "identity header {name:?} is a hop-by-hop, framing, routing or client-address header: \
+             use a header of its own such as X-Loopwarden-User"
+        ));
+    }
+    Ok(header)
+}
+
+/// Request headers that carry a client's claimed identity, address or original URL: removed
+/// before forwarding, so the upstream sees only what the guard proved and the request it checked
+/// (plus every `X-Forwarded-*`).
+const IDENTITY_HEADERS: [&str; 10] = [
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Removes claimed identities and rewritten targets (`Forwarded`, `X-Forwarded-*`,
+/// `X-Real-IP`, `True-Client-IP`, `X-Original-URL` …, the identity header) and, when
+/// configured, states the proven one. Call it after the hop-by-hop headers are removed, so that
+/// no `Connection` token can remove the identity header again.
 pub fn scrub(headers: &mut HeaderMap, identity: Option<(&HeaderName, &str)>) {
     let doomed: Vec<HeaderName> = headers
         .keys()
@@ -441,7 +562,7 @@ mod tests {
     }
 
     #[test]
-    fn state_changes_and_upgrades_need_an_allowed_origin() {
+    fn a_present_origin_must_be_allowed_on_every_request() {
         let h = ("host", "localhost:8080");
         assert_eq!(
             req("POST", "/", &[h]),
@@ -455,10 +576,29 @@ mod tests {
             Err(HttpRefusal::ForeignOrigin("http://evil.example".into()))
         );
         assert!(req("DELETE", "/", &[h, ("origin", "null")]).is_err());
+        // A page on another local port (another user's server) is same-site with the front:
+        // its fetch() is a read, and it carries its own origin.
         assert_eq!(
-            req("GET", "/", &[h, ("origin", "http://evil.example")]),
-            Ok(()),
-            "reads are Host-checked"
+            req(
+                "GET",
+                "/secret",
+                &[h, ("origin", "http://localhost:9999"), ("sec-fetch-site", "same-site")]
+            ),
+            Err(HttpRefusal::ForeignOrigin("http://localhost:9999".into())),
+            "reads from foreign origins are refused too"
+        );
+        assert_eq!(
+            req(
+                "GET",
+                "/",
+                &[
+                    h,
+                    ("origin", "http://localhost:8080"),
+                    ("origin", "http://evil.example")
+                ]
+            ),
+            Err(HttpRefusal::Repeated("Origin")),
+            "a second Origin is not left unchecked"
         );
         let ws = [h, ("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")];
         assert_eq!(
@@ -480,24 +620,123 @@ mod tests {
     }
 
     #[test]
-    fn cross_site_passes_only_as_a_top_level_navigation() {
+    fn other_sites_pass_only_as_a_top_level_navigation_or_with_an_allowed_origin() {
         let h = ("host", "localhost:8080");
-        let nav = [
-            h,
-            ("sec-fetch-site", "cross-site"),
-            ("sec-fetch-mode", "navigate"),
-            ("sec-fetch-dest", "document"),
-        ];
-        assert_eq!(req("GET", "/", &nav), Ok(()));
-        assert!(matches!(req("POST", "/", &nav), Err(HttpRefusal::CrossSite(_))));
-        let fetch = [
-            h,
-            ("sec-fetch-site", "cross-site"),
-            ("sec-fetch-mode", "no-cors"),
-            ("sec-fetch-dest", "image"),
-        ];
-        assert!(matches!(req("GET", "/", &fetch), Err(HttpRefusal::CrossSite(_))));
+        let fetch = |site, mode, dest| {
+            [
+                h,
+                ("sec-fetch-site", site),
+                ("sec-fetch-mode", mode),
+                ("sec-fetch-dest", dest),
+            ]
+        };
+        for site in ["cross-site", "same-site"] {
+            assert_eq!(req("GET", "/", &fetch(site, "navigate", "document")), Ok(()), "{site}");
+            assert!(matches!(
+                req("POST", "/", &fetch(site, "navigate", "document")),
+                Err(HttpRefusal::CrossSite(_))
+            ));
+            for (mode, dest) in [
+                ("no-cors", "image"),
+                ("navigate", "iframe"),
+                ("navigate", "frame"),
+                ("navigate", "object"),
+                ("navigate", "embed"),
+                ("cors", "empty"),
+                ("no-cors", "script"),
+                ("navigate", ""),
+            ] {
+                assert!(
+                    matches!(
+                        req("GET", "/", &fetch(site, mode, dest)),
+                        Err(HttpRefusal::CrossSite(_))
+                    ),
+                    "{site} {mode} {dest}"
+                );
+            }
+        }
         assert_eq!(req("GET", "/", &[h, ("sec-fetch-site", "same-origin")]), Ok(()));
+        assert_eq!(req("GET", "/", &[h, ("sec-fetch-site", "none")]), Ok(()));
+        // A CORS request of an allowed page (another site) passes.
+        let allowed = [
+            h,
+            ("origin", "https://app.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "cors"),
+        ];
+        assert_eq!(req("GET", "/", &allowed), Ok(()));
+        assert_eq!(
+            req(
+                "GET",
+                "/",
+                &[h, ("sec-fetch-site", "same-origin"), ("sec-fetch-site", "cross-site")]
+            ),
+            Err(HttpRefusal::Repeated("Sec-Fetch-Site"))
+        );
+    }
+
+    #[test]
+    fn allowed_hosts_and_origins_must_be_single_exact_values() {
+        for bad in [
+            "*",
+            ".example",
+            "a,b",
+            "127.0.0.1:0",
+            "a..b",
+            "-a.example",
+            "app.example.",
+            "x y",
+            "1.2.3",
+        ] {
+            let err = parse_allowed_host(bad).unwrap_err();
+            assert!(
+                err.contains(&format!("{bad:?}")) && err.contains("expected one host name"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            parse_allowed_host("App.Localhost:9000"),
+            Ok(("app.localhost".into(), Some(9000)))
+        );
+        assert_eq!(parse_allowed_host("[::1]"), Ok(("[::1]".into(), None)));
+        for bad in [
+            "http://*.example",
+            "http://a.example/",
+            "app.example",
+            "http://a,b",
+            "https://x.example:0",
+        ] {
+            let err = parse_allowed_origin(bad).unwrap_err();
+            assert!(err.contains("expected one origin"), "{err}");
+        }
+        assert_eq!(
+            parse_allowed_origin("https://tool.example:8443").map(|o| o.to_string()),
+            Ok("https://tool.example:8443".into())
+        );
+    }
+
+    #[test]
+    fn the_identity_header_cannot_be_one_a_client_or_the_framing_removes_or_rewrites() {
+        for bad in [
+            "Connection",
+            "Content-Length",
+            "Transfer-Encoding",
+            "Host",
+            "Upgrade",
+            "TE",
+            "Trailer",
+            "Keep-Alive",
+            "Proxy-Authorization",
+            "X-Forwarded-User",
+            "X-Real-IP",
+        ] {
+            assert!(identity_header(bad).unwrap_err().contains("hop-by-hop"), "{bad}");
+        }
+        assert!(identity_header("bad header").unwrap_err().contains("not a header name"));
+        assert_eq!(
+            identity_header("X-Loopwarden-User").unwrap().as_str(),
+            "x-loopwarden-user"
+        );
     }
 
     #[test]
@@ -545,6 +784,10 @@ mod tests {
             ("x-forwarded-for", "1.2.3.4"),
             ("x-forwarded-user", "admin"),
             ("x-real-ip", "1.2.3.4"),
+            ("true-client-ip", "1.2.3.4"),
+            ("x-client-ip", "1.2.3.4"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
             ("x-loopwarden-user", "root"),
             ("accept", "*/*"),
         ] {

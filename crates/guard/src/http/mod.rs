@@ -8,6 +8,7 @@
 //! `max_headers` (431).
 
 pub mod check;
+pub mod refused;
 
 use crate::endpoint::Upstream;
 use crate::identity::Peer;
@@ -128,11 +129,13 @@ async fn handle(
         return text(status, &format!("loopwarden guard: refused: {refusal}"));
     }
     let upgrade = check::is_upgrade(req.headers());
+    // Hop-by-hop first: a `Connection` token naming the identity header must not remove the
+    // one the guard adds.
+    strip_hop_by_hop(req.headers_mut(), upgrade);
     check::scrub(
         req.headers_mut(),
         http.identity_header.as_ref().map(|h| (h, conn.identity.as_str())),
     );
-    strip_hop_by_hop(req.headers_mut(), upgrade);
     if req.uri().authority().is_some() {
         // Absolute-form (already checked against the allowed hosts): the upstream gets the path.
         let path = req.uri().path_and_query().cloned();
@@ -145,9 +148,11 @@ async fn handle(
         Err(why) => {
             front.counters.upstream_error();
             *slot = None;
-            eprintln!(
+            crate::logln!(
                 "loopwarden guard {} front {}: upstream {}: {why}",
-                shared.name, front.config.name, front.config.upstream
+                shared.name,
+                front.config.name,
+                front.config.upstream
             );
             return text(
                 StatusCode::BAD_GATEWAY,
@@ -171,8 +176,29 @@ async fn handle(
         }
     } else {
         strip_hop_by_hop(resp.headers_mut(), false);
+        if !http.allow_framing {
+            deny_framing(resp.headers_mut());
+        }
     }
     resp.map(Either::Left)
+}
+
+/// Forbids other pages to frame the answer (`X-Frame-Options: DENY`, CSP `frame-ancestors
+/// 'none'`), unless the service already says who may frame it.
+fn deny_framing(headers: &mut HeaderMap) {
+    let says = headers.contains_key(hyper::header::X_FRAME_OPTIONS)
+        || headers.get_all(hyper::header::CONTENT_SECURITY_POLICY).iter().any(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .to_ascii_lowercase()
+                .contains("frame-ancestors")
+        });
+    if !says {
+        headers.insert(hyper::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.append(
+            hyper::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
 }
 
 /// Sends on the connection's upstream, (re)connecting when there is none or it closed. A
@@ -239,8 +265,12 @@ where
     Ok(sender)
 }
 
-/// Removes hop-by-hop headers and those the `Connection` header names; an upgrade request
-/// keeps `Connection: upgrade` and `Upgrade`, which the upstream must see.
+/// Headers a `Connection` token may not remove: the request's target and framing.
+const END_TO_END: [HeaderName; 2] = [hyper::header::HOST, hyper::header::CONTENT_LENGTH];
+
+/// Removes hop-by-hop headers and those the `Connection` header names (never `Host` or
+/// `Content-Length`); an upgrade request keeps `Connection: upgrade` and `Upgrade`, which the
+/// upstream must see.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     // Read first: `Connection: upgrade` names the Upgrade header among those removed below.
     let upgrade_value = if upgrade {
@@ -255,6 +285,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|name| !END_TO_END.contains(name))
             .collect();
         for name in &listed {
             headers.remove(name);
@@ -276,6 +307,7 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    deny_framing(resp.headers_mut());
     resp
 }
 
@@ -311,7 +343,8 @@ mod tests {
                 socket: SocketFileConfig::default(),
             };
             let policy = Policy::resolve(&config).unwrap();
-            let front = Arc::new(FrontState::new(config, policy));
+            let endpoints = config.listen.published();
+            let front = Arc::new(FrontState::new(config, policy, endpoints));
             let (_tx, draining) = tokio::sync::watch::channel(false);
             let shared = Arc::new(Shared {
                 name: "fuzz".into(),

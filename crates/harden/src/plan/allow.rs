@@ -6,6 +6,7 @@ use super::PlanError;
 use loopwarden_core::addr::{is_loopback, is_wildcard};
 use loopwarden_core::facts::{HostFacts, Protocol};
 use loopwarden_core::inventory::is_inet_service;
+use std::fmt;
 use std::str::FromStr;
 
 /// Someone named in `--allow`.
@@ -58,6 +59,61 @@ impl FromStr for AllowSpec {
             .collect::<Result<Vec<Who>, String>>()?;
         Ok(AllowSpec { port, proto, who })
     }
+}
+
+impl fmt::Display for AllowSpec {
+    /// The spec as `--allow` takes it back: `8000/tcp=alice,1001,@dev`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.port)?;
+        match self.proto {
+            Some(Protocol::Tcp) => f.write_str("/tcp")?,
+            Some(Protocol::Udp) => f.write_str("/udp")?,
+            None => {}
+        }
+        let who: Vec<String> = self
+            .who
+            .iter()
+            .map(|w| match w {
+                Who::User(name) => name.clone(),
+                Who::Uid(uid) => uid.to_string(),
+                Who::Group(name) => format!("@{name}"),
+            })
+            .collect();
+        write!(f, "={}", who.join(","))
+    }
+}
+
+impl serde::Serialize for AllowSpec {
+    /// As written on the command line (the JSON plan and harden's state record it so).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// The allows an apply is made with when an earlier apply's are in force: every spec given, and
+/// each earlier spec on a port that none given names — so that `--allow 9000=bob` after
+/// `--allow 8000=alice` restricts both ports instead of silently lifting 8000's restriction. A
+/// port given again is replaced as a whole (its new list is the list, whatever the protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// What the plan is made with.
+    pub all: Vec<AllowSpec>,
+    /// The earlier specs kept (said to the user: they were not on this command line).
+    pub kept: Vec<AllowSpec>,
+    /// The earlier specs replaced by a spec given for the same port.
+    pub replaced: Vec<AllowSpec>,
+}
+
+/// Merges `given` over `earlier`, as [`Merged`] says.
+pub fn merge(earlier: &[AllowSpec], given: &[AllowSpec]) -> Merged {
+    let (replaced, kept): (Vec<AllowSpec>, Vec<AllowSpec>) = earlier
+        .iter()
+        .cloned()
+        .partition(|old| given.iter().any(|new| new.port == old.port));
+    let mut all = kept.clone();
+    all.extend(given.iter().cloned());
+    all.sort_by_key(|s| s.port);
+    Merged { all, kept, replaced }
 }
 
 /// The port restrictions the specs ask for: one per port and protocol, with root, the owners
@@ -194,6 +250,30 @@ mod tests {
         for bad in ["8000", "0=alice", "x=alice", "8000/sctp=a", "8000=a,,b", "70000=a"] {
             assert!(bad.parse::<AllowSpec>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_spec_prints_as_it_is_written_and_parses_back() {
+        for text in ["8000/udp=alice,1002,@dev", "9000=bob", "53/tcp=0"] {
+            let spec: AllowSpec = text.parse().expect("valid");
+            assert_eq!(spec.to_string(), text);
+            assert_eq!(spec.to_string().parse::<AllowSpec>().expect("parses back"), spec);
+        }
+    }
+
+    /// A later `--allow` adds to what is in force; the same port given again is replaced.
+    #[test]
+    fn a_later_allow_keeps_other_ports_and_replaces_its_own() {
+        let spec = |t: &str| t.parse::<AllowSpec>().expect("valid");
+        let earlier = [spec("8000=alice"), spec("9000/udp=bob")];
+        let merged = merge(&earlier, &[spec("9000=carol"), spec("7000=dave")]);
+        let all: Vec<String> = merged.all.iter().map(ToString::to_string).collect();
+        assert_eq!(all, ["7000=dave", "8000=alice", "9000=carol"]);
+        assert_eq!(merged.kept, [spec("8000=alice")]);
+        assert_eq!(merged.replaced, [spec("9000/udp=bob")]);
+        let nothing_new = merge(&earlier, &[]);
+        assert_eq!(nothing_new.all, earlier);
+        assert!(nothing_new.replaced.is_empty());
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub struct Plan {
     pub proofs: Vec<PathProof>,
     /// What happens to each open finding.
     pub findings: Vec<Disposition>,
+    /// The `--allow` specs the table was made with (recorded by an apply, so that a later one
+    /// keeps them).
+    pub allows: Vec<AllowSpec>,
+    /// `--limit-connections`, recorded likewise.
+    pub limit_connections: Option<u32>,
 }
 
 impl Plan {
@@ -100,6 +105,8 @@ pub fn build(base: &HostFacts, report: &Report, options: &Options) -> Result<Pla
         not_kept,
         proofs,
         findings,
+        allows: options.allow.clone(),
+        limit_connections: options.limit_connections,
     })
 }
 

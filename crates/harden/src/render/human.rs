@@ -5,7 +5,7 @@ use crate::plan::findings::{After, Outcome};
 use crate::plan::keep::Scope;
 use crate::plan::verify::Verdict;
 use crate::plan::Plan;
-use crate::render::nft_text;
+use crate::render::{nft_text, one_line, terminal_safe};
 use loopwarden_core::report::Report;
 use std::fmt::Write;
 
@@ -13,7 +13,8 @@ use std::fmt::Write;
 pub fn render(plan: &Plan, report: &Report) -> String {
     let mut out = format!(
         "loopwarden harden: plan for {} ({})\n\n",
-        report.host.hostname, report.host.netns
+        one_line(&report.host.hostname),
+        one_line(&report.host.netns)
     );
     table(&mut out, plan);
     sysctls(&mut out, plan);
@@ -24,7 +25,7 @@ pub fn render(plan: &Plan, report: &Report) -> String {
         "\nThe table, as `nft list table inet loopwarden` will show it:\n\n{}",
         nft_text::render(&plan.table, None)
     );
-    out
+    terminal_safe(out)
 }
 
 fn table(out: &mut String, plan: &Plan) {
@@ -70,7 +71,7 @@ fn sysctls(out: &mut String, plan: &Plan) {
     } else {
         out.push_str("sysctls:\n");
         for c in &plan.sysctls {
-            let _ = writeln!(out, "  {} {} -> {}: {}", c.key, c.from, c.to, c.why);
+            let _ = writeln!(out, "  {} {} -> {}: {}", c.key, c.from, c.to, one_line(c.why));
         }
     }
     if plan.flush_route_cache {
@@ -78,7 +79,7 @@ fn sysctls(out: &mut String, plan: &Plan) {
     }
     kept(out, plan);
     for n in &plan.not_kept {
-        let _ = writeln!(out, "  not kept: {}", n.why);
+        let _ = writeln!(out, "  not kept: {}", one_line(&n.why));
     }
     out.push('\n');
 }
@@ -101,7 +102,7 @@ fn kept(out: &mut String, plan: &Plan) {
             .kept
             .iter()
             .filter(|k| &k.scope == scope)
-            .map(|k| format!("{}: {}", k.component.name(), k.evidence))
+            .map(|k| format!("{}: {}", k.component.name(), one_line(&k.evidence)))
             .collect();
         let _ = writeln!(
             out,
@@ -119,14 +120,14 @@ fn verification(out: &mut String, plan: &Plan) {
             Verdict::Open => "OPEN",
             Verdict::Unknown => "UNKNOWN",
         };
-        let _ = writeln!(out, "  {verdict:<8} {}", p.path);
+        let _ = writeln!(out, "  {verdict:<8} {}", one_line(&p.path.to_string()));
         let shown = if p.verdict == Verdict::Blocked {
             1
         } else {
             p.evidence.len()
         };
         for e in p.evidence.iter().take(shown) {
-            let _ = writeln!(out, "           · {e}");
+            let _ = writeln!(out, "           · {}", one_line(e));
         }
     }
     if !plan.verified() {
@@ -155,8 +156,11 @@ fn findings(out: &mut String, plan: &Plan) {
         };
         let _ = writeln!(
             out,
-            "  {word:<10} {} [{} · {on}]\n             {detail}",
-            d.title, d.check
+            "  {word:<10} {} [{} · {}]\n             {}",
+            one_line(&d.title),
+            d.check,
+            one_line(on),
+            one_line(&detail)
         );
     }
 }

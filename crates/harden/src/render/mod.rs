@@ -6,3 +6,22 @@ pub mod json;
 pub mod nft_json;
 pub mod nft_text;
 pub mod outcome;
+
+/// `text` made safe for a terminal, line by line: every control character and anything that
+/// hides or moves text (names from the host: interfaces, namespaces, processes) is escaped as
+/// the audit's report escapes it; the newlines between lines stay. A value that may hold a
+/// newline of its own goes through [`one_line`] first, so that it cannot forge a line.
+pub fn terminal_safe(text: String) -> String {
+    if !text.chars().any(|c| c != '\n' && (c.is_control() || !c.is_ascii())) {
+        return text;
+    }
+    text.split('\n')
+        .map(|line| loopwarden_core::report::shown::escape(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One value from the host (a title, evidence, a name) on one line: its newlines escaped too.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    loopwarden_core::report::shown::escape(text)
+}

@@ -49,7 +49,7 @@ pub fn applied(report: &ApplyReport) -> String {
     for p in &report.persisted {
         let _ = writeln!(out, "  persisted: {}", p.display());
     }
-    out
+    super::terminal_safe(out)
 }
 
 /// After `--confirm`.
@@ -69,7 +69,7 @@ pub fn confirmed(c: &Confirmed) -> String {
     for p in &c.persisted {
         let _ = writeln!(out, "  persisted: {}", p.display());
     }
-    out
+    super::terminal_safe(out)
 }
 
 /// After `--check`.
@@ -104,7 +104,7 @@ pub fn checked(c: &CheckReport) -> String {
     for line in &c.stale {
         let _ = writeln!(out, "  other namespaces: {line}");
     }
-    out
+    super::terminal_safe(out)
 }
 
 /// After `--remove`.
@@ -130,5 +130,5 @@ pub fn removed(r: &RemoveReport) -> String {
     for p in &r.unpersisted {
         let _ = writeln!(out, "  removed {}", p.display());
     }
-    out
+    super::terminal_safe(out)
 }

@@ -97,10 +97,7 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
                 severity,
                 status,
                 confidence: Confidence::Inspected,
-                title: format!(
-                    "{}: its own interfaces accept loopback-addressed traffic (the host's protection does not cover it)",
-                    ns.namespace.label()
-                ).into(),
+                title: title(&ns.namespace.label(), &gaps).into(),
                 evidence,
                 fix: format!(
                     "give the namespace its own anti-spoof table and sysctls: `loopwarden harden --netns {target} --apply` \
@@ -111,6 +108,32 @@ fn evaluate(ctx: &HostContext) -> Vec<HostFinding> {
         });
     }
     out
+}
+
+/// What the namespace's gaps amount to: a path in (`route_localnet=1`, a NAT rule, a trusted
+/// spoofed source) is said as accepting loopback-addressed traffic; a missing anti-spoof rule
+/// alone is said as no protection of its own — the kernel's defaults still drop such packets
+/// (a spoofed SYN to 127.0.0.1 from a neighbour gets no answer), until a sysctl changes.
+fn title(label: &str, gaps: &[&Finding]) -> String {
+    let path_in = |status: Status| {
+        gaps.iter()
+            .any(|f| f.check != CheckId::NetNoLoopbackAntispoof && f.status == status)
+    };
+    if path_in(Status::Open) {
+        format!(
+            "{label}: its own interfaces accept loopback-addressed traffic (the host's protection does not cover it)"
+        )
+    } else if path_in(Status::Unknown) {
+        format!(
+            "{label}: its own interfaces may accept loopback-addressed traffic — undecided (the host's protection \
+             does not cover it)"
+        )
+    } else {
+        format!(
+            "{label}: no anti-spoof rule of its own (the host's does not cover it); only the kernel's defaults drop \
+             loopback-addressed traffic there"
+        )
+    }
 }
 
 /// `loopback services there: tcp:127.0.0.1:8080, …` (or that there are none yet).
@@ -171,6 +194,29 @@ mod tests {
         );
         assert!(f.evidence.iter().any(|e| e.contains("tcp:127.0.0.1:8080")));
         assert!(f.fix.contains("--netns blue"));
+    }
+
+    /// route_localnet=0 and no rule: the kernel drops loopback-addressed packets (a spoofed SYN
+    /// from a neighbour got no answer), so the finding says the protection is missing, not that
+    /// traffic gets in.
+    #[test]
+    fn a_namespace_lacking_only_an_anti_spoof_rule_is_not_said_to_accept_traffic() {
+        let mut container = namespace(2, false);
+        container.namespace.ip_netns.push("safe".into());
+        container
+            .facts
+            .inet_sockets
+            .push(inet(Protocol::Tcp, "127.0.0.1", 9001));
+        container.facts.firewall.nft_json = Some(serde_json::json!({ "nftables": [] }));
+        container.facts.firewall.nft_text = Some(String::new());
+        let found = evaluate(&CHECK, &set(vec![namespace(1, true), container]));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let title = &found[0].finding.title;
+        assert!(
+            title.starts_with("ip netns safe: no anti-spoof rule of its own"),
+            "{title}"
+        );
+        assert!(!title.contains("accept loopback-addressed traffic"), "{title}");
     }
 
     #[test]

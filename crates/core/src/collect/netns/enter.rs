@@ -47,10 +47,19 @@ pub fn open(inode: u64, handles: &[PathBuf]) -> Result<OwnedFd, EnterError> {
 fn open_one(handle: &Path, inode: u64) -> Result<OwnedFd, String> {
     let fd = openat(CWD, handle, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| e.to_string())?;
     let found = fstat(&fd).map_err(|e| e.to_string())?.st_ino;
-    if found != inode {
-        return Err(format!("is net:[{found}] now"));
+    if found == inode {
+        return Ok(fd);
     }
-    Ok(fd)
+    // What holds the handle now: another namespace, or (an `ip netns` deleted meanwhile) the
+    // plain file its mount point is.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: ioctl(2) with a request that takes no argument, on a descriptor we own.
+    let kind = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), NS_GET_NSTYPE) };
+    Err(if kind == libc::CLONE_NEWNET {
+        format!("is net:[{found}] now, another namespace")
+    } else {
+        "is no longer a network namespace (it went away)".to_string()
+    })
 }
 
 /// Moves the calling thread into the network namespace `fd` (nothing to do, and no privilege
@@ -135,6 +144,12 @@ mod tests {
         let err = open(own + 1, &handles).unwrap_err();
         assert!(err.why.contains(&format!("is net:[{own}] now")), "{err}");
         assert!(open(own, &[]).unwrap_err().why.contains("no process or bind mount"));
+        // A plain file where a namespace was mounted (an `ip netns` deleted meanwhile).
+        let file = std::env::temp_dir().join(format!("lw-enter-{}", std::process::id()));
+        std::fs::write(&file, "").expect("file");
+        let err = open(own, std::slice::from_ref(&file)).unwrap_err();
+        let _ = std::fs::remove_file(&file);
+        assert!(err.why.contains("is no longer a network namespace"), "{err}");
     }
 
     #[test]

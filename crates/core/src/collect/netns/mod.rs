@@ -28,6 +28,12 @@ pub enum TargetError {
     /// Not a name, a pid or a path.
     #[error("--netns {0:?}: expected an `ip netns` name, a pid or the path of a namespace file")]
     Malformed(String),
+    /// A number that is both an `ip netns` name and a running process's pid.
+    #[error(
+        "--netns {0:?} names both the `ip netns` {0} and process {0}: give /run/netns/{0} for the first or \
+         /proc/{0}/ns/net for the second"
+    )]
+    Ambiguous(String),
     /// The file does not open or is not a network namespace.
     #[error("--netns {target:?}: {path}: {why}")]
     Unusable {
@@ -51,17 +57,26 @@ pub enum TargetError {
 
 /// The namespace file `--netns` names: an `ip netns` name (`/run/netns/NAME`), a pid
 /// (`/proc/PID/ns/net`) or a path.
+/// A number is a pid unless an `ip netns` has that name and no process that pid (`ip netns add 1`
+/// must never make `--netns 1` act on pid 1's namespace, the host's); both is an error.
 pub fn target_path(target: &str) -> Result<PathBuf, TargetError> {
     if target.starts_with('/') {
         return Ok(PathBuf::from(target));
     }
-    if !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(PathBuf::from(format!("/proc/{target}/ns/net")));
-    }
     if target.is_empty() || target.contains('/') || target == "." || target == ".." {
         return Err(TargetError::Malformed(target.to_string()));
     }
-    Ok(PathBuf::from("/run/netns").join(target))
+    let named = PathBuf::from("/run/netns").join(target);
+    if !target.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(named);
+    }
+    let pid = PathBuf::from(format!("/proc/{target}/ns/net"));
+    let exists = |p: &PathBuf| p.symlink_metadata().is_ok();
+    match (exists(&named), exists(&pid)) {
+        (true, true) => Err(TargetError::Ambiguous(target.to_string())),
+        (true, false) => Ok(named),
+        (false, _) => Ok(pid),
+    }
 }
 
 /// The inode of the network namespace `target` names.

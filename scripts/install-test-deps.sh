@@ -13,11 +13,14 @@ set -euo pipefail
 # peak memory with /usr/bin/time (package time). The --all-netns tests: passt for pasta, the
 # user-mode network of rootless Podman, and podman itself (conmon, runc), run inside a sandbox.
 # The .deb test: dpkg-dev (dpkg-shlibdeps) builds it, lintian checks it.
+# containernetworking-plugins: the CNI bridge plugin that makes cni0 and a pod in
+# tests/truth_cni_bridge.rs; firewalld for its stock rulesets in the truth tests.
 packages=(iproute2 nftables iptables procps python3 socat ncat tinyproxy microsocks nginx-light
           openssh-server openssh-client chromium haproxy caddy apache2 openssl passwd
           docker.io busybox-static ufw python3-scapy util-linux vsftpd binutils man-db dpkg-dev lintian
           prometheus-node-exporter prometheus systemd bsdutils time
-          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv strace passt podman)
+          python3-websockets iperf3 wrk libnginx-mod-stream curl python3-venv strace passt podman
+          firewalld containernetworking-plugins)
 
 # The fleet test drives contrib/ansible/ with ansible-core from PyPI, in a venv of the
 # repository's own (target/ansible-venv), so that nothing is installed system-wide.

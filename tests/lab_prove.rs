@@ -157,7 +157,7 @@ fn prove_case(case: &Case<'_>) -> Value {
     serde_json::from_slice(&out.stdout).expect("report JSON")
 }
 
-/// Every lab evidence line of the report: `lab: ATTACK PROTO SRC -> DST on IF [SERVICE]: OUTCOME…`.
+/// Every lab evidence line of the report: `lab: ATTACK fired PROTO SRC -> DST from WHO at SERVICE: OUTCOME…`.
 fn lab_lines(report: &Value) -> Vec<String> {
     let mut lines: Vec<String> = report["findings"]
         .as_array()
@@ -185,6 +185,7 @@ fn outcome(report: &Value, attack: &str, proto: &str, src: &str, dst: &str) -> S
         .find(|l| {
             let mut words = l.split_whitespace().skip(1);
             words.next() == Some(attack)
+                && words.next() == Some("fired")
                 && words.next() == Some(proto)
                 && words.next().is_some_and(|s| s.starts_with(src_prefix))
                 && words.nth(1) == Some(dst)
@@ -195,7 +196,10 @@ fn outcome(report: &Value, attack: &str, proto: &str, src: &str, dst: &str) -> S
                 lines.join("\n")
             )
         });
-    let tail = line.split("]: ").nth(1).unwrap_or("");
+    let tail = line
+        .split_once(" at ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or("", |(_, tail)| tail);
     tail.split([' ', ';']).next().unwrap_or("").to_string()
 }
 
@@ -287,7 +291,7 @@ fn defaults_only_mapped_udp_gets_through() {
     // ::1 is dropped by IPv6 input before any firewall, and the kernel counts it; the mapped
     // source is not, so the V6ONLY socket's finding is open with both attacks as evidence.
     let trust = finding(&r, "net.loopback-source-trust", Some("udp:[::]:7008"))["evidence"].to_string();
-    assert!(trust.contains("ipv6.src-loopback UDP [::1]"), "{trust}");
+    assert!(trust.contains("ipv6.src-loopback fired UDP [::1]"), "{trust}");
     assert!(
         trust.contains("Ip6InHdrErrors"),
         "IPv6 input counts its loopback drops: {trust}"
@@ -504,7 +508,10 @@ fn the_complete_antispoof_table_blocks_everything_whatever_the_sysctls() {
     let lines = lab_lines(&r);
     assert!(lines.len() >= 15, "{lines:#?}");
     for line in &lines {
-        assert!(line.contains("]: dropped"), "the guard table let this through: {line}");
+        assert!(
+            line.contains(": dropped — "),
+            "the guard table let this through: {line}"
+        );
     }
     assert_eq!(
         outcome(&r, M, "UDP", "[::ffff:127.0.0.1]:*", "[2001:db8::1]:7008"),

@@ -19,6 +19,7 @@ pub mod firewall;
 pub mod fleet;
 pub mod inventory;
 pub mod kernel;
+pub mod makers;
 pub mod port_allows;
 pub mod readers;
 pub mod report;

@@ -2,6 +2,7 @@
 //! built links. Pure.
 
 use crate::plan::{DecoyOrigin, DecoyPlan, Plan};
+use crate::sources::{Source, SourcePicker, Sources};
 use crate::topology::Link;
 use loopwarden_core::facts::Protocol;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -68,7 +69,7 @@ impl Kind {
                 "IPv4 to a port a DNAT rule translates to a loopback address (kube-proxy localhost services, ECS agent)"
             }
             Kind::NatPublished => {
-                "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (kube-proxy / Docker -p 127.0.0.1:)"
+                "IPv4 to 127.0.0.1 on a port a DNAT rule publishes (Docker -p 127.0.0.1: before 28, kube-proxy, CNI portmap)"
             }
         }
     }
@@ -100,13 +101,20 @@ pub struct ProbeSpec {
     pub target: Target,
     /// The service id it is reported under.
     pub service: String,
+    /// Why the packet is what it is, for the evidence: its source when the firewall tells
+    /// sources apart, the NAT rule it aims at and who made that rule.
+    pub why: Vec<String>,
+    /// Why a drop would not refute the path: sources the firewall lets in that this probe did
+    /// not carry.
+    pub doubt: Option<String>,
 }
 
 /// First source port of the probes; each probe gets its own so replies can be matched.
 const FIRST_PORT: u16 = 30_000;
 
-/// Every probe for this plan and these links, controls first.
-pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
+/// Every probe for this plan and these links, controls first. Attacks from the neighbour's own
+/// IPv4 address carry the sources `sources` picks for each target instead (one probe each).
+pub fn probes(plan: &Plan, links: &[Link], sources: &SourcePicker) -> Vec<ProbeSpec> {
     let mut out: Vec<ProbeSpec> = Vec::new();
     let mut next_port = FIRST_PORT;
     let mut port = || {
@@ -165,7 +173,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
         // interface without an IPv4 address (a VM bridge) still takes them when route_localnet
         // is on or a NAT rule publishes a loopback port.
         let victim_v4 = link.victim_v4();
-        if let Some(peer) = link.plan.peer_v4 {
+        if link.plan.peer_v4.is_some() {
             for (i, d) in listening().filter(host_only).filter(|(_, d)| d.takes_ipv4()) {
                 let dsts: Vec<Ipv4Addr> = match d.address {
                     IpAddr::V4(a) if a.is_loopback() => vec![a],
@@ -173,14 +181,22 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     _ => vec![],
                 };
                 for dst in dsts {
-                    out.push(spec(
-                        Kind::Ipv4DstLoopback,
-                        Some(li),
-                        d,
-                        SocketAddr::new(IpAddr::V4(peer), port()),
-                        SocketAddr::new(IpAddr::V4(dst), d.port),
-                        Target::Decoy(*i),
-                    ));
+                    let to = SocketAddr::new(IpAddr::V4(dst), d.port);
+                    let picked = sources.pick(&link.plan, d.protocol, to);
+                    for src in &picked.list {
+                        out.push(with_source(
+                            spec(
+                                Kind::Ipv4DstLoopback,
+                                Some(li),
+                                d,
+                                SocketAddr::new(IpAddr::V4(src.address), port()),
+                                to,
+                                Target::Decoy(*i),
+                            ),
+                            src,
+                            &picked,
+                        ));
+                    }
                     // A datagram may also carry another 127/8 source: a rule that drops only
                     // non-loopback sources (kube-proxy's KUBE-FIREWALL) lets it through. (A TCP
                     // SYN from one would be answered to lo: blind, not worth a probe.)
@@ -229,7 +245,7 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     continue;
                 };
                 let dst = SocketAddr::new(address, p.port);
-                let src = SocketAddr::new(IpAddr::V4(peer), port());
+                let picked = sources.pick(&link.plan, p.protocol, dst);
                 let target = match plan
                     .stand_ins
                     .iter()
@@ -242,20 +258,27 @@ pub fn probes(plan: &Plan, links: &[Link]) -> Vec<ProbeSpec> {
                     None => nat_decoy(plan, p.protocol, p.target)
                         .map(|k| (Target::Decoy(k), plan.decoys[k].service.clone())),
                 };
-                if let Some((target, service)) = target {
-                    out.push(ProbeSpec {
-                        kind: if p.to_loopback {
-                            Kind::NatToLoopback
-                        } else {
-                            Kind::NatPublished
+                let Some((target, service)) = target else { continue };
+                for src in &picked.list {
+                    out.push(with_source(
+                        ProbeSpec {
+                            kind: if p.to_loopback {
+                                Kind::NatToLoopback
+                            } else {
+                                Kind::NatPublished
+                            },
+                            link: Some(li),
+                            protocol: p.protocol,
+                            src: SocketAddr::new(IpAddr::V4(src.address), port()),
+                            dst,
+                            target,
+                            service: service.clone(),
+                            why: vec![nat_rule_line(p)],
+                            doubt: None,
                         },
-                        link: Some(li),
-                        protocol: p.protocol,
                         src,
-                        dst,
-                        target,
-                        service,
-                    });
+                        &picked,
+                    ));
                 }
             }
         }
@@ -330,6 +353,27 @@ fn spec(kind: Kind, link: Option<usize>, d: &DecoyPlan, src: SocketAddr, dst: So
         dst,
         target,
         service: d.service.clone(),
+        why: Vec::new(),
+        doubt: None,
+    }
+}
+
+/// The NAT rule a probe aims at, and who made it by its chain names.
+fn nat_rule_line(p: &crate::nat::PublishedPort) -> String {
+    let maker = loopwarden_core::makers::Maker::of_rule(&p.rule)
+        .map(|m| format!(" (made by {}, by its chain names)", m.name()))
+        .unwrap_or_default();
+    format!("aimed at the NAT rule {}{maker}", p.rule)
+}
+
+/// `probe` from `source`, with the reasons behind it and the trusted sources left untried.
+fn with_source(probe: ProbeSpec, source: &Source, picked: &Sources) -> ProbeSpec {
+    let mut why = probe.why.clone();
+    why.extend(source.why.clone());
+    ProbeSpec {
+        why,
+        doubt: picked.untried.clone(),
+        ..probe
     }
 }
 
@@ -368,7 +412,7 @@ mod tests {
     fn the_mapped_scenario_gets_mapped_attacks_on_both_v6_sockets_and_controls_first() {
         let facts = scenario::find("mapped-loopback-udp").unwrap().facts();
         let plan = plan(&facts);
-        let probes = probes(&plan, &fake_links(&plan));
+        let probes = probes(&plan, &fake_links(&plan), &SourcePicker::plain());
         assert!(probes.first().unwrap().kind.control());
         let mapped: Vec<_> = probes.iter().filter(|p| p.kind == Kind::Ipv6SrcMapped).collect();
         assert_eq!(mapped.len(), 3, "{mapped:?}");
@@ -391,7 +435,7 @@ mod tests {
     fn the_kube_scenario_aims_at_127_addresses_and_the_nodeport() {
         let facts = scenario::find("kube-route-localnet").unwrap().facts();
         let plan = plan(&facts);
-        let probes = probes(&plan, &fake_links(&plan));
+        let probes = probes(&plan, &fake_links(&plan), &SourcePicker::plain());
         let dst: Vec<String> = probes
             .iter()
             .filter(|p| p.kind == Kind::Ipv4DstLoopback)

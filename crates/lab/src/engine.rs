@@ -7,10 +7,12 @@ use crate::counters;
 use crate::decoy::{local_client, peer_is_loopback, Decoy, TOKEN_PREFIX};
 use crate::mirror::Mirror;
 use crate::packet::{self, PacketSocket, Seen, TcpKind};
+use crate::plan::LinkRole;
 use crate::report::{AttackResult, Outcome, Path};
 use crate::topology::Topology;
 use crate::{signal, LabError};
 use loopwarden_core::facts::Protocol;
+use loopwarden_core::makers::Maker;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -92,13 +94,13 @@ pub fn run(
         .map(|(i, spec)| Live {
             token: format!("{i}:{nonce:08x}"),
             isn: nonce.wrapping_mul(2_654_435_761).wrapping_add(i as u32 * 7919),
+            evidence: spec.why.clone(),
             spec,
             acked: false,
             outcome: None,
             peer: None,
             rewritten: false,
             received_by: None,
-            evidence: Vec::new(),
         })
         .collect();
     let mut kinds: Vec<Kind> = live.iter().map(|l| l.spec.kind).collect();
@@ -375,10 +377,26 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
     // A token that turns up at another listener than the one its packet was addressed to was
     // rewritten on the way: the path is NAT, whatever the attack set out to show.
     let path = if l.rewritten { Path::Nat } else { Path::Direct };
+    let outcome = l.outcome.unwrap_or(Outcome::Dropped);
+    // Sources the firewall lets in that this probe did not carry: its drop refutes nothing.
+    let mut uncertain: Vec<String> = l.spec.doubt.iter().filter(|_| !outcome.delivered()).cloned().collect();
     let mut evidence = l.evidence;
     if path == Path::Nat {
         evidence.push("arrived at another listener than the one addressed: a NAT rule rewrote it".into());
     }
+    if outcome == Outcome::Dropped {
+        if l.acked {
+            // The listener answered: the path reached a socket, only the data did not arrive.
+            uncertain.push(
+                "a SYN-ACK came back, so the SYN reached a listener, but the data after the handshake never \
+                 reached the socket: the path is not refuted"
+                    .into(),
+            );
+        } else {
+            evidence.push("nothing came back to the sender".into());
+        }
+    }
+    let attacker = attacker(topo, l.spec.link);
     AttackResult {
         attack: l.spec.kind.id().to_string(),
         path,
@@ -387,13 +405,33 @@ fn result(topo: &Topology, l: Live) -> AttackResult {
         control: l.spec.kind.control(),
         service: l.spec.service,
         interface,
+        attacker,
         protocol: l.spec.protocol,
         source,
         destination: l.spec.dst.to_string(),
-        outcome: l.outcome.unwrap_or(Outcome::Dropped),
+        outcome,
         peer_seen: l.peer.map(|p| p.to_string()),
         evidence,
-        uncertain: Vec::new(),
+        uncertain,
+    }
+}
+
+/// Who fires on link `li`, in words: a local client for `None`; on a bridge whose name a
+/// runtime or network plugin gives it, that maker's containers, pods or VMs; otherwise a LAN
+/// neighbour (or the hosts of a subnet that holds NAT targets).
+fn attacker(topo: &Topology, li: Option<usize>) -> String {
+    let Some(link) = li.and_then(|li| topo.links.get(li)) else {
+        return "a local client on lo".into();
+    };
+    let name = &link.plan.name;
+    match (Maker::of_interface(name), link.plan.role) {
+        (Some(maker), _) => format!(
+            "{} behind {name} ({}, by the bridge's name)",
+            maker.guests(),
+            maker.name()
+        ),
+        (None, LinkRole::Backend) => format!("a host on {name}'s subnet (it holds NAT targets)"),
+        (None, LinkRole::Lan) => format!("a LAN neighbour on {name}"),
     }
 }
 
@@ -470,6 +508,7 @@ mod tests {
             control: attack.starts_with("control."),
             service: "s".into(),
             interface: "eth0".into(),
+            attacker: "a LAN neighbour on eth0".into(),
             protocol,
             source: src.into(),
             destination: dst.into(),

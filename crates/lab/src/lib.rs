@@ -29,10 +29,13 @@ pub mod netns;
 pub mod observe;
 pub mod packet;
 pub mod plan;
+pub mod priority;
 pub mod render;
 pub mod report;
+pub mod routes;
 pub mod scenario;
 pub mod signal;
+pub mod sources;
 pub mod topology;
 
 pub use report::{AttackResult, Outcome, ProofReport, PROOF_SCHEMA};
@@ -124,6 +127,9 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
     let names: Vec<String> = topology.links.iter().map(|l| l.plan.name.clone()).collect();
     mirror::apply_sysctls(&topology.victim, &facts.sysctls, &names, &mut mirror)?;
     let mut notes = plan.notes.clone();
+    let routes = routes::plan(facts, &plan.links);
+    notes.extend(routes.notes.iter().cloned());
+    notes.extend(routes::apply(&topology.victim, &routes, &topology.links)?);
     notes.extend(
         netns::sweep_stale()
             .into_iter()
@@ -140,10 +146,20 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         attacks::Target::Decoy(k) => decoys.get(k).is_some_and(Option::is_some),
         attacks::Target::StandIn(k) => stand_ins.get(k).is_some_and(Option::is_some),
     };
-    let (controls, attacks): (Vec<_>, Vec<_>) = attacks::probes(&plan, &topology.links)
+    let sources = sources::SourcePicker::new(facts, plan.stand_in_addresses());
+    let (controls, mut attacks): (Vec<_>, Vec<_>) = attacks::probes(&plan, &topology.links, &sources)
         .into_iter()
         .filter(|p| open(&p.target))
         .partition(|p| p.kind.control());
+    doubt_unrouted_sources(facts, &mut attacks, &topology.links);
+    let spoofed_v4: Vec<(usize, std::net::Ipv4Addr)> = attacks
+        .iter()
+        .filter_map(|p| match (p.link, p.src.ip()) {
+            (Some(li), std::net::IpAddr::V4(ip)) => Some((li, ip)),
+            _ => None,
+        })
+        .collect();
+    topology.learn_sources(&spoofed_v4)?;
     let phases = |list: &[attacks::ProbeSpec]| {
         let mut kinds: Vec<_> = list.iter().map(|p| p.kind).collect();
         kinds.dedup();
@@ -193,9 +209,32 @@ fn run(facts: &HostFacts, opts: &ProveOptions) -> Result<ProofReport, LabError> 
         interfaces: names,
         mirror,
         notes,
+        untested: plan.untested.clone(),
         results,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Marks the attacks from spoofed sources whose drop the host's unknown routes could undo (see
+/// [`routes::spoofed_source_doubt`]).
+fn doubt_unrouted_sources(facts: &HostFacts, attacks: &mut [attacks::ProbeSpec], links: &[topology::Link]) {
+    let firewall = loopwarden_core::firewall::questions::Firewall::new(facts);
+    for p in attacks.iter_mut().filter(|p| p.doubt.is_none() && spoofed(p, links)) {
+        p.doubt = routes::spoofed_source_doubt(facts, &firewall, p.src.is_ipv6()).map(str::to_string);
+    }
+}
+
+/// Whether `probe` carries a source other than its link's peer's own addresses.
+fn spoofed(probe: &attacks::ProbeSpec, links: &[topology::Link]) -> bool {
+    let Some(link) = probe.link.and_then(|li| links.get(li)) else {
+        return false;
+    };
+    let own = [
+        link.plan.peer_v4.map(std::net::IpAddr::V4),
+        link.plan.peer_v6.map(std::net::IpAddr::V6),
+        link.peer_ll.map(std::net::IpAddr::V6),
+    ];
+    !own.contains(&Some(probe.src.ip()))
 }
 
 fn decoy_spec(d: &plan::DecoyPlan) -> decoy::DecoySpec {

@@ -5,11 +5,10 @@
 //! aim at.
 
 use crate::nat::{published_ports, PublishedPort};
+use crate::priority::{Needs, Untested};
 use loopwarden_core::addr::{is_loopback, is_wildcard};
 use loopwarden_core::facts::{HostFacts, InetSocket, Protocol, SocketState};
-use loopwarden_core::firewall::eval::{Packets, Reach};
 use loopwarden_core::firewall::questions::Firewall;
-use loopwarden_core::firewall::ranges::{addr_value, value_addr, RangeSet};
 use loopwarden_core::inventory::inet_service_id;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -50,6 +49,16 @@ pub struct LinkPlan {
     /// Who the peer is: both kinds attack (a bridge's containers reach the host through the
     /// bridge's MAC like LAN neighbours do).
     pub role: LinkRole,
+}
+
+impl LinkPlan {
+    /// Whether `ip` is on one of this link's IPv4 subnets (reached without a router).
+    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+        self.v4.iter().any(|&(a, len)| {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(ip) & mask
+        })
+    }
 }
 
 /// Why a decoy exists.
@@ -124,6 +133,23 @@ pub struct Plan {
     pub stand_ins: Vec<StandInPlan>,
     /// What the lab did differently from the host, and why.
     pub notes: Vec<String>,
+    /// Host services and interfaces the lab leaves untested (over its limits, unusable names):
+    /// no result may speak for them.
+    pub untested: Untested,
+}
+
+impl Plan {
+    /// The stand-ins' IPv4 addresses behind each link, by link name: addresses an attacker on
+    /// that link must not write as its own.
+    pub fn stand_in_addresses(&self) -> std::collections::HashMap<String, Vec<Ipv4Addr>> {
+        let mut out: std::collections::HashMap<String, Vec<Ipv4Addr>> = std::collections::HashMap::new();
+        for s in &self.stand_ins {
+            if let (Some(link), IpAddr::V4(a)) = (&s.link, s.target.ip()) {
+                out.entry(link.clone()).or_default().push(a);
+            }
+        }
+        out
+    }
 }
 
 /// The address of the synthetic interface used when the snapshot has none to mirror.
@@ -134,9 +160,11 @@ pub const SYNTHETIC_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 
 /// Derives the layout from a snapshot.
 pub fn plan(facts: &HostFacts) -> Plan {
     let mut notes = Vec::new();
+    let mut untested = Untested::default();
+    let needs = Needs::of(facts);
     let firewall = Firewall::new(facts);
     let published = published_ports(&firewall);
-    let mut links = mirrored_links(facts, &mut notes);
+    let mut links = mirrored_links(facts, &needs, &mut notes, &mut untested.interfaces);
     let stand_ins: Vec<StandInPlan> = published
         .iter()
         .filter(|p| !is_local(facts, &links, p.target.ip()))
@@ -172,60 +200,31 @@ pub fn plan(facts: &HostFacts) -> Plan {
                 link.peer_v4 = Some(peer_v4(addr, len, &taken));
             }
         }
-        if let Some(trusted) = trusted_source(&firewall, link, &targets) {
-            notes.push(format!(
-                "{}: the firewall lets in {trusted} and not {}: the attacker spoofs {trusted}, as a LAN neighbour can",
-                link.name,
-                link.peer_v4.map(|p| p.to_string()).unwrap_or_default()
-            ));
-            link.peer_v4 = Some(trusted);
-        }
     }
-    let decoys = decoys(facts, &published, &mut notes);
+    let decoys = decoys(facts, &published, &needs, &mut notes, &mut untested.services);
     Plan {
         links,
         decoys,
         published,
         stand_ins,
         notes,
+        untested,
     }
 }
 
-/// A source address on `link`'s subnet that the host's firewall lets in where it does not let in
-/// the attacker's default one: a rule that trusts one LAN address (`ip saddr 192.0.2.10 accept`,
-/// `ufw allow from …`) is a rule any neighbour spoofs. Asked of core's packet-path evaluator for
-/// packets from the whole subnet to this host's addresses and to 127.0.0.0/8: a path that gets
-/// through for some sources but not for the default attacker's names one.
-fn trusted_source(firewall: &Firewall, link: &LinkPlan, stand_ins: &[Ipv4Addr]) -> Option<Ipv4Addr> {
-    let (peer, &(addr, len)) = (link.peer_v4?, link.v4.first()?);
-    if !firewall.captured || len > 30 {
-        return None;
-    }
-    let mask = u32::MAX << (32 - len);
-    let network = u32::from(addr) & mask;
-    let mut sources = RangeSet::range(u128::from(network + 1), u128::from((network | !mask) - 1));
-    for taken in link.v4.iter().map(|(a, _)| *a).chain(stand_ins.iter().copied()) {
-        sources = sources.subtract(&RangeSet::single(addr_value(IpAddr::V4(taken))));
-    }
-    let to_host = firewall.analysis.host.local(false).clone();
-    let answer = firewall
-        .analysis
-        .query(Packets::arriving(false, &link.name, sources, to_host), Reach::Full);
-    let peer = addr_value(IpAddr::V4(peer));
-    answer
-        .leaves
-        .iter()
-        .filter(|l| l.certainly_through() && !l.packets.src.contains(peer))
-        .find_map(|l| match value_addr(l.packets.src.first()?, false) {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        })
-}
-
-fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
+/// The interfaces to mirror, those the static findings need first (see [`Needs`]); the ones
+/// that receive IP on the host and are not mirrored are added to `untested`.
+fn mirrored_links(
+    facts: &HostFacts,
+    needs: &Needs,
+    notes: &mut Vec<String>,
+    untested: &mut Vec<String>,
+) -> Vec<LinkPlan> {
     let mut links = Vec::new();
     let mut skipped = 0;
-    for iface in facts.interfaces.iter().filter(|i| !i.loopback) {
+    let mut candidates: Vec<_> = facts.interfaces.iter().filter(|i| !i.loopback).collect();
+    candidates.sort_by_key(|i| needs.interface_rank(&i.name));
+    for iface in candidates {
         if iface.kind.as_deref() == Some("vrf") {
             notes.push(format!(
                 "{}: VRF masters are not mirrored (they are exempt from the loopback checks)",
@@ -259,10 +258,12 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
         });
         if !usable_interface_name(&iface.name) {
             notes.push(format!("{:?}: not a usable interface name here; left out", iface.name));
+            untested.push(iface.name.clone());
             continue;
         }
         if links.len() >= MAX_LINKS {
             skipped += 1;
+            untested.push(iface.name.clone());
             continue;
         }
         if let Some(kind) = iface.kind.as_deref().filter(|k| *k != "veth") {
@@ -272,7 +273,7 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             ));
         }
         let addressless = v4.is_empty();
-        let mut link = link_from_addresses(&iface.name, v4, v6);
+        let mut link = link_from_addresses(&iface.name, v4, v6, &gateways(facts, &iface.name));
         if addressless {
             // No IPv4 address (a VM bridge): packets to 127/8 still arrive there. The attacker
             // sends from a documentation address of its own, to which the host has no route.
@@ -289,7 +290,8 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
     }
     if skipped > 0 {
         notes.push(format!(
-            "{skipped} more interfaces were not mirrored (the lab mirrors at most {MAX_LINKS})"
+            "{skipped} more interfaces were not mirrored (the lab mirrors at most {MAX_LINKS}, those the \
+             static findings name first): no lab result speaks for them"
         ));
     }
     if links.is_empty() {
@@ -297,9 +299,32 @@ fn mirrored_links(facts: &HostFacts, notes: &mut Vec<String>) -> Vec<LinkPlan> {
             "the snapshot has no interface to mirror: the victim gets a synthetic eth0 ({}/{}, {}/{})",
             SYNTHETIC_V4.0, SYNTHETIC_V4.1, SYNTHETIC_V6.0, SYNTHETIC_V6.1
         ));
-        links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6]));
+        links.push(link_from_addresses("eth0", vec![SYNTHETIC_V4], vec![SYNTHETIC_V6], &[]));
     }
+    distinct_onlink_peers(facts, &mut links);
     links
+}
+
+/// Gives every link whose IPv4 prefix is /31 or /32 (cloud VMs, WireGuard, kube-ipvs0) a peer
+/// address of its own: the peer sits outside the subnet, reached through a device route in both
+/// namespaces, and two links with the same peer address would need the same route twice.
+fn distinct_onlink_peers(facts: &HostFacts, links: &mut [LinkPlan]) {
+    let onlink = |l: &LinkPlan| l.v4.first().is_some_and(|&(_, len)| len > 30);
+    let host_has = |a: Ipv4Addr| {
+        facts
+            .interfaces
+            .iter()
+            .any(|i| i.addresses.iter().any(|x| x.address == IpAddr::V4(a)))
+    };
+    let mut taken: Vec<Ipv4Addr> = links.iter().filter(|l| !onlink(l)).filter_map(|l| l.peer_v4).collect();
+    for link in links.iter_mut().filter(|l| onlink(l)) {
+        let peer = (1..=254u8)
+            .rev()
+            .map(|last| Ipv4Addr::new(198, 51, 100, last))
+            .find(|c| !host_has(*c) && !taken.contains(c));
+        link.peer_v4 = peer;
+        taken.extend(peer);
+    }
 }
 
 /// A link-local address for the peer that differs from the host's own.
@@ -312,9 +337,32 @@ fn peer_link_local(host: Ipv6Addr) -> Ipv6Addr {
     }
 }
 
-fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>) -> LinkPlan {
-    let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &v4));
-    let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &v6));
+/// The gateways of the host's routes through interface `name`: the peer must not take their
+/// addresses (the lab's neighbour answers for them besides its own, see [`crate::routes`]).
+fn gateways(facts: &HostFacts, name: &str) -> Vec<IpAddr> {
+    facts
+        .routes
+        .iter()
+        .flatten()
+        .flat_map(|r| r.hops.iter())
+        .filter(|h| h.device.as_deref() == Some(name))
+        .filter_map(|h| h.gateway)
+        .collect()
+}
+
+/// A link with these addresses and a peer on each family's subnet that is neither one of them
+/// nor one of `gateways`.
+fn link_from_addresses(name: &str, v4: Vec<(Ipv4Addr, u8)>, v6: Vec<(Ipv6Addr, u8)>, gateways: &[IpAddr]) -> LinkPlan {
+    let mut taken_v4 = v4.clone();
+    let mut taken_v6 = v6.clone();
+    for g in gateways {
+        match g {
+            IpAddr::V4(a) => taken_v4.push((*a, 32)),
+            IpAddr::V6(a) => taken_v6.push((*a, 128)),
+        }
+    }
+    let peer_v4 = v4.first().map(|&(a, len)| peer_v4(a, len, &taken_v4));
+    let peer_v6 = v6.first().and_then(|&(a, len)| peer_v6(a, len, &taken_v6));
     LinkPlan {
         name: name.to_string(),
         v4,
@@ -377,9 +425,18 @@ fn containing_link(links: &[LinkPlan], ip: IpAddr) -> Option<String> {
         .map(|l| l.name.clone())
 }
 
-fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String>) -> Vec<DecoyPlan> {
+/// The decoys: host sockets the static findings name first (see [`Needs`]), then NAT targets
+/// and the lab's controls. Host sockets over the limit are added to `untested`.
+fn decoys(
+    facts: &HostFacts,
+    published: &[PublishedPort],
+    needs: &Needs,
+    notes: &mut Vec<String>,
+    untested: &mut Vec<String>,
+) -> Vec<DecoyPlan> {
     let mut out: Vec<DecoyPlan> = Vec::new();
-    let relevant = facts.inet_sockets.iter().filter(|s| mirrorable(s));
+    let mut relevant: Vec<&InetSocket> = facts.inet_sockets.iter().filter(|s| mirrorable(s)).collect();
+    relevant.sort_by_cached_key(|s| needs.service_rank(&inet_service_id(s)));
     let mut skipped = 0;
     for socket in relevant {
         let decoy = DecoyPlan {
@@ -400,13 +457,15 @@ fn decoys(facts: &HostFacts, published: &[PublishedPort], notes: &mut Vec<String
         }
         if out.len() >= MAX_DECOYS {
             skipped += 1;
+            untested.push(decoy.service);
             continue;
         }
         out.push(decoy);
     }
     if skipped > 0 {
         notes.push(format!(
-            "{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys)"
+            "{skipped} more listeners were not mirrored (the lab opens at most {MAX_DECOYS} decoys, for those the \
+             static findings name first): no lab result speaks for them"
         ));
     }
     for p in published.iter().filter(|p| is_loopback(p.target.ip())) {
@@ -561,6 +620,30 @@ mod tests {
             Some("2001:db8::fffe".parse().unwrap())
         );
         assert_eq!(peer_v6("2001:db8::1".parse().unwrap(), 128, &[]), None);
+    }
+
+    #[test]
+    fn point_to_point_links_get_peers_of_their_own() {
+        let mut facts = crate::scenario::base_facts("t");
+        facts.interfaces.retain(|i| i.loopback);
+        for (i, (name, addr, len)) in [
+            ("wg0", "192.0.2.7", 32),
+            ("wg1", "192.0.2.8", 32),
+            ("p2p", "192.0.2.10", 31),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            facts
+                .interfaces
+                .push(crate::scenario::interface(name, 2 + i as u32, false, &[(addr, len)]));
+        }
+        let plan = plan(&facts);
+        let mut peers: Vec<_> = plan.links.iter().map(|l| l.peer_v4).collect();
+        assert!(peers.iter().all(Option::is_some), "{peers:?}");
+        peers.sort();
+        peers.dedup();
+        assert_eq!(peers.len(), 3, "{peers:?}");
     }
 
     #[test]

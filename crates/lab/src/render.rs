@@ -44,6 +44,12 @@ pub fn human(report: &ProofReport, color: bool) -> String {
     for n in &report.notes {
         out.push_str(&format!("note: {}\n", line(n)));
     }
+    if !report.untested.is_empty() {
+        out.push_str(&format!(
+            "not tested: {} — no result below speaks for them\n",
+            line(&report.untested.describe())
+        ));
+    }
     out.push_str(if report.controls_passed {
         "controls: passed\n"
     } else {
@@ -65,13 +71,14 @@ pub fn human(report: &ProofReport, color: bool) -> String {
         }
         let outcome = paint(r.outcome, color);
         out.push_str(&format!(
-            "  {:<width$}  {} {} -> {} via {}  {}",
+            "  {:<width$}  {} {} -> {} from {}  {} — {}",
             line(&r.service),
             r.protocol.as_str().to_uppercase(),
             line(&r.source),
             line(&r.destination),
-            line(&r.interface),
-            outcome
+            line(&r.attacker),
+            outcome,
+            r.outcome.said()
         ));
         if let Some(peer) = &r.peer_seen {
             out.push_str(&format!(" (peer seen {})", line(peer)));
@@ -158,6 +165,7 @@ mod tests {
                 ..Mirror::default()
             },
             notes: vec!["note\u{202e}".into()],
+            untested: Default::default(),
             results: vec![AttackResult {
                 attack: "ipv4.dst-loopback".into(),
                 path: Path::Direct,
@@ -166,6 +174,7 @@ mod tests {
                 control: false,
                 service: "unix:/tmp/a\nCRITICAL x".into(),
                 interface: hostile.into(),
+                attacker: format!("a LAN neighbour on {hostile}"),
                 protocol: Protocol::Tcp,
                 source: "192.0.2.254:30001".into(),
                 destination: "127.0.0.1:80".into(),

@@ -2,6 +2,7 @@
 //! first, and the findings it proves or refutes for `audit --prove`.
 
 use crate::mirror::Mirror;
+use crate::priority::Untested;
 use loopwarden_core::checks::CheckId;
 use loopwarden_core::facts::{HostFacts, Protocol};
 use loopwarden_core::report::{Attacker, Confidence, Finding, Reached, Severity, Status};
@@ -36,6 +37,21 @@ impl Outcome {
             Outcome::Blind => "blind",
             Outcome::Refused => "refused",
             Outcome::Dropped => "dropped",
+        }
+    }
+
+    /// What the lab saw, in words, beside [`Outcome::as_str`]: the socket read the token, only
+    /// a half-open connection (blind), a refusal, or nothing.
+    pub fn said(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "the socket got it: the application read the lab's token",
+            Outcome::DeliveredToTrust => "the socket got it: the application read the lab's token from a loopback peer",
+            Outcome::Blind => {
+                "the listener took the SYN (a half-open connection from the sender) but no reply reached the \
+                 sender: no data delivered"
+            }
+            Outcome::Refused => "a TCP RST or an ICMP error came back",
+            Outcome::Dropped => "the socket got nothing",
         }
     }
 
@@ -75,6 +91,9 @@ pub struct AttackResult {
     pub service: String,
     /// The victim interface the frames arrived on (`lo` for local controls).
     pub interface: String,
+    /// Who fired it, in words: a local client, a LAN neighbour on the interface, or the
+    /// containers, pods or VMs behind a bridge (named after the bridge's maker).
+    pub attacker: String,
     /// TCP or UDP.
     pub protocol: Protocol,
     /// The source address and port written into the packet (spoofed for most attacks).
@@ -112,6 +131,10 @@ pub struct ProofReport {
     pub mirror: Mirror,
     /// Where the lab differs from the host, and why.
     pub notes: Vec<String>,
+    /// Host services and interfaces the lab did not test (over its limits): a finding about
+    /// them, or about the whole host, is never refuted by this run.
+    #[serde(skip_serializing_if = "Untested::is_empty")]
+    pub untested: Untested,
     /// The matrix, controls first.
     pub results: Vec<AttackResult>,
     /// Wall-clock time of the run, milliseconds.
@@ -179,21 +202,21 @@ fn spec(check: CheckId) -> Option<(Severity, &'static str, &'static str)> {
     match check {
         CheckId::NetNoLoopbackAntispoof => Some((
             Severity::Medium,
-            "loopback-addressed packets from a LAN neighbour reach a service",
+            "loopback-addressed packets reach a service from a LAN neighbour",
             "drop loopback sources and destinations (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) on \
              iifname != lo in a prerouting chain at priority raw",
         )),
         CheckId::NetRouteLocalnet => Some((
             Severity::Critical,
-            "a LAN neighbour reaches loopback services by sending to 127.0.0.0/8 (route_localnet)",
+            "loopback services are reached by sending to 127.0.0.0/8 (route_localnet) from a LAN neighbour",
             "set net.ipv4.conf.all.route_localnet=0 and on every interface; drop `ip daddr 127.0.0.0/8` \
              on iifname != lo in a raw prerouting chain",
         )),
         CheckId::NetDnatLoopback => Some((
             Severity::High,
             "a NAT rule publishing a loopback address answers a LAN neighbour",
-            "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); update Docker to \
-             28.3.3+ or publish on a Unix socket",
+            "drop `ip daddr 127.0.0.0/8` on iifname != lo at priority raw (before DNAT); if the rule is Docker's, \
+             Docker 28.3.3+ adds that drop for its own publishes; or publish on a Unix socket",
         )),
         CheckId::NetLoopbackSourceTrust => Some((
             Severity::High,
@@ -278,14 +301,21 @@ impl ProofReport {
                 let (severity, title, fix) = spec(check)?;
                 let open = results.iter().any(|r| r.outcome.delivered() && r.uncertain.is_empty());
                 let uncertain = results.iter().any(|r| !r.uncertain.is_empty());
+                let partial = self.partial_for(service.as_deref());
                 let status = if open {
                     Status::Open
-                } else if uncertain {
+                } else if uncertain || partial.is_some() {
                     Status::Unknown
                 } else {
                     Status::Blocked
                 };
                 let mut evidence: Vec<String> = results.iter().map(|r| evidence_line(r)).collect();
+                if let (Some(untested), false) = (partial, open) {
+                    evidence.push(format!(
+                        "not refuted: the lab tested only the {} attack(s) above; it did not test {untested}",
+                        results.len()
+                    ));
+                }
                 evidence.extend(
                     results
                         .iter()
@@ -317,6 +347,7 @@ impl ProofReport {
                     status,
                     confidence: Confidence::Proven,
                     title: {
+                        let title = title.replace("a LAN neighbour", &who(&results, status));
                         let title = match subject {
                             Some(family) => format!("{}: {title}", family.replace("ip", "IP")),
                             None => title.to_string(),
@@ -377,6 +408,41 @@ fn reached(results: &[&AttackResult]) -> Vec<Reached> {
     out
 }
 
+impl ProofReport {
+    /// What this run left untested that a finding about `service` (`None`: the whole host)
+    /// covers, in words; `None` when it tested all of it. A host-wide finding covers every
+    /// service on every interface; a service's finding covers that service on every interface.
+    fn partial_for(&self, service: Option<&str>) -> Option<String> {
+        let relevant = match service {
+            None => self.untested.clone(),
+            Some(_) => Untested {
+                services: Vec::new(),
+                interfaces: self.untested.interfaces.clone(),
+            },
+        };
+        (!relevant.is_empty()).then(|| relevant.describe())
+    }
+}
+
+/// Who the attacks behind a finding came from, for its title: those that got through when it is
+/// open, all of them otherwise (`a LAN neighbour on eth0`, `pods behind cni0 (…)`).
+fn who(results: &[&AttackResult], status: Status) -> String {
+    let mut names: Vec<&str> = results
+        .iter()
+        .filter(|r| status != Status::Open || r.outcome.delivered())
+        // The title names who (`pods behind cni0`); the evidence lines say whose bridge it is.
+        .map(|r| r.attacker.split(" (").next().unwrap_or(&r.attacker))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.as_slice() {
+        [] => "a LAN neighbour".into(),
+        [one] => (*one).to_string(),
+        [first, second] => format!("{first} and {second}"),
+        [first, second, rest @ ..] => format!("{first}, {second} and {} more", rest.len()),
+    }
+}
+
 /// Whether the snapshot has an inet socket with this service id.
 fn has_socket(facts: &HostFacts, id: &str) -> bool {
     facts
@@ -385,20 +451,23 @@ fn has_socket(facts: &HostFacts, id: &str) -> bool {
         .any(|s| loopwarden_core::inventory::inet_service_id(s) == id)
 }
 
-/// `lab: ipv4.dst-loopback TCP 192.0.2.254:30001 → 127.0.0.1:5432 on eth0: delivered (peer …)`.
+/// One lab row for a finding's evidence: what was fired, from where, at what, and what came
+/// back — `lab: ipv4.dst-loopback fired UDP 192.0.2.254:30001 -> 127.0.0.1:8125 from a LAN
+/// neighbour on eth0 at udp:127.0.0.1:8125: delivered — the socket got it: …; …`.
 pub fn evidence_line(r: &AttackResult) -> String {
     let mut line = format!(
-        "lab: {} {} {} -> {} on {} [{}]: {}",
+        "lab: {} fired {} {} -> {} from {} at {}: {} — {}",
         r.attack,
         r.protocol.as_str().to_uppercase(),
         r.source,
         r.destination,
-        r.interface,
+        r.attacker,
         r.service,
-        r.outcome.as_str()
+        r.outcome.as_str(),
+        r.outcome.said()
     );
     if let Some(receiver) = &r.received_by {
-        line.push_str(&format!(" by {receiver}"));
+        line.push_str(&format!(", received by {receiver}"));
     }
     if let Some(peer) = &r.peer_seen {
         line.push_str(&format!(" (application saw peer {peer})"));
@@ -422,6 +491,7 @@ mod tests {
             control: attack.starts_with("control."),
             service: service.into(),
             interface: "eth0".into(),
+            attacker: "a LAN neighbour on eth0".into(),
             protocol: if service.starts_with("udp") {
                 Protocol::Udp
             } else {
@@ -445,6 +515,7 @@ mod tests {
             interfaces: vec!["eth0".into()],
             mirror: Mirror::default(),
             notes: vec![],
+            untested: Untested::default(),
             results,
             duration_ms: 0,
         }
@@ -560,6 +631,29 @@ mod tests {
         let failed = report(rows, false);
         assert!(failed.findings(&facts).is_empty());
         assert!(failed.limits()[0].contains("controls failed"));
+    }
+
+    #[test]
+    fn a_partial_run_refutes_nothing_it_did_not_cover() {
+        let facts = crate::scenario::find("kube-route-localnet").unwrap().facts();
+        let rows = vec![row("ipv4.dst-loopback", "udp:127.0.0.1:8125", Outcome::Dropped)];
+        let mut over_decoys = report(rows.clone(), true);
+        over_decoys.untested.services = vec!["udp:127.0.0.1:10099".into()];
+        let found = over_decoys.findings(&facts);
+        let route = found.iter().find(|f| f.check == CheckId::NetRouteLocalnet).unwrap();
+        assert_eq!(route.status, Status::Unknown, "{route:#?}");
+        assert!(
+            route.evidence.iter().any(|e| e.contains("udp:127.0.0.1:10099")),
+            "{route:#?}"
+        );
+        // The service itself was tested on every interface: its refutation stands.
+        let udp = found.iter().find(|f| f.check == CheckId::ProtoUdpLoopback).unwrap();
+        assert_eq!(udp.status, Status::Blocked);
+        let mut over_links = report(rows, true);
+        over_links.untested.interfaces = vec!["e37".into()];
+        for f in over_links.findings(&facts) {
+            assert_eq!(f.status, Status::Unknown, "{f:#?}");
+        }
     }
 
     #[test]

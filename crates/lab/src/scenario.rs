@@ -98,6 +98,8 @@ pub fn base_facts(name: &str) -> HostFacts {
             interface("lo", 1, true, &[("127.0.0.1", 8), ("::1", 128)]),
             interface("eth0", 2, false, &[("192.0.2.1", 24), ("2001:db8::1", 64)]),
         ],
+        // Only the connected routes, which the kernel makes from the addresses.
+        routes: Some(Vec::new()),
         sysctls: Sysctls(sysctls),
         names: Default::default(),
         accounts: Default::default(),

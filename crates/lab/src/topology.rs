@@ -63,6 +63,29 @@ impl Link {
 }
 
 impl Topology {
+    /// Teaches the victim that the spoofed on-link IPv4 `sources` written by attacks on each link
+    /// (by link index) sit behind that link's peer: the victim's replies to them (a SYN-ACK) then
+    /// go to the attacker's MAC, as they do on a LAN where the attacker answers ARP for them.
+    /// Replies to off-link sources follow the victim's routes.
+    pub fn learn_sources(&self, sources: &[(usize, Ipv4Addr)]) -> Result<(), NetnsError> {
+        let mut lines: Vec<String> = Vec::new();
+        for &(li, ip) in sources {
+            let Some(link) = self.links.get(li) else { continue };
+            if ip.is_loopback() || link.plan.peer_v4 == Some(ip) || !link.plan.on_link(ip) {
+                continue;
+            }
+            let line = format!(
+                "neigh replace {ip} lladdr {} dev {} nud permanent",
+                mac_text(link.peer_mac),
+                link.plan.name
+            );
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        batch(&self.victim, &lines)
+    }
+
     /// The namespace on the other side of a link: the neighbour for LAN links, the backend for
     /// links whose subnet holds stand-ins (its containers attack too).
     pub fn attacker(&self, link: &Link) -> &Namespace {
@@ -141,13 +164,16 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
             cmds.push(format!("addr add {ll}/64 dev {peer} nodad"));
         }
         victim_cmds.push(format!("link set dev {} up", link.name));
+        // Up before any route names it: the kernel refuses a route through a device that is down
+        // ("Device for nexthop is not up").
+        cmds.push(format!("link set dev {peer} up"));
         let prefix = link.v4.first().map(|(_, len)| *len).unwrap_or(32);
         if let Some(p) = link.peer_v4 {
             let onlink = prefix > 30;
             cmds.push(format!("addr add {p}/{} dev {peer}", if onlink { 32 } else { prefix }));
             if onlink {
                 if let Some((a, _)) = link.v4.first() {
-                    cmds.push(format!("route add {a}/32 dev {peer}"));
+                    cmds.push(format!("route replace {a}/32 dev {peer}"));
                     victim_cmds.push(format!("route add {p}/32 dev {}", link.name));
                 }
             }
@@ -155,7 +181,6 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
         if let (Some(p), Some((_, len))) = (link.peer_v6, link.v6.first()) {
             cmds.push(format!("addr add {p}/{len} dev {peer} nodad"));
         }
-        cmds.push(format!("link set dev {peer} up"));
         if link.role == LinkRole::Backend {
             let mut added: Vec<IpAddr> = Vec::new();
             for s in plan
@@ -246,12 +271,7 @@ pub fn build(plan: &Plan) -> Result<Topology, NetnsError> {
     // neighbour discovery would delay the first reply beyond a phase.
     let mut neigh = Vec::new();
     for l in &links {
-        let mac = l
-            .peer_mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":");
+        let mac = mac_text(l.peer_mac);
         let peers = [
             l.plan.peer_v4.map(IpAddr::V4),
             l.plan.peer_v6.map(IpAddr::V6),
@@ -363,6 +383,11 @@ fn interfaces(ns: &Namespace) -> Result<Vec<View>, NetnsError> {
             })
         })
         .collect())
+}
+
+/// Bytes → `aa:bb:cc:dd:ee:ff`.
+pub fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// `aa:bb:cc:dd:ee:ff` → bytes.

@@ -8,6 +8,7 @@ use crate::firewall::questions::{fold, loopback, per_interface};
 use crate::firewall::ranges::{addr_value, all_addrs, RangeSet};
 use crate::firewall::verdict::Decision;
 use crate::inventory::is_inet_service;
+use crate::makers::Maker;
 use crate::report::{shown, Attacker, Confidence, Finding, Reached, Severity, Status};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,9 +27,24 @@ pub const CHECK: Check = Check {
 };
 
 const FIX: &str = "sysctl -w net.ipv4.conf.all.route_localnet=0 and =0 on each listed interface \
-    (persist in /etc/sysctl.d/), then `ip route flush cache`; if a component needs it (kube-proxy, \
-    Docker with userland-proxy=false), drop `ip daddr 127.0.0.0/8` arriving on non-lo interfaces in \
-    an nftables prerouting chain at priority raw";
+    (persist in /etc/sysctl.d/), then `ip route flush cache`; if a component needs it (kube-proxy's \
+    localhost NodePorts, a container runtime's loopback publishes without its proxy), drop \
+    `ip daddr 127.0.0.0/8` arriving on non-lo interfaces in an nftables prerouting chain at priority raw";
+
+/// [`FIX`], followed by who made the listed bridges (by their names): that component is the one
+/// to reconfigure, and the one a drop rule must not break.
+fn fix(names: &[&str]) -> std::borrow::Cow<'static, str> {
+    let mut makers: Vec<String> = names
+        .iter()
+        .filter_map(|n| Maker::of_interface(n).map(|m| format!("{n} is {}'s", m.name())))
+        .collect();
+    makers.dedup();
+    if makers.is_empty() {
+        FIX.into()
+    } else {
+        format!("{FIX} (by the names: {})", makers.join(", ")).into()
+    }
+}
 
 fn evaluate(ctx: &Context) -> Vec<Finding> {
     let interfaces = match route_localnet_interfaces(ctx.facts) {
@@ -122,7 +138,7 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
         confidence: Confidence::Inspected,
         title: title.into(),
         evidence,
-        fix: FIX.into(),
+        fix: fix(&names),
         subject: None,
         reaches,
     }]

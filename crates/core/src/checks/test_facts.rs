@@ -37,6 +37,7 @@ pub fn base() -> HostFacts {
             iface("lo", 1, true, &["127.0.0.1/8", "::1/128"]),
             iface("eth0", 2, false, &["192.0.2.10/24"]),
         ],
+        routes: Some(Vec::new()),
         sysctls,
         names: NameResolution {
             hosts_file: Some("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".into()),

@@ -22,6 +22,7 @@ pub mod path_walk;
 mod procfs_fallback;
 mod relays;
 mod rooted;
+mod routes;
 mod sock_diag;
 mod socket_roots;
 mod sysctls;
@@ -51,11 +52,12 @@ pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
     // dumps, so it runs on a second thread meanwhile. The dumps stay on the calling thread, whose
     // network namespace is the one being collected.
     let netns = owners::own_netns();
-    let (interfaces, sockets, scan) = std::thread::scope(|scope| {
+    let (interfaces, routes, sockets, scan) = std::thread::scope(|scope| {
         let scanner = std::thread::Builder::new()
             .name("loopwarden-owners".into())
             .spawn_scoped(scope, move || owners::scan(netns));
         let interfaces = interfaces::collect(&mut limits);
+        let routes = routes::collect(&interfaces, &mut limits);
         let sockets = dump_sockets(&interfaces, &mut limits);
         let scan = match scanner {
             Ok(handle) => handle
@@ -63,11 +65,12 @@ pub fn collect_reporting(step: &dyn Fn(&str)) -> HostFacts {
                 .unwrap_or_else(|_| Err(std::io::Error::other("the /proc scan panicked"))),
             Err(_) => owners::scan(netns),
         };
-        (interfaces, sockets, scan)
+        (interfaces, routes, sockets, scan)
     });
     let dumped = Dumped {
         host,
         interfaces,
+        routes,
         sockets,
         scan,
     };
@@ -81,6 +84,7 @@ fn collect_entered(shared: &owners::Owners, etc: &EtcView, default_pid: Option<u
     let mut limits: Vec<Limit> = Vec::new();
     let host = host::collect();
     let interfaces = interfaces::collect(&mut limits);
+    let routes = routes::collect(&interfaces, &mut limits);
     let sockets = dump_sockets(&interfaces, &mut limits);
     let inodes = sockets
         .inet
@@ -91,6 +95,7 @@ fn collect_entered(shared: &owners::Owners, etc: &EtcView, default_pid: Option<u
     let dumped = Dumped {
         host,
         interfaces,
+        routes,
         sockets,
         scan,
     };
@@ -114,6 +119,7 @@ fn dump_sockets(interfaces: &[crate::facts::Interface], limits: &mut Vec<Limit>)
 struct Dumped {
     host: crate::facts::HostInfo,
     interfaces: Vec<crate::facts::Interface>,
+    routes: Option<Vec<crate::facts::Route>>,
     sockets: sock_diag::Sockets,
     scan: std::io::Result<owners::Owners>,
 }
@@ -131,6 +137,7 @@ fn finish(
     let Dumped {
         host,
         interfaces,
+        routes,
         sockets,
         scan,
     } = dumped;
@@ -160,6 +167,7 @@ fn finish(
         unix_sockets,
         processes,
         interfaces,
+        routes,
         sysctls,
         names,
         accounts,

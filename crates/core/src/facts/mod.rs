@@ -15,6 +15,7 @@ mod names;
 mod namespaces;
 mod processes;
 mod relays;
+mod routes;
 mod sockets;
 mod sysctls;
 
@@ -33,6 +34,7 @@ pub use namespaces::{
 };
 pub use processes::Process;
 pub use relays::{CommandCapture, RelayFacts};
+pub use routes::{NextHop, Route, RouteKind, MAIN_TABLE};
 pub use sockets::{FileMeta, InetSocket, Protocol, SocketState, UnixName, UnixSocket, UnixType};
 pub use sysctls::Sysctls;
 
@@ -58,6 +60,10 @@ pub struct HostFacts {
     pub processes: Vec<Process>,
     /// Network interfaces of the namespace with their addresses.
     pub interfaces: Vec<Interface>,
+    /// Every routing table's routes; `None` when they were not captured (a snapshot from an
+    /// older loopwarden, or a failed dump: see the limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<Route>>,
     /// The IPv4/IPv6 sysctls that matter to the localhost boundary.
     pub sysctls: Sysctls,
     /// `/etc/hosts` and the `hosts:` line of `/etc/nsswitch.conf`.

@@ -522,6 +522,30 @@ impl Analysis {
         }
     }
 
+    /// Whether some rule asks the routing table about a packet's source (`fib saddr … oif`,
+    /// `-m rpfilter`): its answer depends on routes, which the rules do not show.
+    pub fn uses_reverse_path(&self) -> bool {
+        fn rpf(c: &Cond) -> bool {
+            match c {
+                Cond::RpfMissing { .. } => true,
+                Cond::All(inner) | Cond::Any(inner) => inner.iter().any(rpf),
+                _ => false,
+            }
+        }
+        let mut items = self
+            .ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.items);
+        items.any(|item| match item {
+            Item::Cond(c) => rpf(c),
+            Item::VMap(entries) => entries.iter().any(|(c, _)| rpf(c)),
+            _ => false,
+        })
+    }
+
     /// What decides how the rules and the kernel treat packets arriving on `iif`: which interface
     /// patterns of the ruleset it matches, its routing sysctls, and (when a rule looks at the
     /// input device's addresses) its addresses. Interfaces with equal keys get equal answers.

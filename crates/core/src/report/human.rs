@@ -358,7 +358,7 @@ mod tests {
         facts.inet_sockets.push(inet(Protocol::Tcp, "127.0.0.1", 7002));
         facts.processes[0].name = "\x1b[8mx\u{202e}".into();
         let mut report = crate::audit(&facts);
-        let lab = "lab: ipv4.dst-loopback TCP 192.0.2.254:1 -> 127.0.0.1:7001 on eth0: delivered".to_string();
+        let lab = "lab: ipv4.dst-loopback fired TCP 192.0.2.254:1 -> 127.0.0.1:7001 from a LAN neighbour on eth0 at tcp:127.0.0.1:7001: delivered to the socket".to_string();
         for f in report.findings.iter_mut() {
             f.evidence.push(lab.clone());
         }

@@ -805,6 +805,48 @@ fn a_later_allow_keeps_the_allows_in_force_unless_replaced() {
     );
 }
 
+/// An output REDIRECT onto an allowed port (`tcp dport 9000 redirect to :7001`) does not carry
+/// other uids past `--allow`: the chain after NAT judges the port NAT chose (an independent
+/// reviewer's bob got 200 from the restricted service through 9000 while the plan said blocked).
+#[test]
+fn allow_holds_through_an_output_redirect_onto_the_port() {
+    let test = "allow_holds_through_an_output_redirect_onto_the_port";
+    if !can_run(test) || !require_tool(test, "setpriv") {
+        return;
+    }
+    let lan = lan("allownat");
+    lan.host.set_etc_file("passwd", ACCOUNTS.0).expect("passwd");
+    lan.host.set_etc_file("group", ACCOUNTS.1).expect("group");
+    let _service = python_in(&lan.host, Some(4101), OWNED_SERVICE);
+    feed(
+        &lan.host,
+        &["nft", "-f", "-"],
+        "table ip nat {\n\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\t\
+         oifname \"lo\" tcp dport 9000 redirect to :7001\n\t}\n}\n",
+    );
+    let via = |uid: u32, port: u16| connect_to(&lan.host, uid, "127.0.0.1", port);
+    assert_eq!(via(4103, 9000), "connected", "before: carol through the redirect");
+    harden_json(&lan.host, &["--apply", "--allow", "7001=lwbob"]);
+    assert_eq!(via(4103, 7001), "Connection refused", "carol on the port");
+    assert_eq!(via(4103, 9000), "Connection refused", "carol through the redirect");
+    assert_eq!(via(4102, 9000), "connected", "bob through the redirect");
+    assert_eq!(via(4101, 9000), "connected", "the owner through the redirect");
+    let check = harden(&lan.host, &["--check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let removed = harden(&lan.host, &["--remove"]);
+    assert_eq!(
+        removed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
 #[test]
 fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away() {
     let test = "persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_away";

@@ -25,7 +25,7 @@ pub enum Who {
 pub struct AllowSpec {
     /// The loopback port.
     pub port: u16,
-    /// `/tcp` or `/udp`; without it, the protocols of the port's listeners (both when none).
+    /// `/tcp` or `/udp`; without it, both (whatever listens on the port now).
     pub proto: Option<Protocol>,
     /// Who may connect besides root and the service's owner.
     pub who: Vec<Who>,
@@ -122,7 +122,7 @@ pub fn resolve(specs: &[AllowSpec], facts: &HostFacts, limit: Option<u32>) -> Re
     let mut rules: Vec<PortRule> = Vec::new();
     for spec in specs {
         let named = named_uids(spec, facts)?;
-        for proto in protocols(spec, facts) {
+        for proto in protocols(spec) {
             let mut uids = vec![AllowedUid {
                 uid: 0,
                 by: AllowedBy::Root,
@@ -199,19 +199,13 @@ fn named_uids(spec: &AllowSpec, facts: &HostFacts) -> Result<Vec<AllowedUid>, Pl
     Ok(out)
 }
 
-/// The spec's protocol, else those of the port's loopback or wildcard listeners, else both.
-fn protocols(spec: &AllowSpec, facts: &HostFacts) -> Vec<Protocol> {
-    if let Some(p) = spec.proto {
-        return vec![p];
+/// The protocols a spec restricts: the one it names, else both — also when only one of them
+/// listens now, so that a UDP service started later on the port is not left open to every uid.
+fn protocols(spec: &AllowSpec) -> Vec<Protocol> {
+    match spec.proto {
+        Some(p) => vec![p],
+        None => vec![Protocol::Tcp, Protocol::Udp],
     }
-    let mut found: Vec<Protocol> = [Protocol::Tcp, Protocol::Udp]
-        .into_iter()
-        .filter(|p| !owners(facts, *p, spec.port).is_empty())
-        .collect();
-    if found.is_empty() {
-        found = vec![Protocol::Tcp, Protocol::Udp];
-    }
-    found
 }
 
 /// Uids of the sockets serving `proto`/`port` on a loopback or wildcard address.
@@ -303,7 +297,12 @@ mod tests {
         }];
         let specs: Vec<AllowSpec> = vec!["8000=bob,@dev".parse().expect("valid")];
         let rules = resolve(&specs, &facts, None).expect("resolves");
-        assert_eq!(rules.len(), 1, "only TCP listens on 8000: {rules:?}");
+        // Only TCP listens on 8000; UDP is restricted all the same (a UDP service started later).
+        assert_eq!(
+            rules.iter().map(|r| r.proto).collect::<Vec<_>>(),
+            [Protocol::Tcp, Protocol::Udp],
+            "{rules:?}"
+        );
         let uids: Vec<(u32, &AllowedBy)> = rules[0].uids.iter().map(|a| (a.uid, &a.by)).collect();
         assert_eq!(
             uids,

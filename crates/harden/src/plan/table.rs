@@ -21,6 +21,12 @@ pub const RAW_PRIORITY: i32 = -300;
 /// Docker publish with the userland proxy off DNATs `127.0.0.1:8090` to a container's port 80
 /// right after — and the output interface, `lo`, as routed for that address.
 pub const OUTPUT_PRIORITY: i32 = -150;
+/// Name of the base chain at output, after NAT, that restricts what NAT made an allowed port of
+/// (`--allow`): an output DNAT or REDIRECT (`tcp dport 9000 redirect to :8000`) would otherwise
+/// carry any uid past [`OUTPUT_CHAIN`], which sees only the port asked for.
+pub const OUTPUT_NAT_CHAIN: &str = "output_after_nat";
+/// That chain's priority: `filter` (0), after destination NAT (−100): it sees the port NAT chose.
+pub const OUTPUT_NAT_PRIORITY: i32 = 0;
 /// Elements the per-interface set may hold (interfaces ever seen dropping something).
 pub const SET_SIZE: u32 = 65535;
 

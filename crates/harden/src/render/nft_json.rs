@@ -3,7 +3,8 @@
 //! `nft -j -f -` applies in one transaction (declare, delete, re-create: idempotent).
 
 use crate::plan::table::{
-    GuardRule, PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, OUTPUT_PRIORITY, PREROUTING_CHAIN, RAW_PRIORITY, SET_SIZE,
+    GuardRule, PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, OUTPUT_NAT_CHAIN, OUTPUT_NAT_PRIORITY, OUTPUT_PRIORITY,
+    PREROUTING_CHAIN, RAW_PRIORITY, SET_SIZE,
 };
 use loopwarden_core::facts::Protocol;
 use loopwarden_core::spoof_drops::{PER_INTERFACE_SET, SINCE_PREFIX, TABLE_FAMILY, TABLE_NAME};
@@ -70,6 +71,7 @@ pub fn objects(table: &Table, since: Option<&str>) -> Vec<Value> {
     out.push(chain(PREROUTING_CHAIN, Some(("prerouting", RAW_PRIORITY))));
     if !table.allows.is_empty() {
         out.push(chain(OUTPUT_CHAIN, Some(("output", OUTPUT_PRIORITY))));
+        out.push(chain(OUTPUT_NAT_CHAIN, Some(("output", OUTPUT_NAT_PRIORITY))));
     }
     out.push(rule(
         DROP_CHAIN,
@@ -84,8 +86,10 @@ pub fn objects(table: &Table, since: Option<&str>) -> Vec<Value> {
     for g in &table.guards {
         out.push(guard_rule(g));
     }
-    for r in &table.allows {
-        out.extend(port_rules(r));
+    for after_nat in [false, true] {
+        for r in &table.allows {
+            out.extend(port_rules(r, after_nat));
+        }
     }
     out
 }
@@ -171,16 +175,22 @@ fn reject(proto: Protocol) -> Value {
     }
 }
 
-fn port_rules(r: &PortRule) -> Vec<Value> {
+/// One allow's rules: in [`OUTPUT_CHAIN`] on the port asked for, or (`after_nat`) in
+/// [`OUTPUT_NAT_CHAIN`] on the port a destination NAT chose (`ct status dnat`: a connection NAT
+/// did not touch was judged before NAT already).
+fn port_rules(r: &PortRule, after_nat: bool) -> Vec<Value> {
+    let chain_name = if after_nat { OUTPUT_NAT_CHAIN } else { OUTPUT_CHAIN };
     let on_port = || {
-        vec![
-            matches(meta("oifname"), "==", json!("lo")),
-            matches(
-                json!({"payload": {"protocol": r.proto.as_str(), "field": "dport"}}),
-                "==",
-                json!(r.port),
-            ),
-        ]
+        let mut m = vec![matches(meta("oifname"), "==", json!("lo"))];
+        if after_nat {
+            m.push(matches(json!({"ct": {"key": "status"}}), "in", json!("dnat")));
+        }
+        m.push(matches(
+            json!({"payload": {"protocol": r.proto.as_str(), "field": "dport"}}),
+            "==",
+            json!(r.port),
+        ));
+        m
     };
     let allowed: Vec<u32> = r.uids.iter().map(|a| a.uid).collect();
     let mut refuse = on_port();
@@ -188,7 +198,7 @@ fn port_rules(r: &PortRule) -> Vec<Value> {
     refuse.push(json!({"counter": r.refused_counter()}));
     refuse.push(reject(r.proto));
     let mut out = vec![rule(
-        OUTPUT_CHAIN,
+        chain_name,
         refuse,
         Some(format!(
             "only the allowed uids connect to {} port {}",
@@ -205,7 +215,7 @@ fn port_rules(r: &PortRule) -> Vec<Value> {
             over.push(json!({"counter": r.limited_counter()}));
             over.push(reject(r.proto));
             out.push(rule(
-                OUTPUT_CHAIN,
+                chain_name,
                 over,
                 Some(format!("at most {limit} connections of uid {uid} at once")),
             ));

@@ -1,7 +1,7 @@
 //! The planned table in nft's own syntax, for people (the plan printout): the same table the JSON
 //! batch creates (the end-to-end tests load both and compare what the kernel lists).
 
-use crate::plan::table::{PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, PREROUTING_CHAIN, SET_SIZE};
+use crate::plan::table::{PortRule, Table, DROP_CHAIN, OUTPUT_CHAIN, OUTPUT_NAT_CHAIN, PREROUTING_CHAIN, SET_SIZE};
 use crate::render::nft_json::count_comment;
 use loopwarden_core::facts::Protocol;
 use loopwarden_core::spoof_drops::{PER_INTERFACE_SET, TABLE_FAMILY, TABLE_NAME};
@@ -55,14 +55,16 @@ pub fn render(table: &Table, since: Option<&str>) -> String {
     }
     out.push_str("\t}\n");
     if !table.allows.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n\tchain {OUTPUT_CHAIN} {{\n\t\ttype filter hook output priority mangle; policy accept;"
-        );
-        for r in &table.allows {
-            port_rules(&mut out, r);
+        for (chain, priority, after_nat) in [(OUTPUT_CHAIN, "mangle", false), (OUTPUT_NAT_CHAIN, "filter", true)] {
+            let _ = writeln!(
+                out,
+                "\n\tchain {chain} {{\n\t\ttype filter hook output priority {priority}; policy accept;"
+            );
+            for r in &table.allows {
+                port_rules(&mut out, r, after_nat);
+            }
+            out.push_str("\t}\n");
         }
-        out.push_str("\t}\n");
     }
     out.push_str("}\n");
     out
@@ -79,8 +81,11 @@ fn reject(proto: Protocol) -> &'static str {
     }
 }
 
-fn port_rules(out: &mut String, r: &PortRule) {
+/// One allow's rules, as [`super::nft_json`] makes them (`after_nat`: only for connections a
+/// destination NAT changed, in the chain after NAT).
+fn port_rules(out: &mut String, r: &PortRule, after_nat: bool) {
     let proto = r.proto.as_str();
+    let nat = if after_nat { " ct status dnat" } else { "" };
     let uids: Vec<String> = r.uids.iter().map(|a| a.uid.to_string()).collect();
     let uids = match uids.as_slice() {
         [one] => one.clone(),
@@ -88,7 +93,7 @@ fn port_rules(out: &mut String, r: &PortRule) {
     };
     let _ = writeln!(
         out,
-        "\t\toifname \"lo\" {proto} dport {} meta skuid != {uids} counter name \"{}\" {} comment \"only the allowed uids connect to {proto} port {}\"",
+        "\t\toifname \"lo\"{nat} {proto} dport {} meta skuid != {uids} counter name \"{}\" {} comment \"only the allowed uids connect to {proto} port {}\"",
         r.port,
         r.refused_counter(),
         reject(r.proto),
@@ -98,7 +103,7 @@ fn port_rules(out: &mut String, r: &PortRule) {
         for uid in r.limited_uids() {
             let _ = writeln!(
                 out,
-                "\t\toifname \"lo\" {proto} dport {} ct state new meta skuid {uid} ct count over {limit} counter name \"{}\" {} comment \"at most {limit} connections of uid {uid} at once\"",
+                "\t\toifname \"lo\"{nat} {proto} dport {} ct state new meta skuid {uid} ct count over {limit} counter name \"{}\" {} comment \"at most {limit} connections of uid {uid} at once\"",
                 r.port,
                 r.limited_counter(),
                 reject(r.proto)

@@ -875,8 +875,8 @@ fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_a
     let confirmed = harden_json(&lan.host, &["--confirm"]);
     assert_eq!(
         confirmed["persisted"].as_array().map(Vec::len),
-        Some(6),
-        "three files, the old drop-in removed, two links: {confirmed:#}"
+        Some(7),
+        "four files (the namespace record too), the old drop-in removed, two links: {confirmed:#}"
     );
     assert!(!old_conf.exists(), "the old drop-in is gone");
     // systemd-sysctl applies /etc/sysctl.d in name order, the last file winning: after Debian's
@@ -972,7 +972,7 @@ fn persist_installs_the_drop_in_and_a_unit_that_verifies_and_remove_takes_them_a
     );
 
     let removed = harden_json(&lan.host, &["--remove", "--root", root_arg]);
-    assert_eq!(removed["unpersisted"].as_array().map(Vec::len), Some(5), "{removed:#}");
+    assert_eq!(removed["unpersisted"].as_array().map(Vec::len), Some(6), "{removed:#}");
     assert!(!unit.exists() && !root.path().join("etc/loopwarden").exists());
     assert!(
         !lan.state.path().exists(),
@@ -1016,6 +1016,57 @@ fn an_apply_without_persist_updates_the_persisted_copy() {
     let plain = harden_json(&lan.host, &["--apply", "--root", bare_arg]);
     assert_eq!(plain["applied"]["persisted"], serde_json::json!([]), "{plain:#}");
     assert!(std::fs::read_dir(bare.path()).expect("bare").next().is_none());
+}
+
+/// The persistent copy belongs to the namespace that installed it: an apply or a remove in another
+/// namespace (`ip netns exec OTHER loopwarden harden …` with the same --root) neither replaces
+/// nor removes it, and says so (review of #10: a container's apply replaced the copy, its remove
+/// deleted it).
+#[test]
+fn another_namespace_neither_replaces_nor_removes_the_persisted_copy() {
+    if !can_run("another_namespace_neither_replaces_nor_removes_the_persisted_copy") {
+        return;
+    }
+    let first = exposed_host("ownpersist");
+    let other = exposed_host("otherpersist");
+    let root = TempDir::new("ownpersist");
+    let root_arg = root.path().to_str().expect("utf-8 path");
+    let batch = root.path().join("etc/loopwarden/harden.json");
+    harden_json(&first.host, &["--apply", "--persist", "--root", root_arg]);
+    let installed = std::fs::read_to_string(&batch).expect("persisted batch");
+    let again = harden_json(&other.host, &["--apply", "--root", root_arg, "--allow", "7001=0"]);
+    assert_eq!(again["applied"]["persist_existing"], false, "{again:#}");
+    assert_eq!(
+        std::fs::read_to_string(&batch).expect("batch"),
+        installed,
+        "replaced from another namespace"
+    );
+    let removed = harden(&other.host, &["--remove", "--root", root_arg]);
+    assert_eq!(
+        removed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let said = String::from_utf8_lossy(&removed.stdout);
+    assert!(said.contains("was installed from net:["), "{said}");
+    assert!(batch.exists(), "removed from another namespace");
+    let persisted = harden(&other.host, &["--apply", "--persist", "--root", root_arg]);
+    assert_eq!(
+        persisted.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&persisted.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&persisted.stderr).contains("only that namespace replaces it"),
+        "{}",
+        String::from_utf8_lossy(&persisted.stderr)
+    );
+    // The namespace that installed it takes it away.
+    let mine = harden(&first.host, &["--remove", "--root", root_arg]);
+    assert_eq!(mine.status.code(), Some(0), "{}", String::from_utf8_lossy(&mine.stderr));
+    assert!(!batch.exists());
 }
 
 #[test]

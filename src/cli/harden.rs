@@ -267,7 +267,8 @@ fn act(args: Args) -> anyhow::Result<u8> {
     let persist_existing = !args.persist
         && (!host_root || loopwarden_harden::netns::is_initial())
         && args.netns.is_none()
-        && persist::installed(&args.root)?;
+        && persist::installed(&args.root)?
+        && persist::ours(&args.root)?.is_ok();
     let opts = apply::ApplyOptions {
         state_root,
         confirm_within: args.confirm_within.map(Duration::from_secs),

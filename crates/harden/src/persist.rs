@@ -35,6 +35,10 @@ pub const TABLE_FILE: &str = "etc/loopwarden/harden.json";
 pub const SYSCTL_FILE: &str = "etc/sysctl.d/99-zz-loopwarden.conf";
 /// The drop-in's name before: it sorted before Debian's `99-sysctl.conf`, whose settings then won.
 const OLD_SYSCTL_FILE: &str = "etc/sysctl.d/99-loopwarden.conf";
+/// Which network namespace installed the copy (`net:[INODE]`), relative to the install root: only
+/// that namespace updates or removes it — an `ip netns exec NS loopwarden harden --apply` must not
+/// replace the host's boot-time table with a container's, nor `--remove` take it away.
+pub const NETNS_FILE: &str = "etc/loopwarden/harden.netns";
 /// The unit, relative to the install root.
 pub const UNIT_FILE: &str = "etc/systemd/system/loopwarden-harden.service";
 /// The links that enable the unit (as `systemctl enable` makes them from its `[Install]`),
@@ -116,20 +120,58 @@ pub fn files(batch: &Value, sysctls: &[(SysctlKey, String)], nft: &Path) -> File
     }
 }
 
-/// The files of a request, with their paths (`None`: the file must not be there).
-fn targets(request: &Request) -> Vec<(PathBuf, Option<&str>)> {
+/// The files of a request, with their paths (`None`: the file must not be there); the
+/// namespace record names the calling thread's network namespace.
+fn targets(request: &Request) -> Vec<(PathBuf, Option<String>)> {
     let (root, files) = (&request.root, &request.files);
+    let netns = crate::state::namespace_inode().map(|inode| format!("{MARKER}\nnet:[{inode}]\n"));
     vec![
-        (root.join(TABLE_FILE), Some(files.table_json.as_str())),
-        (root.join(SYSCTL_FILE), files.sysctl_conf.as_deref()),
-        (root.join(UNIT_FILE), Some(files.unit.as_str())),
+        (root.join(TABLE_FILE), Some(files.table_json.clone())),
+        (root.join(SYSCTL_FILE), files.sysctl_conf.clone()),
+        (root.join(UNIT_FILE), Some(files.unit.clone())),
+        (root.join(NETNS_FILE), netns),
     ]
+}
+
+/// Whether the copy under `root` is the calling thread's namespace's to update or remove. The
+/// host's copy (under `/`, which only the host's namespace installs) is the host's namespace's —
+/// its inode may differ after a reboot; another root's is the namespace's that installed it, as
+/// [`NETNS_FILE`] records (a copy from before the record: anyone's). `Err` names the owner.
+pub fn ours(root: &Path) -> Result<Result<(), String>, ActError> {
+    if root == Path::new("/") {
+        return Ok(if crate::netns::is_initial() {
+            Ok(())
+        } else {
+            Err("the host's network namespace".to_string())
+        });
+    }
+    let path = root.join(NETNS_FILE);
+    trusted_path::check(&path)?;
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .lines()
+            .find_map(|l| l.strip_prefix("net:[").and_then(|r| r.strip_suffix(']')))
+            .and_then(|n| n.parse::<u64>().ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(path)(e)),
+    };
+    Ok(match recorded {
+        Some(inode) if Some(inode) == crate::state::namespace_inode() => Ok(()),
+        Some(inode) => Err(format!("net:[{inode}]")),
+        None => Ok(()),
+    })
 }
 
 /// Whether [`install`] may write every file of `request`: every directory on the way root's
 /// alone, and no file someone else's.
 pub fn check(request: &Request) -> Result<(), ActError> {
     trusted_path::check(&request.root)?;
+    if let Err(owner) = ours(&request.root)? {
+        return Err(ActError::Untrusted {
+            path: request.root.join(NETNS_FILE),
+            why: format!("the persistent copy there was installed from {owner}: only that namespace replaces it"),
+        });
+    }
     for (path, _) in targets(request) {
         trusted_path::check(path.parent().unwrap_or(&request.root))?;
         if !replaceable(&path)? {
@@ -152,7 +194,7 @@ pub fn install(request: &Request) -> Result<Vec<PathBuf>, ActError> {
     for (path, contents) in targets(request) {
         match contents {
             Some(text) => {
-                write_file(&path, text)?;
+                write_file(&path, &text)?;
                 changed.push(path);
             }
             None => remove_ours(&path, &mut changed)?,
@@ -185,7 +227,7 @@ pub fn uninstall(root: &Path) -> Result<Vec<PathBuf>, ActError> {
     for link in WANTS_LINKS.iter().chain([&OLD_WANTS_LINK]) {
         remove_link(&root.join(link), &mut removed)?;
     }
-    for file in [UNIT_FILE, SYSCTL_FILE, OLD_SYSCTL_FILE, TABLE_FILE] {
+    for file in [UNIT_FILE, SYSCTL_FILE, OLD_SYSCTL_FILE, TABLE_FILE, NETNS_FILE] {
         remove_ours(&root.join(file), &mut removed)?;
     }
     let _ = std::fs::remove_dir(root.join("etc/loopwarden"));

@@ -29,6 +29,8 @@ pub struct RemoveReport {
     pub left: Vec<String>,
     /// Files of the persistent copy removed.
     pub unpersisted: Vec<PathBuf>,
+    /// A persistent copy under the root that another namespace installed, left as it is.
+    pub persisted_elsewhere: Option<String>,
     /// Whether a confirmation window was open (it is closed: nothing will roll back).
     pub cancelled_window: bool,
 }
@@ -58,6 +60,7 @@ pub fn remove(state_root: &Path, persist_root: &Path, force: bool) -> Result<Rem
         restored: Vec::new(),
         left: Vec::new(),
         unpersisted: Vec::new(),
+        persisted_elsewhere: None,
         cancelled_window,
     };
     for (key, set) in &held {
@@ -67,7 +70,16 @@ pub fn remove(state_root: &Path, persist_root: &Path, force: bool) -> Result<Rem
         sysctl::flush_route_cache()?;
     }
     let unaccounted = unaccounted(&original, &held, &mut report);
-    report.unpersisted = persist::uninstall(persist_root)?;
+    match persist::ours(persist_root)? {
+        Ok(()) => report.unpersisted = persist::uninstall(persist_root)?,
+        Err(owner) => {
+            report.persisted_elsewhere = Some(format!(
+                "the persistent copy under {} was installed from {owner}, not this network namespace: left as it is \
+                 (remove it from there)",
+                persist_root.display()
+            ))
+        }
+    }
     for name in [files::PENDING, files::APPLIED, files::ROLLED_BACK, files::LOG] {
         state.remove(name)?;
     }

@@ -130,5 +130,8 @@ pub fn removed(r: &RemoveReport) -> String {
     for p in &r.unpersisted {
         let _ = writeln!(out, "  removed {}", p.display());
     }
+    if let Some(note) = &r.persisted_elsewhere {
+        let _ = writeln!(out, "  {note}");
+    }
     super::terminal_safe(out)
 }

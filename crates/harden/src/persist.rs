@@ -422,8 +422,8 @@ mod tests {
         let written = install(&req).expect("install");
         assert_eq!(
             written.len(),
-            6,
-            "three files, the old drop-in removed, two links: {written:?}"
+            7,
+            "four files (the namespace record too), the old drop-in removed, two links: {written:?}"
         );
         assert!(!old.exists());
         // systemd-sysctl applies the files in name order; the last one wins.
@@ -437,7 +437,13 @@ mod tests {
         let kept = expected(&root).expect("read").expect("installed");
         assert_eq!(kept.table, nft_json::objects(&Table::new(false, vec![]), None));
         assert_eq!(kept.sysctls.len(), 2);
-        // Installing again replaces its own files.
+        // Installing again replaces its own files; the copy is this namespace's, not another's.
+        assert_eq!(ours(&root).expect("read"), Ok(()));
+        assert!(install(&req).is_ok());
+        std::fs::write(root.join(NETNS_FILE), format!("{MARKER}\nnet:[1]\n")).expect("another's");
+        assert_eq!(ours(&root).expect("read"), Err("net:[1]".to_string()));
+        assert!(matches!(install(&req), Err(ActError::Untrusted { .. })));
+        std::fs::remove_file(root.join(NETNS_FILE)).expect("a copy from before the record");
         assert!(install(&req).is_ok());
         // Someone else's unit of that name is neither replaced nor removed.
         std::fs::write(root.join(UNIT_FILE), "[Unit]\nDescription=theirs\n").expect("write");
@@ -445,7 +451,7 @@ mod tests {
         let removed = uninstall(&root).expect("uninstall");
         let theirs = std::fs::read_to_string(root.join(UNIT_FILE));
         let _ = std::fs::remove_dir_all(&root);
-        assert_eq!(removed.len(), 4, "two links and two files: {removed:?}");
+        assert_eq!(removed.len(), 5, "two links and three files: {removed:?}");
         assert_eq!(theirs.expect("kept"), "[Unit]\nDescription=theirs\n");
     }
 

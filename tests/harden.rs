@@ -1069,6 +1069,74 @@ fn another_namespace_neither_replaces_nor_removes_the_persisted_copy() {
     assert!(!batch.exists());
 }
 
+/// `--check` also compares the persistent copy with what is applied: a drop-in deleted or a
+/// batch edited would bring back something else at the next boot (review of #10: it said intact).
+#[test]
+fn check_notices_a_persisted_copy_that_differs_from_the_applied_one() {
+    if !can_run("check_notices_a_persisted_copy_that_differs_from_the_applied_one") {
+        return;
+    }
+    let lan = exposed_host("checkpersist");
+    let root = TempDir::new("checkpersist");
+    let root_arg = root.path().to_str().expect("utf-8 path");
+    harden_json(&lan.host, &["--apply", "--persist", "--root", root_arg]);
+    let intact = harden(&lan.host, &["--check", "--root", root_arg]);
+    assert_eq!(
+        intact.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&intact.stdout)
+    );
+    std::fs::remove_file(root.path().join("etc/sysctl.d/99-zz-loopwarden.conf")).expect("drop-in");
+    let drifted = harden(&lan.host, &["--check", "--root", root_arg]);
+    let said = String::from_utf8_lossy(&drifted.stdout);
+    assert_eq!(drifted.status.code(), Some(1), "{said}");
+    assert!(said.contains("the persistent copy's sysctls"), "{said}");
+    let batch = root.path().join("etc/loopwarden/harden.json");
+    let text = std::fs::read_to_string(&batch).expect("batch");
+    let edited = text.replacen("\"ipv4-destination\"", "\"ipv4-elsewhere\"", 1);
+    assert_ne!(edited, text, "the batch names the counter");
+    std::fs::write(&batch, edited).expect("edit");
+    let said = String::from_utf8_lossy(&harden(&lan.host, &["--check", "--root", root_arg]).stdout).to_string();
+    assert!(said.contains("is not the applied table"), "{said}");
+    let removed = harden(&lan.host, &["--remove", "--root", root_arg]);
+    assert_eq!(
+        removed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
+/// `--check` also sees what a plan made now would change: a sysctl the apply did not have to
+/// write (accept_local was 0 already) set to 1 since (review of #10: it said intact).
+#[test]
+fn check_notices_a_sysctl_a_new_plan_would_change() {
+    if !can_run("check_notices_a_sysctl_a_new_plan_would_change") {
+        return;
+    }
+    let lan = exposed_host("checkplan");
+    harden_json(&lan.host, &["--apply"]);
+    assert_eq!(harden(&lan.host, &["--check"]).status.code(), Some(0));
+    lan.host
+        .exec(&["sysctl", "-qw", "net.ipv4.conf.all.accept_local=1"])
+        .expect("sysctl");
+    let drifted = harden(&lan.host, &["--check"]);
+    let said = String::from_utf8_lossy(&drifted.stdout);
+    assert_eq!(drifted.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("net.ipv4.conf.all.accept_local is 1: a new plan sets 0"),
+        "{said}"
+    );
+    let removed = harden(&lan.host, &["--remove"]);
+    assert_eq!(
+        removed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
 #[test]
 fn persist_never_writes_through_another_users_directory() {
     let test = "persist_never_writes_through_another_users_directory";

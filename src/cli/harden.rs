@@ -211,7 +211,17 @@ fn act(args: Args) -> anyhow::Result<u8> {
         return Ok(super::EXIT_CLEAN);
     }
     if args.check {
-        let report = check::check(&state_root, &args.root)?;
+        let mut report = check::check(&state_root, &args.root)?;
+        if report.compared_with.is_some() {
+            // What a plan made now would still change (an interface added since, a value set back).
+            let carried = in_force::carry(&Options::default(), &state_root, false)?;
+            match plan::for_facts(&loopwarden_core::collect::collect(), &carried.options) {
+                Ok((plan, _)) => check::add_plan_drift(&mut report, &plan),
+                Err(e) => report
+                    .problems
+                    .push(format!("no plan could be made to compare with: {e}")),
+            }
+        }
         print(&args, &outcome::checked(&report), &report)?;
         return Ok(if report.ok() {
             super::EXIT_CLEAN

@@ -77,6 +77,7 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
     let pending: Option<Pending> = state.read(files::PENDING)?;
     let rolled_back: Option<RolledBack> = state.read(files::ROLLED_BACK)?;
     let interrupted = recover::interrupted(&state)?;
+    let from_record = applied.is_some();
     let (expected, compared_with) = match applied {
         Some(a) => (
             Some((a.table, a.sysctls)),
@@ -155,7 +156,65 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
             worse(&mut report, Status::Drifted, problem);
         }
     }
+    if from_record {
+        for problem in persisted_problems(persist_root, &table, &sysctls)? {
+            worse(&mut report, Status::Drifted, problem);
+        }
+    }
     Ok(report)
+}
+
+/// Adds to `report` the sysctls a new plan for this namespace would still change — a value set
+/// back that harden did not have to write, or an interface added since the apply that inherited
+/// `route_localnet=1` — unless nothing was applied or a key is already said.
+pub fn add_plan_drift(report: &mut CheckReport, plan: &crate::plan::Plan) {
+    if !matches!(report.status, Status::Intact | Status::Drifted) {
+        return;
+    }
+    for c in &plan.sysctls {
+        let key = c.key.to_string();
+        if report.problems.iter().any(|p| p.starts_with(&format!("{key} is"))) {
+            continue;
+        }
+        report.problems.push(format!(
+            "{key} is {}: a new plan sets {} ({}) — an interface added since the apply, or a value changed; \
+             `loopwarden harden --apply` sets it",
+            c.from, c.to, c.why
+        ));
+        report.status = Status::Drifted;
+    }
+}
+
+/// How the persistent copy this namespace installed under `root` differs from what is applied:
+/// the next boot or nftables reload brings the copy back, not the live table.
+fn persisted_problems(root: &Path, table: &[Value], sysctls: &[(SysctlKey, String)]) -> Result<Vec<String>, ActError> {
+    if persist::ours(root)?.is_err() {
+        return Ok(Vec::new());
+    }
+    let Some(kept) = persist::expected(root)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let shown = root.join(persist::TABLE_FILE);
+    if normalized(&kept.table) != normalized(table) {
+        out.push(format!(
+            "the persistent copy {} is not the applied table: the next boot or nftables reload brings it back \
+             instead — `loopwarden harden --apply` rewrites it",
+            shown.display()
+        ));
+    }
+    let mut want = sysctls.to_vec();
+    let mut got = kept.sysctls;
+    want.sort();
+    got.sort();
+    if want != got {
+        out.push(format!(
+            "the persistent copy's sysctls ({}) are not those applied: at the next boot they differ — \
+             `loopwarden harden --apply` rewrites them",
+            root.join(persist::SYSCTL_FILE).display()
+        ));
+    }
+    Ok(out)
 }
 
 /// A confirmation window whose watchdog is gone, or that outlived its deadline: nothing will

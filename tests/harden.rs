@@ -1327,7 +1327,13 @@ fn an_apply_killed_half_way_is_put_back_exactly() {
             // The next apply puts back what the dead one replaced, then applies from there.
             let plan = harden_json(&lan.host, &["--apply"]);
             assert!(plan["applied"]["recovered"]["restored"].is_array(), "{plan:#}");
-            assert_eq!(harden(&lan.host, &["--check"]).status.code(), Some(0));
+            let check = harden(&lan.host, &["--check"]);
+            assert_eq!(
+                check.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&check.stdout)
+            );
         }
         let removed = harden_json(&lan.host, &["--remove"]);
         assert_eq!(ipv4_conf(&lan.host), conf, "sysctls not restored: {removed:#}");

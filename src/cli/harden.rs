@@ -234,6 +234,13 @@ fn act(args: Args) -> anyhow::Result<u8> {
         print(&args, &outcome::removed(&report), &report)?;
         return Ok(super::EXIT_CLEAN);
     }
+    // An apply that died half-way is put back before the facts are collected: a plan made from
+    // the host it half-changed would leave out what it had already changed.
+    let recovered = if args.apply {
+        loopwarden_harden::recover::recover_in(&state_root)?
+    } else {
+        None
+    };
     let facts = match &args.facts {
         Some(path) => super::snapshot::load(path)?,
         None => loopwarden_core::collect::collect(),
@@ -287,7 +294,8 @@ fn act(args: Args) -> anyhow::Result<u8> {
         watchdog: watchdog_command()?,
         force: args.force,
     };
-    let done = apply::apply(&plan, &opts)?;
+    let mut done = apply::apply(&plan, &opts)?;
+    done.recovered = recovered;
     let text = if args.json {
         json::render(&plan, &report, Some(&done))
     } else {

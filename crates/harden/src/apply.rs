@@ -1,6 +1,8 @@
 //! `--apply`: the plan on the host, never half-configured.
 //!
-//! An apply that died half-way before is put back first ([`crate::recover`]). `nft -c` first;
+//! An apply that died half-way before is put back by the caller before it collects the facts the
+//! plan is made from ([`crate::recover::recover_in`]); one found here is put back and the plan,
+//! made from the host it half-changed, refused. `nft -c` first;
 //! then what the apply replaces (loopwarden's previous table, the sysctls' values) is saved
 //! durably under `/run/loopwarden/harden/` — the first value of every sysctl, and the whole
 //! apply in progress ([`Applying`]) — before anything changes; the table is replaced in one nft
@@ -106,7 +108,10 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
     }
     let nft = Nft::find()?;
     let state = StateDir::open(&opts.state_root)?;
-    let recovered = recover::recover(&state, &nft)?;
+    if let Some(recovered) = recover::recover(&state, &nft)? {
+        // The plan was made from facts the dead apply had half-changed: never apply it.
+        return Err(ActError::StalePlan(recovered.describe()));
+    }
     if let Some(pending) = state.read::<Pending>(files::PENDING)? {
         let what_to_do = if rollback::watchdog_alive(&pending) {
             "run `loopwarden harden --confirm` to keep it, or wait for its rollback".to_string()
@@ -119,9 +124,7 @@ pub fn apply(plan: &Plan, opts: &ApplyOptions) -> Result<ApplyReport, ActError> 
         });
     }
     let prepared = prepare(plan, opts, &nft, &state)?;
-    let mut report = commit(prepared, opts, &nft, &state)?;
-    report.recovered = recovered;
-    Ok(report)
+    commit(prepared, opts, &nft, &state)
 }
 
 /// Everything an apply decides before it changes anything.

@@ -173,13 +173,19 @@ pub fn add_plan_drift(report: &mut CheckReport, plan: &crate::plan::Plan) {
     }
     for c in &plan.sysctls {
         let key = c.key.to_string();
+        // The plan's `from` may be the value before the first apply: the live value decides.
+        let live = match sysctl::read(&c.key) {
+            Ok(live) if live == c.to => continue,
+            Ok(live) => live,
+            Err(e) => e.to_string(),
+        };
         if report.problems.iter().any(|p| p.starts_with(&format!("{key} is"))) {
             continue;
         }
         report.problems.push(format!(
-            "{key} is {}: a new plan sets {} ({}) — an interface added since the apply, or a value changed; \
+            "{key} is {live}: a new plan sets {} ({}) — an interface added since the apply, or a value changed; \
              `loopwarden harden --apply` sets it",
-            c.from, c.to, c.why
+            c.to, c.why
         ));
         report.status = Status::Drifted;
     }

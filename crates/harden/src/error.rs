@@ -92,6 +92,10 @@ pub enum ActError {
         /// What the action would do to it.
         action: &'static str,
     },
+    /// An apply that died half-way was put back while applying a plan made before: the plan no
+    /// longer describes the host (what it found changed was the dead apply's doing).
+    #[error("{0}; the plan was made before that, so nothing else was applied: plan and apply again")]
+    StalePlan(String),
     /// `--confirm` with nothing to confirm.
     #[error("nothing awaits confirmation in this network namespace{0}")]
     NothingPending(String),

@@ -39,6 +39,15 @@ pub fn interrupted(state: &StateDir) -> Result<Option<Applying>, ActError> {
     state.read(files::APPLYING)
 }
 
+/// [`recover`] in the state directory of the calling thread's namespace under `state_root`: what
+/// a caller runs before it collects the facts a plan is made from, so that the plan sees the host
+/// as it was before the dead apply, not half-changed by it.
+pub fn recover_in(state_root: &std::path::Path) -> Result<Option<Recovered>, ActError> {
+    let nft = Nft::find()?;
+    let state = StateDir::open(state_root)?;
+    recover(&state, &nft)
+}
+
 /// Puts back what an interrupted apply replaced, if there is one: its table and sysctls, its
 /// record of the apply before it; a confirmation window it opened is closed (what it would roll
 /// back is restored now). Records the rollback for `--check`.

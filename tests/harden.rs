@@ -775,7 +775,19 @@ fn a_later_allow_keeps_the_allows_in_force_unless_replaced() {
         (plan["allows"].clone(), stderr)
     };
     let who = || (connect_as(&lan.host, 4102, false), connect_as(&lan.host, 4103, false));
+    // A limit with no allow given and none in force has nobody to limit.
+    let alone = harden(&lan.host, &["--limit-connections", "3"]);
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&alone.stderr).contains("no allow is in force"),
+        "{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
     apply(&["--allow", "7001=lwbob"]);
+    // Once one is, a limit alone applies to the allows in force.
+    let (allows, said) = apply(&["--limit-connections", "3"]);
+    assert_eq!(allows, serde_json::json!(["7001=lwbob"]));
+    assert!(said.contains("keeping --allow 7001=lwbob"), "{said}");
     assert_eq!(who(), ("connected".into(), "Connection refused".into()), "bob only");
     // Another port: 7001's restriction stays, and the user is told.
     let (allows, said) = apply(&["--allow", "7002=lwcarol"]);

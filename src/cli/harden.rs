@@ -104,10 +104,10 @@ pub struct Args {
     /// groups; root and the service's owner are always allowed. Repeatable.
     #[arg(long, value_name = "PORT=USER[,USER|@GROUP…]")]
     allow: Vec<AllowSpec>,
-    /// With --allow: at most N connections at once per named user and port, 1 to 65535 (nft ct
+    /// With --allow (or the allows in force): at most N connections at once per named user and port, 1 to 65535 (nft ct
     /// count; root and the service's owner are never limited), so that one user cannot exhaust
     /// the service's accept queue.
-    #[arg(long, value_name = "N", requires = "allow", value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_535))]
     limit_connections: Option<u32>,
     /// Plan with exactly the --allow given (none: no port restricted). Without it, the allows an
     /// earlier apply put in force are kept — a port given again is replaced — and each one kept
@@ -262,6 +262,12 @@ fn act(args: Args) -> anyhow::Result<u8> {
             carried.options
         }
     };
+    if options.limit_connections.is_some() && options.allow.is_empty() {
+        anyhow::bail!(
+            "--limit-connections limits the users an --allow names: give --allow PORT=USER (no allow is in force \
+             to apply it to)"
+        );
+    }
     let (plan, report) = plan::for_facts(&facts, &options)?;
     if !plan.verified() {
         output::print(&render_plan(&args, &plan, &report, None))?;

@@ -9,7 +9,7 @@ use common::*;
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/firewall");
 
 /// A namespace with `eth0` (192.0.2.10/24, 2001:db8::10/64) and the scenario's rules loaded.
-fn scenario(name: &str) -> Namespace {
+fn scenario(name: &str) -> TestNamespace {
     let ns = namespace(name);
     for argv in [
         &["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"][..],

@@ -47,7 +47,7 @@ fn wait_listening(ns: &Namespace, port: u16) {
 /// One host of the fleet: its namespace, its address as the controller reaches it, its sshd.
 struct Host {
     name: &'static str,
-    _ns: Namespace,
+    _ns: TestNamespace,
     address: &'static str,
     _daemons: Vec<Spawned>,
 }

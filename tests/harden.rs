@@ -30,8 +30,8 @@ fn can_run(test: &str) -> bool {
 /// (192.0.2.254/24, 2001:db8::fffe/64). Dropped: both namespaces (and every process in them:
 /// a rollback watchdog too), then the host's harden state under /run/loopwarden/harden.
 struct Lan {
-    host: Namespace,
-    peer: Namespace,
+    host: TestNamespace,
+    peer: TestNamespace,
     state: State,
 }
 
@@ -1469,7 +1469,7 @@ fn zero_limits_are_refused_naming_the_option_and_the_range() {
 /// A container's web server on port 80 behind a Docker-20-style publish of 127.0.0.1:8090 with
 /// the userland proxy off: nat OUTPUT DNATs local clients to 198.51.100.2:80 over the bridge
 /// `docker0`, whose route_localnet dockerd turns on, and masquerades them.
-fn docker_publish_without_userland_proxy(tag: &str) -> (Lan, Namespace) {
+fn docker_publish_without_userland_proxy(tag: &str) -> (Lan, TestNamespace) {
     let lan = lan(tag);
     let container = namespace(&format!("c{tag}"));
     let container_name = container.name().to_string();

@@ -138,8 +138,30 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
 }
 
 /// A namespace for one test, named after it.
-pub fn namespace(tag: &str) -> Namespace {
-    Namespace::create(tag).unwrap_or_else(|e| panic!("cannot create test namespace: {e}"))
+pub fn namespace(tag: &str) -> TestNamespace {
+    TestNamespace(Namespace::create(tag).unwrap_or_else(|e| panic!("cannot create test namespace: {e}")))
+}
+
+/// A test's namespace: when it goes, so does the state directory `loopwarden harden --apply` keeps
+/// for it under the host's `/run/loopwarden/harden` (the kernel takes the namespace's table and
+/// sysctls with it, not harden's files) — a test that applied harden and ended leaves nothing.
+pub struct TestNamespace(pub Namespace);
+
+impl std::ops::Deref for TestNamespace {
+    type Target = Namespace;
+
+    fn deref(&self) -> &Namespace {
+        &self.0
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        if let Ok(Ok(key)) = self.0.run_in(loopwarden_harden::state::namespace_key) {
+            let dir = std::path::Path::new(loopwarden_harden::state::DEFAULT_ROOT).join(key);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// Runs `loopwarden ARGS` inside `ns` (bounded by [`LOOPWARDEN_TIMEOUT`]).

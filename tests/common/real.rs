@@ -6,7 +6,7 @@
 //!
 //! Everything runs inside namespaces created here and removed on drop (also on panic).
 
-use super::{loopwarden, namespace, Namespace, Spawned};
+use super::{loopwarden, namespace, Namespace, Spawned, TestNamespace};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -89,9 +89,9 @@ pub enum Ipv6 {
 /// A victim namespace (`eth0`) and a neighbour namespace (`peer0`) on one veth segment.
 pub struct Lan {
     /// The host under test.
-    pub victim: Namespace,
+    pub victim: TestNamespace,
     /// The LAN neighbour, where the attacker runs.
-    pub neighbour: Namespace,
+    pub neighbour: TestNamespace,
     /// MAC address of the victim's `eth0`.
     pub victim_mac: String,
     /// The victim's `fe80::` address on `eth0`.
@@ -738,7 +738,7 @@ pub fn run_scenario(ns: &Namespace, name: &str) {
 /// A namespace attached to `bridge` in `host` (a pod, a container): a veth whose host end
 /// (`veth` + 8 hex digits, as CNI plugins name it) joins the bridge, `eth0` inside with `ip/24`
 /// and a default route through `gateway`.
-pub fn attach_to_bridge(host: &Namespace, bridge: &str, tag: &str, ip: &str, gateway: &str) -> Namespace {
+pub fn attach_to_bridge(host: &Namespace, bridge: &str, tag: &str, ip: &str, gateway: &str) -> TestNamespace {
     let ns = namespace(tag);
     let n = SPORT.fetch_add(1, Ordering::Relaxed);
     let host_end = format!("veth{:04x}{:04x}", std::process::id() & 0xffff, n & 0xffff);

@@ -212,12 +212,50 @@ fn audit_probe_finds_the_bare_upstream_open_the_front_clean_and_credits_the_guar
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
+    // A second front that does not admit root, the user the probe runs as: it answers the probe
+    // with its refusal, which the web checks must not judge as the service's page (review of #11:
+    // web.dns-rebinding came out unknown there, with a fix to add a Host check).
+    let second = StatusInstance::new(&u.guard);
+    let mut argv = as_user(&u.guard);
+    argv.extend(
+        [
+            loopwarden(),
+            "guard",
+            "--listen",
+            "localhost:8097",
+            "--to",
+            "127.0.0.1:18096",
+            "--allow-user",
+            "lwg-alice",
+            "--http",
+            "--status-dir",
+            &second.0.display().to_string(),
+        ]
+        .map(String::from),
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let _second = Spawned(
+        ns.command(&argv)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("guard"),
+    );
+    while !second.0.join("status.json").exists() {
+        assert!(std::time::Instant::now() < deadline, "second guard did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
     let report = audit_json(&ns, &["--probe", "--no-post", "--fail-on", "critical"]);
     let upstream = web_statuses(&report, "tcp:127.0.0.1:18096");
     assert!(
         upstream.contains(&"web.dns-rebinding=open".to_string()),
         "bare upstream: {upstream:?}"
     );
+    for front in ["tcp:127.0.0.1:8097", "tcp:[::1]:8097"] {
+        assert_eq!(web_statuses(&report, front), Vec::<String>::new(), "{front}");
+        let local = findings(&report, "local.tcp-any-uid", Some(front));
+        assert_eq!(local[0]["status"], "blocked", "{front}: {:#}", local[0]);
+    }
     for front in ["tcp:127.0.0.1:8096", "tcp:[::1]:8096"] {
         assert_eq!(
             web_statuses(&report, front),
@@ -266,6 +304,7 @@ fn audit_probe_finds_the_bare_upstream_open_the_front_clean_and_credits_the_guar
     // The bare upstream with the rule but no guard publishing: no credit for a guard that is not
     // there (the audit ignores a status whose process is gone).
     drop(_guard);
+    drop(_second);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let report = audit_json(&ns, &["--fail-on", "critical"]);
     let local = findings(&report, "local.tcp-any-uid", Some("tcp:127.0.0.1:18096"));

@@ -26,7 +26,7 @@ pub mod tls;
 pub mod wire;
 
 use loopwarden_core::facts::HostFacts;
-use loopwarden_core::report::{sort_findings, Finding, Scope};
+use loopwarden_core::report::{sort_findings, Finding, Scope, Status};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -240,8 +240,13 @@ async fn run(
                     Some(wire::Scheme::Https) => summary.https += 1,
                     None => {}
                 }
-                findings.extend(probed.findings);
-                findings.extend(guarded::observed(facts, &target, &probed.first, uid));
+                let guard = guarded::observed(facts, &target, &probed.first, uid);
+                // A guard front that refused the probe answered with its refusal, not the
+                // service's page: the web checks judged nothing there (the service behind it is
+                // probed on its own listener, and credited or not by the audit).
+                let refused = guard.as_ref().is_some_and(|g| g.status == Status::Blocked);
+                findings.extend(probed.findings.into_iter().filter(|f| !(refused && f.check.is_web())));
+                findings.extend(guard);
             }
             Done::Relay(found) => {
                 summary.relays += usize::from(!found.is_empty());

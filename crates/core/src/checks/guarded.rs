@@ -63,6 +63,27 @@ pub fn front_of<'a>(ctx: &Context<'a>, socket: &InetSocket) -> Option<Cover<'a>>
     })
 }
 
+/// The guard front whose listening Unix socket this is (bound at the path the front names and
+/// held by the guard process): its mode lets everyone connect by design, the guard admitting only
+/// the users it names.
+pub fn unix_front_of<'a>(ctx: &Context<'a>, socket: &crate::facts::UnixSocket) -> Option<Cover<'a>> {
+    let crate::facts::UnixName::Path(path) = &socket.name else {
+        return None;
+    };
+    ctx.facts.guards.iter().find_map(|guard| {
+        guard
+            .fronts
+            .iter()
+            .find(|f| {
+                f.listen
+                    .iter()
+                    .any(|l| matches!(l, GuardEndpoint::Unix { path: p } if p == path))
+                    && socket.owners.contains(&guard.pid)
+            })
+            .map(|front| Cover { guard, front })
+    })
+}
+
 /// The guard fronts that forward to this socket.
 pub fn fronts_to<'a>(ctx: &Context<'a>, socket: &InetSocket) -> Vec<Cover<'a>> {
     ctx.facts
@@ -229,6 +250,45 @@ mod tests {
             .into_iter()
             .map(|f| (f.service.unwrap_or_default(), f.status))
             .collect()
+    }
+
+    /// A guard's Unix front is 0666 by design (the guard decides who is served): credited, not
+    /// reported as a socket every user can use (review of #11); another socket stays open.
+    #[test]
+    fn a_guard_unix_front_is_credited_by_local_unix_world() {
+        use crate::checks::test_facts::{dir, unix_path};
+        let mut facts = guarded_facts(GuardMode::Http, false);
+        facts.guards[0].fronts[0].listen = vec![GuardEndpoint::Unix {
+            path: "/run/app/app.sock".into(),
+        }];
+        let parents = vec![
+            dir("/", 0, 0, 0o755),
+            dir("/run", 0, 0, 0o755),
+            dir("/run/app", 999, 999, 0o755),
+        ];
+        let mut front = unix_path(
+            "/run/app/app.sock",
+            Some(dir("/run/app/app.sock", 999, 999, 0o666)),
+            parents.clone(),
+        );
+        front.owners = vec![200];
+        let other = unix_path(
+            "/run/app/other.sock",
+            Some(dir("/run/app/other.sock", 999, 999, 0o666)),
+            parents,
+        );
+        facts.unix_sockets = vec![front, other];
+        let found = run(&crate::checks::unix_world::CHECK, &facts);
+        let status = |path: &str| {
+            found
+                .iter()
+                .find(|f| f.service.as_deref() == Some(&format!("unix:{path}")[..]))
+                .map(|f| (f.status, f.title.to_string()))
+        };
+        let (front_status, title) = status("/run/app/app.sock").expect("the front's finding");
+        assert_eq!(front_status, Status::Blocked, "{title}");
+        assert!(title.starts_with("blocked by loopwarden guard"), "{title}");
+        assert_eq!(status("/run/app/other.sock").map(|s| s.0), Some(Status::Open));
     }
 
     #[test]

@@ -87,6 +87,13 @@ check_ids! {
     NetnsPublishedLoopback => "netns.published-loopback",
 }
 
+impl CheckId {
+    /// Whether it is one of the browser-borne `web.*` checks, which judge an HTTP service's answers.
+    pub fn is_web(self) -> bool {
+        self.as_str().starts_with("web.")
+    }
+}
+
 impl fmt::Display for CheckId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -121,7 +121,17 @@ fn evaluate(ctx: &Context) -> Vec<Finding> {
                 .iter()
                 .map(|d| format!("directory {}", describe(d, facts))),
         );
+        let guard = super::guarded::unix_front_of(ctx, socket);
         let (severity, status, title) = match reach {
+            Reach::Everyone | Reach::Users(_) if guard.is_some() => {
+                evidence.extend(guard.iter().map(super::guarded::Cover::describe));
+                (
+                    Severity::Low,
+                    Status::Blocked,
+                    "blocked by loopwarden guard: other users connect, and only the users it admits are served"
+                        .to_string(),
+                )
+            }
             Reach::Everyone => (Severity::Low, Status::Open, "every local user can connect".to_string()),
             Reach::Users(users) if users.is_empty() => continue,
             Reach::Users(users) => {

@@ -67,6 +67,11 @@ pub struct Args {
     /// Where allowed clients are forwarded: a loopback HOST:PORT or unix:PATH.
     #[arg(long, value_name = "ADDR", required_unless_present_any = ["config", "status"], conflicts_with = "config")]
     to: Option<String>,
+    /// The user whose service the upstream is: a connection to an upstream held by another uid
+    /// (the service stopped and someone else took its port) is refused — HTTP: 502 — before a
+    /// byte is sent. Default: the uid holding the upstream when the guard starts.
+    #[arg(long, value_name = "USER", value_hint = clap::ValueHint::Username, conflicts_with = "config")]
+    upstream_user: Option<String>,
     /// Admit this user (name or uid); repeat for several.
     #[arg(long = "allow-user", value_name = "USER", value_hint = clap::ValueHint::Username)]
     allow_users: Vec<String>,
@@ -212,6 +217,7 @@ fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
             name: listen.to_string(),
             listen,
             upstream,
+            upstream_user: args.upstream_user.clone(),
             allow_users: args.allow_users.clone(),
             allow_groups: args.allow_groups.clone(),
             http,

@@ -42,6 +42,9 @@ pub struct FrontConfig {
     pub listen: Listen,
     /// Where allowed connections are forwarded.
     pub upstream: Upstream,
+    /// The user whose service the upstream is (name or uid): connections to an upstream held by
+    /// another uid are refused. `None`: the uid holding it when the guard first connects.
+    pub upstream_user: Option<String>,
     /// Users admitted (names or numeric uids).
     pub allow_users: Vec<String>,
     /// Groups whose members are admitted (names or numeric gids).
@@ -179,6 +182,7 @@ struct FileFront {
     name: Option<String>,
     listen: String,
     to: String,
+    upstream_user: Option<String>,
     #[serde(default)]
     allow_users: Vec<String>,
     #[serde(default)]
@@ -290,6 +294,7 @@ fn front_from_file(f: FileFront, index: usize) -> Result<FrontConfig, ConfigErro
         name: f.name.unwrap_or_else(|| listen.to_string()),
         listen,
         upstream,
+        upstream_user: f.upstream_user,
         allow_users: f.allow_users,
         allow_groups: f.allow_groups,
         http,
@@ -352,6 +357,10 @@ pub fn validate(config: &GuardConfig) -> Result<(), ConfigError> {
         }
         if front.max_conns == 0 || front.max_conns_per_user == Some(0) {
             return Err(ConfigError::invalid(&label, "connection limits must be at least 1"));
+        }
+        if let Some(user) = &front.upstream_user {
+            crate::accounts::user(user)
+                .map_err(|why| ConfigError::invalid(format!("{label} upstream user {user:?}"), why))?;
         }
         if front.upstream.same_as(&front.listen) {
             return Err(ConfigError::invalid(

@@ -9,6 +9,7 @@ use crate::front::{self, Bound, BoundFront};
 use crate::policy::Policy;
 use crate::state::{FrontState, Shared};
 use crate::status::{self, StatusDir, StatusDirError};
+use crate::upstream::Owner;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,9 +100,10 @@ pub fn run(source: Source) -> Result<(), RunError> {
         .zip(&bound)
         .map(|((c, p), b)| {
             let endpoints = b.sockets.iter().filter_map(Bound::endpoint).collect();
-            Arc::new(FrontState::new(c, p, endpoints))
+            let owner = upstream_owner(&c)?;
+            Ok(Arc::new(FrontState::new(c, p, endpoints, owner)))
         })
-        .collect();
+        .collect::<Result<_, RunError>>()?;
     let (drain_tx, draining) = tokio::sync::watch::channel(false);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
@@ -126,13 +128,14 @@ pub fn run(source: Source) -> Result<(), RunError> {
             allowed(&front.policy())
         );
     }
-    let sockets: Vec<Vec<Bound>> = bound.into_iter().map(|b| b.sockets).collect();
-    let workers = start_workers(config.workers, &fronts, &sockets, &shared, &stop)?;
-    drop(sockets);
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
+    control.block_on(check_upstream_owners(&fronts, &shared));
+    let sockets: Vec<Vec<Bound>> = bound.into_iter().map(|b| b.sockets).collect();
+    let workers = start_workers(config.workers, &fronts, &sockets, &shared, &stop)?;
+    drop(sockets);
     let result = control.block_on(control_loop(
         source,
         &config,
@@ -151,6 +154,50 @@ pub fn run(source: Source) -> Result<(), RunError> {
     }
     drop(status_dir);
     result
+}
+
+/// Who must hold a front's upstream: its `upstream_user`, else whoever holds it first.
+fn upstream_owner(front: &FrontConfig) -> Result<Owner, RunError> {
+    let Some(user) = &front.upstream_user else {
+        return Ok(Owner::first_seen());
+    };
+    let named = crate::accounts::user(user)
+        .map_err(|why| ConfigError::invalid(format!("front {:?} upstream user {user:?}", front.name), why))?;
+    Ok(Owner::given(named.id))
+}
+
+/// Connects every upstream once at start: pins (and logs) who holds it, or says that the
+/// owner is not known yet.
+async fn check_upstream_owners(fronts: &[Arc<FrontState>], shared: &Shared) {
+    for front in fronts {
+        match front.connect_upstream(shared).await {
+            Ok(_) => {
+                if front.config.upstream_user.is_some() {
+                    crate::logln!(
+                        "loopwarden guard {}: front {}: upstream {} is held by {} (--upstream-user)",
+                        shared.name,
+                        front.config.name,
+                        front.config.upstream,
+                        front
+                            .upstream_owner
+                            .expected()
+                            .map_or_else(|| "?".into(), crate::upstream::describe)
+                    );
+                }
+            }
+            Err(crate::upstream::ConnectError::Unreachable(_)) if front.config.upstream_user.is_none() => {
+                crate::logln!(
+                    "loopwarden guard {}: warning: front {}: upstream {} is not reachable now: the first user \
+                     found holding it will be trusted with the requests — give --upstream-user (upstream_user \
+                     in a config file) to name the service's user",
+                    shared.name,
+                    front.config.name,
+                    front.config.upstream
+                );
+            }
+            Err(_) => {} // logged by connect_upstream
+        }
+    }
 }
 
 /// One worker thread per core, each with a single-threaded runtime accepting on every front

@@ -2,19 +2,17 @@
 //! byte reaches the upstream, then forwarded — spliced (TCP mode) or served request by request
 //! (HTTP mode).
 
-use crate::endpoint::Upstream;
 use crate::front::Bound;
 use crate::identity::{self, Peer};
 use crate::policy::{Refusal, Slot};
 use crate::splice;
 use crate::state::{FrontState, Shared};
+use crate::upstream::Stream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-/// Bound on connecting to the upstream in TCP mode.
-const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after the process ran out of descriptors, before accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -143,54 +141,24 @@ fn identify(client: &Client, shared: &Shared) -> Result<Peer, String> {
     }
 }
 
-/// TCP mode: connect the upstream and splice both ways; the slot is held until the end.
+/// TCP mode: connect the upstream and splice both ways; the slot is held until the end. An
+/// upstream held by another user than the service's is never sent a byte: the client is
+/// closed.
 async fn forward(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, _slot: Slot) {
-    let upstream = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, connect(&front.config.upstream)).await;
-    let upstream = match upstream {
-        Ok(Ok(u)) => u,
-        Ok(Err(e)) => return upstream_failed(front, shared, &e.to_string()),
-        Err(_) => return upstream_failed(front, shared, "no connection within 5s"),
+    let Ok(upstream) = front.connect_upstream(shared).await else {
+        return;
     };
     let result = match (client, upstream) {
-        (Client::Tcp(c, ..), UpstreamStream::Tcp(u)) => {
+        (Client::Tcp(c, ..), Stream::Tcp(u)) => {
             let _ = c.set_nodelay(true);
             splice::forward(c, u).await
         }
-        (Client::Tcp(c, ..), UpstreamStream::Unix(u)) => {
+        (Client::Tcp(c, ..), Stream::Unix(u)) => {
             let _ = c.set_nodelay(true);
             splice::forward(c, u).await
         }
-        (Client::Unix(c), UpstreamStream::Tcp(u)) => splice::forward(c, u).await,
-        (Client::Unix(c), UpstreamStream::Unix(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), Stream::Tcp(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), Stream::Unix(u)) => splice::forward(c, u).await,
     };
     let _ = result; // a reset mid-stream is the peers' business; both sides are closed now
-}
-
-fn upstream_failed(front: &FrontState, shared: &Shared, why: &str) {
-    front.counters.upstream_error();
-    if shared.refusal_log.permit(&shared.name) {
-        crate::logln!(
-            "loopwarden guard {} front {}: upstream {}: {why}",
-            shared.name,
-            front.config.name,
-            front.config.upstream
-        );
-    }
-}
-
-/// A connected upstream stream.
-enum UpstreamStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-async fn connect(upstream: &Upstream) -> std::io::Result<UpstreamStream> {
-    Ok(match upstream {
-        Upstream::Tcp(addr) => {
-            let s = TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            UpstreamStream::Tcp(s)
-        }
-        Upstream::Unix(path) => UpstreamStream::Unix(UnixStream::connect(path).await?),
-    })
 }

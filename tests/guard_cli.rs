@@ -154,7 +154,7 @@ fn wildcards_unix_options_on_tcp_reserved_identity_headers_and_toml_errors_are_r
         args.extend_from_slice(extra);
         run(&args)
     };
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--http", "--allow-host", "*"],
             "allowed host \"*\": expected one host name",
@@ -178,6 +178,10 @@ fn wildcards_unix_options_on_tcp_reserved_identity_headers_and_toml_errors_are_r
         (
             &["--http", "--identity-header", "X-Forwarded-User"],
             "identity header \"X-Forwarded-User\" is a hop-by-hop",
+        ),
+        (
+            &["--http", "--identity-header", "X_Loopwarden_User"],
+            "identity header \"X_Loopwarden_User\" is not a header name (letters, digits and '-')",
         ),
     ];
     for (extra, want) in cases {

@@ -184,3 +184,71 @@ fn a_user_who_takes_the_stopped_services_port_receives_nothing() {
         String::from_utf8_lossy(&got)
     );
 }
+
+/// A WSGI app (Python's wsgiref, which reads `X_Name` as `X-Name`, as CGI and PHP do) on
+/// 127.0.0.1:`port` that answers with every `HTTP_*` variable it was given.
+fn wsgi_app(ns: &Namespace, port: u16) -> Spawned {
+    python_in(
+        ns,
+        None,
+        &format!(
+            r#"
+from wsgiref.simple_server import make_server, WSGIRequestHandler
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *a): pass
+def app(environ, start):
+    body = "".join(k + "=" + v + "\n" for k, v in sorted(environ.items()) if k.startswith("HTTP_")).encode()
+    start("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+srv = make_server("127.0.0.1", {port}, app, handler_class=Quiet)
+print("ready", flush=True)
+srv.serve_forever()
+"#
+        ),
+    )
+}
+
+/// Review #2: `X_Loopwarden_User: root` and `X_Forwarded_For` reach a WSGI app as the dash
+/// names when sent straight to it; through the guard every name with `_` is dropped and the
+/// app sees only the proven identity.
+#[test]
+fn header_names_with_underscores_cannot_smuggle_an_identity_to_a_wsgi_app() {
+    if !ready("header_names_with_underscores…", &["python3", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardunder");
+    let _app = wsgi_app(&ns, 19030);
+    let guard = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9030",
+            "--to",
+            "127.0.0.1:19030",
+            "--allow-user",
+            "lwg-alice",
+            "--http",
+            "--identity-header",
+            "X-Loopwarden-User",
+        ],
+    );
+    let request = |port: u16| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nX_Loopwarden_User: root\r\n\
+             X_Forwarded_For: 192.0.2.9\r\nX_Real_IP: 192.0.2.8\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let straight = exchange(&ns, &u.alice, 19030, &request(19030));
+    assert!(
+        straight.contains("HTTP_X_LOOPWARDEN_USER=root") && straight.contains("HTTP_X_FORWARDED_FOR=192.0.2.9"),
+        "control: the app reads the underscore names as the dash ones:\n{straight}"
+    );
+    let guarded = exchange(&ns, &u.alice, 9030, &request(9030));
+    assert!(guarded.starts_with("HTTP/1.0 200"), "{guarded}\n{}", guard.log());
+    assert!(guarded.contains("HTTP_X_LOOPWARDEN_USER=lwg-alice\n"), "{guarded}");
+    for gone in ["root", "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "192.0.2."] {
+        assert!(!guarded.contains(gone), "{gone} reached the app:\n{guarded}");
+    }
+}

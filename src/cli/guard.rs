@@ -78,7 +78,8 @@ pub struct Args {
     /// Admit members of this group (name or gid); repeat for several.
     #[arg(long = "allow-group", value_name = "GROUP")]
     allow_groups: Vec<String>,
-    /// Check every HTTP request: Host, Origin, Sec-Fetch-Site, CORS and network-access preflights.
+    /// Check every HTTP request: Host, Origin, Sec-Fetch-Site, CORS and network-access preflights;
+    /// client-address headers and every header whose name contains '_' are removed.
     #[arg(long)]
     http: bool,
     /// With --http: also accept this Host (NAME means NAME with the front's port); repeatable.

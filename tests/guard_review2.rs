@@ -252,3 +252,53 @@ fn header_names_with_underscores_cannot_smuggle_an_identity_to_a_wsgi_app() {
         assert!(!guarded.contains(gone), "{gone} reached the app:\n{guarded}");
     }
 }
+
+/// Review #3: lwg-bob, whom the front refuses, opens 200 connections and sends nothing (each
+/// would be held until its head arrives). Alice must still be served: refused connections do
+/// not count against --max-conns 50, and beyond a few answered at once bob's are closed.
+#[test]
+fn a_refused_user_cannot_hold_max_conns_and_lock_the_allowed_ones_out() {
+    if !ready("a_refused_user_cannot_hold_max_conns…", &["python3", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardhold");
+    let _service = service_as(&ns, u.svc.uid, 19040);
+    let guard = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9040",
+            "--to",
+            "127.0.0.1:19040",
+            "--allow-user",
+            "lwg-alice",
+            "--http",
+            "--max-conns",
+            "50",
+        ],
+    );
+    let _held = python_in(
+        &ns,
+        Some(u.bob.uid),
+        r#"
+import socket, time
+held = []
+for _ in range(200):
+    held.append(socket.create_connection(("127.0.0.1", 9040), timeout=5))
+print("ready", flush=True)
+time.sleep(30)
+"#,
+    );
+    let request = "GET / HTTP/1.1\r\nHost: localhost:9040\r\nConnection: close\r\n\r\n";
+    let answer = exchange(&ns, &u.alice, 9040, request);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("SERVICE"),
+        "alice is locked out by bob's connections: {answer:?}\n{}",
+        guard.log()
+    );
+    let counters = guard.counters_after(200);
+    assert_eq!(counters["refused"]["not-allowed"], 200, "{counters}");
+    assert!(counters["refused"].get("too-many-connections").is_none(), "{counters}");
+}

@@ -95,14 +95,21 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
         // Overloaded: closed at once, without reading (answering would hold more).
         Err(refusal) => return shared.refuse(&front, None, &refusal).await,
     };
+    // A refused connection gives its slot back before it is answered: refused users cannot
+    // hold --max-conns.
     let peer = match identify(&client, &shared) {
         Ok(peer) => peer,
-        Err(why) => return refuse(client, &front, &shared, None, Refusal::Unidentified(why)).await,
+        Err(why) => {
+            drop(slot);
+            return refuse(client, &front, &shared, None, Refusal::Unidentified(why)).await;
+        }
     };
     if !policy.admits(&peer) {
+        drop(slot);
         return refuse(client, &front, &shared, Some(peer), Refusal::NotAllowed).await;
     }
     if let Err(refusal) = front.occupancy.admit_user(&mut slot, peer.uid, policy.max_per_user) {
+        drop(slot);
         return refuse(client, &front, &shared, Some(peer), refusal).await;
     }
     front.counters.allowed();
@@ -120,12 +127,17 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
 }
 
 /// Refuses a connection: logged and counted; in HTTP mode answered with a status and the
-/// one-line reason (the request head is read first, so the answer is not lost to a reset); in
-/// TCP mode closed (the client sees a reset or an end of stream).
+/// one-line reason (the request head is read first, so the answer is not lost to a reset) —
+/// at most [`crate::policy::REFUSED_ANSWERED_PER_USER`] at once per uid, the others closed at
+/// once; in TCP mode closed (the client sees a reset or an end of stream).
 async fn refuse(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, peer: Option<Peer>, refusal: Refusal) {
+    let uid = peer.as_ref().map(|p| p.uid);
     shared.refuse(front, peer, &refusal).await;
     let policy = front.policy();
     let Some(http) = policy.http.as_ref() else {
+        return;
+    };
+    let Some(_answering) = front.occupancy.answering(uid) else {
         return;
     };
     match client {

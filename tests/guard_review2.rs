@@ -302,3 +302,56 @@ time.sleep(30)
     assert_eq!(counters["refused"]["not-allowed"], 200, "{counters}");
     assert!(counters["refused"].get("too-many-connections").is_none(), "{counters}");
 }
+
+/// Review #4: `guard --status` prints what status.json says, and that file is written by the
+/// guard's unprivileged user: a status with control characters and an escape sequence in its
+/// names is printed escaped, one line per line.
+#[test]
+fn guard_status_escapes_what_the_status_file_says() {
+    if !ready("guard_status_escapes…", &["python3", "setpriv"]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardstat");
+    let guard = start_guard(
+        &ns,
+        Some(&u.guard),
+        &[
+            "--listen",
+            "localhost:9050",
+            "--to",
+            "127.0.0.1:19050",
+            "--allow-user",
+            "lwg-alice",
+        ],
+    );
+    let mut forged = guard.status()[0].clone();
+    forged["name"] = "g\x1b[2J\nguard forged pid 1 uid 0 — running".into();
+    forged["user"] = "x\ry".into();
+    forged["fronts"][0]["name"] = "f\u{202e}\x07".into();
+    forged["fronts"][0]["allow_users"][0]["name"] = "a\nb".into();
+    let dir = TempDir::new("guard-forged");
+    std::fs::write(
+        dir.path().join("status.json"),
+        serde_json::to_string(&forged).expect("json"),
+    )
+    .expect("write status");
+    let out = std::process::Command::new(loopwarden())
+        .args(["guard", "--status", "--status-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("guard --status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !text.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(r"guard g\x1b[2J\nguard forged pid 1 uid 0") && text.contains(r"(x\ry)"),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("guard forged")), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    drop(guard);
+}

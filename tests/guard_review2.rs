@@ -355,3 +355,81 @@ fn guard_status_escapes_what_the_status_file_says() {
     assert_eq!(text.lines().count(), 3, "{text}");
     drop(guard);
 }
+
+/// Review #5: root's `--check-upstreams-for` acts on files of the guard's: it refuses a config
+/// file another user owns (they would choose where root writes) and a status directory owned
+/// by neither root nor the guard's user; with root's config and the guard's directory it records.
+#[test]
+fn roots_upstream_check_refuses_another_users_config_or_status_directory() {
+    if !ready("roots_upstream_check_refuses…", &[]) {
+        return;
+    }
+    let u = users();
+    let ns = namespace("guardrec");
+    let tmp = TempDir::new("guard-rec");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let status = tmp.path().join("status");
+    std::fs::create_dir(&status).expect("status dir");
+    let config = tmp.path().join("app.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"app\"\nstatus_dir = \"{}\"\n[[front]]\nlisten = \"localhost:9060\"\nto = \"127.0.0.1:19060\"\n\
+             allow_users = [\"lwg-alice\"]\n",
+            status.display()
+        ),
+    )
+    .expect("config");
+    let check = || {
+        let out = output_within(
+            ns.command(&[
+                loopwarden(),
+                "guard",
+                "--config",
+                config.to_str().expect("path"),
+                "--check-upstreams-for",
+                "lwg-guard",
+            ])
+            .stdin(Stdio::null()),
+            COMMAND_TIMEOUT,
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let chown = |p: &Path, uid: u32| std::os::unix::fs::chown(p, Some(uid), None).expect("chown");
+
+    chown(&config, u.bob.uid);
+    chown(&status, u.guard.uid);
+    let (code, text) = check();
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the guard config {}: owned by uid {} (lwg-bob), not by uid 0 (root)",
+            config.display(),
+            u.bob.uid
+        )),
+        "{text}"
+    );
+
+    chown(&config, 0);
+    chown(&status, u.bob.uid);
+    let (code, text) = check();
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the status directory {}: owned by uid {} (lwg-bob)",
+            status.display(),
+            u.bob.uid
+        )) && text.contains(&format!("uid {} (lwg-guard)", u.guard.uid)),
+        "{text}"
+    );
+    assert!(!status.join("upstream-check.json").exists());
+
+    chown(&status, u.guard.uid);
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    let record = std::fs::metadata(status.join("upstream-check.json")).expect("recorded");
+    assert_eq!(record.permissions().mode() & 0o777, 0o644);
+}

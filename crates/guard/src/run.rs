@@ -10,6 +10,7 @@ use crate::policy::Policy;
 use crate::state::{FrontState, Shared};
 use crate::status::{self, StatusDir, StatusDirError};
 use crate::upstream::Owner;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,7 +182,7 @@ async fn check_upstream_owners(fronts: &[Arc<FrontState>], shared: &Shared) {
                         front
                             .upstream_owner
                             .expected()
-                            .map_or_else(|| "?".into(), crate::upstream::describe)
+                            .map_or_else(|| "?".into(), crate::accounts::describe)
                     );
                 }
             }
@@ -461,9 +462,13 @@ fn assess_here(fronts: &[FrontConfig], me: &GuardUser) -> Option<Vec<exposure::V
 /// prints the verdicts and records them in the guard's status directory (when it exists) for
 /// the guard to read. Returns the lines printed.
 pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunError> {
-    let config = source.load()?;
     let named = crate::accounts::user(user)
         .map_err(|why| ConfigError::invalid(format!("--check-upstreams-for {user:?}"), why))?;
+    let as_root = rustix::process::geteuid().is_root();
+    if let (true, Source::File(path)) = (as_root, source) {
+        owned_by(path, &[0], "the guard config")?;
+    }
+    let config = source.load()?;
     let me = GuardUser {
         uid: named.id,
         name: named.name,
@@ -477,7 +482,11 @@ pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunEr
         guard_uid: me.uid,
         verdicts,
     };
-    match status::existing_directory(config.status_dir.as_deref(), &config.name) {
+    let dir = status::existing_directory(config.status_dir.as_deref(), &config.name);
+    if let (true, Some(dir)) = (as_root, &dir) {
+        owned_by(dir, &[0, me.uid], "the status directory")?;
+    }
+    match dir {
         Some(dir) => match exposure::record::write(&dir, &record) {
             Ok(()) => out.push(format!(
                 "recorded in {} for the guard (read at its start or reload within {} s)",
@@ -493,6 +502,26 @@ pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunEr
         ),
     }
     Ok(out)
+}
+
+/// As root, refuses to act on `path` (read a config, write a record) unless one of `owners`
+/// owns it: another user could make root judge a config of theirs or write where they choose.
+fn owned_by(path: &Path, owners: &[u32], what: &str) -> Result<(), RunError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::invalid(format!("{what} {}", path.display()), e.to_string()))?;
+    if owners.contains(&meta.uid()) {
+        return Ok(());
+    }
+    let allowed: Vec<String> = owners.iter().map(|&u| crate::accounts::describe(u)).collect();
+    Err(ConfigError::invalid(
+        format!("{what} {}", path.display()),
+        format!(
+            "owned by {}, not by {}: root does not act on another user's file (chown it)",
+            crate::accounts::describe(meta.uid()),
+            allowed.join(" or ")
+        ),
+    )
+    .into())
 }
 
 /// Many connections need many descriptors (two per TCP-mode connection, plus pipes in flight):

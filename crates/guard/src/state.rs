@@ -115,7 +115,7 @@ impl FrontState {
                 shared.name,
                 self.config.name,
                 self.config.upstream,
-                upstream::describe(uid)
+                crate::accounts::describe(uid)
             )
         })
         .await;

@@ -89,17 +89,9 @@ impl Owner {
             "{upstream} is now held by {}, not by {} ({why}): the service stopped and another user took its \
              place — nothing was sent to it (restart the guard, or give --upstream-user, if the service's \
              user really changed)",
-            describe(found),
-            describe(expected)
+            crate::accounts::describe(found),
+            crate::accounts::describe(expected)
         )))
-    }
-}
-
-/// `uid 1001 (bob)`.
-pub fn describe(uid: u32) -> String {
-    match crate::accounts::user_name(uid) {
-        Some(name) => format!("uid {uid} ({name})"),
-        None => format!("uid {uid}"),
     }
 }
 

@@ -433,3 +433,61 @@ fn roots_upstream_check_refuses_another_users_config_or_status_directory() {
     let record = std::fs::metadata(status.join("upstream-check.json")).expect("recorded");
     assert_eq!(record.permissions().mode() & 0o777, 0o644);
 }
+
+/// Review #6: an allow in force for both protocols (`harden --allow 9070=lwg-alice`, nothing
+/// listening) is repeated by the printed fix for both, and the fix, applied, leaves it in force
+/// for both; the text says harden keeps the allows in force.
+#[test]
+fn the_printed_fix_repeats_an_allow_for_both_protocols_without_narrowing_it() {
+    if !ready(
+        "the_printed_fix_repeats_an_allow_for_both…",
+        &["python3", "nft", "setpriv"],
+    ) {
+        return;
+    }
+    let u = users();
+    let tmp = TempDir::new("guard-fix2");
+    let ns = namespace("guardfix2");
+    let _service = service_as(&ns, u.svc.uid, 19070);
+    let state = tmp.path().join("harden");
+    let state = state.to_str().expect("path");
+    must(&mut ns.command(&[
+        loopwarden(),
+        "harden",
+        "--apply",
+        "--allow",
+        "9070=lwg-alice",
+        "--root",
+        state,
+    ]));
+    let out = must(&mut ns.command(&[
+        loopwarden(),
+        "guard",
+        "--listen",
+        "localhost:9071",
+        "--to",
+        "127.0.0.1:19070",
+        "--allow-user",
+        "lwg-alice",
+        "--check-upstreams-for",
+        "lwg-guard",
+    ]));
+    let fix = "loopwarden harden --allow 19070=lwg-guard --allow 9070/tcp=lwg-alice --allow 9070/udp=lwg-alice";
+    assert!(out.contains(&format!("`{fix}`")), "{out}");
+    assert!(
+        out.contains("harden keeps the restrictions in force") && !out.contains("replaces the table"),
+        "{out}"
+    );
+    let mut apply: Vec<&str> = vec![loopwarden()];
+    apply.extend(fix.split(' ').skip(1));
+    apply.extend(["--apply", "--root", state]);
+    must(&mut ns.command(&apply));
+    let rules = must(&mut ns.command(&["nft", "list", "chain", "inet", "loopwarden", "output"]));
+    for proto in ["tcp", "udp"] {
+        let line = rules
+            .lines()
+            .find(|l| l.contains(&format!("{proto} dport 9070 meta skuid")))
+            .unwrap_or_else(|| panic!("no {proto} rule for 9070 left:\n{rules}"));
+        assert!(line.contains(&u.alice.uid.to_string()), "{line}");
+    }
+}

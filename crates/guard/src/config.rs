@@ -170,8 +170,7 @@ struct FileConfig {
     name: Option<String>,
     status_dir: Option<PathBuf>,
     drain_timeout_secs: Option<u64>,
-    #[serde(default)]
-    workers: usize,
+    workers: Option<usize>,
     #[serde(default)]
     front: Vec<FileFront>,
 }
@@ -246,7 +245,16 @@ pub fn parse(text: &str, source: &str, default_name: &str) -> Result<GuardConfig
             .drain_timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
-        workers: file.workers,
+        workers: match file.workers {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    format!("{source} workers"),
+                    "at least 1 (leave it out for one per core)",
+                ))
+            }
+            Some(n) => n,
+            None => 0,
+        },
     };
     validate(&config)?;
     Ok(config)

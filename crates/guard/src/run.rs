@@ -469,6 +469,9 @@ pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunEr
         owned_by(path, &[0], "the guard config")?;
     }
     let config = source.load()?;
+    for front in &config.fronts {
+        Policy::resolve(front)?; // names every allowed account that does not exist
+    }
     let me = GuardUser {
         uid: named.id,
         name: named.name,

@@ -124,7 +124,7 @@ pub fn directory(explicit: Option<&Path>, name: &str) -> Result<StatusDir, Statu
             .map_or_else(String::new, |g| format!(" (guard {} pid {})", g.name, g.pid));
         return Err(StatusDirError::InUse(format!(
             "status directory {} is in use by another running guard{other}: give each guard its own --status-dir \
-             (or --name), else their status files overwrite each other",
+             (or, without --status-dir, its own --name), else their status files overwrite each other",
             dir.display()
         )));
     }

@@ -335,11 +335,12 @@ async fn reload(
         && config.fronts.iter().zip(fronts).all(|(new, old)| {
             new.listen == old.config.listen
                 && new.upstream == old.config.upstream
+                && new.upstream_user == old.config.upstream_user
                 && new.http.is_some() == old.config.http.is_some()
         });
     if !same_shape {
         return crate::logln!(
-            "loopwarden guard {name}: reload refused, old policy kept: fronts, listen addresses, upstreams or modes changed (restart the guard for that)"
+            "loopwarden guard {name}: reload refused, old policy kept: fronts, listen addresses, upstreams, upstream users or modes changed (restart the guard for that)"
         );
     }
     shared.accounts.clear();

@@ -459,6 +459,10 @@ mod tests {
             err("[[front]]\nlisten = \"localhost:80\"\nto = \"localhost:80\"\nallow_users = [\"a\"]\n")
                 .contains("forwards to itself")
         );
+        assert_eq!(
+            err("workers = 0\n[[front]]\nlisten = \"localhost:80\"\nto = \"127.0.0.1:81\"\nallow_users = [\"a\"]\n"),
+            "g.toml workers: at least 1 (leave it out for one per core)"
+        );
     }
 
     #[test]

@@ -29,11 +29,21 @@ fn help_teaches_with_examples_and_the_fix_for_the_upstream() {
     ] {
         assert!(out.contains(needle), "--help lacks {needle:?}:\n{out}");
     }
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("a present Origin is checked on every request, reads included")
+            && !flat.contains("state-changing"),
+        "--allow-origin says when the Origin is checked:\n{out}"
+    );
+    assert!(
+        flat.contains("every header whose name contains '_' are removed") && flat.contains("--upstream-user"),
+        "{out}"
+    );
 }
 
 #[test]
 fn bad_input_is_named_and_exits_2() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &[
                 "guard",
@@ -89,6 +99,48 @@ fn bad_input_is_named_and_exits_2() {
         (
             &["guard", "--config", "/nonexistent/lw-guard.toml"],
             "cannot read guard config /nonexistent/lw-guard.toml",
+        ),
+        (
+            &[
+                "guard",
+                "--listen",
+                "localhost:8080",
+                "--to",
+                "127.0.0.1:18080",
+                "--allow-user",
+                "root",
+                "--workers",
+                "0",
+            ],
+            "invalid value '0' for '--workers <N>'",
+        ),
+        (
+            &[
+                "guard",
+                "--listen",
+                "localhost:8080",
+                "--to",
+                "127.0.0.1:18080",
+                "--allow-user",
+                "no-such-user-lw",
+                "--check-upstreams-for",
+                "root",
+            ],
+            "allowed user \"no-such-user-lw\": no such user \"no-such-user-lw\"",
+        ),
+        (
+            &[
+                "guard",
+                "--listen",
+                "localhost:8080",
+                "--to",
+                "127.0.0.1:18080",
+                "--allow-user",
+                "root",
+                "--upstream-user",
+                "no-such-user-lw",
+            ],
+            "upstream user \"no-such-user-lw\": no such user \"no-such-user-lw\"",
         ),
     ];
     for (args, want) in cases {
@@ -154,7 +206,7 @@ fn wildcards_unix_options_on_tcp_reserved_identity_headers_and_toml_errors_are_r
         args.extend_from_slice(extra);
         run(&args)
     };
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--http", "--allow-host", "*"],
             "allowed host \"*\": expected one host name",
@@ -178,6 +230,10 @@ fn wildcards_unix_options_on_tcp_reserved_identity_headers_and_toml_errors_are_r
         (
             &["--http", "--identity-header", "X-Forwarded-User"],
             "identity header \"X-Forwarded-User\" is a hop-by-hop",
+        ),
+        (
+            &["--http", "--identity-header", "X_Loopwarden_User"],
+            "identity header \"X_Loopwarden_User\" is not a header name (letters, digits and '-')",
         ),
     ];
     for (extra, want) in cases {

@@ -67,20 +67,26 @@ pub struct Args {
     /// Where allowed clients are forwarded: a loopback HOST:PORT or unix:PATH.
     #[arg(long, value_name = "ADDR", required_unless_present_any = ["config", "status"], conflicts_with = "config")]
     to: Option<String>,
+    /// The user whose service the upstream is: a connection to an upstream held by another uid
+    /// (the service stopped and someone else took its port) is refused — HTTP: 502 — before a
+    /// byte is sent. Default: the uid holding the upstream when the guard starts.
+    #[arg(long, value_name = "USER", value_hint = clap::ValueHint::Username, conflicts_with = "config")]
+    upstream_user: Option<String>,
     /// Admit this user (name or uid); repeat for several.
     #[arg(long = "allow-user", value_name = "USER", value_hint = clap::ValueHint::Username)]
     allow_users: Vec<String>,
     /// Admit members of this group (name or gid); repeat for several.
     #[arg(long = "allow-group", value_name = "GROUP")]
     allow_groups: Vec<String>,
-    /// Check every HTTP request: Host, Origin, Sec-Fetch-Site, CORS and network-access preflights.
+    /// Check every HTTP request: Host, Origin, Sec-Fetch-Site, CORS and network-access preflights;
+    /// client-address headers and every header whose name contains '_' are removed.
     #[arg(long)]
     http: bool,
     /// With --http: also accept this Host (NAME means NAME with the front's port); repeatable.
     #[arg(long = "allow-host", value_name = "HOST", value_hint = clap::ValueHint::Hostname, requires = "http")]
     allow_hosts: Vec<String>,
-    /// With --http: also accept this Origin (scheme://host[:port]) for state-changing requests,
-    /// WebSocket upgrades and preflights; repeatable.
+    /// With --http: also accept this Origin (scheme://host[:port]); a present Origin is checked
+    /// on every request, reads included; repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN", value_hint = clap::ValueHint::Url, requires = "http")]
     allow_origins: Vec<String>,
     /// With --http: tell the upstream who the proven local user is, in this header (not a
@@ -128,9 +134,9 @@ pub struct Args {
     /// Seconds SIGTERM waits for open connections before closing them.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_DRAIN_TIMEOUT.as_secs())]
     drain_timeout: u64,
-    /// Worker threads, each accepting and serving on its own (default: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
-    workers: usize,
+    /// Worker threads, each accepting and serving on its own, at least 1 (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
     /// Print what the running guards allow and their counters, and exit.
     #[arg(long)]
     status: bool,
@@ -212,6 +218,7 @@ fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
             name: listen.to_string(),
             listen,
             upstream,
+            upstream_user: args.upstream_user.clone(),
             allow_users: args.allow_users.clone(),
             allow_groups: args.allow_groups.clone(),
             http,
@@ -225,7 +232,7 @@ fn from_args(args: &Args) -> anyhow::Result<GuardConfig> {
         }],
         status_dir: args.status_dir.clone(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
-        workers: args.workers,
+        workers: args.workers.map_or(0, usize::from),
     };
     config::validate(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(config)

@@ -21,13 +21,15 @@ pub struct User {
 }
 
 /// The test accounts: `alice` (allowed by name), `carol` (allowed through group `lwg-dev`),
-/// `bob` (never allowed) and `guard` (what the guard runs as).
+/// `bob` (never allowed), `guard` (what the guard runs as) and `svc` (what the guarded service
+/// runs as).
 #[derive(Debug, Clone)]
 pub struct Users {
     pub alice: User,
     pub bob: User,
     pub carol: User,
     pub guard: User,
+    pub svc: User,
 }
 
 /// Whether the end-to-end test can run: root for namespaces. Under `LOOPWARDEN_E2E=1` a test
@@ -69,6 +71,7 @@ pub fn users() -> Users {
         ("lwg-bob", ""),
         ("lwg-carol", "lwg-dev"),
         ("lwg-guard", ""),
+        ("lwg-svc", ""),
     ] {
         if lookup(name, "passwd").is_none() {
             let mut argv = vec![
@@ -94,6 +97,7 @@ pub fn users() -> Users {
         bob: user("lwg-bob"),
         carol: user("lwg-carol"),
         guard: user("lwg-guard"),
+        svc: user("lwg-svc"),
     }
 }
 

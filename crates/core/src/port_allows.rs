@@ -2,8 +2,10 @@
 //! loopwarden`, chain `output`), read from a snapshot's nft JSON: which loopback ports only some
 //! uids may connect to, and which uids.
 //!
-//! `harden --allow` replaces the table's restrictions with those it is given, so whoever prints
-//! a `harden --allow` command for one port (the guard's start-up warning) must repeat these.
+//! `harden --allow` keeps the restrictions in force (a later `--allow` adds; the same port given
+//! again replaces that port's list; `--replace-allows` drops them). Whoever prints a `harden
+//! --allow` command for one port (the guard's start-up warning) repeats these, one per protocol
+//! as the rules say, so that the command shows everything it leaves in place and narrows nothing.
 //! Pure: facts in, restrictions out.
 
 use crate::facts::{FirewallFacts, Protocol};

@@ -123,6 +123,14 @@ fn lookup_membership(uid: u32) -> Membership {
     }
 }
 
+/// A uid for messages: `uid 1001 (bob)`, or `uid 1001` without an account.
+pub fn describe(uid: u32) -> String {
+    match user_name(uid) {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

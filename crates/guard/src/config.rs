@@ -42,6 +42,9 @@ pub struct FrontConfig {
     pub listen: Listen,
     /// Where allowed connections are forwarded.
     pub upstream: Upstream,
+    /// The user whose service the upstream is (name or uid): connections to an upstream held by
+    /// another uid are refused. `None`: the uid holding it when the guard first connects.
+    pub upstream_user: Option<String>,
     /// Users admitted (names or numeric uids).
     pub allow_users: Vec<String>,
     /// Groups whose members are admitted (names or numeric gids).
@@ -167,8 +170,7 @@ struct FileConfig {
     name: Option<String>,
     status_dir: Option<PathBuf>,
     drain_timeout_secs: Option<u64>,
-    #[serde(default)]
-    workers: usize,
+    workers: Option<usize>,
     #[serde(default)]
     front: Vec<FileFront>,
 }
@@ -179,6 +181,7 @@ struct FileFront {
     name: Option<String>,
     listen: String,
     to: String,
+    upstream_user: Option<String>,
     #[serde(default)]
     allow_users: Vec<String>,
     #[serde(default)]
@@ -242,7 +245,16 @@ pub fn parse(text: &str, source: &str, default_name: &str) -> Result<GuardConfig
             .drain_timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
-        workers: file.workers,
+        workers: match file.workers {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    format!("{source} workers"),
+                    "at least 1 (leave it out for one per core)",
+                ))
+            }
+            Some(n) => n,
+            None => 0,
+        },
     };
     validate(&config)?;
     Ok(config)
@@ -290,6 +302,7 @@ fn front_from_file(f: FileFront, index: usize) -> Result<FrontConfig, ConfigErro
         name: f.name.unwrap_or_else(|| listen.to_string()),
         listen,
         upstream,
+        upstream_user: f.upstream_user,
         allow_users: f.allow_users,
         allow_groups: f.allow_groups,
         http,
@@ -352,6 +365,10 @@ pub fn validate(config: &GuardConfig) -> Result<(), ConfigError> {
         }
         if front.max_conns == 0 || front.max_conns_per_user == Some(0) {
             return Err(ConfigError::invalid(&label, "connection limits must be at least 1"));
+        }
+        if let Some(user) = &front.upstream_user {
+            crate::accounts::user(user)
+                .map_err(|why| ConfigError::invalid(format!("{label} upstream user {user:?}"), why))?;
         }
         if front.upstream.same_as(&front.listen) {
             return Err(ConfigError::invalid(
@@ -441,6 +458,10 @@ mod tests {
         assert!(
             err("[[front]]\nlisten = \"localhost:80\"\nto = \"localhost:80\"\nallow_users = [\"a\"]\n")
                 .contains("forwards to itself")
+        );
+        assert_eq!(
+            err("workers = 0\n[[front]]\nlisten = \"localhost:80\"\nto = \"127.0.0.1:81\"\nallow_users = [\"a\"]\n"),
+            "g.toml workers: at least 1 (leave it out for one per core)"
         );
     }
 

@@ -10,7 +10,8 @@
 //! The pieces: [`config`] and [`endpoint`] (what to do), [`accounts`] and [`identity`] (who is
 //! connecting), [`policy`] (whom to admit), [`front`] (the listening sockets), [`serve`] (the
 //! accept loops), [`counters`] and [`status`] (what it did, published for `--status` and the
-//! audit), [`exposure`] (is the upstream reachable around the guard?), and [`run`].
+//! audit), [`exposure`] (is the upstream reachable around the guard?), [`upstream`] (is the upstream
+//! still held by the service's user?), and [`run`].
 #![warn(missing_docs)]
 
 pub mod accounts;
@@ -28,6 +29,7 @@ pub mod serve;
 pub mod splice;
 pub mod state;
 pub mod status;
+pub mod upstream;
 
 pub use config::{load, GuardConfig};
 pub use run::{run, Source};

@@ -98,11 +98,24 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// Most refused connections of one uid (all unidentified peers count as one) answered at
+/// once; beyond, they are closed at once. Refused connections do not count against
+/// `--max-conns`, so a user the front refuses cannot lock the allowed ones out.
+pub const REFUSED_ANSWERED_PER_USER: usize = 8;
+
 /// Open connections per front and per uid; a [`Slot`] is held for each open connection.
 #[derive(Debug, Default)]
 pub struct Occupancy {
     total: AtomicUsize,
     per_user: Mutex<HashMap<u32, usize>>,
+    answering: Mutex<HashMap<Option<u32>, usize>>,
+}
+
+/// A refused connection being answered, counted per uid; released on drop.
+#[derive(Debug)]
+pub struct Answering {
+    occupancy: Arc<Occupancy>,
+    uid: Option<u32>,
 }
 
 /// One open connection counted in an [`Occupancy`]; released on drop.
@@ -146,6 +159,34 @@ impl Occupancy {
         *count += 1;
         slot.uid = Some(uid);
         Ok(())
+    }
+
+    /// Counts a refused connection of `uid` (`None`: unidentified) while it is answered,
+    /// unless [`REFUSED_ANSWERED_PER_USER`] of that uid are already (then it is closed unanswered).
+    pub fn answering(self: &Arc<Self>, uid: Option<u32>) -> Option<Answering> {
+        let mut map = self.answering.lock().ok()?;
+        let count = map.entry(uid).or_insert(0);
+        if *count >= REFUSED_ANSWERED_PER_USER {
+            return None;
+        }
+        *count += 1;
+        Some(Answering {
+            occupancy: Arc::clone(self),
+            uid,
+        })
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.occupancy.answering.lock() {
+            if let Some(n) = map.get_mut(&self.uid) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&self.uid);
+                }
+            }
+        }
     }
 }
 
@@ -215,5 +256,19 @@ mod tests {
         occ.admit_user(&mut b, 7, Some(1)).unwrap();
         drop(b);
         assert_eq!(occ.open(), 0);
+    }
+
+    #[test]
+    fn refused_connections_answered_are_bounded_per_uid() {
+        let occ = Arc::new(Occupancy::default());
+        let held: Vec<Answering> = (0..REFUSED_ANSWERED_PER_USER)
+            .map(|_| occ.answering(Some(7)).unwrap())
+            .collect();
+        assert!(occ.answering(Some(7)).is_none());
+        assert!(occ.answering(Some(8)).is_some(), "another uid has its own bound");
+        assert!(occ.answering(None).is_some());
+        assert_eq!(occ.open(), 0, "refused connections are not counted against --max-conns");
+        drop(held);
+        assert!(occ.answering(Some(7)).is_some());
     }
 }

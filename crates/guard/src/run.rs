@@ -9,6 +9,8 @@ use crate::front::{self, Bound, BoundFront};
 use crate::policy::Policy;
 use crate::state::{FrontState, Shared};
 use crate::status::{self, StatusDir, StatusDirError};
+use crate::upstream::Owner;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,9 +101,10 @@ pub fn run(source: Source) -> Result<(), RunError> {
         .zip(&bound)
         .map(|((c, p), b)| {
             let endpoints = b.sockets.iter().filter_map(Bound::endpoint).collect();
-            Arc::new(FrontState::new(c, p, endpoints))
+            let owner = upstream_owner(&c)?;
+            Ok(Arc::new(FrontState::new(c, p, endpoints, owner)))
         })
-        .collect();
+        .collect::<Result<_, RunError>>()?;
     let (drain_tx, draining) = tokio::sync::watch::channel(false);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
@@ -126,13 +129,14 @@ pub fn run(source: Source) -> Result<(), RunError> {
             allowed(&front.policy())
         );
     }
-    let sockets: Vec<Vec<Bound>> = bound.into_iter().map(|b| b.sockets).collect();
-    let workers = start_workers(config.workers, &fronts, &sockets, &shared, &stop)?;
-    drop(sockets);
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
+    control.block_on(check_upstream_owners(&fronts, &shared));
+    let sockets: Vec<Vec<Bound>> = bound.into_iter().map(|b| b.sockets).collect();
+    let workers = start_workers(config.workers, &fronts, &sockets, &shared, &stop)?;
+    drop(sockets);
     let result = control.block_on(control_loop(
         source,
         &config,
@@ -151,6 +155,50 @@ pub fn run(source: Source) -> Result<(), RunError> {
     }
     drop(status_dir);
     result
+}
+
+/// Who must hold a front's upstream: its `upstream_user`, else whoever holds it first.
+fn upstream_owner(front: &FrontConfig) -> Result<Owner, RunError> {
+    let Some(user) = &front.upstream_user else {
+        return Ok(Owner::first_seen());
+    };
+    let named = crate::accounts::user(user)
+        .map_err(|why| ConfigError::invalid(format!("front {:?} upstream user {user:?}", front.name), why))?;
+    Ok(Owner::given(named.id))
+}
+
+/// Connects every upstream once at start: pins (and logs) who holds it, or says that the
+/// owner is not known yet.
+async fn check_upstream_owners(fronts: &[Arc<FrontState>], shared: &Shared) {
+    for front in fronts {
+        match front.connect_upstream(shared).await {
+            Ok(_) => {
+                if front.config.upstream_user.is_some() {
+                    crate::logln!(
+                        "loopwarden guard {}: front {}: upstream {} is held by {} (--upstream-user)",
+                        shared.name,
+                        front.config.name,
+                        front.config.upstream,
+                        front
+                            .upstream_owner
+                            .expected()
+                            .map_or_else(|| "?".into(), crate::accounts::describe)
+                    );
+                }
+            }
+            Err(crate::upstream::ConnectError::Unreachable(_)) if front.config.upstream_user.is_none() => {
+                crate::logln!(
+                    "loopwarden guard {}: warning: front {}: upstream {} is not reachable now: the first user \
+                     found holding it will be trusted with the requests — give --upstream-user (upstream_user \
+                     in a config file) to name the service's user",
+                    shared.name,
+                    front.config.name,
+                    front.config.upstream
+                );
+            }
+            Err(_) => {} // logged by connect_upstream
+        }
+    }
 }
 
 /// One worker thread per core, each with a single-threaded runtime accepting on every front
@@ -287,11 +335,12 @@ async fn reload(
         && config.fronts.iter().zip(fronts).all(|(new, old)| {
             new.listen == old.config.listen
                 && new.upstream == old.config.upstream
+                && new.upstream_user == old.config.upstream_user
                 && new.http.is_some() == old.config.http.is_some()
         });
     if !same_shape {
         return crate::logln!(
-            "loopwarden guard {name}: reload refused, old policy kept: fronts, listen addresses, upstreams or modes changed (restart the guard for that)"
+            "loopwarden guard {name}: reload refused, old policy kept: fronts, listen addresses, upstreams, upstream users or modes changed (restart the guard for that)"
         );
     }
     shared.accounts.clear();
@@ -414,9 +463,16 @@ fn assess_here(fronts: &[FrontConfig], me: &GuardUser) -> Option<Vec<exposure::V
 /// prints the verdicts and records them in the guard's status directory (when it exists) for
 /// the guard to read. Returns the lines printed.
 pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunError> {
-    let config = source.load()?;
     let named = crate::accounts::user(user)
         .map_err(|why| ConfigError::invalid(format!("--check-upstreams-for {user:?}"), why))?;
+    let as_root = rustix::process::geteuid().is_root();
+    if let (true, Source::File(path)) = (as_root, source) {
+        owned_by(path, &[0], "the guard config")?;
+    }
+    let config = source.load()?;
+    for front in &config.fronts {
+        Policy::resolve(front)?; // names every allowed account that does not exist
+    }
     let me = GuardUser {
         uid: named.id,
         name: named.name,
@@ -430,7 +486,11 @@ pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunEr
         guard_uid: me.uid,
         verdicts,
     };
-    match status::existing_directory(config.status_dir.as_deref(), &config.name) {
+    let dir = status::existing_directory(config.status_dir.as_deref(), &config.name);
+    if let (true, Some(dir)) = (as_root, &dir) {
+        owned_by(dir, &[0, me.uid], "the status directory")?;
+    }
+    match dir {
         Some(dir) => match exposure::record::write(&dir, &record) {
             Ok(()) => out.push(format!(
                 "recorded in {} for the guard (read at its start or reload within {} s)",
@@ -446,6 +506,26 @@ pub fn check_upstreams(source: &Source, user: &str) -> Result<Vec<String>, RunEr
         ),
     }
     Ok(out)
+}
+
+/// As root, refuses to act on `path` (read a config, write a record) unless one of `owners`
+/// owns it: another user could make root judge a config of theirs or write where they choose.
+fn owned_by(path: &Path, owners: &[u32], what: &str) -> Result<(), RunError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::invalid(format!("{what} {}", path.display()), e.to_string()))?;
+    if owners.contains(&meta.uid()) {
+        return Ok(());
+    }
+    let allowed: Vec<String> = owners.iter().map(|&u| crate::accounts::describe(u)).collect();
+    Err(ConfigError::invalid(
+        format!("{what} {}", path.display()),
+        format!(
+            "owned by {}, not by {}: root does not act on another user's file (chown it)",
+            crate::accounts::describe(meta.uid()),
+            allowed.join(" or ")
+        ),
+    )
+    .into())
 }
 
 /// Many connections need many descriptors (two per TCP-mode connection, plus pipes in flight):

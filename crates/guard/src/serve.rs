@@ -2,19 +2,17 @@
 //! byte reaches the upstream, then forwarded — spliced (TCP mode) or served request by request
 //! (HTTP mode).
 
-use crate::endpoint::Upstream;
 use crate::front::Bound;
 use crate::identity::{self, Peer};
 use crate::policy::{Refusal, Slot};
 use crate::splice;
 use crate::state::{FrontState, Shared};
+use crate::upstream::Stream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-/// Bound on connecting to the upstream in TCP mode.
-const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after the process ran out of descriptors, before accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -97,14 +95,21 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
         // Overloaded: closed at once, without reading (answering would hold more).
         Err(refusal) => return shared.refuse(&front, None, &refusal).await,
     };
+    // A refused connection gives its slot back before it is answered: refused users cannot
+    // hold --max-conns.
     let peer = match identify(&client, &shared) {
         Ok(peer) => peer,
-        Err(why) => return refuse(client, &front, &shared, None, Refusal::Unidentified(why)).await,
+        Err(why) => {
+            drop(slot);
+            return refuse(client, &front, &shared, None, Refusal::Unidentified(why)).await;
+        }
     };
     if !policy.admits(&peer) {
+        drop(slot);
         return refuse(client, &front, &shared, Some(peer), Refusal::NotAllowed).await;
     }
     if let Err(refusal) = front.occupancy.admit_user(&mut slot, peer.uid, policy.max_per_user) {
+        drop(slot);
         return refuse(client, &front, &shared, Some(peer), refusal).await;
     }
     front.counters.allowed();
@@ -122,12 +127,17 @@ async fn handle(client: Client, front: Arc<FrontState>, shared: Arc<Shared>) {
 }
 
 /// Refuses a connection: logged and counted; in HTTP mode answered with a status and the
-/// one-line reason (the request head is read first, so the answer is not lost to a reset); in
-/// TCP mode closed (the client sees a reset or an end of stream).
+/// one-line reason (the request head is read first, so the answer is not lost to a reset) —
+/// at most [`crate::policy::REFUSED_ANSWERED_PER_USER`] at once per uid, the others closed at
+/// once; in TCP mode closed (the client sees a reset or an end of stream).
 async fn refuse(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, peer: Option<Peer>, refusal: Refusal) {
+    let uid = peer.as_ref().map(|p| p.uid);
     shared.refuse(front, peer, &refusal).await;
     let policy = front.policy();
     let Some(http) = policy.http.as_ref() else {
+        return;
+    };
+    let Some(_answering) = front.occupancy.answering(uid) else {
         return;
     };
     match client {
@@ -143,54 +153,24 @@ fn identify(client: &Client, shared: &Shared) -> Result<Peer, String> {
     }
 }
 
-/// TCP mode: connect the upstream and splice both ways; the slot is held until the end.
+/// TCP mode: connect the upstream and splice both ways; the slot is held until the end. An
+/// upstream held by another user than the service's is never sent a byte: the client is
+/// closed.
 async fn forward(client: Client, front: &Arc<FrontState>, shared: &Arc<Shared>, _slot: Slot) {
-    let upstream = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, connect(&front.config.upstream)).await;
-    let upstream = match upstream {
-        Ok(Ok(u)) => u,
-        Ok(Err(e)) => return upstream_failed(front, shared, &e.to_string()),
-        Err(_) => return upstream_failed(front, shared, "no connection within 5s"),
+    let Ok(upstream) = front.connect_upstream(shared).await else {
+        return;
     };
     let result = match (client, upstream) {
-        (Client::Tcp(c, ..), UpstreamStream::Tcp(u)) => {
+        (Client::Tcp(c, ..), Stream::Tcp(u)) => {
             let _ = c.set_nodelay(true);
             splice::forward(c, u).await
         }
-        (Client::Tcp(c, ..), UpstreamStream::Unix(u)) => {
+        (Client::Tcp(c, ..), Stream::Unix(u)) => {
             let _ = c.set_nodelay(true);
             splice::forward(c, u).await
         }
-        (Client::Unix(c), UpstreamStream::Tcp(u)) => splice::forward(c, u).await,
-        (Client::Unix(c), UpstreamStream::Unix(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), Stream::Tcp(u)) => splice::forward(c, u).await,
+        (Client::Unix(c), Stream::Unix(u)) => splice::forward(c, u).await,
     };
     let _ = result; // a reset mid-stream is the peers' business; both sides are closed now
-}
-
-fn upstream_failed(front: &FrontState, shared: &Shared, why: &str) {
-    front.counters.upstream_error();
-    if shared.refusal_log.permit(&shared.name) {
-        crate::logln!(
-            "loopwarden guard {} front {}: upstream {}: {why}",
-            shared.name,
-            front.config.name,
-            front.config.upstream
-        );
-    }
-}
-
-/// A connected upstream stream.
-enum UpstreamStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-async fn connect(upstream: &Upstream) -> std::io::Result<UpstreamStream> {
-    Ok(match upstream {
-        Upstream::Tcp(addr) => {
-            let s = TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            UpstreamStream::Tcp(s)
-        }
-        Upstream::Unix(path) => UpstreamStream::Unix(UnixStream::connect(path).await?),
-    })
 }

@@ -7,6 +7,7 @@ use crate::counters::Counters;
 use crate::identity::Peer;
 use crate::log::RefusalLog;
 use crate::policy::{Occupancy, Policy, Refusal};
+use crate::upstream::{self, ConnectError, Owner};
 use loopwarden_core::facts::GuardEndpoint;
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
@@ -24,12 +25,21 @@ pub struct FrontState {
     pub counters: Counters,
     /// Its open connections.
     pub occupancy: Arc<Occupancy>,
+    /// Who must hold its upstream.
+    pub upstream_owner: Owner,
 }
 
 impl FrontState {
-    /// A front with its first policy, listening on `endpoints`.
-    pub fn new(config: FrontConfig, policy: Policy, endpoints: Vec<GuardEndpoint>) -> FrontState {
+    /// A front with its first policy, listening on `endpoints`, forwarding to an upstream
+    /// `upstream_owner` holds.
+    pub fn new(
+        config: FrontConfig,
+        policy: Policy,
+        endpoints: Vec<GuardEndpoint>,
+        upstream_owner: Owner,
+    ) -> FrontState {
         FrontState {
+            upstream_owner,
             config,
             endpoints,
             policy: RwLock::new(Arc::new(policy)),
@@ -92,6 +102,36 @@ impl Shared {
             }
             None => crate::logln!("{line}: {refusal}"),
         }
+    }
+}
+
+impl FrontState {
+    /// Connects this front's upstream, checking who holds it; logs the owner when this
+    /// connection pinned it, and every failure (rate-limited) with its reason.
+    pub async fn connect_upstream(&self, shared: &Shared) -> Result<upstream::Stream, ConnectError> {
+        let result = upstream::connect(&self.config.upstream, &self.upstream_owner, |uid| {
+            crate::logln!(
+                "loopwarden guard {} front {}: upstream {} is held by {}: only that user's service is sent requests",
+                shared.name,
+                self.config.name,
+                self.config.upstream,
+                crate::accounts::describe(uid)
+            )
+        })
+        .await;
+        if let Err(e) = &result {
+            self.counters.upstream_error();
+            let wrong = matches!(e, ConnectError::WrongOwner(_));
+            if wrong || shared.refusal_log.permit(&shared.name) {
+                crate::logln!(
+                    "loopwarden guard {} front {}: upstream {}: {e}",
+                    shared.name,
+                    self.config.name,
+                    self.config.upstream
+                );
+            }
+        }
+        result
     }
 }
 

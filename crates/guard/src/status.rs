@@ -124,7 +124,7 @@ pub fn directory(explicit: Option<&Path>, name: &str) -> Result<StatusDir, Statu
             .map_or_else(String::new, |g| format!(" (guard {} pid {})", g.name, g.pid));
         return Err(StatusDirError::InUse(format!(
             "status directory {} is in use by another running guard{other}: give each guard its own --status-dir \
-             (or --name), else their status files overwrite each other",
+             (or, without --status-dir, its own --name), else their status files overwrite each other",
             dir.display()
         )));
     }
@@ -243,14 +243,17 @@ pub fn render(guards: &[Guard]) -> String {
         } else {
             "not running (stale status)"
         };
-        out.push_str(&format!(
-            "guard {} pid {} uid {}{} — {state}, status {}s old\n",
-            g.name,
-            g.pid,
-            g.uid,
-            g.user.as_deref().map(|u| format!(" ({u})")).unwrap_or_default(),
-            now().saturating_sub(g.updated_at)
-        ));
+        push_line(
+            &mut out,
+            &format!(
+                "guard {} pid {} uid {}{} — {state}, status {}s old",
+                g.name,
+                g.pid,
+                g.uid,
+                g.user.as_deref().map(|u| format!(" ({u})")).unwrap_or_default(),
+                now().saturating_sub(g.updated_at)
+            ),
+        );
         for f in &g.fronts {
             let listen: Vec<String> = f.listen.iter().map(ToString::to_string).collect();
             let who: Vec<String> = f
@@ -260,34 +263,48 @@ pub fn render(guards: &[Guard]) -> String {
                 .chain(f.allow_groups.iter().map(|a| format!("@{}", a.name)))
                 .collect();
             let c = &f.counters;
-            out.push_str(&format!(
-                "  front {} [{}] {} -> {}  allows {}\n",
-                f.name,
-                match f.mode {
-                    GuardMode::Http => "http",
-                    GuardMode::Tcp => "tcp",
-                },
-                listen.join(" "),
-                f.upstream,
-                who.join(", ")
-            ));
+            push_line(
+                &mut out,
+                &format!(
+                    "  front {} [{}] {} -> {}  allows {}",
+                    f.name,
+                    match f.mode {
+                        GuardMode::Http => "http",
+                        GuardMode::Tcp => "tcp",
+                    },
+                    listen.join(" "),
+                    f.upstream,
+                    who.join(", ")
+                ),
+            );
             let refused: Vec<String> = c.refused.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            out.push_str(&format!(
-                "    connections: {} accepted, {} allowed, {} open; requests {}; upstream errors {}; refused: {}\n",
-                c.accepted,
-                c.allowed,
-                c.active,
-                c.requests,
-                c.upstream_errors,
-                if refused.is_empty() {
-                    "none".to_string()
-                } else {
-                    refused.join(", ")
-                }
-            ));
+            push_line(
+                &mut out,
+                &format!(
+                    "    connections: {} accepted, {} allowed, {} open; requests {}; upstream errors {}; refused: {}",
+                    c.accepted,
+                    c.allowed,
+                    c.active,
+                    c.requests,
+                    c.upstream_errors,
+                    if refused.is_empty() {
+                        "none".to_string()
+                    } else {
+                        refused.join(", ")
+                    }
+                ),
+            );
         }
     }
     out
+}
+
+/// Appends one line of the human status: everything in it comes from a file the guard's
+/// (unprivileged) user wrote, so it is escaped — no control character or escape sequence from
+/// it reaches the terminal — and clipped.
+fn push_line(out: &mut String, text: &str) {
+    out.push_str(&loopwarden_core::report::shown::line(text));
+    out.push('\n');
 }
 
 /// The counters in Prometheus text exposition format (for node_exporter's textfile collector).

@@ -160,7 +160,8 @@ pub fn http_guarded(ctx: &Context, service_id: &str) -> Option<Result<Vec<String
     }
     if let Some(tcp) = covers.iter().find(|c| c.front.mode != GuardMode::Http) {
         return Some(Err(format!(
-            "not credited to loopwarden guard: {} forwards to it in TCP mode, which checks no Host or Origin —              the pages of the users it admits reach the service through it",
+            "not credited to loopwarden guard: {} forwards to it in TCP mode, which checks no Host or Origin — \
+             the pages of the users it admits reach the service through it",
             tcp.describe()
         )));
     }

@@ -75,8 +75,9 @@ pub fn assess(fronts: &[FrontConfig], facts: &HostFacts, me: &GuardUser) -> Vec<
 }
 
 /// The command that restricts `port` to the guard's user, repeating every restriction loopwarden's
-/// table already has for other ports (harden keeps them anyway; repeated, the command says all it leaves in place); how many it repeats
-/// (`None`: unknown) and the per-user connection limit it repeats.
+/// table already has for other ports — per protocol, exactly as in force, so none is narrowed
+/// (harden keeps them anyway; repeated, the command says all it leaves in place); how many it
+/// repeats (`None`: unknown) and the per-user connection limit it repeats.
 pub fn fix_command(port: u16, facts: &HostFacts, me: &GuardUser) -> (String, Option<usize>, Option<u32>) {
     let mut command = format!("loopwarden harden --allow {port}={}", me.name);
     let Some(allows) = loopwarden_core::port_allows::read(&facts.firewall) else {
@@ -124,11 +125,12 @@ fn fix_note(kept: Option<usize>, limit: Option<u32>) -> String {
     match kept {
         Some(0) => String::new(),
         Some(n) => format!(
-            " (it repeats the {n} restriction(s) loopwarden's table already has for other ports: `harden --allow` \
-             replaces the table's restrictions with those it is given{limited})"
+            " (harden keeps the restrictions in force — a later --allow adds, the same port given again \
+             replaces that port's list, --replace-allows drops them; the command repeats the {n} \
+             restriction(s) loopwarden's table has for other ports, so it says all it leaves in place{limited})"
         ),
-        None => " plus an --allow for every restriction already applied (`harden --allow` replaces the table's \
-                  restrictions with those it is given; `sudo nft list chain inet loopwarden output` lists them)"
+        None => " (harden keeps the restrictions already in force and adds this one; \
+                  `sudo nft list chain inet loopwarden output` lists them)"
             .to_string(),
     }
 }
@@ -296,12 +298,41 @@ mod tests {
         assert_eq!((kept, limit), (Some(2), Some(4)));
         let note = fix_note(kept, limit);
         assert!(
-            note.contains("repeats the 2 restriction(s)") && note.contains("at most 4 connections through the guard"),
+            note.contains("repeats the 2 restriction(s)")
+                && note.contains("harden keeps the restrictions in force")
+                && note.contains("at most 4 connections through the guard"),
             "{note}"
         );
         // Unreadable firewall: the fix says to repeat them by hand.
         let (command, kept, _) = fix_command(19005, &unreadable, &me);
         assert_eq!(command, "loopwarden harden --allow 19005=lwg-guard");
-        assert!(fix_note(kept, None).contains("plus an --allow for every restriction already applied"));
+        let note = fix_note(kept, None);
+        assert!(
+            note.contains("harden keeps the restrictions already in force"),
+            "{note}"
+        );
+        assert!(!note.contains("replaces the table"), "{note}");
+    }
+
+    /// loopwarden's table as `harden --apply --allow 9000=1001` wrote it with nothing listening
+    /// on 9000 (one allow, both protocols): the fix repeats it for both, never as tcp alone —
+    /// harden replaces a port given again as a whole, and a bare `9000=…` would cover only the
+    /// protocols of the port's listeners at the time.
+    #[test]
+    fn an_allow_for_both_protocols_is_repeated_for_both() {
+        let captured = include_str!("../../../../fixtures/firewall/loopwarden-harden-both-protocols/ruleset.json");
+        let snapshot = include_str!("../../../core/tests/fixtures/facts/namespace-every-listener-kind.json");
+        let mut facts = HostFacts::from_json(snapshot).expect("snapshot");
+        facts.firewall.nft_json = Some(serde_json::from_str(captured).expect("captured nft JSON"));
+        let me = GuardUser {
+            uid: 991,
+            name: "lwg-guard".into(),
+        };
+        let (command, kept, _) = fix_command(19005, &facts, &me);
+        assert_eq!(
+            command,
+            "loopwarden harden --allow 19005=lwg-guard --allow 9000/tcp=1001 --allow 9000/udp=1001"
+        );
+        assert_eq!(kept, Some(2));
     }
 }

@@ -36,7 +36,9 @@ pub struct Record {
     pub verdicts: Vec<Verdict>,
 }
 
-/// Writes the record into `dir` (as root), replacing an earlier one atomically.
+/// Writes the record into `dir` (as root), replacing an earlier one atomically. `dir` may be
+/// the guard user's: the temporary file is created anew (never through a link) and its mode set
+/// on the open descriptor, never by path.
 pub fn write(dir: &Path, record: &Record) -> Result<(), String> {
     let tmp = dir.join(format!(".{RECORD_FILE}.tmp"));
     let path = dir.join(RECORD_FILE);
@@ -51,7 +53,8 @@ pub fn write(dir: &Path, record: &Record) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     std::io::Write::write_all(&mut file, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+    // The umask may have narrowed the mode given at creation.
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(|e| format!("cannot set the mode of {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
 }

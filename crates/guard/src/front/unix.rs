@@ -261,6 +261,7 @@ mod tests {
             allow_groups: vec![],
             http: None,
             max_conns: 10,
+            upstream_user: None,
             max_conns_per_user: None,
             socket: SocketFileConfig::default(),
         }

@@ -441,8 +441,11 @@ const RESERVED_HEADERS: [&str; 10] = [
 
 /// Checks and parses the `--identity-header` name.
 pub fn identity_header(name: &str) -> Result<HeaderName, String> {
-    let header = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("identity header {name:?} is not a header name (letters, digits and '-')"))?;
+    let not_a_name = || format!("identity header {name:?} is not a header name (letters, digits and '-')");
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(not_a_name());
+    }
+    let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| not_a_name())?;
     let lower = header.as_str();
     if RESERVED_HEADERS.contains(&lower)
         || lower.starts_with("proxy-")
@@ -475,15 +478,17 @@ const IDENTITY_HEADERS: [&str; 10] = [
 ];
 
 /// Removes claimed identities and rewritten targets (`Forwarded`, `X-Forwarded-*`,
-/// `X-Real-IP`, `True-Client-IP`, `X-Original-URL` …, the identity header) and, when
-/// configured, states the proven one. Call it after the hop-by-hop headers are removed, so that
-/// no `Connection` token can remove the identity header again.
+/// `X-Real-IP`, `True-Client-IP`, `X-Original-URL` …, the identity header) and every header
+/// whose name contains `_` (as nginx does by default: CGI, WSGI and PHP read `X_Real_IP` as
+/// `X-Real-IP`, so such a name could smuggle any of the others), and, when configured, states
+/// the proven identity. Call it after the hop-by-hop headers are removed, so that no
+/// `Connection` token can remove the identity header again.
 pub fn scrub(headers: &mut HeaderMap, identity: Option<(&HeaderName, &str)>) {
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
             let k = k.as_str();
-            IDENTITY_HEADERS.contains(&k) || k.starts_with("x-forwarded-")
+            IDENTITY_HEADERS.contains(&k) || k.starts_with("x-forwarded-") || k.contains('_')
         })
         .cloned()
         .collect();
@@ -733,6 +738,9 @@ mod tests {
             assert!(identity_header(bad).unwrap_err().contains("hop-by-hop"), "{bad}");
         }
         assert!(identity_header("bad header").unwrap_err().contains("not a header name"));
+        assert!(identity_header("X_Loopwarden_User")
+            .unwrap_err()
+            .contains("not a header name"));
         assert_eq!(
             identity_header("X-Loopwarden-User").unwrap().as_str(),
             "x-loopwarden-user"
@@ -789,6 +797,9 @@ mod tests {
             ("x-original-url", "/admin"),
             ("x-rewrite-url", "/admin"),
             ("x-loopwarden-user", "root"),
+            ("x_loopwarden_user", "root"),
+            ("x_forwarded_for", "1.2.3.4"),
+            ("x_anything", "1"),
             ("accept", "*/*"),
         ] {
             m.insert(HeaderName::from_static(k), HeaderValue::from_static(v));

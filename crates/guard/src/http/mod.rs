@@ -10,10 +10,10 @@
 pub mod check;
 pub mod refused;
 
-use crate::endpoint::Upstream;
 use crate::identity::Peer;
 use crate::policy::Refusal;
 use crate::state::{FrontState, Shared};
+use crate::upstream::{ConnectError, Stream};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -24,12 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpStream, UnixStream};
-
-/// Bound on connecting to the upstream.
-const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Response bodies: the upstream's, streamed, or a refusal text (no boxing on the hot path).
 type Body = Either<Incoming, Full<Bytes>>;
@@ -143,23 +138,22 @@ async fn handle(
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let mut slot = conn.upstream.lock().await;
-    let mut resp = match send(&mut slot, req, &front.config.upstream).await {
+    let mut resp = match send(&mut slot, req, front, shared).await {
         Ok(resp) => resp,
-        Err(why) => {
-            front.counters.upstream_error();
+        Err(failed) => {
             *slot = None;
-            crate::logln!(
-                "loopwarden guard {} front {}: upstream {}: {why}",
-                shared.name,
-                front.config.name,
-                front.config.upstream
-            );
+            if let SendError::Exchange(why) = &failed {
+                front.counters.upstream_error();
+                crate::logln!(
+                    "loopwarden guard {} front {}: upstream {}: {why}",
+                    shared.name,
+                    front.config.name,
+                    front.config.upstream
+                );
+            }
             return text(
                 StatusCode::BAD_GATEWAY,
-                &format!(
-                    "loopwarden guard: upstream {} unreachable: {why}",
-                    front.config.upstream
-                ),
+                &format!("loopwarden guard: upstream {}: {failed}", front.config.upstream),
             );
         }
     };
@@ -206,15 +200,16 @@ fn deny_framing(headers: &mut HeaderMap) {
 async fn send(
     slot: &mut Option<SendRequest<Incoming>>,
     req: Request<Incoming>,
-    upstream: &Upstream,
-) -> Result<Response<Incoming>, String> {
+    front: &FrontState,
+    shared: &Shared,
+) -> Result<Response<Incoming>, SendError> {
     let mut req = req;
     for _ in 0..2 {
         if slot.as_ref().is_none_or(SendRequest::is_closed) {
-            *slot = Some(connect(upstream).await?);
+            *slot = Some(connect(front, shared).await?);
         }
         let Some(sender) = slot.as_mut() else {
-            return Err("no upstream connection".into());
+            return Err(SendError::Exchange("no upstream connection".into()));
         };
         if sender.ready().await.is_err() {
             *slot = None;
@@ -227,28 +222,33 @@ async fn send(
                     req = back;
                     *slot = None;
                 }
-                None => return Err(e.into_error().to_string()),
+                None => return Err(SendError::Exchange(e.into_error().to_string())),
             },
         }
     }
-    Err("the upstream closed every connection".into())
+    Err(SendError::Exchange("the upstream closed every connection".into()))
 }
 
-/// Opens an upstream connection and drives it on its own task.
-pub async fn connect(upstream: &Upstream) -> Result<SendRequest<Incoming>, String> {
-    let connecting = async {
-        match upstream {
-            Upstream::Tcp(addr) => {
-                let s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-                let _ = s.set_nodelay(true);
-                handshake(s).await
-            }
-            Upstream::Unix(path) => handshake(UnixStream::connect(path).await.map_err(|e| e.to_string())?).await,
-        }
+/// Why a request got no answer from the upstream.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// No (acceptable) connection: already counted and logged by
+    /// [`FrontState::connect_upstream`].
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The connection failed during the exchange.
+    #[error("{0}")]
+    Exchange(String),
+}
+
+/// Opens an upstream connection (checked: [`FrontState::connect_upstream`]) and drives it on its
+/// own task.
+async fn connect(front: &FrontState, shared: &Shared) -> Result<SendRequest<Incoming>, SendError> {
+    let handshaken = match front.connect_upstream(shared).await? {
+        Stream::Tcp(s) => handshake(s).await,
+        Stream::Unix(s) => handshake(s).await,
     };
-    tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, connecting)
-        .await
-        .map_err(|_| format!("no connection within {}s", UPSTREAM_CONNECT_TIMEOUT.as_secs()))?
+    handshaken.map_err(SendError::Exchange)
 }
 
 async fn handshake<T>(io: T) -> Result<SendRequest<Incoming>, String>
@@ -315,9 +315,11 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
 mod tests {
     use super::*;
     use crate::config::{FrontConfig, HttpConfig, SocketFileConfig};
-    use crate::endpoint::Listen;
+    use crate::endpoint::{Listen, Upstream};
     use crate::policy::Policy;
+    use crate::upstream::Owner;
     use proptest::prelude::*;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Serves `input` as one client connection (the upstream is a closed port) and returns what
@@ -339,12 +341,13 @@ mod tests {
                     ..HttpConfig::default()
                 }),
                 max_conns: 10,
+                upstream_user: None,
                 max_conns_per_user: None,
                 socket: SocketFileConfig::default(),
             };
             let policy = Policy::resolve(&config).unwrap();
             let endpoints = config.listen.published();
-            let front = Arc::new(FrontState::new(config, policy, endpoints));
+            let front = Arc::new(FrontState::new(config, policy, endpoints, Owner::first_seen()));
             let (_tx, draining) = tokio::sync::watch::channel(false);
             let shared = Arc::new(Shared {
                 name: "fuzz".into(),

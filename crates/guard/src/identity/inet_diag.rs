@@ -18,8 +18,10 @@ use std::net::SocketAddr;
 
 /// `INET_DIAG_NOCOOKIE`: "do not compare the cookie".
 const NO_COOKIE: [u8; 8] = [0xff; 8];
-/// TCP states of sockets that no process holds any more.
+/// TCP state of sockets that no process holds any more.
 const TCP_TIME_WAIT: u8 = 6;
+/// A connection whose handshake the server has not completed (a request socket).
+const TCP_NEW_SYN_RECV: u8 = 12;
 /// Large enough for one socket's reply with any attributes the kernel adds unasked.
 const REPLY_BUFFER: usize = 8 * 1024;
 
@@ -71,6 +73,35 @@ thread_local! {
 /// Looks up the client socket of a connection the guard accepted: `front` is the accepted
 /// socket's local address, `peer` its remote address.
 pub fn lookup(front: SocketAddr, peer: SocketAddr) -> Result<ClientSocket, LookupError> {
+    let found = ask(front, peer)?;
+    if found.inode == 0 || found.state == TCP_TIME_WAIT {
+        return Err(LookupError::Orphaned { peer });
+    }
+    Ok(ClientSocket {
+        uid: found.uid,
+        inode: found.inode,
+    })
+}
+
+/// The uid of the listener that took a connection the guard made: `local` is the guard's end,
+/// `server` the address it connected to. The server's end of the connection — accepted or still
+/// in the accept queue — carries the uid of the listening socket it was cloned from, so this
+/// names who really received the connection (not who held the port earlier). `None` while the
+/// server's end is still a request socket (the handshake's last ACK not yet processed: the
+/// kernel reports uid 0 for those), to ask again.
+pub fn listener_uid(local: SocketAddr, server: SocketAddr) -> Result<Option<u32>, LookupError> {
+    let found = ask(local, server)?;
+    if found.state == TCP_NEW_SYN_RECV {
+        return Ok(None);
+    }
+    if found.state == TCP_TIME_WAIT {
+        return Err(LookupError::Orphaned { peer: server });
+    }
+    Ok(Some(found.uid))
+}
+
+/// One exact request on this thread's netlink socket.
+fn ask(front: SocketAddr, peer: SocketAddr) -> Result<Found, LookupError> {
     DIAG.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -87,6 +118,13 @@ pub fn lookup(front: SocketAddr, peer: SocketAddr) -> Result<ClientSocket, Looku
     })
 }
 
+/// What the kernel said about one socket.
+struct Found {
+    uid: u32,
+    inode: u32,
+    state: u8,
+}
+
 impl Diag {
     fn open() -> std::io::Result<Diag> {
         let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
@@ -99,7 +137,7 @@ impl Diag {
         })
     }
 
-    fn ask(&mut self, front: SocketAddr, peer: SocketAddr) -> Result<ClientSocket, LookupError> {
+    fn ask(&mut self, front: SocketAddr, peer: SocketAddr) -> Result<Found, LookupError> {
         let (family, src, dst) = tuple(peer, front);
         let mut id = if family == AF_INET6 {
             SocketId::new_v6()
@@ -153,12 +191,10 @@ impl Diag {
                         "the kernel answered with another socket".into(),
                     ));
                 }
-                if r.header.inode == 0 || r.header.state == TCP_TIME_WAIT {
-                    return Err(LookupError::Orphaned { peer });
-                }
-                Ok(ClientSocket {
+                Ok(Found {
                     uid: r.header.uid,
                     inode: r.header.inode,
+                    state: r.header.state,
                 })
             }
             NetlinkPayload::Error(e) if e.code.is_some() => {
@@ -217,6 +253,24 @@ mod tests {
         let front = SocketAddr::new("::ffff:127.0.0.1".parse().unwrap(), port);
         assert_eq!(lookup(front, peer).unwrap().uid, own_uid());
         assert_eq!(lookup(accepted.local_addr().unwrap(), peer).unwrap().uid, own_uid());
+    }
+
+    #[test]
+    fn the_listeners_uid_is_found_from_the_connecting_side() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let client = TcpStream::connect(server).unwrap();
+        let local = client.local_addr().unwrap();
+        // Not accepted yet: the server's end waits in the accept queue with the listener's uid.
+        let mut uid = None;
+        for _ in 0..100 {
+            uid = listener_uid(local, server).unwrap();
+            if uid.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(uid, Some(own_uid()));
     }
 
     #[test]

@@ -815,6 +815,8 @@ fn a_later_allow_keeps_the_allows_in_force_unless_replaced() {
         "{}",
         String::from_utf8_lossy(&removed.stderr)
     );
+    let said = String::from_utf8_lossy(&removed.stdout);
+    assert!(!said.contains("persistent copy"), "nothing is persisted: {said}");
 }
 
 /// An output REDIRECT onto an allowed port (`tcp dport 9000 redirect to :7001`) does not carry
@@ -1111,6 +1113,13 @@ fn check_notices_a_persisted_copy_that_differs_from_the_applied_one() {
     std::fs::write(&batch, edited).expect("edit");
     let said = String::from_utf8_lossy(&harden(&lan.host, &["--check", "--root", root_arg]).stdout).to_string();
     assert!(said.contains("is not the applied table"), "{said}");
+    // `systemctl disable` takes the links away: nothing loads the copy at boot any more.
+    let link = root
+        .path()
+        .join("etc/systemd/system/sysinit.target.wants/loopwarden-harden.service");
+    std::fs::remove_file(&link).expect("link");
+    let said = String::from_utf8_lossy(&harden(&lan.host, &["--check", "--root", root_arg]).stdout).to_string();
+    assert!(said.contains(&format!("{} is missing", link.display())), "{said}");
     let removed = harden(&lan.host, &["--remove", "--root", root_arg]);
     assert_eq!(
         removed.status.code(),
@@ -1566,7 +1575,8 @@ fn check_reports_the_state_of_namespaces_that_are_gone() {
         return;
     }
     let lan = lan("stale");
-    let gone = namespace("gone");
+    // A bare namespace: a test's own would take its state directory along when it goes.
+    let gone = Namespace::create("gone").expect("namespace");
     let gone_state = State::of(&gone);
     harden_json(&gone, &["--apply"]);
     assert!(gone_state.path().join("applied.json").exists());

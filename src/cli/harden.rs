@@ -101,7 +101,9 @@ pub struct Args {
     #[arg(long)]
     remove: bool,
     /// Restrict loopback PORT (TCP and UDP, or PORT/tcp, PORT/udp) to these local users and
-    /// groups; root and the service's owner are always allowed. Repeatable.
+    /// groups (USER: a name or a numeric uid; @GROUP: its members when the plan is made); root
+    /// and the service's owner are always allowed. Also holds for connections an output
+    /// redirect or DNAT sends to PORT. Repeatable; the allows in force are kept.
     #[arg(long, value_name = "PORT=USER[,USER|@GROUP…]")]
     allow: Vec<AllowSpec>,
     /// With --allow (or the allows in force): at most N connections at once per named user and port, 1 to 65535 (nft ct

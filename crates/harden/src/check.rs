@@ -101,7 +101,11 @@ pub fn check(state_root: &Path, persist_root: &Path) -> Result<CheckReport, ActE
         compared_with,
         pending_until: pending.as_ref().map(|p| p.deadline.clone()),
         rolled_back,
-        counters: live.as_deref().map(counters).unwrap_or_default(),
+        // A table nobody applied here (a foreign one of that name) has no counters of ours.
+        counters: match (&expected, live.as_deref()) {
+            (Some(_), Some(live)) => counters(live),
+            _ => Vec::new(),
+        },
         stale: stale::report(state_root, state.path()),
     };
     if let Some(a) = &interrupted {
@@ -207,6 +211,13 @@ fn persisted_problems(root: &Path, table: &[Value], sysctls: &[(SysctlKey, Strin
             "the persistent copy {} is not the applied table: the next boot or nftables reload brings it back \
              instead — `loopwarden harden --apply` rewrites it",
             shown.display()
+        ));
+    }
+    for missing in persist::missing_unit(root) {
+        out.push(format!(
+            "{} is missing: at the next boot or nftables reload the persistent copy is not loaded — \
+             `loopwarden harden --apply --persist` installs it again",
+            missing.display()
         ));
     }
     let mut want = sysctls.to_vec();

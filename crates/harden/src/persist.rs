@@ -214,6 +214,22 @@ pub fn install(request: &Request) -> Result<Vec<PathBuf>, ActError> {
     Ok(changed)
 }
 
+/// The files that load the copy at boot and with nftables.service — the unit and the links
+/// that enable it — that are not there under `root` (`systemctl disable` removes the links).
+pub fn missing_unit(root: &Path) -> Vec<PathBuf> {
+    let unit = root.join(UNIT_FILE);
+    let mut missing: Vec<PathBuf> = Vec::new();
+    if std::fs::symlink_metadata(&unit).is_err() {
+        missing.push(unit);
+    }
+    for link in WANTS_LINKS.map(|l| root.join(l)) {
+        if !std::fs::read_link(&link).is_ok_and(|t| t == Path::new(LINK_TARGET)) {
+            missing.push(link);
+        }
+    }
+    missing
+}
+
 /// Whether a copy is installed under `root` (so that an apply keeps it up to date).
 pub fn installed(root: &Path) -> Result<bool, ActError> {
     Ok(expected(root)?.is_some())

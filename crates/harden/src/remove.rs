@@ -72,6 +72,8 @@ pub fn remove(state_root: &Path, persist_root: &Path, force: bool) -> Result<Rem
     let unaccounted = unaccounted(&original, &held, &mut report);
     match persist::ours(persist_root)? {
         Ok(()) => report.unpersisted = persist::uninstall(persist_root)?,
+        // Nothing installed there: nothing to leave or to say.
+        Err(_) if !persist::installed(persist_root)? => {}
         Err(owner) => {
             report.persisted_elsewhere = Some(format!(
                 "the persistent copy under {} was installed from {owner}, not this network namespace: left as it is \

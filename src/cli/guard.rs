@@ -36,8 +36,11 @@ use std::time::Duration;
         alice (only) reaches the service on 127.0.0.1:18080 through localhost:8080
   loopwarden guard --listen localhost:8080 --to 127.0.0.1:18080 --allow-group dev --http
         members of dev, from their own browser pages only: foreign Host/Origin refused
-  loopwarden guard --listen unix:/run/app/app.sock --to 127.0.0.1:18080 --allow-group dev --socket-mode 0660 --socket-group dev
-  loopwarden guard --config /etc/loopwarden/guard.toml      several fronts, one process
+  loopwarden guard --listen unix:/run/app/app.sock --to 127.0.0.1:18080 --allow-group dev
+        members of dev, through a Unix socket (0666: the guard decides who is served)
+  loopwarden guard --listen 127.0.0.1:8080 --to 127.0.0.1:18080 --allow-user alice --upstream-user app
+        as above, and nothing is forwarded unless app holds 127.0.0.1:18080
+  loopwarden guard --config /etc/loopwarden/guard/app.toml  several fronts, one process
   loopwarden guard --status                                 what running guards let in and refused
   loopwarden harden --allow 18080=loopwarden-guard          then only the guard reaches the service
   sudo loopwarden guard --config /etc/loopwarden/guard/app.toml --check-upstreams-for loopwarden-guard
@@ -47,6 +50,7 @@ Config file (TOML), one [[front]] table per front:
   [[front]]
   listen = \"127.0.0.1:8080\"        # or \"unix:/run/app/app.sock\"
   to = \"127.0.0.1:18080\"           # or \"unix:/run/app-private/app.sock\"
+  upstream_user = \"app\"            # who must hold the upstream (else: whoever holds it at start)
   allow_users = [\"alice\"]
   allow_groups = [\"dev\"]
   http = true
@@ -89,8 +93,9 @@ pub struct Args {
     /// on every request, reads included; repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN", value_hint = clap::ValueHint::Url, requires = "http")]
     allow_origins: Vec<String>,
-    /// With --http: tell the upstream who the proven local user is, in this header (not a
-    /// hop-by-hop, framing or client-address header).
+    /// With --http: tell the upstream who the proven local user is, in this header (letters,
+    /// digits and '-' only — headers with '_' are dropped from clients; not a hop-by-hop,
+    /// framing or client-address header).
     #[arg(long, value_name = "HEADER", requires = "http")]
     identity_header: Option<String>,
     /// With --http: let other pages frame the answers (by default X-Frame-Options: DENY and

@@ -229,20 +229,45 @@ pub fn read_all(root: &Path) -> Result<Vec<Guard>, String> {
         .collect()
 }
 
-/// Whether the process a status names still runs.
-pub fn alive(guard: &Guard) -> bool {
-    Path::new(&format!("/proc/{}", guard.pid)).exists()
+/// What a status file is worth, as the audit judges it: anyone may write a file that claims a
+/// guard, so it counts as running only when the file is root's or the claimed uid's, the pid it
+/// names runs as that uid, and runs in this network namespace (else its fronts are not this
+/// namespace's ports).
+pub fn state(guard: &Guard) -> String {
+    let claimed = guard.uid;
+    if let Ok(meta) = std::fs::metadata(&guard.status_file) {
+        if meta.uid() != 0 && meta.uid() != claimed {
+            return format!(
+                "not trusted: the status file is owned by uid {}, not root or uid {claimed}",
+                meta.uid()
+            );
+        }
+    }
+    let proc = PathBuf::from(format!("/proc/{}", guard.pid));
+    let Ok(meta) = std::fs::metadata(&proc) else {
+        return "not running (stale status)".to_string();
+    };
+    if meta.uid() != claimed {
+        return format!(
+            "not trusted: pid {} runs as uid {}, not uid {claimed}",
+            guard.pid,
+            meta.uid()
+        );
+    }
+    let netns = |p: &Path| std::fs::metadata(p.join("ns/net")).map(|m| m.ino()).ok();
+    match (netns(&proc), netns(Path::new("/proc/self"))) {
+        (Some(theirs), Some(ours)) if theirs != ours => {
+            format!("running in another network namespace (net:[{theirs}]): its fronts are not this namespace's ports")
+        }
+        _ => "running".to_string(),
+    }
 }
 
 /// The status as text for people.
 pub fn render(guards: &[Guard]) -> String {
     let mut out = String::new();
     for g in guards {
-        let state = if alive(g) {
-            "running"
-        } else {
-            "not running (stale status)"
-        };
+        let state = state(g);
         push_line(
             &mut out,
             &format!(
@@ -365,4 +390,36 @@ pub fn prometheus(guards: &[Guard]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Anyone can write a file claiming a guard: it counts as running only when the file and the
+    /// process are the claimed user's (review of #11: a forged status showed as "running").
+    #[test]
+    fn a_status_counts_as_running_only_when_file_and_process_are_the_claimed_users() {
+        let file = std::env::temp_dir().join(format!("lw-guard-status-{}.json", std::process::id()));
+        std::fs::write(&file, "{}").expect("status file");
+        let me = std::fs::metadata("/proc/self").expect("proc").uid();
+        let mut guard = Guard {
+            schema: loopwarden_core::facts::GUARD_STATUS_SCHEMA.into(),
+            name: "t".into(),
+            pid: std::process::id(),
+            uid: me,
+            user: None,
+            started_at: 0,
+            updated_at: 0,
+            fronts: Vec::new(),
+            status_file: file.display().to_string(),
+        };
+        assert_eq!(state(&guard), "running");
+        guard.uid = me + 1;
+        assert!(state(&guard).starts_with("not trusted: "), "{}", state(&guard));
+        guard.uid = me;
+        guard.pid = u32::MAX - 1;
+        assert_eq!(state(&guard), "not running (stale status)");
+        let _ = std::fs::remove_file(&file);
+    }
 }

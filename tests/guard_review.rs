@@ -528,7 +528,9 @@ fn the_printed_fix_keeps_hardens_other_allows_and_roots_check_clears_the_unprivi
         must(&mut ns.command(&argv))
     };
     let first = check(&ns);
-    let fix = "loopwarden harden --allow 19005=lwg-guard --allow 9005/tcp=lwg-alice".to_string();
+    // A bare --allow 9005 restricts TCP and UDP: both are repeated.
+    let fix =
+        "loopwarden harden --allow 19005=lwg-guard --allow 9005/tcp=lwg-alice --allow 9005/udp=lwg-alice".to_string();
     assert!(first.contains(&format!("`{fix}`")), "{first}");
     let mut apply: Vec<&str> = vec![loopwarden()];
     apply.extend(fix.split(' ').skip(1));

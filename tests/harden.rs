@@ -183,6 +183,19 @@ fn harden(ns: &Namespace, args: &[&str]) -> Output {
     run_loopwarden(ns, &argv)
 }
 
+/// `harden ARGS`, which must exit 0 (else the test fails with what it printed).
+fn harden_ok(ns: &Namespace, args: &[&str]) -> Output {
+    let out = harden(ns, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "harden {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// `harden ARGS --json`, which must exit 0, parsed.
 fn harden_json(ns: &Namespace, args: &[&str]) -> Value {
     let mut argv = args.to_vec();
@@ -808,13 +821,7 @@ fn a_later_allow_keeps_the_allows_in_force_unless_replaced() {
     assert_eq!(allows, serde_json::json!([]));
     assert!(said.contains("dropping --allow 7001=lwcarol"), "{said}");
     assert_eq!(who(), ("connected".into(), "connected".into()), "both");
-    let removed = harden(&lan.host, &["--remove"]);
-    assert_eq!(
-        removed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&removed.stderr)
-    );
+    let removed = harden_ok(&lan.host, &["--remove"]);
     let said = String::from_utf8_lossy(&removed.stdout);
     assert!(!said.contains("persistent copy"), "nothing is persisted: {said}");
 }
@@ -845,20 +852,8 @@ fn allow_holds_through_an_output_redirect_onto_the_port() {
     assert_eq!(via(4103, 9000), "Connection refused", "carol through the redirect");
     assert_eq!(via(4102, 9000), "connected", "bob through the redirect");
     assert_eq!(via(4101, 9000), "connected", "the owner through the redirect");
-    let check = harden(&lan.host, &["--check"]);
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-    let removed = harden(&lan.host, &["--remove"]);
-    assert_eq!(
-        removed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&removed.stderr)
-    );
+    harden_ok(&lan.host, &["--check"]);
+    harden_ok(&lan.host, &["--remove"]);
 }
 
 #[test]
@@ -1017,13 +1012,7 @@ fn an_apply_without_persist_updates_the_persisted_copy() {
     );
     // The persisted copy and the live table are the same table.
     std::fs::remove_file(lan.state.path().join("applied.json")).expect("this namespace's record");
-    let check = harden(&lan.host, &["--check", "--root", root_arg]);
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    harden_ok(&lan.host, &["--check", "--root", root_arg]);
     // Without a copy, an apply installs nothing.
     let bare = TempDir::new("bare");
     let bare_arg = bare.path().to_str().expect("utf-8 path");
@@ -1055,13 +1044,7 @@ fn another_namespace_neither_replaces_nor_removes_the_persisted_copy() {
         installed,
         "replaced from another namespace"
     );
-    let removed = harden(&other.host, &["--remove", "--root", root_arg]);
-    assert_eq!(
-        removed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&removed.stderr)
-    );
+    let removed = harden_ok(&other.host, &["--remove", "--root", root_arg]);
     let said = String::from_utf8_lossy(&removed.stdout);
     assert!(said.contains("was installed from net:["), "{said}");
     assert!(batch.exists(), "removed from another namespace");
@@ -1078,8 +1061,7 @@ fn another_namespace_neither_replaces_nor_removes_the_persisted_copy() {
         String::from_utf8_lossy(&persisted.stderr)
     );
     // The namespace that installed it takes it away.
-    let mine = harden(&first.host, &["--remove", "--root", root_arg]);
-    assert_eq!(mine.status.code(), Some(0), "{}", String::from_utf8_lossy(&mine.stderr));
+    harden_ok(&first.host, &["--remove", "--root", root_arg]);
     assert!(!batch.exists());
 }
 
@@ -1094,13 +1076,7 @@ fn check_notices_a_persisted_copy_that_differs_from_the_applied_one() {
     let root = TempDir::new("checkpersist");
     let root_arg = root.path().to_str().expect("utf-8 path");
     harden_json(&lan.host, &["--apply", "--persist", "--root", root_arg]);
-    let intact = harden(&lan.host, &["--check", "--root", root_arg]);
-    assert_eq!(
-        intact.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&intact.stdout)
-    );
+    harden_ok(&lan.host, &["--check", "--root", root_arg]);
     std::fs::remove_file(root.path().join("etc/sysctl.d/99-zz-loopwarden.conf")).expect("drop-in");
     let drifted = harden(&lan.host, &["--check", "--root", root_arg]);
     let said = String::from_utf8_lossy(&drifted.stdout);
@@ -1120,13 +1096,7 @@ fn check_notices_a_persisted_copy_that_differs_from_the_applied_one() {
     std::fs::remove_file(&link).expect("link");
     let said = String::from_utf8_lossy(&harden(&lan.host, &["--check", "--root", root_arg]).stdout).to_string();
     assert!(said.contains(&format!("{} is missing", link.display())), "{said}");
-    let removed = harden(&lan.host, &["--remove", "--root", root_arg]);
-    assert_eq!(
-        removed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&removed.stderr)
-    );
+    harden_ok(&lan.host, &["--remove", "--root", root_arg]);
 }
 
 /// `--check` also sees what a plan made now would change: a sysctl the apply did not have to
@@ -1149,13 +1119,7 @@ fn check_notices_a_sysctl_a_new_plan_would_change() {
         said.contains("net.ipv4.conf.all.accept_local is 1: a new plan sets 0"),
         "{said}"
     );
-    let removed = harden(&lan.host, &["--remove"]);
-    assert_eq!(
-        removed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&removed.stderr)
-    );
+    harden_ok(&lan.host, &["--remove"]);
 }
 
 #[test]
@@ -1348,13 +1312,7 @@ fn an_apply_killed_half_way_is_put_back_exactly() {
             // The next apply puts back what the dead one replaced, then applies from there.
             let plan = harden_json(&lan.host, &["--apply"]);
             assert!(plan["applied"]["recovered"]["restored"].is_array(), "{plan:#}");
-            let check = harden(&lan.host, &["--check"]);
-            assert_eq!(
-                check.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&check.stdout)
-            );
+            harden_ok(&lan.host, &["--check"]);
         }
         let removed = harden_json(&lan.host, &["--remove"]);
         assert_eq!(ipv4_conf(&lan.host), conf, "sysctls not restored: {removed:#}");

@@ -174,13 +174,7 @@ fn nginx_answers_under_the_metrics_units_sandbox_and_nothing_is_written() {
         bash_words(&exec_start),
     );
     let dir = TempDir::new("metrics-unit");
-    let out = sandbox::run(&script, &dir, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sandbox: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox::run_ok(&script, &dir, Duration::from_secs(120));
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
 
     // The emulation is read-only where the unit is: the test's own directory is not writable.

@@ -120,13 +120,7 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
         return;
     }
     let dir = TempDir::new("netnsall");
-    let out = sandbox::run(SCRIPT, &dir, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sandbox failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox::run_ok(SCRIPT, &dir, Duration::from_secs(120));
     let facts = sandbox::json(&dir, "facts.json");
     assert_eq!(facts["schema"], "loopwarden.host-facts/v1");
     // The sandbox's own namespace (the "host" here: it holds its pid 1), lw-a, and the process-held one.

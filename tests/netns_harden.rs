@@ -52,13 +52,7 @@ fn every_namespace_that_needs_the_table_gets_its_own_and_no_other() {
         return;
     }
     let dir = TempDir::new("netnshd");
-    let out = sandbox::run(SCRIPT, &dir, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sandbox failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox::run_ok(SCRIPT, &dir, Duration::from_secs(120));
     let plan = read(&dir, "plan.txt");
     assert!(plan.contains("══ ip netns lw-a"), "{plan}");
     assert!(
@@ -132,13 +126,7 @@ fn namespace_names_reach_the_terminal_escaped() {
         return;
     }
     let dir = TempDir::new("netnshostile");
-    let out = sandbox::run(HOSTILE, &dir, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sandbox failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox::run_ok(HOSTILE, &dir, Duration::from_secs(120));
     let plan = read(&dir, "plan.txt");
     assert!(
         plan.contains("══ \\x1b]0;pwn\\x07\\x1b[2J\\nCR"),

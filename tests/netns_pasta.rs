@@ -45,13 +45,7 @@ fn a_loopback_only_service_pasta_publishes_on_the_host_is_found() {
         return;
     }
     let dir = TempDir::new("netnspasta");
-    let out = sandbox::run(SCRIPT, &dir, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sandbox failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox::run_ok(SCRIPT, &dir, Duration::from_secs(120));
     // Truth: a client of the host reaches the namespace's loopback-only service through pasta,
     // and the service sees a loopback peer.
     let truth = std::fs::read_to_string(dir.path().join("truth.txt")).unwrap_or_default();

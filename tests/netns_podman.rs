@@ -60,13 +60,7 @@ fn podman_containers_are_named_and_a_host_network_one_reaches_abstract_sockets()
         return;
     }
     let dir = TempDir::new("netnspod");
-    let out = sandbox::run(SCRIPT, &dir, Duration::from_secs(180));
-    assert!(
-        out.status.success(),
-        "sandbox failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox::run_ok(SCRIPT, &dir, Duration::from_secs(180));
     let truth = std::fs::read_to_string(dir.path().join("truth.txt")).unwrap_or_default();
     assert_eq!(
         truth.trim(),

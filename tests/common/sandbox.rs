@@ -22,6 +22,19 @@ const PRELUDE: &str = "set -euo pipefail\n\
     mount -t tmpfs -o mode=755 tmpfs /run\n\
     ip link set lo up\n";
 
+/// [`run`], which must succeed: else the test fails with the sandbox's status, stdout and stderr.
+pub fn run_ok(script: &str, dir: &TempDir, limit: Duration) -> Output {
+    let out = run(script, dir, limit);
+    assert!(
+        out.status.success(),
+        "sandbox failed: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `script` (bash) in a new sandbox and returns its output. The script finds the binary
 /// under test in `$LOOPWARDEN` and a directory for its results in `$OUT` (`dir`, shared with the
 /// test).

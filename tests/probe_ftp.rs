@@ -49,6 +49,18 @@ fn wait_listening(ns: &Namespace, ports: &[u16]) {
     }
 }
 
+/// vsftpd with `port_promiscuous=YES` on 2121 and with its default on 2122, listening.
+fn promiscuous_and_default(ns: &Namespace, dir: &std::path::Path) -> [Spawned; 2] {
+    let open = vsftpd_conf(dir, 2121, true);
+    let safe = vsftpd_conf(dir, 2122, false);
+    let servers = [
+        spawn_in(ns, &["/usr/sbin/vsftpd", &open]),
+        spawn_in(ns, &["/usr/sbin/vsftpd", &safe]),
+    ];
+    wait_listening(ns, &[2121, 2122]);
+    servers
+}
+
 #[test]
 fn a_promiscuous_vsftpd_bounces_to_loopback_and_the_default_refuses() {
     if !require_root("a_promiscuous_vsftpd_bounces_to_loopback_and_the_default_refuses")
@@ -67,11 +79,7 @@ fn a_promiscuous_vsftpd_bounces_to_loopback_and_the_default_refuses() {
         .expect("address");
     ns.exec(&["ip", "link", "set", "v0", "up"]).expect("v0 up");
     ns.exec(&["ip", "link", "set", "v1", "up"]).expect("v1 up");
-    let open = vsftpd_conf(tmp.path(), 2121, true);
-    let safe = vsftpd_conf(tmp.path(), 2122, false);
-    let _open = spawn_in(&ns, &["/usr/sbin/vsftpd", &open]);
-    let _safe = spawn_in(&ns, &["/usr/sbin/vsftpd", &safe]);
-    wait_listening(&ns, &[2121, 2122]);
+    let _servers = promiscuous_and_default(&ns, tmp.path());
 
     let report = audit_json(&ns, &["--probe"]);
     let bounce = findings(&report, "relay.ftp-bounce", Some("tcp:0.0.0.0:2121"));
@@ -108,11 +116,7 @@ fn over_loopback_the_default_vsftpd_is_not_taken_for_a_bouncer() {
     }
     let tmp = TempDir::new("probe-ftp-lo");
     let ns = namespace("probeftplo");
-    let open = vsftpd_conf(tmp.path(), 2121, true);
-    let safe = vsftpd_conf(tmp.path(), 2122, false);
-    let _open = spawn_in(&ns, &["/usr/sbin/vsftpd", &open]);
-    let _safe = spawn_in(&ns, &["/usr/sbin/vsftpd", &safe]);
-    wait_listening(&ns, &[2121, 2122]);
+    let _servers = promiscuous_and_default(&ns, tmp.path());
 
     let report = audit_json(&ns, &["--probe"]);
     let refused = findings(&report, "relay.ftp-bounce", Some("tcp:0.0.0.0:2122"));

@@ -25,25 +25,6 @@ catch (e) { document.getElementById("out").textContent = "blocked " + e; }
 </script></body></html>
 "#;
 
-/// A file server without any Host check (what most development servers are), on 127.0.0.1.
-fn file_server(ns: &Namespace, port: u16, dir: &Path) -> Spawned {
-    python_in(
-        ns,
-        None,
-        &format!(
-            r#"
-import functools, http.server
-class Files(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a): pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), functools.partial(Files, directory="{}"))
-print("ready", flush=True)
-srv.serve_forever()
-"#,
-            dir.display()
-        ),
-    )
-}
-
 fn chromium() -> Option<&'static str> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()

@@ -49,25 +49,6 @@ srv.serve_forever()
     )
 }
 
-/// A static file server on 127.0.0.1:`port` (the attacker's page, on another local port).
-fn page_server(ns: &Namespace, port: u16, dir: &Path) -> Spawned {
-    python_in(
-        ns,
-        None,
-        &format!(
-            r#"
-import functools, http.server
-class Files(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a): pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), functools.partial(Files, directory="{}"))
-print("ready", flush=True)
-srv.serve_forever()
-"#,
-            dir.display()
-        ),
-    )
-}
-
 /// The attacker's page: reads `target` with a synchronous XHR and with fetch(), and frames it.
 fn attack_page(target: &str) -> String {
     format!(
@@ -138,7 +119,7 @@ fn a_page_on_another_local_port_cannot_read_or_frame_the_service_through_the_gua
     std::fs::write(www.join("guarded.html"), attack_page("http://127.0.0.1:9000/secret")).expect("page");
     let ns = namespace("guardsite");
     let _service = permissive_service(&ns, 19000);
-    let _attacker = page_server(&ns, 8000, &www);
+    let _attacker = file_server(&ns, 8000, &www);
     let guard = start_guard(
         &ns,
         None,

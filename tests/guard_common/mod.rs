@@ -330,3 +330,23 @@ impl Drop for StatusInstance {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A static file server on 127.0.0.1:`port` without any Host check (what most development servers
+/// are; an attacker's page on another local port).
+pub fn file_server(ns: &Namespace, port: u16, dir: &Path) -> Spawned {
+    python_in(
+        ns,
+        None,
+        &format!(
+            r#"
+import functools, http.server
+class Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), functools.partial(Files, directory="{}"))
+print("ready", flush=True)
+srv.serve_forever()
+"#,
+            dir.display()
+        ),
+    )
+}

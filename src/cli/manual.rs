@@ -110,8 +110,8 @@ pub fn sections(name: &str) -> Option<Sections> {
         },
         "loopwarden-prove" => Sections {
             exit_status: &[
-                ("0", "no attack got through"),
-                ("1", "at least one attack got through"),
+                ("0", "no attack got through, and every outcome is certain"),
+                ("1", "at least one attack got through, or an outcome is uncertain (a rule left out of the mirror, routes not captured): unknown is not safe"),
                 ("2", "an error, or the lab's control attacks did not behave as they must (the answers cannot be trusted)"),
             ],
             environment: &[NO_COLOR, PATH],

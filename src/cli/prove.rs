@@ -21,7 +21,9 @@ use std::path::PathBuf;
 /// The lab keeps the host's own interface addresses: they exist only inside the lab's
 /// namespaces, which have no link or route to any other namespace, so no packet leaves them.
 ///
-/// Exit status: 0 when no attack got through, 1 when one did, 2 on error (or failed controls).
+/// Exit status: 0 when no attack got through and every outcome is certain, 1 when one got through
+/// or an outcome is uncertain (a rule left out of the mirror, routes not captured), 2 on error
+/// (or failed controls).
 #[derive(clap::Args)]
 pub struct Args {
     /// --json, --format human|json|html, --out FILE. JSON is the attack matrix
@@ -77,7 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(super::EXIT_ERROR);
     }
     let breached = report.results.iter().any(|r| !r.control && r.outcome.delivered());
-    Ok(if breached {
+    // A drop the lab could not vouch for (a rule left out of the mirror, routes not captured)
+    // is unknown, and unknown is never reported as safe.
+    let uncertain = report.results.iter().any(|r| !r.control && !r.uncertain.is_empty());
+    Ok(if breached || uncertain {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_CLEAN

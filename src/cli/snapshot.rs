@@ -19,15 +19,18 @@ pub const DEFAULT_MAX_SET_MIB: u64 = 256;
 /// The environment variable that sets the limit, in MiB, for the snapshots of this run.
 pub const LIMIT_VARIABLE: &str = "LOOPWARDEN_MAX_SNAPSHOT_MIB";
 
-/// The size limit in bytes: [`LIMIT_VARIABLE`]'s value when it is set, else `default_mib`.
+/// The size limit in bytes: [`LIMIT_VARIABLE`]'s value when it is set (a whole number too large to
+/// hold means as large as can be), else `default_mib`.
 pub fn limit(default_mib: u64) -> anyhow::Result<u64> {
     let mib = match std::env::var(LIMIT_VARIABLE) {
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| anyhow::anyhow!("{LIMIT_VARIABLE}={value:?} is not a whole number of MiB above 0"))?,
+        Ok(value) => {
+            let digits = value.trim();
+            match digits.parse::<u64>() {
+                Ok(n) if n > 0 => n.min(u64::MAX / (1024 * 1024)),
+                Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => u64::MAX / (1024 * 1024),
+                _ => anyhow::bail!("{LIMIT_VARIABLE}={value:?} is not a whole number of MiB above 0"),
+            }
+        }
         Err(_) => default_mib,
     };
     Ok(mib.saturating_mul(1024 * 1024))

@@ -57,8 +57,13 @@ impl Kind {
     /// What it shows, in words.
     pub fn describe(self) -> &'static str {
         match self {
-            Kind::ControlLocal => "local client on lo to a loopback service",
-            Kind::ControlLan => "ordinary traffic from the neighbour to a wildcard listener",
+            Kind::ControlLocal => {
+                "local client on lo to a loopback service — a check of the lab itself, run before the host's rules are loaded"
+            }
+            Kind::ControlLan => {
+                "ordinary traffic from the neighbour to a wildcard listener — a check of the lab itself, run before the \
+                 host's rules are loaded (not what the host lets through)"
+            }
             Kind::Ipv4DstLoopback => "IPv4 to a 127/8 destination via the victim's MAC (route_localnet, CVE-2020-8558)",
             Kind::Ipv4SrcLoopback => "IPv4 from a spoofed 127/8 source to a wildcard listener",
             Kind::Ipv4StubSpoof => "IPv4 from the spoofed upstream of a connected loopback UDP socket (resolver stub)",

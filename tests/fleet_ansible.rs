@@ -210,7 +210,13 @@ fn ansible_collects_three_hosts_over_ssh_and_the_fleet_names_each_ones_findings(
     // a loose mode.
     std::fs::create_dir(&snapshots).expect("snapshots dir");
     std::fs::set_permissions(&snapshots, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    std::fs::write(Path::new(&snapshots).join("retired-host.json"), "{}").expect("old snapshot");
+    std::fs::write(
+        Path::new(&snapshots).join("retired-host.json"),
+        "{\n  \"schema\": \"loopwarden.facts/v1\",\n  \"host\": {}\n}\n",
+    )
+    .expect("old snapshot");
+    // Not a snapshot: never pruned, whatever its name (the directory may be a project's).
+    std::fs::write(Path::new(&snapshots).join("package.json"), "{\"name\": \"my-app\"}\n").expect("not ours");
     let playbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ansible/playbook.yml");
     let playbook_arg = playbook.to_str().expect("utf-8 path");
     let binary = format!("loopwarden_binary={}", loopwarden());
@@ -278,6 +284,10 @@ fn ansible_collects_three_hosts_over_ssh_and_the_fleet_names_each_ones_findings(
         "a host no longer in the inventory lingers: {said}"
     );
     assert!(said.contains("retired-host.json"), "the removal is said: {said}");
+    assert!(
+        Path::new(&snapshots).join("package.json").exists(),
+        "a file that is not a snapshot was pruned: {said}"
+    );
 
     // host-b again, with the packaged binary: the role finds /usr/bin/loopwarden itself.
     let before = std::fs::metadata(Path::new(&snapshots).join("host-b.json"))

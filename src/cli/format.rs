@@ -73,7 +73,8 @@ pub struct Output<F: Choice> {
     format: Option<F>,
     /// Write the report to FILE instead of standard output. The file is written beside FILE and
     /// renamed over it, so a reader never sees half of it; mode 0600 (it describes the host's
-    /// weak spots), 0644 for prometheus (node_exporter reads it as its own user).
+    /// weak spots), 0644 for --format prometheus where the verb offers it (node_exporter reads it
+    /// as its own user).
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     out: Option<PathBuf>,
 }

@@ -26,6 +26,12 @@ const NO_COLOR: (&str, &str) = (
     "when set and not empty, human output is not coloured (it never is outside a terminal)",
 );
 
+const MAX_SNAPSHOT: (&str, &str) = (
+    "LOOPWARDEN_MAX_SNAPSHOT_MIB",
+    "the largest snapshot --facts (and fleet) reads, in MiB: 64 by default, 256 for a snapshot of \
+     every namespace; reading one takes up to about ten times its size in memory",
+);
+
 const PATH: (&str, &str) = (
     "PATH",
     "not used for the programs loopwarden runs (nft, iptables-save, sshd -T, nginx -T …): \
@@ -60,7 +66,7 @@ pub fn sections(name: &str) -> Option<Sections> {
                 ("1", "findings (audit, fleet), an attack that got through (prove), a drifted table (harden --check)"),
                 ERROR,
             ],
-            environment: &[NO_COLOR, PATH],
+            environment: &[NO_COLOR, MAX_SNAPSHOT, PATH],
             files: &[
                 ("/usr/lib/systemd/system/loopwarden-metrics.service, loopwarden-metrics.timer", "the audit as node_exporter metrics every five minutes"),
                 ("/usr/lib/systemd/system/loopwarden-guard@.service, loopwarden-guard@.socket", "a guard front per instance"),
@@ -84,7 +90,7 @@ pub fn sections(name: &str) -> Option<Sections> {
                 ("1", "at least one open or unknown finding at or above --fail-on"),
                 ERROR,
             ],
-            environment: &[NO_COLOR, PATH],
+            environment: &[NO_COLOR, MAX_SNAPSHOT, PATH],
             files: &[
                 PROCFS,
                 NAMES,
@@ -114,7 +120,7 @@ pub fn sections(name: &str) -> Option<Sections> {
                 ("1", "at least one attack got through, or an outcome is uncertain (a rule left out of the mirror, routes not captured): unknown is not safe"),
                 ("2", "an error, or the lab's control attacks did not behave as they must (the answers cannot be trusted)"),
             ],
-            environment: &[NO_COLOR, PATH],
+            environment: &[NO_COLOR, MAX_SNAPSHOT, PATH],
             files: &[
                 PROCFS,
                 (
@@ -130,7 +136,7 @@ pub fn sections(name: &str) -> Option<Sections> {
                 ("1", "with --check: missing or drifted, an interrupted apply, or one pending whose rollback watchdog is gone"),
                 ERROR,
             ],
-            environment: &[PATH],
+            environment: &[MAX_SNAPSHOT, PATH],
             files: &[
                 ("/run/loopwarden/harden/", "what was applied in each network namespace and the values it replaced, for --confirm, --check and --remove"),
                 ("/etc/loopwarden/harden.json", "with --persist: the nft batch that re-creates table inet loopwarden"),
@@ -162,7 +168,7 @@ pub fn sections(name: &str) -> Option<Sections> {
                 ("1", "a host has such a finding, or a snapshot is unusable or stale"),
                 ERROR,
             ],
-            environment: &[NO_COLOR],
+            environment: &[NO_COLOR, MAX_SNAPSHOT],
             files: &[(
                 "/usr/share/doc/loopwarden/examples/ansible/",
                 "the playbook that collects each host's snapshot with loopwarden facts",

@@ -169,10 +169,12 @@ impl FleetHost {
         host.checks
             .sort_by_key(|c| CheckId::ALL.iter().position(|id| *id == c.check));
         let not_blocked = || report.findings.iter().filter(|f| f.status != Status::Blocked);
+        // Severity first: a critical path whose status is unknown is worse than a medium open
+        // one (unknown is never safe); at equal severity, open before unknown.
         host.worst = not_blocked()
-            .map(|f| (f.status == Status::Open, f.severity, f.status))
+            .map(|f| (f.severity, f.status == Status::Open, f.status))
             .max()
-            .map(|(_, severity, status)| Worst { severity, status });
+            .map(|(severity, _, status)| Worst { severity, status });
         host.highest = not_blocked().map(|f| f.severity).max();
         host
     }
@@ -186,12 +188,12 @@ impl FleetHost {
 
     /// Ordering key, worst first: no usable snapshot, then stale, then open before unknown, then
     /// severity, then how many paths, then incomplete before complete.
-    fn rank(&self) -> (bool, bool, bool, Option<Severity>, usize, bool) {
+    fn rank(&self) -> (bool, bool, Option<Severity>, bool, usize, bool) {
         (
             self.error.is_some(),
             self.stale,
-            self.worst.is_some_and(|w| w.status == Status::Open),
             self.worst.map(|w| w.severity),
+            self.worst.is_some_and(|w| w.status == Status::Open),
             self.counts.open + self.counts.unknown,
             self.incomplete,
         )
@@ -222,8 +224,8 @@ pub struct FleetPath {
 /// Worst first: open before unknown, then severity, then confidence; then by host, check and
 /// service so that the order is stable.
 fn path_order(a: &FleetPath, b: &FleetPath) -> Ordering {
-    (b.status == Status::Open, b.severity, b.confidence)
-        .cmp(&(a.status == Status::Open, a.severity, a.confidence))
+    (b.severity, b.status == Status::Open, b.confidence)
+        .cmp(&(a.severity, a.status == Status::Open, a.confidence))
         .then_with(|| a.host.cmp(&b.host))
         .then_with(|| a.check.as_str().cmp(b.check.as_str()))
         .then_with(|| a.service.cmp(&b.service))
@@ -431,6 +433,21 @@ pub(crate) mod tests {
             );
         }
         builder.finish(Vec::new())
+    }
+
+    /// A critical path whose status is unknown outranks a medium open one, in the host's worst
+    /// and in the list of worst paths (review of #13: it was listed below every low open path).
+    #[test]
+    fn an_unknown_path_ranks_by_its_severity() {
+        let mut facts = wildcard();
+        facts.sysctls.0.retain(|k, _| !k.ends_with(".route_localnet"));
+        let fleet = fleet_of(vec![("unpriv", Ok(facts))], HOUR_AGO);
+        let host = fleet.host("unpriv").expect("host");
+        let worst = host.worst.expect("a worst path");
+        assert_eq!(Some(worst.severity), host.highest, "{worst:?}");
+        assert_eq!(worst.status, Status::Unknown, "{worst:?}");
+        assert_eq!(Some(fleet.worst_paths[0].severity), host.highest);
+        assert!(fleet.worst_paths.windows(2).all(|w| w[0].severity >= w[1].severity));
     }
 
     #[test]

@@ -226,5 +226,32 @@ fn every_trusted_source_range_is_attacked_and_routes_decide_rp_filter() {
         true,
         udp_row("192.168.", dst),
     );
+
+    // Every trusted range routed back by eth1 and no default route: rp_filter drops every source
+    // the firewall trusts. The static audit, which reads the routes too, must not call the path
+    // open (a final review found it did: "delivered: udp 10.0.0.0 -> 127.0.0.1").
+    for argv in [
+        &["ip", "route", "del", "default"][..],
+        &["ip", "route", "add", "10.0.0.0/8", "dev", "eth1"],
+        &["ip", "route", "add", "192.168.0.0/16", "dev", "eth1"],
+    ] {
+        lan.victim.exec(argv).expect("victim routes");
+    }
+    for source in ["10.0.0.1", "192.168.0.1"] {
+        let attack = Attack::udp(&format!("trusted-{source}-routed-elsewhere"), source, "127.0.0.1", 8125);
+        let t = atk.fire(&rx, &attack);
+        ledger.establish(&attack, &t, TruthIs::Dropped);
+    }
+    let runs = Runs::collect(&lan.victim);
+    ledger.run_worked("4 audit (every trusted range routed by eth1)", &runs.audit);
+    ledger.expect(
+        "4 udp-loopback, static",
+        "UDP 10.0.0.1 and 192.168.0.1 → 127.0.0.1:8125 dropped (reverse path eth1)",
+        "audit",
+        &runs.audit,
+        "proto.udp-loopback",
+        Some("udp:127.0.0.1:8125"),
+        Expect::NotOpen,
+    );
     ledger.finish();
 }

@@ -62,7 +62,12 @@ impl SourcePicker {
     /// A picker over `facts`' firewall; `taken` lists, per link name, addresses the attacker must
     /// not write as its source (NAT stand-ins behind that link).
     pub fn new(facts: &HostFacts, taken: HashMap<String, Vec<Ipv4Addr>>) -> SourcePicker {
-        let firewall = Firewall::new(facts);
+        // The firewall's trust, not the kernel's reverse path: what rp_filter does with a trusted
+        // range is for the attacks to find out, so the routes are left out of this question.
+        let firewall = Firewall::new(&HostFacts {
+            routes: None,
+            ..facts.clone()
+        });
         let own = RangeSet::from_ranges(
             facts
                 .interfaces

@@ -161,12 +161,17 @@ pub struct Host {
     pub interfaces: Vec<(String, Vec<(IpAddr, u8)>)>,
     /// The sysctls.
     pub sysctls: Sysctls,
+    /// The routes, when the snapshot holds them: what `rp_filter` looks a source up in.
+    pub routes: Option<Vec<crate::facts::Route>>,
 }
 
 impl Host {
     /// Derives what the evaluator needs from a snapshot.
     pub fn new(facts: &HostFacts) -> Host {
-        Host::from_parts(&facts.interfaces, &facts.sysctls)
+        Host {
+            routes: facts.routes.clone(),
+            ..Host::from_parts(&facts.interfaces, &facts.sysctls)
+        }
     }
 
     /// Builds the host view from interfaces and sysctls.
@@ -192,6 +197,7 @@ impl Host {
             local_v6: RangeSet::from_ranges(v6),
             interfaces,
             sysctls: sysctls.clone(),
+            routes: None,
         }
     }
 
@@ -1198,6 +1204,7 @@ impl Analysis {
             }
             pending = next;
             pending = self.own_sources(pending, &iif, fixed, leaves);
+            pending = self.reverse_path(pending, &iif, leaves);
         }
         for r in pending {
             let local = self.host.local(r.p.v6).clone();
@@ -1250,6 +1257,54 @@ impl Analysis {
         }
         run.stack.clear();
         out
+    }
+
+    /// The reverse-path filter for IPv4 sources from outside, when the snapshot holds the
+    /// routes: strict `rp_filter` drops a source whose route back leaves by another interface,
+    /// both modes one with no route back. Loopback and this host's own sources were decided
+    /// before; without routes (or with policy routing) nothing is decided here.
+    fn reverse_path(&self, pending: Vec<Run>, iif: &str, leaves: &mut Vec<Leaf>) -> Vec<Run> {
+        let mode = match self.host.ipv4_input(iif) {
+            Ok(input) if input.rp_filter > 0 && iif != super::questions::ANY_OUTSIDE_IFACE => input.rp_filter,
+            _ => return pending,
+        };
+        let Some(accepted) = self
+            .host
+            .routes
+            .as_deref()
+            .and_then(|routes| super::reverse_path::accepted_sources(routes, iif, mode))
+        else {
+            return pending;
+        };
+        // Decided earlier: 127.0.0.0/8 (route_localnet, the measured table) and own addresses.
+        let accepted = accepted.union(&self.host.local_v4);
+        let mut next = Vec::new();
+        for r in pending {
+            if r.p.v6 {
+                next.push(r);
+                continue;
+            }
+            let (taken, dropped) = split(&r.p, Dir::Src, &accepted);
+            if let Some(p) = taken {
+                let mut m = r.clone();
+                m.p = p;
+                next.push(m);
+            }
+            if let Some(p) = dropped {
+                let mut m = r.clone();
+                m.p = p;
+                m.evidence.push(format!(
+                    "kernel: rp_filter={mode} on {iif} drops a source whose route back {} (the host's routes)",
+                    if mode == 1 {
+                        "does not leave by this interface"
+                    } else {
+                        "does not exist"
+                    }
+                ));
+                leaves.push(leaf(m, Outcome::Dropped));
+            }
+        }
+        next
     }
 
     /// IPv4 from outside whose source is one of this host's own (non-loopback) addresses: a martian

@@ -23,6 +23,7 @@ mod nft_json;
 mod port_index;
 pub mod questions;
 pub mod ranges;
+mod reverse_path;
 pub mod verdict;
 
 use crate::facts::{FirewallFacts, IptablesFamily};

@@ -48,6 +48,7 @@ test ! -e "$OUT/private/lwpriv/app.sock" && echo absent > "$OUT/c-path-on-host"
 "$LOOPWARDEN" facts --all-netns > "$OUT/facts.json"
 "$LOOPWARDEN" audit --all-netns --json > "$OUT/audit.json" || test $? -eq 1
 "$LOOPWARDEN" audit --all-netns > "$OUT/audit.txt" || test $? -eq 1
+"$LOOPWARDEN" audit --all-netns --format html --out "$OUT/audit.html" || test $? -eq 1
 "$LOOPWARDEN" audit --netns lw-a --json > "$OUT/a.json" || test $? -eq 1
 "$LOOPWARDEN" audit --netns "$(cat "$OUT/b.pid")" --json > "$OUT/b.json" || test $? -eq 1
 "$LOOPWARDEN" facts --netns "/proc/$(cat "$OUT/b.pid")/ns/net" > "$OUT/b-facts.json"
@@ -210,6 +211,12 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
         1,
         "the 0666 socket in a private tmpfs is world-connectable there"
     );
+    // The same report as one HTML page: the whole-host findings, then a section per namespace.
+    let page = std::fs::read_to_string(dir.path().join("audit.html")).expect("html report");
+    assert!(page.contains("every network namespace"), "{page}");
+    assert!(page.contains("netns.unprotected-loopback"), "the whole-host finding");
+    assert!(page.contains("ip netns lw-a"), "a section per namespace");
+    assert_eq!(page.matches("<script").count(), 1, "only the page's own script");
     let text = std::fs::read_to_string(dir.path().join("audit.txt")).expect("human report");
     assert!(text.contains("ip netns lw-a"), "{text}");
     assert!(

@@ -52,9 +52,13 @@ pub struct AuditOptions {
 /// status.
 pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output<Format>, progress: &Progress) -> anyhow::Result<u8> {
     let format = out.format();
-    if !matches!(format, Format::Human | Format::Json) {
+    if !matches!(format, Format::Human | Format::Json | Format::Html) {
         let asked = format!("{format:?}").to_lowercase();
-        anyhow::bail!("audit --all-netns writes human or json (loopwarden.host-report/v1), not {asked}");
+        anyhow::bail!(
+            "audit --all-netns writes human, json (loopwarden.host-report/v1) or html, not {asked}: \
+             for metrics, run `loopwarden audit --netns NAME --format prometheus` per namespace (each series \
+             carries its netns)"
+        );
     }
     progress.step(&format!("auditing {} network namespaces", set.namespaces.len()));
     let mut reports: Vec<Report> = set
@@ -85,6 +89,7 @@ pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output<Format>, prog
     let report = loopwarden_core::audit_host::host_report(set, reports);
     let text = match format {
         Format::Json => output::to_json(&report, "whole-host report")?,
+        Format::Html => loopwarden_core::report::html::render_host(&report),
         _ => host_human::render(&report, out.color()),
     };
     out.emit(&text)?;

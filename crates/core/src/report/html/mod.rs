@@ -131,6 +131,47 @@ pub fn render_titled(title: &str, report: &Report) -> String {
     Page::new(title).render(&[Section { heading, report }])
 }
 
+/// The page of a whole-host report (`audit --all-netns --format html`): first the findings only
+/// the whole view shows (each titled with the namespace it is about), then one section per
+/// network namespace — its own map, findings and services — under the name a person knows it by.
+pub fn render_host(report: &crate::report::HostReport) -> String {
+    let whole = Report {
+        schema: crate::report::REPORT_SCHEMA.to_string(),
+        tool_version: report.tool_version.clone(),
+        host: crate::report::ReportHost {
+            hostname: report.host.hostname.clone(),
+            kernel: report.host.kernel.clone(),
+            netns: "every network namespace".to_string(),
+            privileged: report.host.privileged,
+            limits: report.host.limits.clone(),
+        },
+        services: Vec::new(),
+        findings: report
+            .findings
+            .iter()
+            .map(|f| {
+                let mut finding = f.finding.clone();
+                finding.title = format!("{}: {}", f.netns, finding.title).into();
+                finding
+            })
+            .collect(),
+        activity: Vec::new(),
+    };
+    let mut sections = vec![Section {
+        heading: "the whole host: what only the view of every namespace shows".to_string(),
+        report: &whole,
+    }];
+    sections.extend(report.namespaces.iter().map(|n| Section {
+        heading: format!("{} — {}", n.namespace.id, n.namespace.label()),
+        report: &n.report,
+    }));
+    Page::new(format!(
+        "loopwarden audit of {}: every network namespace",
+        report.host.hostname
+    ))
+    .render(&sections)
+}
+
 /// Element ids of one section: every id on the page starts with the section's prefix, so that
 /// several reports share a page.
 pub struct Ids {

@@ -893,6 +893,16 @@ impl Ledger {
         self.record(case, truth, said, agrees);
     }
 
+    /// Records that `run_name` showed none of `found` (joined with `sep` when it did).
+    fn none_of(&mut self, case: &str, truth: &str, run_name: &str, found: &[String], sep: &str) {
+        let said = if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(sep)
+        };
+        self.record(case, truth, format!("{run_name}: {said}"), found.is_empty());
+    }
+
     /// The generic output rules of issue 8 item 9, over every finding of `run`: a `blocked`
     /// finding's title does not claim reachability; no `unknown · proven` contradictions; no
     /// bridge member port (`veth…`) named as an ingress interface.
@@ -909,18 +919,12 @@ impl Ledger {
             .filter(|t| !t.starts_with("refuted in the lab:") && reach.iter().any(|p| t.contains(p)))
             .map(str::to_string)
             .collect();
-        self.record(
+        self.none_of(
             "9 blocked titles",
             "a blocked finding does not claim reachability",
-            format!(
-                "{run_name}: {}",
-                if claims.is_empty() {
-                    "none".into()
-                } else {
-                    claims.join(" | ")
-                }
-            ),
-            claims.is_empty(),
+            run_name,
+            &claims,
+            " | ",
         );
         let refuted: Vec<String> = findings
             .iter()
@@ -928,36 +932,24 @@ impl Ledger {
             .filter(|f| f["title"].as_str().is_some_and(|t| t.starts_with("refuted in the lab")))
             .map(|f| format!("{} {} is {}", f["check"], f["service"], f["status"]))
             .collect();
-        self.record(
+        self.none_of(
             "9 refuted ⇒ blocked",
             "\"refuted in the lab\" only on blocked findings",
-            format!(
-                "{run_name}: {}",
-                if refuted.is_empty() {
-                    "none".into()
-                } else {
-                    refuted.join(", ")
-                }
-            ),
-            refuted.is_empty(),
+            run_name,
+            &refuted,
+            ", ",
         );
         let contradictions: Vec<String> = findings
             .iter()
             .filter(|f| f["status"] == "unknown" && f["confidence"] == "proven")
             .map(|f| format!("{} {}", f["check"], f["service"]))
             .collect();
-        self.record(
+        self.none_of(
             "9 unknown·proven",
             "no finding is unknown · proven",
-            format!(
-                "{run_name}: {}",
-                if contradictions.is_empty() {
-                    "none".into()
-                } else {
-                    contradictions.join(", ")
-                }
-            ),
-            contradictions.is_empty(),
+            run_name,
+            &contradictions,
+            ", ",
         );
         let lines: Vec<String> = findings
             .iter()

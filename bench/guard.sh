@@ -2,7 +2,8 @@
 # `loopwarden guard` against its peers, in ONE run, on loopback inside a throwaway namespace:
 #   1. bulk throughput (iperf3, 3 s per run, rounds interleaved): direct, guard (TCP mode,
 #      splice), socat, HAProxy tcp mode without and with `option splice-auto`, nginx `stream`
-#   2. connect + first byte (echo server): direct vs through the guard, and the identity lookup
+#   2. connect + first byte (echo server): direct vs through the guard, HAProxy (default and one
+#      thread) and a bare relay without checks (the floor of relaying here), and the identity lookup
 #      (exact inet_diag request) alone
 #   3. HTTP keep-alive requests/s (wrk, small responses from an nginx backend): guard --http vs
 #      nginx as a reverse proxy with upstream keep-alive
@@ -69,6 +70,26 @@ backend echo
     server e 127.0.0.1:7000
 EOF
 in_ns haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
+# For section 2 also HAProxy on one thread (its fastest connection setup here) and a bare relay
+# (one tokio thread, no identity checks, plain copies): how much of the guard's added latency is
+# the relaying itself, on this machine, rather than its checks.
+cat > "$work/haproxy1.cfg" <<EOF
+global
+    maxconn 1000
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend echo
+    bind 127.0.0.1:8076
+    default_backend echo
+backend echo
+    server e 127.0.0.1:7000
+EOF
+in_ns haproxy -f "$work/haproxy1.cfg" -D -p "$work/haproxy1.pid"
+ip netns exec "$ns" "$tool" relay 127.0.0.1:8077 127.0.0.1:7000 & pids+=($!)
 ip netns exec "$ns" socat TCP-LISTEN:8083,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:5201 & pids+=($!)
 # The HTTP backend is an nginx of its own (one worker), so that the nginx reverse proxy below
 # crosses processes to reach it exactly as the guard does.
@@ -129,12 +150,18 @@ fi
 if want 2; then
 echo
 echo "== 2. connect + first byte (2,000 each, interleaved twice; µs)"
+added() { awk -v a="${1#median_us=}" -v b="${d#median_us=}" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.1f", x[1]-y[1]}'; }
 for round in 1 2; do
     d=$(in_ns "$tool" latency 127.0.0.1:7000 2000)
     g=$(in_ns "$tool" latency 127.0.0.1:8070 2000)
     h=$(in_ns "$tool" latency 127.0.0.1:8075 2000)
-    added() { awk -v a="${1#median_us=}" -v b="${d#median_us=}" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.1f", x[1]-y[1]}'; }
-    echo "direct: $d | guard: $g (adds $(added "$g") µs) | HAProxy: $h (adds $(added "$h") µs)"
+    h1=$(in_ns "$tool" latency 127.0.0.1:8076 2000)
+    r=$(in_ns "$tool" latency 127.0.0.1:8077 2000)
+    echo "direct: $d"
+    echo "  guard:                $g (adds $(added "$g") µs)"
+    echo "  HAProxy:              $h (adds $(added "$h") µs)"
+    echo "  HAProxy, one thread:  $h1 (adds $(added "$h1") µs)"
+    echo "  bare relay, no check: $r (adds $(added "$r") µs)"
 done
 echo "identity lookup alone (exact inet_diag request, 100,000): $(in_ns "$tool" lookup 100000)"
 

@@ -3,6 +3,8 @@
 //! - `echo ADDR`                 an echo server that holds any number of connections
 //! - `latency ADDR N`            N × (connect, write 1 byte, read it back, close): median/p99 in µs
 //! - `lookup N`                  N exact inet_diag lookups of one connection: median in µs
+//! - `relay ADDR UPSTREAM`      a bare relay (one thread, no identity check, plain copies): the
+//!   floor any user-space proxy pays on this machine, to compare the guard's added latency with
 //! - `hold ADDR N SECS`          opens N connections (each echoes one byte to prove it is
 //!   through), holds them SECS seconds, then closes them
 use std::io::{Read, Write};
@@ -16,13 +18,14 @@ fn main() {
         "echo" => echo(parse(arg(1))),
         "latency" => latency(parse(arg(1)), count(arg(2))),
         "lookup" => lookup(count(arg(1))),
+        "relay" => relay(parse(arg(1)), parse(arg(2))),
         "hold" => hold(parse(arg(1)), count(arg(2)), count(arg(3)) as u64),
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: guard_bench echo ADDR | latency ADDR N | lookup N | hold ADDR N SECS");
+    eprintln!("usage: guard_bench echo ADDR | relay ADDR UPSTREAM | latency ADDR N | lookup N | hold ADDR N SECS");
     std::process::exit(2)
 }
 
@@ -49,6 +52,28 @@ fn echo(addr: SocketAddr) {
             tokio::spawn(async move {
                 let (mut r, mut w) = s.split();
                 let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    })
+}
+
+fn relay(addr: SocketAddr, upstream: SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(e));
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| die(e));
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
             });
         }
     })

@@ -50,7 +50,7 @@ fn the_scripts_carry_the_value_hints() {
     }
     let formats = |verb: &str| fish_lines(&fish, verb, "format").join("\n");
     assert!(formats("audit").contains("prometheus\\t"), "{}", formats("audit"));
-    assert!(!formats("prove").contains("prometheus"), "{}", formats("prove"));
+    assert!(formats("prove").contains("prometheus\\t"), "{}", formats("prove"));
     assert!(
         fish.contains("__fish_seen_subcommand_from audit facts prove harden\" -l netns -x -a \"(ip netns list"),
         "fish --netns"
@@ -74,7 +74,6 @@ fn the_scripts_carry_the_value_hints() {
     let bash = script("bash");
     for wanted in [
         "COMPREPLY=($(compgen -W \"human json html prometheus\" -- \"${cur}\"))",
-        "COMPREPLY=($(compgen -W \"human json html\" -- \"${cur}\"))",
         "COMPREPLY=($(compgen -W \"info low medium high critical never\" -- \"${cur}\"))",
         "ip netns list",
     ] {
@@ -133,7 +132,7 @@ fn bash_completes_formats_severities_and_scenarios() {
         got,
         [
             "html human json prometheus",
-            "html human json",
+            "html human json prometheus",
             "html human",
             "critical high info low medium never",
             "kube-route-localnet",

@@ -181,9 +181,42 @@ fn a_fifo_named_on_the_command_line_is_unusable_not_waited_for() {
 }
 
 #[test]
-fn fleet_formats_are_the_ones_it_writes() {
-    let out = fleet(&["--format", "prometheus", "."]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("[possible values: human, json, html]"), "{err}");
+fn a_fleet_as_metrics_labels_every_host_and_an_unusable_snapshot_is_not_clean() {
+    let tmp = common::TempDir::new("fleet-prom");
+    std::fs::copy(FIXTURE, tmp.path().join("web-1.json")).expect("copy the fixture");
+    std::fs::write(tmp.path().join("db-1.json"), "{ not a snapshot").expect("write");
+    let out = fleet(&["--format", "prometheus", tmp.path().to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("loopwarden_fleet_snapshot_usable{host=\"web-1\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("loopwarden_fleet_snapshot_usable{host=\"db-1\"} 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("loopwarden_findings{host=\"web-1\",netns="), "{text}");
+    assert!(!text.contains("{host=\"db-1\",netns="), "{text}");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/install-test-deps.sh installs it)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }

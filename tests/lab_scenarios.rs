@@ -157,6 +157,60 @@ fn the_proof_page_is_titled_as_the_lab_s_with_its_kernel_and_proven_paths() {
     assert!(!edge("this host"), "no route_localnet edge to the host");
 }
 
+/// A proof as metrics: the audit of what the lab mirrored with its outcomes, and the attacks by
+/// outcome; `promtool` accepts the file.
+#[test]
+fn a_proof_as_metrics_counts_the_attacks_that_got_through() {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
+    if !require_root("a_proof_as_metrics_counts_the_attacks_that_got_through") {
+        return;
+    }
+    let tmp = TempDir::new("prove-prom");
+    let file = tmp.path().join("proof.prom");
+    let out = Command::new(loopwarden())
+        .args([
+            "prove",
+            "--scenario",
+            "kube-route-localnet",
+            "--format",
+            "prometheus",
+            "--out",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run prove");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).expect("the metrics");
+    let value = |prefix: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit_once(' '))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix}:\n{text}"))
+    };
+    let got_through = ["delivered", "delivered-to-trust"]
+        .iter()
+        .map(|o| {
+            value(&format!(
+                "loopwarden_prove_attacks{{netns=\"scenario:kube-route-localnet\",outcome=\"{o}\"}}"
+            ))
+        })
+        .sum::<u64>();
+    assert!(got_through >= 1, "route_localnet lets attacks through:\n{text}");
+    assert!(
+        value(
+            "loopwarden_findings{netns=\"scenario:kube-route-localnet\",check=\"net.route-localnet\",status=\"open\"}"
+        ) >= 1,
+        "{text}"
+    );
+    let check = must(
+        Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&file).expect("open")),
+    );
+    assert!(!check.contains("error"), "{check}");
+}
+
 /// Starts a lab run, waits until its namespaces exist, sends `signal`, and requires a clean
 /// "interrupted" exit with every namespace removed.
 fn interrupt_mid_run(signal: libc::c_int) {

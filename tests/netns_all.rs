@@ -58,6 +58,10 @@ test ! -e "$OUT/private/lwpriv/app.sock" && echo absent > "$OUT/c-path-on-host"
 "$LOOPWARDEN" audit --netns lw-a --probe --json > "$OUT/a-probe.json" || test $? -eq 1
 "$LOOPWARDEN" audit --all-netns --probe --prove --json > "$OUT/active.json" || test $? -eq 1
 "$LOOPWARDEN" prove --all-netns --json > "$OUT/prove.json" || test $? -eq 1
+"$LOOPWARDEN" audit --all-netns --format prometheus --out "$OUT/audit.prom" || test $? -eq 1
+"$LOOPWARDEN" prove --all-netns --format prometheus --out "$OUT/prove.prom" || test $? -eq 1
+promtool check metrics < "$OUT/audit.prom" > "$OUT/audit.promtool" 2>&1 || echo failed >> "$OUT/audit.promtool"
+promtool check metrics < "$OUT/prove.prom" > "$OUT/prove.promtool" 2>&1 || echo failed >> "$OUT/prove.promtool"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$LOOPWARDEN" audit --all-netns --json > "$OUT/unprivileged.json" || test $? -eq 1
 "$LOOPWARDEN" audit --netns no-such-namespace > /dev/null 2> "$OUT/missing.err" || echo $? > "$OUT/missing.rc"
 # Namespaces named like pids: 1 is also the sandbox's init, 4242 is no process.
@@ -210,6 +214,35 @@ fn every_namespace_is_found_named_and_collected_from_inside() {
         world.len(),
         1,
         "the 0666 socket in a private tmpfs is world-connectable there"
+    );
+    // The same report as one metrics file: each namespace's series under its own netns label,
+    // the host-level finding counted in lw-a's, every family declared once (promtool agrees).
+    let metrics = std::fs::read_to_string(dir.path().join("audit.prom")).expect("metrics");
+    for n in namespaces(&audit) {
+        let id = n["namespace"]["id"].as_str().expect("id");
+        assert!(
+            metrics.contains(&format!("loopwarden_privileged{{netns=\"{id}\"}}")),
+            "no series for {id}:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains(&format!(
+            "loopwarden_findings{{netns=\"{}\",check=\"netns.unprotected-loopback\",status=\"open\"}} 1\n",
+            a_id.as_str().expect("id")
+        )),
+        "{metrics}"
+    );
+    for file in ["audit.promtool", "prove.promtool"] {
+        let said = std::fs::read_to_string(dir.path().join(file)).expect("promtool output");
+        assert!(!said.contains("failed") && !said.contains("error"), "{file}: {said}");
+    }
+    let proved = std::fs::read_to_string(dir.path().join("prove.prom")).expect("prove metrics");
+    assert!(
+        proved.contains(&format!(
+            "loopwarden_prove_attacks{{netns=\"{}\",outcome=\"dropped\"}}",
+            a_id.as_str().expect("id")
+        )),
+        "the lab of lw-a counts its attacks:\n{proved}"
     );
     // The same report as one HTML page: the whole-host findings, then a section per namespace.
     let page = std::fs::read_to_string(dir.path().join("audit.html")).expect("html report");

@@ -3,12 +3,13 @@
 //! and proven in a lab of its own when asked, plus the whole-host checks), `prove` one lab run
 //! per namespace that has an interface beyond `lo`.
 
-use super::format::{Format, Output, PageFormat};
+use super::format::{Clock, Format, Output};
 use super::output;
 use super::progress::Progress;
 use anyhow::Context;
 use loopwarden_core::facts::{HostFactsSet, NamespaceFacts};
-use loopwarden_core::report::{host_human, Finding, Report, Severity};
+use loopwarden_core::report::prometheus::Family;
+use loopwarden_core::report::{host_human, prometheus_set, Finding, HostReport, NamespaceReport, Report, Severity};
 use loopwarden_lab::{ProofReport, ProveOptions};
 use serde::Serialize;
 use std::path::Path;
@@ -48,18 +49,15 @@ pub struct AuditOptions {
     pub fail_on: Option<Severity>,
 }
 
-/// `audit --all-netns`: writes the whole-host report (human or JSON) and returns the exit
-/// status.
-pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output<Format>, progress: &Progress) -> anyhow::Result<u8> {
-    let format = out.format();
-    if !matches!(format, Format::Human | Format::Json | Format::Html) {
-        let asked = format!("{format:?}").to_lowercase();
-        anyhow::bail!(
-            "audit --all-netns writes human, json (loopwarden.host-report/v1) or html, not {asked}: \
-             for metrics, run `loopwarden audit --netns NAME --format prometheus` per namespace (each series \
-             carries its netns)"
-        );
-    }
+/// `audit --all-netns`: writes the whole-host report (human, JSON, HTML or metrics) and returns
+/// the exit status.
+pub fn audit(
+    set: &HostFactsSet,
+    opts: &AuditOptions,
+    out: &Output,
+    progress: &Progress,
+    clock: &Clock,
+) -> anyhow::Result<u8> {
     progress.step(&format!("auditing {} network namespaces", set.namespaces.len()));
     let mut reports: Vec<Report> = set
         .namespaces
@@ -76,28 +74,54 @@ pub fn audit(set: &HostFactsSet, opts: &AuditOptions, out: &Output<Format>, prog
         let total = set.namespaces.len();
         for (i, (n, report)) in set.namespaces.iter().zip(reports.iter_mut()).enumerate() {
             progress.count(&format!("lab for {}; namespaces", n.namespace.label()), i, total);
-            match prove_one(n, progress)? {
-                Some(lab) => {
-                    report.merge_active(lab.findings(&n.facts));
-                    report.host.limits.extend(lab.limits());
-                }
-                None => report.host.limits.push(no_lab(n)),
-            }
+            with_lab(n, report, prove_one(n, progress)?.as_ref());
         }
     }
     progress.clear();
     let report = loopwarden_core::audit_host::host_report(set, reports);
-    let text = match format {
-        Format::Json => output::to_json(&report, "whole-host report")?,
-        Format::Html => loopwarden_core::report::html::render_host(&report),
-        _ => host_human::render(&report, out.color()),
-    };
-    out.emit(&text)?;
+    emit_host(set, &report, out, clock, &|_| Vec::new())?;
     Ok(if opts.fail_on.is_some_and(|threshold| report.fails(threshold)) {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_CLEAN
     })
+}
+
+/// Merges a namespace's lab run into its report (the attacks' outcomes as proven paths), or says
+/// why it had none.
+fn with_lab(n: &NamespaceFacts, report: &mut Report, lab: Option<&ProofReport>) {
+    match lab {
+        Some(lab) => {
+            report.merge_active(lab.findings(&n.facts));
+            report.host.limits.extend(lab.limits());
+        }
+        None => report.host.limits.push(no_lab(n)),
+    }
+}
+
+/// Writes a whole-host report in the chosen format; the metrics carry each namespace's harden
+/// drop counters and whatever `extra` adds for it.
+fn emit_host(
+    set: &HostFactsSet,
+    report: &HostReport,
+    out: &Output,
+    clock: &Clock,
+    extra: &dyn Fn(&NamespaceReport) -> Vec<Family>,
+) -> anyhow::Result<()> {
+    let text = match out.format() {
+        Format::Json => output::to_json(report, "whole-host report")?,
+        Format::Html => loopwarden_core::report::html::render_host(report),
+        Format::Prometheus => prometheus_set::render_host(report, clock.run_info(), &|n| {
+            let mut families = set
+                .namespace(n.namespace.inode)
+                .map(|f| loopwarden_core::spoof_drops::metrics(&f.facts))
+                .unwrap_or_default();
+            families.extend(extra(n));
+            families
+        }),
+        Format::Human => host_human::render(report, out.color()),
+    };
+    out.emit(&text)
 }
 
 /// Probes every namespace from inside it (each on a thread that entered it); a namespace that
@@ -170,14 +194,11 @@ struct HostProof<'a> {
 }
 
 /// `prove --all-netns`: one lab per namespace with an interface beyond `lo`; writes every
-/// matrix (human or JSON) and returns the exit status (2 when any lab's controls failed, 1 when
-/// an attack got through anywhere).
-pub fn prove(set: &HostFactsSet, out: &Output<PageFormat>, progress: &Progress) -> anyhow::Result<u8> {
+/// matrix (human or JSON), or the whole-host report with the labs' outcomes (HTML, metrics), and
+/// returns the exit status (2 when any lab's controls failed, 1 when an attack got through or an
+/// outcome is uncertain anywhere).
+pub fn prove(set: &HostFactsSet, out: &Output, progress: &Progress, clock: &Clock) -> anyhow::Result<u8> {
     let format = out.format();
-    if !matches!(format, PageFormat::Human | PageFormat::Json) {
-        let asked = format!("{format:?}").to_lowercase();
-        anyhow::bail!("prove --all-netns writes human or json (loopwarden.host-proof/v1), not {asked}");
-    }
     let mut proofs = Vec::new();
     let total = set.namespaces.len();
     for (i, n) in set.namespaces.iter().enumerate() {
@@ -191,18 +212,53 @@ pub fn prove(set: &HostFactsSet, out: &Output<PageFormat>, progress: &Progress) 
         });
     }
     progress.clear();
-    let text = if format == PageFormat::Json {
+    if matches!(format, Format::Html | Format::Prometheus) {
+        let mut reports: Vec<Report> = set
+            .namespaces
+            .iter()
+            .map(|n| loopwarden_core::audit(&n.facts))
+            .collect();
+        for ((n, report), p) in set.namespaces.iter().zip(reports.iter_mut()).zip(&proofs) {
+            with_lab(n, report, p.proof.as_ref());
+        }
+        let host = loopwarden_core::audit_host::host_report(set, reports);
+        let attacks = |n: &NamespaceReport| {
+            proofs
+                .iter()
+                .find(|p| p.namespace.inode == n.namespace.inode)
+                .and_then(|p| p.proof.as_ref())
+                .map(|lab| vec![loopwarden_lab::render::attacks_metric(lab)])
+                .unwrap_or_default()
+        };
+        emit_host(set, &host, out, clock, &attacks)?;
+    } else {
+        emit_proofs(set, &proofs, out)?;
+    }
+    let labs: Vec<&ProofReport> = proofs.iter().filter_map(|p| p.proof.as_ref()).collect();
+    if labs.iter().any(|r| !r.controls_passed) {
+        return Ok(super::EXIT_ERROR);
+    }
+    Ok(if labs.iter().any(|r| r.breached_or_uncertain()) {
+        super::EXIT_FINDINGS
+    } else {
+        super::EXIT_CLEAN
+    })
+}
+
+/// Writes every namespace's attack matrix, human or JSON (loopwarden.host-proof/v1).
+fn emit_proofs(set: &HostFactsSet, proofs: &[NamespaceProof], out: &Output) -> anyhow::Result<()> {
+    let text = if out.format() == Format::Json {
         output::to_json(
             &HostProof {
                 schema: HOST_PROOF_SCHEMA,
                 hostname: &set.hostname,
-                namespaces: &proofs,
+                namespaces: proofs,
             },
             "proofs",
         )?
     } else {
         let mut text = String::new();
-        for p in &proofs {
+        for p in proofs {
             let label = loopwarden_core::report::shown::line(&p.namespace.label()).into_owned();
             text.push_str(&format!("══ {label} — {}\n", p.namespace.id));
             match (&p.proof, &p.skipped) {
@@ -214,17 +270,5 @@ pub fn prove(set: &HostFactsSet, out: &Output<PageFormat>, progress: &Progress) 
         }
         text
     };
-    out.emit(text.trim_end())?;
-    let labs: Vec<&ProofReport> = proofs.iter().filter_map(|p| p.proof.as_ref()).collect();
-    if labs.iter().any(|r| !r.controls_passed) {
-        return Ok(super::EXIT_ERROR);
-    }
-    let breached = labs
-        .iter()
-        .any(|r| r.results.iter().any(|res| !res.control && res.outcome.delivered()));
-    Ok(if breached {
-        super::EXIT_FINDINGS
-    } else {
-        super::EXIT_CLEAN
-    })
+    out.emit(text.trim_end())
 }

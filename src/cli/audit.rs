@@ -17,7 +17,7 @@ use std::path::PathBuf;
 pub struct Args {
     /// --json, --format human|json|html|prometheus, --out FILE (JSON: loopwarden.report/v1).
     #[command(flatten)]
-    output: format::Output<Format>,
+    output: format::Output,
     /// Audit a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input; with --all-netns, one of `facts --all-netns`). At most 64 MiB
     /// (256 with --all-netns); LOOPWARDEN_MAX_SNAPSHOT_MIB=N sets another limit.
@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 /// `--all-netns`: every namespace (or a `facts --all-netns` snapshot), one whole-host report.
-fn all_netns(args: &Args, progress: &Progress) -> anyhow::Result<u8> {
+fn all_netns(args: &Args, progress: &Progress, clock: &format::Clock) -> anyhow::Result<u8> {
     let set = match &args.facts {
         Some(path) => {
             progress.step("reading the snapshot");
@@ -66,7 +66,7 @@ fn all_netns(args: &Args, progress: &Progress) -> anyhow::Result<u8> {
         prove: args.prove,
         fail_on: args.fail_on.threshold(),
     };
-    super::all_netns::audit(&set, &opts, &args.output, progress)
+    super::all_netns::audit(&set, &opts, &args.output, progress, clock)
 }
 
 /// Runs the verb.
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let clock = format::Clock::start();
     let progress = Progress::new();
     if args.netns.all_netns {
-        return all_netns(&args, &progress);
+        return all_netns(&args, &progress, &clock);
     }
     let facts = match &args.facts {
         Some(path) => {

@@ -1,11 +1,11 @@
 //! `loopwarden fleet`: many hosts' snapshots audited into one report.
 
-use super::format::{self, PageFormat};
+use super::format::{self, Format};
 use super::snapshot::{self, Stamp};
 use super::threshold::FailOn;
 use anyhow::Context;
 use loopwarden_core::fleet::{unique_names, Fleet, FleetBuilder, FleetHost, Freshness, Skipped};
-use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, Report};
+use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus, prometheus_set, Report};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,10 +48,11 @@ pub struct Args {
     /// with s, m, h, d or w: 90m, 36h, 2d).
     #[arg(long, value_name = "AGE", value_parser = parse_age, default_value = "1d")]
     stale_after: u64,
-    /// --json, --format human|json|html, --out FILE (JSON: loopwarden.fleet/v1, or
-    /// loopwarden.report/v1 with --host).
+    /// --json, --format human|json|html|prometheus, --out FILE (JSON: loopwarden.fleet/v1, or
+    /// loopwarden.report/v1 with --host; metrics: every host's audit series labelled `host`,
+    /// with its snapshot's time as the audit's timestamp, and whether each snapshot was usable).
     #[command(flatten)]
-    output: format::Output<PageFormat>,
+    output: format::Output,
 }
 
 /// At most this many snapshots in one run.
@@ -85,6 +86,7 @@ struct Candidate {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let clock = format::Clock::start();
     let (files, skipped) = snapshot_files(&args.snapshots)?;
     let names = unique_names(files.iter().map(|c| host_name(&c.path)));
     let now = SystemTime::now()
@@ -95,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         stale_after: args.stale_after,
     };
     if let Some(name) = &args.host {
-        return one_host(&args, name, &files, &names, freshness);
+        return one_host(&args, &clock, name, &files, &names, freshness);
     }
     let (fleet, stamps) = audit_all(&files, &names, freshness, skipped);
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
@@ -114,9 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(loopwarden_core::audit(&facts))
     };
     match args.output.format() {
-        PageFormat::Json => args.output.emit_with(|out| fleet_json::write(out, &fleet, report_of))?,
-        PageFormat::Html => args.output.emit_with(|out| html::write_fleet(out, &fleet, report_of))?,
-        PageFormat::Human => {
+        Format::Json => args.output.emit_with(|out| fleet_json::write(out, &fleet, report_of))?,
+        Format::Html => args.output.emit_with(|out| html::write_fleet(out, &fleet, report_of))?,
+        Format::Prometheus => args
+            .output
+            .emit_with(|out| prometheus_set::write_fleet(out, &fleet, clock.run_info().duration_seconds, report_of))?,
+        Format::Human => {
             let given: Vec<String> = args.snapshots.iter().map(|p| p.display().to_string()).collect();
             args.output.emit(&fleet_human::render(
                 &fleet,
@@ -138,6 +143,7 @@ fn exit(failing: bool) -> u8 {
 /// `--host NAME`: only that host's snapshot is read, and its whole report printed.
 fn one_host(
     args: &Args,
+    clock: &format::Clock,
     name: &str,
     files: &[Candidate],
     names: &[String],
@@ -164,9 +170,19 @@ fn one_host(
         );
     }
     let text = match args.output.format() {
-        PageFormat::Json => json::render(&report).context("cannot serialise the report as JSON")?,
-        PageFormat::Html => html::render(&report),
-        PageFormat::Human => human::render(&report, args.output.color()),
+        Format::Json => json::render(&report).context("cannot serialise the report as JSON")?,
+        Format::Html => html::render(&report),
+        Format::Prometheus => {
+            // As in the whole fleet's metrics: the audit's time is the snapshot's.
+            let run = prometheus::RunInfo {
+                finished_at: facts.host.collected_at as f64,
+                ..clock.run_info()
+            };
+            let mut families = prometheus::families(&report, run, &[]);
+            prometheus::label_first(&mut families, "host", name);
+            prometheus::render_merged(vec![families])
+        }
+        Format::Human => human::render(&report, args.output.color()),
     };
     args.output.emit(&text)?;
     Ok(exit(host.failing(args.fail_on.threshold())))

@@ -1,8 +1,7 @@
 //! The output options of the reporting verbs: `--format FORMAT` (`--json` is `--format json`)
-//! and `--out FILE`, and the rendering of an audit report in each format. Each verb offers only
-//! the formats it writes: `audit` all four ([`Format`]), `prove` and `fleet` no metrics
-//! ([`PageFormat`]) — their `--help` and completions never offer what they would refuse. Verbs
-//! take [`Output`] with `#[command(flatten)]`.
+//! and `--out FILE`, and the rendering of an audit report in each format. Every reporting verb
+//! (`audit`, `prove`, `fleet`) writes all four [`Format`]s; verbs take [`Output`] with
+//! `#[command(flatten)]`.
 
 use super::output;
 use anyhow::Context;
@@ -24,68 +23,30 @@ pub enum Format {
     Prometheus,
 }
 
-/// The formats of the verbs that have no metrics of their own (`prove`, `fleet`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PageFormat {
-    /// For a terminal.
-    Human,
-    /// For programs: the verb's JSON schema.
-    Json,
-    /// One self-contained page with a reachability map (no network needed to open it).
-    Html,
-}
-
-/// A verb's set of formats: which is human, which is JSON (`--json`), which writes metrics (a
-/// file node_exporter's user must read).
-pub trait Choice: clap::ValueEnum + Copy + Send + Sync + 'static {
-    /// The default.
-    const HUMAN: Self;
-    /// What `--json` means.
-    const JSON: Self;
-    /// Whether this format is node_exporter's.
-    fn is_metrics(self) -> bool;
-}
-
-impl Choice for Format {
-    const HUMAN: Format = Format::Human;
-    const JSON: Format = Format::Json;
-    fn is_metrics(self) -> bool {
-        self == Format::Prometheus
-    }
-}
-
-impl Choice for PageFormat {
-    const HUMAN: PageFormat = PageFormat::Human;
-    const JSON: PageFormat = PageFormat::Json;
-    fn is_metrics(self) -> bool {
-        false
-    }
-}
-
-/// Where and how a verb writes its report; `F` is the set of formats the verb offers.
+/// Where and how a verb writes its report.
 #[derive(Debug, clap::Args)]
-pub struct Output<F: Choice> {
+pub struct Output {
     /// Print JSON: the same as --format json.
     #[arg(long, conflicts_with = "format")]
     json: bool,
     /// The report's format (human unless told otherwise).
     #[arg(long, value_enum, value_name = "FORMAT")]
-    format: Option<F>,
+    format: Option<Format>,
     /// Write the report to FILE instead of standard output. The file is written beside FILE and
     /// renamed over it, so a reader never sees half of it; mode 0600 (it describes the host's
-    /// weak spots), 0644 for --format prometheus where the verb offers it (node_exporter reads it
+    /// weak spots), 0644 for --format prometheus (node_exporter reads it
     /// as its own user).
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     out: Option<PathBuf>,
 }
 
-impl<F: Choice> Output<F> {
+impl Output {
     /// The chosen format (human unless told otherwise).
-    pub fn format(&self) -> F {
+    pub fn format(&self) -> Format {
         match (self.json, self.format) {
-            (true, _) => F::JSON,
+            (true, _) => Format::Json,
             (false, Some(f)) => f,
-            (false, None) => F::HUMAN,
+            (false, None) => Format::Human,
         }
     }
 
@@ -105,7 +66,11 @@ impl<F: Choice> Output<F> {
         match &self.out {
             None => output::stream(write),
             Some(path) => {
-                let mode = if self.format().is_metrics() { 0o644 } else { 0o600 };
+                let mode = if self.format() == Format::Prometheus {
+                    0o644
+                } else {
+                    0o600
+                };
                 output::write_atomic_with(path, mode, write)
             }
         }
@@ -116,7 +81,11 @@ impl<F: Choice> Output<F> {
         match &self.out {
             None => output::print(text),
             Some(path) => {
-                let mode = if self.format().is_metrics() { 0o644 } else { 0o600 };
+                let mode = if self.format() == Format::Prometheus {
+                    0o644
+                } else {
+                    0o600
+                };
                 let text = if text.ends_with('\n') {
                     text.to_string()
                 } else {
@@ -138,7 +107,7 @@ impl Clock {
     }
 
     /// How long since the start, and the time now.
-    fn run_info(&self) -> prometheus::RunInfo {
+    pub fn run_info(&self) -> prometheus::RunInfo {
         prometheus::RunInfo {
             duration_seconds: self.0.elapsed().as_secs_f64(),
             finished_at: SystemTime::now()

@@ -1,10 +1,11 @@
 //! `loopwarden prove`: the lab — this host (or a snapshot, or a built-in scenario) replayed in
 //! throwaway namespaces, with the real attacks fired from a neighbour.
 
-use super::format::{self, PageFormat};
+use super::format::{self, Clock, Format};
 use super::output;
 use super::progress::Progress;
 use anyhow::Context;
+use loopwarden_core::report::Report;
 use loopwarden_core::HostFacts;
 use loopwarden_lab::{scenario, ProofReport, ProveOptions};
 use std::path::PathBuf;
@@ -26,12 +27,12 @@ use std::path::PathBuf;
 /// (or failed controls).
 #[derive(clap::Args)]
 pub struct Args {
-    /// --json, --format human|json|html, --out FILE. JSON is the attack matrix
-    /// (loopwarden.proof/v1); html is the audit report with the lab's outcomes as proven paths
-    /// (as `audit --prove --format html` writes it). No metrics: `loopwarden audit --prove
-    /// --format prometheus` writes the audit's, with the lab's outcomes.
+    /// --json, --format human|json|html|prometheus, --out FILE. JSON is the attack matrix
+    /// (loopwarden.proof/v1); html and prometheus are the audit report with the lab's outcomes
+    /// as proven paths (as `audit --prove` writes them), the metrics with the count of attacks
+    /// by outcome (`loopwarden_prove_attacks`).
     #[command(flatten)]
-    output: format::Output<PageFormat>,
+    output: format::Output,
     /// Mirror a snapshot saved by `loopwarden facts --out FILE` instead of this host (`-`: read
     /// it from standard input).
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with_all = ["scenario", "netns"])]
@@ -46,13 +47,14 @@ pub struct Args {
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let clock = Clock::start();
     let progress = Progress::new();
     if args.netns.all_netns {
         let set = match &args.facts {
             Some(path) => super::all_netns::load(path)?,
             None => super::netns_args::collect_all(&progress),
         };
-        return super::all_netns::prove(&set, &args.output, &progress);
+        return super::all_netns::prove(&set, &args.output, &progress, &clock);
     }
     let (facts, source) = match (&args.scenario, &args.facts) {
         (Some(name), _) => {
@@ -70,28 +72,32 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let report = prove(&facts, source, &progress)?;
     progress.clear();
     let text = match args.output.format() {
-        PageFormat::Json => output::to_json(&report, "proof")?,
-        PageFormat::Html => page(&facts, &report),
-        PageFormat::Human => loopwarden_lab::render::human(&report, args.output.color()),
+        Format::Json => output::to_json(&report, "proof")?,
+        Format::Html => {
+            let title = format!("loopwarden prove of {} ({})", facts.host.hostname, report.source);
+            loopwarden_core::report::html::render_titled(&title, &proven_audit(&facts, &report))
+        }
+        Format::Prometheus => loopwarden_core::report::prometheus::render(
+            &proven_audit(&facts, &report),
+            clock.run_info(),
+            &[loopwarden_lab::render::attacks_metric(&report)],
+        ),
+        Format::Human => loopwarden_lab::render::human(&report, args.output.color()),
     };
     args.output.emit(&text)?;
     if !report.controls_passed {
         return Ok(super::EXIT_ERROR);
     }
-    let breached = report.results.iter().any(|r| !r.control && r.outcome.delivered());
-    // A drop the lab could not vouch for (a rule left out of the mirror, routes not captured)
-    // is unknown, and unknown is never reported as safe.
-    let uncertain = report.results.iter().any(|r| !r.control && !r.uncertain.is_empty());
-    Ok(if breached || uncertain {
+    Ok(if report.breached_or_uncertain() {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_CLEAN
     })
 }
 
-/// The HTML page of a proof: the audit of what the lab mirrored with the lab's outcomes merged
-/// in, titled as the lab's (not an audit of this host), with the kernel the attacks ran on.
-fn page(facts: &HostFacts, proof: &ProofReport) -> String {
+/// The audit of what the lab mirrored with the lab's outcomes merged in (its pages and metrics),
+/// with the kernel the attacks ran on.
+fn proven_audit(facts: &HostFacts, proof: &ProofReport) -> Report {
     let mut audit = loopwarden_core::audit(facts);
     audit.merge_active(proof.findings(facts));
     audit.host.limits.extend(proof.limits());
@@ -103,8 +109,7 @@ fn page(facts: &HostFacts, proof: &ProofReport) -> String {
         k if k == proof.kernel => k.to_string(),
         k => format!("{k} (the lab ran on {})", proof.kernel),
     };
-    let title = format!("loopwarden prove of {} ({})", facts.host.hostname, proof.source);
-    loopwarden_core::report::html::render_titled(&title, &audit)
+    audit
 }
 
 /// Runs the lab, showing how far it is on `progress`.

@@ -5,6 +5,7 @@
 //! sequences printed are the outcomes' colours.
 
 use crate::report::{Outcome, ProofReport};
+use loopwarden_core::report::prometheus::Family;
 use loopwarden_core::report::shown::line;
 
 /// Renders the report as text; `color` adds ANSI colours to the outcomes.
@@ -199,5 +200,30 @@ mod tests {
                 "{text}"
             );
         }
+    }
+}
+
+/// `loopwarden_prove_attacks{outcome}`: the lab's attacks (controls left out) by outcome, each
+/// outcome present with its zero, and `uncertain` (a drop the lab could not vouch for) counted
+/// apart, never as dropped.
+pub fn attacks_metric(proof: &ProofReport) -> Family {
+    let attacks = || proof.results.iter().filter(|r| !r.control);
+    let mut series: Vec<(Vec<(String, String)>, f64)> = Outcome::ALL
+        .iter()
+        .map(|o| {
+            let n = attacks().filter(|r| r.outcome == *o && r.uncertain.is_empty()).count();
+            (vec![("outcome".to_string(), o.as_str().to_string())], n as f64)
+        })
+        .collect();
+    let uncertain = attacks().filter(|r| !r.uncertain.is_empty()).count();
+    series.push((vec![("outcome".to_string(), "uncertain".to_string())], uncertain as f64));
+    Family {
+        name: "loopwarden_prove_attacks".into(),
+        help: "Attacks the lab fired (controls left out) by outcome: delivered and delivered-to-trust got \
+               through; blind, refused and dropped did not; uncertain ones were dropped in a mirror the lab \
+               could not vouch for (not safe)."
+            .into(),
+        kind: "gauge",
+        series,
     }
 }

@@ -29,6 +29,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, from got-through to nothing-reached (a metric writes each, zero or not).
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Delivered,
+        Outcome::DeliveredToTrust,
+        Outcome::Blind,
+        Outcome::Refused,
+        Outcome::Dropped,
+    ];
+
     /// The schema's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -139,6 +148,17 @@ pub struct ProofReport {
     pub results: Vec<AttackResult>,
     /// Wall-clock time of the run, milliseconds.
     pub duration_ms: u64,
+}
+
+impl ProofReport {
+    /// Whether an attack (not a control) got through, or was dropped in a way the lab could not
+    /// vouch for (a rule left out of the mirror, routes not captured): unknown is never safe.
+    pub fn breached_or_uncertain(&self) -> bool {
+        self.results
+            .iter()
+            .filter(|r| !r.control)
+            .any(|r| r.outcome.delivered() || !r.uncertain.is_empty())
+    }
 }
 
 /// A check id, the service it is about (`None`: host-wide) and the finding's subject (the

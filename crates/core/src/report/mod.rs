@@ -10,6 +10,7 @@ pub mod human;
 pub mod json;
 mod model;
 pub mod prometheus;
+pub mod prometheus_set;
 pub mod shown;
 
 pub use host::*;

@@ -49,6 +49,17 @@ pub struct RunInfo {
 
 /// Renders `report` (and `extra` families) in the text exposition format.
 pub fn render(report: &Report, run: RunInfo, extra: &[Family]) -> String {
+    let mut out = String::new();
+    for family in &families(report, run, extra) {
+        write_family(&mut out, family);
+    }
+    out
+}
+
+/// The families of `report` (and `extra`), every series labelled first with the audited
+/// namespace (`netns`): what [`render`] writes, for a caller that puts several reports in one
+/// file ([`render_merged`]).
+pub fn families(report: &Report, run: RunInfo, extra: &[Family]) -> Vec<Family> {
     let mut families = vec![findings(report), by_severity(report), failing(report), services(report)];
     families.push(single(
         "loopwarden_limits",
@@ -78,12 +89,34 @@ pub fn render(report: &Report, run: RunInfo, extra: &[Family]) -> String {
         series: vec![(vec![("version".into(), report.tool_version.clone())], 1.0)],
     });
     families.extend(extra.iter().cloned());
-    let netns = report.host.netns.clone();
-    let mut out = String::new();
-    for family in &mut families {
+    label_first(&mut families, "netns", &report.host.netns);
+    families
+}
+
+/// Puts the label `key="value"` first on every series of `families` (a fleet's host, before the
+/// namespace).
+pub fn label_first(families: &mut [Family], key: &str, value: &str) {
+    for family in families {
         for (labels, _) in &mut family.series {
-            labels.insert(0, ("netns".into(), netns.clone()));
+            labels.insert(0, (key.to_string(), value.to_string()));
         }
+    }
+}
+
+/// Several reports' families in one file — a host's namespaces, a fleet's hosts: each family's
+/// HELP and TYPE once, in the order first seen, followed by the series of every part in order
+/// (node_exporter refuses a file that declares a family twice). The parts' labels must tell their
+/// series apart (`netns`, `host`).
+pub fn render_merged(parts: Vec<Vec<Family>>) -> String {
+    let mut merged: Vec<Family> = Vec::new();
+    for family in parts.into_iter().flatten() {
+        match merged.iter_mut().find(|m| m.name == family.name) {
+            Some(m) => m.series.extend(family.series),
+            None => merged.push(family),
+        }
+    }
+    let mut out = String::new();
+    for family in &merged {
         write_family(&mut out, family);
     }
     out
@@ -333,6 +366,44 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), both.len(), "one textfile directory holds both files");
+    }
+
+    #[test]
+    fn merged_reports_declare_each_family_once_and_keep_every_series() {
+        let mut a = families(&exposed("net:[1]"), RUN, &[]);
+        let mut b = families(&exposed("net:[1]"), RUN, &[]);
+        label_first(&mut a, "host", "web-1");
+        label_first(&mut b, "host", "web-2");
+        let alone = render(&exposed("net:[1]"), RUN, &[]);
+        let text = render_merged(vec![a, b]);
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut unique = types.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), types.len(), "a family declared twice:\n{text}");
+        assert_eq!(types.len(), alone.lines().filter(|l| l.starts_with("# TYPE ")).count());
+        let all = series(&text);
+        assert_eq!(all.len(), 2 * series(&alone).len(), "{text}");
+        let mut distinct = all.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), all.len(), "{text}");
+        assert!(
+            text.contains(r#"loopwarden_privileged{host="web-2",netns="net:[1]"}"#),
+            "{text}"
+        );
+        // Every family's series follow its own HELP and TYPE lines.
+        let mut current = "";
+        for line in text.lines() {
+            match line.strip_prefix("# TYPE ") {
+                Some(rest) => current = rest.split(' ').next().unwrap_or(""),
+                None if !line.starts_with('#') => assert!(
+                    line.split(['{', ' ']).next() == Some(current),
+                    "{line} outside its family {current}"
+                ),
+                None => {}
+            }
+        }
     }
 
     #[test]

@@ -80,7 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Format::Prometheus => loopwarden_core::report::prometheus::render(
             &proven_audit(&facts, &report),
             clock.run_info(),
-            &[loopwarden_lab::render::attacks_metric(&report)],
+            &[
+                loopwarden_core::spoof_drops::metrics(&facts),
+                vec![loopwarden_lab::render::attacks_metric(&report)],
+            ]
+            .concat(),
         ),
         Format::Human => loopwarden_lab::render::human(&report, args.output.color()),
     };

@@ -273,12 +273,15 @@ fn escape_help(text: &str) -> String {
 /// escapes); they come from the host or a snapshot (a network namespace's name, an interface) and
 /// must not break the line or reach a terminal raw. Any other control character, and the
 /// direction overrides that reorder text, become visible text (`\\x1b`, `\\u{202e}`: an escaped
-/// backslash, as the format has no other escape).
+/// backslash, as the format has no other escape). So that such text never reads as a name that
+/// really has those characters, a backslash of the name is itself shown doubled (the value read
+/// back is `back\\slash` for `back\slash`, as the human report shows it): two names never share
+/// a label.
 pub fn escape_label(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
+            '\\' => out.push_str("\\\\\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             c if (c as u32) < 0x80 && c.is_control() => out.push_str(&format!("\\\\x{:02x}", c as u32)),
@@ -366,6 +369,12 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), both.len(), "one textfile directory holds both files");
+    }
+
+    #[test]
+    fn a_control_character_and_its_spelling_never_share_a_label() {
+        assert_ne!(escape_label("x\u{1b}y"), escape_label("x\\x1by"));
+        assert_eq!(escape_label("back\\slash"), "back\\\\\\\\slash");
     }
 
     #[test]

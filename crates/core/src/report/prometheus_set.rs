@@ -26,7 +26,25 @@ pub fn render_host(report: &HostReport, run: RunInfo, extra: &dyn Fn(&NamespaceR
             );
             families(&own, run, &extra(n))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut parts = parts;
+    parts.push(vec![
+        Family {
+            name: "loopwarden_host_limits".into(),
+            help: "Number of limit lines of the whole host: namespaces that could not be found or entered (an \
+                   unprivileged run, processes whose namespaces could not be read). Above 0, namespaces — and their \
+                   findings — may be missing from this file."
+                .into(),
+            kind: "gauge",
+            series: vec![(Vec::new(), report.host.limits.len() as f64)],
+        },
+        Family {
+            name: "loopwarden_host_namespaces".into(),
+            help: "Network namespaces audited in this file.".into(),
+            kind: "gauge",
+            series: vec![(Vec::new(), report.namespaces.len() as f64)],
+        },
+    ]);
     render_merged(parts)
 }
 
@@ -56,12 +74,21 @@ pub fn write_fleet(
         kind: "gauge",
         series: Vec::new(),
     };
+    let mut stale = Family {
+        name: "loopwarden_fleet_snapshot_stale".into(),
+        help: "1 when the host's snapshot is stale: older than --stale-after, or dated ahead of this clock (it \
+               says what the host was, not what it is)."
+            .into(),
+        kind: "gauge",
+        series: Vec::new(),
+    };
     let mut parts = Vec::new();
     for host in &fleet.hosts {
         let label = || vec![("host".to_string(), host.name.clone())];
         if let Some(seconds) = host.age_seconds {
             age.series.push((label(), seconds as f64));
         }
+        stale.series.push((label(), if host.stale { 1.0 } else { 0.0 }));
         let report = match &host.error {
             Some(_) => None,
             None => report_of(host).ok(),
@@ -77,7 +104,15 @@ pub fn write_fleet(
             parts.push(own);
         }
     }
-    parts.push(vec![usable, age]);
+    let skipped = Family {
+        name: "loopwarden_fleet_files_not_read".into(),
+        help: "Entries of the snapshot directories that were not read (a symbolic link, a FIFO, a device): a host \
+               whose snapshot became one is missing from this file."
+            .into(),
+        kind: "gauge",
+        series: vec![(Vec::new(), fleet.skipped.len() as f64)],
+    };
+    parts.push(vec![usable, stale, age, skipped]);
     out.write_all(render_merged(parts).as_bytes())
 }
 
@@ -156,6 +191,8 @@ mod tests {
         );
         let text = render_host(&host, RUN, &|_| Vec::new());
         declared_once(&text);
+        assert!(text.contains("\nloopwarden_host_limits 0\n"), "{text}");
+        assert!(text.contains("\nloopwarden_host_namespaces 2\n"), "{text}");
         for n in &host.namespaces {
             let open = |check: CheckId| {
                 n.report

@@ -290,6 +290,65 @@ fn snapshot_with_unloadable_rule() -> std::path::PathBuf {
     path
 }
 
+/// A route_localnet host whose only guard drops loopback-destined packets by the CPU that handles
+/// them (`meta cpu 0-1023`: every CPU of the lab, not every CPU a host may have — a real rule
+/// names fewer, and which CPU handles a packet differs between the lab and the host anyway): the
+/// lab's drop is no proof, so it is uncertain (without that, it read as a refutation).
+#[test]
+fn a_drop_by_a_rule_that_depends_on_the_cpu_is_never_called_proof() {
+    let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());
+    if !require_root("a_drop_by_a_rule_that_depends_on_the_cpu_is_never_called_proof") {
+        return;
+    }
+    let ruleset =
+        "table inet cpu_guard {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\
+        \t\tiifname \"eth0\" ip daddr 127.0.0.0/8 meta cpu 0-1023 drop\n\t}\n}\n";
+    let facts = serde_json::json!({
+        "schema": "loopwarden.facts/v1",
+        "host": {"hostname": "h", "kernel": "6.18.0", "netns": "n", "privileged": true, "collected_at": 0, "limits": []},
+        "inet_sockets": [
+            {"protocol": "tcp", "address": "127.0.0.1", "port": 8080, "v6only": null, "state": "listen", "peer": null,
+             "bound_device": null, "uid": 0, "inode": 0, "owners": []}
+        ],
+        "unix_sockets": [], "processes": [],
+        "interfaces": [{"name": "eth0", "index": 2, "up": true, "loopback": false, "kind": null, "mac": null,
+                        "addresses": [{"address": "192.0.2.1", "prefix_len": 24}]}],
+        "sysctls": {"net.ipv4.conf.all.route_localnet": "1", "net.ipv4.conf.eth0.route_localnet": "1"},
+        "names": {"hosts_file": null, "nsswitch_hosts": null},
+        "accounts": {"users": [], "groups": []},
+        "firewall": {"nft_json": null, "nft_text": ruleset, "iptables": []}
+    });
+    let path = std::env::temp_dir().join(format!("{}.json", loopwarden_lab::netns::unique_name("cpu-rule")));
+    std::fs::write(&path, facts.to_string()).expect("write snapshot");
+    let (code, report) = prove(&["--facts", path.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(report["controls_passed"], true, "{report:#}");
+    assert_eq!(code, Some(1), "uncertain or delivered: never a clean exit");
+    let dependent = report["mirror"]["state_dependent"].as_array().expect("state_dependent");
+    assert!(
+        dependent
+            .iter()
+            .any(|d| d["item"].as_str().is_some_and(|i| i.contains("meta cpu 0"))),
+        "{dependent:#?}"
+    );
+    let attacks: Vec<&Value> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["control"] == false && r["destination"].as_str().is_some_and(|d| d.starts_with("127.")))
+        .collect();
+    assert!(!attacks.is_empty(), "{report:#}");
+    for r in &attacks {
+        let delivered = r["outcome"].as_str().is_some_and(|o| o.starts_with("delivered"));
+        let doubted = r["uncertain"].to_string().contains("meta cpu");
+        assert!(delivered || doubted, "a drop called proof: {r:#}");
+    }
+    assert!(
+        attacks.iter().any(|r| r["outcome"] == "dropped"),
+        "the lab's CPUs all drop: {attacks:#?}"
+    );
+}
+
 #[test]
 fn a_rule_that_cannot_be_loaded_is_named_and_makes_its_family_uncertain() {
     let _lab = LAB.read().unwrap_or_else(|e| e.into_inner());

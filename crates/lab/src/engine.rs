@@ -470,6 +470,18 @@ pub fn qualify(results: &mut [AttackResult], mirror: &Mirror) -> bool {
             .filter(|m| m.inbound && (m.family == family || m.family == "both"))
             .map(|m| format!("{} left out: {}", m.source, m.item))
             .collect();
+        // A drop by a rule whose verdict depends on runtime state is not proof: the host's
+        // packets may meet another CPU, number, count or time.
+        if !r.outcome.delivered() {
+            r.uncertain.extend(
+                mirror
+                    .state_dependent
+                    .iter()
+                    .filter(|m| m.inbound && (m.family == family || m.family == "both"))
+                    .take(3)
+                    .map(|m| format!("{} rule loaded, but {}: {}", m.source, m.reason, m.item)),
+            );
+        }
         if !missing.is_empty() {
             let more = missing.len().saturating_sub(3);
             let mut line = missing.into_iter().take(3).collect::<Vec<_>>().join("; ");

@@ -10,6 +10,7 @@
 //! [`Mirror::left_out`], and results that such a line could have decided are marked uncertain.
 
 mod host_names;
+mod runtime_state;
 mod screen;
 mod sockets;
 
@@ -49,6 +50,10 @@ pub struct Mirror {
     pub iptables_loaded: Vec<String>,
     /// Everything that could not be loaded.
     pub left_out: Vec<LeftOut>,
+    /// Rules loaded whose verdict depends on runtime state (the CPU, a random number, the
+    /// traffic so far, the clock): the lab's packet may meet another verdict than the host's.
+    /// `reason` says which state.
+    pub state_dependent: Vec<LeftOut>,
 }
 
 /// Writes the host's relevant sysctls into the victim: global ones, then `all`, `default`,
@@ -145,6 +150,7 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
         let Some(text) = screened(&dump.text, &label, fam, iptables_refusals, None, mirror) else {
             continue;
         };
+        note_state_dependent(&text, &label, fam, runtime_state::iptables_line, mirror);
         if load_lines(victim, &[tool], &text, &label, fam, iptables_bad_lines, mirror)? {
             mirror.iptables_loaded.push(format!("{fam}/{}", dump.backend));
         }
@@ -158,6 +164,7 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
         let Some(native) = screened(&native, "nftables", "both", nft_refusals, Some(whole), mirror) else {
             return Ok(());
         };
+        note_state_dependent(&native, "nftables", "both", runtime_state::nft_line, mirror);
         mirror.nft_loaded = load_lines(
             victim,
             &["nft", "-f", "-"],
@@ -169,6 +176,31 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
         )?;
     }
     Ok(())
+}
+
+/// Records the rule lines of `text` whose verdict depends on runtime state.
+fn note_state_dependent(
+    text: &str,
+    source: &str,
+    family: &str,
+    depends: fn(&str) -> Option<&'static str>,
+    mirror: &mut Mirror,
+) {
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (index, line) in lines.iter().enumerate() {
+        if !is_rule_line(line) {
+            continue;
+        }
+        if let Some(why) = depends(line) {
+            mirror.state_dependent.push(LeftOut {
+                source: source.to_string(),
+                family: rule_family(line, family),
+                item: line.trim().to_string(),
+                reason: format!("its verdict depends on {why}"),
+                inbound: !outbound_only(&lines, index),
+            });
+        }
+    }
 }
 
 /// Why each line of an iptables dump must be left out, if it must.

@@ -64,7 +64,7 @@ fn the_scripts_carry_the_value_hints() {
         "]:USER:_users' \\",
         "]:HOST:_hosts' \\",
         "]:ORIGIN:_urls' \\",
-        "((human\\:\"For a terminal\\: grouped by service",
+        "((human\\:\"For a terminal, coloured on a TTY",
         "prometheus\\:\"Prometheus text format",
         "(kube-route-localnet docker-published-loopback",
     ] {

@@ -198,6 +198,25 @@ fn a_fleet_as_metrics_labels_every_host_and_an_unusable_snapshot_is_not_clean() 
     );
     assert!(text.contains("loopwarden_findings{host=\"web-1\",netns="), "{text}");
     assert!(!text.contains("{host=\"db-1\",netns="), "{text}");
+    assert!(
+        text.contains("loopwarden_fleet_snapshot_stale{host=\"web-1\"} "),
+        "{text}"
+    );
+    // One host alone says the same of its snapshot.
+    let one = fleet(&[
+        "--host",
+        "web-1",
+        "--format",
+        "prometheus",
+        tmp.path().to_str().expect("utf-8 path"),
+    ]);
+    let one = String::from_utf8_lossy(&one.stdout).into_owned();
+    assert!(
+        one.contains("loopwarden_fleet_snapshot_usable{host=\"web-1\"} 1\n"),
+        "{one}"
+    );
+    assert!(one.contains("loopwarden_findings{host=\"web-1\",netns="), "{one}");
+    assert!(!one.contains("db-1"), "{one}");
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

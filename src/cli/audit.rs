@@ -12,6 +12,15 @@ use std::path::PathBuf;
 /// Read-only. Collects this network namespace's facts (or reads a saved snapshot with --facts),
 /// evaluates every check, and prints the findings grouped by service.
 ///
+/// Metrics (--format prometheus, for node_exporter's textfile collector; every series labelled
+/// netns first): loopwarden_findings{check,status}, loopwarden_findings_by_severity{severity,
+/// status}, loopwarden_findings_failing{threshold}, loopwarden_services{scope},
+/// loopwarden_limits, loopwarden_privileged, loopwarden_audit_duration_seconds,
+/// loopwarden_audit_timestamp_seconds, loopwarden_info{version}, and the harden table's
+/// loopwarden_harden_table and spoofed-packet drop counters. With --all-netns: every namespace
+/// in one file, plus loopwarden_host_limits, loopwarden_host_namespaces and
+/// loopwarden_namespace_info{netns,name}.
+///
 /// Exit status: 0 when no finding is at or above --fail-on, 1 when some are, 2 on error.
 #[derive(clap::Args)]
 pub struct Args {

@@ -5,7 +5,7 @@ use super::snapshot::{self, Stamp};
 use super::threshold::FailOn;
 use anyhow::Context;
 use loopwarden_core::fleet::{unique_names, Fleet, FleetBuilder, FleetHost, Freshness, Skipped};
-use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus, prometheus_set, Report};
+use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus_set, Report};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,12 @@ use std::time::SystemTime;
 /// kept. A snapshot that cannot be audited is shown as unusable, one older than --stale-after
 /// (or without a time) as stale — both count as failing: the host's state now is unknown — and
 /// one taken without root or with limits as incomplete, never as clean.
+///
+/// Metrics (--format prometheus): each usable host's audit series (as `loopwarden audit` writes
+/// them) labelled host first, its snapshot's time as loopwarden_audit_timestamp_seconds; for
+/// every host loopwarden_fleet_snapshot_usable{host} (0: its findings are unknown),
+/// loopwarden_fleet_snapshot_stale{host} and loopwarden_fleet_snapshot_age_seconds{host}; and
+/// loopwarden_fleet_files_not_read.
 ///
 /// Exit status: 0 when no host has a finding at or above --fail-on and every snapshot was
 /// usable and fresh, 1 otherwise, 2 on error.
@@ -149,13 +155,23 @@ fn one_host(
     names: &[String],
     freshness: Freshness,
 ) -> anyhow::Result<u8> {
+    // A name as the table shows it (control characters and backslashes escaped) finds its host
+    // too; the name itself is preferred.
+    let shown = |n: &str| loopwarden_core::report::shown::line(n).into_owned();
     let i = names
         .iter()
         .position(|n| n == name)
-        .with_context(|| format!("no host {name:?} in the fleet (hosts are named after their snapshot files)"))?;
+        .or_else(|| names.iter().position(|n| shown(n) == name))
+        .with_context(|| {
+            format!(
+                "no host \"{}\" in the fleet (hosts are named after their snapshot files, as the table shows them)",
+                shown(name)
+            )
+        })?;
+    let name = names[i].as_str();
     let c = &files[i];
     let (facts, _) =
-        snapshot::load_regular(&c.path, c.follow).with_context(|| format!("host {name:?} has no report"))?;
+        snapshot::load_regular(&c.path, c.follow).with_context(|| format!("host \"{}\" has no report", shown(name)))?;
     let report = loopwarden_core::audit(&facts);
     let host = FleetHost::summarize(
         name.to_string(),
@@ -165,7 +181,8 @@ fn one_host(
     );
     if host.stale {
         eprintln!(
-            "loopwarden: warning: {name}'s snapshot is stale ({}): it says what the host was, not what it is",
+            "loopwarden: warning: {}'s snapshot is stale ({}): it says what the host was, not what it is",
+            shown(name),
             fleet_human::age(&host)
         );
     }
@@ -173,14 +190,23 @@ fn one_host(
         Format::Json => json::render(&report).context("cannot serialise the report as JSON")?,
         Format::Html => html::render(&report),
         Format::Prometheus => {
-            // As in the whole fleet's metrics: the audit's time is the snapshot's.
-            let run = prometheus::RunInfo {
-                finished_at: facts.host.collected_at as f64,
-                ..clock.run_info()
-            };
-            let mut families = prometheus::families(&report, run, &[]);
-            prometheus::label_first(&mut families, "host", name);
-            prometheus::render_merged(vec![families])
+            // The whole fleet's metrics for a fleet of this one host (its snapshot's usability,
+            // age and staleness with its findings).
+            let mut one = FleetBuilder::new(freshness);
+            one.add(
+                name.to_string(),
+                c.path.display().to_string(),
+                Ok((&report, facts.host.collected_at)),
+            );
+            let mut text = Vec::new();
+            prometheus_set::write_fleet(
+                &mut text,
+                &one.finish(Vec::new()),
+                clock.run_info().duration_seconds,
+                |_| Ok(report.clone()),
+            )
+            .context("cannot write the metrics")?;
+            String::from_utf8_lossy(&text).into_owned()
         }
         Format::Human => human::render(&report, args.output.color()),
     };

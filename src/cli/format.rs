@@ -13,13 +13,14 @@ use std::time::{Instant, SystemTime};
 /// What a report is written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// For a terminal: grouped by service, coloured on a TTY.
+    /// For a terminal, coloured on a TTY.
     Human,
     /// For programs: the verb's JSON schema.
     Json,
     /// One self-contained page with a reachability map (no network needed to open it).
     Html,
-    /// Prometheus text format, for node_exporter's textfile collector.
+    /// Prometheus text format, for node_exporter's textfile collector (the series: see the
+    /// verb's description).
     Prometheus,
 }
 

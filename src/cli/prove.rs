@@ -21,10 +21,17 @@ use std::path::PathBuf;
 ///
 /// The lab keeps the host's own interface addresses: they exist only inside the lab's
 /// namespaces, which have no link or route to any other namespace, so no packet leaves them.
+/// A drop is uncertain, never proof, where a rule was left out of the mirror or a loaded rule's
+/// verdict depends on runtime state the lab does not share (the CPU, a random number, the
+/// traffic so far, the clock).
+///
+/// Metrics (--format prometheus): the audit's series (see `loopwarden audit --help`) with the
+/// lab's outcomes merged in, and loopwarden_prove_attacks{netns,outcome}: the attacks fired by
+/// outcome (delivered, delivered-to-trust, blind, refused, dropped, and uncertain apart).
 ///
 /// Exit status: 0 when no attack got through and every outcome is certain, 1 when one got through
-/// or an outcome is uncertain (a rule left out of the mirror, routes not captured), 2 on error
-/// (or failed controls).
+/// or an outcome is uncertain (a rule left out of the mirror or depending on runtime state,
+/// routes not captured), 2 on error (or failed controls).
 #[derive(clap::Args)]
 pub struct Args {
     /// --json, --format human|json|html|prometheus, --out FILE. JSON is the attack matrix

@@ -44,6 +44,26 @@ pub fn render_host(report: &HostReport, run: RunInfo, extra: &dyn Fn(&NamespaceR
             kind: "gauge",
             series: vec![(Vec::new(), report.namespaces.len() as f64)],
         },
+        Family {
+            name: "loopwarden_namespace_info".into(),
+            help: "Constant 1 per namespace: its name as the reports give it (host, ip netns NAME, container, pod, \
+                   process), to join on the netns label, which is the namespace's inode."
+                .into(),
+            kind: "gauge",
+            series: report
+                .namespaces
+                .iter()
+                .map(|n| {
+                    (
+                        vec![
+                            ("netns".to_string(), n.report.host.netns.clone()),
+                            ("name".to_string(), n.namespace.label()),
+                        ],
+                        1.0,
+                    )
+                })
+                .collect(),
+        },
     ]);
     render_merged(parts)
 }
@@ -193,6 +213,10 @@ mod tests {
         declared_once(&text);
         assert!(text.contains("\nloopwarden_host_limits 0\n"), "{text}");
         assert!(text.contains("\nloopwarden_host_namespaces 2\n"), "{text}");
+        assert!(
+            text.contains("\nloopwarden_namespace_info{netns=\"net:[1]\",name=\"host\"} 1\n"),
+            "{text}"
+        );
         for n in &host.namespaces {
             let open = |check: CheckId| {
                 n.report

@@ -323,8 +323,8 @@ fn the_metrics_units_verify() {
 /// Label values from a snapshot are escaped as the exposition format says: a network namespace
 /// name with a double quote, a backslash, a newline that starts a forged `# TYPE` line, a
 /// carriage return and terminal escapes gives one `loopwarden_info` line whose label reads back
-/// as the name (control characters other than newline shown as `\xNN` text), and the real
-/// `promtool check metrics` accepts the whole output.
+/// as the name (control characters other than newline shown as `\xNN` text, backslashes
+/// doubled), and the real `promtool check metrics` accepts the whole output.
 #[test]
 fn hostile_label_values_are_escaped_and_promtool_accepts_them() {
     let test = "hostile_label_values_are_escaped_and_promtool_accepts_them";
@@ -341,7 +341,8 @@ fn hostile_label_values_are_escaped_and_promtool_accepts_them() {
             "net:[1] \"}\" 1\nloopwarden_info 2",
             "net:[1] \"}\" 1\nloopwarden_info 2",
         ),
-        ("a\\\"b\\n\\", "a\\\"b\\n\\"),
+        // A name's own backslashes read back doubled: `\x1b` text never names an ESC.
+        ("a\\\"b\\n\\", "a\\\\\"b\\\\n\\\\"),
         (
             "x\n# TYPE loopwarden_info counter\n",
             "x\n# TYPE loopwarden_info counter\n",

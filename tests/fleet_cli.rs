@@ -217,6 +217,49 @@ fn a_fleet_as_metrics_labels_every_host_and_an_unusable_snapshot_is_not_clean() 
     );
     assert!(one.contains("loopwarden_findings{host=\"web-1\",netns="), "{one}");
     assert!(!one.contains("db-1"), "{one}");
+    // An unusable snapshot asked alone says so in the metrics (a file written before must not
+    // keep saying it was fine), and counts as failing.
+    let bad = fleet(&[
+        "--host",
+        "db-1",
+        "--format",
+        "prometheus",
+        tmp.path().to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    let bad = String::from_utf8_lossy(&bad.stdout).into_owned();
+    assert!(
+        bad.contains("loopwarden_fleet_snapshot_usable{host=\"db-1\"} 0\n"),
+        "{bad}"
+    );
+    // A host is asked for by its name as the table shows it: `x\x1by` is the file with the
+    // ESC, not the one really named `x\x1by` (which the table shows as `x\\x1by`).
+    std::fs::copy(FIXTURE, tmp.path().join("x\u{1b}y.json")).expect("copy");
+    std::fs::copy(FIXTURE, tmp.path().join("x\\x1by.json")).expect("copy");
+    let esc = fleet(&[
+        "--host",
+        "x\\x1by",
+        "--format",
+        "prometheus",
+        tmp.path().to_str().expect("utf-8 path"),
+    ]);
+    let esc = String::from_utf8_lossy(&esc.stdout).into_owned();
+    assert!(
+        esc.contains("loopwarden_fleet_snapshot_usable{host=\"x\\\\x1by\"} 1\n"),
+        "{esc}"
+    );
+    let literal = fleet(&[
+        "--host",
+        "x\\\\x1by",
+        "--format",
+        "prometheus",
+        tmp.path().to_str().expect("utf-8 path"),
+    ]);
+    let literal = String::from_utf8_lossy(&literal.stdout).into_owned();
+    assert!(
+        literal.contains("loopwarden_fleet_snapshot_usable{host=\"x\\\\\\\\x1by\"} 1\n"),
+        "{literal}"
+    );
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

@@ -16,9 +16,11 @@ use std::path::PathBuf;
 /// netns first): loopwarden_findings{check,status}, loopwarden_findings_by_severity{severity,
 /// status}, loopwarden_findings_failing{threshold}, loopwarden_services{scope},
 /// loopwarden_limits, loopwarden_privileged, loopwarden_audit_duration_seconds,
-/// loopwarden_audit_timestamp_seconds, loopwarden_info{version}, and the harden table's
-/// loopwarden_harden_table and spoofed-packet drop counters. With --all-netns: every namespace
-/// in one file, plus loopwarden_host_limits, loopwarden_host_namespaces and
+/// loopwarden_audit_timestamp_seconds, loopwarden_info{version}, and from the harden table
+/// loopwarden_harden_table, loopwarden_spoofed_packets_dropped_total{interface,family} and
+/// loopwarden_spoofed_packets_dropped_by_rule_total{rule,family}. With --all-netns: every
+/// namespace in one file, plus loopwarden_host_limits, loopwarden_host_limit_info{limit} (which
+/// namespaces could not be seen, and why), loopwarden_host_namespaces and
 /// loopwarden_namespace_info{netns,name}.
 ///
 /// Exit status: 0 when no finding is at or above --fail-on, 1 when some are, 2 on error.

@@ -5,7 +5,8 @@ use super::snapshot::{self, Stamp};
 use super::threshold::FailOn;
 use anyhow::Context;
 use loopwarden_core::fleet::{unique_names, Fleet, FleetBuilder, FleetHost, Freshness, Skipped};
-use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus_set, Report};
+use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus_set};
+use loopwarden_core::HostFacts;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,10 +26,11 @@ use std::time::SystemTime;
 /// one taken without root or with limits as incomplete, never as clean.
 ///
 /// Metrics (--format prometheus): each usable host's audit series (as `loopwarden audit` writes
-/// them) labelled host first, its snapshot's time as loopwarden_audit_timestamp_seconds; for
-/// every host loopwarden_fleet_snapshot_usable{host} (0: its findings are unknown),
-/// loopwarden_fleet_snapshot_stale{host} and loopwarden_fleet_snapshot_age_seconds{host}; and
-/// loopwarden_fleet_files_not_read.
+/// them, the harden table's counters included) labelled host first, its snapshot's time as loopwarden_audit_timestamp_seconds; for every host
+/// loopwarden_fleet_snapshot_usable{host} (0: its findings are unknown) and
+/// loopwarden_fleet_snapshot_stale{host}, and loopwarden_fleet_snapshot_age_seconds{host} where
+/// the snapshot's time is known; and loopwarden_fleet_files_not_read. With --host, the same for
+/// that host (an unusable snapshot writes usable 0 and exits 1).
 ///
 /// Exit status: 0 when no host has a finding at or above --fail-on and every snapshot was
 /// usable and fresh, 1 otherwise, 2 on error.
@@ -103,13 +105,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         stale_after: args.stale_after,
     };
     if let Some(name) = &args.host {
-        return one_host(&args, &clock, name, &files, &names, freshness);
+        return one_host(&args, &clock, name, (&files, skipped), &names, freshness);
     }
     let (fleet, stamps) = audit_all(&files, &names, freshness, skipped);
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     // The second pass for the formats that carry every host's report: one at a time, checked to
     // be the snapshot the summary was made of.
-    let report_of = |host: &FleetHost| -> Result<Report, String> {
+    let facts_of = |host: &FleetHost| -> Result<HostFacts, String> {
         let i = *index.get(host.name.as_str()).ok_or("not in this run")?;
         let c = &files[i];
         let (facts, stamp) = snapshot::load_regular(&c.path, c.follow).map_err(|e| format!("{e:#}"))?;
@@ -119,14 +121,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 c.path.display()
             ));
         }
-        Ok(loopwarden_core::audit(&facts))
+        Ok(facts)
+    };
+    let report_of = |host: &FleetHost| facts_of(host).map(|f| loopwarden_core::audit(&f));
+    // The metrics also carry each snapshot's harden drop counters.
+    let metrics_of = |host: &FleetHost| {
+        facts_of(host).map(|f| (loopwarden_core::audit(&f), loopwarden_core::spoof_drops::metrics(&f)))
     };
     match args.output.format() {
         Format::Json => args.output.emit_with(|out| fleet_json::write(out, &fleet, report_of))?,
         Format::Html => args.output.emit_with(|out| html::write_fleet(out, &fleet, report_of))?,
         Format::Prometheus => args
             .output
-            .emit_with(|out| prometheus_set::write_fleet(out, &fleet, clock.run_info().duration_seconds, report_of))?,
+            .emit_with(|out| prometheus_set::write_fleet(out, &fleet, clock.run_info().duration_seconds, metrics_of))?,
         Format::Human => {
             let given: Vec<String> = args.snapshots.iter().map(|p| p.display().to_string()).collect();
             args.output.emit(&fleet_human::render(
@@ -151,17 +158,18 @@ fn one_host(
     args: &Args,
     clock: &format::Clock,
     name: &str,
-    files: &[Candidate],
+    (files, skipped): (&[Candidate], Vec<Skipped>),
     names: &[String],
     freshness: Freshness,
 ) -> anyhow::Result<u8> {
-    // A name as the table shows it (control characters and backslashes escaped) finds its host
-    // too; the name itself is preferred.
+    // The name as the table shows it (control characters and backslashes escaped) is what a
+    // user copies: it is matched first, so that `a\x1bb` is the host shown so and never the
+    // one whose file is really named that (shown `a\\x1bb`).
     let shown = |n: &str| loopwarden_core::report::shown::line(n).into_owned();
     let i = names
         .iter()
-        .position(|n| n == name)
-        .or_else(|| names.iter().position(|n| shown(n) == name))
+        .position(|n| shown(n) == name)
+        .or_else(|| names.iter().position(|n| n == name))
         .with_context(|| {
             format!(
                 "no host \"{}\" in the fleet (hosts are named after their snapshot files, as the table shows them)",
@@ -170,8 +178,22 @@ fn one_host(
         })?;
     let name = names[i].as_str();
     let c = &files[i];
-    let (facts, _) =
-        snapshot::load_regular(&c.path, c.follow).with_context(|| format!("host \"{}\" has no report", shown(name)))?;
+    let metrics = args.output.format() == Format::Prometheus;
+    let loaded = snapshot::load_regular(&c.path, c.follow);
+    let (facts, _) = match loaded {
+        // The metrics say the snapshot is unusable (a file written before must not keep saying
+        // it was fine); other formats stop with the error.
+        Err(e) if metrics => {
+            let mut one = FleetBuilder::new(freshness);
+            one.add(name.to_string(), c.path.display().to_string(), Err(format!("{e:#}")));
+            let fleet = one.finish(skipped);
+            let duration = clock.run_info().duration_seconds;
+            args.output
+                .emit_with(|out| prometheus_set::write_fleet(out, &fleet, duration, |_| Err("unusable".into())))?;
+            return Ok(super::EXIT_FINDINGS);
+        }
+        loaded => loaded.with_context(|| format!("host \"{}\" has no report", shown(name)))?,
+    };
     let report = loopwarden_core::audit(&facts);
     let host = FleetHost::summarize(
         name.to_string(),
@@ -201,9 +223,9 @@ fn one_host(
             let mut text = Vec::new();
             prometheus_set::write_fleet(
                 &mut text,
-                &one.finish(Vec::new()),
+                &one.finish(skipped),
                 clock.run_info().duration_seconds,
-                |_| Ok(report.clone()),
+                |_| Ok((report.clone(), loopwarden_core::spoof_drops::metrics(&facts))),
             )
             .context("cannot write the metrics")?;
             String::from_utf8_lossy(&text).into_owned()

@@ -147,10 +147,11 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
         };
         let fam = if family == "ip" { "ipv4" } else { "ipv6" };
         let label = format!("iptables ({fam}, {})", dump.backend);
+        // Read before the screen: a refused line still tells what the host's rules depend on.
+        note_state_dependent(&dump.text, &label, fam, iptables_state, mirror);
         let Some(text) = screened(&dump.text, &label, fam, iptables_refusals, None, mirror) else {
             continue;
         };
-        note_state_dependent(&text, &label, fam, runtime_state::iptables_line, mirror);
         if load_lines(victim, &[tool], &text, &label, fam, iptables_bad_lines, mirror)? {
             mirror.iptables_loaded.push(format!("{fam}/{}", dump.backend));
         }
@@ -160,11 +161,11 @@ pub fn load_firewall(victim: &Namespace, firewall: &FirewallFacts, mirror: &mut 
         if native.trim().is_empty() {
             return Ok(());
         }
+        note_state_dependent(&native, "nftables", "both", runtime_state::nft_lines, mirror);
         let whole = screen::nft_text_refusal;
         let Some(native) = screened(&native, "nftables", "both", nft_refusals, Some(whole), mirror) else {
             return Ok(());
         };
-        note_state_dependent(&native, "nftables", "both", runtime_state::nft_line, mirror);
         mirror.nft_loaded = load_lines(
             victim,
             &["nft", "-f", "-"],
@@ -183,24 +184,32 @@ fn note_state_dependent(
     text: &str,
     source: &str,
     family: &str,
-    depends: fn(&str) -> Option<&'static str>,
+    depends: fn(&[String]) -> Vec<(usize, &'static str)>,
     mirror: &mut Mirror,
 ) {
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    for (index, line) in lines.iter().enumerate() {
+    for (index, why) in depends(&lines) {
+        let line = &lines[index];
         if !is_rule_line(line) {
             continue;
         }
-        if let Some(why) = depends(line) {
-            mirror.state_dependent.push(LeftOut {
-                source: source.to_string(),
-                family: rule_family(line, family),
-                item: line.trim().to_string(),
-                reason: format!("its verdict depends on {why}"),
-                inbound: !outbound_only(&lines, index),
-            });
-        }
+        mirror.state_dependent.push(LeftOut {
+            source: source.to_string(),
+            family: rule_family(line, family),
+            item: line.trim().to_string(),
+            reason: format!("its verdict depends on {why}"),
+            inbound: !outbound_only(&lines, index),
+        });
     }
+}
+
+/// The lines of an iptables dump whose verdict depends on runtime state.
+fn iptables_state(lines: &[String]) -> Vec<(usize, &'static str)> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| runtime_state::iptables_line(l).map(|why| (i, why)))
+        .collect()
 }
 
 /// Why each line of an iptables dump must be left out, if it must.

@@ -39,6 +39,19 @@ pub fn render_host(report: &HostReport, run: RunInfo, extra: &dyn Fn(&NamespaceR
             series: vec![(Vec::new(), report.host.limits.len() as f64)],
         },
         Family {
+            name: "loopwarden_host_limit_info".into(),
+            help: "Constant 1 per limit line of the whole host, the line as its label: which namespaces could not \
+                   be found or entered, and why."
+                .into(),
+            kind: "gauge",
+            series: report
+                .host
+                .limits
+                .iter()
+                .map(|l| (vec![("limit".to_string(), l.clone())], 1.0))
+                .collect(),
+        },
+        Family {
             name: "loopwarden_host_namespaces".into(),
             help: "Network namespaces audited in this file.".into(),
             kind: "gauge",
@@ -72,13 +85,13 @@ pub fn render_host(report: &HostReport, run: RunInfo, extra: &dyn Fn(&NamespaceR
 /// labelled `host` first, with the snapshot's collection time as the audit's timestamp (what an
 /// alert on staleness must watch); for every host, `loopwarden_fleet_snapshot_usable` (0: the
 /// snapshot could not be read or audited — its findings are unknown, never zero) and, where
-/// known, `loopwarden_fleet_snapshot_age_seconds`. `report_of` gives a host's report (read
-/// again, one at a time).
+/// known, `loopwarden_fleet_snapshot_age_seconds`. `report_of` gives a host's report and its
+/// extra families (the harden table's counters), read again one at a time.
 pub fn write_fleet(
     out: &mut dyn std::io::Write,
     fleet: &Fleet,
     duration_seconds: f64,
-    mut report_of: impl FnMut(&FleetHost) -> Result<Report, String>,
+    mut report_of: impl FnMut(&FleetHost) -> Result<(Report, Vec<Family>), String>,
 ) -> std::io::Result<()> {
     let mut usable = Family {
         name: "loopwarden_fleet_snapshot_usable".into(),
@@ -114,12 +127,12 @@ pub fn write_fleet(
             None => report_of(host).ok(),
         };
         usable.series.push((label(), if report.is_some() { 1.0 } else { 0.0 }));
-        if let Some(report) = report {
+        if let Some((report, extra)) = report {
             let run = RunInfo {
                 duration_seconds,
                 finished_at: host.collected_at.unwrap_or(fleet.audited_at) as f64,
             };
-            let mut own = families(&report, run, &[]);
+            let mut own = families(&report, run, &extra);
             label_first(&mut own, "host", &host.name);
             parts.push(own);
         }
@@ -256,7 +269,7 @@ mod tests {
         builder.add("db-1".into(), "db-1.json".into(), Err("not JSON".into()));
         let fleet = builder.finish(Vec::new());
         let mut out = Vec::new();
-        write_fleet(&mut out, &fleet, 0.5, |_| Ok(report.clone())).unwrap();
+        write_fleet(&mut out, &fleet, 0.5, |_| Ok((report.clone(), Vec::new()))).unwrap();
         let text = String::from_utf8(out).unwrap();
         declared_once(&text);
         assert!(

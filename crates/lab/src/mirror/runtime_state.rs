@@ -6,9 +6,30 @@
 //! `-m time`). A packet the lab saw dropped by such a rule may pass on the host, so a drop where
 //! one is loaded is not proof.
 
-/// Why the verdict of one nftables rule line depends on runtime state, if it does.
-pub fn nft_line(line: &str) -> Option<&'static str> {
-    let words = words(line);
+/// The lines of an nftables text whose verdict depends on runtime state, with why: the per-rule
+/// keywords, and rules that match against a set some rule fills or empties from the packet path
+/// (`add @s`, `update @s`, `delete @s`, a meter) — in any hook: a set filled by output traffic
+/// and read in prerouting opens a path the lab never opens. A set only written (a counter) does
+/// not decide a verdict.
+pub fn nft_lines(lines: &[String]) -> Vec<(usize, &'static str)> {
+    let words: Vec<Vec<String>> = lines.iter().map(|l| words(l)).collect();
+    let filled: Vec<&str> = words.iter().flat_map(|w| filled_sets(w)).collect();
+    let mut out = Vec::new();
+    for (index, w) in words.iter().enumerate() {
+        if let Some(why) = nft_keywords(w) {
+            out.push((index, why));
+        } else if read_sets(w).any(|set| filled.contains(&set)) {
+            out.push((
+                index,
+                "a set the packet path itself fills or empties (add, update, delete, meter)",
+            ));
+        }
+    }
+    out
+}
+
+/// Why one nftables rule's own expressions depend on runtime state, if they do.
+fn nft_keywords(words: &[String]) -> Option<&'static str> {
     let has = |w: &str| words.iter().any(|x| x == w);
     let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
     if has("cpu") {
@@ -17,14 +38,32 @@ pub fn nft_line(line: &str) -> Option<&'static str> {
         Some("a random or rotating number (numgen)")
     } else if has("limit") || has("quota") || pair("ct", "count") {
         Some("the traffic seen so far (limit, quota, ct count)")
-    } else if words.iter().any(|w| w.starts_with('@')) && (has("update") || has("add") || has("meter") || has("delete"))
-    {
-        Some("a set the packet path itself fills or empties (update, add, delete, meter)")
     } else if has("time") || has("day") || has("hour") {
         Some("the time of day (meta time, day, hour)")
     } else {
         None
     }
+}
+
+/// The sets a rule fills or empties: `add @s`, `update @s`, `delete @s`, `meter s`.
+fn filled_sets(words: &[String]) -> Vec<&str> {
+    words
+        .windows(2)
+        .filter_map(|p| match (p[0].as_str(), p[1].strip_prefix('@')) {
+            ("add" | "update" | "delete", Some(set)) => Some(set),
+            ("meter", None) => Some(p[1].as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sets a rule matches against: `@s` not written by it.
+fn read_sets(words: &[String]) -> impl Iterator<Item = &str> {
+    words.iter().enumerate().filter_map(|(i, w)| {
+        let set = w.strip_prefix('@')?;
+        let written = i > 0 && matches!(words[i - 1].as_str(), "add" | "update" | "delete");
+        (!written).then_some(set)
+    })
 }
 
 /// Why the verdict of one `iptables-restore` rule line depends on runtime state, if it does.
@@ -73,6 +112,10 @@ fn words(line: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn found(text: &str) -> Vec<(usize, &'static str)> {
+        nft_lines(&text.lines().map(str::to_string).collect::<Vec<_>>())
+    }
+
     #[test]
     fn state_dependent_nft_rules_are_named() {
         for (line, why) in [
@@ -82,10 +125,10 @@ mod tests {
             ("tcp dport 22 limit rate over 10/second drop", "traffic"),
             ("quota over 10 mbytes drop", "traffic"),
             ("ct count over 3 drop", "traffic"),
-            ("update @seen { ip saddr } drop", "set"),
             ("meta hour \"08:00\"-\"17:00\" drop", "time"),
         ] {
-            assert!(nft_line(line).is_some_and(|w| w.contains(why)), "{line}");
+            let got = found(line);
+            assert!(got.len() == 1 && got[0].1.contains(why), "{line}: {got:?}");
         }
         for line in [
             "iifname != \"lo\" ip daddr 127.0.0.0/8 counter drop",
@@ -93,8 +136,23 @@ mod tests {
             "tcp dport 22 comment \"cpu limit quota numgen\" accept",
             "ct state established,related accept",
         ] {
-            assert_eq!(nft_line(line), None, "{line}");
+            assert_eq!(found(line), vec![], "{line}");
         }
+    }
+
+    #[test]
+    fn a_set_filled_in_one_hook_and_read_in_another_is_runtime_state_and_a_counter_is_not() {
+        let text = "table inet f {\n\
+            chain out {\n\
+            tcp dport 9 add @allow { ip daddr timeout 1m }\n\
+            }\n\
+            chain pre {\n\
+            iifname != \"lo\" ip daddr 127.0.0.0/8 ip saddr @allow accept\n\
+            iifname != \"lo\" ip daddr 127.0.0.0/8 add @spoofed { iifname } drop\n\
+            }\n}\n";
+        let got = found(text);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, 5, "the rule that reads @allow: {got:?}");
     }
 
     #[test]

@@ -365,7 +365,13 @@ impl ProofReport {
                         severity
                     },
                     status,
-                    confidence: Confidence::Proven,
+                    // Only an outcome the lab could vouch for is proven; an uncertain one is not
+                    // (never `unknown · proven`).
+                    confidence: if status == Status::Unknown {
+                        Confidence::Inspected
+                    } else {
+                        Confidence::Proven
+                    },
                     title: {
                         let title = title.replace("a LAN neighbour", &who(&results, status));
                         let title = match subject {

@@ -16,6 +16,11 @@ pub fn nft_lines(lines: &[String]) -> Vec<(usize, &'static str)> {
     let filled: Vec<&str> = words.iter().flat_map(|w| filled_sets(w)).collect();
     let mut out = Vec::new();
     for (index, w) in words.iter().enumerate() {
+        // Only a rule that decides something (a verdict or an address rewrite) can change an
+        // outcome: one that logs or counts under a limit does not.
+        if !w.iter().any(|x| NFT_DECIDING.contains(&x.as_str())) {
+            continue;
+        }
         if let Some(why) = nft_keywords(w) {
             out.push((index, why));
         } else if read_sets(w).any(|set| filled.contains(&set)) {
@@ -27,6 +32,46 @@ pub fn nft_lines(lines: &[String]) -> Vec<(usize, &'static str)> {
     }
     out
 }
+
+/// nftables statements that decide a packet's fate or its destination.
+const NFT_DECIDING: &[&str] = &[
+    "accept",
+    "drop",
+    "reject",
+    "jump",
+    "goto",
+    "return",
+    "queue",
+    "dnat",
+    "snat",
+    "redirect",
+    "masquerade",
+    "tproxy",
+];
+
+/// iptables targets that only log, mark or count: a rule ending in one decides nothing.
+const IPTABLES_NON_DECIDING: &[&str] = &[
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "TRACE",
+    "AUDIT",
+    "MARK",
+    "CONNMARK",
+    "CLASSIFY",
+    "DSCP",
+    "TOS",
+    "TTL",
+    "HL",
+    "TCPMSS",
+    "SECMARK",
+    "CONNSECMARK",
+    "NOTRACK",
+    "CT",
+    "IDLETIMER",
+    "LED",
+    "RATEEST",
+];
 
 /// Why one nftables rule's own expressions depend on runtime state, if they do.
 fn nft_keywords(words: &[String]) -> Option<&'static str> {
@@ -69,6 +114,15 @@ fn read_sets(words: &[String]) -> impl Iterator<Item = &str> {
 /// Why the verdict of one `iptables-restore` rule line depends on runtime state, if it does.
 pub fn iptables_line(line: &str) -> Option<&'static str> {
     let words = words(line);
+    let target = words
+        .windows(2)
+        .find(|p| matches!(p[0].as_str(), "-j" | "--jump" | "-g" | "--goto"))
+        .map(|p| p[1].as_str());
+    // Only a rule with a target that decides something can change an outcome (ufw's
+    // `-m limit ... -j LOG` rules only log).
+    if target.is_none_or(|t| IPTABLES_NON_DECIDING.contains(&t)) {
+        return None;
+    }
     let matches = |module: &str| {
         words
             .windows(2)
@@ -134,6 +188,7 @@ mod tests {
             "iifname != \"lo\" ip daddr 127.0.0.0/8 counter drop",
             "ip saddr @trusted accept",
             "tcp dport 22 comment \"cpu limit quota numgen\" accept",
+            "limit rate 3/minute log prefix \"[blocked] \"",
             "ct state established,related accept",
         ] {
             assert_eq!(found(line), vec![], "{line}");
@@ -165,5 +220,14 @@ mod tests {
             iptables_line("-A INPUT -s 127.0.0.0/8 ! -i lo -m comment --comment \"limit\" -j DROP"),
             None
         );
+        // ufw's logging rules: limited, but they only log.
+        assert_eq!(
+            iptables_line("-A ufw-after-logging-input -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"[UFW BLOCK] \""),
+            None
+        );
+        assert!(iptables_line(
+            "-A ufw-user-input -p tcp --dport 22 -m recent --update --seconds 30 --hitcount 6 -j ufw-user-limit"
+        )
+        .is_some());
     }
 }

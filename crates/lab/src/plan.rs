@@ -257,7 +257,10 @@ fn mirrored_links(
             _ => None,
         });
         if !usable_interface_name(&iface.name) {
-            notes.push(format!("{:?}: not a usable interface name here; left out", iface.name));
+            notes.push(format!(
+                "\"{}\": not a usable interface name here; left out",
+                iface.name
+            ));
             untested.push(iface.name.clone());
             continue;
         }
@@ -658,6 +661,28 @@ mod tests {
         assert_eq!(
             plan.decoys.iter().filter(|d| d.origin == DecoyOrigin::Control).count(),
             4
+        );
+    }
+
+    #[test]
+    fn an_unusable_interface_name_is_noted_as_it_is_escaped_only_when_shown() {
+        let mut facts = crate::scenario::base_facts("t");
+        let mut odd = facts
+            .interfaces
+            .iter()
+            .find(|i| !i.loopback)
+            .expect("an interface")
+            .clone();
+        odd.name = "a\\b c".into();
+        odd.index += 100;
+        facts.interfaces.push(odd);
+        let plan = plan(&facts);
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n == "\"a\\b c\": not a usable interface name here; left out"),
+            "{:?}",
+            plan.notes
         );
     }
 

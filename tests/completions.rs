@@ -126,6 +126,7 @@ fn bash_completes_formats_severities_and_scenarios() {
             "loopwarden audit --fail-on ",
             "loopwarden prove --scenario kube",
             "loopwarden aud",
+            "loopwarden man f",
         ],
     );
     assert_eq!(
@@ -137,6 +138,7 @@ fn bash_completes_formats_severities_and_scenarios() {
             "critical high info low medium never",
             "kube-route-localnet",
             "audit",
+            "facts fleet",
         ]
     );
 }

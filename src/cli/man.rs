@@ -19,12 +19,17 @@ use std::path::PathBuf;
   loopwarden man --out-dir man/         every page, for packaging")]
 pub struct Args {
     /// The verb whose page to print (audit, facts, prove, …).
-    #[arg(value_name = "VERB", conflicts_with = "out_dir")]
+    #[arg(value_name = "VERB", conflicts_with = "out_dir",
+          value_parser = clap::builder::PossibleValuesParser::new(VERBS))]
     verb: Option<String>,
     /// Write every page into this directory instead of printing one.
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     out_dir: Option<PathBuf>,
 }
+
+/// The verbs with a page, for `--help` and the completions (a test keeps it equal to the
+/// command's verbs).
+const VERBS: [&str; 9] = ["audit", "facts", "checks", "prove", "harden", "man", "completions", "guard", "fleet"];
 
 /// Runs the verb over the whole command definition `cli`.
 pub fn run(args: Args, cli: clap::Command) -> anyhow::Result<u8> {
@@ -182,6 +187,17 @@ fn extra_sections(examples: Option<&str>, sections: &manual::Sections) -> Roff {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn every_verb_is_offered_for_its_page() {
+        let cli = crate::cli::Cli::command();
+        let verbs: Vec<&str> = cli
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        assert_eq!(verbs, VERBS);
+    }
 
     /// What every page must have, in this order.
     const SECTIONS: [&str; 7] = [

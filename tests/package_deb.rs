@@ -46,7 +46,14 @@ fn installed_files(root: &Path) -> Vec<String> {
 #[test]
 fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
     let test = "the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly";
-    for tool in ["dpkg-deb", "dpkg-shlibdeps", "strip", "man", "lintian"] {
+    for tool in [
+        "dpkg-deb",
+        "dpkg-shlibdeps",
+        "strip",
+        "man",
+        "lintian",
+        "systemd-sysusers",
+    ] {
         if !require_tool(test, tool) {
             return;
         }
@@ -54,7 +61,8 @@ fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
     let tmp = TempDir::new("deb");
     let out = tmp.path().join("out");
     let root = tmp.path().join("root");
-    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates"] {
+    // A root as a system has it: dpkg's database and /etc (where the guard's user is created).
+    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"] {
         std::fs::create_dir_all(root.join(dir)).expect("dpkg admin dir");
     }
     for file in ["var/lib/dpkg/status", "var/lib/dpkg/available"] {
@@ -134,9 +142,21 @@ fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
         "usr/lib/systemd/system/loopwarden-metrics.timer",
         "usr/lib/systemd/system/loopwarden-guard@.service",
         "usr/lib/systemd/system/loopwarden-guard@.socket",
+        "usr/lib/sysusers.d/loopwarden.conf",
     ] {
         assert!(root.join(file).is_file(), "{file} is packaged");
     }
+    // The guard's unit runs as loopwarden-guard: installing the package created it (in the
+    // package's root, where dpkg ran the scripts), a system user without a login shell.
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).expect("the root's passwd");
+    let guard = passwd
+        .lines()
+        .find(|l| l.starts_with("loopwarden-guard:"))
+        .unwrap_or_else(|| panic!("no loopwarden-guard user:\n{passwd}"));
+    let fields: Vec<&str> = guard.split(':').collect();
+    let uid: u32 = fields[2].parse().expect("uid");
+    assert!(uid > 0 && uid < 1000, "a system uid: {guard}");
+    assert_eq!(fields[6], "/usr/sbin/nologin", "{guard}");
     let units: Vec<String> = std::fs::read_dir(root.join("usr/lib/systemd/system"))
         .expect("units")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -158,6 +178,15 @@ fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
     );
 
     dpkg(&["--purge", "loopwarden"]);
-    let left = installed_files(&root);
+    // The account database stays (a system user outlives its package, as Debian keeps them: its
+    // files may still be owned by it); nothing else does.
+    let left: Vec<String> = installed_files(&root)
+        .into_iter()
+        .filter(|p| {
+            !["passwd", "group", "shadow", "gshadow", ".pwd.lock"]
+                .iter()
+                .any(|db| p.ends_with(&format!("/etc/{db}")) || p.ends_with(&format!("/etc/{db}-")))
+        })
+        .collect();
     assert!(left.is_empty(), "dpkg -r left files behind: {left:?}");
 }

@@ -29,7 +29,17 @@ pub struct Args {
 
 /// The verbs with a page, for `--help` and the completions (a test keeps it equal to the
 /// command's verbs).
-const VERBS: [&str; 9] = ["audit", "facts", "checks", "prove", "harden", "man", "completions", "guard", "fleet"];
+const VERBS: [&str; 9] = [
+    "audit",
+    "facts",
+    "checks",
+    "prove",
+    "harden",
+    "man",
+    "completions",
+    "guard",
+    "fleet",
+];
 
 /// Runs the verb over the whole command definition `cli`.
 pub fn run(args: Args, cli: clap::Command) -> anyhow::Result<u8> {

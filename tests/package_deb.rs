@@ -190,3 +190,64 @@ fn the_deb_installs_man_pages_completions_and_the_binary_and_removes_cleanly() {
         .collect();
     assert!(left.is_empty(), "dpkg -r left files behind: {left:?}");
 }
+
+/// The postinst on a running system (its /etc an overlay in a private mount namespace, so this
+/// machine's accounts are never touched): a login account named loopwarden-guard is refused,
+/// never taken for the guard's; without systemd-sysusers the user is made with groupadd and
+/// useradd, a system account without a login shell, also when its group already exists.
+#[test]
+fn the_postinst_refuses_a_login_account_and_makes_a_system_one_without_sysusers() {
+    let test = "the_postinst_refuses_a_login_account_and_makes_a_system_one_without_sysusers";
+    if !require_root(test) || !require_tool(test, "unshare") || !require_tool(test, "useradd") {
+        return;
+    }
+    let tmp = TempDir::new("postinst");
+    let postinst = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/debian/postinst");
+    let script = r#"
+set -u
+mkdir -p "$T/upper" "$T/work" "$T/bin"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/upper,workdir=$T/work" /etc
+# Tools the postinst may use, but not systemd-sysusers.
+for tool in sh getent cut echo groupadd useradd; do ln -s "$(command -v "$tool")" "$T/bin/$tool"; done
+useradd --shell /bin/bash --comment someone loopwarden-guard
+PATH="$T/bin" sh "$POSTINST" configure 2> "$T/login.err"; echo "login=$?"
+userdel loopwarden-guard 2>/dev/null || true
+groupadd --system loopwarden-guard 2>/dev/null || true
+PATH="$T/bin" sh "$POSTINST" configure 2> "$T/fresh.err"; echo "fresh=$?"
+getent passwd loopwarden-guard
+PATH="$T/bin" sh "$POSTINST" configure 2> "$T/again.err"; echo "again=$?"
+"#;
+    let out = must(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", script])
+            .env("T", tmp.path())
+            .env("POSTINST", postinst),
+    );
+    let err = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap_or_default();
+    assert!(out.contains("login=1"), "{out}\n{}", err("login.err"));
+    assert!(
+        err("login.err").contains("loopwarden-guard exists but is not a system account"),
+        "{}",
+        err("login.err")
+    );
+    assert!(out.contains("fresh=0"), "{out}\n{}", err("fresh.err"));
+    assert!(out.contains("again=0"), "idempotent: {out}\n{}", err("again.err"));
+    let account = out
+        .lines()
+        .find(|l| l.starts_with("loopwarden-guard:"))
+        .unwrap_or_else(|| panic!("no account: {out}"));
+    let fields: Vec<&str> = account.split(':').collect();
+    let uid: u32 = fields[2].parse().expect("uid");
+    assert!(uid > 0 && uid < 1000, "a system uid: {account}");
+    assert_eq!(
+        (fields[4], fields[6]),
+        ("loopwarden guard", "/usr/sbin/nologin"),
+        "{account}"
+    );
+    assert!(
+        !std::fs::read_to_string("/etc/passwd")
+            .expect("passwd")
+            .contains("loopwarden-guard:"),
+        "this machine's accounts are untouched"
+    );
+}

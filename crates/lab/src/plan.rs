@@ -258,7 +258,9 @@ fn mirrored_links(
         });
         if !usable_interface_name(&iface.name) {
             notes.push(format!(
-                "\"{}\": not a usable interface name here; left out",
+                "interface “{}” left out: the lab gives ip(8) only names of letters, digits, '-', '_' and '.' \
+                 (a name from a snapshot could otherwise smuggle an argument or a command), so no lab result \
+                 speaks for it",
                 iface.name
             ));
             untested.push(iface.name.clone());
@@ -680,7 +682,7 @@ mod tests {
         assert!(
             plan.notes
                 .iter()
-                .any(|n| n == "\"a\\b c\": not a usable interface name here; left out"),
+                .any(|n| n.starts_with("interface “a\\b c” left out: ")),
             "{:?}",
             plan.notes
         );

@@ -4,7 +4,9 @@
 //! (`limit`, `quota`, `ct count`, `-m limit`, `-m hashlimit`, `-m quota`, `-m connlimit`,
 //! `-m recent`, sets updated from the packet path), or the clock (`meta time|day|hour`,
 //! `-m time`). A packet the lab saw dropped by such a rule may pass on the host, so a drop where
-//! one is loaded is not proof.
+//! one is loaded is not proof. Only rules that decide something count (a limited LOG rule does
+//! not), and a random pick among chains is load balancing, not a verdict (kube-proxy's endpoint
+//! choice: every endpoint is mirrored and attacked alike).
 
 /// The lines of an nftables text whose verdict depends on runtime state, with why: the per-rule
 /// keywords, and rules that match against a set some rule fills or empties from the packet path
@@ -73,13 +75,28 @@ const IPTABLES_NON_DECIDING: &[&str] = &[
     "RATEEST",
 ];
 
+/// iptables targets that decide a packet's fate or destination themselves (not a user chain).
+const IPTABLES_BUILTIN: &[&str] = &[
+    "ACCEPT",
+    "DROP",
+    "REJECT",
+    "DNAT",
+    "SNAT",
+    "REDIRECT",
+    "MASQUERADE",
+    "RETURN",
+];
+
 /// Why one nftables rule's own expressions depend on runtime state, if they do.
 fn nft_keywords(words: &[String]) -> Option<&'static str> {
     let has = |w: &str| words.iter().any(|x| x == w);
     let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
     if has("cpu") {
         Some("the CPU that handles the packet (meta cpu)")
-    } else if has("numgen") {
+    } else if has("numgen") && !has("jump") && !has("goto") {
+        // A number that picks one of several chains is load balancing (kube-proxy's
+        // `numgen random mod N vmap { … : goto endpoint-… }`): each choice is mirrored and
+        // attacked alike. One that decides a packet's fate itself is runtime state.
         Some("a random or rotating number (numgen)")
     } else if has("limit") || has("quota") || pair("ct", "count") {
         Some("the traffic seen so far (limit, quota, ct count)")
@@ -130,7 +147,8 @@ pub fn iptables_line(line: &str) -> Option<&'static str> {
     };
     if matches("cpu") {
         Some("the CPU that handles the packet (-m cpu)")
-    } else if matches("statistic") || matches("nth") {
+    } else if (matches("statistic") || matches("nth")) && target.is_some_and(|t| IPTABLES_BUILTIN.contains(&t)) {
+        // As for numgen: kube-proxy's `-m statistic … -j KUBE-SEP-…` picks an endpoint's chain.
         Some("a random or rotating number (-m statistic)")
     } else if ["limit", "hashlimit", "quota", "connlimit", "recent"]
         .iter()
@@ -189,6 +207,7 @@ mod tests {
             "ip saddr @trusted accept",
             "tcp dport 22 comment \"cpu limit quota numgen\" accept",
             "limit rate 3/minute log prefix \"[blocked] \"",
+            "numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }",
             "ct state established,related accept",
         ] {
             assert_eq!(found(line), vec![], "{line}");
@@ -214,6 +233,11 @@ mod tests {
     fn state_dependent_iptables_rules_are_named() {
         assert!(iptables_line("-A INPUT -m cpu --cpu 0 -j DROP").is_some());
         assert!(iptables_line("-A INPUT -m statistic --mode random --probability 0.5 -j DROP").is_some());
+        // kube-proxy's load balancing picks an endpoint chain: not runtime state of a verdict.
+        assert_eq!(
+            iptables_line("-A KUBE-SVC-X -m statistic --mode random --probability 0.5 -j KUBE-SEP-A"),
+            None
+        );
         assert!(iptables_line("-A INPUT -p tcp -m hashlimit --hashlimit-above 5/sec -j DROP").is_some());
         assert!(iptables_line("-A INPUT -m time --timestart 08:00 -j DROP").is_some());
         assert_eq!(

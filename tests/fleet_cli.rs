@@ -282,3 +282,57 @@ fn a_fleet_as_metrics_labels_every_host_and_an_unusable_snapshot_is_not_clean() 
         String::from_utf8_lossy(&checked.stderr)
     );
 }
+
+/// A snapshot of every namespace (`facts --all-netns`), taken for real on this machine with a
+/// namespace of the test's own that has route_localnet on a LAN interface: the fleet reads it
+/// as one host whose report holds every namespace's findings, each naming its namespace.
+#[test]
+fn a_snapshot_of_every_namespace_is_one_host_whose_findings_name_their_namespace() {
+    let test = "a_snapshot_of_every_namespace_is_one_host_whose_findings_name_their_namespace";
+    if !common::require_root(test) {
+        return;
+    }
+    let ns = common::namespace("fleetall");
+    for argv in [
+        &["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0"][..],
+        &["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"],
+        &["ip", "link", "set", "eth0", "up"],
+        &["ip", "link", "set", "lo", "up"],
+        &["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"],
+    ] {
+        ns.exec(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    }
+    let tmp = common::TempDir::new("fleet-all-netns");
+    let file = tmp.path().join("node-1.json");
+    let collected = Command::new(common::loopwarden())
+        .args(["facts", "--all-netns", "--out"])
+        .arg(&file)
+        .output()
+        .expect("facts --all-netns");
+    assert!(
+        collected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&collected.stderr)
+    );
+    let out = fleet(&["--json", tmp.path().to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("fleet JSON");
+    let host = &json["hosts"][0];
+    assert_eq!(host["name"], "node-1");
+    assert!(host["error"].is_null(), "usable: {host:#}");
+    let one = fleet(&["--host", "node-1", "--json", tmp.path().to_str().expect("utf-8 path")]);
+    let report: Value = serde_json::from_slice(&one.stdout).expect("the host's report");
+    assert_eq!(report["schema"], "loopwarden.report/v1");
+    let label = format!("in ip netns {}: ", ns.name());
+    let ours: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["title"].as_str().is_some_and(|t| t.starts_with(&label)))
+        .collect();
+    assert!(
+        ours.iter()
+            .any(|f| f["check"] == "net.route-localnet" && f["status"] == "open"),
+        "the test namespace's route_localnet, named: {ours:#?}"
+    );
+}

@@ -98,7 +98,7 @@ impl HostFacts {
 #[derive(Debug, Clone)]
 pub enum Snapshot {
     /// One namespace's facts.
-    One(Box<HostFacts>),
+    One(HostFacts),
     /// Every namespace's facts.
     Every(HostFactsSet),
 }
@@ -119,7 +119,7 @@ impl Snapshot {
         if text.len() as u64 > one_limit {
             return Err(FactsError::TooLarge { limit: one_limit });
         }
-        HostFacts::from_json(&text).map(|facts| Snapshot::One(Box::new(facts)))
+        HostFacts::from_json(&text).map(Snapshot::One)
     }
 
     /// When the snapshot was taken, seconds since the Unix epoch.

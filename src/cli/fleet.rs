@@ -4,9 +4,9 @@ use super::format::{self, Format};
 use super::snapshot::{self, Stamp};
 use super::threshold::FailOn;
 use anyhow::Context;
-use loopwarden_core::facts::Snapshot;
 use loopwarden_core::fleet::{unique_names, Fleet, FleetBuilder, FleetHost, Freshness, Skipped};
-use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus, prometheus_set, Report};
+use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus_set};
+use loopwarden_core::HostFacts;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,10 +19,7 @@ use std::time::SystemTime;
 /// Takes snapshot files written by `loopwarden facts --out FILE` (contrib/ansible/ collects
 /// them from every host of an inventory) or directories of them (every `*.json` regular file in
 /// it; symbolic links, FIFOs and other special files there are listed as not read, never
-/// opened). A host is named after its file (`web-1.json` is web-1). A snapshot of every
-/// namespace (`facts --all-netns`) is one host too: its namespaces are audited together (the
-/// whole-host checks included) and each finding of a namespace other than the host's is titled
-/// with that namespace (`in container web (docker): …`). Snapshots are untrusted
+/// opened). A host is named after its file (`web-1.json` is web-1). Snapshots are untrusted
 /// input: each is only parsed, bounded in size, one at a time per core, and only its summary is
 /// kept. A snapshot that cannot be audited is shown as unusable, one older than --stale-after
 /// (or without a time) as stale — both count as failing: the host's state now is unknown — and
@@ -114,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     // The second pass for the formats that carry every host's report: one at a time, checked to
     // be the snapshot the summary was made of.
-    let facts_of = |host: &FleetHost| -> Result<Snapshot, String> {
+    let facts_of = |host: &FleetHost| -> Result<HostFacts, String> {
         let i = *index.get(host.name.as_str()).ok_or("not in this run")?;
         let c = &files[i];
         let (facts, stamp) = snapshot::load_regular(&c.path, c.follow).map_err(|e| format!("{e:#}"))?;
@@ -126,9 +123,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(facts)
     };
-    let report_of = |host: &FleetHost| facts_of(host).map(|f| audited(&f));
+    let report_of = |host: &FleetHost| facts_of(host).map(|f| loopwarden_core::audit(&f));
     // The metrics also carry each snapshot's harden drop counters.
-    let metrics_of = |host: &FleetHost| facts_of(host).map(|f| (audited(&f), counters(&f)));
+    let metrics_of = |host: &FleetHost| {
+        facts_of(host).map(|f| (loopwarden_core::audit(&f), loopwarden_core::spoof_drops::metrics(&f)))
+    };
     match args.output.format() {
         Format::Json => args.output.emit_with(|out| fleet_json::write(out, &fleet, report_of))?,
         Format::Html => args.output.emit_with(|out| html::write_fleet(out, &fleet, report_of))?,
@@ -195,11 +194,11 @@ fn one_host(
         }
         loaded => loaded.with_context(|| format!("host \"{}\" has no report", shown(name)))?,
     };
-    let report = audited(&facts);
+    let report = loopwarden_core::audit(&facts);
     let host = FleetHost::summarize(
         name.to_string(),
         c.path.display().to_string(),
-        Ok((&report, facts.collected_at())),
+        Ok((&report, facts.host.collected_at)),
         freshness,
     );
     if host.stale {
@@ -219,14 +218,14 @@ fn one_host(
             one.add(
                 name.to_string(),
                 c.path.display().to_string(),
-                Ok((&report, facts.collected_at())),
+                Ok((&report, facts.host.collected_at)),
             );
             let mut text = Vec::new();
             prometheus_set::write_fleet(
                 &mut text,
                 &one.finish(skipped),
                 clock.run_info().duration_seconds,
-                |_| Ok((report.clone(), counters(&facts))),
+                |_| Ok((report.clone(), loopwarden_core::spoof_drops::metrics(&facts))),
             )
             .context("cannot write the metrics")?;
             String::from_utf8_lossy(&text).into_owned()
@@ -343,7 +342,8 @@ fn audit_all(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(c) = files.get(i) else { break };
                 let loaded = snapshot::load_regular(&c.path, c.follow).map_err(|e| format!("{e:#}"));
-                let audited = loaded.map(|(facts, stamp)| (audited(&facts), facts.collected_at(), stamp));
+                let audited =
+                    loaded.map(|(facts, stamp)| (loopwarden_core::audit(&facts), facts.host.collected_at, stamp));
                 if let Ok((_, _, stamp)) = &audited {
                     if let Ok(mut s) = stamps.lock() {
                         s[i] = Some(*stamp);
@@ -359,30 +359,6 @@ fn audit_all(
     let builder = builder.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     let stamps = stamps.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     (builder.finish(skipped), stamps)
-}
-
-/// A snapshot's report for the fleet: one namespace's audit, or every namespace's (`facts
-/// --all-netns`) audited together and flattened into one report whose findings name their
-/// namespace.
-fn audited(snapshot: &Snapshot) -> Report {
-    match snapshot {
-        Snapshot::One(facts) => loopwarden_core::audit(facts),
-        Snapshot::Every(set) => loopwarden_core::audit_host::audit_host(set).flattened(),
-    }
-}
-
-/// The harden table's drop counters of a snapshot's host namespace, for the metrics.
-fn counters(snapshot: &Snapshot) -> Vec<prometheus::Family> {
-    match snapshot {
-        Snapshot::One(facts) => loopwarden_core::spoof_drops::metrics(facts),
-        Snapshot::Every(set) => set
-            .namespaces
-            .iter()
-            .find(|n| n.namespace.host)
-            .or(set.namespaces.first())
-            .map(|n| loopwarden_core::spoof_drops::metrics(&n.facts))
-            .unwrap_or_default(),
-    }
 }
 
 /// A host's fleet name: its snapshot's file name without `.json`.

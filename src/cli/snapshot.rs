@@ -2,7 +2,7 @@
 //! one.
 
 use anyhow::Context;
-use loopwarden_core::facts::{FactsError, Snapshot};
+use loopwarden_core::facts::FactsError;
 use loopwarden_core::HostFacts;
 use std::path::Path;
 
@@ -88,26 +88,11 @@ pub struct Stamp {
     mtime: (i64, i64),
 }
 
-/// Reads the snapshot at `path`, of either kind (one namespace's, or every namespace's from
-/// `facts --all-netns`, each bounded by its own limit). `path` must be a regular file: it is
-/// opened without blocking (a FIFO would wait forever for a writer, a device would not end) and
-/// without following a symbolic link unless `follow`, and anything but a regular file is refused
-/// by type. Screened as [`load`] reads.
-pub fn load_regular(path: &Path, follow: bool) -> anyhow::Result<(Snapshot, Stamp)> {
-    let one = limit(DEFAULT_MAX_SNAPSHOT_MIB)?;
-    let every = limit(DEFAULT_MAX_SET_MIB)?;
-    let shown = path.display();
-    let (file, stamp) = open_regular(path, follow, one.max(every))?;
-    let snapshot = match Snapshot::read(file, one, every) {
-        Err(FactsError::TooLarge { limit }) => return Err(too_large(&shown.to_string(), None, limit)),
-        other => other.with_context(|| format!("snapshot {shown} is not usable"))?,
-    };
-    Ok((snapshot, stamp))
-}
-
-/// Opens `path` as [`load_regular`] describes, refusing anything but a regular file and one
-/// larger than `limit`.
-fn open_regular(path: &Path, follow: bool, limit: u64) -> anyhow::Result<(std::fs::File, Stamp)> {
+/// Reads the snapshot at `path`, which must be a regular file: it is opened without blocking
+/// (a FIFO would wait forever for a writer, a device would not end) and without following a
+/// symbolic link unless `follow`, and anything but a regular file is refused by type. Bounded
+/// and screened as [`load`] reads.
+pub fn load_regular(path: &Path, follow: bool) -> anyhow::Result<(HostFacts, Stamp)> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
     let shown = path.display();
     let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
@@ -139,6 +124,7 @@ fn open_regular(path: &Path, follow: bool, limit: u64) -> anyhow::Result<(std::f
     if let Some(kind) = kind {
         anyhow::bail!("snapshot {shown} is {kind}: a snapshot is a regular file");
     }
+    let limit = limit(DEFAULT_MAX_SNAPSHOT_MIB)?;
     if meta.len() > limit {
         return Err(too_large(&shown.to_string(), Some(meta.len()), limit));
     }
@@ -148,5 +134,9 @@ fn open_regular(path: &Path, follow: bool, limit: u64) -> anyhow::Result<(std::f
         len: meta.len(),
         mtime: (meta.mtime(), meta.mtime_nsec()),
     };
-    Ok((file, stamp))
+    let facts = match HostFacts::read(file, limit) {
+        Err(FactsError::TooLarge { limit }) => return Err(too_large(&shown.to_string(), None, limit)),
+        other => other.with_context(|| format!("snapshot {shown} is not usable"))?,
+    };
+    Ok((facts, stamp))
 }

@@ -8,7 +8,7 @@
 //! `{` for a snapshot and never contains a control byte other than tab, newline and carriage
 //! return — so such input is refused within the first read, naming the byte and its offset.
 
-use super::{FactsError, HostFacts, HostFactsSet};
+use super::{FactsError, HostFacts};
 use std::io::Read;
 
 /// How much is read at a time.
@@ -88,75 +88,33 @@ impl HostFacts {
     /// Reads a snapshot of at most `limit` bytes from `reader` (a file, or standard input),
     /// refusing input that is not JSON text at the first byte that shows it, and anything
     /// larger than `limit` as soon as it is larger.
-    pub fn read(reader: impl Read, limit: u64) -> Result<HostFacts, FactsError> {
-        HostFacts::from_json(&read_text(reader, limit)?)
-    }
-}
-
-/// A snapshot of either kind: one network namespace's (`facts`) or every namespace's
-/// (`facts --all-netns`), as a reader that takes both (the fleet) finds it.
-#[derive(Debug, Clone)]
-pub enum Snapshot {
-    /// One namespace's facts.
-    One(HostFacts),
-    /// Every namespace's facts.
-    Every(HostFactsSet),
-}
-
-impl Snapshot {
-    /// Reads a snapshot of either kind, screened as [`HostFacts::read`] screens it: at most
-    /// `every_limit` bytes, and at most `one_limit` for one namespace's.
-    pub fn read(reader: impl Read, one_limit: u64, every_limit: u64) -> Result<Snapshot, FactsError> {
-        #[derive(serde::Deserialize)]
-        struct Tag {
-            schema: Option<String>,
+    pub fn read(mut reader: impl Read, limit: u64) -> Result<HostFacts, FactsError> {
+        let mut text: Vec<u8> = Vec::new();
+        let mut screen = Screen::default();
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FactsError::Read(e)),
+            };
+            if (text.len() + n) as u64 > limit {
+                return Err(FactsError::TooLarge { limit });
+            }
+            text.extend_from_slice(&chunk[..n]);
+            screen.advance(&text, false)?;
         }
-        let text = read_text(reader, one_limit.max(every_limit))?;
-        let schema = serde_json::from_str::<Tag>(&text).ok().and_then(|t| t.schema);
-        if schema.as_deref() == Some(super::HOST_FACTS_SCHEMA) {
-            return HostFactsSet::from_json(&text).map(Snapshot::Every);
+        screen.advance(&text, true)?;
+        if !screen.started {
+            return Err(FactsError::Empty);
         }
-        if text.len() as u64 > one_limit {
-            return Err(FactsError::TooLarge { limit: one_limit });
-        }
-        HostFacts::from_json(&text).map(Snapshot::One)
+        let text = String::from_utf8(text).map_err(|e| FactsError::NotUtf8 {
+            offset: e.utf8_error().valid_up_to(),
+            byte: e.as_bytes()[e.utf8_error().valid_up_to()],
+        })?;
+        HostFacts::from_json(&text)
     }
-
-    /// When the snapshot was taken, seconds since the Unix epoch.
-    pub fn collected_at(&self) -> u64 {
-        match self {
-            Snapshot::One(facts) => facts.host.collected_at,
-            Snapshot::Every(set) => set.collected_at,
-        }
-    }
-}
-
-/// The text of a snapshot of at most `limit` bytes, screened as it arrives.
-fn read_text(mut reader: impl Read, limit: u64) -> Result<String, FactsError> {
-    let mut text: Vec<u8> = Vec::new();
-    let mut screen = Screen::default();
-    let mut chunk = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(FactsError::Read(e)),
-        };
-        if (text.len() + n) as u64 > limit {
-            return Err(FactsError::TooLarge { limit });
-        }
-        text.extend_from_slice(&chunk[..n]);
-        screen.advance(&text, false)?;
-    }
-    screen.advance(&text, true)?;
-    if !screen.started {
-        return Err(FactsError::Empty);
-    }
-    String::from_utf8(text).map_err(|e| FactsError::NotUtf8 {
-        offset: e.utf8_error().valid_up_to(),
-        byte: e.as_bytes()[e.utf8_error().valid_up_to()],
-    })
 }
 
 #[cfg(test)]

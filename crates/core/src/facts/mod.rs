@@ -27,7 +27,6 @@ pub use guards::{
 };
 pub use host::{HostInfo, Limit};
 pub use interfaces::{Interface, InterfaceAddress};
-pub use load::Snapshot;
 pub use names::NameResolution;
 pub use namespaces::{
     BindMount, Container, HostFactsSet, NamespaceFacts, NamespaceIdentity, NamespaceLink, ProcessRef, Runtime,

@@ -58,58 +58,6 @@ pub struct HostFinding {
 }
 
 impl HostReport {
-    /// The whole host as one report, for a reader of one report per host (the fleet): the
-    /// host's namespace's report (or the first namespace's), with every other namespace's
-    /// findings and the whole-host ones added — each titled and evidenced with the namespace it
-    /// is about, its service id unchanged — and every limit. The other namespaces' services are
-    /// not listed (their ids would repeat the host's); their findings still name them.
-    pub fn flattened(&self) -> Report {
-        let base = self.namespaces.iter().position(|n| n.namespace.host).unwrap_or(0);
-        let Some(first) = self.namespaces.get(base) else {
-            return Report {
-                schema: super::REPORT_SCHEMA.to_string(),
-                tool_version: self.tool_version.clone(),
-                host: super::ReportHost {
-                    hostname: self.host.hostname.clone(),
-                    kernel: self.host.kernel.clone(),
-                    netns: String::new(),
-                    privileged: self.host.privileged,
-                    limits: self.host.limits.clone(),
-                },
-                services: Vec::new(),
-                findings: Vec::new(),
-                activity: Vec::new(),
-            };
-        };
-        let mut report = first.report.clone();
-        report.host.limits.extend(self.host.limits.iter().cloned());
-        let in_namespace = |mut f: Finding, n: &NamespaceIdentity| {
-            let label = super::shown::line(&n.label()).into_owned();
-            f.title = format!("in {label}: {}", f.title).into();
-            f.evidence.insert(0, format!("network namespace {} ({label})", n.id));
-            f
-        };
-        report.host.privileged &= self.host.privileged;
-        for (_, n) in self.namespaces.iter().enumerate().filter(|(i, _)| *i != base) {
-            report
-                .findings
-                .extend(n.report.findings.iter().cloned().map(|f| in_namespace(f, &n.namespace)));
-            report
-                .host
-                .limits
-                .extend(n.report.host.limits.iter().map(|l| format!("{}: {l}", n.namespace.id)));
-        }
-        for f in &self.findings {
-            let finding = match self.namespace(&f.netns) {
-                Some(n) if !n.namespace.host => in_namespace(f.finding.clone(), &n.namespace),
-                _ => f.finding.clone(),
-            };
-            report.findings.push(finding);
-        }
-        super::sort_findings(&mut report.findings);
-        report
-    }
-
     /// Whether anything — a namespace's finding or a host-level one — is at or above `threshold`
     /// and not blocked (`unknown` counts).
     pub fn fails(&self, threshold: Severity) -> bool {
@@ -145,36 +93,6 @@ mod tests {
     use super::*;
     use crate::checks::CheckId;
     use crate::report::{Attacker, Confidence, Status};
-
-    #[test]
-    fn flattened_the_host_keeps_its_findings_and_names_every_other_namespace() {
-        use crate::checks::host::testing::{namespace, set};
-        let host = namespace(1, true);
-        let mut container = namespace(2, false);
-        container.namespace.ip_netns = vec!["web".into()];
-        container
-            .facts
-            .sysctls
-            .0
-            .insert("net.ipv4.conf.all.route_localnet".into(), "1".into());
-        let report = crate::audit_host::audit_host(&set(vec![host, container]));
-        let flat = report.flattened();
-        let own = report.namespaces[0].report.findings.len();
-        let theirs = report.namespaces[1].report.findings.len();
-        assert_eq!(flat.findings.len(), own + theirs + report.findings.len());
-        let route = flat
-            .findings
-            .iter()
-            .find(|f| f.check == CheckId::NetRouteLocalnet)
-            .expect("the container's route_localnet finding");
-        assert!(route.title.starts_with("in ip netns web: "), "{}", route.title);
-        assert_eq!(route.evidence[0], "network namespace net:[2] (ip netns web)");
-        assert_eq!(flat.host.netns, report.namespaces[0].report.host.netns);
-        assert!(
-            flat.findings.iter().filter(|f| !f.title.starts_with("in ")).count() >= own,
-            "the host's own findings keep their titles"
-        );
-    }
 
     #[test]
     fn a_host_finding_is_a_finding_with_its_namespace() {

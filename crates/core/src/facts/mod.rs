@@ -130,6 +130,10 @@ pub enum FactsError {
     /// The text is not JSON of the snapshot's shape.
     #[error("not a loopwarden facts snapshot: {0}")]
     Malformed(serde_json::Error),
+    /// The snapshot parses but cannot be a real capture (a multi-namespace one without any
+    /// namespace, with one twice, or with two machine namespaces).
+    #[error("not a real capture: {0}")]
+    Inconsistent(String),
     /// The snapshot carries another schema tag (another tool, or another version).
     #[error(
         "unsupported snapshot schema {found:?} (this build reads {expected:?}){}",

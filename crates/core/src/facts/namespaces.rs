@@ -265,13 +265,40 @@ impl HostFactsSet {
             expected: HOST_FACTS_SCHEMA,
         };
         match serde_json::from_str::<HostFactsSet>(text) {
-            Ok(set) if set.schema == HOST_FACTS_SCHEMA => Ok(set),
+            Ok(set) if set.schema == HOST_FACTS_SCHEMA => set.consistent(),
             Ok(set) => Err(schema_error(Some(set.schema))),
             Err(e) => match serde_json::from_str::<Tag>(text) {
                 Ok(Tag { schema }) if schema.as_deref() != Some(HOST_FACTS_SCHEMA) => Err(schema_error(schema)),
                 _ => Err(FactsError::Malformed(e)),
             },
         }
+    }
+
+    /// The snapshot, if it can be a real capture: one that holds no namespace would read as a
+    /// host with nothing open (a capture always holds at least the one it ran in), one that holds
+    /// a namespace twice would count its findings twice, and a machine has one namespace of its
+    /// own.
+    fn consistent(self) -> Result<HostFactsSet, FactsError> {
+        if self.namespaces.is_empty() {
+            return Err(FactsError::Inconsistent(
+                "it holds no network namespace (a capture holds at least the one it ran in)".into(),
+            ));
+        }
+        let mut inodes: Vec<u64> = self.namespaces.iter().map(|n| n.namespace.inode).collect();
+        inodes.sort_unstable();
+        if let Some(twice) = inodes.windows(2).find(|w| w[0] == w[1]) {
+            return Err(FactsError::Inconsistent(format!(
+                "namespace net:[{}] appears more than once",
+                twice[0]
+            )));
+        }
+        let machines = self.namespaces.iter().filter(|n| n.namespace.host).count();
+        if machines > 1 {
+            return Err(FactsError::Inconsistent(format!(
+                "{machines} namespaces are marked as the machine's own; a machine has one"
+            )));
+        }
+        Ok(self)
     }
 
     /// Serialises the snapshot as pretty JSON.
@@ -288,6 +315,26 @@ impl HostFactsSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_that_cannot_be_a_capture_is_refused() {
+        use crate::checks::host::testing::{namespace, set};
+        let text = |namespaces: Vec<NamespaceFacts>| set(namespaces).to_json().expect("JSON");
+        let refused = |text: String, why: &str| {
+            let err = HostFactsSet::from_json(&text).expect_err(why);
+            assert!(err.to_string().contains(why), "{err}");
+        };
+        refused(text(vec![]), "holds no network namespace");
+        refused(
+            text(vec![namespace(1, true), namespace(2, false), namespace(2, false)]),
+            "net:[2] appears more than once",
+        );
+        refused(
+            text(vec![namespace(1, true), namespace(2, true)]),
+            "2 namespaces are marked as the machine's own",
+        );
+        assert!(HostFactsSet::from_json(&text(vec![namespace(1, true), namespace(2, false)])).is_ok());
+    }
 
     fn container(name: &str, shares: bool, pod: Option<&str>) -> Container {
         Container {

@@ -102,6 +102,27 @@ fn hardened_blocks_every_attack_and_exits_clean() {
     assert_eq!(code, Some(0));
 }
 
+/// `prove --scenario kube-route-localnet --format FORMAT --out FILE` (an attack gets through:
+/// exit 1), and what it wrote.
+fn kube_route_localnet_as(format: &str) -> String {
+    let tmp = TempDir::new(&format!("prove-{format}"));
+    let file = tmp.path().join("proof");
+    let out = Command::new(loopwarden())
+        .args([
+            "prove",
+            "--scenario",
+            "kube-route-localnet",
+            "--format",
+            format,
+            "--out",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run prove");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(&file).expect("what prove wrote")
+}
+
 /// The page of a proof is the lab's: titled as such, with the kernel the attacks ran on (a
 /// scenario has no host kernel), and the paths the lab proved drawn to the services attacked —
 /// route_localnet's to the kubelet's loopback ports, not to "this host".
@@ -112,22 +133,7 @@ fn the_proof_page_is_titled_as_the_lab_s_with_its_kernel_and_proven_paths() {
     if !require_root(test) {
         return;
     }
-    let tmp = TempDir::new("prove-html");
-    let page = tmp.path().join("proof.html");
-    let out = Command::new(loopwarden())
-        .args([
-            "prove",
-            "--scenario",
-            "kube-route-localnet",
-            "--format",
-            "html",
-            "--out",
-        ])
-        .arg(&page)
-        .output()
-        .expect("run prove");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let html = std::fs::read_to_string(&page).expect("the page");
+    let html = kube_route_localnet_as("html");
     let kernel = must(Command::new("uname").arg("-r"));
     assert!(
         html.contains("<title>loopwarden prove of scenario-kube-route-localnet (scenario:kube-route-localnet)</title>"),
@@ -165,22 +171,7 @@ fn a_proof_as_metrics_counts_the_attacks_that_got_through() {
     if !require_root("a_proof_as_metrics_counts_the_attacks_that_got_through") {
         return;
     }
-    let tmp = TempDir::new("prove-prom");
-    let file = tmp.path().join("proof.prom");
-    let out = Command::new(loopwarden())
-        .args([
-            "prove",
-            "--scenario",
-            "kube-route-localnet",
-            "--format",
-            "prometheus",
-            "--out",
-        ])
-        .arg(&file)
-        .output()
-        .expect("run prove");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = std::fs::read_to_string(&file).expect("the metrics");
+    let text = kube_route_localnet_as("prometheus");
     let value = |prefix: &str| -> u64 {
         text.lines()
             .find(|l| l.starts_with(prefix))
@@ -203,6 +194,9 @@ fn a_proof_as_metrics_counts_the_attacks_that_got_through() {
         ) >= 1,
         "{text}"
     );
+    let tmp = TempDir::new("prove-prom");
+    let file = tmp.path().join("proof.prom");
+    std::fs::write(&file, &text).expect("write the metrics");
     let check = must(
         Command::new("promtool")
             .args(["check", "metrics"])

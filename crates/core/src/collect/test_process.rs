@@ -15,13 +15,25 @@ impl Sleeper {
         Sleeper::spawn(program, &["30"])
     }
 
-    /// Starts `program args…`; the last argument tells when the exec has happened.
+    /// Starts `program args…`; the last argument tells when the exec has happened. A program
+    /// just copied may be busy for a moment (ETXTBSY): another test thread that forked while the
+    /// copy was open for writing holds that descriptor until its child execs; the start is
+    /// tried again then.
     pub fn spawn(program: &Path, args: &[&str]) -> Sleeper {
-        let child = std::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("start child");
+        let mut tries = 0;
+        let child = loop {
+            match std::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                started => break started.expect("start child"),
+            }
+        };
         Sleeper(child, args.last().map(|a| a.to_string()).unwrap_or_default())
     }
 

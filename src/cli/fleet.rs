@@ -5,7 +5,7 @@ use super::snapshot::{self, Stamp};
 use super::threshold::FailOn;
 use anyhow::Context;
 use loopwarden_core::fleet::{unique_names, Fleet, FleetBuilder, FleetHost, Freshness, Skipped};
-use loopwarden_core::report::{fleet_human, fleet_json, html, human, json, prometheus_set};
+use loopwarden_core::report::{fleet_human, fleet_json, html, prometheus_set};
 use loopwarden_core::HostFacts;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -178,22 +178,11 @@ fn one_host(
         })?;
     let name = names[i].as_str();
     let c = &files[i];
-    let metrics = args.output.format() == Format::Prometheus;
     let loaded = snapshot::load_regular(&c.path, c.follow);
-    let (facts, _) = match loaded {
-        // The metrics say the snapshot is unusable (a file written before must not keep saying
-        // it was fine); other formats stop with the error.
-        Err(e) if metrics => {
-            let mut one = FleetBuilder::new(freshness);
-            one.add(name.to_string(), c.path.display().to_string(), Err(format!("{e:#}")));
-            let fleet = one.finish(skipped);
-            let duration = clock.run_info().duration_seconds;
-            args.output
-                .emit_with(|out| prometheus_set::write_fleet(out, &fleet, duration, |_| Err("unusable".into())))?;
-            return Ok(super::EXIT_FINDINGS);
-        }
-        loaded => loaded.with_context(|| format!("host \"{}\" has no report", shown(name)))?,
-    };
+    if args.output.format() == Format::Prometheus {
+        return one_host_metrics(args, clock, (name, c), skipped, freshness, loaded);
+    }
+    let (facts, _) = loaded.with_context(|| format!("host \"{}\" has no report", shown(name)))?;
     let report = loopwarden_core::audit(&facts);
     let host = FleetHost::summarize(
         name.to_string(),
@@ -201,39 +190,56 @@ fn one_host(
         Ok((&report, facts.host.collected_at)),
         freshness,
     );
+    warn_if_stale(&host);
+    let text = format::render_report(args.output.format(), &report, &facts, clock, args.output.color())?;
+    args.output.emit(&text)?;
+    Ok(exit(host.failing(args.fail_on.threshold())))
+}
+
+/// `--host NAME --format prometheus`: the fleet's metrics for a fleet of that one host, its
+/// findings with its snapshot's usability, age and staleness. An unusable snapshot writes
+/// usable 0 (a file written before must not keep saying it was fine) and counts as failing.
+fn one_host_metrics(
+    args: &Args,
+    clock: &format::Clock,
+    (name, c): (&str, &Candidate),
+    skipped: Vec<Skipped>,
+    freshness: Freshness,
+    loaded: anyhow::Result<(HostFacts, Stamp)>,
+) -> anyhow::Result<u8> {
+    let audited = loaded
+        .map(|(facts, _)| {
+            let report = loopwarden_core::audit(&facts);
+            (
+                report,
+                loopwarden_core::spoof_drops::metrics(&facts),
+                facts.host.collected_at,
+            )
+        })
+        .map_err(|e| format!("{e:#}"));
+    let mut one = FleetBuilder::new(freshness);
+    let summary = audited.as_ref().map(|(r, _, at)| (r, *at)).map_err(Clone::clone);
+    one.add(name.to_string(), c.path.display().to_string(), summary);
+    let fleet = one.finish(skipped);
+    fleet.hosts.iter().for_each(warn_if_stale);
+    let duration = clock.run_info().duration_seconds;
+    args.output.emit_with(|out| {
+        prometheus_set::write_fleet(out, &fleet, duration, |_| {
+            audited.clone().map(|(report, counters, _)| (report, counters))
+        })
+    })?;
+    Ok(exit(fleet.failing(args.fail_on.threshold())))
+}
+
+/// Says on standard error that a host's snapshot is stale: it tells what the host was.
+fn warn_if_stale(host: &FleetHost) {
     if host.stale {
         eprintln!(
             "loopwarden: warning: {}'s snapshot is stale ({}): it says what the host was, not what it is",
-            shown(name),
-            fleet_human::age(&host)
+            loopwarden_core::report::shown::line(&host.name),
+            fleet_human::age(host)
         );
     }
-    let text = match args.output.format() {
-        Format::Json => json::render(&report).context("cannot serialise the report as JSON")?,
-        Format::Html => html::render(&report),
-        Format::Prometheus => {
-            // The whole fleet's metrics for a fleet of this one host (its snapshot's usability,
-            // age and staleness with its findings).
-            let mut one = FleetBuilder::new(freshness);
-            one.add(
-                name.to_string(),
-                c.path.display().to_string(),
-                Ok((&report, facts.host.collected_at)),
-            );
-            let mut text = Vec::new();
-            prometheus_set::write_fleet(
-                &mut text,
-                &one.finish(skipped),
-                clock.run_info().duration_seconds,
-                |_| Ok((report.clone(), loopwarden_core::spoof_drops::metrics(&facts))),
-            )
-            .context("cannot write the metrics")?;
-            String::from_utf8_lossy(&text).into_owned()
-        }
-        Format::Human => human::render(&report, args.output.color()),
-    };
-    args.output.emit(&text)?;
-    Ok(exit(host.failing(args.fail_on.threshold())))
 }
 
 /// The snapshot files named on the command line: files as given (a symbolic link followed),

@@ -38,26 +38,29 @@ fn count(text: &str) -> usize {
 }
 
 fn echo(addr: SocketAddr) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| die(e));
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| die(e));
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = s.set_nodelay(true);
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
+    serve(addr, |mut s| async move {
+        let _ = s.set_nodelay(true);
+        let (mut r, mut w) = s.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
     })
 }
 
 fn relay(addr: SocketAddr, upstream: SocketAddr) {
+    serve(addr, move |mut client| async move {
+        let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+            return;
+        };
+        let _ = (client.set_nodelay(true), server.set_nodelay(true));
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    })
+}
+
+/// Accepts on `addr` on one tokio thread, each connection handled by its own task.
+fn serve<F, Fut>(addr: SocketAddr, handle: F)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,16 +68,9 @@ fn relay(addr: SocketAddr, upstream: SocketAddr) {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| die(e));
         loop {
-            let Ok((mut client, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            });
+            if let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(handle(stream));
+            }
         }
     })
 }

@@ -12,7 +12,7 @@ use crate::fleet::{Fleet, FleetHost};
 /// its own, and whatever `extra` gives for it (the harden table's drop counters, a lab's
 /// outcomes).
 pub fn render_host(report: &HostReport, run: RunInfo, extra: &dyn Fn(&NamespaceReport) -> Vec<Family>) -> String {
-    let parts = report
+    let mut parts: Vec<Vec<Family>> = report
         .namespaces
         .iter()
         .map(|n| {
@@ -26,8 +26,7 @@ pub fn render_host(report: &HostReport, run: RunInfo, extra: &dyn Fn(&NamespaceR
             );
             families(&own, run, &extra(n))
         })
-        .collect::<Vec<_>>();
-    let mut parts = parts;
+        .collect();
     parts.push(vec![
         Family {
             name: "loopwarden_host_limits".into(),

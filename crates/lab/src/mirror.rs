@@ -7,7 +7,9 @@
 //! could reach a resolver ([`sockets`]). Then it is loaded as captured. A line the
 //! kernel or the tool refuses (a missing module, a cgroup path or socket that does not exist in
 //! the lab) is removed and the rest loaded again. Every refused or removed line is reported in
-//! [`Mirror::left_out`], and results that such a line could have decided are marked uncertain.
+//! [`Mirror::left_out`], and results that such a line could have decided are marked uncertain;
+//! so are drops where a rule's verdict depends on runtime state the lab does not share with the
+//! host ([`runtime_state`], listed in [`Mirror::state_dependent`]).
 
 mod host_names;
 mod runtime_state;
